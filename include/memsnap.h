@@ -1,0 +1,108 @@
+/* memsnap in-process API.
+ *
+ * Header-only: a program includes this and links nothing. When the program runs under
+ * LD_PRELOAD=libmemsnap.so the calls reach the profiler; otherwise they report -ENOSYS and
+ * memsnap_active() returns 0, so the same test binary runs with and without profiling.
+ *
+ * Error convention: functions returning int give 0 on success or a negative errno value.
+ *
+ *     #include <memsnap.h>
+ *     memsnap_snapshot("before.snap");
+ *     run_the_code_under_test();
+ *     memsnap_snapshot("after.snap");      // then: memsnap diff before.snap after.snap
+ */
+#ifndef MEMSNAP_H
+#define MEMSNAP_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* RTLD_DEFAULT */
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Like tracemalloc.get_traced_memory(), plus call counts. Bytes are requested sizes. */
+struct memsnap_stats {
+    uint64_t current_bytes; /* live bytes now */
+    uint64_t peak_bytes;    /* highest current_bytes since start or memsnap_reset_peak() */
+    uint64_t live_count;    /* live blocks now */
+    uint64_t alloc_bytes;   /* bytes allocated since start */
+    uint64_t alloc_count;   /* allocations since start */
+    uint64_t free_count;    /* frees since start */
+};
+
+/* The table the preload exports under the one symbol "memsnap_api_v1". Append only. */
+struct memsnap_api {
+    uint32_t version; /* 1 */
+    uint32_t size;    /* sizeof(struct memsnap_api) in the preload */
+    int (*snapshot)(const char *path, const char *label);
+    int (*stats)(struct memsnap_stats *out);
+    void (*reset_peak)(void);
+    int (*active)(void);
+};
+
+static inline const struct memsnap_api *memsnap_api_(void)
+{
+    static const struct memsnap_api *api;
+    static int looked;
+    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+        const struct memsnap_api *(*get)(void);
+        *(void **)&get = dlsym(RTLD_DEFAULT, "memsnap_api_v1");
+        __atomic_store_n(&api, get ? get() : (const struct memsnap_api *)0, __ATOMIC_RELAXED);
+        __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+    }
+    return __atomic_load_n(&api, __ATOMIC_RELAXED);
+}
+
+/* 1 when the profiler is loaded and recording, else 0. */
+static inline int memsnap_active(void)
+{
+    const struct memsnap_api *a = memsnap_api_();
+    return a && a->active ? a->active() : 0;
+}
+
+/* Write a snapshot of the live heap to path (NULL: the next name from MEMSNAP_OUTPUT). The file appears
+ * atomically (written to a temporary name, then renamed). 0 or -errno; -ENOSYS when not profiling. */
+static inline int memsnap_snapshot(const char *path)
+{
+    const struct memsnap_api *a = memsnap_api_();
+    return a ? a->snapshot(path, (const char *)0) : -ENOSYS;
+}
+
+/* The same, with a free-form label stored in the file (shown by memsnap dump and in JSON output). */
+static inline int memsnap_snapshot_labeled(const char *path, const char *label)
+{
+    const struct memsnap_api *a = memsnap_api_();
+    return a ? a->snapshot(path, label) : -ENOSYS;
+}
+
+/* Process-wide counters. 0 or -ENOSYS (then *out is zeroed). */
+static inline int memsnap_stats(struct memsnap_stats *out)
+{
+    const struct memsnap_api *a = memsnap_api_();
+    if (!a) {
+        *out = (struct memsnap_stats){0};
+        return -ENOSYS;
+    }
+    return a->stats(out);
+}
+
+/* Set the peak to the current live bytes, like tracemalloc.reset_peak(). */
+static inline void memsnap_reset_peak(void)
+{
+    const struct memsnap_api *a = memsnap_api_();
+    if (a) {
+        a->reset_peak();
+    }
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMSNAP_H */
