@@ -9,6 +9,12 @@
 
 #define MS_HIDDEN __attribute__((visibility("hidden")))
 
+/* ---- platform.c: every OS call of the preload goes through here --------------------------------- */
+
+/* Bounds [*lo, *hi) of the calling thread's stack. Slow (may read /proc): call once per thread, under the
+ * recursion guard. 0 or -errno. */
+MS_HIDDEN int ms_platform_thread_stack(uintptr_t *lo, uintptr_t *hi);
+
 /* ---- unwind.c: call stacks as return addresses ---------------------------------------------------- */
 
 enum ms_unwind_mode {
