@@ -22,6 +22,9 @@ enum ms_unwind_mode {
     MS_UNWIND_FP = 1,    /* frame-pointer walk, every frame checked against the thread's stack bounds */
 };
 
+/* Deepest stack a capture returns (MEMSNAP_DEPTH is clamped to it); `skip` is clamped to 0..4. */
+#define MS_UNWIND_MAX_DEPTH 256
+
 /* Once, before the first capture (called under the recursion guard). */
 MS_HIDDEN void ms_unwind_init(enum ms_unwind_mode mode);
 

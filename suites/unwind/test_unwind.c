@@ -1,0 +1,458 @@
+/* ms_unwind_capture against libunwind's unw_backtrace, taken from the same frame: the CFI mode must give
+ * the same return addresses (it caches what the CFI says, libunwind reads it each time), the frame-pointer
+ * mode the same prefix as far as frame pointers go, and neither may fault on a bad chain. */
+#include "unwind_probe.h"
+
+#include "../../preload/preload.h"
+#include <memsnap/format.h>
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+__attribute__((noinline)) void probe_capture(struct probe *p)
+{
+    p->n = ms_unwind_capture(p->ips, p->max, p->skip, &p->flags);
+    p->ref_n = unw_backtrace(p->ref, PROBE_MAX);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void probe_reset(struct probe *p, int max, int skip)
+{
+    memset(p, 0, sizeof *p);
+    p->max = max;
+    p->skip = skip;
+}
+
+/* Frame i of the capture is frame i + skip of the reference, except that with skip 0 the innermost frame
+ * of each is its own call site inside probe_capture. Returns the first differing index or -1. */
+static int probe_mismatch(const struct probe *p)
+{
+    int avail = p->ref_n - p->skip;
+    int want = avail < p->max ? avail : p->max;
+    if (p->ref_n >= PROBE_MAX || want < 1) {
+        return 0; /* the reference itself was cut: the test is too deep */
+    }
+    if (p->n != want) {
+        return p->n < want ? p->n : want;
+    }
+    unsigned want_flags = avail > p->max ? MS_FMT_STACK_TRUNCATED : 0;
+    if (p->flags != want_flags) {
+        return 0;
+    }
+    for (int i = 0; i < p->n; i++) {
+        if (i == 0 && p->skip == 0) {
+            uintptr_t d = (uintptr_t)p->ips[0] - (uintptr_t)(void *)probe_capture;
+            if (d == 0 || d > 256 || p->ips[0] == p->ref[0]) {
+                return 0;
+            }
+            continue;
+        }
+        if (p->ips[i] != p->ref[i + p->skip]) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void probe_print(const struct probe *p)
+{
+    fprintf(stderr, "# capture n=%d flags=%u skip=%d max=%d; reference n=%d\n", p->n, p->flags, p->skip,
+            p->max, p->ref_n);
+    for (int i = 0; i < p->ref_n || i < p->n; i++) {
+        fprintf(stderr, "#  %2d %18p %18p\n", i, i < p->n ? p->ips[i] : NULL,
+                i < p->ref_n ? p->ref[i] : NULL);
+    }
+}
+
+static void assert_matches_reference(const struct probe *p)
+{
+    int at = probe_mismatch(p);
+    if (at != -1) {
+        fprintf(stderr, "# first difference at frame %d\n", at);
+        probe_print(p);
+    }
+    assert_int_equal(at, -1);
+}
+
+static volatile int sink;
+
+__attribute__((noinline)) static int recurse(int depth, struct probe *p)
+{
+    if (depth <= 0) {
+        probe_capture(p);
+        return p->n;
+    }
+    int r = recurse(depth - 1, p);
+    sink = r;
+    return r + sink - r;
+}
+
+static int dwarf_setup(void **state)
+{
+    (void)state;
+    ms_unwind_init(MS_UNWIND_DWARF);
+    return 0;
+}
+
+static int fp_setup(void **state)
+{
+    (void)state;
+    ms_unwind_init(MS_UNWIND_FP);
+    return 0;
+}
+
+/* ---- CFI mode ------------------------------------------------------------------------------------ */
+
+static void dwarf_matches_libunwind_on_deep_recursion(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int depth = 0; depth < 100; depth += 7) {
+        for (int again = 0; again < 3; again++) { /* first walk fills the cache, the next ones use it */
+            probe_reset(&p, PROBE_MAX, 0);
+            recurse(depth, &p);
+            assert_matches_reference(&p);
+        }
+    }
+}
+
+static void dwarf_matches_libunwind_without_frame_pointers(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int depth = 0; depth < 60; depth += 5) {
+        for (int again = 0; again < 3; again++) {
+            probe_reset(&p, PROBE_MAX, 0);
+            omitfp_recurse(depth, &p);
+            assert_matches_reference(&p);
+        }
+    }
+    for (int n = 1; n < 3000; n += 997) {
+        probe_reset(&p, PROBE_MAX, 1);
+        omitfp_bigframe(n, &p);
+        assert_matches_reference(&p);
+    }
+}
+
+static struct probe cb_probe;
+static int cb_probed;
+
+static int probing_compare(const void *a, const void *b)
+{
+    if (!cb_probed) {
+        cb_probed = 1;
+        probe_capture(&cb_probe);
+    }
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static void dwarf_matches_libunwind_through_libc_callbacks(void **state)
+{
+    (void)state;
+    int v[300];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 300; i++) {
+            v[i] = (i * 7919) % 300;
+        }
+        probe_reset(&cb_probe, PROBE_MAX, 0);
+        cb_probed = 0;
+        qsort(v, 300, sizeof v[0], probing_compare);
+        assert_true(cb_probed);
+        assert_matches_reference(&cb_probe);
+
+        /* Through a pointer so that the header's inline bsearch is not used. */
+        void *(*volatile search)(const void *, const void *, size_t, size_t,
+                                 int (*)(const void *, const void *)) = bsearch;
+        int key = 123;
+        probe_reset(&cb_probe, PROBE_MAX, 0);
+        cb_probed = 0;
+        assert_non_null(search(&key, v, 300, sizeof v[0], probing_compare));
+        assert_true(cb_probed);
+        assert_matches_reference(&cb_probe);
+    }
+}
+
+static struct probe sig_probe;
+static volatile sig_atomic_t sig_hits;
+
+static void probing_handler(int sig)
+{
+    (void)sig;
+    if (sig_hits == 0) {
+        probe_capture(&sig_probe);
+    }
+    sig_hits++;
+}
+
+__attribute__((noinline)) static int raise_at_depth(int depth)
+{
+    if (depth > 0) {
+        int r = raise_at_depth(depth - 1);
+        sink = r;
+        return r;
+    }
+    return raise(SIGUSR1);
+}
+
+static volatile int spin_stop;
+
+static void spin_tick(void)
+{
+    sink++;
+}
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    omitfp_spin(&spin_stop, spin_tick);
+    return NULL;
+}
+
+static void dwarf_matches_libunwind_across_signal_frames(void **state)
+{
+    (void)state;
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = probing_handler;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+
+    for (int round = 0; round < 3; round++) {
+        /* Synchronous: the interrupted frame is inside raise. */
+        probe_reset(&sig_probe, PROBE_MAX, 0);
+        sig_hits = 0;
+        assert_int_equal(raise_at_depth(5), 0);
+        assert_int_equal(sig_hits, 1);
+        assert_matches_reference(&sig_probe);
+
+        /* Asynchronous: the interrupted pc is anywhere in a loop without frame pointers. */
+        probe_reset(&sig_probe, PROBE_MAX, 0);
+        sig_hits = 0;
+        spin_stop = 0;
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, spinner, NULL), 0);
+        usleep(20000);
+        assert_int_equal(pthread_kill(t, SIGUSR1), 0);
+        while (sig_hits == 0) {
+            usleep(1000);
+        }
+        spin_stop = 1;
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_matches_reference(&sig_probe);
+    }
+    sigaction(SIGUSR1, &old, NULL);
+}
+
+struct worker {
+    int seed;
+    int mismatches;
+    int walks;
+    struct probe p;
+};
+
+static void *dwarf_worker(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 400; i++) {
+        int depth = (w->seed * 31 + i * 17) % 40;
+        probe_reset(&w->p, PROBE_MAX, i % 3);
+        if (i & 1) {
+            omitfp_recurse(depth, &w->p);
+        } else {
+            recurse(depth, &w->p);
+        }
+        w->walks++;
+        if (probe_mismatch(&w->p) != -1) {
+            if (w->mismatches++ == 0) {
+                probe_print(&w->p);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void dwarf_matches_libunwind_in_concurrent_threads(void **state)
+{
+    (void)state;
+    enum { THREADS = 6 };
+    static struct worker w[THREADS];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i].seed = i;
+        w[i].mismatches = 0;
+        w[i].walks = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, dwarf_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].walks, 400);
+        assert_int_equal(w[i].mismatches, 0);
+    }
+}
+
+static void dwarf_marks_truncation_at_the_depth_limit(void **state)
+{
+    (void)state;
+    static struct probe p;
+    probe_reset(&p, PROBE_MAX, 0);
+    recurse(30, &p);
+    assert_matches_reference(&p);
+    int total = p.n;
+    assert_true(total > 30);
+    assert_int_equal(p.flags, 0);
+
+    /* Exactly the frames there are: not truncated. One fewer: truncated. */
+    probe_reset(&p, total, 0);
+    recurse(30, &p);
+    assert_int_equal(p.n, total);
+    assert_int_equal(p.flags, 0);
+    assert_matches_reference(&p);
+
+    for (int max = 1; max < total; max += 6) {
+        probe_reset(&p, max, 0);
+        recurse(30, &p);
+        assert_int_equal(p.n, max);
+        assert_int_equal(p.flags, MS_FMT_STACK_TRUNCATED);
+        assert_matches_reference(&p);
+    }
+}
+
+static void dwarf_skips_the_requested_frames(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int skip = 0; skip <= 4; skip++) {
+        for (int again = 0; again < 2; again++) {
+            probe_reset(&p, PROBE_MAX, skip);
+            omitfp_recurse(10, &p);
+            assert_matches_reference(&p);
+            probe_reset(&p, 8, skip);
+            recurse(20, &p);
+            assert_matches_reference(&p);
+        }
+    }
+}
+
+static void dwarf_after_invalidate_still_matches(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int i = 0; i < 4; i++) {
+        ms_unwind_invalidate();
+        probe_reset(&p, PROBE_MAX, 0);
+        omitfp_recurse(12, &p);
+        assert_matches_reference(&p);
+    }
+}
+
+/* ---- frame-pointer mode ---------------------------------------------------------------------------- */
+
+static void fp_follows_frame_pointers_like_libunwind(void **state)
+{
+    (void)state;
+    static struct probe p;
+    probe_reset(&p, PROBE_MAX, 0);
+    recurse(40, &p);
+    /* This file keeps frame pointers: the 40 recursion frames and probe_capture's caller chain agree. */
+    assert_true(p.n >= 42);
+    for (int i = 1; i < 42; i++) {
+        assert_ptr_equal(p.ips[i], p.ref[i]);
+    }
+    assert_int_equal(p.flags & MS_FMT_STACK_TRUNCATED, 0);
+
+    probe_reset(&p, 10, 2);
+    recurse(40, &p);
+    assert_int_equal(p.n, 10);
+    assert_int_equal(p.flags, MS_FMT_STACK_TRUNCATED);
+    for (int i = 0; i < 10; i++) {
+        assert_ptr_equal(p.ips[i], p.ref[i + 2]);
+    }
+}
+
+/* Calls fn(arg) with rbp set to `fake`, so that the frame-pointer chain above fn is garbage. */
+long call_with_rbp(uintptr_t fake, void (*fn)(struct probe *), struct probe *arg);
+__asm__(".text\n"
+        ".globl call_with_rbp\n"
+        ".type call_with_rbp, @function\n"
+        "call_with_rbp:\n"
+        ".cfi_startproc\n"
+        "  push %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset %rbp, -16\n"
+        "  mov %rdi, %rbp\n"
+        "  mov %rdx, %rdi\n"
+        "  call *%rsi\n"
+        "  pop %rbp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size call_with_rbp, .-call_with_rbp\n");
+
+static void fp_stops_on_frames_outside_the_stack(void **state)
+{
+    (void)state;
+    static struct probe p;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    const uintptr_t fakes[] = {
+        0x1000,               /* unmapped */
+        here - 4096,          /* inside the stack but below the walk: not increasing */
+        here + 3,             /* misaligned */
+        ~(uintptr_t)0 - 15,   /* far outside */
+        (uintptr_t)&p,        /* readable memory outside the stack */
+    };
+    for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++) {
+        probe_reset(&p, PROBE_MAX, 0);
+        call_with_rbp(fakes[i], probe_capture, &p);
+        /* probe_capture's own frame and its return into call_with_rbp, then the bad frame. */
+        assert_int_equal(p.n, 2);
+        assert_ptr_equal(p.ips[1], p.ref[1]);
+        assert_int_equal(p.flags, MS_FMT_STACK_BROKEN);
+    }
+    /* A zero frame pointer is the end of the chain, not an error. */
+    probe_reset(&p, PROBE_MAX, 0);
+    call_with_rbp(0, probe_capture, &p);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.flags, 0);
+}
+
+static void dwarf_ignores_a_garbage_frame_pointer(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int again = 0; again < 3; again++) {
+        probe_reset(&p, PROBE_MAX, 0);
+        call_with_rbp(0x1000, probe_capture, &p);
+        assert_matches_reference(&p);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(dwarf_matches_libunwind_on_deep_recursion, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_matches_libunwind_without_frame_pointers, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_matches_libunwind_through_libc_callbacks, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_matches_libunwind_across_signal_frames, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_matches_libunwind_in_concurrent_threads, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_marks_truncation_at_the_depth_limit, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_skips_the_requested_frames, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_after_invalidate_still_matches, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_ignores_a_garbage_frame_pointer, dwarf_setup),
+        cmocka_unit_test_setup(fp_follows_frame_pointers_like_libunwind, fp_setup),
+        cmocka_unit_test_setup(fp_stops_on_frames_outside_the_stack, fp_setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
