@@ -6,8 +6,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MS_HIDDEN __attribute__((visibility("hidden")))
+#define MS_EXPORT __attribute__((visibility("default")))
+#define MS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- platform.c: every OS call of the preload goes through here --------------------------------- */
 
@@ -15,15 +19,227 @@
  * recursion guard. 0 or -errno. */
 MS_HIDDEN int ms_platform_thread_stack(uintptr_t *lo, uintptr_t *hi);
 
+/* Anonymous private memory, zero-filled. `reserve` maps without committing swap (pages cost only once
+ * touched): for the append-only tables that must never move. 0 or -errno. */
+MS_HIDDEN int ms_platform_map(size_t size, int reserve, void **out);
+MS_HIDDEN void ms_platform_unmap(void *p, size_t size);
+
+/* Creates path for writing; fails with -EEXIST rather than follow a symlink or clobber a file. fd or -errno. */
+MS_HIDDEN int ms_platform_create(const char *path);
+MS_HIDDEN int ms_platform_write_all(int fd, const void *buf, size_t len);
+MS_HIDDEN int ms_platform_close(int fd);
+/* Moves from over to; with noreplace, -EEXIST when `to` exists. 0 or -errno. */
+MS_HIDDEN int ms_platform_rename(const char *from, const char *to, int noreplace);
+MS_HIDDEN void ms_platform_unlink(const char *path);
+
+MS_HIDDEN pid_t ms_platform_pid(void);
+MS_HIDDEN pid_t ms_platform_ppid(void);
+MS_HIDDEN uint64_t ms_platform_realtime_ns(void);
+MS_HIDDEN uint64_t ms_platform_monotonic_ns(void);
+/* NUL-terminated into buf; length or -errno. */
+MS_HIDDEN int ms_platform_exe_path(char *buf, size_t size);
+MS_HIDDEN int ms_platform_cwd(char *buf, size_t size);
+MS_HIDDEN void ms_platform_yield(void);
+
+/* Close-on-exec pipe, non-blocking write end. */
+MS_HIDDEN int ms_platform_pipe(int fds[2]);
+/* Async-signal-safe: one byte into a pipe, errno preserved. */
+MS_HIDDEN void ms_platform_poke(int fd);
+/* Waits up to timeout_ms (-1: forever) for fd to become readable, then drains it. 1 readable, 0 timeout,
+ * -errno. */
+MS_HIDDEN int ms_platform_wait(int fd, int64_t timeout_ms);
+MS_HIDDEN int ms_platform_on_signal(int signo, void (*handler)(int));
+/* A detached thread with every signal blocked, so it never takes the program's signals. 0 or -errno. */
+MS_HIDDEN int ms_platform_thread(void *(*fn)(void *), void *arg);
+MS_HIDDEN void ms_platform_stderr(const char *msg, size_t len);
+MS_HIDDEN _Noreturn void ms_platform_exit_group(int status);
+/* The message on stderr, then abort(): no stdio, no allocation. */
+MS_HIDDEN _Noreturn void ms_platform_abort(const char *msg);
+
+/* ---- text.c: formatting without stdio or allocation ----------------------------------------------- */
+
+/* Decimal digits of v into buf (at least 21 bytes), NUL-terminated; returns the length. */
+MS_HIDDEN size_t ms_text_u64(char *buf, uint64_t v);
+/* Expands %p (pid), %n (sequence), %e (program name), %% into out. Length or -ENAMETOOLONG. */
+MS_HIDDEN int ms_text_expand(const char *pattern, uint64_t pid, uint64_t seq, const char *exe, char *out,
+                             size_t size);
+/* "memsnap: " + the NULL-terminated list of parts + newline on stderr. */
+MS_HIDDEN void ms_text_warn(const char *first, ...) __attribute__((sentinel));
+/* Strict unsigned decimal with optional k/m/g suffix (x1024^n). 0 or -EINVAL. */
+MS_HIDDEN int ms_text_parse_u64(const char *s, uint64_t *out);
+
+/* ---- config.c: the environment, read once at start --------------------------------------------- */
+
+#define MS_CONFIG_PATH_MAX 4096
+#define MS_CONFIG_DEPTH_MAX 256
+
+struct ms_config {
+    char output[MS_CONFIG_PATH_MAX]; /* MEMSNAP_OUTPUT, made absolute against the start directory */
+    uint32_t depth;                  /* MEMSNAP_DEPTH, 1..MS_CONFIG_DEPTH_MAX */
+    uint32_t unwind;                 /* enum ms_unwind_mode (MEMSNAP_UNWIND) */
+    uint64_t sample;                 /* MEMSNAP_SAMPLE mean bytes between samples; 0 = all */
+    uint64_t interval_ms;            /* MEMSNAP_INTERVAL; 0 = off */
+    int signo;                       /* MEMSNAP_SIGNAL; 0 = off */
+    int follow;                      /* MEMSNAP_FOLLOW: children inherit the preload */
+    int at_exit;                     /* MEMSNAP_AT_EXIT: leak snapshot when the process exits */
+    int enabled;                     /* MEMSNAP_DISABLE unset: record allocations */
+};
+
+MS_HIDDEN extern struct ms_config ms_config;
+
+/* Reads MEMSNAP_* (warning on stderr about bad values, which fall back to defaults) and, with
+ * MEMSNAP_FOLLOW=0, removes the preload from LD_PRELOAD for children. Call once, under the guard. */
+MS_HIDDEN void ms_config_load(void);
+
+/* ---- real.c: the allocator underneath ---------------------------------------------------------- */
+
+struct ms_real {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+
+MS_HIDDEN extern struct ms_real ms_real;
+
+/* Resolves the next definitions with dlsym(RTLD_NEXT). Allocations made meanwhile (dlsym's own calloc)
+ * come from a static pool. Idempotent; aborts when malloc/free cannot be found. */
+MS_HIDDEN void ms_real_init(void);
+/* 1 while ms_real_init runs on some thread: allocations must come from the pool. */
+MS_HIDDEN int ms_real_bootstrapping(void);
+/* Zeroed, 16-byte aligned bootstrap memory; NULL when the pool is exhausted. */
+MS_HIDDEN void *ms_real_pool_alloc(size_t size, size_t align);
+/* 1 when p came from the pool: never hand it to the real allocator. */
+MS_HIDDEN int ms_real_from_pool(const void *p);
+
+/* ---- stacks.c: call stacks deduplicated into dense ids ----------------------------------------- */
+
+#define MS_STACKS_MAX (1u << 22) /* ids must fit the heap map's 24-bit field */
+#define MS_STACK_OVERFLOW 0u     /* id 0: the empty stack, and every stack once the table is full */
+
+MS_HIDDEN int ms_stacks_init(void);
+/* The id of this stack (flags: MS_FMT_STACK_*), adding it when new. Lock-free when the stack is known. */
+MS_HIDDEN uint32_t ms_stacks_intern(void *const *ips, unsigned depth, unsigned flags);
+/* Ids 0..count-1 are complete and readable. */
+MS_HIDDEN uint32_t ms_stacks_count(void);
+MS_HIDDEN void *const *ms_stacks_get(uint32_t id, unsigned *depth, unsigned *flags);
+/* 1 when some stack was cut by the depth limit. */
+MS_HIDDEN int ms_stacks_any_truncated(void);
+MS_HIDDEN uint64_t ms_stacks_overhead(void);
+/* Around fork(): no insert may be half done when the child starts. */
+MS_HIDDEN void ms_stacks_lock(void);
+MS_HIDDEN void ms_stacks_unlock(void);
+
+/* ---- heapmap.c: live blocks, address -> {size, stack id} -------------------------------------- */
+
+#define MS_HEAPMAP_SIZE_MAX ((UINT64_C(1) << 40) - 1) /* larger sizes are recorded as this */
+
+MS_HIDDEN int ms_heapmap_init(void);
+/* 0, or -ENOMEM when the table cannot grow (the block then stays untracked). */
+MS_HIDDEN int ms_heapmap_insert(const void *p, size_t size, uint32_t stack);
+/* 1 and the block's record when p was live (it is then forgotten), 0 when unknown. */
+MS_HIDDEN int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack);
+MS_HIDDEN uint64_t ms_heapmap_count(void);
+MS_HIDDEN uint64_t ms_heapmap_overhead(void);
+MS_HIDDEN void ms_heapmap_lock_all(void);
+MS_HIDDEN void ms_heapmap_unlock_all(void);
+
+/* ---- sites.c: counters per stack id ------------------------------------------------------------ */
+
+struct ms_site_counts {
+    uint64_t alloc_bytes, alloc_count, free_bytes, free_count;
+};
+
+MS_HIDDEN int ms_sites_init(void);
+MS_HIDDEN void ms_sites_alloc(uint32_t stack, uint64_t bytes, uint64_t count);
+MS_HIDDEN void ms_sites_free(uint32_t stack, uint64_t bytes, uint64_t count);
+MS_HIDDEN void ms_sites_get(uint32_t stack, struct ms_site_counts *out);
+MS_HIDDEN uint64_t ms_sites_overhead(void);
+
+/* ---- tracker.c: what every hook does ------------------------------------------------------------ */
+
+/* The process-wide counters of TOTALS and memsnap_stats, summed from the tables. */
+struct ms_tracker_totals {
+    uint64_t current_bytes, peak_bytes, live_count, alloc_bytes, alloc_count, free_bytes, free_count;
+    uint64_t calls[12]; /* MS_FMT_CALL_* */
+    uint64_t unknown_frees, failed_allocs, untracked, overhead_bytes;
+};
+
+/* Entry points for interpose.c, one per allocation function: they keep the real function's semantics. */
+MS_HIDDEN void *ms_tracker_malloc(size_t size);
+MS_HIDDEN void ms_tracker_free(void *p, int kind);
+MS_HIDDEN void *ms_tracker_calloc(size_t n, size_t size);
+MS_HIDDEN void *ms_tracker_realloc(void *p, size_t size);
+MS_HIDDEN void *ms_tracker_reallocarray(void *p, size_t n, size_t size);
+MS_HIDDEN int ms_tracker_posix_memalign(void **out, size_t align, size_t size);
+MS_HIDDEN void *ms_tracker_aligned(int kind, size_t align, size_t size);
+MS_HIDDEN size_t ms_tracker_usable_size(void *p);
+
+/* 1 once init finished and recording is on. */
+MS_HIDDEN int ms_tracker_active(void);
+MS_HIDDEN void ms_tracker_totals(struct ms_tracker_totals *out);
+MS_HIDDEN void ms_tracker_reset_peak(void);
+/* Recursion guard of the calling thread: while entered, allocations pass straight through. Returns the
+ * previous state for ms_tracker_leave. */
+MS_HIDDEN int ms_tracker_enter(void);
+MS_HIDDEN void ms_tracker_leave(int previous);
+/* Monotonic time at init, for INFO.uptime_ns. */
+MS_HIDDEN uint64_t ms_tracker_start_ns(void);
+/* The pid the tracker belongs to (updated in fork children). */
+MS_HIDDEN pid_t ms_tracker_pid(void);
+MS_HIDDEN void ms_tracker_after_fork_child(void);
+
+/* ---- modules.c: the loaded objects, for offsets that survive the process ------------------------ */
+
+struct ms_module {
+    uintptr_t base, lo, hi; /* load bias; [lo, hi) spans the PT_LOAD segments */
+    char *path;
+    uint32_t path_len;
+    uint32_t build_id_len;
+    unsigned char build_id[64];
+};
+
+struct ms_modules {
+    struct ms_module *items; /* items[0] is the main executable; sorted copy for lookups in `order` */
+    uint32_t count;
+    uint32_t *order;
+};
+
+/* Snapshot of the loaded objects (memory from the real allocator: call under the guard). 0 or -errno. */
+MS_HIDDEN int ms_modules_collect(struct ms_modules *out);
+/* Module index holding addr, or MS_FMT_MODULE_NONE. */
+MS_HIDDEN uint32_t ms_modules_find(const struct ms_modules *m, uintptr_t addr);
+MS_HIDDEN void ms_modules_release(struct ms_modules *m);
+
+/* ---- snapshot.c: the .snap writer ------------------------------------------------------------------ */
+
+/* Writes a snapshot (path NULL: the next MEMSNAP_OUTPUT name) with trigger MS_FMT_TRIGGER_*. Serialized;
+ * call under the guard, never from a signal handler. 0 or -errno. */
+MS_HIDDEN int ms_snapshot_write(const char *path, const char *label, uint32_t trigger);
+MS_HIDDEN void ms_snapshot_lock(void);
+MS_HIDDEN void ms_snapshot_unlock(void);
+MS_HIDDEN void ms_snapshot_after_fork_child(void);
+
+/* ---- trigger.c: when snapshots happen besides the API ----------------------------------------------- */
+
+/* Signal handler, interval thread, fork handlers, exit snapshot. Call once at init, under the guard. */
+MS_HIDDEN void ms_trigger_init(void);
+/* The at-exit snapshot, at most once per process. */
+MS_HIDDEN void ms_trigger_exit(void);
+
 /* ---- unwind.c: call stacks as return addresses ---------------------------------------------------- */
 
 enum ms_unwind_mode {
     MS_UNWIND_DWARF = 0, /* CFI-correct: cached per return address, libunwind as fallback (default) */
     MS_UNWIND_FP = 1,    /* frame-pointer walk, every frame checked against the thread's stack bounds */
 };
-
-/* Deepest stack a capture returns (MEMSNAP_DEPTH is clamped to it); `skip` is clamped to 0..4. */
-#define MS_UNWIND_MAX_DEPTH 256
 
 /* Once, before the first capture (called under the recursion guard). */
 MS_HIDDEN void ms_unwind_init(enum ms_unwind_mode mode);
