@@ -239,6 +239,7 @@ MS_HIDDEN void ms_trigger_exit(void);
 enum ms_unwind_mode {
     MS_UNWIND_DWARF = 0, /* CFI-correct: cached per return address, libunwind as fallback (default) */
     MS_UNWIND_FP = 1,    /* frame-pointer walk, every frame checked against the thread's stack bounds */
+    MS_UNWIND_LIBUNWIND = 2, /* unw_backtrace on every capture: the reference, for comparisons */
 };
 
 /* Once, before the first capture (called under the recursion guard). */
@@ -252,5 +253,30 @@ MS_HIDDEN int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags);
 
 /* Modules were loaded or unloaded (dlopen/dlclose): drop cached unwind rules for unmapped ranges. */
 MS_HIDDEN void ms_unwind_invalidate(void);
+
+/* How many of the calling thread's captures needed libunwind for some frame (MS_UNWIND_DWARF). */
+MS_HIDDEN unsigned long ms_unwind_fallbacks(void);
+
+/* ---- cfi.c: what the call frame information says about one code address ------------------------- */
+
+enum ms_cfi_kind {
+    MS_CFI_OTHER = 0,     /* no CFI, or a rule outside the subset below: only libunwind can step here */
+    MS_CFI_RSP = 1,       /* CFA = rsp + cfa_offset */
+    MS_CFI_RBP = 2,       /* CFA = rbp + cfa_offset */
+    MS_CFI_OUTERMOST = 3, /* the return address is undefined: the outermost frame (_start, clone) */
+};
+
+#define MS_CFI_MAX_CFA_OFFSET (1u << 23)
+#define MS_CFI_MAX_RBP_OFFSET (1u << 13)
+
+/* For MS_CFI_RSP/RBP the return address is at CFA - 8 and the caller's rsp is the CFA. */
+struct ms_cfi_rule {
+    uint32_t kind;       /* enum ms_cfi_kind */
+    uint32_t cfa_offset; /* multiple of 8, below MS_CFI_MAX_CFA_OFFSET */
+    uint32_t rbp_offset; /* caller's rbp saved at CFA - rbp_offset; 0: rbp unchanged */
+};
+
+/* The rule in effect at pc (a return address minus 1). Slow: finds the module with dl_iterate_phdr. */
+MS_HIDDEN struct ms_cfi_rule ms_cfi_lookup(uintptr_t pc);
 
 #endif /* MS_PRELOAD_H */

@@ -1,7 +1,11 @@
-/* Call stacks as return addresses. Two walkers share one entry point:
- *  - MS_UNWIND_DWARF: CFI-correct (libunwind's unw_backtrace);
- *  - MS_UNWIND_FP: frame-pointer chain, each frame checked against the thread's stack bounds so that a
- *    function that uses rbp as a general register ends the walk instead of faulting. */
+/* Call stacks as return addresses. One entry point, three walkers:
+ *  - MS_UNWIND_DWARF: follows the CFI like libunwind does, but from a cache that maps each return address
+ *    to its rule (CFA = rsp+k or rbp+k, return address at CFA-8, rbp saved or not), so a known frame costs
+ *    a hash probe and two loads. Frames outside that subset go to libunwind for the rest of the stack.
+ *  - MS_UNWIND_FP: frame-pointer chain.
+ *  - MS_UNWIND_LIBUNWIND: unw_backtrace on every capture.
+ * Every stack read of the first two is checked against the thread's stack bounds, so a wrong rule or a
+ * garbage frame pointer ends the walk (MS_FMT_STACK_BROKEN) instead of faulting. */
 #include "preload.h"
 
 #include <memsnap/format.h>
@@ -11,11 +15,91 @@
 
 #define MS_TLS __attribute__((tls_model("initial-exec")))
 
+/* The walkers read saved registers from other functions' frames on purpose. */
+#define MS_RAW_READ __attribute__((no_sanitize_address))
+
+/* Deepest stack returned (MS_CONFIG_DEPTH_MAX); a larger max is clamped to it. */
+#define UNWIND_MAX_DEPTH 256
+
 static enum ms_unwind_mode unwind_mode;
 
 /* Stack bounds of this thread, fetched on its first capture; hi == 1 marks "unknown". */
 static __thread uintptr_t unwind_lo MS_TLS;
 static __thread uintptr_t unwind_hi MS_TLS;
+/* Captures of this thread that libunwind had to finish. */
+static __thread unsigned long unwind_fallbacks MS_TLS;
+
+/* ---- rule cache ------------------------------------------------------------------------------------
+ * Sets of 4 slots, one cache line each. A slot is {ip, word}; word = check:32 | kind:2 | cfa/8:20 |
+ * rbp/8:10, where check is a second hash of ip. Readers never lock: a slot torn by a concurrent writer
+ * fails the check and counts as a miss. Rules for OTHER frames are cached too, so that a frame libunwind
+ * must handle costs no CFI parsing the next time. */
+#define CACHE_SETS_LOG2 12
+#define CACHE_WAYS 4
+
+struct unwind_slot {
+    uintptr_t ip;
+    uint64_t word;
+};
+
+static struct unwind_slot unwind_cache[CACHE_WAYS << CACHE_SETS_LOG2] __attribute__((aligned(64)));
+static unsigned unwind_generation;
+
+_Static_assert(MS_CFI_MAX_CFA_OFFSET == 8u << 20 && MS_CFI_MAX_RBP_OFFSET == 8u << 10, "rule word layout");
+
+static inline uint64_t unwind_hash(uintptr_t ip)
+{
+    return (uint64_t)ip * 0x9e3779b97f4a7c15ull;
+}
+
+static inline uint32_t unwind_check(uint64_t h)
+{
+    return (uint32_t)(h >> 8) | 1u;
+}
+
+static uint64_t unwind_pack(uint32_t check, struct ms_cfi_rule rule)
+{
+    return (uint64_t)check << 32 | (uint64_t)(rule.kind & 3) << 30 | (uint64_t)(rule.cfa_offset / 8) << 10 |
+           rule.rbp_offset / 8;
+}
+
+__attribute__((noinline, cold)) static uint64_t unwind_fill(uintptr_t ip, struct unwind_slot *set,
+                                                            uint32_t check)
+{
+    unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
+    uint64_t word = unwind_pack(check, ms_cfi_lookup(ip - 1));
+    /* A module unloaded meanwhile may have been the one read: use the rule once, do not keep it. */
+    if (gen != __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE)) {
+        return word;
+    }
+    unsigned way = check >> 1 & (CACHE_WAYS - 1);
+    for (unsigned w = 0; w < CACHE_WAYS; w++) {
+        if (__atomic_load_n(&set[w].ip, __ATOMIC_RELAXED) == 0) {
+            way = w;
+            break;
+        }
+    }
+    __atomic_store_n(&set[way].ip, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&set[way].word, word, __ATOMIC_RELEASE);
+    __atomic_store_n(&set[way].ip, ip, __ATOMIC_RELEASE);
+    return word;
+}
+
+static inline uint64_t unwind_rule(uintptr_t ip)
+{
+    uint64_t h = unwind_hash(ip);
+    struct unwind_slot *set = &unwind_cache[(h >> (64 - CACHE_SETS_LOG2)) * CACHE_WAYS];
+    uint32_t check = unwind_check(h);
+    for (unsigned w = 0; w < CACHE_WAYS; w++) {
+        if (__atomic_load_n(&set[w].ip, __ATOMIC_ACQUIRE) == ip) {
+            uint64_t word = __atomic_load_n(&set[w].word, __ATOMIC_ACQUIRE);
+            if ((uint32_t)(word >> 32) == check) {
+                return word;
+            }
+        }
+    }
+    return unwind_fill(ip, set, check);
+}
 
 void ms_unwind_init(enum ms_unwind_mode mode)
 {
@@ -24,6 +108,15 @@ void ms_unwind_init(enum ms_unwind_mode mode)
 
 void ms_unwind_invalidate(void)
 {
+    __atomic_add_fetch(&unwind_generation, 1, __ATOMIC_ACQ_REL);
+    for (size_t i = 0; i < sizeof unwind_cache / sizeof unwind_cache[0]; i++) {
+        __atomic_store_n(&unwind_cache[i].ip, 0, __ATOMIC_RELAXED);
+    }
+}
+
+unsigned long ms_unwind_fallbacks(void)
+{
+    return unwind_fallbacks;
 }
 
 static int unwind_bounds(uintptr_t *lo, uintptr_t *hi)
@@ -43,21 +136,112 @@ static int unwind_bounds(uintptr_t *lo, uintptr_t *hi)
     return unwind_hi > 1;
 }
 
-/* The walkers read saved registers from other functions' frames on purpose. */
-#define MS_RAW_READ __attribute__((no_sanitize_address))
+/* ---- walkers --------------------------------------------------------------------------------------- */
+
+/* Appends one frame unless it is still among the skipped ones; false when the stack must be cut there. */
+static inline int unwind_emit(void **ips, int *n, int max, int *depth, int skip, uintptr_t ip, unsigned *flags)
+{
+    if ((*depth)++ < skip) {
+        return 1;
+    }
+    if (*n == max) {
+        *flags |= MS_FMT_STACK_TRUNCATED;
+        return 0;
+    }
+    ips[(*n)++] = (void *)ip;
+    return 1;
+}
+
+/* libunwind from the frame (ip, sp, bp) whose own ip is already emitted. Registers other than these three
+ * are this function's, which only matters to CFI that computes a CFA from them (none seen on x86_64). */
+__attribute__((noinline, cold)) static int unwind_libunwind_from(uintptr_t ip, uintptr_t sp, uintptr_t bp,
+                                                                 void **ips, int n, int max, int depth,
+                                                                 int skip, unsigned *flags)
+{
+    unw_context_t uc;
+    unw_cursor_t cursor;
+    unwind_fallbacks++;
+    if (unw_getcontext(&uc) != 0) {
+        *flags |= MS_FMT_STACK_BROKEN;
+        return n;
+    }
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)ip;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)bp;
+    if (unw_init_local(&cursor, &uc) < 0) {
+        *flags |= MS_FMT_STACK_BROKEN;
+        return n;
+    }
+    for (;;) {
+        int rc = unw_step(&cursor);
+        unw_word_t pc;
+        if (rc <= 0 || unw_get_reg(&cursor, UNW_REG_IP, &pc) < 0) {
+            if (rc < 0) {
+                *flags |= MS_FMT_STACK_BROKEN;
+            }
+            return n;
+        }
+        if (pc == 0 || !unwind_emit(ips, &n, max, &depth, skip, pc, flags)) {
+            return n;
+        }
+    }
+}
+
+/* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers. */
+MS_RAW_READ static int unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **ips, int max, int skip,
+                                  unsigned *flags)
+{
+    uintptr_t lo, hi;
+    int n = 0, depth = 0;
+    if (!unwind_emit(ips, &n, max, &depth, skip, ip, flags)) {
+        return n;
+    }
+    if (!unwind_bounds(&lo, &hi) || sp < lo || sp >= hi) {
+        /* An alternate signal stack or a coroutine: bounds unknown, so no fast walk. */
+        return unwind_libunwind_from(ip, sp, bp, ips, n, max, depth, skip, flags);
+    }
+    for (;;) {
+        uint64_t word = unwind_rule(ip);
+        uintptr_t cfa = (uintptr_t)(word >> 10 & 0xfffff) * 8;
+        switch (word >> 30 & 3) {
+        case MS_CFI_RSP: cfa += sp; break;
+        case MS_CFI_RBP: cfa += bp; break;
+        case MS_CFI_OUTERMOST: return n;
+        default: return unwind_libunwind_from(ip, sp, bp, ips, n, max, depth, skip, flags);
+        }
+        if (cfa < sp + 8 || cfa > hi || (cfa & 7) != 0) {
+            *flags |= MS_FMT_STACK_BROKEN;
+            return n;
+        }
+        uintptr_t rbp_offset = (uintptr_t)(word & 0x3ff) * 8;
+        if (rbp_offset != 0) {
+            if (cfa - rbp_offset < sp) {
+                *flags |= MS_FMT_STACK_BROKEN;
+                return n;
+            }
+            bp = *(const uintptr_t *)(cfa - rbp_offset);
+        }
+        ip = *(const uintptr_t *)(cfa - 8);
+        sp = cfa;
+        if (ip == 0 || !unwind_emit(ips, &n, max, &depth, skip, ip, flags)) {
+            return n;
+        }
+    }
+}
 
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
- * ms_unwind_capture itself, so its return address is frame 0 of the result. */
+ * ms_unwind_capture itself, so its return address is frame 0 of the result. A zero rbp or return address
+ * ends the chain normally (_start clears rbp); anything else outside the rules is a broken stack. */
 MS_RAW_READ static int unwind_fp(const uintptr_t *frame, void **ips, int max, int skip, unsigned *flags)
 {
     uintptr_t lo, hi;
-    int n = 0;
+    int n = 0, depth = 0;
     if (!unwind_bounds(&lo, &hi)) {
         *flags |= MS_FMT_STACK_BROKEN;
         return 0;
     }
     uintptr_t fp = (uintptr_t)frame;
-    for (int depth = 0;; depth++) {
+    for (;;) {
         if (fp < lo || fp > hi - 16 || (fp & 7) != 0) {
             if (fp != 0) {
                 *flags |= MS_FMT_STACK_BROKEN;
@@ -66,15 +250,8 @@ MS_RAW_READ static int unwind_fp(const uintptr_t *frame, void **ips, int max, in
         }
         const uintptr_t *f = (const uintptr_t *)fp;
         uintptr_t ip = f[1];
-        if (ip == 0) {
+        if (ip == 0 || !unwind_emit(ips, &n, max, &depth, skip, ip, flags)) {
             return n;
-        }
-        if (depth >= skip) {
-            if (n == max) {
-                *flags |= MS_FMT_STACK_TRUNCATED;
-                return n;
-            }
-            ips[n++] = (void *)ip;
         }
         uintptr_t next = f[0];
         if (next != 0 && next <= fp) {
@@ -88,7 +265,7 @@ MS_RAW_READ static int unwind_fp(const uintptr_t *frame, void **ips, int max, in
 /* Inlined so that unw_backtrace's first entry lies inside ms_unwind_capture: one more frame to drop. */
 __attribute__((always_inline)) static inline int unwind_libunwind(void **ips, int max, int skip, unsigned *flags)
 {
-    void *buf[MS_UNWIND_MAX_DEPTH + 8];
+    void *buf[UNWIND_MAX_DEPTH + 8];
     int want = max + skip + 2;
     if (want > (int)(sizeof buf / sizeof buf[0])) {
         want = (int)(sizeof buf / sizeof buf[0]);
@@ -111,19 +288,22 @@ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, u
     if (max <= 0) {
         return 0;
     }
-    if (max > MS_UNWIND_MAX_DEPTH) {
-        max = MS_UNWIND_MAX_DEPTH;
+    if (max > UNWIND_MAX_DEPTH) {
+        max = UNWIND_MAX_DEPTH;
     }
     if (skip < 0) {
         skip = 0;
     } else if (skip > 4) {
         skip = 4;
     }
+    /* Taking the frame address gives this function a frame pointer: frame[0] is the caller's rbp,
+     * frame[1] the return address, frame + 2 the caller's rsp. */
+    const uintptr_t *frame = __builtin_frame_address(0);
     int n;
-    if (unwind_mode == MS_UNWIND_FP) {
-        n = unwind_fp(__builtin_frame_address(0), ips, max, skip, flags);
-    } else {
-        n = unwind_libunwind(ips, max, skip, flags);
+    switch (unwind_mode) {
+    case MS_UNWIND_FP: n = unwind_fp(frame, ips, max, skip, flags); break;
+    case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(ips, max, skip, flags); break;
+    default: n = unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags); break;
     }
     /* Keeps the walkers from being tail calls, whose frame would not be this one. */
     __asm__ volatile("" ::: "memory");

@@ -24,7 +24,9 @@
 
 __attribute__((noinline)) void probe_capture(struct probe *p)
 {
+    unsigned long before = ms_unwind_fallbacks();
     p->n = ms_unwind_capture(p->ips, p->max, p->skip, &p->flags);
+    p->fallbacks = ms_unwind_fallbacks() - before;
     p->ref_n = unw_backtrace(p->ref, PROBE_MAX);
     __asm__ volatile("" ::: "memory");
 }
@@ -125,6 +127,7 @@ static void dwarf_matches_libunwind_on_deep_recursion(void **state)
             probe_reset(&p, PROBE_MAX, 0);
             recurse(depth, &p);
             assert_matches_reference(&p);
+            assert_int_equal(p.fallbacks, 0);
         }
     }
 }
@@ -138,12 +141,14 @@ static void dwarf_matches_libunwind_without_frame_pointers(void **state)
             probe_reset(&p, PROBE_MAX, 0);
             omitfp_recurse(depth, &p);
             assert_matches_reference(&p);
+            assert_int_equal(p.fallbacks, 0);
         }
     }
     for (int n = 1; n < 3000; n += 997) {
         probe_reset(&p, PROBE_MAX, 1);
         omitfp_bigframe(n, &p);
         assert_matches_reference(&p);
+        assert_int_equal(p.fallbacks, 0);
     }
 }
 
@@ -173,6 +178,7 @@ static void dwarf_matches_libunwind_through_libc_callbacks(void **state)
         qsort(v, 300, sizeof v[0], probing_compare);
         assert_true(cb_probed);
         assert_matches_reference(&cb_probe);
+        assert_int_equal(cb_probe.fallbacks, 0);
 
         /* Through a pointer so that the header's inline bsearch is not used. */
         void *(*volatile search)(const void *, const void *, size_t, size_t,
@@ -183,6 +189,7 @@ static void dwarf_matches_libunwind_through_libc_callbacks(void **state)
         assert_non_null(search(&key, v, 300, sizeof v[0], probing_compare));
         assert_true(cb_probed);
         assert_matches_reference(&cb_probe);
+        assert_int_equal(cb_probe.fallbacks, 0);
     }
 }
 
@@ -260,6 +267,7 @@ struct worker {
     int seed;
     int mismatches;
     int walks;
+    unsigned long fallbacks;
     struct probe p;
 };
 
@@ -275,6 +283,7 @@ static void *dwarf_worker(void *arg)
             recurse(depth, &w->p);
         }
         w->walks++;
+        w->fallbacks += w->p.fallbacks;
         if (probe_mismatch(&w->p) != -1) {
             if (w->mismatches++ == 0) {
                 probe_print(&w->p);
@@ -294,12 +303,14 @@ static void dwarf_matches_libunwind_in_concurrent_threads(void **state)
         w[i].seed = i;
         w[i].mismatches = 0;
         w[i].walks = 0;
+        w[i].fallbacks = 0;
         assert_int_equal(pthread_create(&t[i], NULL, dwarf_worker, &w[i]), 0);
     }
     for (int i = 0; i < THREADS; i++) {
         assert_int_equal(pthread_join(t[i], NULL), 0);
         assert_int_equal(w[i].walks, 400);
         assert_int_equal(w[i].mismatches, 0);
+        assert_int_equal(w[i].fallbacks, 0);
     }
 }
 

@@ -8,6 +8,7 @@ struct probe {
     int max, skip;
     int n, ref_n;
     unsigned flags;
+    unsigned long fallbacks; /* libunwind had to finish this capture */
     void *ips[PROBE_MAX];
     void *ref[PROBE_MAX];
 };
