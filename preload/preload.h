@@ -118,6 +118,7 @@ MS_HIDDEN int ms_real_bootstrapping(void);
 MS_HIDDEN void *ms_real_pool_alloc(size_t size, size_t align);
 /* 1 when p came from the pool: never hand it to the real allocator. */
 MS_HIDDEN int ms_real_from_pool(const void *p);
+MS_HIDDEN size_t ms_real_pool_size(const void *p);
 
 /* ---- stacks.c: call stacks deduplicated into dense ids ----------------------------------------- */
 
@@ -142,8 +143,10 @@ MS_HIDDEN void ms_stacks_unlock(void);
 #define MS_HEAPMAP_SIZE_MAX ((UINT64_C(1) << 40) - 1) /* larger sizes are recorded as this */
 
 MS_HIDDEN int ms_heapmap_init(void);
-/* 0, or -ENOMEM when the table cannot grow (the block then stays untracked). */
-MS_HIDDEN int ms_heapmap_insert(const void *p, size_t size, uint32_t stack);
+/* 0; 1 when p was already recorded (its free went unseen: *old_size, *old_stack say what it was);
+ * -ENOMEM when the table cannot grow (the block then stays untracked). */
+MS_HIDDEN int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size,
+                                uint32_t *old_stack);
 /* 1 and the block's record when p was live (it is then forgotten), 0 when unknown. */
 MS_HIDDEN int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack);
 MS_HIDDEN uint64_t ms_heapmap_count(void);

@@ -1,0 +1,209 @@
+/* Live blocks: address -> {requested size, stack id}. 256 independently locked stripes of open addressing
+ * with linear probing and backward-shift deletion (no tombstones to pile up under churn). An entry is 16
+ * bytes and a stripe grows at 3/4 full, so a live block costs 21-43 bytes of table. */
+#include "preload.h"
+
+#include <errno.h>
+
+#define HEAPMAP_STRIPES 256
+#define HEAPMAP_MIN 256 /* entries: one page */
+#define HEAPMAP_STACK_BITS 24
+
+struct heapmap_entry {
+    uint64_t key; /* address; 0 = empty */
+    uint64_t val; /* size << 24 | stack id */
+};
+
+struct heapmap_stripe {
+    int lock;
+    uint32_t shift; /* 64 - log2(capacity) */
+    uint64_t mask;
+    uint64_t count;
+    struct heapmap_entry *tab;
+} __attribute__((aligned(64)));
+
+static struct heapmap_stripe heapmap_stripes[HEAPMAP_STRIPES];
+
+static inline uint64_t heapmap_hash(uint64_t key)
+{
+    return (key >> 4) * 0x9e3779b97f4a7c15ull;
+}
+
+static inline struct heapmap_stripe *heapmap_stripe_of(uint64_t h)
+{
+    return &heapmap_stripes[h >> 56];
+}
+
+static inline uint64_t heapmap_slot(const struct heapmap_stripe *s, uint64_t h)
+{
+    return (h >> 24) & s->mask;
+}
+
+static inline void heapmap_lock(struct heapmap_stripe *s)
+{
+    while (MS_UNLIKELY(__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))) {
+        for (int i = 0; i < 64 && __atomic_load_n(&s->lock, __ATOMIC_RELAXED); i++) {
+            __builtin_ia32_pause();
+        }
+        if (__atomic_load_n(&s->lock, __ATOMIC_RELAXED)) {
+            ms_platform_yield();
+        }
+    }
+}
+
+static inline void heapmap_unlock(struct heapmap_stripe *s)
+{
+    __atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
+}
+
+int ms_heapmap_init(void)
+{
+    return 0; /* stripes are allocated on first use */
+}
+
+static void heapmap_place(struct heapmap_stripe *s, uint64_t key, uint64_t val)
+{
+    uint64_t i = heapmap_slot(s, heapmap_hash(key));
+    while (s->tab[i].key) {
+        i = (i + 1) & s->mask;
+    }
+    s->tab[i].key = key;
+    s->tab[i].val = val;
+}
+
+/* Under the stripe lock. */
+static int heapmap_grow(struct heapmap_stripe *s)
+{
+    uint64_t cap = s->tab ? (s->mask + 1) * 2 : HEAPMAP_MIN;
+    void *mem;
+    if (ms_platform_map(cap * sizeof(struct heapmap_entry), 0, &mem) < 0) {
+        return -ENOMEM;
+    }
+    struct heapmap_entry *old = s->tab;
+    uint64_t old_cap = old ? s->mask + 1 : 0;
+    s->tab = mem;
+    s->mask = cap - 1;
+    for (uint64_t i = 0; i < old_cap; i++) {
+        if (old[i].key) {
+            heapmap_place(s, old[i].key, old[i].val);
+        }
+    }
+    ms_platform_unmap(old, old_cap * sizeof(struct heapmap_entry));
+    return 0;
+}
+
+int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size, uint32_t *old_stack)
+{
+    uint64_t key = (uint64_t)(uintptr_t)p;
+    uint64_t h = heapmap_hash(key);
+    uint64_t val = (size > MS_HEAPMAP_SIZE_MAX ? MS_HEAPMAP_SIZE_MAX : (uint64_t)size) << HEAPMAP_STACK_BITS |
+                   stack;
+    struct heapmap_stripe *s = heapmap_stripe_of(h);
+    heapmap_lock(s);
+    if (MS_UNLIKELY((s->count + 1) * 4 > (s->mask + 1) * 3 || !s->tab)) {
+        if (heapmap_grow(s) < 0) {
+            heapmap_unlock(s);
+            return -ENOMEM;
+        }
+    }
+    uint64_t i = heapmap_slot(s, h);
+    for (;;) {
+        uint64_t k = s->tab[i].key;
+        if (k == 0) {
+            break;
+        }
+        if (MS_UNLIKELY(k == key)) {
+            *old_size = (size_t)(s->tab[i].val >> HEAPMAP_STACK_BITS);
+            *old_stack = (uint32_t)(s->tab[i].val & ((1u << HEAPMAP_STACK_BITS) - 1));
+            s->tab[i].val = val;
+            heapmap_unlock(s);
+            return 1;
+        }
+        i = (i + 1) & s->mask;
+    }
+    s->tab[i].key = key;
+    s->tab[i].val = val;
+    s->count++;
+    heapmap_unlock(s);
+    return 0;
+}
+
+int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
+{
+    uint64_t key = (uint64_t)(uintptr_t)p;
+    uint64_t h = heapmap_hash(key);
+    struct heapmap_stripe *s = heapmap_stripe_of(h);
+    heapmap_lock(s);
+    if (MS_UNLIKELY(!s->tab)) {
+        heapmap_unlock(s);
+        return 0;
+    }
+    uint64_t i = heapmap_slot(s, h);
+    for (;;) {
+        uint64_t k = s->tab[i].key;
+        if (k == key) {
+            break;
+        }
+        if (k == 0) {
+            heapmap_unlock(s);
+            return 0;
+        }
+        i = (i + 1) & s->mask;
+    }
+    uint64_t val = s->tab[i].val;
+    /* Backward shift: pull later entries of the probe run into the hole unless that would move them
+     * before their home slot. */
+    for (uint64_t j = i;;) {
+        j = (j + 1) & s->mask;
+        uint64_t k = s->tab[j].key;
+        if (k == 0) {
+            break;
+        }
+        uint64_t home = heapmap_slot(s, heapmap_hash(k));
+        if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
+            s->tab[i] = s->tab[j];
+            i = j;
+        }
+    }
+    s->tab[i].key = 0;
+    s->count--;
+    heapmap_unlock(s);
+    *size = (size_t)(val >> HEAPMAP_STACK_BITS);
+    *stack = (uint32_t)(val & ((1u << HEAPMAP_STACK_BITS) - 1));
+    return 1;
+}
+
+uint64_t ms_heapmap_count(void)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < HEAPMAP_STRIPES; i++) {
+        n += __atomic_load_n(&heapmap_stripes[i].count, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
+uint64_t ms_heapmap_overhead(void)
+{
+    uint64_t n = sizeof heapmap_stripes;
+    for (int i = 0; i < HEAPMAP_STRIPES; i++) {
+        if (__atomic_load_n(&heapmap_stripes[i].tab, __ATOMIC_RELAXED)) {
+            n += (__atomic_load_n(&heapmap_stripes[i].mask, __ATOMIC_RELAXED) + 1) *
+                 sizeof(struct heapmap_entry);
+        }
+    }
+    return n;
+}
+
+void ms_heapmap_lock_all(void)
+{
+    for (int i = 0; i < HEAPMAP_STRIPES; i++) {
+        heapmap_lock(&heapmap_stripes[i]);
+    }
+}
+
+void ms_heapmap_unlock_all(void)
+{
+    for (int i = HEAPMAP_STRIPES - 1; i >= 0; i--) {
+        heapmap_unlock(&heapmap_stripes[i]);
+    }
+}

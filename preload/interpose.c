@@ -1,0 +1,72 @@
+/* The exported allocation functions: each forwards to its tracker entry point, nothing more. Built with
+ * -fno-optimize-sibling-calls so that every one of them keeps a frame of its own, which the unwinder
+ * skips by count. */
+#include "preload.h"
+
+#include <stdlib.h>
+
+#include "memsnap/format.h"
+
+MS_EXPORT void *malloc(size_t size)
+{
+    return ms_tracker_malloc(size);
+}
+
+MS_EXPORT void free(void *p)
+{
+    ms_tracker_free(p, MS_FMT_CALL_FREE);
+}
+
+MS_EXPORT void cfree(void *p);
+MS_EXPORT void cfree(void *p)
+{
+    ms_tracker_free(p, MS_FMT_CALL_CFREE);
+}
+
+MS_EXPORT void *calloc(size_t n, size_t size)
+{
+    return ms_tracker_calloc(n, size);
+}
+
+MS_EXPORT void *realloc(void *p, size_t size)
+{
+    return ms_tracker_realloc(p, size);
+}
+
+MS_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+    return ms_tracker_reallocarray(p, n, size);
+}
+
+MS_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    return ms_tracker_posix_memalign(out, align, size);
+}
+
+MS_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    return ms_tracker_aligned(MS_FMT_CALL_ALIGNED_ALLOC, align, size);
+}
+
+MS_EXPORT void *memalign(size_t align, size_t size);
+MS_EXPORT void *memalign(size_t align, size_t size)
+{
+    return ms_tracker_aligned(MS_FMT_CALL_MEMALIGN, align, size);
+}
+
+MS_EXPORT void *valloc(size_t size)
+{
+    return ms_tracker_aligned(MS_FMT_CALL_VALLOC, 0, size);
+}
+
+MS_EXPORT void *pvalloc(size_t size);
+MS_EXPORT void *pvalloc(size_t size)
+{
+    return ms_tracker_aligned(MS_FMT_CALL_PVALLOC, 0, size);
+}
+
+MS_EXPORT size_t malloc_usable_size(void *p);
+MS_EXPORT size_t malloc_usable_size(void *p)
+{
+    return ms_tracker_usable_size(p);
+}

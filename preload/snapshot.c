@@ -1,0 +1,367 @@
+/* The .snap writer (format: include/memsnap/format.h, docs/snapshot-format.md). Section sizes are known
+ * before the first byte, so the file is produced in one pass through a fixed buffer with the checksum
+ * computed on the way, and appears under its final name only once complete. */
+#include "preload.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "memsnap/format.h"
+
+#define SNAPSHOT_BUF (64 * 1024) /* a multiple of 8: the checksum is fed whole words */
+
+struct snapshot_out {
+    int fd;
+    int err;
+    size_t used;
+    uint64_t sum;
+    unsigned char buf[SNAPSHOT_BUF];
+};
+
+static struct snapshot_out snapshot_out; /* under snapshot_mutex */
+static int snapshot_mutex;
+static uint32_t snapshot_seq;
+
+void ms_snapshot_lock(void)
+{
+    while (__atomic_exchange_n(&snapshot_mutex, 1, __ATOMIC_ACQUIRE)) {
+        ms_platform_yield();
+    }
+}
+
+void ms_snapshot_unlock(void)
+{
+    __atomic_store_n(&snapshot_mutex, 0, __ATOMIC_RELEASE);
+}
+
+void ms_snapshot_after_fork_child(void)
+{
+    snapshot_seq = 0; /* the child's files carry its own pid: its numbering starts afresh */
+}
+
+static void snapshot_flush(struct snapshot_out *o)
+{
+    if (o->used && o->err == 0) {
+        o->sum = ms_fmt_checksum(o->sum, o->buf, o->used);
+        o->err = ms_platform_write_all(o->fd, o->buf, o->used);
+    }
+    o->used = 0;
+}
+
+static void snapshot_put(struct snapshot_out *o, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len) {
+        size_t n = SNAPSHOT_BUF - o->used < len ? SNAPSHOT_BUF - o->used : len;
+        memcpy(o->buf + o->used, p, n);
+        o->used += n;
+        p += n;
+        len -= n;
+        if (o->used == SNAPSHOT_BUF) {
+            snapshot_flush(o);
+        }
+    }
+}
+
+static size_t snapshot_pad(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+static void snapshot_section(struct snapshot_out *o, uint32_t type, uint64_t length)
+{
+    struct ms_fmt_section s = {.type = type, .length = length};
+    snapshot_put(o, &s, sizeof s);
+}
+
+static void snapshot_end_section(struct snapshot_out *o, uint64_t length)
+{
+    static const unsigned char zero[8];
+    snapshot_put(o, zero, snapshot_pad(length) - length);
+}
+
+static void snapshot_u32(struct snapshot_out *o, uint32_t v)
+{
+    snapshot_put(o, &v, sizeof v);
+}
+
+/* Program name for %e: the executable's base name. */
+static const char *snapshot_exe(char *buf, size_t size, uint32_t *len)
+{
+    int n = ms_platform_exe_path(buf, size);
+    if (n <= 0) {
+        memcpy(buf, "unknown", 8);
+        *len = 0;
+        return buf;
+    }
+    *len = (uint32_t)n;
+    const char *slash = strrchr(buf, '/');
+    return slash ? slash + 1 : buf;
+}
+
+struct snapshot_plan {
+    struct ms_modules mods;
+    uint32_t stacks;
+    uint64_t stacks_len, modules_len, info_len, labels_len, sites_len;
+    uint32_t label_count;
+};
+
+static uint64_t snapshot_stacks_len(uint32_t n)
+{
+    uint64_t len = 4;
+    for (uint32_t id = 0; id < n; id++) {
+        unsigned depth, flags;
+        (void)ms_stacks_get(id, &depth, &flags);
+        len += sizeof(struct ms_fmt_stack) + (uint64_t)depth * sizeof(struct ms_fmt_frame);
+    }
+    return len;
+}
+
+static void snapshot_write_stacks(struct snapshot_out *o, const struct snapshot_plan *pl)
+{
+    uint32_t last = MS_FMT_MODULE_NONE;
+    snapshot_u32(o, pl->stacks);
+    for (uint32_t id = 0; id < pl->stacks; id++) {
+        unsigned depth, flags;
+        void *const *ips = ms_stacks_get(id, &depth, &flags);
+        struct ms_fmt_stack st = {.depth = (uint16_t)depth, .flags = (uint16_t)flags};
+        snapshot_put(o, &st, sizeof st);
+        for (unsigned i = 0; i < depth; i++) {
+            uintptr_t ip = (uintptr_t)ips[i];
+            const struct ms_module *lm = last != MS_FMT_MODULE_NONE ? &pl->mods.items[last] : NULL;
+            if (!lm || ip < lm->lo || ip >= lm->hi) { /* frames cluster: try the previous module first */
+                last = ms_modules_find(&pl->mods, ip);
+            }
+            struct ms_fmt_frame f = {.module = last};
+            f.offset = last == MS_FMT_MODULE_NONE ? ip : ip - pl->mods.items[last].base;
+            snapshot_put(o, &f, sizeof f);
+        }
+    }
+}
+
+static void snapshot_write_sites(struct snapshot_out *o, uint32_t n)
+{
+    snapshot_u32(o, n);
+    for (uint32_t id = 0; id < n; id++) {
+        struct ms_site_counts c;
+        ms_sites_get(id, &c);
+        struct ms_fmt_site s = {
+            .stack = id,
+            .live_bytes = c.alloc_bytes - c.free_bytes,
+            .live_count = c.alloc_count - c.free_count,
+            .alloc_bytes = c.alloc_bytes,
+            .alloc_count = c.alloc_count,
+            .free_bytes = c.free_bytes,
+            .free_count = c.free_count,
+        };
+        snapshot_put(o, &s, sizeof s);
+    }
+}
+
+static void snapshot_write_modules(struct snapshot_out *o, const struct ms_modules *m)
+{
+    snapshot_u32(o, m->count);
+    for (uint32_t i = 0; i < m->count; i++) {
+        const struct ms_module *mod = &m->items[i];
+        struct ms_fmt_module r = {
+            .base = mod->base,
+            .size = mod->hi - mod->lo,
+            .path_len = mod->path_len,
+            .build_id_len = mod->build_id_len,
+        };
+        snapshot_put(o, &r, sizeof r);
+        snapshot_put(o, mod->path, mod->path_len);
+        snapshot_put(o, mod->build_id, mod->build_id_len);
+    }
+}
+
+static void snapshot_label(struct snapshot_out *o, const char *key, const char *value, uint32_t vlen)
+{
+    uint32_t klen = (uint32_t)strlen(key);
+    snapshot_u32(o, klen);
+    snapshot_u32(o, vlen);
+    snapshot_put(o, key, klen);
+    snapshot_put(o, value, vlen);
+}
+
+static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t trigger, uint32_t seq)
+{
+    struct snapshot_plan pl;
+    memset(&pl, 0, sizeof pl);
+    int rc = ms_modules_collect(&pl.mods);
+    if (rc < 0) {
+        return rc;
+    }
+    char exe_buf[MS_CONFIG_PATH_MAX];
+    uint32_t exe_len;
+    (void)snapshot_exe(exe_buf, sizeof exe_buf, &exe_len);
+    uint32_t label_len = label ? (uint32_t)strnlen(label, 65536) : 0;
+
+    pl.stacks = ms_stacks_count();
+    pl.stacks_len = snapshot_stacks_len(pl.stacks);
+    pl.sites_len = 4 + (uint64_t)pl.stacks * sizeof(struct ms_fmt_site);
+    pl.modules_len = 4;
+    for (uint32_t i = 0; i < pl.mods.count; i++) {
+        pl.modules_len += sizeof(struct ms_fmt_module) + pl.mods.items[i].path_len + pl.mods.items[i].build_id_len;
+    }
+    pl.info_len = sizeof(struct ms_fmt_info) + exe_len + label_len;
+    pl.labels_len = 4;
+    if (label_len) {
+        pl.label_count = 1;
+        pl.labels_len += 8 + 5 + label_len;
+    }
+    uint64_t lengths[] = {pl.info_len, sizeof(struct ms_fmt_totals), pl.modules_len, pl.stacks_len,
+                          pl.sites_len, pl.labels_len, 8};
+    uint64_t file_size = sizeof(struct ms_fmt_header);
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        file_size += sizeof(struct ms_fmt_section) + snapshot_pad(lengths[i]);
+    }
+
+    struct ms_tracker_totals t;
+    ms_tracker_totals(&t);
+    uint32_t flags = 0;
+    flags |= ms_config.sample ? MS_FMT_FLAG_SAMPLED : 0;
+    flags |= ms_stacks_any_truncated() ? MS_FMT_FLAG_TRUNCATED : 0;
+    flags |= trigger == MS_FMT_TRIGGER_EXIT ? MS_FMT_FLAG_AT_EXIT : 0;
+    struct ms_fmt_header h = {
+        .version_major = MS_FMT_VERSION_MAJOR,
+        .version_minor = MS_FMT_VERSION_MINOR,
+        .flags = flags,
+        .header_size = sizeof h,
+        .section_count = 7,
+        .file_size = file_size,
+    };
+    memcpy(h.magic, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN);
+    snapshot_put(o, &h, sizeof h);
+
+    struct ms_fmt_info info = {
+        .pid = (uint32_t)ms_tracker_pid(),
+        .ppid = (uint32_t)ms_platform_ppid(),
+        .time_ns = ms_platform_realtime_ns(),
+        .uptime_ns = ms_platform_monotonic_ns() - ms_tracker_start_ns(),
+        .sequence = seq,
+        .trigger = trigger,
+        .sample_rate = ms_config.sample,
+        .depth_limit = ms_config.depth,
+        .unwinder = ms_config.unwind,
+        .exe_len = exe_len,
+        .label_len = label_len,
+    };
+    snapshot_section(o, MS_FMT_SEC_INFO, pl.info_len);
+    snapshot_put(o, &info, sizeof info);
+    snapshot_put(o, exe_buf, exe_len);
+    snapshot_put(o, label, label_len);
+    snapshot_end_section(o, pl.info_len);
+
+    struct ms_fmt_totals tt = {
+        .current_bytes = t.current_bytes,
+        .peak_bytes = t.peak_bytes,
+        .live_count = t.live_count,
+        .alloc_bytes = t.alloc_bytes,
+        .alloc_count = t.alloc_count,
+        .free_count = t.free_count,
+        .unknown_frees = t.unknown_frees,
+        .failed_allocs = t.failed_allocs,
+        .stack_count = pl.stacks,
+        .overhead_bytes = t.overhead_bytes,
+    };
+    memcpy(tt.calls, t.calls, sizeof tt.calls);
+    snapshot_section(o, MS_FMT_SEC_TOTALS, sizeof tt);
+    snapshot_put(o, &tt, sizeof tt);
+
+    snapshot_section(o, MS_FMT_SEC_MODULES, pl.modules_len);
+    snapshot_write_modules(o, &pl.mods);
+    snapshot_end_section(o, pl.modules_len);
+
+    snapshot_section(o, MS_FMT_SEC_STACKS, pl.stacks_len);
+    snapshot_write_stacks(o, &pl);
+    snapshot_end_section(o, pl.stacks_len);
+
+    snapshot_section(o, MS_FMT_SEC_SITES, pl.sites_len);
+    snapshot_write_sites(o, pl.stacks);
+    snapshot_end_section(o, pl.sites_len);
+
+    snapshot_section(o, MS_FMT_SEC_LABELS, pl.labels_len);
+    snapshot_u32(o, pl.label_count);
+    if (label_len) {
+        snapshot_label(o, "label", label, label_len);
+    }
+    snapshot_end_section(o, pl.labels_len);
+
+    snapshot_flush(o);
+    uint64_t sum = o->sum;
+    snapshot_section(o, MS_FMT_SEC_END, 8);
+    snapshot_put(o, &sum, sizeof sum);
+    snapshot_flush(o);
+    ms_modules_release(&pl.mods);
+    return o->err;
+}
+
+/* Final name for an automatic snapshot. */
+static int snapshot_name(char *out, size_t size, uint32_t seq)
+{
+    char exe_buf[MS_CONFIG_PATH_MAX];
+    uint32_t len;
+    const char *exe = snapshot_exe(exe_buf, sizeof exe_buf, &len);
+    return ms_text_expand(ms_config.output, (uint64_t)ms_tracker_pid(), seq, exe, out, size);
+}
+
+int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
+{
+    if (!ms_tracker_active()) {
+        return -ENOSYS;
+    }
+    ms_snapshot_lock();
+    struct snapshot_out *o = &snapshot_out;
+    uint32_t seq = snapshot_seq++;
+    char final[MS_CONFIG_PATH_MAX], tmp[MS_CONFIG_PATH_MAX + 48];
+    int rc = 0;
+    if (path) {
+        size_t len = strlen(path);
+        if (len == 0 || len >= sizeof final) {
+            rc = len ? -ENAMETOOLONG : -ENOENT;
+        } else {
+            memcpy(final, path, len + 1);
+        }
+    } else {
+        rc = snapshot_name(final, sizeof final, seq);
+    }
+    if (rc < 0) {
+        ms_snapshot_unlock();
+        return rc;
+    }
+    /* The temporary name carries pid and sequence: two writers never share it. */
+    char num[21];
+    size_t at = strlen(final);
+    memcpy(tmp, final, at);
+    memcpy(tmp + at, ".tmp.", 5);
+    at += 5;
+    at += ms_text_u64(tmp + at, (uint64_t)ms_tracker_pid());
+    tmp[at++] = '.';
+    size_t nl = ms_text_u64(num, seq);
+    memcpy(tmp + at, num, nl + 1);
+
+    int fd = ms_platform_create(tmp);
+    if (fd < 0) {
+        ms_snapshot_unlock();
+        return fd;
+    }
+    o->fd = fd;
+    o->err = 0;
+    o->used = 0;
+    o->sum = MS_FMT_CHECKSUM_SEED;
+    rc = snapshot_body(o, label, trigger, seq);
+    int rc2 = ms_platform_close(fd);
+    if (rc == 0) {
+        rc = rc2;
+    }
+    if (rc == 0) {
+        /* An automatic name never replaces another file; an explicit path is the caller's to reuse. */
+        rc = ms_platform_rename(tmp, final, path == NULL);
+    }
+    if (rc < 0) {
+        ms_platform_unlink(tmp);
+    }
+    ms_snapshot_unlock();
+    return rc;
+}

@@ -1,0 +1,536 @@
+/* What every hook does: pass through while the calling thread is already inside the profiler, otherwise
+ * call the real function and record the outcome (stack id, live block, counters). The real function's
+ * result and errno reach the caller untouched. */
+#include "preload.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "memsnap/format.h"
+
+/* Frames between ms_unwind_capture's caller and the program: the exported function in interpose.c. */
+#define TRACKER_SKIP 1
+
+enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2 };
+
+#define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
+
+static TRACKER_TLS int tracker_guard;
+static TRACKER_TLS int64_t tracker_sample_left;
+static TRACKER_TLS uint64_t tracker_rng;
+
+static int tracker_state;
+static uint64_t tracker_current;
+static uint64_t tracker_peak;
+static uint64_t tracker_calls[MS_FMT_CALL_COUNT];
+static uint64_t tracker_unknown_frees;
+static uint64_t tracker_failed;
+static uint64_t tracker_untracked;
+static uint64_t tracker_start;
+static pid_t tracker_pid_now;
+
+int ms_tracker_enter(void)
+{
+    int was = tracker_guard;
+    tracker_guard = 1;
+    return was;
+}
+
+void ms_tracker_leave(int previous)
+{
+    tracker_guard = previous;
+}
+
+int ms_tracker_active(void)
+{
+    return __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE) == TRACKER_ON;
+}
+
+uint64_t ms_tracker_start_ns(void)
+{
+    return tracker_start;
+}
+
+pid_t ms_tracker_pid(void)
+{
+    return __atomic_load_n(&tracker_pid_now, __ATOMIC_RELAXED);
+}
+
+void ms_tracker_after_fork_child(void)
+{
+    __atomic_store_n(&tracker_pid_now, ms_platform_pid(), __ATOMIC_RELAXED);
+}
+
+static void tracker_count(int kind)
+{
+    __atomic_fetch_add(&tracker_calls[kind], 1, __ATOMIC_RELAXED);
+}
+
+/* ---- sampling: a Poisson process over allocated bytes, as in tcmalloc -------------------------- */
+
+static uint64_t tracker_random(void)
+{
+    if (MS_UNLIKELY(tracker_rng == 0)) {
+        tracker_rng = ((uint64_t)(uintptr_t)&tracker_rng ^ ms_platform_monotonic_ns()) | 1;
+    }
+    tracker_rng ^= tracker_rng >> 12;
+    tracker_rng ^= tracker_rng << 25;
+    tracker_rng ^= tracker_rng >> 27;
+    return tracker_rng * 0x2545f4914f6cdd1dull;
+}
+
+static int64_t tracker_next_gap(void)
+{
+    double u = ((double)(tracker_random() >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+    double gap = -log(u) * (double)ms_config.sample;
+    return gap < 1.0 ? 1 : (int64_t)gap;
+}
+
+static int tracker_sampled(size_t size)
+{
+    if (MS_UNLIKELY(tracker_rng == 0)) {
+        tracker_sample_left = tracker_next_gap();
+    }
+    tracker_sample_left -= (int64_t)(size > INT64_MAX ? INT64_MAX : size);
+    if (MS_LIKELY(tracker_sample_left > 0)) {
+        return 0;
+    }
+    while (tracker_sample_left <= 0) {
+        tracker_sample_left += tracker_next_gap();
+    }
+    return 1;
+}
+
+/* Unbiased estimates for one sampled block: it stands for 1/p blocks, p = 1 - exp(-size/rate). The same
+ * function of the size is subtracted at free, so live estimates return exactly to zero. */
+static void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *count)
+{
+    if (!ms_config.sample) {
+        *bytes = size;
+        *count = 1;
+        return;
+    }
+    double p = -expm1(-(double)size / (double)ms_config.sample);
+    if (p <= 0.0) {
+        p = 1.0 / (double)ms_config.sample;
+    }
+    *count = (uint64_t)(1.0 / p + 0.5);
+    *bytes = (uint64_t)((double)size / p + 0.5);
+}
+
+/* ---- recording ------------------------------------------------------------------------------------ */
+
+static void tracker_add_current(uint64_t bytes)
+{
+    uint64_t now = __atomic_add_fetch(&tracker_current, bytes, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(&tracker_peak, __ATOMIC_RELAXED);
+    while (now > peak && !__atomic_compare_exchange_n(&tracker_peak, &peak, now, 1, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED)) {
+    }
+}
+
+static void tracker_forget(uint64_t size, uint32_t stack)
+{
+    uint64_t bytes, count;
+    tracker_weight(size, &bytes, &count);
+    ms_sites_free(stack, bytes, count);
+    __atomic_fetch_sub(&tracker_current, bytes, __ATOMIC_RELAXED);
+}
+
+/* Inlined into each entry point, so the unwinder sees the same frames above it from every hook. */
+static inline __attribute__((always_inline)) void tracker_record(void *p, size_t size)
+{
+    if (ms_config.sample && !tracker_sampled(size)) {
+        return;
+    }
+    void *ips[MS_CONFIG_DEPTH_MAX];
+    unsigned flags = 0;
+    int depth = ms_unwind_capture(ips, (int)ms_config.depth, TRACKER_SKIP, &flags);
+    uint32_t stack = ms_stacks_intern(ips, depth > 0 ? (unsigned)depth : 0, flags);
+    size_t old_size;
+    uint32_t old_stack;
+    int rc = ms_heapmap_insert(p, size, stack, &old_size, &old_stack);
+    if (MS_UNLIKELY(rc != 0)) {
+        if (rc < 0) {
+            __atomic_fetch_add(&tracker_untracked, 1, __ATOMIC_RELAXED);
+            return;
+        }
+        tracker_forget(old_size, old_stack); /* its free went unseen */
+    }
+    uint64_t bytes, count;
+    tracker_weight(size, &bytes, &count);
+    ms_sites_alloc(stack, bytes, count);
+    tracker_add_current(bytes);
+}
+
+/* The block at p is going away (free, or realloc that moves it). */
+static inline void tracker_release(void *p)
+{
+    size_t size;
+    uint32_t stack;
+    if (ms_heapmap_remove(p, &size, &stack)) {
+        tracker_forget(size, stack);
+    } else if (!ms_config.sample) {
+        __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
+    }
+}
+
+/* ---- init ------------------------------------------------------------------------------------------ */
+
+static void tracker_init(void)
+{
+    int g = ms_tracker_enter();
+    ms_real_init();
+    ms_config_load();
+    tracker_start = ms_platform_monotonic_ns();
+    tracker_pid_now = ms_platform_pid();
+    if (ms_stacks_init() < 0 || ms_sites_init() < 0 || ms_heapmap_init() < 0) {
+        ms_text_warn("cannot reserve memory for the tables; not recording", (const char *)0);
+        __atomic_store_n(&tracker_state, TRACKER_DISABLED, __ATOMIC_RELEASE);
+        ms_tracker_leave(g);
+        return;
+    }
+    ms_unwind_init((enum ms_unwind_mode)ms_config.unwind);
+    __atomic_store_n(&tracker_state, ms_config.enabled ? TRACKER_ON : TRACKER_DISABLED, __ATOMIC_RELEASE);
+    ms_trigger_init();
+    ms_tracker_leave(g);
+}
+
+__attribute__((constructor(101))) static void tracker_constructor(void)
+{
+    if (!__atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE)) {
+        tracker_init();
+    }
+}
+
+/* Before the constructor: the real functions, found on first use. 0 when the pool must serve. */
+static inline int tracker_have_real(void)
+{
+    if (MS_LIKELY(__atomic_load_n(&ms_real.malloc, __ATOMIC_ACQUIRE) != NULL)) {
+        return 1;
+    }
+    if (ms_real_bootstrapping()) {
+        return 0;
+    }
+    int g = ms_tracker_enter();
+    ms_real_init();
+    ms_tracker_leave(g);
+    return __atomic_load_n(&ms_real.malloc, __ATOMIC_ACQUIRE) != NULL;
+}
+
+/* 1 when this call must be recorded; then the guard is set and the caller must clear it. */
+static inline int tracker_begin(void)
+{
+    if (MS_UNLIKELY(tracker_guard)) {
+        return 0;
+    }
+    if (MS_UNLIKELY(__atomic_load_n(&tracker_state, __ATOMIC_RELAXED) != TRACKER_ON)) {
+        return 0;
+    }
+    tracker_guard = 1;
+    return 1;
+}
+
+static inline void tracker_end(int saved_errno)
+{
+    errno = saved_errno;
+    tracker_guard = 0;
+}
+
+/* ---- entry points ------------------------------------------------------------------------------------ */
+
+__attribute__((noinline)) void *ms_tracker_malloc(size_t size)
+{
+    if (MS_UNLIKELY(!tracker_have_real())) {
+        return ms_real_pool_alloc(size, 16);
+    }
+    if (!tracker_begin()) {
+        return ms_real.malloc(size);
+    }
+    void *p = ms_real.malloc(size);
+    int e = errno;
+    tracker_count(MS_FMT_CALL_MALLOC);
+    if (MS_LIKELY(p != NULL)) {
+        tracker_record(p, size);
+    } else {
+        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+    }
+    tracker_end(e);
+    return p;
+}
+
+__attribute__((noinline)) void ms_tracker_free(void *p, int kind)
+{
+    if (MS_UNLIKELY(p == NULL)) {
+        if (__atomic_load_n(&tracker_state, __ATOMIC_RELAXED) == TRACKER_ON && !tracker_guard) {
+            tracker_count(kind);
+        }
+        return;
+    }
+    if (MS_UNLIKELY(ms_real_from_pool(p))) {
+        return; /* bootstrap memory is never reused */
+    }
+    if (MS_UNLIKELY(!tracker_have_real())) {
+        return; /* nothing real can have been allocated yet */
+    }
+    if (!tracker_begin()) {
+        ms_real.free(p);
+        return;
+    }
+    int e = errno;
+    tracker_count(kind);
+    /* Forget the block before the allocator can hand the address to another thread. */
+    tracker_release(p);
+    ms_real.free(p);
+    tracker_end(e);
+}
+
+__attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
+{
+    if (MS_UNLIKELY(!tracker_have_real())) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return ms_real_pool_alloc(total, 16);
+    }
+    if (!tracker_begin()) {
+        return ms_real.calloc(n, size);
+    }
+    void *p = ms_real.calloc(n, size);
+    int e = errno;
+    tracker_count(MS_FMT_CALL_CALLOC);
+    if (MS_LIKELY(p != NULL)) {
+        tracker_record(p, n * size); /* no overflow: the allocator succeeded */
+    } else {
+        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+    }
+    tracker_end(e);
+    return p;
+}
+
+static void *tracker_pool_realloc(void *p, size_t size)
+{
+    void *q = ms_tracker_malloc(size);
+    if (q) {
+        size_t old = ms_real_pool_size(p);
+        memcpy(q, p, old < size ? old : size);
+    }
+    return q;
+}
+
+/* realloc and reallocarray forget the old block before the call (its address may go to another thread
+ * the moment it is released) and restore it when the call fails. */
+__attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
+{
+    if (MS_UNLIKELY(!tracker_have_real())) {
+        if (p) {
+            void *q = ms_real_pool_alloc(size, 16);
+            if (q) {
+                size_t old = ms_real_pool_size(p);
+                memcpy(q, p, old < size ? old : size);
+            }
+            return q;
+        }
+        return ms_real_pool_alloc(size, 16);
+    }
+    if (MS_UNLIKELY(p && ms_real_from_pool(p))) {
+        return tracker_pool_realloc(p, size);
+    }
+    if (!tracker_begin()) {
+        return ms_real.realloc(p, size);
+    }
+    size_t old_size = 0;
+    uint32_t old_stack = 0;
+    int known = p ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
+    void *q = ms_real.realloc(p, size);
+    int e = errno;
+    tracker_count(MS_FMT_CALL_REALLOC);
+    if (q) {
+        if (known) {
+            tracker_forget(old_size, old_stack);
+        } else if (p && !ms_config.sample) {
+            __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
+        }
+        tracker_record(q, size);
+    } else if (p && size == 0) {
+        /* glibc: realloc(p, 0) frees p and returns NULL. */
+        if (known) {
+            tracker_forget(old_size, old_stack);
+        }
+    } else {
+        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        if (known) {
+            size_t s2;
+            uint32_t st2;
+            ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
+        }
+    }
+    tracker_end(e);
+    return q;
+}
+
+__attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (MS_UNLIKELY(!tracker_have_real() || !ms_real.reallocarray || (p && ms_real_from_pool(p)))) {
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return ms_tracker_realloc(p, total);
+    }
+    if (!tracker_begin()) {
+        return ms_real.reallocarray(p, n, size);
+    }
+    size_t old_size = 0;
+    uint32_t old_stack = 0;
+    int overflow = __builtin_mul_overflow(n, size, &total);
+    int known = p && !overflow ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
+    void *q = ms_real.reallocarray(p, n, size);
+    int e = errno;
+    tracker_count(MS_FMT_CALL_REALLOCARRAY);
+    if (q) {
+        if (known) {
+            tracker_forget(old_size, old_stack);
+        } else if (p && !ms_config.sample) {
+            __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
+        }
+        tracker_record(q, total);
+    } else if (p && total == 0 && !overflow) {
+        if (known) {
+            tracker_forget(old_size, old_stack);
+        }
+    } else {
+        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        if (known) {
+            size_t s2;
+            uint32_t st2;
+            ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
+        }
+    }
+    tracker_end(e);
+    return q;
+}
+
+__attribute__((noinline)) int ms_tracker_posix_memalign(void **out, size_t align, size_t size)
+{
+    if (MS_UNLIKELY(!tracker_have_real())) {
+        if (align < sizeof(void *) || (align & (align - 1))) {
+            return EINVAL;
+        }
+        void *p = ms_real_pool_alloc(size, align);
+        if (!p) {
+            return ENOMEM;
+        }
+        *out = p;
+        return 0;
+    }
+    if (!tracker_begin()) {
+        return ms_real.posix_memalign(out, align, size);
+    }
+    int rc = ms_real.posix_memalign(out, align, size);
+    int e = errno;
+    tracker_count(MS_FMT_CALL_POSIX_MEMALIGN);
+    if (rc == 0) {
+        tracker_record(*out, size);
+    } else {
+        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+    }
+    tracker_end(e);
+    return rc;
+}
+
+static void *tracker_call_aligned(int kind, size_t align, size_t size)
+{
+    switch (kind) {
+    case MS_FMT_CALL_ALIGNED_ALLOC:
+        return ms_real.aligned_alloc(align, size);
+    case MS_FMT_CALL_MEMALIGN:
+        return ms_real.memalign(align, size);
+    case MS_FMT_CALL_VALLOC:
+        return ms_real.valloc(size);
+    default:
+        return ms_real.pvalloc(size);
+    }
+}
+
+__attribute__((noinline)) void *ms_tracker_aligned(int kind, size_t align, size_t size)
+{
+    if (MS_UNLIKELY(!tracker_have_real())) {
+        return ms_real_pool_alloc(size, align ? align : 4096);
+    }
+    void *fn = kind == MS_FMT_CALL_ALIGNED_ALLOC ? (void *)ms_real.aligned_alloc
+               : kind == MS_FMT_CALL_MEMALIGN    ? (void *)ms_real.memalign
+               : kind == MS_FMT_CALL_VALLOC      ? (void *)ms_real.valloc
+                                                 : (void *)ms_real.pvalloc;
+    if (MS_UNLIKELY(!fn)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!tracker_begin()) {
+        return tracker_call_aligned(kind, align, size);
+    }
+    void *p = tracker_call_aligned(kind, align, size);
+    int e = errno;
+    tracker_count(kind);
+    if (p) {
+        tracker_record(p, size);
+    } else {
+        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+    }
+    tracker_end(e);
+    return p;
+}
+
+size_t ms_tracker_usable_size(void *p)
+{
+    if (!p) {
+        return 0;
+    }
+    if (ms_real_from_pool(p)) {
+        return ms_real_pool_size(p);
+    }
+    if (!tracker_have_real() || !ms_real.malloc_usable_size) {
+        return 0;
+    }
+    return ms_real.malloc_usable_size(p);
+}
+
+/* ---- totals -------------------------------------------------------------------------------------------- */
+
+void ms_tracker_totals(struct ms_tracker_totals *out)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t n = ms_stacks_count(); /* 0 when the tables never came up */
+    for (uint32_t id = 0; id < n; id++) {
+        struct ms_site_counts c;
+        ms_sites_get(id, &c);
+        out->alloc_bytes += c.alloc_bytes;
+        out->alloc_count += c.alloc_count;
+        out->free_bytes += c.free_bytes;
+        out->free_count += c.free_count;
+    }
+    out->live_count = out->alloc_count - out->free_count;
+    out->current_bytes = __atomic_load_n(&tracker_current, __ATOMIC_RELAXED);
+    out->peak_bytes = __atomic_load_n(&tracker_peak, __ATOMIC_RELAXED);
+    if (out->peak_bytes < out->current_bytes) {
+        out->peak_bytes = out->current_bytes;
+    }
+    for (int i = 0; i < MS_FMT_CALL_COUNT; i++) {
+        out->calls[i] = __atomic_load_n(&tracker_calls[i], __ATOMIC_RELAXED);
+    }
+    out->unknown_frees = __atomic_load_n(&tracker_unknown_frees, __ATOMIC_RELAXED);
+    out->failed_allocs = __atomic_load_n(&tracker_failed, __ATOMIC_RELAXED);
+    out->untracked = __atomic_load_n(&tracker_untracked, __ATOMIC_RELAXED);
+    if (n) {
+        out->overhead_bytes = ms_stacks_overhead() + ms_sites_overhead() + ms_heapmap_overhead();
+    }
+}
+
+void ms_tracker_reset_peak(void)
+{
+    __atomic_store_n(&tracker_peak, __atomic_load_n(&tracker_current, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}

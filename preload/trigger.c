@@ -1,0 +1,159 @@
+/* Snapshots besides the API: a signal (the handler only writes a byte to a pipe; a helper thread does the
+ * work), an interval, and process exit. fork() handlers keep the tables consistent for the child, which
+ * goes on recording and writes under its own pid. */
+#include "preload.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "memsnap/format.h"
+
+static int trigger_pipe[2] = {-1, -1};
+static int trigger_exit_done;
+static int trigger_helper_pid; /* pid whose helper thread runs; 0 = none */
+
+static void trigger_handler(int signo)
+{
+    (void)signo;
+    int fd = __atomic_load_n(&trigger_pipe[1], __ATOMIC_RELAXED);
+    if (fd >= 0) {
+        ms_platform_poke(fd);
+    }
+}
+
+static void *trigger_helper(void *arg)
+{
+    (void)arg;
+    (void)ms_tracker_enter(); /* for good: nothing this thread allocates is the program's */
+    int64_t period = (int64_t)ms_config.interval_ms;
+    uint64_t next = period ? ms_platform_monotonic_ns() + (uint64_t)period * 1000000u : 0;
+    for (;;) {
+        int64_t wait = -1;
+        if (period) {
+            uint64_t now = ms_platform_monotonic_ns();
+            wait = next > now ? (int64_t)((next - now) / 1000000u) : 0;
+        }
+        int fd = __atomic_load_n(&trigger_pipe[0], __ATOMIC_RELAXED);
+        int rc = ms_platform_wait(fd, wait); /* a closed pipe (fd -1) makes it a plain sleep */
+        if (rc == 1) {
+            (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_SIGNAL);
+        } else if (rc == 0 && period && ms_platform_monotonic_ns() >= next) {
+            (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_INTERVAL);
+            next += (uint64_t)period * 1000000u;
+            uint64_t now = ms_platform_monotonic_ns();
+            if (next < now) { /* a slow snapshot: skip the missed ticks rather than burst */
+                next = now + (uint64_t)period * 1000000u;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void trigger_start_helper(void)
+{
+    if (!ms_config.signo && !ms_config.interval_ms) {
+        return;
+    }
+    int pid = (int)ms_tracker_pid();
+    if (__atomic_exchange_n(&trigger_helper_pid, pid, __ATOMIC_ACQ_REL) == pid) {
+        return;
+    }
+    if (ms_platform_thread(trigger_helper, NULL) < 0) {
+        ms_text_warn("cannot start the snapshot thread; MEMSNAP_SIGNAL and MEMSNAP_INTERVAL are off",
+                     (const char *)0);
+    }
+}
+
+static void trigger_prepare(void)
+{
+    ms_snapshot_lock();
+    ms_stacks_lock();
+    ms_heapmap_lock_all();
+}
+
+static void trigger_parent(void)
+{
+    ms_heapmap_unlock_all();
+    ms_stacks_unlock();
+    ms_snapshot_unlock();
+}
+
+static void trigger_child(void)
+{
+    ms_heapmap_unlock_all();
+    ms_stacks_unlock();
+    ms_tracker_after_fork_child();
+    ms_snapshot_after_fork_child();
+    ms_snapshot_unlock();
+    /* The parent's pipe is shared with it: the child gets its own, and its own helper thread. The thread
+     * starts only when the child makes it past fork-then-exec, at its first snapshot-worthy moment. */
+    if (trigger_pipe[0] >= 0) {
+        int fds[2];
+        ms_platform_close(trigger_pipe[0]);
+        ms_platform_close(trigger_pipe[1]);
+        if (ms_platform_pipe(fds) == 0) {
+            trigger_pipe[0] = fds[0];
+            trigger_pipe[1] = fds[1];
+        } else {
+            trigger_pipe[0] = trigger_pipe[1] = -1;
+        }
+    }
+    __atomic_store_n(&trigger_helper_pid, 0, __ATOMIC_RELEASE);
+    if (ms_config.interval_ms || ms_config.signo) {
+        trigger_start_helper();
+    }
+}
+
+void ms_trigger_init(void)
+{
+    pthread_atfork(trigger_prepare, trigger_parent, trigger_child);
+    if (ms_config.signo) {
+        int fds[2];
+        if (ms_platform_pipe(fds) == 0 && ms_platform_on_signal(ms_config.signo, trigger_handler) == 0) {
+            trigger_pipe[0] = fds[0];
+            trigger_pipe[1] = fds[1];
+        } else {
+            ms_text_warn("cannot install the MEMSNAP_SIGNAL handler", (const char *)0);
+        }
+    }
+    trigger_start_helper();
+}
+
+void ms_trigger_exit(void)
+{
+    if (!ms_config.at_exit || !ms_tracker_active()) {
+        return;
+    }
+    /* A vfork child shares the parent's memory and pid bookkeeping: it must not write. */
+    if (ms_platform_pid() != ms_tracker_pid()) {
+        return;
+    }
+    if (__atomic_exchange_n(&trigger_exit_done, 1, __ATOMIC_ACQ_REL)) {
+        return;
+    }
+    int g = ms_tracker_enter();
+    (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_EXIT);
+    ms_tracker_leave(g);
+}
+
+__attribute__((destructor)) static void trigger_destructor(void)
+{
+    ms_trigger_exit();
+}
+
+/* _exit skips destructors: caught here when the program calls it through the dynamic linker. */
+MS_EXPORT _Noreturn void _exit(int status);
+MS_EXPORT _Noreturn void _Exit(int status);
+
+MS_EXPORT _Noreturn void _exit(int status)
+{
+    ms_trigger_exit();
+    ms_platform_exit_group(status);
+}
+
+MS_EXPORT _Noreturn void _Exit(int status)
+{
+    ms_trigger_exit();
+    ms_platform_exit_group(status);
+}
