@@ -1,20 +1,166 @@
 /* `memsnap bench compare|report`: the command-line face of the harness. */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void ms_bench_cli_usage(FILE *f)
 {
-    fputs("usage: memsnap bench compare OLD.json NEW.json [--fail EXPR...]\n"
-          "       memsnap bench report RESULTS.json [--budgets FILE] [-o report.md]\n",
+    fputs("usage: memsnap bench compare OLD.json NEW.json [--fail EXPR...] [--alpha A]\n"
+          "       memsnap bench report RESULTS.json [--budgets FILE] [-o report.md]\n"
+          "EXPR: (min|max|mean|median|stddev|iqr):(N%|SECONDS); a gate fails when its threshold is exceeded and\n"
+          "      Mann-Whitney U (two-sided, over the round samples) finds the new run slower at level A (0.01).\n"
+          "exit: 0 ok, 1 a gate or budget failed, 2 bad input or usage\n",
           f);
+}
+
+static int ms_bench_cli_compare(int argc, char **argv)
+{
+    const char *files[2] = {NULL, NULL};
+    size_t nfiles = 0;
+    struct ms_gate gates[MS_OPTIONS_MAX_GATES];
+    size_t ngates = 0;
+    double alpha = MS_GATE_ALPHA_DEFAULT;
+    struct ms_err err = {{0}};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--fail") == 0 || strncmp(a, "--fail=", 7) == 0) {
+            /* --fail=EXPR, or --fail EXPR [EXPR...] up to the next option or file name. */
+            int taken = 0;
+            const char *expr = a[6] == '=' ? a + 7 : NULL;
+            for (;;) {
+                if (!expr) {
+                    const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+                    size_t len = next ? strlen(next) : 0;
+                    if (!next || next[0] == '-' || !strchr(next, ':') || (len > 5 && strcmp(next + len - 5, ".json") == 0)) {
+                        break;
+                    }
+                    expr = argv[++i];
+                }
+                if (ngates == MS_OPTIONS_MAX_GATES) {
+                    fprintf(stderr, "memsnap bench compare: too many --fail expressions\n");
+                    return 2;
+                }
+                if (ms_gate_parse(expr, &gates[ngates], &err)) {
+                    fprintf(stderr, "memsnap bench compare: %s\n", err.msg);
+                    return 2;
+                }
+                ngates++;
+                taken = 1;
+                expr = NULL;
+            }
+            if (!taken) {
+                fprintf(stderr, "memsnap bench compare: --fail needs an expression such as mean:10%%\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--alpha") == 0 || strncmp(a, "--alpha=", 8) == 0) {
+            const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : "");
+            char *end;
+            alpha = strtod(v, &end);
+            if (!*v || *end || !(alpha > 0 && alpha <= 1)) {
+                fprintf(stderr, "memsnap bench compare: --alpha: '%s' is not in (0, 1]\n", v);
+                return 2;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "memsnap bench compare: unknown option '%s'\n", a);
+            return 2;
+        } else if (nfiles < 2) {
+            files[nfiles++] = a;
+        } else {
+            fprintf(stderr, "memsnap bench compare: one OLD and one NEW file, not '%s' too\n", a);
+            return 2;
+        }
+    }
+    if (nfiles != 2) {
+        fprintf(stderr, "memsnap bench compare: needs OLD.json and NEW.json\n");
+        return 2;
+    }
+    struct ms_run *old = NULL, *cur = NULL;
+    if (ms_json_read(files[0], &old, &err) || ms_json_read(files[1], &cur, &err)) {
+        fprintf(stderr, "memsnap bench compare: %s\n", err.msg);
+        ms_result_run_free(old);
+        return 2;
+    }
+    size_t failed = ms_compare_print(stdout, old, cur, gates, ngates, alpha);
+    ms_result_run_free(old);
+    ms_result_run_free(cur);
+    return failed ? 1 : 0;
+}
+
+static int ms_bench_cli_report(int argc, char **argv)
+{
+    const char *results = NULL, *budgets_path = NULL, *output = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--budgets") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
+            *(strcmp(a, "--budgets") == 0 ? &budgets_path : &output) = argv[++i];
+        } else if (strncmp(a, "--budgets=", 10) == 0) {
+            budgets_path = a + 10;
+        } else if (strncmp(a, "--output=", 9) == 0) {
+            output = a + 9;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "memsnap bench report: unknown option or missing value: '%s'\n", a);
+            return 2;
+        } else if (!results) {
+            results = a;
+        } else {
+            fprintf(stderr, "memsnap bench report: one RESULTS.json, not '%s' too\n", a);
+            return 2;
+        }
+    }
+    if (!results) {
+        fprintf(stderr, "memsnap bench report: needs RESULTS.json\n");
+        return 2;
+    }
+    struct ms_err err = {{0}};
+    struct ms_run *run = NULL;
+    struct ms_budgets *budgets = NULL;
+    if (ms_json_read(results, &run, &err) || (budgets_path && ms_budgets_load(budgets_path, &budgets, &err))) {
+        fprintf(stderr, "memsnap bench report: %s\n", err.msg);
+        ms_result_run_free(run);
+        return 2;
+    }
+    FILE *out = output ? fopen(output, "w") : stdout;
+    int status;
+    if (!out) {
+        fprintf(stderr, "memsnap bench report: %s: cannot write\n", output);
+        status = 2;
+    } else {
+        int failed = ms_report_write(out, run, budgets, &err);
+        if (failed < 0) {
+            fprintf(stderr, "memsnap bench report: %s\n", err.msg);
+            status = 2;
+        } else {
+            status = failed ? 1 : 0;
+            if (output) {
+                fprintf(stderr, "Report generated: %s (%s)\n", output, failed ? "budgets FAILED" : "all budgets met");
+            }
+        }
+        if (output && fclose(out) != 0 && status != 2) {
+            fprintf(stderr, "memsnap bench report: %s: cannot write\n", output);
+            status = 2;
+        }
+    }
+    ms_budgets_free(budgets);
+    ms_result_run_free(run);
+    return status;
 }
 
 int ms_bench_cli(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-        ms_bench_cli_usage(argc < 1 ? stderr : stdout);
-        return argc < 1 ? 2 : 0;
+    if (argc < 1) {
+        ms_bench_cli_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "help") == 0) {
+        ms_bench_cli_usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[0], "compare") == 0) {
+        return ms_bench_cli_compare(argc, argv);
+    }
+    if (strcmp(argv[0], "report") == 0) {
+        return ms_bench_cli_report(argc, argv);
     }
     fprintf(stderr, "memsnap bench: unknown subcommand '%s'\n", argv[0]);
     ms_bench_cli_usage(stderr);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
 #include <memsnap/bench.h>
 
 struct ms_err {
@@ -40,6 +41,179 @@ const char *ms_budgets_section_name(const struct ms_budgets *b, size_t i);
 size_t ms_budgets_key_count(const struct ms_budgets *b, size_t section);
 const char *ms_budgets_key_name(const struct ms_budgets *b, size_t section, size_t i);
 const char *ms_budgets_path(const struct ms_budgets *b);
+
+/* ---- stats.c: pytest-benchmark's statistics over per-call samples (seconds) ----
+ * out->data points at `data` (not copied). -EINVAL for n == 0. */
+int ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct memsnap_bench_stats *out);
+/* p in [0,1] over sorted data, linear between closest ranks. */
+double ms_stats_percentile_sorted(const double *sorted, size_t n, double p);
+
+/* ---- clock.c ---- */
+uint64_t ms_clock_monotonic(void *ctx);
+/* Seconds: the smallest positive gap between two back-to-back reads (as pytest-benchmark, but bounded to
+ * a few milliseconds of probing). */
+double ms_clock_precision(memsnap_bench_clock clock, void *ctx);
+
+/* ---- calibrate.c: how many calls per round ---- */
+struct ms_calibrate_opts {
+    double min_time;           /* seconds, already max(option, precision * calibration_precision) */
+    int calibration_precision; /* 10 */
+};
+/* Runs one round of `loops` calls and returns its duration in seconds. */
+typedef double (*ms_calibrate_round_fn)(void *ctx, uint64_t loops);
+struct ms_calibration {
+    uint64_t iterations; /* calls per round */
+    double duration;     /* seconds for one round of that many calls */
+    unsigned measurements;
+};
+int ms_calibrate(ms_calibrate_round_fn round, void *ctx, const struct ms_calibrate_opts *o,
+                 struct ms_calibration *out);
+
+/* ---- result.c: one benchmark's outcome, measured here or read from a JSON file ---- */
+struct ms_result {
+    char *group;    /* NULL: no group */
+    char *name;     /* with [param] when parametrized */
+    char *fullname; /* what compare matches on */
+    char *param;    /* NULL when not parametrized */
+    json_t *params;     /* object or NULL */
+    json_t *extra_info; /* object */
+    json_t *options;    /* object */
+    struct memsnap_bench_stats stats;
+    double *data; /* owned; stats.data points here */
+    char *source; /* in comparisons: the short file name, or "NOW" */
+};
+struct ms_run {
+    char *path; /* file it was read from, or NULL */
+    json_t *machine_info, *commit_info;
+    char *datetime, *version;
+    struct ms_result *results;
+    size_t count;
+};
+struct ms_run *ms_result_run_new(void);
+void ms_result_run_free(struct ms_run *run);
+/* Appends a zeroed result (strings to be set by the caller); NULL on ENOMEM. */
+struct ms_result *ms_result_add(struct ms_run *run);
+const struct ms_result *ms_result_find(const struct ms_run *run, const char *fullname);
+/* Copy samples into r->data and compute r->stats. */
+int ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uint64_t iterations);
+/* A statistic by the names of the JSON file and the compare-fail grammar (min, mean, p95, ...); NAN if
+ * unknown. */
+double ms_result_field(const struct memsnap_bench_stats *s, const char *field);
+
+/* ---- json.c: pytest-benchmark's file schema (jansson) ---- */
+json_t *ms_json_from_run(const struct ms_run *run, int include_data);
+int ms_json_write(const struct ms_run *run, const char *path, int include_data, struct ms_err *err);
+/* Reads any file pytest-benchmark itself can compare; -EINVAL with "PATH: what is wrong" otherwise. */
+int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err);
+
+/* ---- machine.c: machine_info, commit_info, the storage machine id ---- */
+json_t *ms_machine_info(void);
+json_t *ms_machine_commit_info(void);
+/* "Linux-C-x86_64-64bit": the directory under the storage. */
+void ms_machine_id(char *buf, size_t len);
+
+/* ---- storage.c: .benchmarks/<machine-id>/NNNN_<name>.json ---- */
+/* Writes run into the next NNNN under storage/<machine id>; the path written goes into saved (if not NULL). */
+int ms_storage_save(const char *storage, const struct ms_run *run, const char *name, char *saved,
+                    size_t saved_len, struct ms_err *err);
+/* The file to compare against: spec NULL/"" = newest, digits = that NNNN prefix, else a path or a name
+ * suffix. -ENOENT with err set when there is none. */
+int ms_storage_find(const char *storage, const char *spec, char *path, size_t len, struct ms_err *err);
+/* "<commit>_<UTC %Y%m%d_%H%M%S>[_uncommitted-changes]" */
+void ms_storage_autosave_name(const json_t *commit_info, char *buf, size_t len);
+
+/* ---- mannwhitney.c: two-sided Mann-Whitney U test, normal approximation with tie correction ---- */
+struct ms_mannwhitney {
+    double u;      /* U of the first sample */
+    double z;      /* standardized, continuity-corrected */
+    double p;      /* two-sided */
+};
+int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out);
+
+/* ---- gate.c: --benchmark-compare-fail expressions and the statistical gate ---- */
+struct ms_gate {
+    char field[8]; /* min max mean median stddev iqr */
+    int percent;   /* threshold is a percentage (else seconds) */
+    double threshold;
+};
+#define MS_GATE_ALPHA_DEFAULT 0.01
+int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err);
+struct ms_gate_verdict {
+    double change;   /* percent or seconds, as the threshold */
+    int exceeded;    /* change > threshold */
+    double p;        /* Mann-Whitney p over the samples; NAN when a side has no samples */
+    int significant; /* p <= alpha and the new samples are the slower ones (or no samples: 1) */
+    int failed;      /* exceeded && significant */
+};
+void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const struct ms_result *cur, double alpha,
+                   struct ms_gate_verdict *out);
+/* "Field 'mean' has failed PercentageRegressionCheck: 93.42 > 5.00 (p=0.0001 <= 0.01)" */
+void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, double alpha, char *buf, size_t len);
+
+/* ---- filter.c: -k expressions: words matched as substrings, and/or/not, parentheses ---- */
+/* 1 match, 0 no match, -EINVAL bad expression (err set). */
+int ms_filter_match(const char *expr, const char *name, const char *group, const char *fullname,
+                    struct ms_err *err);
+
+/* ---- options.c: the --benchmark-* flags ---- */
+#define MS_OPTIONS_MAX_GATES 16
+#define MS_OPTIONS_MAX_COLUMNS 20
+struct ms_options {
+    int only, skip, disable, verbose;
+    double min_time, max_time;
+    int min_rounds;
+    int calibration_precision;
+    int warmup;
+    uint64_t warmup_iterations;
+    const char *group_by; /* comma list */
+    const char *sort;
+    const char *columns[MS_OPTIONS_MAX_COLUMNS];
+    size_t ncolumns; /* 0: the default set */
+    const char *json_path;
+    const char *save;
+    int autosave;
+    const char *storage;
+    int compare;
+    const char *compare_spec; /* NULL: newest */
+    struct ms_gate gates[MS_OPTIONS_MAX_GATES];
+    size_t ngates;
+    double alpha;
+    const char *histogram; /* prefix or NULL */
+    const char *keyword;   /* -k */
+};
+void ms_options_defaults(struct ms_options *o);
+/* Strings point into argv. -EINVAL with err naming the flag; 1 for --help (usage printed to out). */
+int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, struct ms_err *err);
+
+/* ---- table.c: pytest-benchmark's result table ---- */
+/* rows: results to show (current and compared), grouped with o->group_by and sorted with o->sort. */
+void ms_table_print(FILE *out, struct ms_result *const *rows, size_t n, const struct ms_options *o);
+/* Unit prefix ("n", "u", "m", "") and multiplier for a time in seconds. */
+const char *ms_table_time_unit(double seconds, double *scale);
+/* The group key of a result under a --benchmark-group-by list; NULL when everything is one group. */
+char *ms_table_group_key(const struct ms_result *r, const char *group_by);
+
+/* ---- compare.c: old versus new, with gates ---- */
+/* Prints the change table; returns the number of failed gates (gates may be 0: no gating). */
+size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run *cur, const struct ms_gate *gates,
+                        size_t ngates, double alpha);
+
+/* ---- histogram.c: one SVG box plot per group ---- */
+int ms_histogram_write(const char *prefix, struct ms_result *const *rows, size_t n, const char *group_by,
+                       FILE *log, struct ms_err *err);
+
+/* ---- counters.c: hardware counters through perf_event_open ---- */
+struct ms_counters;
+/* NULL when the kernel does not allow them (the reason in err). */
+struct ms_counters *ms_counters_open(struct ms_err *err);
+void ms_counters_start(struct ms_counters *c);
+/* Instructions and cycles since start. */
+void ms_counters_stop(struct ms_counters *c, uint64_t *instructions, uint64_t *cycles);
+void ms_counters_close(struct ms_counters *c);
+
+/* ---- report.c: the Markdown performance report ---- */
+/* Returns the number of budget checks that failed; -errno on I/O error. budgets may be NULL. */
+int ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets *budgets, struct ms_err *err);
 
 /* ---- bench_cli.c: `memsnap bench compare|report ...`; argv[0] is the subcommand. Returns the exit status. */
 int ms_bench_cli(int argc, char **argv);

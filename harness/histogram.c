@@ -1,0 +1,130 @@
+/* --benchmark-histogram: one SVG box plot per group (whiskers at ld15iqr/hd15iqr, box q1..q3, median line,
+ * mean dot), no plotting library needed. */
+#include "harness.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void ms_histogram_escape(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static int ms_histogram_group(const char *prefix, const char *key, struct ms_result *const *rows, size_t n,
+                              FILE *log, struct ms_err *err)
+{
+    char safe[256], path[4096];
+    snprintf(safe, sizeof safe, "%s", key ? key : "default");
+    for (char *p = safe; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_' || *p == '.')) {
+            *p = '_';
+        }
+    }
+    snprintf(path, sizeof path, "%s-%s.svg", prefix, safe);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        int e = errno;
+        return ms_err_set(err, -e, "%s: cannot write: %s", path, strerror(e));
+    }
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        lo = fmin(lo, rows[i]->stats.ld15iqr);
+        hi = fmax(hi, rows[i]->stats.hd15iqr);
+    }
+    if (!(hi > lo)) {
+        hi = lo + (lo > 0 ? lo * 0.1 : 1e-9);
+    }
+    double scale;
+    const char *unit = ms_table_time_unit(lo, &scale);
+    const int left = 260, plot_w = 600, row_h = 36, top = 40;
+    int height = top + (int)n * row_h + 50;
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+            "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"10\" y=\"22\" font-size=\"15\">",
+            left + plot_w + 40, height);
+    ms_histogram_escape(f, key ? key : "benchmarks");
+    fprintf(f, " (time in %ss)</text>\n", unit);
+#define MS_X(v) (left + ((v) - lo) / (hi - lo) * plot_w)
+    for (int t = 0; t <= 5; t++) {
+        double v = lo + (hi - lo) * t / 5;
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.4g</text>\n",
+                MS_X(v), top - 5, MS_X(v), top + (int)n * row_h, MS_X(v), top + (int)n * row_h + 18, v * scale);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct memsnap_bench_stats *s = &rows[i]->stats;
+        int y = top + (int)i * row_h + row_h / 2;
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 10, y + 4);
+        ms_histogram_escape(f, rows[i]->name);
+        if (rows[i]->source) {
+            fputs(" (", f);
+            ms_histogram_escape(f, rows[i]->source);
+            fputs(")", f);
+        }
+        fprintf(f, "</text>\n");
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>\n", MS_X(s->ld15iqr), y,
+                MS_X(s->hd15iqr), y);
+        fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#9cc3e6\" stroke=\"black\"/>\n",
+                MS_X(s->q1), y - row_h / 3, fmax(1.0, MS_X(s->q3) - MS_X(s->q1)), 2 * (row_h / 3));
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\" stroke-width=\"2\"/>\n",
+                MS_X(s->median), y - row_h / 3, MS_X(s->median), y + row_h / 3);
+        if (s->mean >= lo && s->mean <= hi) {
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%d\" r=\"3\" fill=\"#c0392b\"/>\n", MS_X(s->mean), y);
+        }
+    }
+#undef MS_X
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) {
+        int e = errno;
+        return ms_err_set(err, -e, "%s: cannot write: %s", path, strerror(e));
+    }
+    if (log) {
+        fprintf(log, "Generated histogram: %s\n", path);
+    }
+    return 0;
+}
+
+int ms_histogram_write(const char *prefix, struct ms_result *const *rows, size_t n, const char *group_by, FILE *log,
+                       struct ms_err *err)
+{
+    char **keys = calloc(n ? n : 1, sizeof *keys);
+    struct ms_result **members = calloc(n ? n : 1, sizeof *members);
+    char *done = calloc(n ? n : 1, 1);
+    int rc = keys && members && done ? 0 : ms_err_set(err, -ENOMEM, "histogram: out of memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        keys[i] = ms_table_group_key(rows[i], group_by);
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (done[i]) {
+            continue;
+        }
+        size_t m = 0;
+        for (size_t j = i; j < n; j++) {
+            if (!done[j] && strcmp(keys[i] ? keys[i] : "", keys[j] ? keys[j] : "") == 0) {
+                members[m++] = rows[j];
+                done[j] = 1;
+            }
+        }
+        rc = ms_histogram_group(prefix, keys[i], members, m, log, err);
+    }
+    for (size_t i = 0; keys && i < n; i++) {
+        free(keys[i]);
+    }
+    free(keys);
+    free(members);
+    free(done);
+    return rc;
+}
