@@ -30,10 +30,11 @@ static __thread uintptr_t unwind_hi MS_TLS;
 static __thread unsigned long unwind_fallbacks MS_TLS;
 
 /* ---- rule cache ------------------------------------------------------------------------------------
- * Sets of 4 slots, one cache line each. A slot is {ip, word}; word = check:32 | kind:2 | cfa/8:20 |
- * rbp/8:10, where check is a second hash of ip. Readers never lock: a slot torn by a concurrent writer
- * fails the check and counts as a miss. Rules for OTHER frames are cached too, so that a frame libunwind
- * must handle costs no CFI parsing the next time. */
+ * Sets of 4 slots, one cache line each, indexed by the return address itself (no multiply: the walk is a
+ * chain of dependent loads, every cycle between them counts). A slot is {ip, word} with
+ * word = cfa offset:32 | rbp offset:16 | kind:2 | check:14, check being a hash of ip. Readers never lock:
+ * a slot torn by a concurrent writer fails the check and counts as a miss. Rules for OTHER frames are
+ * cached too, so a frame that needs libunwind costs no CFI parsing the next time. */
 #define CACHE_SETS_LOG2 12
 #define CACHE_WAYS 4
 
@@ -45,34 +46,39 @@ struct unwind_slot {
 static struct unwind_slot unwind_cache[CACHE_WAYS << CACHE_SETS_LOG2] __attribute__((aligned(64)));
 static unsigned unwind_generation;
 
-_Static_assert(MS_CFI_MAX_CFA_OFFSET == 8u << 20 && MS_CFI_MAX_RBP_OFFSET == 8u << 10, "rule word layout");
+_Static_assert(MS_CFI_MAX_RBP_OFFSET <= 1u << 16, "rule word layout");
 
-static inline uint64_t unwind_hash(uintptr_t ip)
+/* Bits 4..15 of the address choose the set: two instructions, and return addresses closer than 16 bytes
+ * (at most three calls) share a set of four. */
+static inline struct unwind_slot *unwind_set(uintptr_t ip)
 {
-    return (uint64_t)ip * 0x9e3779b97f4a7c15ull;
+    _Static_assert(sizeof(struct unwind_slot) * CACHE_WAYS == 64, "one set per cache line");
+    return (struct unwind_slot *)(void *)((char *)unwind_cache +
+                                          ((ip << 2) & (((uintptr_t)1 << CACHE_SETS_LOG2) - 1) << 6));
 }
 
-static inline uint32_t unwind_check(uint64_t h)
+static inline uint64_t unwind_check(uintptr_t ip)
 {
-    return (uint32_t)(h >> 8) | 1u;
+    return ((uint64_t)ip * 0x9e3779b97f4a7c15ull) >> 50 | 1;
 }
 
-static uint64_t unwind_pack(uint32_t check, struct ms_cfi_rule rule)
-{
-    return (uint64_t)check << 32 | (uint64_t)(rule.kind & 3) << 30 | (uint64_t)(rule.cfa_offset / 8) << 10 |
-           rule.rbp_offset / 8;
-}
+#define WORD_CFA(w) ((uint32_t)(w))
+#define WORD_RBP(w) ((uint32_t)((w) >> 32 & 0xffff))
+#define WORD_KIND(w) ((unsigned)((w) >> 48 & 3))
+#define WORD_CHECK(w) ((w) >> 50)
 
-__attribute__((noinline, cold)) static uint64_t unwind_fill(uintptr_t ip, struct unwind_slot *set,
-                                                            uint32_t check)
+__attribute__((noinline, cold)) static uint64_t unwind_fill(uintptr_t ip, struct unwind_slot *set)
 {
     unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
-    uint64_t word = unwind_pack(check, ms_cfi_lookup(ip - 1));
+    struct ms_cfi_rule rule = ms_cfi_lookup(ip - 1);
+    uint64_t check = unwind_check(ip);
+    uint64_t word = check << 50 | (uint64_t)(rule.kind & 3) << 48 | (uint64_t)rule.rbp_offset << 32 |
+                    rule.cfa_offset;
     /* A module unloaded meanwhile may have been the one read: use the rule once, do not keep it. */
     if (gen != __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE)) {
         return word;
     }
-    unsigned way = check >> 1 & (CACHE_WAYS - 1);
+    unsigned way = (unsigned)check >> 1 & (CACHE_WAYS - 1);
     for (unsigned w = 0; w < CACHE_WAYS; w++) {
         if (__atomic_load_n(&set[w].ip, __ATOMIC_RELAXED) == 0) {
             way = w;
@@ -87,18 +93,16 @@ __attribute__((noinline, cold)) static uint64_t unwind_fill(uintptr_t ip, struct
 
 static inline uint64_t unwind_rule(uintptr_t ip)
 {
-    uint64_t h = unwind_hash(ip);
-    struct unwind_slot *set = &unwind_cache[(h >> (64 - CACHE_SETS_LOG2)) * CACHE_WAYS];
-    uint32_t check = unwind_check(h);
+    struct unwind_slot *set = unwind_set(ip);
     for (unsigned w = 0; w < CACHE_WAYS; w++) {
         if (__atomic_load_n(&set[w].ip, __ATOMIC_ACQUIRE) == ip) {
             uint64_t word = __atomic_load_n(&set[w].word, __ATOMIC_ACQUIRE);
-            if ((uint32_t)(word >> 32) == check) {
+            if (WORD_CHECK(word) == unwind_check(ip)) {
                 return word;
             }
         }
     }
-    return unwind_fill(ip, set, check);
+    return unwind_fill(ip, set);
 }
 
 void ms_unwind_init(enum ms_unwind_mode mode)
@@ -119,17 +123,22 @@ unsigned long ms_unwind_fallbacks(void)
     return unwind_fallbacks;
 }
 
-static int unwind_bounds(uintptr_t *lo, uintptr_t *hi)
+__attribute__((noinline, cold)) static void unwind_fetch_bounds(void)
+{
+    uintptr_t l, h;
+    if (ms_platform_thread_stack(&l, &h) == 0 && l < h) {
+        unwind_lo = l;
+        unwind_hi = h;
+    } else {
+        unwind_lo = 0;
+        unwind_hi = 1;
+    }
+}
+
+static inline int unwind_bounds(uintptr_t *lo, uintptr_t *hi)
 {
     if (__builtin_expect(unwind_hi == 0, 0)) {
-        uintptr_t l, h;
-        if (ms_platform_thread_stack(&l, &h) == 0 && l < h) {
-            unwind_lo = l;
-            unwind_hi = h;
-        } else {
-            unwind_lo = 0;
-            unwind_hi = 1;
-        }
+        unwind_fetch_bounds();
     }
     *lo = unwind_lo;
     *hi = unwind_hi;
@@ -138,39 +147,41 @@ static int unwind_bounds(uintptr_t *lo, uintptr_t *hi)
 
 /* ---- walkers --------------------------------------------------------------------------------------- */
 
-/* Appends one frame unless it is still among the skipped ones; false when the stack must be cut there. */
-static inline int unwind_emit(void **ips, int *n, int max, int *depth, int skip, uintptr_t ip, unsigned *flags)
+/* Frames go to out[] until end; the first `skip` frames are dropped. Returns false when the stack must
+ * be cut at this frame (it is one too many). */
+static inline int unwind_emit(void ***out, void **end, int *skip, uintptr_t ip, unsigned *flags)
 {
-    if ((*depth)++ < skip) {
+    if (*skip > 0) {
+        --*skip;
         return 1;
     }
-    if (*n == max) {
+    if (*out == end) {
         *flags |= MS_FMT_STACK_TRUNCATED;
         return 0;
     }
-    ips[(*n)++] = (void *)ip;
+    *(*out)++ = (void *)ip;
     return 1;
 }
 
 /* libunwind from the frame (ip, sp, bp) whose own ip is already emitted. Registers other than these three
  * are this function's, which only matters to CFI that computes a CFA from them (none seen on x86_64). */
-__attribute__((noinline, cold)) static int unwind_libunwind_from(uintptr_t ip, uintptr_t sp, uintptr_t bp,
-                                                                 void **ips, int n, int max, int depth,
-                                                                 int skip, unsigned *flags)
+__attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip, uintptr_t sp, uintptr_t bp,
+                                                                    void **out, void **end, int skip,
+                                                                    unsigned *flags)
 {
     unw_context_t uc;
     unw_cursor_t cursor;
     unwind_fallbacks++;
     if (unw_getcontext(&uc) != 0) {
         *flags |= MS_FMT_STACK_BROKEN;
-        return n;
+        return out;
     }
     uc.uc_mcontext.gregs[REG_RIP] = (greg_t)ip;
     uc.uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
     uc.uc_mcontext.gregs[REG_RBP] = (greg_t)bp;
     if (unw_init_local(&cursor, &uc) < 0) {
         *flags |= MS_FMT_STACK_BROKEN;
-        return n;
+        return out;
     }
     for (;;) {
         int rc = unw_step(&cursor);
@@ -179,52 +190,65 @@ __attribute__((noinline, cold)) static int unwind_libunwind_from(uintptr_t ip, u
             if (rc < 0) {
                 *flags |= MS_FMT_STACK_BROKEN;
             }
-            return n;
+            return out;
         }
-        if (pc == 0 || !unwind_emit(ips, &n, max, &depth, skip, pc, flags)) {
-            return n;
+        if (pc == 0 || !unwind_emit(&out, end, &skip, pc, flags)) {
+            return out;
         }
     }
 }
 
-/* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers. */
-MS_RAW_READ static int unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **ips, int max, int skip,
-                                  unsigned *flags)
+/* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
+ * Each step is a chain of dependent loads (return address -> cache slot -> next return address), so the
+ * loop keeps everything in registers. */
+MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, void **end,
+                                     int skip, unsigned *flags)
 {
     uintptr_t lo, hi;
-    int n = 0, depth = 0;
-    if (!unwind_emit(ips, &n, max, &depth, skip, ip, flags)) {
-        return n;
+    if (!unwind_emit(&out, end, &skip, ip, flags)) {
+        return out;
     }
     if (!unwind_bounds(&lo, &hi) || sp < lo || sp >= hi) {
         /* An alternate signal stack or a coroutine: bounds unknown, so no fast walk. */
-        return unwind_libunwind_from(ip, sp, bp, ips, n, max, depth, skip, flags);
+        return unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
     }
     for (;;) {
         uint64_t word = unwind_rule(ip);
-        uintptr_t cfa = (uintptr_t)(word >> 10 & 0xfffff) * 8;
-        switch (word >> 30 & 3) {
-        case MS_CFI_RSP: cfa += sp; break;
-        case MS_CFI_RBP: cfa += bp; break;
-        case MS_CFI_OUTERMOST: return n;
-        default: return unwind_libunwind_from(ip, sp, bp, ips, n, max, depth, skip, flags);
+        uintptr_t cfa = WORD_CFA(word);
+        unsigned kind = WORD_KIND(word);
+        if (__builtin_expect(kind == MS_CFI_RSP, 1)) {
+            cfa += sp;
+        } else if (kind == MS_CFI_RBP) {
+            cfa += bp;
+        } else if (kind == MS_CFI_OUTERMOST) {
+            return out;
+        } else {
+            return unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
         }
         if (cfa < sp + 8 || cfa > hi || (cfa & 7) != 0) {
             *flags |= MS_FMT_STACK_BROKEN;
-            return n;
+            return out;
         }
-        uintptr_t rbp_offset = (uintptr_t)(word & 0x3ff) * 8;
+        uintptr_t rbp_offset = WORD_RBP(word);
         if (rbp_offset != 0) {
             if (cfa - rbp_offset < sp) {
                 *flags |= MS_FMT_STACK_BROKEN;
-                return n;
+                return out;
             }
             bp = *(const uintptr_t *)(cfa - rbp_offset);
         }
         ip = *(const uintptr_t *)(cfa - 8);
         sp = cfa;
-        if (ip == 0 || !unwind_emit(ips, &n, max, &depth, skip, ip, flags)) {
-            return n;
+        if (ip == 0) {
+            return out;
+        }
+        if (skip > 0) {
+            skip--;
+        } else if (out == end) {
+            *flags |= MS_FMT_STACK_TRUNCATED;
+            return out;
+        } else {
+            *out++ = (void *)ip;
         }
     }
 }
@@ -232,13 +256,12 @@ MS_RAW_READ static int unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, void
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
  * ms_unwind_capture itself, so its return address is frame 0 of the result. A zero rbp or return address
  * ends the chain normally (_start clears rbp); anything else outside the rules is a broken stack. */
-MS_RAW_READ static int unwind_fp(const uintptr_t *frame, void **ips, int max, int skip, unsigned *flags)
+MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **end, int skip, unsigned *flags)
 {
     uintptr_t lo, hi;
-    int n = 0, depth = 0;
     if (!unwind_bounds(&lo, &hi)) {
         *flags |= MS_FMT_STACK_BROKEN;
-        return 0;
+        return out;
     }
     uintptr_t fp = (uintptr_t)frame;
     for (;;) {
@@ -246,39 +269,43 @@ MS_RAW_READ static int unwind_fp(const uintptr_t *frame, void **ips, int max, in
             if (fp != 0) {
                 *flags |= MS_FMT_STACK_BROKEN;
             }
-            return n;
+            return out;
         }
         const uintptr_t *f = (const uintptr_t *)fp;
         uintptr_t ip = f[1];
-        if (ip == 0 || !unwind_emit(ips, &n, max, &depth, skip, ip, flags)) {
-            return n;
+        if (ip == 0 || !unwind_emit(&out, end, &skip, ip, flags)) {
+            return out;
         }
         uintptr_t next = f[0];
         if (next != 0 && next <= fp) {
             *flags |= MS_FMT_STACK_BROKEN;
-            return n;
+            return out;
         }
         fp = next;
     }
 }
 
-/* Inlined so that unw_backtrace's first entry lies inside ms_unwind_capture: one more frame to drop. */
-__attribute__((always_inline)) static inline int unwind_libunwind(void **ips, int max, int skip, unsigned *flags)
+/* unw_backtrace's first two entries lie in this function and in ms_unwind_capture: two more to drop.
+ * Not inlined, so that its buffer does not weigh on the other walkers' frame. */
+__attribute__((noinline)) static int unwind_libunwind(void **ips, int max, int skip, unsigned *flags)
 {
     void *buf[UNWIND_MAX_DEPTH + 8];
-    int want = max + skip + 2;
+    skip += 2;
+    int want = max + skip + 1;
     if (want > (int)(sizeof buf / sizeof buf[0])) {
         want = (int)(sizeof buf / sizeof buf[0]);
     }
     int got = unw_backtrace(buf, want);
     int n = 0;
-    for (int i = skip + 1; i < got; i++) {
+    for (int i = skip; i < got; i++) {
         if (n == max) {
             *flags |= MS_FMT_STACK_TRUNCATED;
             break;
         }
         ips[n++] = buf[i];
     }
+    /* Keeps unw_backtrace from being a tail call. */
+    __asm__ volatile("" ::: "memory");
     return n;
 }
 
@@ -301,9 +328,11 @@ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, u
     const uintptr_t *frame = __builtin_frame_address(0);
     int n;
     switch (unwind_mode) {
-    case MS_UNWIND_FP: n = unwind_fp(frame, ips, max, skip, flags); break;
+    case MS_UNWIND_FP: n = (int)(unwind_fp(frame, ips, ips + max, skip, flags) - ips); break;
     case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(ips, max, skip, flags); break;
-    default: n = unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags); break;
+    default:
+        n = (int)(unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) - ips);
+        break;
     }
     /* Keeps the walkers from being tail calls, whose frame would not be this one. */
     __asm__ volatile("" ::: "memory");

@@ -1,0 +1,106 @@
+/* ns per stack capture: unw_backtrace, the cached CFI walk (MS_UNWIND_DWARF) and the frame-pointer walk,
+ * at two depths, measured side by side: rounds interleave the methods, medians are printed.
+ *   bench-unwind [rounds] [captures-per-round]
+ * Built with frame pointers so that the fp walk sees the whole recursion (libc frames stay without). */
+#include "../../preload/preload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+enum { METHODS = 3, MAX_ROUNDS = 101, MAX_FRAMES = 128 };
+
+static const char *const method_names[METHODS] = {"unw_backtrace", "dwarf-cached", "fp"};
+
+struct job {
+    int method, captures, frames;
+    double ns;
+};
+
+static volatile int sink;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+__attribute__((noinline)) static void measure(struct job *j)
+{
+    void *ips[MAX_FRAMES];
+    unsigned flags;
+    int n = 0;
+    if (j->method != 0) {
+        ms_unwind_init(j->method == 1 ? MS_UNWIND_DWARF : MS_UNWIND_FP);
+    }
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < j->captures; i++) {
+        if (j->method == 0) {
+            n = unw_backtrace(ips, MAX_FRAMES);
+        } else {
+            n = ms_unwind_capture(ips, MAX_FRAMES, 0, &flags);
+        }
+        __asm__ volatile("" ::: "memory");
+    }
+    j->ns = (double)(now_ns() - t0) / j->captures;
+    j->frames = n;
+}
+
+__attribute__((noinline)) static void recurse(int depth, struct job *j)
+{
+    if (depth <= 1) {
+        measure(j);
+        return;
+    }
+    recurse(depth - 1, j);
+    sink++;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = argc > 1 ? atoi(argv[1]) : 21;
+    int captures = argc > 2 ? atoi(argv[2]) : 20000;
+    if (rounds < 1 || rounds > MAX_ROUNDS || captures < 1) {
+        fprintf(stderr, "bench-unwind: rounds must be 1..%d and captures positive\n", MAX_ROUNDS);
+        return 2;
+    }
+    const int depths[] = {8, 40};
+    printf("%-6s %-14s %8s %12s %10s\n", "depth", "method", "frames", "median ns", "vs unw_bt");
+    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+        static double ns[METHODS][MAX_ROUNDS];
+        int frames[METHODS] = {0};
+        for (int warm = 0; warm < METHODS; warm++) {
+            struct job j = {warm, 100, 0, 0};
+            recurse(depths[d], &j);
+        }
+        for (int r = 0; r < rounds; r++) {
+            for (int m = 0; m < METHODS; m++) {
+                int method = (m + r) % METHODS; /* rotate the order too */
+                struct job j = {method, captures, 0, 0};
+                recurse(depths[d], &j);
+                ns[method][r] = j.ns;
+                frames[method] = j.frames;
+            }
+        }
+        double base = 0;
+        for (int m = 0; m < METHODS; m++) {
+            qsort(ns[m], (size_t)rounds, sizeof ns[m][0], compare_double);
+            double med = ns[m][rounds / 2];
+            if (m == 0) {
+                base = med;
+            }
+            printf("%-6d %-14s %8d %12.1f %9.2fx\n", depths[d], method_names[m], frames[m], med, med / base);
+        }
+    }
+    return 0;
+}
