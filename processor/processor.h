@@ -56,7 +56,7 @@ int ms_json_transaction(const ms_transaction *t, char *buf, size_t cap, size_t *
 /* Appends the JSON string literal of s (quotes included, ensure_ascii escapes) to buf; same contract. */
 int ms_json_string(const char *s, char *buf, size_t cap, size_t *len);
 
-/* ---- crypto.c: digests fetched once, contexts reused (no allocation per digest) ---- */
+/* ---- crypto.c: digests fetched once, contexts reused, no allocation per digest where libcrypto allows ---- */
 
 #define MS_SHA256_LEN 32
 #define MS_MD5_LEN 16
@@ -71,6 +71,8 @@ int ms_crypto_ctx_new(const ms_crypto *c, ms_crypto_ctx **out);
 void ms_crypto_ctx_free(ms_crypto_ctx *cx);
 int ms_crypto_sha256(ms_crypto_ctx *cx, const void *data, size_t len, unsigned char out[MS_SHA256_LEN]);
 int ms_crypto_md5(ms_crypto_ctx *cx, const void *data, size_t len, unsigned char out[MS_MD5_LEN]);
+/* How digests are computed in this build (for benchmark reports). */
+const char *ms_crypto_backend(void);
 /* Lowercase hex of n bytes into out (2n + 1 bytes). */
 void ms_crypto_hex(const unsigned char *bytes, size_t n, char *out);
 

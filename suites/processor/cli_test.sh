@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# dataproc's command line: output of `score`, exit statuses (0 ok, 1 processing, 2 usage/input) and the
+# FILE:LINE messages for bad JSON Lines input.
+# usage: cli_test.sh DATAPROC
+set -u
+dataproc=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+n=0
+
+# expect STATUS PATTERN -- ARGS...: runs dataproc, checks the status and that stdout+stderr match PATTERN.
+expect() {
+    local want=$1 pattern=$2
+    shift 3
+    n=$((n + 1))
+    "$dataproc" "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -ne "$want" ] || ! cat "$tmp/out" "$tmp/err" | grep -qE -- "$pattern"; then
+        echo "not ok $n - dataproc $* (status $got, want $want; want output matching: $pattern)"
+        sed 's/^/# /' "$tmp/out" "$tmp/err"
+        failures=$((failures + 1))
+    else
+        echo "ok $n - dataproc $*"
+    fi
+}
+
+echo "1..23"
+# The seed's standard transaction: the reference vector's JSON, key and score.
+expect 0 '^\{"canonical_json": "\{\\"amount\\": 100.0, \\"customer_id\\": \\"C123\\", \\"merchant\\": \\"Test Store\\"\}", "cache_key_md5": "fa4a849f02d4e2d27549c4a8647fdccf", "score": 0.004039330000000001\}$' \
+    -- score --amount 100.0 --merchant 'Test Store' --customer-id C123
+expect 0 '"score": 0.0039327\}$' -- score --amount 100 --merchant 'Test Store' --customer-id C123 --iterations 10
+expect 0 'usage: dataproc' -- --help
+expect 0 'exit status' -- batch --help
+expect 2 'missing command' --
+expect 2 "unknown command 'frobnicate'" -- frobnicate
+expect 2 "score needs --amount" -- score --merchant M --customer-id C
+expect 2 "--amount: 'abc' is not a number" -- score --amount abc --merchant M --customer-id C
+expect 2 "--merchant: not valid UTF-8" -- score --amount 1 --merchant $'caf\xc3' --customer-id C
+expect 2 "--iterations: '0'" -- score --amount 1 --merchant M --customer-id C --iterations 0
+expect 2 "batch: unknown option '--bogus'" -- batch --count 3 --bogus
+expect 2 "option '--count' needs a value" -- batch --count
+expect 2 "either --count N or --input FILE" -- batch
+expect 2 "--threads: '0'" -- batch --count 3 --threads 0
+expect 0 'cache: 30 entries, 30 hits, 30 misses, 0 evictions' -- batch --count 30 --threads 2 --iterations 1 --repeat 2
+expect 0 'cache: 5 entries, 0 hits, 30 misses, 25 evictions' -- batch --count 30 --iterations 1 --cache-max 5
+expect 0 '"transactions": 4, .*"cache": false' -- batch --count 4 --no-cache --json
+
+printf '%s\n' '{"amount": 1.5, "merchant": "A", "customer_id": "C1"}' '' \
+    '{"amount": "x", "merchant": "B", "customer_id": "C2"}' \
+    'not json' \
+    '{"amount": 2.0, "merchant": "C", "customer_id": "C3", "extra": 1}' \
+    '[1, 2]' \
+    '{"amount": 2.0, "merchant": "D"}' \
+    '{"amount": 3.0, "merchant": "E", "customer_id": "C5"}' >"$tmp/in.jsonl"
+printf '{"amount": 1.0, "merchant": "caf\xc3", "customer_id": "C"}\n' >"$tmp/utf8.jsonl"
+expect 0 "in.jsonl:3: 'amount' must be a number" -- batch --input "$tmp/in.jsonl"
+expect 0 'batch: 2 transactions' -- batch --input "$tmp/in.jsonl"
+"$dataproc" batch --input "$tmp/in.jsonl" 2>"$tmp/err" >/dev/null
+n=$((n + 1))
+if grep -q 'in.jsonl:4: invalid JSON' "$tmp/err" && grep -q "in.jsonl:5: unexpected key 'extra'" "$tmp/err" &&
+    grep -q 'in.jsonl:6: expected a JSON object' "$tmp/err" && grep -q "in.jsonl:7: missing key 'customer_id'" "$tmp/err" &&
+    grep -q 'skipped 5 malformed lines' "$tmp/err"; then
+    echo "ok $n - every malformed line reported with its number"
+else
+    echo "not ok $n - every malformed line reported with its number"
+    sed 's/^/# /' "$tmp/err"
+    failures=$((failures + 1))
+fi
+expect 2 "in.jsonl:3: 'amount' must be a number" -- batch --input "$tmp/in.jsonl" --strict
+expect 2 'utf8.jsonl:1: invalid JSON' -- batch --input "$tmp/utf8.jsonl" --strict
+expect 2 'nonexistent.jsonl: cannot open' -- batch --input "$tmp/nonexistent.jsonl"
+
+[ "$failures" -eq 0 ]
