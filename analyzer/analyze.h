@@ -1,0 +1,324 @@
+/* libmemsnap-analyze: reading, symbolizing, grouping and reporting snapshots; the `memsnap` CLI sits on top.
+ *
+ * Error convention: functions that can fail return `enum ms_status` and leave one line in a
+ * `struct ms_error` naming the file and the problem (no trailing newline). The CLI maps results to exit
+ * statuses: MS_OK -> 0, MS_GATE -> 1, everything else -> 2. Functions clean up through one `out:` label.
+ *
+ * In-process use (e.g. a memory test comparing two snapshots):
+ *
+ *     struct ms_error err;
+ *     struct ms_diff *d;
+ *     if (ms_diff_files("before.snap", "after.snap", NULL, &d, &err) != MS_OK) { puts(err.msg); ... }
+ *     ms_diff_print(d, stdout, 10, 0);          // top 10 rows, tracemalloc style, then the total
+ *     long long grew = ms_diff_total(d)->size_diff;
+ *     ms_diff_free(d);
+ */
+#ifndef MS_ANALYZE_H
+#define MS_ANALYZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <memsnap/format.h>
+
+enum ms_status {
+    MS_OK = 0,
+    MS_GATE = 1,    /* a CI gate was crossed (exit 1) */
+    MS_USAGE = 2,   /* bad command line */
+    MS_INPUT = 3,   /* bad or unreadable input file */
+    MS_NOMEM = 4,
+    MS_IO = 5,      /* writing output failed */
+};
+
+struct ms_error {
+    char msg[512];
+};
+
+/* Fill err->msg printf-style and return `r`. */
+enum ms_status ms_error_set(struct ms_error *err, enum ms_status r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Exit status for a result (0, 1 or 2). */
+int ms_error_exit_status(enum ms_status r);
+
+/* ---- strtab.c: interned strings and a byte-key hash map ------------------------------------------ */
+
+/* Interned strings: equal strings get the same id and the same stable pointer. Id 0 is "". */
+struct ms_strtab;
+struct ms_strtab *ms_strtab_new(void);
+void ms_strtab_free(struct ms_strtab *t);
+uint32_t ms_strtab_intern(struct ms_strtab *t, const char *s, size_t len); /* UINT32_MAX on no memory */
+const char *ms_strtab_get(const struct ms_strtab *t, uint32_t id);
+
+/* Map from byte strings to uint32 values (open addressing, keys copied). */
+struct ms_map;
+struct ms_map *ms_map_new(void);
+void ms_map_free(struct ms_map *m);
+/* The slot for key: *created tells whether it was just added (value 0). NULL on no memory. */
+uint32_t *ms_map_slot(struct ms_map *m, const void *key, size_t len, bool *created);
+const uint32_t *ms_map_find(const struct ms_map *m, const void *key, size_t len);
+uint64_t ms_map_hash(const void *key, size_t len);
+/* Iteration: slots 0 .. ms_map_capacity() - 1; ms_map_at() is false for an empty slot. */
+size_t ms_map_capacity(const struct ms_map *m);
+bool ms_map_at(const struct ms_map *m, size_t i, const void **key, size_t *len, uint32_t *value);
+
+/* ---- snapfile.c: read and validate a snapshot file ---------------------------------------------- */
+
+struct ms_module {
+    const char *path;
+    uint64_t base, size;
+    const unsigned char *build_id;
+    uint32_t build_id_len;
+};
+
+struct ms_frame {
+    uint32_t module; /* index into modules, or MS_FMT_MODULE_NONE */
+    uint64_t offset;
+};
+
+struct ms_stack {
+    uint32_t depth;
+    uint32_t flags; /* MS_FMT_STACK_* */
+    const struct ms_frame *frames; /* innermost first */
+};
+
+struct ms_site {
+    uint32_t stack;
+    uint64_t live_bytes, live_count, alloc_bytes, alloc_count, free_bytes, free_count;
+};
+
+struct ms_label {
+    const char *key, *value;
+};
+
+struct ms_snap {
+    const char *path; /* as given to the reader */
+    uint16_t version_major, version_minor;
+    uint32_t flags; /* MS_FMT_FLAG_* */
+    bool has_info, has_totals;
+    struct ms_fmt_info info;
+    const char *exe, *label;
+    struct ms_fmt_totals totals;
+    struct ms_module *modules;
+    uint32_t module_count;
+    struct ms_stack *stacks;
+    uint32_t stack_count;
+    struct ms_site *sites;
+    uint32_t site_count;
+    struct ms_label *labels;
+    uint32_t label_count;
+    void *mem_; /* owned storage */
+};
+
+enum {
+    MS_SNAPFILE_NO_CHECKSUM = 1u << 0, /* skip the checksum (lets the fuzzer reach the section parsers) */
+};
+
+/* Parse a snapshot from memory; `name` is used in error messages. */
+enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name, unsigned flags,
+                                 struct ms_snap **out, struct ms_error *err);
+/* Read and parse a file. Errors look like "FILE: truncated: ...". */
+enum ms_status ms_snapfile_read(const char *path, struct ms_snap **out, struct ms_error *err);
+void ms_snapfile_free(struct ms_snap *s);
+const char *ms_snapfile_trigger_name(uint32_t trigger);
+
+/* ---- symbolize.c: module + offset -> function, file:line, inlined frames (offline, libdwfl) -------- */
+
+struct ms_symbolize_opts {
+    const char *sysroot;           /* prefix for module paths (NULL: none) */
+    const char *const *debug_dirs; /* extra places for binaries and separate debug files, NULL-terminated */
+    bool quiet;                    /* no warnings about missing or changed binaries */
+};
+
+/* One source-level frame. A machine frame expands to one or more of these, innermost (inlined) first. */
+struct ms_sym_frame {
+    const char *function; /* demangled; NULL when unknown */
+    const char *file;     /* NULL when there is no line information */
+    uint32_t line;
+    uint32_t decl_line;   /* line of the function's declaration, 0 if unknown */
+    const char *module;   /* module path as recorded in the snapshot ("?" for none) */
+    uint64_t offset;      /* module offset of the return address */
+    bool inlined;         /* this frame was inlined into the next one */
+    /* Interned ids (in the symbolizer's strtab) for grouping: the same text gives the same id whatever
+     * the load address or the snapshot. */
+    uint32_t id;          /* the whole frame */
+    uint32_t line_key;    /* "file:line" or the function/module fallback */
+    uint32_t function_key;
+    uint32_t file_key;
+};
+
+struct ms_symbolizer;
+enum ms_status ms_symbolize_new(const struct ms_symbolize_opts *opts, struct ms_symbolizer **out,
+                                struct ms_error *err);
+void ms_symbolize_free(struct ms_symbolizer *s);
+struct ms_strtab *ms_symbolize_strtab(struct ms_symbolizer *s);
+/* Per snapshot: map its module table to cached modules (call once per snapshot before resolving). */
+enum ms_status ms_symbolize_attach(struct ms_symbolizer *s, const struct ms_snap *snap, void ***handles,
+                                   struct ms_error *err);
+/* Resolve one frame; *out points at n >= 1 frames owned by the symbolizer (stable until it is freed). */
+size_t ms_symbolize_frame(struct ms_symbolizer *s, void *const *handles, const struct ms_snap *snap,
+                          const struct ms_frame *f, const struct ms_sym_frame **out);
+/* "function at file:line", "function (module+0xoff)" or "module+0xoff", written into buf. */
+const char *ms_symbolize_describe(const struct ms_sym_frame *f, char *buf, size_t len);
+/* Demangle a C++ name; returns a malloc'd string or NULL when `name` is not mangled. */
+char *ms_symbolize_demangle(const char *name);
+
+/* ---- group.c: key sites by line | function | file | stack, with filters --------------------------- */
+
+enum ms_by { MS_BY_LINE, MS_BY_FUNCTION, MS_BY_FILE, MS_BY_STACK };
+
+struct ms_group_opts {
+    enum ms_by by;
+    bool cumulative;             /* every frame of a stack counts (line/function/file only) */
+    const char *const *include;  /* fnmatch patterns on file, function or module; NULL-terminated */
+    const char *const *exclude;
+    bool all_frames;             /* filters look at every frame, not only the innermost */
+};
+
+struct ms_group_row {
+    uint32_t label;              /* strtab id of the row's text */
+    uint64_t size, count;        /* live bytes and blocks */
+    uint64_t alloc_bytes, alloc_count;
+    const struct ms_sym_frame **stack; /* a representative symbolized stack (the largest site's) */
+    uint32_t stack_len;
+    uint64_t stack_weight;
+    uint32_t stack_flags;
+};
+
+struct ms_groups {
+    struct ms_group_row *rows;
+    size_t count, cap;
+    struct ms_map *index;        /* key bytes -> row index + 1 */
+    uint64_t size, count_total;  /* sums over the sites that passed the filters (not cumulative) */
+    uint64_t alloc_bytes, alloc_count;
+};
+
+enum ms_by ms_group_by_parse(const char *s, bool *ok);
+const char *ms_group_by_name(enum ms_by by);
+enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *snap,
+                             const struct ms_group_opts *opts, struct ms_groups *out, struct ms_error *err);
+void ms_group_free(struct ms_groups *g);
+/* The symbolized stack of one site (inline-expanded, innermost first); *n frames, malloc'd array. */
+enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
+                              uint32_t stack, const struct ms_sym_frame ***out, uint32_t *n);
+
+/* ---- size.c: tracemalloc's size rendering -------------------------------------------------------- */
+
+/* format_size(): "10239 B", "10.0 KiB", "99.5 KiB", "100 KiB"; `sign` adds "+"/"-" (the signed variant).
+ * With `exact`, the integer and " B". A double, as in Python, so that averages round alike. Returns buf. */
+const char *ms_size_format(char *buf, size_t len, double size, bool sign, bool exact);
+/* "100", "10k", "1.5MiB", "64 KiB", "2M" -> bytes. false on garbage. */
+bool ms_size_parse(const char *s, long long *out);
+
+/* ---- output.c: the options every command shares, JSON helpers ------------------------------------- */
+
+enum ms_output_format { MS_OUT_TEXT, MS_OUT_JSON };
+
+struct ms_cli {
+    enum ms_output_format format;
+    bool bytes;
+    enum ms_by by;
+    bool by_set;
+    long limit; /* -n; < 0: all */
+    bool cumulative, show_stack, all_frames;
+    const char **include, **exclude; /* NULL-terminated */
+    const char *suppressions;
+    bool no_default_suppressions;
+    bool fail;
+    bool has_fail_over, has_fail_site_over;
+    long long fail_over, fail_site_over;
+    const char *file, *function, *source_dir;
+    struct ms_symbolize_opts sym;
+    char **inputs;
+    int input_count;
+    FILE *out;
+};
+
+/* Write a jansson value (consumed) to cli->out. */
+struct json_t;
+enum ms_status ms_output_json(const struct ms_cli *cli, struct json_t *v, struct ms_error *err);
+struct json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t n);
+struct json_t *ms_output_json_totals(const struct ms_snap *s);
+void ms_output_text_stack(FILE *out, const struct ms_sym_frame *const *frames, uint32_t n, const char *indent);
+/* Read all snapshots named on the command line; on failure frees what it read. */
+enum ms_status ms_output_load(const struct ms_cli *cli, struct ms_snap ***snaps, struct ms_error *err);
+void ms_output_unload(const struct ms_cli *cli, struct ms_snap **snaps);
+
+/* ---- top.c: `memsnap top` (Snapshot.statistics) -------------------------------------------------- */
+enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err);
+
+/* ---- diff.c: `memsnap diff` (Snapshot.compare_to) and the in-process diff API -------------------- */
+
+struct ms_diff_row {
+    const char *label;
+    long long size, size_diff, count, count_diff;
+    const struct ms_sym_frame *const *stack;
+    uint32_t stack_len;
+};
+
+struct ms_diff {
+    struct ms_diff_row *rows;
+    size_t count;
+    struct ms_diff_row total; /* label "Total" */
+    struct ms_symbolizer *sym_; /* owns the strings */
+    struct ms_snap *snaps_[2];
+    struct ms_groups groups_[2];
+};
+
+/* opts NULL: by line, not cumulative, no filters. */
+enum ms_status ms_diff_files(const char *old_path, const char *new_path, const struct ms_group_opts *opts,
+                             struct ms_diff **out, struct ms_error *err);
+enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *old_snap,
+                               const struct ms_snap *new_snap, const struct ms_group_opts *opts,
+                               struct ms_diff **out, struct ms_error *err);
+const struct ms_diff_row *ms_diff_total(const struct ms_diff *d);
+/* One row the tracemalloc way: "f.c:25: size=236 KiB (+236 KiB), count=1001 (+1001), average=242 B". */
+const char *ms_diff_format_row(const struct ms_diff_row *r, bool exact, char *buf, size_t len);
+enum { MS_DIFF_PRINT_BYTES = 1, MS_DIFF_PRINT_STACK = 2 };
+/* The first `limit` rows (< 0: all), then the total line. */
+void ms_diff_print(const struct ms_diff *d, FILE *out, long limit, unsigned flags);
+void ms_diff_free(struct ms_diff *d);
+enum ms_status ms_diff_main(const struct ms_cli *cli, struct ms_error *err);
+
+/* ---- leaks.c: `memsnap leaks` and LeakSanitizer-style suppressions ------------------------------- */
+
+struct ms_suppressions;
+enum ms_status ms_leaks_suppressions_load(const char *path, bool builtin, struct ms_suppressions **out,
+                                          struct ms_error *err);
+void ms_leaks_suppressions_free(struct ms_suppressions *s);
+/* LeakSanitizer's template match: '*' any run, '^' / '$' anchors, otherwise a substring. */
+bool ms_leaks_match(const char *pattern, const char *text);
+/* Index of the suppression matching the stack, or -1. */
+int ms_leaks_suppressed(const struct ms_suppressions *s, const struct ms_sym_frame *const *frames, uint32_t n);
+enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err);
+
+/* ---- growth.c: the trend of live bytes per site across >= 3 snapshots ---------------------------- */
+
+enum ms_growth_verdict { MS_GROWTH_UNBOUNDED, MS_GROWTH_BOUNDED, MS_GROWTH_STEADY };
+/* The rule (docs/cli.md): over k = n-1 intervals, a series is unbounded when it grew in at least
+ * ceil(3k/4) intervals (and at least 2), its last value is its maximum and above its first, and it grew
+ * during the second half of the intervals; it is steady when it never changed; otherwise bounded. */
+enum ms_growth_verdict ms_growth_classify(const uint64_t *series, size_t n);
+const char *ms_growth_verdict_name(enum ms_growth_verdict v);
+enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err);
+
+/* ---- lines.c: per-source-line totals beside the source (memory_profiler's table) ------------------ */
+enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err);
+
+/* ---- dump.c: the raw, unsymbolized contents of a snapshot --------------------------------------- */
+enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err);
+
+/* ---- run.c: `memsnap run`: the program under LD_PRELOAD=libmemsnap.so ---------------------------- */
+
+struct ms_run_opts {
+    const char *output, *interval, *depth, *unwind;
+    bool no_follow;
+    char **argv; /* PROGRAM ARGS..., NULL-terminated */
+};
+/* Returns the exit status to use (the program's, 128+n for signal n, 127 not found, 2 usage). */
+int ms_run_main(const struct ms_run_opts *opts, const struct ms_cli *cli);
+/* Path of libmemsnap.so next to `exe` (build tree or installed prefix), or NULL. malloc'd. */
+char *ms_run_find_preload(const char *exe);
+
+#endif /* MS_ANALYZE_H */

@@ -1,0 +1,241 @@
+/* `memsnap diff`: Snapshot.compare_to() for C. Rows are matched by their symbolized key, never by address. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+
+static long long ms_diff_abs(long long v)
+{
+    return v < 0 ? -v : v;
+}
+
+/* tracemalloc's order: (|size_diff|, size, |count_diff|, count, key), largest first. */
+static int ms_diff_cmp(const void *a, const void *b)
+{
+    const struct ms_diff_row *x = a, *y = b;
+    long long k[4][2] = {{ms_diff_abs(x->size_diff), ms_diff_abs(y->size_diff)},
+                         {x->size, y->size},
+                         {ms_diff_abs(x->count_diff), ms_diff_abs(y->count_diff)},
+                         {x->count, y->count}};
+    for (int i = 0; i < 4; i++)
+        if (k[i][0] != k[i][1])
+            return k[i][0] > k[i][1] ? -1 : 1;
+    return -strcmp(x->label, y->label);
+}
+
+enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *old_snap,
+                               const struct ms_snap *new_snap, const struct ms_group_opts *opts,
+                               struct ms_diff **out, struct ms_error *err)
+{
+    enum ms_status r;
+    struct ms_diff *d = calloc(1, sizeof *d);
+    *out = NULL;
+    if (!d)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    struct ms_groups *o = &d->groups_[0], *n = &d->groups_[1];
+    if ((r = ms_group_snap(sym, old_snap, opts, o, err)) != MS_OK ||
+        (r = ms_group_snap(sym, new_snap, opts, n, err)) != MS_OK)
+        goto out;
+    d->rows = calloc(o->count + n->count + 1, sizeof *d->rows);
+    if (!d->rows) {
+        r = ms_error_set(err, MS_NOMEM, "out of memory");
+        goto out;
+    }
+    struct ms_strtab *strs = ms_symbolize_strtab(sym);
+    /* Keys of the new snapshot diff against the old (or zero); keys only in the old one diff against zero. */
+    for (int side = 1; side >= 0; side--) {
+        struct ms_groups *g = &d->groups_[side], *other = &d->groups_[!side];
+        for (size_t i = 0; i < ms_map_capacity(g->index); i++) {
+            const void *key;
+            size_t len;
+            uint32_t v;
+            if (!ms_map_at(g->index, i, &key, &len, &v))
+                continue;
+            const struct ms_group_row *gr = &g->rows[v - 1];
+            const uint32_t *ov = ms_map_find(other->index, key, len);
+            if (side == 0 && ov)
+                continue; /* already paired */
+            const struct ms_group_row *orow = ov ? &other->rows[*ov - 1] : NULL;
+            struct ms_diff_row *dr = &d->rows[d->count++];
+            dr->label = ms_strtab_get(strs, gr->label);
+            dr->stack = gr->stack;
+            dr->stack_len = gr->stack_len;
+            if (side == 1) {
+                dr->size = (long long)gr->size;
+                dr->count = (long long)gr->count;
+                dr->size_diff = dr->size - (orow ? (long long)orow->size : 0);
+                dr->count_diff = dr->count - (orow ? (long long)orow->count : 0);
+            } else {
+                dr->size_diff = -(long long)gr->size;
+                dr->count_diff = -(long long)gr->count;
+            }
+            if (dr->size == 0 && dr->size_diff == 0 && dr->count == 0 && dr->count_diff == 0)
+                d->count--; /* freed before either snapshot: nothing to say */
+        }
+    }
+    qsort(d->rows, d->count, sizeof *d->rows, ms_diff_cmp);
+    d->total.label = "Total";
+    d->total.size = (long long)n->size;
+    d->total.count = (long long)n->count_total;
+    d->total.size_diff = (long long)n->size - (long long)o->size;
+    d->total.count_diff = (long long)n->count_total - (long long)o->count_total;
+    *out = d;
+    d = NULL;
+out:
+    if (d)
+        ms_diff_free(d);
+    return r;
+}
+
+const struct ms_diff_row *ms_diff_total(const struct ms_diff *d)
+{
+    return &d->total;
+}
+
+const char *ms_diff_format_row(const struct ms_diff_row *r, bool exact, char *buf, size_t len)
+{
+    char a[64], b[64], c[64];
+    int n = snprintf(buf, len, "%s: size=%s (%s), count=%lld (%+lld)", r->label,
+                     ms_size_format(a, sizeof a, (double)r->size, false, exact),
+                     ms_size_format(b, sizeof b, (double)r->size_diff, true, exact), r->count, r->count_diff);
+    if (r->count && n >= 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ", average=%s",
+                 ms_size_format(c, sizeof c, (double)r->size / (double)r->count, false, exact));
+    return buf;
+}
+
+void ms_diff_print(const struct ms_diff *d, FILE *out, long limit, unsigned flags)
+{
+    char buf[16384];
+    bool exact = flags & MS_DIFF_PRINT_BYTES;
+    for (size_t i = 0; i < d->count && (limit < 0 || i < (size_t)limit); i++) {
+        fprintf(out, "%s\n", ms_diff_format_row(&d->rows[i], exact, buf, sizeof buf));
+        if (flags & MS_DIFF_PRINT_STACK)
+            ms_output_text_stack(out, d->rows[i].stack, d->rows[i].stack_len, "    ");
+    }
+    fprintf(out, "%s\n", ms_diff_format_row(&d->total, exact, buf, sizeof buf));
+}
+
+void ms_diff_free(struct ms_diff *d)
+{
+    if (!d)
+        return;
+    ms_group_free(&d->groups_[0]);
+    ms_group_free(&d->groups_[1]);
+    free(d->rows);
+    ms_snapfile_free(d->snaps_[0]);
+    ms_snapfile_free(d->snaps_[1]);
+    ms_symbolize_free(d->sym_);
+    free(d);
+}
+
+enum ms_status ms_diff_files(const char *old_path, const char *new_path, const struct ms_group_opts *opts,
+                             struct ms_diff **out, struct ms_error *err)
+{
+    struct ms_snap *a = NULL, *b = NULL;
+    struct ms_symbolizer *sym = NULL;
+    enum ms_status r;
+    *out = NULL;
+    if ((r = ms_snapfile_read(old_path, &a, err)) != MS_OK || (r = ms_snapfile_read(new_path, &b, err)) != MS_OK ||
+        (r = ms_symbolize_new(NULL, &sym, err)) != MS_OK || (r = ms_diff_compute(sym, a, b, opts, out, err)) != MS_OK)
+        goto out;
+    (*out)->snaps_[0] = a;
+    (*out)->snaps_[1] = b;
+    (*out)->sym_ = sym;
+    return MS_OK;
+out:
+    ms_snapfile_free(a);
+    ms_snapfile_free(b);
+    ms_symbolize_free(sym);
+    return r;
+}
+
+static json_t *ms_diff_json_row(const struct ms_diff_row *r, bool stack)
+{
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I}", "key", r->label, "size", (json_int_t)r->size, "size_diff",
+                          (json_int_t)r->size_diff, "count", (json_int_t)r->count, "count_diff",
+                          (json_int_t)r->count_diff);
+    if (o)
+        json_object_set_new(o, "average", r->count ? json_real((double)r->size / (double)r->count) : json_null());
+    if (o && stack)
+        json_object_set_new(o, "stack", ms_output_json_stack(r->stack, r->stack_len));
+    return o;
+}
+
+enum ms_status ms_diff_main(const struct ms_cli *cli, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_diff *d = NULL;
+    enum ms_status r;
+    if (cli->input_count != 2)
+        return ms_error_set(err, MS_USAGE, "diff takes two snapshots: OLD NEW");
+    struct ms_group_opts go = {cli->by, cli->cumulative, cli->include, cli->exclude, cli->all_frames};
+    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_diff_compute(sym, snaps[0], snaps[1], &go, &d, err)) != MS_OK)
+        goto out;
+
+    /* Gates: total growth, then the worst single site. */
+    char lim[64], val[64], over[64], gate_msg[2][1024] = {"", ""};
+    const struct ms_diff_row *worst = NULL;
+    size_t sites_over = 0;
+    bool total_crossed = cli->has_fail_over && d->total.size_diff > cli->fail_over;
+    if (total_crossed)
+        snprintf(gate_msg[0], sizeof gate_msg[0], "gate --fail-over %s crossed: the total grew by %s, %s over",
+                 ms_size_format(lim, sizeof lim, (double)cli->fail_over, false, cli->bytes),
+                 ms_size_format(val, sizeof val, (double)d->total.size_diff, false, cli->bytes),
+                 ms_size_format(over, sizeof over, (double)(d->total.size_diff - cli->fail_over), false, cli->bytes));
+    if (cli->has_fail_site_over) {
+        for (size_t i = 0; i < d->count; i++)
+            if (d->rows[i].size_diff > cli->fail_site_over) {
+                sites_over++;
+                if (!worst || d->rows[i].size_diff > worst->size_diff)
+                    worst = &d->rows[i];
+            }
+        if (worst)
+            snprintf(gate_msg[1], sizeof gate_msg[1],
+                     "gate --fail-site-over %s crossed by %zu site%s; the largest, %s, grew by %s, %s over",
+                     ms_size_format(lim, sizeof lim, (double)cli->fail_site_over, false, cli->bytes), sites_over,
+                     sites_over == 1 ? "" : "s", worst->label,
+                     ms_size_format(val, sizeof val, (double)worst->size_diff, false, cli->bytes),
+                     ms_size_format(over, sizeof over, (double)(worst->size_diff - cli->fail_site_over), false,
+                                    cli->bytes));
+    }
+    long limit = cli->limit;
+    if (cli->format == MS_OUT_JSON) {
+        bool stack = cli->show_stack || cli->by == MS_BY_STACK;
+        json_t *rows = json_array(), *gates = json_array();
+        for (size_t i = 0; i < d->count && (limit < 0 || i < (size_t)limit); i++)
+            json_array_append_new(rows, ms_diff_json_row(&d->rows[i], stack));
+        if (cli->has_fail_over)
+            json_array_append_new(gates, json_pack("{s:s, s:I, s:I, s:b}", "gate", "fail-over", "limit",
+                                                   (json_int_t)cli->fail_over, "value",
+                                                   (json_int_t)d->total.size_diff, "crossed", total_crossed));
+        if (cli->has_fail_site_over)
+            json_array_append_new(gates, json_pack("{s:s, s:I, s:I, s:b, s:I}", "gate", "fail-site-over", "limit",
+                                                   (json_int_t)cli->fail_site_over, "value",
+                                                   (json_int_t)(worst ? worst->size_diff : 0), "crossed",
+                                                   worst != NULL, "sites", (json_int_t)sites_over));
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:I, s:o, s:o}", "command", "diff", "old",
+                                snaps[0]->path, "new", snaps[1]->path, "by", ms_group_by_name(cli->by),
+                                "cumulative", cli->cumulative, "rows", rows, "other_rows",
+                                (json_int_t)(limit < 0 || (size_t)limit >= d->count ? 0 : d->count - (size_t)limit),
+                                "total", ms_diff_json_row(&d->total, false), "gates", gates);
+        if ((r = ms_output_json(cli, doc, err)) != MS_OK)
+            goto out;
+    } else {
+        ms_diff_print(d, cli->out, limit,
+                      (cli->bytes ? MS_DIFF_PRINT_BYTES : 0) | (cli->show_stack ? MS_DIFF_PRINT_STACK : 0));
+    }
+    for (int i = 0; i < 2; i++)
+        if (gate_msg[i][0]) {
+            fprintf(stderr, "memsnap: %s\n", gate_msg[i]);
+            r = MS_GATE;
+        }
+out:
+    ms_diff_free(d);
+    ms_symbolize_free(sym);
+    ms_output_unload(cli, snaps);
+    return r;
+}

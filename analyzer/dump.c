@@ -1,0 +1,144 @@
+/* `memsnap dump`: a snapshot as stored, unsymbolized, for debugging the writer and the reader as a pair. */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "analyze.h"
+
+static const char *const ms_dump_calls[MS_FMT_CALL_COUNT] = {
+    "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign",
+    "aligned_alloc", "memalign", "valloc", "pvalloc", "cfree", "other",
+};
+
+static void ms_dump_hex(char *buf, const unsigned char *p, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        snprintf(buf + 2 * i, 3, "%02x", p[i]);
+    buf[2 * n] = 0;
+}
+
+static json_t *ms_dump_json(const struct ms_snap *s)
+{
+    const struct ms_fmt_totals *t = &s->totals;
+    json_t *calls = json_object(), *mods = json_array(), *stacks = json_array(), *sites = json_array(),
+           *labels = json_object();
+    for (int i = 0; i < MS_FMT_CALL_COUNT; i++)
+        json_object_set_new(calls, ms_dump_calls[i], json_integer((json_int_t)t->calls[i]));
+    for (uint32_t i = 0; i < s->module_count; i++) {
+        char *hex = malloc(2 * (size_t)s->modules[i].build_id_len + 1);
+        if (hex)
+            ms_dump_hex(hex, s->modules[i].build_id, s->modules[i].build_id_len);
+        json_array_append_new(mods, json_pack("{s:s, s:I, s:I, s:s}", "path", s->modules[i].path, "base",
+                                              (json_int_t)s->modules[i].base, "size", (json_int_t)s->modules[i].size,
+                                              "build_id", hex ? hex : ""));
+        free(hex);
+    }
+    for (uint32_t i = 0; i < s->stack_count; i++) {
+        json_t *fr = json_array();
+        for (uint32_t j = 0; j < s->stacks[i].depth; j++) {
+            const struct ms_frame *f = &s->stacks[i].frames[j];
+            json_array_append_new(fr, json_pack("{s:o, s:I}", "module",
+                                                f->module == MS_FMT_MODULE_NONE ? json_null() : json_integer(f->module),
+                                                "offset", (json_int_t)f->offset));
+        }
+        json_array_append_new(stacks, json_pack("{s:I, s:o}", "flags", (json_int_t)s->stacks[i].flags, "frames", fr));
+    }
+    for (uint32_t i = 0; i < s->site_count; i++) {
+        const struct ms_site *x = &s->sites[i];
+        json_array_append_new(sites, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "stack", (json_int_t)x->stack,
+                                               "live_bytes", (json_int_t)x->live_bytes, "live_count",
+                                               (json_int_t)x->live_count, "alloc_bytes", (json_int_t)x->alloc_bytes,
+                                               "alloc_count", (json_int_t)x->alloc_count, "free_bytes",
+                                               (json_int_t)x->free_bytes, "free_count", (json_int_t)x->free_count));
+    }
+    for (uint32_t i = 0; i < s->label_count; i++)
+        json_object_set_new(labels, s->labels[i].key, json_string(s->labels[i].value));
+    json_t *info = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:s, s:s, s:s}", "pid", (json_int_t)s->info.pid,
+                             "ppid", (json_int_t)s->info.ppid, "time_ns", (json_int_t)s->info.time_ns, "uptime_ns",
+                             (json_int_t)s->info.uptime_ns, "sequence", (json_int_t)s->info.sequence, "trigger",
+                             ms_snapfile_trigger_name(s->info.trigger), "sample_rate",
+                             (json_int_t)s->info.sample_rate, "depth_limit", (json_int_t)s->info.depth_limit,
+                             "unwinder", s->info.unwinder ? "fp" : "dwarf", "exe", s->exe, "label", s->label);
+    json_t *totals = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "current_bytes",
+                               (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
+                               (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
+                               (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count, "calls", calls,
+                               "unknown_frees", (json_int_t)t->unknown_frees, "failed_allocs",
+                               (json_int_t)t->failed_allocs, "stack_count", (json_int_t)t->stack_count,
+                               "overhead_bytes", (json_int_t)t->overhead_bytes);
+    return json_pack("{s:s, s:s, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump", "snapshot",
+                     s->path, "version", "major", (json_int_t)s->version_major, "minor",
+                     (json_int_t)s->version_minor, "flags", (json_int_t)s->flags, "info",
+                     s->has_info ? info : json_null(), "totals", totals, "modules", mods, "stacks", stacks,
+                     "sites", sites, "labels", labels);
+}
+
+enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    enum ms_status r;
+    if (cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, "dump takes one snapshot");
+    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK)
+        return r;
+    const struct ms_snap *s = snaps[0];
+    if (cli->format == MS_OUT_JSON) {
+        r = ms_output_json(cli, ms_dump_json(s), err);
+        goto out;
+    }
+    FILE *o = cli->out;
+    const struct ms_fmt_totals *t = &s->totals;
+    fprintf(o, "snapshot %s\nformat %u.%u flags 0x%x%s%s%s\n", s->path, s->version_major, s->version_minor, s->flags,
+            s->flags & MS_FMT_FLAG_SAMPLED ? " sampled" : "", s->flags & MS_FMT_FLAG_TRUNCATED ? " truncated" : "",
+            s->flags & MS_FMT_FLAG_AT_EXIT ? " at-exit" : "");
+    if (s->has_info)
+        fprintf(o, "pid %u ppid %u sequence %u trigger %s time_ns %llu uptime_ns %llu\n"
+                   "exe %s\nlabel %s\nsample_rate %llu depth_limit %u unwinder %s\n",
+                s->info.pid, s->info.ppid, s->info.sequence, ms_snapfile_trigger_name(s->info.trigger),
+                (unsigned long long)s->info.time_ns, (unsigned long long)s->info.uptime_ns, s->exe, s->label,
+                (unsigned long long)s->info.sample_rate, s->info.depth_limit, s->info.unwinder ? "fp" : "dwarf");
+    fprintf(o, "totals current_bytes %llu peak_bytes %llu live_count %llu alloc_bytes %llu alloc_count %llu "
+               "free_count %llu unknown_frees %llu failed_allocs %llu stack_count %llu overhead_bytes %llu\n",
+            (unsigned long long)t->current_bytes, (unsigned long long)t->peak_bytes, (unsigned long long)t->live_count,
+            (unsigned long long)t->alloc_bytes, (unsigned long long)t->alloc_count, (unsigned long long)t->free_count,
+            (unsigned long long)t->unknown_frees, (unsigned long long)t->failed_allocs,
+            (unsigned long long)t->stack_count, (unsigned long long)t->overhead_bytes);
+    fprintf(o, "calls");
+    for (int i = 0; i < MS_FMT_CALL_COUNT; i++)
+        fprintf(o, " %s %llu", ms_dump_calls[i], (unsigned long long)t->calls[i]);
+    fprintf(o, "\nmodules %u\n", s->module_count);
+    for (uint32_t i = 0; i < s->module_count; i++) {
+        char hex[2 * 255 + 1] = "";
+        if (s->modules[i].build_id_len <= 255)
+            ms_dump_hex(hex, s->modules[i].build_id, s->modules[i].build_id_len);
+        fprintf(o, "  [%u] base 0x%llx size 0x%llx build-id %s %s\n", i, (unsigned long long)s->modules[i].base,
+                (unsigned long long)s->modules[i].size, hex[0] ? hex : "-", s->modules[i].path);
+    }
+    fprintf(o, "stacks %u\n", s->stack_count);
+    for (uint32_t i = 0; i < s->stack_count; i++) {
+        fprintf(o, "  [%u] depth %u%s%s:", i, s->stacks[i].depth,
+                s->stacks[i].flags & MS_FMT_STACK_TRUNCATED ? " truncated" : "",
+                s->stacks[i].flags & MS_FMT_STACK_BROKEN ? " broken" : "");
+        for (uint32_t j = 0; j < s->stacks[i].depth; j++) {
+            const struct ms_frame *f = &s->stacks[i].frames[j];
+            if (f->module == MS_FMT_MODULE_NONE)
+                fprintf(o, " ?+0x%llx", (unsigned long long)f->offset);
+            else
+                fprintf(o, " %u+0x%llx", f->module, (unsigned long long)f->offset);
+        }
+        fputc('\n', o);
+    }
+    fprintf(o, "sites %u\n", s->site_count);
+    for (uint32_t i = 0; i < s->site_count; i++) {
+        const struct ms_site *x = &s->sites[i];
+        fprintf(o, "  stack %u live %llu B in %llu, allocated %llu B in %llu, freed %llu B in %llu\n", x->stack,
+                (unsigned long long)x->live_bytes, (unsigned long long)x->live_count,
+                (unsigned long long)x->alloc_bytes, (unsigned long long)x->alloc_count,
+                (unsigned long long)x->free_bytes, (unsigned long long)x->free_count);
+    }
+    fprintf(o, "labels %u\n", s->label_count);
+    for (uint32_t i = 0; i < s->label_count; i++)
+        fprintf(o, "  %s = %s\n", s->labels[i].key, s->labels[i].value);
+out:
+    ms_output_unload(cli, snaps);
+    return r;
+}

@@ -1,0 +1,330 @@
+/* `memsnap leaks`: what an at-exit snapshot still holds, by stack, minus LeakSanitizer-style suppressions. */
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+
+/* One-time allocations of the C and C++ runtimes that live until exit by design. */
+static const char *const ms_leaks_builtin[] = {
+    "_IO_file_doallocate", /* stdio stream buffers */
+    "^_nl_",               /* locale data (setlocale) */
+    "^setlocale",
+    "^__tzfile_read",      /* time zone data (tzset, localtime) */
+    "^tzset_internal",
+    "^_dl_",               /* the dynamic loader: link maps, TLS, dlopen/dlerror state */
+    "^_dlerror_run",
+    "^dlerror",
+    "^__nss_",             /* name service modules (getpwnam, getaddrinfo) */
+    "^nss_",
+    "^__libc_dlopen_mode",
+    "__cxa_thread_atexit", /* C++ thread_local destructors */
+    "__gnu_cxx::__freeres",
+};
+
+/* Modules that make up the runtime: a stack made only of these was not the program's doing. */
+static const char *const ms_leaks_runtime_modules[] = {
+    "ld-linux", "libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "libpthread.so", "libdl.so", "libmemsnap",
+};
+
+struct ms_suppression {
+    char *pattern;
+    bool builtin;
+    uint64_t hits, bytes, blocks;
+};
+
+struct ms_suppressions {
+    struct ms_suppression *v;
+    size_t n, cap;
+    bool builtin;
+    uint64_t runtime_hits, runtime_bytes, runtime_blocks;
+};
+
+bool ms_leaks_match(const char *templ, const char *str)
+{
+    /* A port of LeakSanitizer's TemplateMatch. */
+    if (!str || !*str)
+        return false;
+    bool start = false, asterisk = false;
+    if (*templ == '^') {
+        start = true;
+        templ++;
+    }
+    while (*templ) {
+        if (*templ == '*') {
+            templ++;
+            start = false;
+            asterisk = true;
+            continue;
+        }
+        if (*templ == '$')
+            return *str == 0 || asterisk;
+        if (*str == 0)
+            return false;
+        size_t seg = strcspn(templ, "*$");
+        char part[1024];
+        if (seg >= sizeof part)
+            seg = sizeof part - 1;
+        memcpy(part, templ, seg);
+        part[seg] = 0;
+        const char *spos = strstr(str, part);
+        if (!spos || (start && spos != str))
+            return false;
+        str = spos + seg;
+        templ += strcspn(templ, "*$");
+        start = false;
+        asterisk = false;
+    }
+    return true;
+}
+
+static enum ms_status ms_leaks_add(struct ms_suppressions *s, const char *pat, size_t len, bool builtin)
+{
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 32;
+        struct ms_suppression *nv = realloc(s->v, ncap * sizeof *nv);
+        if (!nv)
+            return MS_NOMEM;
+        s->v = nv;
+        s->cap = ncap;
+    }
+    char *p = strndup(pat, len);
+    if (!p)
+        return MS_NOMEM;
+    s->v[s->n++] = (struct ms_suppression){.pattern = p, .builtin = builtin};
+    return MS_OK;
+}
+
+enum ms_status ms_leaks_suppressions_load(const char *path, bool builtin, struct ms_suppressions **out,
+                                          struct ms_error *err)
+{
+    enum ms_status r = MS_OK;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    struct ms_suppressions *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    s->builtin = builtin;
+    for (size_t i = 0; builtin && i < sizeof ms_leaks_builtin / sizeof *ms_leaks_builtin; i++)
+        if (ms_leaks_add(s, ms_leaks_builtin[i], strlen(ms_leaks_builtin[i]), true) != MS_OK) {
+            r = ms_error_set(err, MS_NOMEM, "out of memory");
+            goto out;
+        }
+    if (path) {
+        if (!(f = fopen(path, "r"))) {
+            r = ms_error_set(err, MS_INPUT, "%s: cannot open suppressions: %s", path, strerror(errno));
+            goto out;
+        }
+        unsigned lineno = 0;
+        ssize_t got;
+        while ((got = getline(&line, &cap, f)) >= 0) {
+            lineno++;
+            char *p = line, *e = line + got;
+            while (p < e && isspace((unsigned char)*p))
+                p++;
+            while (e > p && isspace((unsigned char)e[-1]))
+                e--;
+            if (p == e || *p == '#')
+                continue;
+            char *colon = memchr(p, ':', (size_t)(e - p));
+            if (!colon || (size_t)(colon - p) != 4 || memcmp(p, "leak", 4) != 0) {
+                r = ms_error_set(err, MS_INPUT, "%s:%u: not a suppression (expected leak:PATTERN): %.*s", path,
+                                 lineno, (int)(e - p), p);
+                goto out;
+            }
+            if (colon + 1 == e) {
+                r = ms_error_set(err, MS_INPUT, "%s:%u: empty pattern after leak:", path, lineno);
+                goto out;
+            }
+            if (ms_leaks_add(s, colon + 1, (size_t)(e - colon - 1), false) != MS_OK) {
+                r = ms_error_set(err, MS_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+    }
+    *out = s;
+    s = NULL;
+out:
+    free(line);
+    if (f)
+        fclose(f);
+    ms_leaks_suppressions_free(s);
+    return r;
+}
+
+void ms_leaks_suppressions_free(struct ms_suppressions *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].pattern);
+    free(s->v);
+    free(s);
+}
+
+static bool ms_leaks_frame_matches(const char *pat, const struct ms_sym_frame *f)
+{
+    const char *base = strrchr(f->module, '/');
+    return ms_leaks_match(pat, f->function) || ms_leaks_match(pat, f->file) || ms_leaks_match(pat, f->module) ||
+           (base && ms_leaks_match(pat, base + 1));
+}
+
+static bool ms_leaks_runtime_only(const struct ms_sym_frame *const *frames, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const char *base = strrchr(frames[i]->module, '/');
+        base = base ? base + 1 : frames[i]->module;
+        bool rt = false;
+        for (size_t k = 0; k < sizeof ms_leaks_runtime_modules / sizeof *ms_leaks_runtime_modules && !rt; k++)
+            rt = strncmp(base, ms_leaks_runtime_modules[k], strlen(ms_leaks_runtime_modules[k])) == 0;
+        if (!rt)
+            return false;
+    }
+    return n > 0;
+}
+
+int ms_leaks_suppressed(const struct ms_suppressions *s, const struct ms_sym_frame *const *frames, uint32_t n)
+{
+    for (size_t k = 0; k < s->n; k++)
+        for (uint32_t i = 0; i < n; i++)
+            if (ms_leaks_frame_matches(s->v[k].pattern, frames[i]))
+                return (int)k;
+    if (s->builtin && ms_leaks_runtime_only(frames, n))
+        return (int)s->n; /* the built-in "runtime only" rule */
+    return -1;
+}
+
+static int ms_leaks_cmp(const void *a, const void *b)
+{
+    const struct ms_group_row *x = *(const struct ms_group_row *const *)a;
+    const struct ms_group_row *y = *(const struct ms_group_row *const *)b;
+    if (x->size != y->size)
+        return x->size > y->size ? -1 : 1;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    /* Same size: a stable order for golden files, by the frames' text. */
+    for (uint32_t i = 0; i < x->stack_len && i < y->stack_len; i++)
+        if (x->stack[i]->id != y->stack[i]->id) {
+            char p[4096], q[4096];
+            return strcmp(ms_symbolize_describe(x->stack[i], p, sizeof p),
+                          ms_symbolize_describe(y->stack[i], q, sizeof q));
+        }
+    return (int)x->stack_len - (int)y->stack_len;
+}
+
+enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_suppressions *sup = NULL;
+    struct ms_groups g = {0};
+    const struct ms_group_row **leaks = NULL;
+    enum ms_status r;
+    if (cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, "leaks takes one snapshot");
+    struct ms_group_opts go = {MS_BY_STACK, false, cli->include, cli->exclude, cli->all_frames};
+    if ((r = ms_leaks_suppressions_load(cli->suppressions, !cli->no_default_suppressions, &sup, err)) != MS_OK ||
+        (r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_group_snap(sym, snaps[0], &go, &g, err)) != MS_OK)
+        goto out;
+    const struct ms_snap *snap = snaps[0];
+    bool at_exit = snap->flags & MS_FMT_FLAG_AT_EXIT;
+    if (!at_exit)
+        fprintf(stderr, "memsnap: warning: %s was not taken at exit: live blocks are not necessarily leaks\n",
+                snap->path);
+    leaks = malloc((g.count + 1) * sizeof *leaks);
+    if (!leaks) {
+        r = ms_error_set(err, MS_NOMEM, "out of memory");
+        goto out;
+    }
+    size_t n = 0;
+    uint64_t bytes = 0, blocks = 0, sup_stacks = 0;
+    for (size_t i = 0; i < g.count; i++) {
+        const struct ms_group_row *row = &g.rows[i];
+        if (!row->count)
+            continue;
+        int k = ms_leaks_suppressed(sup, row->stack, row->stack_len);
+        if (k >= 0) {
+            sup_stacks++;
+            if ((size_t)k < sup->n) {
+                sup->v[k].hits++;
+                sup->v[k].bytes += row->size;
+                sup->v[k].blocks += row->count;
+            } else {
+                sup->runtime_hits++;
+                sup->runtime_bytes += row->size;
+                sup->runtime_blocks += row->count;
+            }
+            continue;
+        }
+        leaks[n++] = row;
+        bytes += row->size;
+        blocks += row->count;
+    }
+    qsort(leaks, n, sizeof *leaks, ms_leaks_cmp);
+    size_t shown = cli->limit < 0 || (size_t)cli->limit > n ? n : (size_t)cli->limit;
+    uint64_t sup_bytes = sup->runtime_bytes, sup_blocks = sup->runtime_blocks;
+    for (size_t k = 0; k < sup->n; k++) {
+        sup_bytes += sup->v[k].bytes;
+        sup_blocks += sup->v[k].blocks;
+    }
+    char a[64], b[64];
+    if (cli->format == MS_OUT_JSON) {
+        json_t *arr = json_array(), *sarr = json_array();
+        for (size_t i = 0; i < shown; i++)
+            json_array_append_new(arr, json_pack("{s:I, s:I, s:o}", "size", (json_int_t)leaks[i]->size, "count",
+                                                 (json_int_t)leaks[i]->count, "stack",
+                                                 ms_output_json_stack(leaks[i]->stack, leaks[i]->stack_len)));
+        for (size_t k = 0; k < sup->n; k++)
+            if (sup->v[k].hits)
+                json_array_append_new(sarr, json_pack("{s:s, s:b, s:I, s:I, s:I}", "pattern", sup->v[k].pattern,
+                                                      "builtin", sup->v[k].builtin, "stacks",
+                                                      (json_int_t)sup->v[k].hits, "size",
+                                                      (json_int_t)sup->v[k].bytes, "count",
+                                                      (json_int_t)sup->v[k].blocks));
+        if (sup->runtime_hits)
+            json_array_append_new(sarr, json_pack("{s:s, s:b, s:I, s:I, s:I}", "pattern", "<runtime-only stack>",
+                                                  "builtin", 1, "stacks", (json_int_t)sup->runtime_hits, "size",
+                                                  (json_int_t)sup->runtime_bytes, "count",
+                                                  (json_int_t)sup->runtime_blocks));
+        json_t *doc = json_pack("{s:s, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}", "command",
+                                "leaks", "snapshot", snap->path, "at_exit", at_exit, "leaks", arr, "total",
+                                "size", (json_int_t)bytes, "count", (json_int_t)blocks, "stacks", (json_int_t)n,
+                                "suppressions", sarr, "suppressed", "size", (json_int_t)sup_bytes, "count",
+                                (json_int_t)sup_blocks, "stacks", (json_int_t)sup_stacks);
+        if ((r = ms_output_json(cli, doc, err)) != MS_OK)
+            goto out;
+    } else {
+        for (size_t i = 0; i < shown; i++) {
+            fprintf(cli->out, "%s in %llu block%s allocated from:\n",
+                    ms_size_format(a, sizeof a, (double)leaks[i]->size, false, cli->bytes),
+                    (unsigned long long)leaks[i]->count, leaks[i]->count == 1 ? "" : "s");
+            ms_output_text_stack(cli->out, leaks[i]->stack, leaks[i]->stack_len, "    ");
+            if (leaks[i]->stack_flags & MS_FMT_STACK_TRUNCATED)
+                fprintf(cli->out, "    ... (truncated at the depth limit)\n");
+            fputc('\n', cli->out);
+        }
+        if (shown < n)
+            fprintf(cli->out, "... and %zu more stacks\n\n", n - shown);
+        fprintf(cli->out, "SUMMARY: %s leaked in %llu blocks from %zu stacks; suppressed: %s in %llu blocks from %llu stacks\n",
+                ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks, n,
+                ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes), (unsigned long long)sup_blocks,
+                (unsigned long long)sup_stacks);
+    }
+    if (cli->fail && n) {
+        fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu blocks from %zu stacks\n",
+                ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks, n);
+        r = MS_GATE;
+    }
+out:
+    free(leaks);
+    ms_group_free(&g);
+    ms_symbolize_free(sym);
+    ms_output_unload(cli, snaps);
+    ms_leaks_suppressions_free(sup);
+    return r;
+}

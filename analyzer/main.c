@@ -1,0 +1,289 @@
+/* memsnap: subcommand dispatch and option parsing; the work is in libmemsnap-analyze. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+#ifdef MS_HAVE_BENCH
+#include "harness.h" /* ms_bench_cli */
+#endif
+
+enum {
+    O_FORMAT = 1 << 0, O_BYTES = 1 << 1, O_BY = 1 << 2, O_N = 1 << 3, O_CUMUL = 1 << 4, O_STACK = 1 << 5,
+    O_FILTER = 1 << 6, O_SYM = 1 << 7, O_FAILSIZE = 1 << 8, O_FAIL = 1 << 9, O_SUPP = 1 << 10, O_LINES = 1 << 11,
+};
+
+struct ms_main_cmd {
+    const char *name;
+    unsigned opts;
+    enum ms_status (*fn)(const struct ms_cli *, struct ms_error *);
+    long default_limit;
+    const char *usage;
+};
+
+#define MS_MAIN_COMMON "  --format text|json  output format (JSON: see docs/cli.md)\n  --bytes  exact byte counts\n"
+#define MS_MAIN_SYM "  --sysroot DIR  prefix for module paths\n  --debug-dir DIR  more places for binaries and debug files (repeatable)\n"
+#define MS_MAIN_FILTER "  --include PAT / --exclude PAT  fnmatch on file, function or module (repeatable)\n  --all-frames  filters look at every frame, not just the innermost\n"
+
+static const struct ms_main_cmd ms_main_cmds[] = {
+    {"top", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM, ms_top_main, 10,
+     "usage: memsnap top SNAP [--by line|function|file|stack] [-n N] [--cumulative] [--stack]\n"
+     "Largest live allocation sites first, then the totals.\n"
+     "  -n N  rows to show (default 10, 0 = all)\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
+    {"diff", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAILSIZE, ms_diff_main, 10,
+     "usage: memsnap diff OLD NEW [--by line|function|file|stack] [-n N] [--cumulative] [--stack]\n"
+     "                    [--fail-over SIZE] [--fail-site-over SIZE]\n"
+     "What changed between two snapshots, largest change first (tracemalloc's compare_to).\n"
+     "  --fail-over SIZE  exit 1 when the total grew by more than SIZE (e.g. 1MiB)\n"
+     "  --fail-site-over SIZE  exit 1 when any row grew by more than SIZE\n" MS_MAIN_FILTER MS_MAIN_SYM
+     MS_MAIN_COMMON},
+    {"leaks", O_FORMAT | O_BYTES | O_N | O_FILTER | O_SYM | O_FAIL | O_SUPP, ms_leaks_main, -1,
+     "usage: memsnap leaks SNAP [--suppressions FILE] [--no-default-suppressions] [--fail] [-n N]\n"
+     "Blocks still allocated in an at-exit snapshot, by stack, largest first.\n"
+     "  --suppressions FILE  LeakSanitizer syntax: leak:PATTERN per line\n"
+     "  --fail  exit 1 when any leak is left after suppressions\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
+    {"growth", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAIL, ms_growth_main, -1,
+     "usage: memsnap growth SNAP1 SNAP2 SNAP3... [--by stack|line|function|file] [--fail] [--stack]\n"
+     "Per site, the trend of live bytes: unbounded (grows in nearly every interval) or bounded.\n"
+     "  --fail  exit 1 when any site is unbounded\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
+    {"lines", O_FORMAT | O_BYTES | O_SYM | O_LINES, ms_lines_main, -1,
+     "usage: memsnap lines SNAP (--file F | --function F) [--source-dir D]\n"
+     "Per source line: allocated bytes, live bytes, allocations, beside the source text.\n" MS_MAIN_SYM
+     MS_MAIN_COMMON},
+    {"dump", O_FORMAT, ms_dump_main, -1,
+     "usage: memsnap dump SNAP [--format text|json]\nThe snapshot as stored, unsymbolized.\n"},
+};
+
+enum {
+    OPT_FORMAT = 256, OPT_BYTES, OPT_BY, OPT_CUMUL, OPT_STACK, OPT_INCLUDE, OPT_EXCLUDE, OPT_ALLFRAMES,
+    OPT_SYSROOT, OPT_DEBUGDIR, OPT_FAILOVER, OPT_FAILSITE, OPT_FAIL, OPT_SUPP, OPT_NOSUPP, OPT_FILE,
+    OPT_FUNCTION, OPT_SRCDIR, OPT_OUTPUT, OPT_INTERVAL, OPT_DEPTH, OPT_UNWIND, OPT_NOFOLLOW,
+};
+
+static const struct option ms_main_long[] = {
+    {"format", required_argument, 0, OPT_FORMAT}, {"bytes", no_argument, 0, OPT_BYTES},
+    {"by", required_argument, 0, OPT_BY}, {"cumulative", no_argument, 0, OPT_CUMUL},
+    {"stack", no_argument, 0, OPT_STACK}, {"include", required_argument, 0, OPT_INCLUDE},
+    {"exclude", required_argument, 0, OPT_EXCLUDE}, {"all-frames", no_argument, 0, OPT_ALLFRAMES},
+    {"sysroot", required_argument, 0, OPT_SYSROOT}, {"debug-dir", required_argument, 0, OPT_DEBUGDIR},
+    {"fail-over", required_argument, 0, OPT_FAILOVER}, {"fail-site-over", required_argument, 0, OPT_FAILSITE},
+    {"fail", no_argument, 0, OPT_FAIL}, {"suppressions", required_argument, 0, OPT_SUPP},
+    {"no-default-suppressions", no_argument, 0, OPT_NOSUPP}, {"file", required_argument, 0, OPT_FILE},
+    {"function", required_argument, 0, OPT_FUNCTION}, {"source-dir", required_argument, 0, OPT_SRCDIR},
+    {"output", required_argument, 0, OPT_OUTPUT}, {"interval", required_argument, 0, OPT_INTERVAL},
+    {"depth", required_argument, 0, OPT_DEPTH}, {"unwind", required_argument, 0, OPT_UNWIND},
+    {"no-follow", no_argument, 0, OPT_NOFOLLOW}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+};
+
+static const char ms_main_usage[] =
+    "usage: memsnap COMMAND [options]\n"
+    "  run [options] -- PROGRAM ARGS...   run a program under libmemsnap.so\n"
+    "  top SNAP                           largest live allocation sites\n"
+    "  diff OLD NEW                       what grew between two snapshots\n"
+    "  leaks SNAP                         what an at-exit snapshot still holds\n"
+    "  growth SNAP1 SNAP2 SNAP3...        unbounded vs bounded growth per site\n"
+    "  lines SNAP --file F|--function F   per-line totals beside the source\n"
+    "  dump SNAP                          raw snapshot contents\n"
+    "  bench compare|report ...           timing-harness results\n"
+    "`memsnap COMMAND --help` for each command's options; the manual is docs/cli.md.\n"
+    "Exit status: 0 ok, 1 a gate was crossed, 2 usage or input error.\n";
+
+static const char ms_main_run_usage[] =
+    "usage: memsnap run [--output PATTERN] [--interval MS] [--depth N] [--unwind dwarf|fp] [--no-follow]\n"
+    "                   -- PROGRAM ARGS...\n"
+    "Runs PROGRAM with LD_PRELOAD=libmemsnap.so and passes its exit status through (128+N for signal N,\n"
+    "127 when not found). PATTERN takes %p (pid), %n (sequence), %e (program name).\n";
+
+__attribute__((format(printf, 2, 3))) static int ms_main_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "memsnap %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(memsnap %s --help for usage)\n", cmd);
+    return 2;
+}
+
+static bool ms_main_push(const char ***v, size_t *n, const char *s)
+{
+    const char **nv = realloc(*v, (*n + 2) * sizeof *nv);
+    if (!nv)
+        return false;
+    nv[(*n)++] = s;
+    nv[*n] = NULL;
+    *v = nv;
+    return true;
+}
+
+static int ms_main_run(int argc, char **argv)
+{
+    struct ms_run_opts ro = {0};
+    struct ms_cli cli = {.out = stdout};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+h", ms_main_long, NULL)) != -1) {
+        switch (c) {
+        case OPT_OUTPUT: ro.output = optarg; break;
+        case OPT_INTERVAL: ro.interval = optarg; break;
+        case OPT_DEPTH: ro.depth = optarg; break;
+        case OPT_UNWIND: ro.unwind = optarg; break;
+        case OPT_NOFOLLOW: ro.no_follow = true; break;
+        case 'h': fputs(ms_main_run_usage, stdout); return 0;
+        default: fputs(ms_main_run_usage, stderr); return 2;
+        }
+    }
+    ro.argv = argv + optind;
+    return ms_run_main(&ro, &cli);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(ms_main_usage, stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        fputs(ms_main_usage, stdout);
+        return 0;
+    }
+    if (strcmp(name, "run") == 0)
+        return ms_main_run(argc - 1, argv + 1);
+    if (strcmp(name, "bench") == 0) {
+#ifdef MS_HAVE_BENCH
+        return ms_bench_cli(argc - 2, argv + 2);
+#else
+        fprintf(stderr, "memsnap bench: not built into this memsnap\n");
+        return 2;
+#endif
+    }
+    const struct ms_main_cmd *cmd = NULL;
+    for (size_t i = 0; i < sizeof ms_main_cmds / sizeof *ms_main_cmds; i++)
+        if (strcmp(name, ms_main_cmds[i].name) == 0)
+            cmd = &ms_main_cmds[i];
+    if (!cmd) {
+        fprintf(stderr, "memsnap: unknown command '%s'\n%s", name, ms_main_usage);
+        return 2;
+    }
+    struct ms_cli cli = {.format = MS_OUT_TEXT, .by = MS_BY_LINE, .limit = cmd->default_limit, .out = stdout};
+    const char **include = NULL, **exclude = NULL, **debug_dirs = NULL;
+    size_t ninc = 0, nexc = 0, ndbg = 0;
+    int status = 2, c;
+    bool ok = true;
+    argc--;
+    argv++;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hn:", ms_main_long, NULL)) != -1) {
+        unsigned need = c == OPT_FORMAT ? O_FORMAT : c == OPT_BYTES ? O_BYTES : c == OPT_BY ? O_BY
+                        : c == 'n' ? O_N : c == OPT_CUMUL ? O_CUMUL : c == OPT_STACK ? O_STACK
+                        : c == OPT_INCLUDE || c == OPT_EXCLUDE || c == OPT_ALLFRAMES ? O_FILTER
+                        : c == OPT_SYSROOT || c == OPT_DEBUGDIR ? O_SYM
+                        : c == OPT_FAILOVER || c == OPT_FAILSITE ? O_FAILSIZE : c == OPT_FAIL ? O_FAIL
+                        : c == OPT_SUPP || c == OPT_NOSUPP ? O_SUPP
+                        : c == OPT_FILE || c == OPT_FUNCTION || c == OPT_SRCDIR ? O_LINES : 0;
+        if (c == 'h') {
+            fputs(cmd->usage, stdout);
+            status = 0;
+            goto out;
+        }
+        if (c == '?' || !(cmd->opts & need)) {
+            if (c != '?')
+                ms_main_usage_error(cmd->name, "option %s does not apply to this command", argv[optind - 1]);
+            else
+                fprintf(stderr, "(memsnap %s --help for usage)\n", cmd->name);
+            goto out;
+        }
+        switch (c) {
+        case OPT_FORMAT:
+            if (strcmp(optarg, "text") == 0)
+                cli.format = MS_OUT_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                cli.format = MS_OUT_JSON;
+            else {
+                ms_main_usage_error(cmd->name, "--format takes text or json, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_BYTES: cli.bytes = true; break;
+        case OPT_BY:
+            cli.by = ms_group_by_parse(optarg, &ok);
+            cli.by_set = true;
+            if (!ok) {
+                ms_main_usage_error(cmd->name, "--by takes line, function, file or stack, not '%s'", optarg);
+                goto out;
+            }
+            break;
+        case 'n': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 0) {
+                ms_main_usage_error(cmd->name, "-n takes a count (0 = all), not '%s'", optarg);
+                goto out;
+            }
+            cli.limit = v == 0 ? -1 : v;
+            break;
+        }
+        case OPT_CUMUL: cli.cumulative = true; break;
+        case OPT_STACK: cli.show_stack = true; break;
+        case OPT_INCLUDE: ok = ms_main_push(&include, &ninc, optarg); break;
+        case OPT_EXCLUDE: ok = ms_main_push(&exclude, &nexc, optarg); break;
+        case OPT_ALLFRAMES: cli.all_frames = true; break;
+        case OPT_SYSROOT: cli.sym.sysroot = optarg; break;
+        case OPT_DEBUGDIR: ok = ms_main_push(&debug_dirs, &ndbg, optarg); break;
+        case OPT_FAILOVER:
+        case OPT_FAILSITE: {
+            long long v;
+            if (!ms_size_parse(optarg, &v)) {
+                ms_main_usage_error(cmd->name, "not a size: '%s' (examples: 1000, 64KiB, 1.5M)", optarg);
+                goto out;
+            }
+            if (c == OPT_FAILOVER) {
+                cli.fail_over = v;
+                cli.has_fail_over = true;
+            } else {
+                cli.fail_site_over = v;
+                cli.has_fail_site_over = true;
+            }
+            break;
+        }
+        case OPT_FAIL: cli.fail = true; break;
+        case OPT_SUPP: cli.suppressions = optarg; break;
+        case OPT_NOSUPP: cli.no_default_suppressions = true; break;
+        case OPT_FILE: cli.file = optarg; break;
+        case OPT_FUNCTION: cli.function = optarg; break;
+        case OPT_SRCDIR: cli.source_dir = optarg; break;
+        }
+        if (!ok) {
+            fprintf(stderr, "memsnap: out of memory\n");
+            goto out;
+        }
+    }
+    if (cli.cumulative && cli.by == MS_BY_STACK) {
+        ms_main_usage_error(cmd->name, "--cumulative applies to --by line, function or file");
+        goto out;
+    }
+    cli.include = include;
+    cli.exclude = exclude;
+    cli.sym.debug_dirs = debug_dirs;
+    cli.inputs = argv + optind;
+    cli.input_count = argc - optind;
+    struct ms_error err = {""};
+    enum ms_status r = cmd->fn(&cli, &err);
+    if (r != MS_OK && r != MS_GATE) {
+        fprintf(stderr, "memsnap %s: %s\n", cmd->name, err.msg);
+        if (r == MS_USAGE)
+            fprintf(stderr, "(memsnap %s --help for usage)\n", cmd->name);
+    }
+    if (fflush(stdout) != 0 && r == MS_OK) {
+        fprintf(stderr, "memsnap %s: writing output failed\n", cmd->name);
+        r = MS_IO;
+    }
+    status = ms_error_exit_status(r);
+out:
+    free(include);
+    free(exclude);
+    free(debug_dirs);
+    return status;
+}

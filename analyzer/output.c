@@ -1,0 +1,76 @@
+/* What every command shares: loading the inputs, JSON output, stack rendering. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+
+enum ms_status ms_output_json(const struct ms_cli *cli, json_t *v, struct ms_error *err)
+{
+    if (!v)
+        return ms_error_set(err, MS_NOMEM, "out of memory building JSON");
+    int rc = json_dumpf(v, cli->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(v);
+    if (rc != 0 || fputc('\n', cli->out) == EOF)
+        return ms_error_set(err, MS_IO, "writing JSON output failed");
+    return MS_OK;
+}
+
+json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t n)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < n; i++) {
+        const struct ms_sym_frame *f = frames[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "function", f->function ? json_string(f->function) : json_null());
+        json_object_set_new(o, "file", f->file ? json_string(f->file) : json_null());
+        json_object_set_new(o, "line", f->file ? json_integer(f->line) : json_null());
+        json_object_set_new(o, "module", json_string(f->module));
+        json_object_set_new(o, "offset", json_integer((json_int_t)f->offset));
+        json_object_set_new(o, "inlined", json_boolean(f->inlined));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+json_t *ms_output_json_totals(const struct ms_snap *s)
+{
+    const struct ms_fmt_totals *t = &s->totals;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "snapshot", s->path, "current_bytes",
+                     (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
+                     (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
+                     (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count);
+}
+
+void ms_output_text_stack(FILE *out, const struct ms_sym_frame *const *frames, uint32_t n, const char *indent)
+{
+    char buf[8192];
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(out, "%s#%u %s%s\n", indent, i, ms_symbolize_describe(frames[i], buf, sizeof buf),
+                frames[i]->inlined ? " (inlined)" : "");
+}
+
+enum ms_status ms_output_load(const struct ms_cli *cli, struct ms_snap ***snaps, struct ms_error *err)
+{
+    struct ms_snap **v = calloc((size_t)cli->input_count + 1, sizeof *v);
+    if (!v)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    for (int i = 0; i < cli->input_count; i++) {
+        enum ms_status r = ms_snapfile_read(cli->inputs[i], &v[i], err);
+        if (r != MS_OK) {
+            ms_output_unload(cli, v);
+            return r;
+        }
+    }
+    *snaps = v;
+    return MS_OK;
+}
+
+void ms_output_unload(const struct ms_cli *cli, struct ms_snap **snaps)
+{
+    if (!snaps)
+        return;
+    for (int i = 0; i < cli->input_count; i++)
+        ms_snapfile_free(snaps[i]);
+    free(snaps);
+}

@@ -1,0 +1,242 @@
+/* `memsnap run`: the program under LD_PRELOAD=libmemsnap.so, its exit status passed through. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <glob.h>
+#include <libelf.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analyze.h"
+
+#ifndef MS_LIBDIR
+#define MS_LIBDIR "lib"
+#endif
+
+static bool ms_run_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *ms_run_find_preload(const char *exe)
+{
+    const char *env = getenv("MEMSNAP_PRELOAD_LIB");
+    if (env && *env && ms_run_exists(env))
+        return realpath(env, NULL);
+    char *real = exe ? realpath(exe, NULL) : NULL;
+    if (!real)
+        return NULL;
+    char *slash = strrchr(real, '/');
+    if (slash)
+        *slash = 0;
+    /* Build tree first (build/analyzer/memsnap -> build/preload/), then the installed prefix. */
+    const char *const rel[] = {"../preload/libmemsnap.so", "../" MS_LIBDIR "/libmemsnap.so",
+                               "../lib64/libmemsnap.so", "../lib/libmemsnap.so"};
+    char buf[PATH_MAX + 64];
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+        snprintf(buf, sizeof buf, "%s/%s", real, rel[i]);
+        if (ms_run_exists(buf)) {
+            free(real);
+            return realpath(buf, NULL);
+        }
+    }
+    free(real);
+    return NULL;
+}
+
+/* Where execvp would find `name`; NULL if nowhere. */
+static char *ms_run_which(const char *name)
+{
+    if (strchr(name, '/'))
+        return access(name, F_OK) == 0 ? strdup(name) : NULL;
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    char buf[PATH_MAX];
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, n ? path : ".", name);
+        if (access(buf, X_OK) == 0 && ms_run_exists(buf))
+            return strdup(buf);
+        path += n;
+        if (*path == ':')
+            path++;
+    }
+    return NULL;
+}
+
+/* 1 when `path` is an ELF executable with no program interpreter (LD_PRELOAD cannot reach it). */
+static int ms_run_is_static(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int result = 0;
+    elf_version(EV_CURRENT);
+    Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+    size_t n;
+    if (e && elf_kind(e) == ELF_K_ELF && elf_getphdrnum(e, &n) == 0) {
+        bool interp = false;
+        for (size_t i = 0; i < n; i++) {
+            GElf_Phdr ph;
+            if (gelf_getphdr(e, (int)i, &ph))
+                interp |= ph.p_type == PT_INTERP;
+        }
+        GElf_Ehdr eh;
+        /* No interpreter means no dynamic loader, hence no LD_PRELOAD (static and static-pie alike). */
+        if (gelf_getehdr(e, &eh) && !interp && (eh.e_type == ET_EXEC || eh.e_type == ET_DYN))
+            result = 1;
+    }
+    if (e)
+        elf_end(e);
+    close(fd);
+    return result;
+}
+
+static pid_t ms_run_child;
+
+static void ms_run_forward(int sig)
+{
+    if (ms_run_child > 0)
+        kill(ms_run_child, sig);
+}
+
+static void ms_run_report(const char *pattern, const struct timespec *start)
+{
+    char glob_pat[PATH_MAX];
+    size_t o = 0;
+    for (const char *p = pattern; *p && o + 2 < sizeof glob_pat; p++) {
+        if (p[0] == '%' && p[1] && strchr("pne", p[1])) {
+            glob_pat[o++] = '*';
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            glob_pat[o++] = '%';
+            p++;
+        } else {
+            glob_pat[o++] = *p;
+        }
+    }
+    glob_pat[o] = 0;
+    glob_t g;
+    size_t found = 0;
+    if (glob(glob_pat, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            struct stat st;
+            if (stat(g.gl_pathv[i], &st) != 0 || st.st_mtim.tv_sec < start->tv_sec ||
+                (st.st_mtim.tv_sec == start->tv_sec && st.st_mtim.tv_nsec < start->tv_nsec))
+                continue;
+            if (!found++)
+                fprintf(stderr, "memsnap: snapshots written:\n");
+            fprintf(stderr, "  %s\n", g.gl_pathv[i]);
+        }
+        globfree(&g);
+    }
+    if (!found)
+        fprintf(stderr, "memsnap: no snapshot was written (looked for %s)\n", glob_pat);
+}
+
+static bool ms_run_number(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && errno == 0 && v >= 0;
+}
+
+int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
+{
+    (void)cli;
+    if (!o->argv || !o->argv[0]) {
+        fprintf(stderr, "memsnap run: no program given (memsnap run [options] -- PROGRAM ARGS...)\n");
+        return 2;
+    }
+    if ((o->interval && !ms_run_number(o->interval)) || (o->depth && !ms_run_number(o->depth))) {
+        fprintf(stderr, "memsnap run: --interval and --depth take a non-negative integer\n");
+        return 2;
+    }
+    if (o->unwind && strcmp(o->unwind, "dwarf") != 0 && strcmp(o->unwind, "fp") != 0) {
+        fprintf(stderr, "memsnap run: --unwind takes dwarf or fp, not '%s'\n", o->unwind);
+        return 2;
+    }
+    char *prog = ms_run_which(o->argv[0]);
+    if (!prog) {
+        fprintf(stderr, "memsnap run: %s: command not found\n", o->argv[0]);
+        return 127;
+    }
+    if (ms_run_is_static(prog)) {
+        fprintf(stderr, "memsnap run: %s is statically linked: LD_PRELOAD cannot reach it; link it dynamically "
+                        "to profile it\n", prog);
+        free(prog);
+        return 2;
+    }
+    free(prog);
+    char *lib = ms_run_find_preload("/proc/self/exe");
+    if (!lib) {
+        fprintf(stderr, "memsnap run: libmemsnap.so not found next to this memsnap (../preload/ or the "
+                        "installed lib directory); set MEMSNAP_PRELOAD_LIB\n");
+        return 2;
+    }
+    const char *old = getenv("LD_PRELOAD");
+    size_t len = strlen(lib) + (old ? strlen(old) : 0) + 2;
+    char *preload = malloc(len);
+    if (!preload) {
+        free(lib);
+        return 2;
+    }
+    snprintf(preload, len, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
+    free(lib);
+    if (setenv("LD_PRELOAD", preload, 1) != 0 || (o->output && setenv("MEMSNAP_OUTPUT", o->output, 1) != 0) ||
+        (o->interval && setenv("MEMSNAP_INTERVAL", o->interval, 1) != 0) ||
+        (o->depth && setenv("MEMSNAP_DEPTH", o->depth, 1) != 0) ||
+        (o->unwind && setenv("MEMSNAP_UNWIND", o->unwind, 1) != 0) ||
+        (o->no_follow && setenv("MEMSNAP_FOLLOW", "0", 1) != 0)) {
+        free(preload);
+        fprintf(stderr, "memsnap run: cannot set the environment: %s\n", strerror(errno));
+        return 2;
+    }
+    free(preload);
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME, &start);
+    start.tv_nsec = 0; /* file times may be coarser than the clock */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "memsnap run: fork: %s\n", strerror(errno));
+        return 2;
+    }
+    if (pid == 0) {
+        execvp(o->argv[0], o->argv);
+        int e = errno;
+        fprintf(stderr, "memsnap run: %s: %s\n", o->argv[0], strerror(e));
+        _exit(e == ENOENT ? 127 : 126);
+    }
+    /* Like a shell: the terminal's ^C goes to the program; signals sent to us are passed on
+     * (kill -USR2 on memsnap takes a snapshot in the program). */
+    ms_run_child = pid;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, fwd = {.sa_handler = ms_run_forward};
+    sigaction(SIGINT, &ign, NULL);
+    sigaction(SIGQUIT, &ign, NULL);
+    const int forwarded[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+        sigaction(forwarded[i], &fwd, NULL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "memsnap run: waitpid: %s\n", strerror(errno));
+            return 2;
+        }
+    }
+    ms_run_report(o->output ? o->output : "memsnap.%e.%p.%n.snap", &start);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 2;
+}

@@ -1,0 +1,453 @@
+/* Reading snapshot files. Nothing in a file is trusted: every count and length is checked against the
+ * bytes that remain before anything is allocated, so memory use is bounded by a small multiple of the
+ * file size whatever the file claims. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "analyze.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the reader assumes a little-endian host");
+
+#define MS_SNAPFILE_MAX_SIZE (1ull << 36) /* 64 GiB: larger is certainly not a snapshot */
+
+struct ms_snapfile_mem {
+    char *strings;
+    size_t strings_len, strings_cap;
+    struct ms_frame *frames;
+};
+
+struct ms_snapfile_cursor {
+    const unsigned char *p;
+    size_t left;
+    const char *name; /* file */
+    const char *what; /* section */
+    struct ms_error *err;
+};
+
+static const char *ms_snapfile_section_name(uint32_t type)
+{
+    switch (type) {
+    case MS_FMT_SEC_INFO: return "INFO";
+    case MS_FMT_SEC_TOTALS: return "TOTALS";
+    case MS_FMT_SEC_MODULES: return "MODULES";
+    case MS_FMT_SEC_STACKS: return "STACKS";
+    case MS_FMT_SEC_SITES: return "SITES";
+    case MS_FMT_SEC_LABELS: return "LABELS";
+    case MS_FMT_SEC_END: return "END";
+    default: return "unknown";
+    }
+}
+
+const char *ms_snapfile_trigger_name(uint32_t trigger)
+{
+    switch (trigger) {
+    case MS_FMT_TRIGGER_API: return "api";
+    case MS_FMT_TRIGGER_SIGNAL: return "signal";
+    case MS_FMT_TRIGGER_INTERVAL: return "interval";
+    case MS_FMT_TRIGGER_EXIT: return "exit";
+    default: return "unknown";
+    }
+}
+
+static enum ms_status ms_snapfile_take(struct ms_snapfile_cursor *c, void *dst, size_t n, const char *item,
+                                       uint64_t index)
+{
+    if (n > c->left)
+        return ms_error_set(c->err, MS_INPUT,
+                            "%s: corrupt %s section: %s %llu needs %zu bytes, only %zu remain", c->name,
+                            c->what, item, (unsigned long long)index, n, c->left);
+    if (dst)
+        memcpy(dst, c->p, n);
+    c->p += n;
+    c->left -= n;
+    return MS_OK;
+}
+
+/* A count followed by records of at least `min_record` bytes each: reject counts the bytes cannot hold. */
+static enum ms_status ms_snapfile_count(struct ms_snapfile_cursor *c, size_t min_record, uint32_t *count)
+{
+    enum ms_status r = ms_snapfile_take(c, count, 4, "count", 0);
+    if (r != MS_OK)
+        return r;
+    if ((uint64_t)*count * min_record > c->left)
+        return ms_error_set(c->err, MS_INPUT,
+                            "%s: corrupt %s section: count %u needs at least %llu bytes, only %zu remain",
+                            c->name, c->what, *count, (unsigned long long)*count * min_record, c->left);
+    return MS_OK;
+}
+
+static const char *ms_snapfile_string(struct ms_snapfile_mem *m, const unsigned char *p, size_t n)
+{
+    /* The buffer was sized from the file length up front, so this never reallocates. */
+    char *s = m->strings + m->strings_len;
+    memcpy(s, p, n);
+    s[n] = 0;
+    m->strings_len += n + 1;
+    return s;
+}
+
+static enum ms_status ms_snapfile_strbytes(struct ms_snapfile_cursor *c, struct ms_snapfile_mem *m, size_t n,
+                                           const char *item, uint64_t index, const char **out)
+{
+    const unsigned char *p = c->p;
+    enum ms_status r = ms_snapfile_take(c, NULL, n, item, index);
+    if (r != MS_OK)
+        return r;
+    *out = ms_snapfile_string(m, p, n);
+    return MS_OK;
+}
+
+static enum ms_status ms_snapfile_info(struct ms_snapfile_cursor *c, struct ms_snap *s, struct ms_snapfile_mem *m)
+{
+    enum ms_status r = ms_snapfile_take(c, &s->info, sizeof s->info, "record", 0);
+    if (r == MS_OK)
+        r = ms_snapfile_strbytes(c, m, s->info.exe_len, "executable path of length", s->info.exe_len, &s->exe);
+    if (r == MS_OK)
+        r = ms_snapfile_strbytes(c, m, s->info.label_len, "label of length", s->info.label_len, &s->label);
+    s->has_info = r == MS_OK;
+    return r;
+}
+
+static enum ms_status ms_snapfile_modules(struct ms_snapfile_cursor *c, struct ms_snap *s, struct ms_snapfile_mem *m)
+{
+    enum ms_status r = ms_snapfile_count(c, sizeof(struct ms_fmt_module), &s->module_count);
+    if (r != MS_OK)
+        return r;
+    s->modules = calloc(s->module_count ? s->module_count : 1, sizeof *s->modules);
+    if (!s->modules)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    for (uint32_t i = 0; i < s->module_count; i++) {
+        struct ms_fmt_module fm;
+        const char *bid;
+        if ((r = ms_snapfile_take(c, &fm, sizeof fm, "module", i)) != MS_OK ||
+            (r = ms_snapfile_strbytes(c, m, fm.path_len, "module", i, &s->modules[i].path)) != MS_OK ||
+            (r = ms_snapfile_strbytes(c, m, fm.build_id_len, "module", i, &bid)) != MS_OK)
+            return r;
+        s->modules[i].base = fm.base;
+        s->modules[i].size = fm.size;
+        s->modules[i].build_id = (const unsigned char *)bid;
+        s->modules[i].build_id_len = fm.build_id_len;
+    }
+    return MS_OK;
+}
+
+static enum ms_status ms_snapfile_stacks(struct ms_snapfile_cursor *c, struct ms_snap *s, struct ms_snapfile_mem *m)
+{
+    enum ms_status r = ms_snapfile_count(c, sizeof(struct ms_fmt_stack), &s->stack_count);
+    if (r != MS_OK)
+        return r;
+    /* Every frame takes 16 bytes of the payload: this bounds the frame array by the file size. */
+    size_t max_frames = c->left / sizeof(struct ms_fmt_frame);
+    s->stacks = calloc(s->stack_count ? s->stack_count : 1, sizeof *s->stacks);
+    m->frames = malloc((max_frames ? max_frames : 1) * sizeof *m->frames);
+    if (!s->stacks || !m->frames)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    size_t used = 0;
+    for (uint32_t i = 0; i < s->stack_count; i++) {
+        struct ms_fmt_stack fs;
+        if ((r = ms_snapfile_take(c, &fs, sizeof fs, "stack", i)) != MS_OK)
+            return r;
+        if ((size_t)fs.depth * sizeof(struct ms_fmt_frame) > c->left)
+            return ms_error_set(c->err, MS_INPUT,
+                                "%s: corrupt STACKS section: stack %u claims %u frames, only %zu bytes remain",
+                                c->name, i, fs.depth, c->left);
+        s->stacks[i].depth = fs.depth;
+        s->stacks[i].flags = fs.flags;
+        s->stacks[i].frames = m->frames + used;
+        for (uint32_t j = 0; j < fs.depth; j++) {
+            struct ms_fmt_frame ff;
+            ms_snapfile_take(c, &ff, sizeof ff, "frame", j);
+            if (ff.module != MS_FMT_MODULE_NONE && ff.module >= s->module_count)
+                return ms_error_set(c->err, MS_INPUT,
+                                    "%s: corrupt STACKS section: stack %u frame %u names module %u of %u",
+                                    c->name, i, j, ff.module, s->module_count);
+            m->frames[used].module = ff.module;
+            m->frames[used].offset = ff.offset;
+            used++;
+        }
+    }
+    return MS_OK;
+}
+
+static enum ms_status ms_snapfile_sites(struct ms_snapfile_cursor *c, struct ms_snap *s)
+{
+    enum ms_status r = ms_snapfile_count(c, sizeof(struct ms_fmt_site), &s->site_count);
+    if (r != MS_OK)
+        return r;
+    s->sites = calloc(s->site_count ? s->site_count : 1, sizeof *s->sites);
+    if (!s->sites)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    for (uint32_t i = 0; i < s->site_count; i++) {
+        struct ms_fmt_site fs;
+        if ((r = ms_snapfile_take(c, &fs, sizeof fs, "site", i)) != MS_OK)
+            return r;
+        if (fs.stack >= s->stack_count)
+            return ms_error_set(c->err, MS_INPUT,
+                                "%s: corrupt SITES section: site %u names stack %u of %u", c->name, i,
+                                fs.stack, s->stack_count);
+        s->sites[i] = (struct ms_site){fs.stack, fs.live_bytes, fs.live_count, fs.alloc_bytes, fs.alloc_count,
+                                       fs.free_bytes, fs.free_count};
+    }
+    return MS_OK;
+}
+
+static enum ms_status ms_snapfile_labels(struct ms_snapfile_cursor *c, struct ms_snap *s, struct ms_snapfile_mem *m)
+{
+    enum ms_status r = ms_snapfile_count(c, 8, &s->label_count);
+    if (r != MS_OK)
+        return r;
+    s->labels = calloc(s->label_count ? s->label_count : 1, sizeof *s->labels);
+    if (!s->labels)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    for (uint32_t i = 0; i < s->label_count; i++) {
+        uint32_t kv[2];
+        if ((r = ms_snapfile_take(c, kv, 8, "label", i)) != MS_OK ||
+            (r = ms_snapfile_strbytes(c, m, kv[0], "label", i, &s->labels[i].key)) != MS_OK ||
+            (r = ms_snapfile_strbytes(c, m, kv[1], "label", i, &s->labels[i].value)) != MS_OK)
+            return r;
+    }
+    return MS_OK;
+}
+
+struct ms_snapfile_sec {
+    uint32_t type;
+    size_t off, len; /* payload */
+};
+
+enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name, unsigned flags,
+                                 struct ms_snap **out, struct ms_error *err)
+{
+    const unsigned char *d = data;
+    struct ms_fmt_header h;
+    struct ms_snap *s = NULL;
+    struct ms_snapfile_mem *m = NULL;
+    struct ms_snapfile_sec *secs = NULL;
+    enum ms_status r = MS_OK;
+    *out = NULL;
+
+    if (len == 0)
+        return ms_error_set(err, MS_INPUT, "%s: empty file, not a memsnap snapshot", name);
+    if (memcmp(d, MS_FMT_MAGIC, len < MS_FMT_MAGIC_LEN ? len : MS_FMT_MAGIC_LEN) != 0)
+        return ms_error_set(err, MS_INPUT, "%s: not a memsnap snapshot (wrong magic)", name);
+    if (len < sizeof h)
+        return ms_error_set(err, MS_INPUT, "%s: truncated: %zu bytes, shorter than the %zu-byte header", name,
+                            len, sizeof h);
+    memcpy(&h, d, sizeof h);
+    if (h.version_major > MS_FMT_VERSION_MAJOR)
+        return ms_error_set(err, MS_INPUT,
+                            "%s: snapshot format version %u.%u is newer than this memsnap reads (%u.x); "
+                            "upgrade memsnap", name, h.version_major, h.version_minor, MS_FMT_VERSION_MAJOR);
+    if (h.version_major < 1)
+        return ms_error_set(err, MS_INPUT, "%s: unsupported snapshot format version %u.%u", name,
+                            h.version_major, h.version_minor);
+    if (h.file_size > len)
+        return ms_error_set(err, MS_INPUT, "%s: truncated: the header says %llu bytes, the file has %zu", name,
+                            (unsigned long long)h.file_size, len);
+    if (h.file_size < len)
+        return ms_error_set(err, MS_INPUT, "%s: %zu bytes of trailing garbage after the %llu the header says",
+                            name, len - (size_t)h.file_size, (unsigned long long)h.file_size);
+    if (h.header_size < sizeof h || h.header_size > len || h.header_size % 8)
+        return ms_error_set(err, MS_INPUT, "%s: corrupt header: header size %u", name, h.header_size);
+    /* Every section takes at least 16 bytes, so the number of sections is bounded by the length. */
+    if (h.section_count == 0 || h.section_count > (len - h.header_size) / sizeof(struct ms_fmt_section))
+        return ms_error_set(err, MS_INPUT, "%s: corrupt header: %u sections cannot fit in %zu bytes", name,
+                            h.section_count, len - h.header_size);
+
+    /* Pass 1: the section table and the checksum, before any payload is believed. */
+    secs = calloc(h.section_count, sizeof *secs);
+    if (!secs) {
+        r = ms_error_set(err, MS_NOMEM, "%s: out of memory", name);
+        goto out;
+    }
+    size_t off = h.header_size, nsec = 0;
+    bool ended = false;
+    unsigned seen = 0;
+    while (!ended) {
+        struct ms_fmt_section sh;
+        if (len - off < sizeof sh) {
+            r = ms_error_set(err, MS_INPUT, "%s: truncated: no END section (file ends at byte %zu)", name, len);
+            goto out;
+        }
+        if (nsec == h.section_count) {
+            r = ms_error_set(err, MS_INPUT, "%s: corrupt header: more than the %u sections it declares", name,
+                             h.section_count);
+            goto out;
+        }
+        memcpy(&sh, d + off, sizeof sh);
+        size_t payload = off + sizeof sh;
+        if (sh.length > len - payload) {
+            r = ms_error_set(err, MS_INPUT,
+                             "%s: truncated %s section at byte %zu: length %llu, only %zu bytes remain", name,
+                             ms_snapfile_section_name(sh.type), off, (unsigned long long)sh.length,
+                             len - payload);
+            goto out;
+        }
+        if (sh.type == MS_FMT_SEC_END) {
+            uint64_t stored;
+            if (sh.length != 8) {
+                r = ms_error_set(err, MS_INPUT, "%s: corrupt END section: length %llu, expected 8", name,
+                                 (unsigned long long)sh.length);
+                goto out;
+            }
+            memcpy(&stored, d + payload, 8);
+            uint64_t sum = ms_fmt_checksum(MS_FMT_CHECKSUM_SEED, d, off);
+            if (!(flags & MS_SNAPFILE_NO_CHECKSUM) && sum != stored) {
+                r = ms_error_set(err, MS_INPUT,
+                                 "%s: checksum mismatch (stored %016llx, computed %016llx): the file is corrupt",
+                                 name, (unsigned long long)stored, (unsigned long long)sum);
+                goto out;
+            }
+            ended = true;
+        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_LABELS) {
+            if (seen & (1u << sh.type)) {
+                r = ms_error_set(err, MS_INPUT, "%s: corrupt file: a second %s section at byte %zu", name,
+                                 ms_snapfile_section_name(sh.type), off);
+                goto out;
+            }
+            seen |= 1u << sh.type;
+        }
+        secs[nsec++] = (struct ms_snapfile_sec){sh.type, payload, (size_t)sh.length};
+        size_t padded = ((size_t)sh.length + 7) & ~(size_t)7;
+        off = padded > len - payload ? len : payload + padded;
+    }
+    if (nsec != h.section_count || off != len) {
+        r = ms_error_set(err, MS_INPUT, "%s: corrupt file: %zu sections and %zu bytes after END; the header says %u",
+                         name, nsec, len - off, h.section_count);
+        goto out;
+    }
+    static const uint32_t required[] = {MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES, MS_FMT_SEC_STACKS,
+                                        MS_FMT_SEC_SITES};
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+        if (!(seen & (1u << required[i]))) {
+            r = ms_error_set(err, MS_INPUT, "%s: incomplete snapshot: no %s section", name,
+                             ms_snapfile_section_name(required[i]));
+            goto out;
+        }
+
+    /* Pass 2: payloads, in dependency order (modules before stacks before sites). */
+    s = calloc(1, sizeof *s);
+    m = calloc(1, sizeof *m);
+    if (s)
+        s->mem_ = m;
+    /* Strings are copied with a NUL each: the file bounds their bytes, and as every record that holds two
+     * strings takes at least 8 bytes, their number is at most len / 4 (+ the INFO pair and the name). */
+    size_t name_len = strlen(name);
+    if (!s || !m || !(m->strings = malloc(len + len / 4 + name_len + 16))) {
+        r = ms_error_set(err, MS_NOMEM, "%s: out of memory", name);
+        goto out;
+    }
+    s->path = ms_snapfile_string(m, (const unsigned char *)name, name_len);
+    s->exe = s->label = "";
+    s->version_major = h.version_major;
+    s->version_minor = h.version_minor;
+    s->flags = h.flags;
+    static const uint32_t order[] = {MS_FMT_SEC_INFO, MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES,
+                                     MS_FMT_SEC_STACKS, MS_FMT_SEC_SITES, MS_FMT_SEC_LABELS};
+    for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
+        for (size_t i = 0; i < nsec; i++) {
+            if (secs[i].type != order[k])
+                continue;
+            struct ms_snapfile_cursor c = {d + secs[i].off, secs[i].len, name,
+                                           ms_snapfile_section_name(secs[i].type), err};
+            switch (secs[i].type) {
+            case MS_FMT_SEC_INFO:
+                r = ms_snapfile_info(&c, s, m);
+                break;
+            case MS_FMT_SEC_TOTALS:
+                r = ms_snapfile_take(&c, &s->totals, sizeof s->totals, "record", 0);
+                s->has_totals = r == MS_OK;
+                break;
+            case MS_FMT_SEC_MODULES:
+                r = ms_snapfile_modules(&c, s, m);
+                break;
+            case MS_FMT_SEC_STACKS:
+                r = ms_snapfile_stacks(&c, s, m);
+                break;
+            case MS_FMT_SEC_SITES:
+                r = ms_snapfile_sites(&c, s);
+                break;
+            case MS_FMT_SEC_LABELS:
+                r = ms_snapfile_labels(&c, s, m);
+                break;
+            }
+            if (r != MS_OK)
+                goto out;
+        }
+    }
+    *out = s;
+    s = NULL;
+out:
+    free(secs);
+    if (s)
+        ms_snapfile_free(s);
+    else if (!*out && m)
+        free(m);
+    return r;
+}
+
+void ms_snapfile_free(struct ms_snap *s)
+{
+    if (!s)
+        return;
+    struct ms_snapfile_mem *m = s->mem_;
+    if (m) {
+        free(m->strings);
+        free(m->frames);
+        free(m);
+    }
+    free(s->modules);
+    free(s->stacks);
+    free(s->sites);
+    free(s->labels);
+    free(s);
+}
+
+enum ms_status ms_snapfile_read(const char *path, struct ms_snap **out, struct ms_error *err)
+{
+    enum ms_status r = MS_OK;
+    unsigned char *buf = NULL;
+    struct stat st;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ms_error_set(err, MS_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        r = ms_error_set(err, MS_INPUT, "%s: cannot stat: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        r = ms_error_set(err, MS_INPUT, "%s: not a regular file", path);
+        goto out;
+    }
+    if ((unsigned long long)st.st_size > MS_SNAPFILE_MAX_SIZE) {
+        r = ms_error_set(err, MS_INPUT, "%s: %lld bytes: too large to be a snapshot", path, (long long)st.st_size);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    buf = malloc(size ? size : 1);
+    if (!buf) {
+        r = ms_error_set(err, MS_NOMEM, "%s: out of memory reading %zu bytes", path, size);
+        goto out;
+    }
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = ms_error_set(err, MS_INPUT, "%s: read error: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break; /* shrank while reading: parse what is there, the checks will say what is wrong */
+        got += (size_t)n;
+    }
+    r = ms_snapfile_parse(buf, got, path, 0, out, err);
+out:
+    free(buf);
+    close(fd);
+    return r;
+}

@@ -1,0 +1,214 @@
+/* Interned strings and a byte-key hash map: grouping keys must compare equal across snapshots and runs,
+ * so everything is reduced to small ids early and compared as bytes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+
+struct ms_map_entry {
+    uint64_t hash;
+    uint32_t key_off, key_len; /* into keys; key_len == UINT32_MAX marks an empty slot */
+    uint32_t value;
+};
+
+struct ms_map {
+    struct ms_map_entry *slots;
+    size_t cap, used;
+    char *keys;
+    size_t keys_len, keys_cap;
+};
+
+uint64_t ms_map_hash(const void *key, size_t len)
+{
+    /* FNV-1a with a final mix: keys are short and mostly small integers. */
+    const unsigned char *p = key;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+struct ms_map *ms_map_new(void)
+{
+    struct ms_map *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->cap = 64;
+    m->slots = malloc(m->cap * sizeof *m->slots);
+    if (!m->slots) {
+        free(m);
+        return NULL;
+    }
+    for (size_t i = 0; i < m->cap; i++)
+        m->slots[i].key_len = UINT32_MAX;
+    return m;
+}
+
+void ms_map_free(struct ms_map *m)
+{
+    if (!m)
+        return;
+    free(m->slots);
+    free(m->keys);
+    free(m);
+}
+
+static struct ms_map_entry *ms_map_lookup(const struct ms_map *m, const void *key, size_t len, uint64_t h)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct ms_map_entry *e = &m->slots[i];
+        if (e->key_len == UINT32_MAX)
+            return e;
+        if (e->hash == h && e->key_len == len && memcmp(m->keys + e->key_off, key, len) == 0)
+            return e;
+    }
+}
+
+static bool ms_map_grow(struct ms_map *m)
+{
+    size_t ncap = m->cap * 2;
+    struct ms_map_entry *ns = malloc(ncap * sizeof *ns);
+    if (!ns)
+        return false;
+    for (size_t i = 0; i < ncap; i++)
+        ns[i].key_len = UINT32_MAX;
+    for (size_t i = 0; i < m->cap; i++) {
+        struct ms_map_entry *e = &m->slots[i];
+        if (e->key_len == UINT32_MAX)
+            continue;
+        size_t j = e->hash & (ncap - 1);
+        while (ns[j].key_len != UINT32_MAX)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = *e;
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = ncap;
+    return true;
+}
+
+uint32_t *ms_map_slot(struct ms_map *m, const void *key, size_t len, bool *created)
+{
+    if (len >= UINT32_MAX)
+        return NULL;
+    uint64_t h = ms_map_hash(key, len);
+    struct ms_map_entry *e = ms_map_lookup(m, key, len, h);
+    if (e->key_len != UINT32_MAX) {
+        *created = false;
+        return &e->value;
+    }
+    if ((m->used + 1) * 4 > m->cap * 3) {
+        if (!ms_map_grow(m))
+            return NULL;
+        e = ms_map_lookup(m, key, len, h);
+    }
+    if (m->keys_len + len > m->keys_cap) {
+        size_t ncap = m->keys_cap ? m->keys_cap * 2 : 4096;
+        while (ncap < m->keys_len + len)
+            ncap *= 2;
+        if (ncap > UINT32_MAX)
+            return NULL;
+        char *nk = realloc(m->keys, ncap);
+        if (!nk)
+            return NULL;
+        m->keys = nk;
+        m->keys_cap = ncap;
+    }
+    if (len)
+        memcpy(m->keys + m->keys_len, key, len);
+    e->hash = h;
+    e->key_off = (uint32_t)m->keys_len;
+    e->key_len = (uint32_t)len;
+    e->value = 0;
+    m->keys_len += len;
+    m->used++;
+    *created = true;
+    return &e->value;
+}
+
+const uint32_t *ms_map_find(const struct ms_map *m, const void *key, size_t len)
+{
+    const struct ms_map_entry *e = ms_map_lookup(m, key, len, ms_map_hash(key, len));
+    return e->key_len == UINT32_MAX ? NULL : &e->value;
+}
+
+size_t ms_map_capacity(const struct ms_map *m)
+{
+    return m->cap;
+}
+
+bool ms_map_at(const struct ms_map *m, size_t i, const void **key, size_t *len, uint32_t *value)
+{
+    const struct ms_map_entry *e = &m->slots[i];
+    if (e->key_len == UINT32_MAX)
+        return false;
+    *key = m->keys + e->key_off;
+    *len = e->key_len;
+    *value = e->value;
+    return true;
+}
+
+struct ms_strtab {
+    struct ms_map *map; /* text -> id */
+    char **strs;        /* id -> NUL-terminated copy (stable pointers) */
+    size_t count, cap;
+};
+
+struct ms_strtab *ms_strtab_new(void)
+{
+    struct ms_strtab *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->map = ms_map_new();
+    if (!t->map || ms_strtab_intern(t, "", 0) != 0) {
+        ms_strtab_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void ms_strtab_free(struct ms_strtab *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->count; i++)
+        free(t->strs[i]);
+    free(t->strs);
+    ms_map_free(t->map);
+    free(t);
+}
+
+uint32_t ms_strtab_intern(struct ms_strtab *t, const char *s, size_t len)
+{
+    bool created;
+    uint32_t *slot = ms_map_slot(t->map, s, len, &created);
+    if (!slot)
+        return UINT32_MAX;
+    if (!created)
+        return *slot;
+    if (t->count == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 256;
+        char **ns = realloc(t->strs, ncap * sizeof *ns);
+        if (!ns)
+            return UINT32_MAX;
+        t->strs = ns;
+        t->cap = ncap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return UINT32_MAX;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    t->strs[t->count] = copy;
+    *slot = (uint32_t)t->count;
+    return (uint32_t)t->count++;
+}
+
+const char *ms_strtab_get(const struct ms_strtab *t, uint32_t id)
+{
+    return id < t->count ? t->strs[id] : "";
+}
