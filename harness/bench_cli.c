@@ -8,6 +8,7 @@ static void ms_bench_cli_usage(FILE *f)
 {
     fputs("usage: memsnap bench compare OLD.json NEW.json [--fail EXPR...] [--alpha A]\n"
           "       memsnap bench report RESULTS.json [--budgets FILE] [-o report.md]\n"
+          "       memsnap bench show RESULTS.json... [--benchmark-sort=COL --benchmark-group-by=LIST ...]\n"
           "EXPR: (min|max|mean|median|stddev|iqr):(N%|SECONDS); a gate fails when its threshold is exceeded and\n"
           "      Mann-Whitney U (two-sided, over the round samples) finds the new run slower at level A (0.01).\n"
           "exit: 0 ok, 1 a gate or budget failed, 2 bad input or usage\n",
@@ -87,6 +88,82 @@ static int ms_bench_cli_compare(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
+/* Like `pytest-benchmark compare FILES...`: every file's rows in pytest-benchmark's table, labelled with
+ * the file's short name. */
+static int ms_bench_cli_show(int argc, char **argv)
+{
+    struct ms_options o;
+    struct ms_err err = {{0}};
+    ms_options_defaults(&o);
+    char **flags = calloc((size_t)argc + 1, sizeof *flags);
+    struct ms_run **runs = calloc((size_t)argc + 1, sizeof *runs);
+    struct ms_result **rows = NULL;
+    int nflags = 0, nruns = 0, status = 0;
+    size_t nrows = 0;
+    if (!flags || !runs) {
+        free(flags);
+        free(runs);
+        return 2;
+    }
+    flags[nflags++] = "memsnap bench show";
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            flags[nflags++] = argv[i];
+        } else if (ms_json_read(argv[i], &runs[nruns], &err) == 0) {
+            nrows += runs[nruns++]->count;
+        } else {
+            fprintf(stderr, "memsnap bench show: %s\n", err.msg);
+            status = 2;
+            goto out;
+        }
+    }
+    int rc = ms_options_parse(&o, nflags, flags, stdout, &err);
+    if (rc) {
+        if (rc < 0) {
+            fprintf(stderr, "memsnap bench show: %s\n", err.msg);
+        }
+        status = rc < 0 ? 2 : 0;
+        goto out;
+    }
+    if (!nruns) {
+        fprintf(stderr, "memsnap bench show: needs at least one RESULTS.json\n");
+        status = 2;
+        goto out;
+    }
+    rows = calloc(nrows + 1, sizeof *rows);
+    if (!rows) {
+        status = 2;
+        goto out;
+    }
+    nrows = 0;
+    for (int r = 0; r < nruns; r++) {
+        const char *base = strrchr(runs[r]->path, '/') ? strrchr(runs[r]->path, '/') + 1 : runs[r]->path;
+        char shortname[16];
+        snprintf(shortname, sizeof shortname, "%.12s", base);
+        char *dot = strstr(shortname, ".json");
+        if (dot) {
+            *dot = 0;
+        }
+        for (size_t i = 0; i < runs[r]->count; i++) {
+            runs[r]->results[i].source = strdup(shortname);
+            rows[nrows++] = &runs[r]->results[i];
+        }
+    }
+    ms_table_print(stdout, rows, nrows, &o);
+    if (o.histogram && ms_histogram_write(o.histogram, rows, nrows, o.group_by, stdout, &err) != 0) {
+        fprintf(stderr, "memsnap bench show: %s\n", err.msg);
+        status = 2;
+    }
+out:
+    for (int r = 0; r < nruns; r++) {
+        ms_result_run_free(runs[r]);
+    }
+    free(rows);
+    free(runs);
+    free(flags);
+    return status;
+}
+
 static int ms_bench_cli_report(int argc, char **argv)
 {
     const char *results = NULL, *budgets_path = NULL, *output = NULL;
@@ -158,6 +235,9 @@ int ms_bench_cli(int argc, char **argv)
     }
     if (strcmp(argv[0], "compare") == 0) {
         return ms_bench_cli_compare(argc, argv);
+    }
+    if (strcmp(argv[0], "show") == 0) {
+        return ms_bench_cli_show(argc, argv);
     }
     if (strcmp(argv[0], "report") == 0) {
         return ms_bench_cli_report(argc, argv);
