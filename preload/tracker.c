@@ -9,8 +9,8 @@
 
 #include "memsnap/format.h"
 
-/* Frames between ms_unwind_capture's caller and the program: the exported function in interpose.c. */
-#define TRACKER_SKIP 1
+/* Frames skipped above the entry point: the exported function in interpose.c. */
+#define TRACKER_SKIP 2
 
 enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2 };
 

@@ -1,0 +1,418 @@
+/* Exactness under LD_PRELOAD: known allocation patterns at known functions, read back from snapshots
+ * with the tests' own reader, must come out to the byte and the count. */
+#include <errno.h>
+#include <malloc.h>
+#include <memsnap.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "snapread.h"
+
+#define NOINLINE __attribute__((noinline, noclone))
+/* Keeps the compiler from pairing a malloc with its free and dropping both. */
+#define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
+
+static char snap_dir[256];
+/* Sizes no allocator can serve, hidden from the compiler's size warnings. */
+static volatile size_t half_max = SIZE_MAX / 2;
+static volatile size_t too_big = SIZE_MAX - 4096;
+
+static void take(const char *name, struct sr_snap *s)
+{
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/%s", snap_dir, name);
+    assert_int_equal(memsnap_snapshot(path), 0);
+    if (sr_load(path, s, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    unlink(path);
+}
+
+NOINLINE void site_blocks(void **out, int n, size_t size);
+NOINLINE void site_blocks(void **out, int n, size_t size)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = malloc(size);
+        KEEP(out[i]);
+    }
+}
+
+static void n_blocks_of_s_at_a_site_are_exact(void **state)
+{
+    (void)state;
+    static void *blocks[1000];
+    struct sr_snap s;
+    struct ms_fmt_site sum;
+    site_blocks(blocks, 1000, 48);
+    take("blocks.snap", &s);
+    assert_int_equal(sr_sum_function(&s, (void *)site_blocks, &sum), 1);
+    assert_int_equal(sum.live_count, 1000);
+    assert_int_equal(sum.live_bytes, 48000);
+    assert_int_equal(sum.alloc_count, 1000);
+    assert_int_equal(sum.free_count, 0);
+    sr_free(&s);
+    for (int i = 0; i < 1000; i += 2) {
+        free(blocks[i]);
+    }
+    take("blocks-half.snap", &s);
+    assert_int_equal(sr_sum_function(&s, (void *)site_blocks, &sum), 1);
+    assert_int_equal(sum.live_count, 500);
+    assert_int_equal(sum.live_bytes, 24000);
+    assert_int_equal(sum.free_count, 500);
+    assert_int_equal(sum.free_bytes, 24000);
+    sr_free(&s);
+    for (int i = 1; i < 1000; i += 2) {
+        free(blocks[i]);
+    }
+}
+
+NOINLINE void *site_realloc_chain(int steps);
+NOINLINE void *site_realloc_chain(int steps)
+{
+    void *p = NULL;
+    for (int i = 1; i <= steps; i++) {
+        p = realloc(p, (size_t)i * 100);
+        KEEP(p);
+    }
+    return p;
+}
+
+static void realloc_chain_counts_one_live_block_of_the_last_size(void **state)
+{
+    (void)state;
+    struct sr_snap s;
+    struct ms_fmt_site sum;
+    void *p = site_realloc_chain(10);
+    take("realloc.snap", &s);
+    assert_int_equal(sr_sum_function(&s, (void *)site_realloc_chain, &sum), 1);
+    assert_int_equal(sum.live_count, 1);
+    assert_int_equal(sum.live_bytes, 1000);
+    assert_int_equal(sum.alloc_count, 10);
+    assert_int_equal(sum.alloc_bytes, 5500);
+    assert_int_equal(sum.free_count, 9);
+    assert_int_equal(sum.free_bytes, 4500);
+    sr_free(&s);
+    free(p);
+}
+
+NOINLINE void site_aligned(void **out);
+NOINLINE void site_aligned(void **out)
+{
+    assert_int_equal(posix_memalign(&out[0], 64, 100), 0);
+    out[1] = aligned_alloc(128, 256);
+    out[2] = memalign(32, 40);
+    out[3] = valloc(10);
+    out[4] = pvalloc(10);
+}
+
+static void aligned_allocations_are_aligned_and_recorded_at_requested_size(void **state)
+{
+    (void)state;
+    void *p[5];
+    struct sr_snap s;
+    struct ms_fmt_site sum;
+    site_aligned(p);
+    long page = sysconf(_SC_PAGESIZE);
+    assert_int_equal((uintptr_t)p[0] % 64, 0);
+    assert_int_equal((uintptr_t)p[1] % 128, 0);
+    assert_int_equal((uintptr_t)p[2] % 32, 0);
+    assert_int_equal((uintptr_t)p[3] % (uintptr_t)page, 0);
+    assert_int_equal((uintptr_t)p[4] % (uintptr_t)page, 0);
+    take("aligned.snap", &s);
+    assert_int_equal(sr_sum_function(&s, (void *)site_aligned, &sum), 5);
+    assert_int_equal(sum.live_count, 5);
+    assert_int_equal(sum.live_bytes, 100 + 256 + 40 + 10 + 10);
+    assert_int_equal(s.totals.calls[MS_FMT_CALL_POSIX_MEMALIGN] >= 1, 1);
+    assert_int_equal(s.totals.calls[MS_FMT_CALL_PVALLOC] >= 1, 1);
+    sr_free(&s);
+    for (int i = 0; i < 5; i++) {
+        free(p[i]);
+    }
+}
+
+static void calloc_overflow_fails_with_enomem_and_records_nothing(void **state)
+{
+    (void)state;
+    struct memsnap_stats before, after;
+    assert_int_equal(memsnap_stats(&before), 0);
+    errno = 0;
+    void *volatile p = calloc(half_max, 4);
+    assert_null(p);
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    void *q = reallocarray(NULL, half_max, 4);
+    assert_null(q);
+    assert_int_equal(errno, ENOMEM);
+    assert_int_equal(memsnap_stats(&after), 0);
+    assert_int_equal(after.alloc_count, before.alloc_count);
+    assert_int_equal(after.current_bytes, before.current_bytes);
+    assert_int_equal(after.live_count, before.live_count);
+}
+
+static void allocator_semantics_and_errno_are_kept(void **state)
+{
+    (void)state;
+    struct memsnap_stats a, b;
+    errno = 1234;
+    void *p = malloc(16);
+    assert_non_null(p);
+    assert_int_equal(errno, 1234); /* success leaves errno alone */
+    free(NULL);
+    assert_int_equal(errno, 1234);
+    free(p);
+
+    errno = 0;
+    void *volatile huge = malloc(too_big);
+    assert_null(huge);
+    assert_int_equal(errno, ENOMEM);
+
+    void *out = (void *)1;
+    assert_int_equal(posix_memalign(&out, 3, 16), EINVAL);
+    assert_ptr_equal(out, (void *)1);
+    assert_int_equal(posix_memalign(&out, 64, too_big), ENOMEM);
+
+    /* realloc(NULL, n) is malloc; realloc(p, 0) frees (glibc) */
+    assert_int_equal(memsnap_stats(&a), 0);
+    void *r = realloc(NULL, 77);
+    assert_non_null(r);
+    assert_int_equal(memsnap_stats(&b), 0);
+    assert_int_equal(b.live_count, a.live_count + 1);
+    assert_int_equal(b.current_bytes, a.current_bytes + 77);
+    assert_null(realloc(r, 0));
+    assert_int_equal(memsnap_stats(&b), 0);
+    assert_int_equal(b.live_count, a.live_count);
+    assert_int_equal(b.current_bytes, a.current_bytes);
+
+    /* a failed realloc leaves the block, and its record, alone */
+    void *keep = malloc(50);
+    assert_int_equal(memsnap_stats(&a), 0);
+    errno = 0;
+    void *volatile fail = realloc(keep, too_big);
+    assert_null(fail);
+    assert_int_equal(errno, ENOMEM);
+    assert_int_equal(memsnap_stats(&b), 0);
+    assert_int_equal(b.current_bytes, a.current_bytes);
+    free(keep);
+
+    void *z = calloc(10, 10);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(((unsigned char *)z)[i], 0);
+    }
+    assert_true(malloc_usable_size(z) >= 100);
+    free(z);
+}
+
+static void stats_follow_current_and_peak_like_tracemalloc(void **state)
+{
+    (void)state;
+    struct memsnap_stats a, b;
+    memsnap_reset_peak();
+    assert_int_equal(memsnap_stats(&a), 0);
+    assert_int_equal(a.peak_bytes, a.current_bytes);
+    void *p = malloc(100000);
+    KEEP(p);
+    free(p);
+    assert_int_equal(memsnap_stats(&b), 0);
+    assert_int_equal(b.current_bytes, a.current_bytes);
+    assert_int_equal(b.peak_bytes, a.current_bytes + 100000);
+    assert_int_equal(b.alloc_count, a.alloc_count + 1);
+    assert_int_equal(b.free_count, a.free_count + 1);
+    memsnap_reset_peak();
+    assert_int_equal(memsnap_stats(&b), 0);
+    assert_int_equal(b.peak_bytes, b.current_bytes);
+    assert_int_equal(memsnap_active(), 1);
+}
+
+NOINLINE void site_cross_thread(void **out, int n);
+NOINLINE void site_cross_thread(void **out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = malloc(24);
+        KEEP(out[i]);
+    }
+}
+
+static void *free_all(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < 500; i++) {
+        free(blocks[i]);
+    }
+    return NULL;
+}
+
+static void frees_from_another_thread_are_charged_to_the_allocating_site(void **state)
+{
+    (void)state;
+    static void *blocks[500];
+    struct sr_snap s;
+    struct ms_fmt_site sum;
+    pthread_t t;
+    site_cross_thread(blocks, 500);
+    assert_int_equal(pthread_create(&t, NULL, free_all, blocks), 0);
+    pthread_join(t, NULL);
+    take("cross.snap", &s);
+    assert_int_equal(sr_sum_function(&s, (void *)site_cross_thread, &sum), 1);
+    assert_int_equal(sum.alloc_count, 500);
+    assert_int_equal(sum.free_count, 500);
+    assert_int_equal(sum.live_count, 0);
+    assert_int_equal(sum.live_bytes, 0);
+    sr_free(&s);
+}
+
+#define THREADS 8
+#define PER_THREAD 20000
+
+NOINLINE void *site_threads(void *arg);
+NOINLINE void *site_threads(void *arg)
+{
+    size_t size = (size_t)(uintptr_t)arg;
+    void **keep = malloc(PER_THREAD / 2 * sizeof *keep);
+    for (int i = 0; i < PER_THREAD; i++) {
+        void *p = malloc(size);
+        KEEP(p);
+        if (i % 2) {
+            free(p);
+        } else {
+            keep[i / 2] = p;
+        }
+    }
+    return keep;
+}
+
+static void eight_threads_give_exact_totals(void **state)
+{
+    (void)state;
+    pthread_t t[THREADS];
+    void *kept[THREADS];
+    struct memsnap_stats a, b;
+    struct sr_snap s;
+    struct ms_fmt_site sum;
+    assert_int_equal(memsnap_stats(&a), 0);
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, site_threads, (void *)(uintptr_t)((i + 1) * 8)), 0);
+    }
+    uint64_t expect_live = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], &kept[i]);
+        expect_live += (uint64_t)(i + 1) * 8 * (PER_THREAD / 2);
+    }
+    assert_int_equal(memsnap_stats(&b), 0);
+    /* + one `keep` array per thread; pthread_create allocates a little of its own */
+    uint64_t keep_bytes = (uint64_t)THREADS * (PER_THREAD / 2) * sizeof(void *);
+    assert_true(b.alloc_count - a.alloc_count >= (uint64_t)THREADS * (PER_THREAD + 1));
+    assert_true(b.free_count - a.free_count >= (uint64_t)THREADS * PER_THREAD / 2);
+    take("threads.snap", &s);
+    assert_int_equal(sr_sum_function(&s, (void *)site_threads, &sum), 2);
+    assert_int_equal(sum.alloc_count, (uint64_t)THREADS * (PER_THREAD + 1));
+    assert_int_equal(sum.free_count, (uint64_t)THREADS * PER_THREAD / 2);
+    assert_int_equal(sum.live_bytes, expect_live + keep_bytes);
+    assert_int_equal(sum.live_count, (uint64_t)THREADS * (PER_THREAD / 2 + 1));
+    /* the process totals agree with the sum of the sites */
+    uint64_t live = 0;
+    for (uint32_t i = 0; i < s.site_count; i++) {
+        live += s.sites[i].live_bytes;
+    }
+    assert_int_equal(live, s.totals.current_bytes);
+    sr_free(&s);
+    for (int i = 0; i < THREADS; i++) {
+        void **k = kept[i];
+        for (int j = 0; j < PER_THREAD / 2; j++) {
+            free(k[j]);
+        }
+        free(k);
+    }
+}
+
+static void snapshot_file_is_complete_and_describes_the_process(void **state)
+{
+    (void)state;
+    struct sr_snap s;
+    take("info.snap", &s);
+    assert_int_equal(s.info.pid, (uint32_t)getpid());
+    assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_API);
+    assert_int_equal(s.seen & 0x7e, 0x7e); /* INFO TOTALS MODULES STACKS SITES LABELS */
+    assert_true(s.module_count > 2);
+    assert_true(strstr(s.modules[0].path, "test-") != NULL); /* module 0: the executable */
+    assert_true(s.modules[0].build_id_len >= 16);
+    assert_int_equal(s.totals.stack_count, s.stack_count);
+    assert_int_equal(s.stack_count, s.site_count);
+    uint64_t live = 0;
+    for (uint32_t i = 0; i < s.site_count; i++) {
+        live += s.sites[i].live_bytes;
+    }
+    assert_int_equal(live, s.totals.current_bytes);
+    assert_true(s.totals.overhead_bytes > 0);
+    sr_free(&s);
+
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/labeled.snap", snap_dir);
+    assert_int_equal(memsnap_snapshot_labeled(path, "after warmup"), 0);
+    assert_int_equal(sr_load(path, &s, err, sizeof err), 0);
+    assert_string_equal(s.label, "after warmup");
+    assert_int_equal(s.label_count, 1);
+    sr_free(&s);
+    unlink(path);
+}
+
+static void snapshot_replaces_a_symlink_without_following_it(void **state)
+{
+    (void)state;
+    char victim[512], link_path[512];
+    snprintf(victim, sizeof victim, "%s/victim", snap_dir);
+    snprintf(link_path, sizeof link_path, "%s/link.snap", snap_dir);
+    FILE *f = fopen(victim, "w");
+    fputs("untouched", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, link_path), 0);
+    assert_int_equal(memsnap_snapshot(link_path), 0);
+    char buf[32] = {0};
+    f = fopen(victim, "r");
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "untouched");
+    struct sr_snap s;
+    char err[256];
+    assert_int_equal(sr_load(link_path, &s, err, sizeof err), 0);
+    sr_free(&s);
+    unlink(link_path);
+    unlink(victim);
+    assert_int_equal(memsnap_snapshot("/nonexistent-dir/x.snap"), -ENOENT);
+}
+
+int main(void)
+{
+    if (!memsnap_active()) {
+        fprintf(stderr, "not running under libmemsnap.so (LD_PRELOAD)\n");
+        return 77;
+    }
+    snprintf(snap_dir, sizeof snap_dir, "/tmp/memsnap-exact-XXXXXX");
+    if (!mkdtemp(snap_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(n_blocks_of_s_at_a_site_are_exact),
+        cmocka_unit_test(realloc_chain_counts_one_live_block_of_the_last_size),
+        cmocka_unit_test(aligned_allocations_are_aligned_and_recorded_at_requested_size),
+        cmocka_unit_test(calloc_overflow_fails_with_enomem_and_records_nothing),
+        cmocka_unit_test(allocator_semantics_and_errno_are_kept),
+        cmocka_unit_test(stats_follow_current_and_peak_like_tracemalloc),
+        cmocka_unit_test(frees_from_another_thread_are_charged_to_the_allocating_site),
+        cmocka_unit_test(eight_threads_give_exact_totals),
+        cmocka_unit_test(snapshot_file_is_complete_and_describes_the_process),
+        cmocka_unit_test(snapshot_replaces_a_symlink_without_following_it),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    rmdir(snap_dir);
+    return rc;
+}
