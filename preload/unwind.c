@@ -198,6 +198,29 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
     }
 }
 
+/* ---- memo of the previous walk ----------------------------------------------------------------------
+ * Consecutive captures of a thread mostly share their outer frames (the same main loop calling into the
+ * same code). A frame found again at the same (ip, sp, bp) leads to the same callers as long as the stack
+ * words the walk read above it still hold what they held: re-reading them is a batch of independent loads
+ * instead of a chain of dependent ones, so the shared part of the stack costs well under a ns per frame.
+ * Two buffers per thread: the walk reads the last one and writes the next. */
+#define MEMO_FRAMES 128
+
+struct unwind_frame {
+    uintptr_t ip, sp, bp;
+    uintptr_t bp_at; /* where the walk read bp from; 0 when it was carried over from the frame below */
+};
+
+struct unwind_memo {
+    struct unwind_frame frames[2][MEMO_FRAMES];
+    int count[2];
+    unsigned cur;  /* buffer holding the last walk */
+    unsigned generation;
+    int busy;      /* a signal handler's capture must not use the memo of the walk it interrupted */
+};
+
+static __thread struct unwind_memo unwind_memo MS_TLS;
+
 /* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
  * Each step is a chain of dependent loads (return address -> cache slot -> next return address), so the
  * loop keeps everything in registers. */
@@ -212,7 +235,71 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         /* An alternate signal stack or a coroutine: bounds unknown, so no fast walk. */
         return unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
     }
+
+    struct unwind_memo *memo = &unwind_memo;
+    const struct unwind_frame *old = memo->frames[memo->cur];
+    struct unwind_frame *rec = memo->frames[memo->cur ^ 1];
+    int old_n = memo->count[memo->cur], j = 0, k = 0;
+    unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
+    if (memo->busy || memo->generation != gen) {
+        old_n = 0;
+    }
+    int own = !memo->busy;
+    memo->busy = 1;
+    uintptr_t bp_at = 0;
+
     for (;;) {
+        /* (ip, sp, bp) is the current frame, already emitted. */
+        if (own && k < MEMO_FRAMES) {
+            rec[k++] = (struct unwind_frame){ip, sp, bp, bp_at};
+        } else {
+            old_n = 0; /* the memo can only describe a walk from its first frame on */
+        }
+        while (j < old_n && old[j].sp < sp) {
+            j++;
+        }
+        if (j < old_n && old[j].sp == sp && old[j].ip == ip && old[j].bp == bp) {
+            int i = j + 1, truncated = 0;
+            for (; i < old_n; i++) {
+                const struct unwind_frame *f = &old[i];
+                if (*(const uintptr_t *)(f->sp - 8) != f->ip ||
+                    (f->bp_at != 0 && *(const uintptr_t *)f->bp_at != f->bp)) {
+                    break;
+                }
+                if (skip > 0) {
+                    skip--;
+                } else if (out == end) {
+                    *flags |= MS_FMT_STACK_TRUNCATED;
+                    truncated = 1;
+                    break;
+                } else {
+                    *out++ = (void *)f->ip;
+                }
+            }
+            /* Join the new inner frames and the confirmed outer ones in one buffer, moving the fewer:
+             * when the depth did not change, the inner ones go into the old buffer in place. */
+            if (k - 1 == j) {
+                for (int c = 0; c < k; c++) {
+                    ((struct unwind_frame *)old)[c] = rec[c];
+                }
+                rec = (struct unwind_frame *)old;
+                memo->cur ^= 1; /* so that `done` flips it back */
+                k = i;
+            } else {
+                for (int c = j + 1; c < i && k < MEMO_FRAMES; c++) {
+                    rec[k++] = old[c];
+                }
+            }
+            if (truncated) {
+                goto done;
+            }
+            /* Go on from the last frame still known, as if the walk had just reached it. */
+            ip = old[i - 1].ip;
+            sp = old[i - 1].sp;
+            bp = old[i - 1].bp;
+            old_n = 0;
+        }
+
         uint64_t word = unwind_rule(ip);
         uintptr_t cfa = WORD_CFA(word);
         unsigned kind = WORD_KIND(word);
@@ -221,36 +308,47 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         } else if (kind == MS_CFI_RBP) {
             cfa += bp;
         } else if (kind == MS_CFI_OUTERMOST) {
-            return out;
+            goto done;
         } else {
-            return unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
+            out = unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
+            goto done;
         }
         if (cfa < sp + 8 || cfa > hi || (cfa & 7) != 0) {
             *flags |= MS_FMT_STACK_BROKEN;
-            return out;
+            goto done;
         }
         uintptr_t rbp_offset = WORD_RBP(word);
+        bp_at = 0;
         if (rbp_offset != 0) {
-            if (cfa - rbp_offset < sp) {
+            bp_at = cfa - rbp_offset;
+            if (bp_at < sp) {
                 *flags |= MS_FMT_STACK_BROKEN;
-                return out;
+                goto done;
             }
-            bp = *(const uintptr_t *)(cfa - rbp_offset);
+            bp = *(const uintptr_t *)bp_at;
         }
         ip = *(const uintptr_t *)(cfa - 8);
         sp = cfa;
         if (ip == 0) {
-            return out;
+            goto done;
         }
         if (skip > 0) {
             skip--;
         } else if (out == end) {
             *flags |= MS_FMT_STACK_TRUNCATED;
-            return out;
+            goto done;
         } else {
             *out++ = (void *)ip;
         }
     }
+done:
+    if (own) {
+        memo->count[memo->cur ^ 1] = k;
+        memo->cur ^= 1;
+        memo->generation = gen;
+        memo->busy = 0;
+    }
+    return out;
 }
 
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of

@@ -357,6 +357,44 @@ static void dwarf_skips_the_requested_frames(void **state)
     }
 }
 
+/* Same frame size, different return addresses: the frame of `through` sits at the same address with the
+ * same return address whichever of the two called it, only the word above it differs. */
+__attribute__((noinline)) static void through(struct probe *p)
+{
+    probe_capture(p);
+    sink++;
+}
+
+__attribute__((noinline)) static void caller_one(struct probe *p)
+{
+    through(p);
+    sink += 1;
+}
+
+__attribute__((noinline)) static void caller_two(struct probe *p)
+{
+    through(p);
+    sink += 2;
+}
+
+static void dwarf_notices_a_changed_caller_above_an_identical_frame(void **state)
+{
+    (void)state;
+    static struct probe p;
+    void *seen[2] = {NULL, NULL};
+    for (int i = 0; i < 20; i++) {
+        void (*volatile call)(struct probe *) = (i & 1) ? caller_two : caller_one;
+        probe_reset(&p, PROBE_MAX, 0);
+        call(&p);
+        assert_matches_reference(&p);
+        seen[i & 1] = p.ips[2];
+        if (i > 2) {
+            assert_int_equal(p.fallbacks, 0);
+        }
+    }
+    assert_ptr_not_equal(seen[0], seen[1]);
+}
+
 static void dwarf_after_invalidate_still_matches(void **state)
 {
     (void)state;
@@ -460,6 +498,7 @@ int main(void)
         cmocka_unit_test_setup(dwarf_matches_libunwind_in_concurrent_threads, dwarf_setup),
         cmocka_unit_test_setup(dwarf_marks_truncation_at_the_depth_limit, dwarf_setup),
         cmocka_unit_test_setup(dwarf_skips_the_requested_frames, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_notices_a_changed_caller_above_an_identical_frame, dwarf_setup),
         cmocka_unit_test_setup(dwarf_after_invalidate_still_matches, dwarf_setup),
         cmocka_unit_test_setup(dwarf_ignores_a_garbage_frame_pointer, dwarf_setup),
         cmocka_unit_test_setup(fp_follows_frame_pointers_like_libunwind, fp_setup),

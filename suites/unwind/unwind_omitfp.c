@@ -13,7 +13,7 @@ __attribute__((noinline)) int omitfp_recurse(int depth, struct probe *p)
     }
     int r = omitfp_recurse(depth - 1, p);
     sink = r + depth; /* not a tail call */
-    return r + sink - depth;
+    return sink - depth;
 }
 
 __attribute__((noinline)) long omitfp_spin(volatile int *stop, void (*tick)(void))
