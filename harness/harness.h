@@ -169,6 +169,7 @@ struct ms_options {
     const char *sort;
     const char *columns[MS_OPTIONS_MAX_COLUMNS];
     size_t ncolumns; /* 0: the default set */
+    char columns_buf[256];
     const char *json_path;
     const char *save;
     int autosave;

@@ -69,8 +69,12 @@ static int ms_options_list_has(const char *const *list, const char *word)
     return 0;
 }
 
-static int ms_options_check_columns(struct ms_options *o, char *list, struct ms_err *err)
+static int ms_options_check_columns(struct ms_options *o, const char *value, struct ms_err *err)
 {
+    if (strlen(value) >= sizeof o->columns_buf) {
+        return ms_err_set(err, -EINVAL, "--benchmark-columns: list too long");
+    }
+    char *list = strcpy(o->columns_buf, value);
     static const char *known[] = {"min",  "max",  "mean",   "stddev", "median",       "iqr",
                                   "outliers", "ops", "rounds", "iterations", "p95", "p99",
                                   "allocs", "bytes", "instructions", "cycles", NULL};

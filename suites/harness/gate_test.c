@@ -1,0 +1,219 @@
+/* Compare-fail expressions, Mann-Whitney U against hand-computed values, and the rule that a gate fails
+ * only when the threshold is exceeded AND the change is significant. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static void gate_parses_pytest_benchmark_grammar(void **state)
+{
+    (void)state;
+    struct ms_gate g;
+    struct ms_err err = {{0}};
+    assert_int_equal(ms_gate_parse("mean:10%", &g, &err), 0);
+    assert_string_equal(g.field, "mean");
+    assert_true(g.percent && g.threshold == 10);
+    assert_int_equal(ms_gate_parse("min:0.001", &g, &err), 0);
+    assert_true(!g.percent && g.threshold == 0.001);
+    assert_int_equal(ms_gate_parse("median:1e-3", &g, &err), 0);
+    assert_true(!g.percent && g.threshold == 1e-3);
+    assert_int_equal(ms_gate_parse("iqr:.5", &g, &err), 0);
+    assert_true(g.threshold == 0.5);
+    assert_int_equal(ms_gate_parse("stddev:150%", &g, &err), 0);
+    assert_true(g.percent && g.threshold == 150);
+    static const char *bad[] = {"mean", "mean:", "avg:10%", "mean:10%%", "mean:-5%", "mean:abc", "mean:1e3%",
+                                "MEAN:5%", "mean:5 %", ":5%", "mean:inf"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = 0;
+        if (ms_gate_parse(bad[i], &g, &err) != -EINVAL) {
+            fail_msg("'%s' was accepted", bad[i]);
+        }
+        assert_non_null(strstr(err.msg, bad[i]));
+    }
+}
+
+/* Values computed by hand (ranks averaged over ties, sigma^2 = n1 n2 / 12 ((n+1) - sum(t^3-t)/(n(n-1))),
+ * z = (|U - n1 n2 / 2| - 0.5) / sigma, p = 2 (1 - Phi(z))), and scipy's asymptotic mannwhitneyu for the first:
+ * p = 0.01219. */
+static void mannwhitney_matches_hand_computation(void **state)
+{
+    (void)state;
+    struct ms_mannwhitney mw;
+    const double a1[] = {1, 2, 3, 4, 5}, b1[] = {6, 7, 8, 9, 10};
+    assert_int_equal(ms_mannwhitney_test(a1, 5, b1, 5, &mw), 0);
+    assert_true(mw.u == 0.0);
+    assert_true(fabs(mw.z + 2.5067182457620487) < 1e-12); /* negative: the first sample ranks lower */
+    assert_true(fabs(mw.p - 0.0121857803553449) < 1e-12);
+
+    const double a2[] = {1, 2, 2, 3, 3, 3}, b2[] = {2, 3, 3, 4, 4, 5, 5};
+    assert_int_equal(ms_mannwhitney_test(a2, 6, b2, 7, &mw), 0);
+    assert_true(mw.u == 7.0);
+    assert_true(fabs(mw.p - 0.045352191432809) < 1e-12);
+
+    const double a3[] = {10, 11, 12, 13, 14, 15, 16, 17}, b3[] = {10.5, 11.5, 12.5, 13.5, 14.5, 15.5, 16.5, 17.5};
+    assert_int_equal(ms_mannwhitney_test(a3, 8, b3, 8, &mw), 0);
+    assert_true(mw.u == 28.0);
+    assert_true(fabs(mw.p - 0.713191261016072) < 1e-12);
+
+    const double same[] = {5, 5, 5};
+    assert_int_equal(ms_mannwhitney_test(same, 3, same, 3, &mw), 0);
+    assert_true(mw.p == 1.0);
+    /* symmetric: swapping the samples flips the sign only */
+    assert_int_equal(ms_mannwhitney_test(b1, 5, a1, 5, &mw), 0);
+    assert_true(mw.z > 2.5 && fabs(mw.p - 0.0121857803553449) < 1e-12);
+    assert_int_equal(ms_mannwhitney_test(a1, 0, b1, 5, &mw), -EINVAL);
+}
+
+static void fill(struct ms_result *r, const double *d, size_t n)
+{
+    memset(r, 0, sizeof *r);
+    assert_int_equal(ms_result_set_samples(r, d, n, 1), 0);
+}
+
+/* 30 samples each: new = old + 20% for every sample (significant and exceeded) -> fails; new = old except
+ * one huge outlier (mean +50%, ranks unchanged) -> exceeded but not significant -> passes. */
+static void gate_needs_threshold_and_significance(void **state)
+{
+    (void)state;
+    double old[30], slower[30], outlier[30], faster[30];
+    for (int i = 0; i < 30; i++) {
+        old[i] = 1.0 + 0.01 * ((i * 7) % 30);
+        slower[i] = old[i] * 1.2;
+        outlier[i] = old[i];
+        faster[i] = old[i] * 0.5;
+    }
+    outlier[3] = 16.0;
+    struct ms_result ro, rs, rx, rf;
+    fill(&ro, old, 30);
+    fill(&rs, slower, 30);
+    fill(&rx, outlier, 30);
+    fill(&rf, faster, 30);
+    struct ms_gate g;
+    struct ms_err err;
+    assert_int_equal(ms_gate_parse("mean:10%", &g, &err), 0);
+    struct ms_gate_verdict v;
+
+    ms_gate_check(&g, &ro, &rs, 0.01, &v);
+    assert_true(fabs(v.change - 20.0) < 1e-9);
+    assert_true(v.exceeded && v.significant && v.failed);
+    assert_true(v.p < 1e-6);
+    char msg[300];
+    ms_gate_message(&g, &v, 0.01, msg, sizeof msg);
+    assert_non_null(strstr(msg, "Field 'mean' has failed PercentageRegressionCheck: 20.00 > 10.00"));
+
+    ms_gate_check(&g, &ro, &rx, 0.01, &v);
+    assert_true(v.change > 40);
+    assert_true(v.exceeded);
+    assert_false(v.significant);
+    assert_false(v.failed);
+
+    /* alpha 1: the plain threshold of pytest-benchmark */
+    ms_gate_check(&g, &ro, &rx, 1.0, &v);
+    assert_true(v.failed);
+
+    /* faster is never a regression, however significant */
+    ms_gate_check(&g, &ro, &rf, 1.0, &v);
+    assert_false(v.exceeded);
+    assert_false(v.failed);
+
+    /* seconds: +0.2 s on the mean of ~1.145 s */
+    assert_int_equal(ms_gate_parse("mean:0.1", &g, &err), 0);
+    ms_gate_check(&g, &ro, &rs, 0.01, &v);
+    assert_true(v.exceeded && v.failed);
+    ms_gate_message(&g, &v, 0.01, msg, sizeof msg);
+    assert_non_null(strstr(msg, "DifferenceRegressionCheck"));
+
+    /* without samples (a file saved without data) only the threshold decides */
+    free(rs.data);
+    rs.data = NULL;
+    assert_int_equal(ms_gate_parse("mean:10%", &g, &err), 0);
+    ms_gate_check(&g, &ro, &rs, 0.01, &v);
+    assert_true(isnan(v.p) && v.failed);
+    free(ro.data);
+    free(rx.data);
+    free(rf.data);
+}
+
+static void filter_matches_like_pytest_k(void **state)
+{
+    (void)state;
+    struct ms_err err;
+    assert_int_equal(ms_filter_match("fnv", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 1);
+    assert_int_equal(ms_filter_match("FNV", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 1);
+    assert_int_equal(ms_filter_match("sort", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 0);
+    assert_int_equal(ms_filter_match("hashing and not 16", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 1);
+    assert_int_equal(ms_filter_match("hashing and not 16", "fnv1a[16]", "hashing", "p::fnv1a[16]", &err), 0);
+    assert_int_equal(ms_filter_match("qsort or (fnv and 16)", "fnv1a[16]", "hashing", "p::fnv1a[16]", &err), 1);
+    assert_int_equal(ms_filter_match("qsort or (fnv and 16)", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 0);
+    assert_int_equal(ms_filter_match("not not fnv", "fnv1a[4]", NULL, "p::fnv1a[4]", &err), 1);
+    assert_int_equal(ms_filter_match("fnv and", "fnv1a[4]", NULL, "x", &err), -EINVAL);
+    assert_int_equal(ms_filter_match("(fnv", "fnv1a[4]", NULL, "x", &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "-k"));
+}
+
+static void options_parse_pytest_benchmark_flags(void **state)
+{
+    (void)state;
+    struct ms_options o;
+    struct ms_err err = {{0}};
+    FILE *null = fopen("/dev/null", "w");
+    ms_options_defaults(&o);
+    char *argv[] = {"p", "--benchmark-min-time=0.001", "--benchmark-max-time", "2", "--benchmark-min-rounds=9",
+                    "--benchmark-sort=mean", "--benchmark-group-by=param:kib,group", "--benchmark-columns=min,p95,ops",
+                    "--benchmark-json=x.json", "--benchmark-compare=0003", "--benchmark-compare-fail", "mean:5%",
+                    "min:0.001", "--benchmark-storage=file://./store", "-k", "fnv", "--benchmark-warmup", NULL};
+    assert_int_equal(ms_options_parse(&o, 17, argv, null, &err), 0);
+    assert_true(o.min_time == 0.001 && o.max_time == 2 && o.min_rounds == 9);
+    assert_string_equal(o.sort, "mean");
+    assert_string_equal(o.group_by, "param:kib,group");
+    assert_int_equal(o.ncolumns, 3);
+    assert_string_equal(o.columns[1], "p95");
+    assert_string_equal(o.json_path, "x.json");
+    assert_true(o.compare);
+    assert_string_equal(o.compare_spec, "0003");
+    assert_int_equal(o.ngates, 2);
+    assert_string_equal(o.gates[1].field, "min");
+    assert_string_equal(o.storage, "./store");
+    assert_string_equal(o.keyword, "fnv");
+    assert_true(o.warmup);
+
+    static const char *bad[][3] = {
+        {"--benchmark-sort=fast", "--benchmark-sort", NULL},
+        {"--benchmark-min-rounds=0", "--benchmark-min-rounds", NULL},
+        {"--benchmark-columns=min,speed", "speed", NULL},
+        {"--benchmark-group-by=color", "color", NULL},
+        {"--benchmark-compare-fail=mean:5%", "requires valid --benchmark-compare", NULL},
+        {"--benchmark-frobnicate", "unknown option", NULL},
+        {"--benchmark-max-time=abc", "'abc' is not a number", NULL},
+        {"--benchmark-only=1", "takes no value", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ms_options_defaults(&o);
+        char *av[] = {"p", (char *)bad[i][0], NULL};
+        err.msg[0] = 0;
+        if (ms_options_parse(&o, 2, av, null, &err) != -EINVAL || !strstr(err.msg, bad[i][1])) {
+            fail_msg("%s: got '%s'", bad[i][0], err.msg);
+        }
+    }
+    fclose(null);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(gate_parses_pytest_benchmark_grammar),
+        cmocka_unit_test(mannwhitney_matches_hand_computation),
+        cmocka_unit_test(gate_needs_threshold_and_significance),
+        cmocka_unit_test(filter_matches_like_pytest_k),
+        cmocka_unit_test(options_parse_pytest_benchmark_flags),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
