@@ -112,6 +112,8 @@ void ms_unwind_init(enum ms_unwind_mode mode)
 
 void ms_unwind_invalidate(void)
 {
+    /* libunwind keeps its own per-address cache: the fallback and MS_UNWIND_LIBUNWIND need it flushed. */
+    unw_flush_cache(unw_local_addr_space, 0, 0);
     __atomic_add_fetch(&unwind_generation, 1, __ATOMIC_ACQ_REL);
     for (size_t i = 0; i < sizeof unwind_cache / sizeof unwind_cache[0]; i++) {
         __atomic_store_n(&unwind_cache[i].ip, 0, __ATOMIC_RELAXED);
