@@ -26,6 +26,12 @@ struct ms_crypto_ctx {
     const ms_crypto *algs;
     EVP_MD_CTX *sha256;
     EVP_MD_CTX *md5;
+    /* ms_crypto_sha256_prefix(): the state after the prefix (low-level), or the prefix itself (EVP). */
+#ifdef MS_CRYPTO_LOWLEVEL
+    SHA256_CTX prefix_state;
+#endif
+    const void *prefix;
+    size_t prefix_len;
 };
 
 int ms_crypto_new(ms_crypto **out)
@@ -116,6 +122,38 @@ int ms_crypto_sha256(ms_crypto_ctx *cx, const void *data, size_t len, unsigned c
 #else
     return crypto_digest(cx->sha256, cx->algs->sha256, data, len, out);
 #endif
+}
+
+int ms_crypto_sha256_prefix(ms_crypto_ctx *cx, const void *prefix, size_t len)
+{
+    if (!cx || (!prefix && len))
+        return MS_PROC_ENULL;
+    cx->prefix = prefix;
+    cx->prefix_len = len;
+#ifdef MS_CRYPTO_LOWLEVEL
+    if (!SHA256_Init(&cx->prefix_state) || !SHA256_Update(&cx->prefix_state, prefix, len))
+        return MS_PROC_ECRYPTO;
+#endif
+    return MS_PROC_OK;
+}
+
+int ms_crypto_sha256_suffix(ms_crypto_ctx *cx, const void *suffix, size_t len, unsigned char out[MS_SHA256_LEN])
+{
+    if (!cx || (!suffix && len) || !out)
+        return MS_PROC_ENULL;
+#ifdef MS_CRYPTO_LOWLEVEL
+    /* A struct copy resumes after the prefix: its whole blocks are never compressed again. */
+    SHA256_CTX c = cx->prefix_state;
+    if (!SHA256_Update(&c, suffix, len) || !SHA256_Final(out, &c))
+        return MS_PROC_ECRYPTO;
+#else
+    /* EVP_MD_CTX_copy_ex() would allocate a provider context per copy in OpenSSL 3.0: rehash instead. */
+    if (!EVP_DigestInit_ex2(cx->sha256, cx->algs->sha256, NULL) ||
+        !EVP_DigestUpdate(cx->sha256, cx->prefix, cx->prefix_len) ||
+        !EVP_DigestUpdate(cx->sha256, suffix, len) || !EVP_DigestFinal_ex(cx->sha256, out, NULL))
+        return MS_PROC_ECRYPTO;
+#endif
+    return MS_PROC_OK;
 }
 
 int ms_crypto_md5(ms_crypto_ctx *cx, const void *data, size_t len, unsigned char out[MS_MD5_LEN])

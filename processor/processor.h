@@ -70,6 +70,10 @@ void ms_crypto_free(ms_crypto *c);
 int ms_crypto_ctx_new(const ms_crypto *c, ms_crypto_ctx **out);
 void ms_crypto_ctx_free(ms_crypto_ctx *cx);
 int ms_crypto_sha256(ms_crypto_ctx *cx, const void *data, size_t len, unsigned char out[MS_SHA256_LEN]);
+/* SHA-256 of prefix || suffix for many suffixes: set the prefix once (it must stay valid while in use),
+ * then each suffix costs only the blocks it touches. */
+int ms_crypto_sha256_prefix(ms_crypto_ctx *cx, const void *prefix, size_t len);
+int ms_crypto_sha256_suffix(ms_crypto_ctx *cx, const void *suffix, size_t len, unsigned char out[MS_SHA256_LEN]);
 int ms_crypto_md5(ms_crypto_ctx *cx, const void *data, size_t len, unsigned char out[MS_MD5_LEN]);
 /* How digests are computed in this build (for benchmark reports). */
 const char *ms_crypto_backend(void);
@@ -84,8 +88,8 @@ typedef int (*ms_score_fn)(void *user, ms_crypto_ctx *cx, const char *json, size
                            unsigned iterations, double *score);
 
 /* The seed's computation: for i in 0..iterations-1, sum(SHA-256(json + str(i))) / 1e6 accumulated in
- * double, then min(sum / iterations, 1.0). Bit-identical to Python. The message is built in a stack
- * buffer (heap only for JSON longer than about 500 bytes, once per call, never per iteration). */
+ * double, then min(sum / iterations, 1.0). Bit-identical to Python. The JSON's whole 64-byte blocks are
+ * hashed once and each iteration hashes only the rest plus its digits; nothing is allocated. */
 int ms_score_risk(void *user, ms_crypto_ctx *cx, const char *json, size_t len, unsigned iterations,
                   double *score);
 

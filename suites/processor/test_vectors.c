@@ -35,7 +35,8 @@ static void check_vector(json_t *v, size_t line)
     size_t len;
     assert_int_equal(ms_json_transaction(&txn, json, sizeof json, &len), MS_PROC_OK);
     if (strcmp(json, want_json) != 0)
-        fail_msg("line %zu: canonical JSON\n  got  %s\n  want %s", line, json, want_json);
+        print_error("line %zu: canonical JSON differs\n", line);
+    assert_string_equal(json, want_json);
     assert_int_equal(len, strlen(want_json));
 
     unsigned iterations[2] = {100, 10};
