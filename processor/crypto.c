@@ -68,14 +68,14 @@ int ms_crypto_ctx_new(const ms_crypto *c, ms_crypto_ctx **out)
     if (!cx)
         return MS_PROC_ENOMEM;
     cx->algs = c;
+#ifndef MS_CRYPTO_LOWLEVEL
     cx->sha256 = EVP_MD_CTX_new();
     cx->md5 = EVP_MD_CTX_new();
-    /* The first init allocates the provider state; later inits of the same digest reuse it. */
-    if (!cx->sha256 || !cx->md5 || !EVP_DigestInit_ex2(cx->sha256, c->sha256, NULL) ||
-        !EVP_DigestInit_ex2(cx->md5, c->md5, NULL)) {
+    if (!cx->sha256 || !cx->md5) {
         ms_crypto_ctx_free(cx);
-        return MS_PROC_ECRYPTO;
+        return MS_PROC_ENOMEM;
     }
+#endif
     *out = cx;
     return MS_PROC_OK;
 }
