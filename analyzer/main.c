@@ -164,7 +164,7 @@ int main(int argc, char **argv)
         if (strcmp(name, ms_main_cmds[i].name) == 0)
             cmd = &ms_main_cmds[i];
     if (!cmd) {
-        fprintf(stderr, "memsnap: unknown command '%s'\n%s", name, ms_main_usage);
+        fprintf(stderr, "memsnap: unknown command '%s'\n(memsnap --help for the commands)\n", name);
         return 2;
     }
     struct ms_cli cli = {.format = MS_OUT_TEXT, .by = MS_BY_LINE, .limit = cmd->default_limit, .out = stdout};

@@ -288,9 +288,9 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
         }
         if (sh.type == MS_FMT_SEC_END) {
             uint64_t stored;
-            if (sh.length != 8) {
-                r = ms_error_set(err, MS_INPUT, "%s: corrupt END section: length %llu, expected 8", name,
-                                 (unsigned long long)sh.length);
+            if (sh.length != 8 || sh.reserved != 0) { /* END's own header is outside the checksum */
+                r = ms_error_set(err, MS_INPUT, "%s: corrupt END section header (length %llu, reserved %u)", name,
+                                 (unsigned long long)sh.length, sh.reserved);
                 goto out;
             }
             memcpy(&stored, d + payload, 8);

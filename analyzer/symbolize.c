@@ -424,6 +424,18 @@ static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mo
     Dwarf_Die *cudie = dwfl_module_addrdie(mod->mod, addr, &cubias);
     Dwarf_Die *scopes = NULL;
     int nscopes = cudie ? dwarf_getscopes(cudie, addr - cubias, &scopes) : 0;
+    if (nscopes > 0) {
+        /* dwarf_getscopes() skips from an inlined instance to the CU; the full chain of containing
+         * DIEs (the caller subprogram included) comes from the innermost DIE itself, as eu-addr2line -i does. */
+        Dwarf_Die inner;
+        Dwarf_Addr dbias;
+        Dwarf *dw = dwfl_module_getdwarf(mod->mod, &dbias);
+        if (dw && dwarf_offdie(dw, dwarf_dieoffset(&scopes[0]), &inner)) {
+            free(scopes);
+            scopes = NULL;
+            nscopes = dwarf_getscopes_die(&inner, &scopes);
+        }
+    }
     Dwarf_Die *fn[MS_SYM_MAX_INLINE];
     size_t nfn = 0;
     for (int i = 0; i < nscopes && nfn < MS_SYM_MAX_INLINE && nfn < cap; i++) {

@@ -1,0 +1,162 @@
+/* The snapshot reader against valid and hostile files from the test-side writer (snapgen). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "analyze.h"
+#include "snapgen.h"
+
+static void reader_reads_every_field_of_a_valid_file(void **state)
+{
+    (void)state;
+    size_t len;
+    const char *expect;
+    unsigned char *b = snapgen_named("valid", &len, &expect);
+    struct ms_snap *s;
+    struct ms_error err = {""};
+    assert_int_equal(ms_snapfile_parse(b, len, "valid.snap", 0, &s, &err), MS_OK);
+    assert_string_equal(s->path, "valid.snap");
+    assert_true(s->flags & MS_FMT_FLAG_AT_EXIT);
+    assert_int_equal(s->info.pid, 1234);
+    assert_string_equal(s->exe, "/nonexistent/app");
+    assert_string_equal(s->label, "sample");
+    assert_int_equal(s->module_count, 2);
+    assert_string_equal(s->modules[0].path, "/nonexistent/app");
+    assert_int_equal(s->modules[0].base, 0x555500000000ull);
+    assert_int_equal(s->modules[0].build_id_len, 20);
+    assert_int_equal(s->modules[0].build_id[0], 0xde);
+    assert_int_equal(s->modules[1].build_id_len, 0);
+    assert_int_equal(s->stack_count, 3);
+    assert_int_equal(s->stacks[0].depth, 3);
+    assert_int_equal(s->stacks[0].frames[2].module, 1);
+    assert_int_equal(s->stacks[0].frames[2].offset, 0x2724);
+    assert_int_equal(s->stacks[1].flags, MS_FMT_STACK_TRUNCATED);
+    assert_int_equal(s->stacks[2].frames[0].module, MS_FMT_MODULE_NONE);
+    assert_int_equal(s->site_count, 4);
+    assert_int_equal(s->sites[2].live_bytes, 4096);
+    assert_int_equal(s->sites[1].alloc_count, 6);
+    assert_int_equal(s->totals.current_bytes, 1000 + 4096 + 24);
+    assert_int_equal(s->label_count, 1);
+    assert_string_equal(s->labels[0].key, "test");
+    ms_snapfile_free(s);
+    free(b);
+}
+
+static void reader_rejects_every_truncation_with_one_line(void **state)
+{
+    (void)state;
+    size_t len;
+    const char *expect;
+    unsigned char *b = snapgen_named("valid", &len, &expect);
+    for (size_t n = 0; n < len; n++) {
+        /* A copy of exactly n bytes, so that ASan sees any read past the end. */
+        unsigned char *c = malloc(n ? n : 1);
+        memcpy(c, b, n);
+        struct ms_snap *s = (struct ms_snap *)1;
+        struct ms_error err = {""};
+        assert_int_equal(ms_snapfile_parse(c, n, "cut.snap", 0, &s, &err), MS_INPUT);
+        assert_null(s);
+        assert_true(strncmp(err.msg, "cut.snap: ", 10) == 0);
+        assert_null(strchr(err.msg, '\n'));
+        assert_true(strstr(err.msg, n ? "truncated" : "empty file") != NULL);
+        free(c);
+    }
+    free(b);
+}
+
+static void reader_names_the_problem_of_each_hostile_file(void **state)
+{
+    (void)state;
+    for (const char *const *name = snapgen_names; *name; name++) {
+        size_t len;
+        const char *expect;
+        unsigned char *b = snapgen_named(*name, &len, &expect);
+        unsigned char *c = malloc(len ? len : 1);
+        memcpy(c, b, len);
+        struct ms_snap *s = NULL;
+        struct ms_error err = {""};
+        enum ms_status r = ms_snapfile_parse(c, len, *name, 0, &s, &err);
+        if (!expect) {
+            assert_int_equal(r, MS_OK);
+            ms_snapfile_free(s);
+        } else {
+            if (r != MS_INPUT || !strstr(err.msg, expect))
+                fail_msg("%s: got %d '%s', expected '%s'", *name, r, err.msg, expect);
+            assert_null(s);
+        }
+        free(c);
+        free(b);
+    }
+}
+
+static void reader_survives_every_single_byte_corruption(void **state)
+{
+    (void)state;
+    size_t len;
+    const char *expect;
+    unsigned char *b = snapgen_named("valid", &len, &expect);
+    for (size_t i = 0; i < len; i++) {
+        for (unsigned flags = 0; flags < 2; flags++) {
+            unsigned char *c = malloc(len);
+            memcpy(c, b, len);
+            c[i] ^= 0xff;
+            struct ms_snap *s = NULL;
+            struct ms_error err = {""};
+            enum ms_status r = ms_snapfile_parse(c, len, "flip", flags ? MS_SNAPFILE_NO_CHECKSUM : 0, &s, &err);
+            if (!flags) /* the checksum is a chain of bijections: any one changed byte changes it */
+                assert_int_equal(r, MS_INPUT);
+            if (r == MS_OK)
+                ms_snapfile_free(s);
+            else
+                assert_true(err.msg[0] != 0);
+            free(c);
+        }
+    }
+    free(b);
+}
+
+static void reader_skips_sections_it_does_not_know(void **state)
+{
+    (void)state;
+    struct snapgen *g = snapgen_new();
+    snapgen_module(g, "/bin/x", 0, 0, NULL, 0);
+    struct ms_fmt_frame f = {0, 0, 0x10};
+    snapgen_stack(g, &f, 1, 0);
+    snapgen_site(g, 0, 8, 1, 8, 1);
+    snapgen_extra(g, 77, "future", 6);
+    size_t len;
+    unsigned char *b = snapgen_build(g, &len);
+    struct ms_snap *s;
+    struct ms_error err = {""};
+    assert_int_equal(ms_snapfile_parse(b, len, "future.snap", 0, &s, &err), MS_OK);
+    assert_int_equal(s->site_count, 1);
+    ms_snapfile_free(s);
+    free(b);
+    snapgen_free(g);
+}
+
+static void reader_reports_a_missing_file_by_name(void **state)
+{
+    (void)state;
+    struct ms_snap *s;
+    struct ms_error err = {""};
+    assert_int_equal(ms_snapfile_read("/nonexistent/dir/x.snap", &s, &err), MS_INPUT);
+    assert_string_equal(err.msg, "/nonexistent/dir/x.snap: cannot open: No such file or directory");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reader_reads_every_field_of_a_valid_file),
+        cmocka_unit_test(reader_rejects_every_truncation_with_one_line),
+        cmocka_unit_test(reader_names_the_problem_of_each_hostile_file),
+        cmocka_unit_test(reader_survives_every_single_byte_corruption),
+        cmocka_unit_test(reader_skips_sections_it_does_not_know),
+        cmocka_unit_test(reader_reports_a_missing_file_by_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

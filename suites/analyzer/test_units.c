@@ -1,0 +1,190 @@
+/* Small rules with exact expected values: tracemalloc's size format, size arguments, the growth rule,
+ * LeakSanitizer's pattern match, suppression files, diff rows. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "analyze.h"
+
+static void size_format_matches_tracemalloc_examples(void **state)
+{
+    (void)state;
+    char b[64];
+    /* The anchors' examples (reference/snapshot-diff-anchors.md). */
+    assert_string_equal(ms_size_format(b, sizeof b, 10239, false, false), "10239 B");
+    assert_string_equal(ms_size_format(b, sizeof b, 10240, false, false), "10.0 KiB");
+    assert_string_equal(ms_size_format(b, sizeof b, 101888, false, false), "99.5 KiB");
+    assert_string_equal(ms_size_format(b, sizeof b, 102400, false, false), "100 KiB");
+    assert_string_equal(ms_size_format(b, sizeof b, 10485760, false, false), "10.0 MiB");
+    assert_string_equal(ms_size_format(b, sizeof b, 0, false, false), "0 B");
+    assert_string_equal(ms_size_format(b, sizeof b, 99, false, false), "99 B");
+    /* Python's "%.0f" rounds half to even, on the binary value. */
+    assert_string_equal(ms_size_format(b, sizeof b, 2.5, false, false), "2 B");
+    assert_string_equal(ms_size_format(b, sizeof b, 1024.0 * 1024 * 1024 * 1024 * 20000, false, false),
+                        "20000 TiB");
+}
+
+static void size_format_signed_variant_prints_the_sign(void **state)
+{
+    (void)state;
+    char b[64];
+    assert_string_equal(ms_size_format(b, sizeof b, 241664, true, false), "+236 KiB");
+    assert_string_equal(ms_size_format(b, sizeof b, -8266, true, false), "-8266 B");
+    assert_string_equal(ms_size_format(b, sizeof b, 0, true, false), "+0 B");
+    assert_string_equal(ms_size_format(b, sizeof b, -10240, true, false), "-10.0 KiB");
+    assert_string_equal(ms_size_format(b, sizeof b, 241664, true, true), "+241664 B");
+    assert_string_equal(ms_size_format(b, sizeof b, 241664, false, true), "241664 B");
+}
+
+static void size_arguments_parse_with_binary_units(void **state)
+{
+    (void)state;
+    long long v;
+    assert_true(ms_size_parse("100", &v));
+    assert_int_equal(v, 100);
+    assert_true(ms_size_parse("64KiB", &v));
+    assert_int_equal(v, 65536);
+    assert_true(ms_size_parse("1.5M", &v));
+    assert_int_equal(v, 1572864);
+    assert_true(ms_size_parse("2 GiB", &v));
+    assert_int_equal(v, 2147483648ll);
+    assert_true(ms_size_parse("10kb", &v));
+    assert_int_equal(v, 10240);
+    assert_false(ms_size_parse("", &v));
+    assert_false(ms_size_parse("-5", &v));
+    assert_false(ms_size_parse("12 apples", &v));
+    assert_false(ms_size_parse("1e30", &v));
+}
+
+static void growth_rule_separates_unbounded_from_bounded(void **state)
+{
+    (void)state;
+    const uint64_t leak3[] = {0, 100, 200};
+    const uint64_t leak7[] = {0, 100, 200, 300, 400, 500, 600};
+    const uint64_t noisy_leak[] = {0, 100, 200, 190, 300, 400, 500, 600, 700}; /* one dip in 8 intervals */
+    const uint64_t plateau[] = {0, 100, 200, 300, 300, 300, 300};
+    const uint64_t lru[] = {0, 150, 150, 150, 150, 150};
+    const uint64_t filled_late_stop[] = {0, 100, 200, 300, 400, 400};
+    const uint64_t steady[] = {5, 5, 5, 5};
+    const uint64_t once_then_flat3[] = {0, 100, 100};
+    const uint64_t drop_at_end[] = {0, 100, 200, 300, 250};
+    const uint64_t churn[] = {100, 50, 120, 60, 130, 40};
+    assert_int_equal(ms_growth_classify(leak3, 3), MS_GROWTH_UNBOUNDED);
+    assert_int_equal(ms_growth_classify(leak7, 7), MS_GROWTH_UNBOUNDED);
+    assert_int_equal(ms_growth_classify(noisy_leak, 9), MS_GROWTH_UNBOUNDED);
+    assert_int_equal(ms_growth_classify(plateau, 7), MS_GROWTH_BOUNDED);
+    assert_int_equal(ms_growth_classify(lru, 6), MS_GROWTH_BOUNDED);
+    assert_int_equal(ms_growth_classify(filled_late_stop, 6), MS_GROWTH_UNBOUNDED);
+    assert_int_equal(ms_growth_classify(steady, 4), MS_GROWTH_STEADY);
+    assert_int_equal(ms_growth_classify(once_then_flat3, 3), MS_GROWTH_BOUNDED);
+    assert_int_equal(ms_growth_classify(drop_at_end, 5), MS_GROWTH_BOUNDED);
+    assert_int_equal(ms_growth_classify(churn, 6), MS_GROWTH_BOUNDED);
+}
+
+static void leak_patterns_follow_leaksanitizer_matching(void **state)
+{
+    (void)state;
+    assert_true(ms_leaks_match("foo", "xfoox"));
+    assert_false(ms_leaks_match("^foo", "xfoo"));
+    assert_true(ms_leaks_match("^foo", "foobar"));
+    assert_true(ms_leaks_match("foo$", "afoo"));
+    assert_false(ms_leaks_match("foo$", "foob"));
+    assert_true(ms_leaks_match("a*c", "xxabbbcyy"));
+    assert_false(ms_leaks_match("a*c", "cba"));
+    assert_true(ms_leaks_match("^_nl_", "_nl_find_locale"));
+    assert_true(ms_leaks_match("libfoo.so", "/usr/lib/libfoo.so.1"));
+    assert_false(ms_leaks_match("x", ""));
+    assert_false(ms_leaks_match("x", NULL));
+}
+
+static void suppression_files_name_the_bad_line(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/memsnap-supp-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char text[] = "# comment\n\nleak:make_node\nrace:foo\n";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    struct ms_suppressions *s = NULL;
+    struct ms_error err = {""};
+    assert_int_equal(ms_leaks_suppressions_load(path, false, &s, &err), MS_INPUT);
+    char want[256];
+    snprintf(want, sizeof want, "%s:4: not a suppression (expected leak:PATTERN): race:foo", path);
+    assert_string_equal(err.msg, want);
+    unlink(path);
+}
+
+static void suppressions_match_any_frame_of_a_stack(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/memsnap-supp-XXXXXX";
+    int fd = mkstemp(path);
+    const char text[] = "leak:^make_*$\n";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    struct ms_suppressions *s = NULL;
+    struct ms_error err = {""};
+    assert_int_equal(ms_leaks_suppressions_load(path, false, &s, &err), MS_OK);
+    struct ms_sym_frame a = {.function = "xmalloc", .module = "/usr/bin/app"};
+    struct ms_sym_frame b = {.function = "make_node", .file = "/src/a.c", .line = 3, .module = "/usr/bin/app"};
+    struct ms_sym_frame c = {.function = "main", .module = "/usr/bin/app"};
+    const struct ms_sym_frame *hit[] = {&a, &b, &c}, *miss[] = {&a, &c};
+    assert_int_equal(ms_leaks_suppressed(s, hit, 3), 0);
+    assert_int_equal(ms_leaks_suppressed(s, miss, 2), -1);
+    ms_leaks_suppressions_free(s);
+    unlink(path);
+}
+
+static void builtin_suppressions_cover_runtime_only_stacks(void **state)
+{
+    (void)state;
+    struct ms_suppressions *s = NULL;
+    struct ms_error err = {""};
+    assert_int_equal(ms_leaks_suppressions_load(NULL, true, &s, &err), MS_OK);
+    struct ms_sym_frame ld = {.function = "_dl_new_object", .module = "/lib64/ld-linux-x86-64.so.2"};
+    struct ms_sym_frame pool = {.function = "something", .module = "/lib/x86_64-linux-gnu/libstdc++.so.6"};
+    struct ms_sym_frame app = {.function = "main", .module = "/usr/bin/app"};
+    struct ms_sym_frame buf = {.function = "_IO_file_doallocate", .module = "/lib/x86_64-linux-gnu/libc.so.6"};
+    const struct ms_sym_frame *runtime[] = {&pool, &ld}, *user[] = {&pool, &app}, *stdio[] = {&buf, &app};
+    assert_true(ms_leaks_suppressed(s, runtime, 2) >= 0);
+    assert_int_equal(ms_leaks_suppressed(s, user, 2), -1);
+    assert_true(ms_leaks_suppressed(s, stdio, 2) >= 0);
+    ms_leaks_suppressions_free(s);
+}
+
+static void diff_rows_render_the_tracemalloc_way(void **state)
+{
+    (void)state;
+    char b[256];
+    struct ms_diff_row grew = {.label = "processor.c:88", .size = 241800, .size_diff = 241800, .count = 1001,
+                               .count_diff = 1001};
+    assert_string_equal(ms_diff_format_row(&grew, false, b, sizeof b),
+                        "processor.c:88: size=236 KiB (+236 KiB), count=1001 (+1001), average=242 B");
+    struct ms_diff_row freed = {.label = "a.c:5", .size = 0, .size_diff = -8266, .count = 0, .count_diff = -101};
+    assert_string_equal(ms_diff_format_row(&freed, false, b, sizeof b), "a.c:5: size=0 B (-8266 B), count=0 (-101)");
+    assert_string_equal(ms_diff_format_row(&grew, true, b, sizeof b),
+                        "processor.c:88: size=241800 B (+241800 B), count=1001 (+1001), average=242 B");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(size_format_matches_tracemalloc_examples),
+        cmocka_unit_test(size_format_signed_variant_prints_the_sign),
+        cmocka_unit_test(size_arguments_parse_with_binary_units),
+        cmocka_unit_test(growth_rule_separates_unbounded_from_bounded),
+        cmocka_unit_test(leak_patterns_follow_leaksanitizer_matching),
+        cmocka_unit_test(suppression_files_name_the_bad_line),
+        cmocka_unit_test(suppressions_match_any_frame_of_a_stack),
+        cmocka_unit_test(builtin_suppressions_cover_runtime_only_stacks),
+        cmocka_unit_test(diff_rows_render_the_tracemalloc_way),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
