@@ -201,6 +201,11 @@ static int dataproc_batch_run(const dataproc_batch_opts *o)
         if (in.skipped)
             fprintf(stderr, "dataproc: %s: skipped %zu malformed line%s\n", o->input, in.skipped,
                     in.skipped == 1 ? "" : "s");
+        if (n == 0) {
+            fprintf(stderr, "dataproc: %s: no transactions\n", o->input);
+            ms_jsonl_free(&in);
+            return DATAPROC_EUSAGE;
+        }
     } else {
         n = o->count;
         rc = dataproc_generate(n, &txns, &names);

@@ -25,7 +25,7 @@ expect() {
     fi
 }
 
-echo "1..23"
+echo "1..24"
 # The seed's standard transaction: the reference vector's JSON, key and score.
 expect 0 '^\{"canonical_json": "\{\\"amount\\": 100.0, \\"customer_id\\": \\"C123\\", \\"merchant\\": \\"Test Store\\"\}", "cache_key_md5": "fa4a849f02d4e2d27549c4a8647fdccf", "score": 0.004039330000000001\}$' \
     -- score --amount 100.0 --merchant 'Test Store' --customer-id C123
@@ -70,5 +70,7 @@ fi
 expect 2 "in.jsonl:3: 'amount' must be a number" -- batch --input "$tmp/in.jsonl" --strict
 expect 2 'utf8.jsonl:1: invalid JSON' -- batch --input "$tmp/utf8.jsonl" --strict
 expect 2 'nonexistent.jsonl: cannot open' -- batch --input "$tmp/nonexistent.jsonl"
+: >"$tmp/empty.jsonl"
+expect 2 'empty.jsonl: no transactions' -- batch --input "$tmp/empty.jsonl"
 
 [ "$failures" -eq 0 ]
