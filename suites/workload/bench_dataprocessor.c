@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <memsnap/bench.h>
 
@@ -141,10 +142,12 @@ int main(int argc, char **argv)
     int status = memsnap_bench_run(s, argc, argv);
 
     /* The seed asserts on what the benchmarked call returned; so do we, for every body that ran. */
+    int called = 0;
     for (int i = 0; i < CASES; i++) {
         if (!memsnap_bench_was_called(b[i])) {
             continue;
         }
+        called++;
         double r = memsnap_bench_result(b[i]);
         bool ok = !c[i].failed &&
                   (c[i].batch.count ? r == (double)c[i].batch.count : (r >= 0.0 && r <= 1.0));
@@ -153,6 +156,15 @@ int main(int argc, char **argv)
                     c[i].failed ? " (the processor reported an error)" : "");
             status = status ? status : 1;
         }
+    }
+    /* A smoke run whose -k matched nothing would otherwise pass without running anything. */
+    bool skip_all = false;
+    for (int i = 1; i < argc; i++) {
+        skip_all |= strcmp(argv[i], "--benchmark-skip") == 0;
+    }
+    if (status == 0 && called == 0 && !skip_all) {
+        fprintf(stderr, "bench-dataprocessor: no benchmark ran (does -k match any name?)\n");
+        status = 1;
     }
     memsnap_bench_session_free(s);
     for (int i = 0; i < CASES; i++) {
