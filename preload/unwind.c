@@ -10,6 +10,9 @@
 
 #include <memsnap/format.h>
 
+#include <pthread.h>
+#include <string.h>
+
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
@@ -103,11 +106,6 @@ static inline uint64_t unwind_rule(uintptr_t ip)
         }
     }
     return unwind_fill(ip, set);
-}
-
-void ms_unwind_init(enum ms_unwind_mode mode)
-{
-    unwind_mode = mode;
 }
 
 void ms_unwind_invalidate(void)
@@ -204,9 +202,13 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
  * Consecutive captures of a thread mostly share their outer frames (the same main loop calling into the
  * same code). A frame found again at the same (ip, sp, bp) leads to the same callers as long as the stack
  * words the walk read above it still hold what they held: re-reading them is a batch of independent loads
- * instead of a chain of dependent ones, so the shared part of the stack costs well under a ns per frame.
- * Two buffers per thread: the walk reads the last one and writes the next. */
-#define MEMO_FRAMES 128
+ * instead of a chain of dependent ones, so the shared part of a stack costs about a ns per frame.
+ * The last walk lies in ring[base, base + count), innermost first, with room on both sides: a walk that
+ * meets it writes only its own new inner frames in front of the shared part, whatever the depth.
+ * Memos come from a static pool (not TLS: thread stacks of PTHREAD_STACK_MIN must stay usable); a thread
+ * that finds none walks without. */
+#define MEMO_FRAMES 96
+#define MEMO_POOL 64
 
 struct unwind_frame {
     uintptr_t ip, sp, bp;
@@ -214,14 +216,88 @@ struct unwind_frame {
 };
 
 struct unwind_memo {
-    struct unwind_frame frames[2][MEMO_FRAMES];
-    int count[2];
-    unsigned cur;  /* buffer holding the last walk */
+    struct unwind_frame ring[2 * MEMO_FRAMES];
+    struct unwind_frame scratch[MEMO_FRAMES]; /* this walk's frames until it meets the last one */
+    int base, count;
     unsigned generation;
-    int busy;      /* a signal handler's capture must not use the memo of the walk it interrupted */
+    int busy;  /* a signal handler's capture must not use the memo of the walk it interrupted */
+    int taken; /* owned by a live thread */
 };
 
-static __thread struct unwind_memo unwind_memo MS_TLS;
+static struct unwind_memo unwind_memos[MEMO_POOL];
+static pthread_key_t unwind_memo_key;
+static int unwind_memo_keyed;
+
+/* This thread's memo; UNWIND_NO_MEMO once the pool was found empty. */
+#define UNWIND_NO_MEMO ((struct unwind_memo *)1)
+static __thread struct unwind_memo *unwind_memo_mine MS_TLS;
+
+static void unwind_memo_release(void *memo)
+{
+    if (memo != NULL && memo != UNWIND_NO_MEMO) {
+        __atomic_store_n(&((struct unwind_memo *)memo)->taken, 0, __ATOMIC_RELEASE);
+    }
+}
+
+/* The child of fork has one thread: every other thread's memo is free again. */
+static void unwind_memo_after_fork(void)
+{
+    for (int i = 0; i < MEMO_POOL; i++) {
+        if (&unwind_memos[i] != unwind_memo_mine) {
+            __atomic_store_n(&unwind_memos[i].taken, 0, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+__attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(void)
+{
+    unwind_memo_mine = UNWIND_NO_MEMO;
+    if (!__atomic_load_n(&unwind_memo_keyed, __ATOMIC_ACQUIRE)) {
+        return UNWIND_NO_MEMO; /* no way to give it back at thread exit */
+    }
+    for (int i = 0; i < MEMO_POOL; i++) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&unwind_memos[i].taken, &expected, 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            struct unwind_memo *m = &unwind_memos[i];
+            if (pthread_setspecific(unwind_memo_key, m) != 0) {
+                __atomic_store_n(&m->taken, 0, __ATOMIC_RELEASE);
+                return UNWIND_NO_MEMO;
+            }
+            m->count = 0;
+            m->busy = 0;
+            unwind_memo_mine = m;
+            return m;
+        }
+    }
+    return UNWIND_NO_MEMO;
+}
+
+void ms_unwind_init(enum ms_unwind_mode mode)
+{
+    unwind_mode = mode;
+    if (!unwind_memo_keyed && pthread_key_create(&unwind_memo_key, unwind_memo_release) == 0) {
+        pthread_atfork(NULL, NULL, unwind_memo_after_fork);
+        __atomic_store_n(&unwind_memo_keyed, 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* Puts this walk's first k frames (in scratch) in front of the last walk's frames [from, from + n) of the
+ * ring, so that the memo becomes scratch[0, k) + those. Returns the new count. */
+static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
+{
+    if (k + n > MEMO_FRAMES) {
+        n = MEMO_FRAMES - k;
+    }
+    int start = from - k;
+    if (start < 0 || from + n > 2 * MEMO_FRAMES) {
+        start = (2 * MEMO_FRAMES - (k + n)) / 2;
+        memmove(&m->ring[start + k], &m->ring[from], (size_t)n * sizeof m->ring[0]);
+    }
+    memcpy(&m->ring[start], m->scratch, (size_t)k * sizeof m->ring[0]);
+    m->base = start;
+    return k + n;
+}
 
 /* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
  * Each step is a chain of dependent loads (return address -> cache slot -> next return address), so the
@@ -238,24 +314,32 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         return unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
     }
 
-    struct unwind_memo *memo = &unwind_memo;
-    const struct unwind_frame *old = memo->frames[memo->cur];
-    struct unwind_frame *rec = memo->frames[memo->cur ^ 1];
-    int old_n = memo->count[memo->cur], j = 0, k = 0;
-    unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
-    if (memo->busy || memo->generation != gen) {
-        old_n = 0;
+    struct unwind_memo *memo = unwind_memo_mine;
+    if (__builtin_expect(memo == NULL, 0)) {
+        memo = unwind_memo_claim();
     }
-    int own = !memo->busy;
-    memo->busy = 1;
+    unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
+    const struct unwind_frame *old = NULL;
+    struct unwind_frame *rec = NULL; /* where this walk's frames are recorded; NULL: not recorded */
+    int old_n = 0, j = 0, k = 0, rec_cap = 0;
+    if (memo != UNWIND_NO_MEMO && !memo->busy) {
+        memo->busy = 1;
+        if (memo->generation == gen) {
+            old = &memo->ring[memo->base];
+            old_n = memo->count;
+        }
+        rec = memo->scratch;
+        rec_cap = MEMO_FRAMES;
+    }
     uintptr_t bp_at = 0;
 
     for (;;) {
         /* (ip, sp, bp) is the current frame, already emitted. */
-        if (own && k < MEMO_FRAMES) {
+        if (k < rec_cap) {
             rec[k++] = (struct unwind_frame){ip, sp, bp, bp_at};
         } else {
-            old_n = 0; /* the memo can only describe a walk from its first frame on */
+            rec_cap = 0; /* the memo must stay one unbroken walk */
+            old_n = 0;
         }
         while (j < old_n && old[j].sp < sp) {
             j++;
@@ -278,28 +362,24 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
                     *out++ = (void *)f->ip;
                 }
             }
-            /* Join the new inner frames and the confirmed outer ones in one buffer, moving the fewer:
-             * when the depth did not change, the inner ones go into the old buffer in place. */
-            if (k - 1 == j) {
-                for (int c = 0; c < k; c++) {
-                    ((struct unwind_frame *)old)[c] = rec[c];
-                }
-                rec = (struct unwind_frame *)old;
-                memo->cur ^= 1; /* so that `done` flips it back */
-                k = i;
-            } else {
-                for (int c = j + 1; c < i && k < MEMO_FRAMES; c++) {
-                    rec[k++] = old[c];
-                }
-            }
-            if (truncated) {
-                goto done;
-            }
             /* Go on from the last frame still known, as if the walk had just reached it. */
             ip = old[i - 1].ip;
             sp = old[i - 1].sp;
             bp = old[i - 1].bp;
+            int inner = k, shared = i - j - 1;
+            k = unwind_memo_join(memo, inner, memo->base + j + 1, shared);
+            rec = &memo->ring[memo->base];
+            rec_cap = 2 * MEMO_FRAMES - memo->base;
+            if (rec_cap > MEMO_FRAMES) {
+                rec_cap = MEMO_FRAMES;
+            }
+            if (k < inner + shared) {
+                rec_cap = 0; /* shared frames were cut: what follows would not join them */
+            }
             old_n = 0;
+            if (truncated) {
+                goto done;
+            }
         }
 
         uint64_t word = unwind_rule(ip);
@@ -344,9 +424,11 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         }
     }
 done:
-    if (own) {
-        memo->count[memo->cur ^ 1] = k;
-        memo->cur ^= 1;
+    if (rec != NULL) {
+        if (rec == memo->scratch) {
+            k = unwind_memo_join(memo, k, MEMO_FRAMES + k / 2, 0); /* centred */
+        }
+        memo->count = k;
         memo->generation = gen;
         memo->busy = 0;
     }

@@ -381,6 +381,12 @@ static void dwarf_skips_the_requested_frames(void **state)
             recurse(20, &p);
             assert_matches_reference(&p);
         }
+        /* The same stack twice in a row, with the skipped frames among those it shares with the last. */
+        for (int again = 0; again < 3; again++) {
+            probe_reset(&p, 6, skip);
+            probe_capture(&p);
+            assert_matches_reference(&p);
+        }
     }
 }
 
@@ -463,6 +469,93 @@ static void dwarf_after_invalidate_still_matches(void **state)
         omitfp_recurse(12, &p);
         assert_matches_reference(&p);
     }
+}
+
+static struct probe alt_probe;
+
+static void alt_stack_handler(int sig)
+{
+    (void)sig;
+    probe_capture(&alt_probe);
+}
+
+static void dwarf_matches_libunwind_on_an_alternate_signal_stack(void **state)
+{
+    (void)state;
+    static char alt[64 * 1024];
+    stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt}, old_ss;
+    assert_int_equal(sigaltstack(&ss, &old_ss), 0);
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = alt_stack_handler;
+    sa.sa_flags = SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+    for (int round = 0; round < 2; round++) {
+        probe_reset(&alt_probe, PROBE_MAX, 0);
+        assert_int_equal(raise(SIGUSR2), 0);
+        assert_matches_reference(&alt_probe);
+        assert_true(alt_probe.fallbacks > 0); /* outside the thread's stack: libunwind walks it */
+    }
+    sigaction(SIGUSR2, &old, NULL);
+    sigaltstack(&old_ss, NULL);
+}
+
+/* Calls fn(arg) under CFI that puts the caller's frame 8 MiB above: beyond the top of the stack. */
+void call_with_lying_cfi(void (*fn)(struct probe *), struct probe *arg);
+__asm__(".text\n"
+        ".globl call_with_lying_cfi\n"
+        ".type call_with_lying_cfi, @function\n"
+        "call_with_lying_cfi:\n"
+        ".cfi_startproc\n"
+        "  sub $8, %rsp\n"
+        ".cfi_def_cfa_offset 0x7ffff0\n"
+        "  mov %rdi, %rax\n"
+        "  mov %rsi, %rdi\n"
+        "  call *%rax\n"
+        "  add $8, %rsp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size call_with_lying_cfi, .-call_with_lying_cfi\n");
+
+__attribute__((noinline)) static void capture_only(struct probe *p)
+{
+    p->n = ms_unwind_capture(p->ips, p->max, p->skip, &p->flags);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void dwarf_stops_where_a_rule_leaves_the_stack(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int again = 0; again < 3; again++) {
+        probe_reset(&p, PROBE_MAX, 0);
+        call_with_lying_cfi(capture_only, &p);
+        /* capture_only's own frame and its return into call_with_lying_cfi, then nothing it can trust. */
+        assert_int_equal(p.n, 2);
+        assert_int_equal(p.flags, MS_FMT_STACK_BROKEN);
+    }
+}
+
+static void libunwind_mode_gives_what_unw_backtrace_gives(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int skip = 0; skip <= 2; skip++) {
+        probe_reset(&p, PROBE_MAX, skip);
+        omitfp_recurse(7, &p);
+        assert_matches_reference(&p);
+        probe_reset(&p, 5, skip);
+        recurse(9, &p);
+        assert_matches_reference(&p);
+    }
+}
+
+static int libunwind_setup(void **state)
+{
+    (void)state;
+    ms_unwind_init(MS_UNWIND_LIBUNWIND);
+    return 0;
 }
 
 /* ---- frame-pointer mode ---------------------------------------------------------------------------- */
@@ -564,6 +657,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(dwarf_after_invalidate_still_matches, dwarf_setup),
         cmocka_unit_test_setup(dwarf_matches_libunwind_after_a_module_is_replaced, dwarf_setup),
         cmocka_unit_test_setup(dwarf_ignores_a_garbage_frame_pointer, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_matches_libunwind_on_an_alternate_signal_stack, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_stops_where_a_rule_leaves_the_stack, dwarf_setup),
+        cmocka_unit_test_setup(libunwind_mode_gives_what_unw_backtrace_gives, libunwind_setup),
         cmocka_unit_test_setup(fp_follows_frame_pointers_like_libunwind, fp_setup),
         cmocka_unit_test_setup(fp_stops_on_frames_outside_the_stack, fp_setup),
     };
