@@ -12,8 +12,8 @@ struct ms_processor {
     ms_processor_config cfg;
     ms_crypto *crypto;
     ms_cache *cache; /* NULL when disabled */
-    /* Digest contexts for callers without their own (ms_processor_score); the lock keeps a shared
-     * processor safe, batch workers bring their own contexts and never take it. */
+    /* Digest contexts for callers without their own (ms_processor_score); batch workers bring their
+     * own and never take the lock. */
     pthread_mutex_t solo_lock;
     ms_crypto_ctx *solo;
 };
@@ -128,9 +128,17 @@ int ms_processor_score(ms_processor *p, const ms_transaction *t, double *score)
 {
     if (!p)
         return MS_PROC_ENULL;
-    pthread_mutex_lock(&p->solo_lock);
-    int rc = ms_processor_score_ctx(p, p->solo, t, score);
-    pthread_mutex_unlock(&p->solo_lock);
+    if (pthread_mutex_trylock(&p->solo_lock) == 0) {
+        int rc = ms_processor_score_ctx(p, p->solo, t, score);
+        pthread_mutex_unlock(&p->solo_lock);
+        return rc;
+    }
+    /* Another thread is scoring: rather than wait ~10 us, take a context of our own for this call. */
+    ms_crypto_ctx *cx = NULL;
+    int rc = ms_crypto_ctx_new(p->crypto, &cx);
+    if (rc == MS_PROC_OK)
+        rc = ms_processor_score_ctx(p, cx, t, score);
+    ms_crypto_ctx_free(cx);
     return rc;
 }
 

@@ -133,7 +133,8 @@ void ms_processor_config_default(ms_processor_config *cfg);
 /* cfg NULL means the defaults. */
 int ms_processor_new(const ms_processor_config *cfg, ms_processor **out);
 void ms_processor_free(ms_processor *p);
-/* calculate_risk_score(): from the cache when enabled and present, else computed (and cached). */
+/* calculate_risk_score(): from the cache when enabled and present, else computed (and cached).
+ * Thread-safe; a caller that finds the processor's digest context busy uses a temporary one. */
 int ms_processor_score(ms_processor *p, const ms_transaction *t, double *score);
 /* The same with the caller's digest context (one per thread; batch workers use this). */
 int ms_processor_score_ctx(ms_processor *p, ms_crypto_ctx *cx, const ms_transaction *t, double *score);

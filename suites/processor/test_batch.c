@@ -156,6 +156,49 @@ static void parallel_batch_fills_the_cache_once_per_transaction(void **state)
     free(out);
 }
 
+/* Threads calling ms_processor_score on one processor at once (the contended path) get the same scores. */
+typedef struct scorer {
+    ms_processor *p;
+    const ms_scored *want;
+    int mismatches;
+} scorer;
+
+static void *scorer_thread(void *arg)
+{
+    scorer *s = arg;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 60; i++) {
+            double v;
+            if (ms_processor_score(s->p, &txns[i], &v) != MS_PROC_OK || v != s->want[i].risk_score)
+                s->mismatches++;
+        }
+    }
+    return NULL;
+}
+
+static void concurrent_single_scores_are_correct(void **state)
+{
+    (void)state;
+    ms_scored want[60];
+    ms_processor *ref = new_processor(false, 0, 5);
+    assert_int_equal(ms_batch_process(ref, txns, 60, want), MS_PROC_OK);
+    ms_processor_free(ref);
+    for (int cache = 0; cache < 2; cache++) {
+        ms_processor *p = new_processor(cache, 0, 5);
+        pthread_t t[4];
+        scorer s[4];
+        for (int i = 0; i < 4; i++) {
+            s[i] = (scorer){.p = p, .want = want};
+            assert_int_equal(pthread_create(&t[i], NULL, scorer_thread, &s[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(t[i], NULL);
+            assert_int_equal(s[i].mismatches, 0);
+        }
+        ms_processor_free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +206,7 @@ int main(void)
         cmocka_unit_test(parallel_batch_runs_on_several_threads_at_once),
         cmocka_unit_test(error_in_the_middle_of_a_batch_is_returned),
         cmocka_unit_test(parallel_batch_fills_the_cache_once_per_transaction),
+        cmocka_unit_test(concurrent_single_scores_are_correct),
     };
     return cmocka_run_group_tests_name("processor batch", tests, make_batch, NULL);
 }
