@@ -193,7 +193,6 @@ const char *ms_processor_strerror(int status)
     case MS_PROC_EUTF8: return "string is not valid UTF-8";
     case MS_PROC_EINVAL: return "invalid argument";
     case MS_PROC_ECRYPTO: return "libcrypto digest failed";
-    case MS_PROC_ETHREAD: return "cannot start threads";
     case MS_PROC_ESCORE: return "score function failed";
     default: return "unknown error";
     }

@@ -2,10 +2,11 @@
  *
  * Error convention: every function that can fail returns an `ms_proc_status` (MS_PROC_OK == 0, failures
  * are positive codes; ms_processor_strerror() names them). Nothing here aborts or prints. Out-parameters
- * are written only on MS_PROC_OK. Functions that cannot fail return their value directly.
+ * are written only on MS_PROC_OK (the rows of a failed batch are unspecified). Functions that cannot
+ * fail return their value directly.
  *
- * Threads: a processor may be shared by threads (the cache is locked; statistics are atomic). A custom
- * score function must then be thread-safe itself.
+ * Threads: a processor may be shared by threads (the cache and its counters are locked). A custom score
+ * function must then be thread-safe itself.
  */
 #ifndef MEMSNAP_PROCESSOR_H
 #define MEMSNAP_PROCESSOR_H
@@ -21,7 +22,6 @@ typedef enum ms_proc_status {
     MS_PROC_EUTF8,    /* a string is not valid UTF-8 */
     MS_PROC_EINVAL,   /* an invalid setting (e.g. 0 iterations, 0 threads) */
     MS_PROC_ECRYPTO,  /* libcrypto failed (digest unavailable or digest call failed) */
-    MS_PROC_ETHREAD,  /* no worker thread could be started */
     MS_PROC_ESCORE,   /* the injected score function reported failure */
 } ms_proc_status;
 
@@ -171,7 +171,8 @@ typedef struct ms_jsonl {
     size_t skipped; /* malformed lines skipped */
 } ms_jsonl;
 
-/* Called for each malformed line with a message like "line 3: 'amount' must be a number". */
+/* Called for each malformed line: its number (0: the file itself) and what is wrong, e.g.
+ * "'amount' must be a number". */
 typedef void (*ms_jsonl_report_fn)(void *user, const char *path, size_t line, const char *what);
 
 /* Reads {"amount": number, "merchant": string, "customer_id": string} per line (blank lines ignored).
