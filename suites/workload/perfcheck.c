@@ -307,7 +307,10 @@ static enum perfcheck_status perfcheck_memory(const char *section, enum perfchec
         snprintf(r->msg, sizeof r->msg, "%s: out of memory", section);
         return PERFCHECK_ERROR;
     }
-    struct fixtures_tracker *t = memtrack_new(NULL, section);
+    /* Named after the program too: the requirement and gate programs run side by side in one directory. */
+    char name[256];
+    snprintf(name, sizeof name, "%s-%s", program_invocation_short_name, section);
+    struct fixtures_tracker *t = memtrack_new(NULL, name);
     ms_scored *results = NULL;
     int rc = t ? memtrack_start(t) : -ENOMEM;
     if (rc == 0) {
