@@ -21,7 +21,20 @@ static int api_stats(struct memsnap_stats *out)
         *out = (struct memsnap_stats){0};
         return -ENOSYS;
     }
-    ms_tracker_totals(&t);
+    int g = ms_tracker_enter();
+    ms_snapshot_lock();
+    uint32_t n = ms_stacks_count();
+    struct ms_site_counts *sites = ms_real.malloc((n ? n : 1) * sizeof *sites);
+    if (!sites) {
+        ms_snapshot_unlock();
+        ms_tracker_leave(g);
+        return -ENOMEM;
+    }
+    ms_sites_collect(n, sites);
+    ms_tracker_totals(&t, sites, n);
+    ms_real.free(sites);
+    ms_snapshot_unlock();
+    ms_tracker_leave(g);
     out->current_bytes = t.current_bytes;
     out->peak_bytes = t.peak_bytes;
     out->live_count = t.live_count;

@@ -161,10 +161,19 @@ struct ms_site_counts {
 };
 
 MS_HIDDEN int ms_sites_init(void);
+/* Hot path, under the recursion guard: no locked instruction while the thread's cache holds the id. */
 MS_HIDDEN void ms_sites_alloc(uint32_t stack, uint64_t bytes, uint64_t count);
 MS_HIDDEN void ms_sites_free(uint32_t stack, uint64_t bytes, uint64_t count);
-MS_HIDDEN void ms_sites_get(uint32_t stack, struct ms_site_counts *out);
+/* One call of an allocation function (MS_FMT_CALL_*), counted per thread. */
+MS_HIDDEN void ms_sites_call(int kind);
+MS_HIDDEN void ms_sites_calls(uint64_t out[12]);
+/* Counters of ids 0..n-1 into out[0..n), every thread's cache included. Exact when no other thread
+ * allocates meanwhile. Serialized by ms_snapshot_lock. */
+MS_HIDDEN void ms_sites_collect(uint32_t n, struct ms_site_counts *out);
 MS_HIDDEN uint64_t ms_sites_overhead(void);
+/* Around fork(): the registry of thread caches. */
+MS_HIDDEN void ms_sites_lock(void);
+MS_HIDDEN void ms_sites_unlock(void);
 
 /* ---- tracker.c: what every hook does ------------------------------------------------------------ */
 
@@ -187,7 +196,8 @@ MS_HIDDEN size_t ms_tracker_usable_size(void *p);
 
 /* 1 once init finished and recording is on. */
 MS_HIDDEN int ms_tracker_active(void);
-MS_HIDDEN void ms_tracker_totals(struct ms_tracker_totals *out);
+/* Sums sites[0..n) (from ms_sites_collect) with the process-wide counters. */
+MS_HIDDEN void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_counts *sites, uint32_t n);
 MS_HIDDEN void ms_tracker_reset_peak(void);
 /* Recursion guard of the calling thread: while entered, allocations pass straight through. Returns the
  * previous state for ms_tracker_leave. */

@@ -139,12 +139,11 @@ static void snapshot_write_stacks(struct snapshot_out *o, const struct snapshot_
     }
 }
 
-static void snapshot_write_sites(struct snapshot_out *o, uint32_t n)
+static void snapshot_write_sites(struct snapshot_out *o, const struct ms_site_counts *sites, uint32_t n)
 {
     snapshot_u32(o, n);
     for (uint32_t id = 0; id < n; id++) {
-        struct ms_site_counts c;
-        ms_sites_get(id, &c);
+        struct ms_site_counts c = sites[id];
         struct ms_fmt_site s = {
             .stack = id,
             .live_bytes = c.alloc_bytes - c.free_bytes,
@@ -198,6 +197,12 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     uint32_t label_len = label ? (uint32_t)strnlen(label, 65536) : 0;
 
     pl.stacks = ms_stacks_count();
+    struct ms_site_counts *sites = ms_real.malloc((pl.stacks ? pl.stacks : 1) * sizeof *sites);
+    if (!sites) {
+        ms_modules_release(&pl.mods);
+        return -ENOMEM;
+    }
+    ms_sites_collect(pl.stacks, sites);
     pl.stacks_len = snapshot_stacks_len(pl.stacks);
     pl.sites_len = 4 + (uint64_t)pl.stacks * sizeof(struct ms_fmt_site);
     pl.modules_len = 4;
@@ -218,7 +223,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     }
 
     struct ms_tracker_totals t;
-    ms_tracker_totals(&t);
+    ms_tracker_totals(&t, sites, pl.stacks);
     uint32_t flags = 0;
     flags |= ms_config.sample ? MS_FMT_FLAG_SAMPLED : 0;
     flags |= ms_stacks_any_truncated() ? MS_FMT_FLAG_TRUNCATED : 0;
@@ -278,7 +283,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_end_section(o, pl.stacks_len);
 
     snapshot_section(o, MS_FMT_SEC_SITES, pl.sites_len);
-    snapshot_write_sites(o, pl.stacks);
+    snapshot_write_sites(o, sites, pl.stacks);
     snapshot_end_section(o, pl.sites_len);
 
     snapshot_section(o, MS_FMT_SEC_LABELS, pl.labels_len);
@@ -294,6 +299,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_put(o, &sum, sizeof sum);
     snapshot_flush(o);
     ms_modules_release(&pl.mods);
+    ms_real.free(sites);
     return o->err;
 }
 

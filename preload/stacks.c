@@ -8,13 +8,15 @@
 
 #include "memsnap/format.h"
 
-#define STACKS_ARENA_RESERVE (UINT64_C(1) << 31)
+#define STACKS_ARENA_RESERVE (UINT64_C(1) << 31) /* offsets / 8 fit the table's 32 bits */
 #define STACKS_TABLE_MIN 4096
 
 struct stacks_record {
     uint32_t hash;
     uint16_t depth;
     uint16_t flags;
+    uint32_t id;
+    uint32_t reserved;
     void *ips[];
 };
 
@@ -22,7 +24,7 @@ struct stacks_table {
     uint64_t mask;
     uint64_t used;
     uint64_t bytes;
-    uint64_t slots[]; /* hash << 32 | (id + 1); 0 = empty */
+    uint64_t slots[]; /* hash << 32 | (arena offset / 8 + 1): one load less than going through the id */
 };
 
 static unsigned char *stacks_arena;
@@ -46,14 +48,20 @@ void ms_stacks_unlock(void)
     __atomic_store_n(&stacks_mutex, 0, __ATOMIC_RELEASE);
 }
 
-static uint64_t stacks_hash(void *const *ips, unsigned depth, unsigned flags)
+/* Frames are combined without a multiply chain (each step independent of the last), then mixed once:
+ * this is on every allocation's path. */
+static inline uint64_t stacks_hash(void *const *ips, unsigned depth, unsigned flags)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth << 8 ^ flags;
+    uint64_t h = (uint64_t)depth << 8 ^ flags;
     for (unsigned i = 0; i < depth; i++) {
-        h = (h ^ (uint64_t)(uintptr_t)ips[i]) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
+        uint64_t v = (uint64_t)(uintptr_t)ips[i];
+        unsigned r = (i * 7 + 1) & 63;
+        h += (v << r | v >> (-r & 63)) ^ v;
     }
-    return h;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ h >> 32;
 }
 
 static struct stacks_table *stacks_table_new(uint64_t slots)
@@ -74,15 +82,22 @@ static const struct stacks_record *stacks_record(uint32_t id)
     return (const struct stacks_record *)(stacks_arena + stacks_offset[id]);
 }
 
-static int stacks_equal(uint32_t id, uint32_t hash, void *const *ips, unsigned depth, unsigned flags)
+static inline int stacks_equal(const struct stacks_record *r, uint32_t hash, void *const *ips, unsigned depth,
+                               unsigned flags)
 {
-    const struct stacks_record *r = stacks_record(id);
-    return r->hash == hash && r->depth == depth && r->flags == flags &&
-           memcmp(r->ips, ips, depth * sizeof(void *)) == 0;
+    if (r->hash != hash || r->depth != depth || r->flags != flags) {
+        return 0;
+    }
+    for (unsigned i = 0; i < depth; i++) { /* short: a call to memcmp costs more */
+        if (r->ips[i] != ips[i]) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* 1 + id, or 0 when absent. */
-static uint32_t stacks_find(const struct stacks_table *t, uint64_t h, void *const *ips, unsigned depth,
+static inline uint32_t stacks_find(const struct stacks_table *t, uint64_t h, void *const *ips, unsigned depth,
                             unsigned flags)
 {
     uint32_t h32 = (uint32_t)(h >> 32);
@@ -91,8 +106,12 @@ static uint32_t stacks_find(const struct stacks_table *t, uint64_t h, void *cons
         if (e == 0) {
             return 0;
         }
-        if ((uint32_t)(e >> 32) == h32 && stacks_equal((uint32_t)e - 1, h32, ips, depth, flags)) {
-            return (uint32_t)e;
+        if ((uint32_t)(e >> 32) == h32) {
+            const struct stacks_record *r =
+                (const struct stacks_record *)(stacks_arena + ((uint64_t)(uint32_t)e - 1) * 8);
+            if (stacks_equal(r, h32, ips, depth, flags)) {
+                return r->id + 1;
+            }
         }
     }
 }
@@ -103,7 +122,7 @@ static void stacks_put(struct stacks_table *t, uint64_t h, uint32_t id)
     while (t->slots[i]) {
         i = (i + 1) & t->mask;
     }
-    __atomic_store_n(&t->slots[i], (h >> 32) << 32 | (uint64_t)(id + 1), __ATOMIC_RELEASE);
+    __atomic_store_n(&t->slots[i], (h >> 32) << 32 | (stacks_offset[id] / 8 + 1), __ATOMIC_RELEASE);
     t->used++;
 }
 
@@ -145,6 +164,7 @@ static uint32_t stacks_add(uint64_t h, void *const *ips, unsigned depth, unsigne
     r->hash = (uint32_t)(h >> 32);
     r->depth = (uint16_t)depth;
     r->flags = (uint16_t)flags;
+    r->id = id;
     memcpy(r->ips, ips, depth * sizeof(void *));
     stacks_offset[id] = stacks_arena_used;
     stacks_arena_used += size;

@@ -23,7 +23,6 @@ static TRACKER_TLS uint64_t tracker_rng;
 static int tracker_state;
 static uint64_t tracker_current;
 static uint64_t tracker_peak;
-static uint64_t tracker_calls[MS_FMT_CALL_COUNT];
 static uint64_t tracker_unknown_frees;
 static uint64_t tracker_failed;
 static uint64_t tracker_untracked;
@@ -62,9 +61,9 @@ void ms_tracker_after_fork_child(void)
     __atomic_store_n(&tracker_pid_now, ms_platform_pid(), __ATOMIC_RELAXED);
 }
 
-static void tracker_count(int kind)
+static inline void tracker_count(int kind)
 {
-    __atomic_fetch_add(&tracker_calls[kind], 1, __ATOMIC_RELAXED);
+    ms_sites_call(kind);
 }
 
 /* ---- sampling: a Poisson process over allocated bytes, as in tcmalloc -------------------------- */
@@ -104,19 +103,25 @@ static int tracker_sampled(size_t size)
 
 /* Unbiased estimates for one sampled block: it stands for 1/p blocks, p = 1 - exp(-size/rate). The same
  * function of the size is subtracted at free, so live estimates return exactly to zero. */
-static void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *count)
+__attribute__((noinline)) static void tracker_weight_sampled(uint64_t size, uint64_t *bytes,
+                                                           uint64_t *count)
 {
-    if (!ms_config.sample) {
-        *bytes = size;
-        *count = 1;
-        return;
-    }
     double p = -expm1(-(double)size / (double)ms_config.sample);
     if (p <= 0.0) {
         p = 1.0 / (double)ms_config.sample;
     }
     *count = (uint64_t)(1.0 / p + 0.5);
     *bytes = (uint64_t)((double)size / p + 0.5);
+}
+
+static inline void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *count)
+{
+    if (MS_LIKELY(!ms_config.sample)) {
+        *bytes = size;
+        *count = 1;
+        return;
+    }
+    tracker_weight_sampled(size, bytes, count);
 }
 
 /* ---- recording ------------------------------------------------------------------------------------ */
@@ -263,8 +268,10 @@ __attribute__((noinline)) void *ms_tracker_malloc(size_t size)
 __attribute__((noinline)) void ms_tracker_free(void *p, int kind)
 {
     if (MS_UNLIKELY(p == NULL)) {
-        if (__atomic_load_n(&tracker_state, __ATOMIC_RELAXED) == TRACKER_ON && !tracker_guard) {
+        if (tracker_begin()) {
+            int e = errno;
             tracker_count(kind);
+            tracker_end(e);
         }
         return;
     }
@@ -501,17 +508,14 @@ size_t ms_tracker_usable_size(void *p)
 
 /* ---- totals -------------------------------------------------------------------------------------------- */
 
-void ms_tracker_totals(struct ms_tracker_totals *out)
+void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_counts *sites, uint32_t n)
 {
     memset(out, 0, sizeof *out);
-    uint32_t n = ms_stacks_count(); /* 0 when the tables never came up */
     for (uint32_t id = 0; id < n; id++) {
-        struct ms_site_counts c;
-        ms_sites_get(id, &c);
-        out->alloc_bytes += c.alloc_bytes;
-        out->alloc_count += c.alloc_count;
-        out->free_bytes += c.free_bytes;
-        out->free_count += c.free_count;
+        out->alloc_bytes += sites[id].alloc_bytes;
+        out->alloc_count += sites[id].alloc_count;
+        out->free_bytes += sites[id].free_bytes;
+        out->free_count += sites[id].free_count;
     }
     out->live_count = out->alloc_count - out->free_count;
     out->current_bytes = __atomic_load_n(&tracker_current, __ATOMIC_RELAXED);
@@ -519,9 +523,7 @@ void ms_tracker_totals(struct ms_tracker_totals *out)
     if (out->peak_bytes < out->current_bytes) {
         out->peak_bytes = out->current_bytes;
     }
-    for (int i = 0; i < MS_FMT_CALL_COUNT; i++) {
-        out->calls[i] = __atomic_load_n(&tracker_calls[i], __ATOMIC_RELAXED);
-    }
+    ms_sites_calls(out->calls);
     out->unknown_frees = __atomic_load_n(&tracker_unknown_frees, __ATOMIC_RELAXED);
     out->failed_allocs = __atomic_load_n(&tracker_failed, __ATOMIC_RELAXED);
     out->untracked = __atomic_load_n(&tracker_untracked, __ATOMIC_RELAXED);

@@ -68,6 +68,7 @@ static void trigger_start_helper(void)
 static void trigger_prepare(void)
 {
     ms_snapshot_lock();
+    ms_sites_lock();
     ms_stacks_lock();
     ms_heapmap_lock_all();
 }
@@ -76,6 +77,7 @@ static void trigger_parent(void)
 {
     ms_heapmap_unlock_all();
     ms_stacks_unlock();
+    ms_sites_unlock();
     ms_snapshot_unlock();
 }
 
@@ -83,6 +85,7 @@ static void trigger_child(void)
 {
     ms_heapmap_unlock_all();
     ms_stacks_unlock();
+    ms_sites_unlock();
     ms_tracker_after_fork_child();
     ms_snapshot_after_fork_child();
     ms_snapshot_unlock();

@@ -1,0 +1,139 @@
+/* Workloads for scripts/bench-preload: allocation-heavy loops timed from inside the program, so that a
+ * profiler's start-up and post-processing do not count. Prints one line: `<workload> <seconds> <extra>`.
+ *   churn N        N malloc/free pairs through a shallow stack
+ *   deep N         N pairs, each made 40 calls deep
+ *   threads N      2 threads, N/2 pairs each
+ *   live N         N live 32-byte blocks; extra = resident bytes added (VmRSS)
+ *   stacks N PATH  N distinct call stacks with one live block each, then one snapshot to PATH;
+ *                  seconds = the snapshot alone */
+#include <memsnap.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
+#define NOINLINE __attribute__((noinline))
+
+static double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+NOINLINE static void bench_churn(long n)
+{
+    for (long i = 0; i < n; i++) {
+        void *p = malloc(16 + (size_t)(i & 127));
+        KEEP(p);
+        free(p);
+    }
+}
+
+NOINLINE static void bench_deep(int depth, long n)
+{
+    if (depth > 0) {
+        bench_deep(depth - 1, n);
+        KEEP(depth);
+        return;
+    }
+    bench_churn(n);
+}
+
+static void *bench_thread(void *arg)
+{
+    bench_churn((long)(intptr_t)arg);
+    return NULL;
+}
+
+static long bench_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "VmRSS:", 6)) {
+            kb = atol(line + 6);
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return kb * 1024;
+}
+
+/* Two call sites per level: every path through `levels` levels is a distinct stack. */
+NOINLINE static void bench_tree(int levels, long *budget, void **out);
+NOINLINE static void bench_tree_b(int levels, long *budget, void **out)
+{
+    bench_tree(levels, budget, out);
+    KEEP(out);
+}
+
+NOINLINE static void bench_tree(int levels, long *budget, void **out)
+{
+    if (*budget <= 0) {
+        return;
+    }
+    if (levels == 0) {
+        out[--*budget] = malloc(8);
+        return;
+    }
+    bench_tree(levels - 1, budget, out);
+    bench_tree_b(levels - 1, budget, out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_preload churn|deep|threads|live|stacks N [PATH]\n");
+        return 2;
+    }
+    const char *what = argv[1];
+    long n = atol(argv[2]);
+    double t0 = bench_now(), t1;
+    long extra = 0;
+    if (!strcmp(what, "churn")) {
+        bench_churn(n);
+    } else if (!strcmp(what, "deep")) {
+        bench_deep(40, n);
+    } else if (!strcmp(what, "threads")) {
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++) {
+            pthread_create(&t[i], NULL, bench_thread, (void *)(intptr_t)(n / 2));
+        }
+        for (int i = 0; i < 2; i++) {
+            pthread_join(t[i], NULL);
+        }
+    } else if (!strcmp(what, "live")) {
+        void **blocks = malloc((size_t)n * sizeof *blocks);
+        memset(blocks, 0, (size_t)n * sizeof *blocks);
+        long before = bench_rss();
+        for (long i = 0; i < n; i++) {
+            blocks[i] = malloc(32);
+        }
+        extra = bench_rss() - before;
+    } else if (!strcmp(what, "stacks") && argc > 3) {
+        void **blocks = calloc((size_t)n, sizeof *blocks);
+        int levels = 0;
+        while ((1L << levels) < n) {
+            levels++;
+        }
+        long budget = n;
+        bench_tree(levels, &budget, blocks);
+        t0 = bench_now();
+        int rc = memsnap_snapshot(argv[3]);
+        if (rc < 0) {
+            fprintf(stderr, "bench_preload: snapshot failed: %d\n", rc);
+            return 1;
+        }
+    } else {
+        fprintf(stderr, "bench_preload: unknown workload %s\n", what);
+        return 2;
+    }
+    t1 = bench_now();
+    printf("%s %.6f %ld\n", what, t1 - t0, extra);
+    return 0;
+}
