@@ -75,7 +75,6 @@ static void primed_fixture_serves_a_cache_hit(void **state)
 static void fresh_fixture_starts_with_empty_cache(void **state)
 {
     struct fixtures_env *env = *state;
-    assert_false(env->module_scope);
     ms_cache_stats st;
     ms_processor_cache_stats(env->processor, &st);
     assert_int_equal(st.entries, 0);
