@@ -232,8 +232,10 @@ static int unwind_memo_keyed;
 #define UNWIND_NO_MEMO ((struct unwind_memo *)1)
 static __thread struct unwind_memo *unwind_memo_mine MS_TLS;
 
+/* Runs in the exiting thread; captures made by later destructors of that thread walk without a memo. */
 static void unwind_memo_release(void *memo)
 {
+    unwind_memo_mine = UNWIND_NO_MEMO;
     if (memo != NULL && memo != UNWIND_NO_MEMO) {
         __atomic_store_n(&((struct unwind_memo *)memo)->taken, 0, __ATOMIC_RELEASE);
     }

@@ -341,6 +341,50 @@ static void dwarf_matches_libunwind_in_concurrent_threads(void **state)
     }
 }
 
+static pthread_barrier_t crowd_barrier;
+
+static void *crowd_worker(void *arg)
+{
+    struct worker *w = arg;
+    pthread_barrier_wait(&crowd_barrier); /* all alive at once: more threads than memos */
+    for (int i = 0; i < 30; i++) {
+        probe_reset(&w->p, PROBE_MAX, 0);
+        omitfp_recurse((w->seed + i) % 5, &w->p);
+        w->walks++;
+        if (probe_mismatch(&w->p) != -1 && w->mismatches++ == 0) {
+            probe_print(&w->p);
+        }
+    }
+    return NULL;
+}
+
+static void dwarf_matches_libunwind_with_more_threads_than_memos(void **state)
+{
+    (void)state;
+    enum { THREADS = 80 };
+    static struct worker w[THREADS];
+    pthread_t t[THREADS];
+    for (int round = 0; round < 2; round++) { /* the second round reuses what the first gave back */
+        assert_int_equal(pthread_barrier_init(&crowd_barrier, NULL, THREADS), 0);
+        for (int i = 0; i < THREADS; i++) {
+            w[i].seed = i;
+            w[i].mismatches = 0;
+            w[i].walks = 0;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setstacksize(&attr, 256 * 1024);
+            assert_int_equal(pthread_create(&t[i], &attr, crowd_worker, &w[i]), 0);
+            pthread_attr_destroy(&attr);
+        }
+        for (int i = 0; i < THREADS; i++) {
+            assert_int_equal(pthread_join(t[i], NULL), 0);
+            assert_int_equal(w[i].walks, 30);
+            assert_int_equal(w[i].mismatches, 0);
+        }
+        pthread_barrier_destroy(&crowd_barrier);
+    }
+}
+
 static void dwarf_marks_truncation_at_the_depth_limit(void **state)
 {
     (void)state;
@@ -651,6 +695,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(dwarf_matches_libunwind_through_libc_callbacks, dwarf_setup),
         cmocka_unit_test_setup(dwarf_matches_libunwind_across_signal_frames, dwarf_setup),
         cmocka_unit_test_setup(dwarf_matches_libunwind_in_concurrent_threads, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_matches_libunwind_with_more_threads_than_memos, dwarf_setup),
         cmocka_unit_test_setup(dwarf_marks_truncation_at_the_depth_limit, dwarf_setup),
         cmocka_unit_test_setup(dwarf_skips_the_requested_frames, dwarf_setup),
         cmocka_unit_test_setup(dwarf_notices_a_changed_caller_above_an_identical_frame, dwarf_setup),
