@@ -13,8 +13,9 @@
  * group whose setup is fixtures_module_setup, tests without their own setup get the module's env, shared by
  * every test of the group (and so, like scope="module", not independent of each other).
  *
- * Error convention: setups and teardowns return 0 or -1 (cmocka's); other functions 0 or a negative errno,
- * except the memtrack_* functions, documented below.
+ * Error convention: setups and teardowns return 0 or -1 (cmocka's); other int functions 0 or a negative
+ * errno; the perfcheck_* checks return an enum perfcheck_status with the message in their report.
+ * Grouped by source file: fixtures.c, memtrack.c, perfcheck.c.
  */
 #ifndef WORKLOAD_FIXTURES_H
 #define WORKLOAD_FIXTURES_H
