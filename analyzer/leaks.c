@@ -310,14 +310,16 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
         }
         if (shown < n)
             fprintf(cli->out, "... and %zu more stacks\n\n", n - shown);
-        fprintf(cli->out, "SUMMARY: %s leaked in %llu blocks from %zu stacks; suppressed: %s in %llu blocks from %llu stacks\n",
-                ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks, n,
+        fprintf(cli->out, "SUMMARY: %s leaked in %llu block%s from %zu stack%s; suppressed: %s in %llu block%s from %llu "
+                "stack%s\n", ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks,
+                blocks == 1 ? "" : "s", n, n == 1 ? "" : "s",
                 ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes), (unsigned long long)sup_blocks,
-                (unsigned long long)sup_stacks);
+                sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks, sup_stacks == 1 ? "" : "s");
     }
     if (cli->fail && n) {
-        fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu blocks from %zu stacks\n",
-                ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks, n);
+        fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %zu stack%s\n",
+                ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks,
+                blocks == 1 ? "" : "s", n, n == 1 ? "" : "s");
         r = MS_GATE;
     }
 out:

@@ -324,6 +324,17 @@ static size_t ms_symbolize_normpath(const char *in, char *out, size_t cap)
     return o;
 }
 
+/* A DWARF file name may be relative to the compilation directory. */
+static void ms_symbolize_joinpath(const char *dir, const char *name, char *out, size_t cap)
+{
+    char buf[8192];
+    if (name[0] != '/' && dir && *dir) {
+        snprintf(buf, sizeof buf, "%s/%s", dir, name);
+        name = buf;
+    }
+    ms_symbolize_normpath(name, out, cap);
+}
+
 static const char *ms_symbolize_die_name(Dwarf_Die *die, char **owned)
 {
     Dwarf_Attribute attr;
@@ -415,7 +426,7 @@ static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mo
         int lineno = 0;
         const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
         if (src) {
-            ms_symbolize_normpath(src, path, sizeof path);
+            ms_symbolize_joinpath(dwfl_line_comp_dir(line), src, path, sizeof path);
             out[0].file = ms_symbolize_intern(s, path);
             out[0].line = lineno > 0 ? (uint32_t)lineno : 0;
         }
@@ -469,7 +480,9 @@ static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mo
             if (files && dwarf_formudata(dwarf_attr(fn[i], DW_AT_call_file, &attr), &val) == 0) {
                 const char *f = dwarf_filesrc(files, val, NULL, NULL);
                 if (f) {
-                    ms_symbolize_normpath(f, path, sizeof path);
+                    Dwarf_Attribute cd;
+                    ms_symbolize_joinpath(dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &cd)), f, path,
+                                          sizeof path);
                     out[i + 1].file = ms_symbolize_intern(s, path);
                 }
             }
