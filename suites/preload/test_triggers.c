@@ -1,0 +1,288 @@
+/* Snapshots that the program does not ask for: at exit (also through _exit), on a signal, on an interval;
+ * and what fork and exec do to them. Each case runs fixture.c under the preload with MEMSNAP_OUTPUT in a
+ * fresh directory and reads back what appeared there. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "snapread.h"
+
+static const char *preload_lib;
+static const char *fixture;
+
+struct run {
+    char dir[256];
+    int status;
+    pid_t pid;
+    char out[4096];
+    int nfiles;
+    char files[16][512];
+};
+
+/* Runs fixture ARGS with the preload and the extra environment `env` (NULL-terminated "K=V" list). */
+static void run_fixture(struct run *r, const char *const *env, const char *const *args)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->dir, sizeof r->dir, "/tmp/memsnap-trig-XXXXXX");
+    assert_non_null(mkdtemp(r->dir));
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char buf[600];
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        setenv("LD_PRELOAD", preload_lib, 1);
+        snprintf(buf, sizeof buf, "%s/snap.%%e.%%p.%%n.snap", r->dir);
+        setenv("MEMSNAP_OUTPUT", buf, 1);
+        unsetenv("MEMSNAP_AT_EXIT");
+        unsetenv("MEMSNAP_INTERVAL");
+        for (int i = 0; env && env[i]; i++) {
+            putenv((char *)env[i]);
+        }
+        char *argv[16];
+        int n = 0;
+        argv[n++] = (char *)fixture;
+        for (int i = 0; args[i] && n < 15; i++) {
+            argv[n++] = (char *)args[i];
+        }
+        argv[n] = NULL;
+        execv(fixture, argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t got = 0;
+    ssize_t k;
+    while ((k = read(pipefd[0], r->out + got, sizeof r->out - 1 - got)) > 0) {
+        got += (size_t)k;
+    }
+    close(pipefd[0]);
+    waitpid(pid, &r->status, 0);
+    r->pid = pid;
+    char dir[256];
+    memcpy(dir, r->dir, sizeof dir);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)) && r->nfiles < 16) {
+        if (e->d_name[0] != '.') {
+            snprintf(r->files[r->nfiles++], 512, "%s/%s", dir, e->d_name);
+        }
+    }
+    closedir(d);
+}
+
+static void run_cleanup(struct run *r)
+{
+    for (int i = 0; i < r->nfiles; i++) {
+        unlink(r->files[i]);
+    }
+    rmdir(r->dir);
+}
+
+static void load(const char *path, struct sr_snap *s)
+{
+    char err[256];
+    if (sr_load(path, s, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+}
+
+/* Live blocks of one size, over all sites. */
+static uint64_t live_of_size(const struct sr_snap *s, uint64_t size)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < s->site_count; i++) {
+        if (s->sites[i].live_count && s->sites[i].live_bytes == s->sites[i].live_count * size) {
+            n += s->sites[i].live_count;
+        }
+    }
+    return n;
+}
+
+static void exit_snapshot_reports_the_leaks(void **state)
+{
+    (void)state;
+    struct run r;
+    struct sr_snap s;
+    run_fixture(&r, NULL, (const char *[]){"leak", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_int_equal(r.nfiles, 1);
+    char want[64];
+    snprintf(want, sizeof want, "snap.test-fixture.%d.0.snap", (int)r.pid); /* %e %p %n */
+    assert_non_null(strstr(r.files[0], want));
+    load(r.files[0], &s);
+    assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_EXIT);
+    assert_true(s.header.flags & MS_FMT_FLAG_AT_EXIT);
+    assert_int_equal(s.info.pid, (uint32_t)r.pid);
+    assert_int_equal(live_of_size(&s, 777), 3);
+    sr_free(&s);
+    run_cleanup(&r);
+}
+
+static void exit_snapshot_is_written_on_underscore_exit(void **state)
+{
+    (void)state;
+    struct run r;
+    struct sr_snap s;
+    run_fixture(&r, NULL, (const char *[]){"_exit", "7", NULL});
+    assert_true(WIFEXITED(r.status));
+    assert_int_equal(WEXITSTATUS(r.status), 7);
+    assert_int_equal(r.nfiles, 1);
+    load(r.files[0], &s);
+    assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_EXIT);
+    assert_int_equal(live_of_size(&s, 777), 3);
+    sr_free(&s);
+    run_cleanup(&r);
+}
+
+static void exit_snapshot_can_be_turned_off(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", NULL}, (const char *[]){"leak", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_int_equal(r.nfiles, 0);
+    run_cleanup(&r);
+}
+
+static void signal_wakes_the_helper_thread_to_snapshot(void **state)
+{
+    (void)state;
+    struct run r;
+    struct sr_snap s;
+    char expect[600], dir[256];
+    /* The fixture waits for its own snapshot file: the name is predictable once the pid is known, so it
+     * is given through a fixed pattern without %p. */
+    snprintf(dir, sizeof dir, "/tmp/memsnap-sig-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(expect, sizeof expect, "%s/sig.0.snap", dir);
+    char out_env[700];
+    snprintf(out_env, sizeof out_env, "MEMSNAP_OUTPUT=%s/sig.%%n.snap", dir);
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", out_env, NULL}, (const char *[]){"signal", expect, NULL});
+    assert_true(WIFEXITED(r.status));
+    assert_int_equal(WEXITSTATUS(r.status), 0);
+    load(expect, &s);
+    assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_SIGNAL);
+    assert_int_equal(live_of_size(&s, 777), 3);
+    sr_free(&s);
+    unlink(expect);
+    rmdir(dir);
+    run_cleanup(&r);
+}
+
+static void interval_writes_numbered_snapshots(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", "MEMSNAP_INTERVAL=100", NULL},
+                (const char *[]){"sleep", "650", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_true(r.nfiles >= 3);
+    int seen[16] = {0};
+    for (int i = 0; i < r.nfiles; i++) {
+        struct sr_snap s;
+        load(r.files[i], &s);
+        assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_INTERVAL);
+        assert_true(s.info.sequence < 16);
+        seen[s.info.sequence] = 1;
+        assert_true(s.info.uptime_ns >= (uint64_t)(s.info.sequence + 1) * 90000000u);
+        sr_free(&s);
+    }
+    for (int i = 0; i < r.nfiles; i++) {
+        assert_true(seen[i]); /* 0, 1, 2 ... without gaps */
+    }
+    run_cleanup(&r);
+}
+
+static void fork_child_keeps_tracking_under_its_own_pid(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, NULL, (const char *[]){"fork", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_int_equal(r.nfiles, 2);
+    int parent = 0, child = 0;
+    for (int i = 0; i < 2; i++) {
+        struct sr_snap s;
+        load(r.files[i], &s);
+        char pid[32];
+        snprintf(pid, sizeof pid, ".%u.0.snap", s.info.pid);
+        assert_non_null(strstr(r.files[i], pid)); /* the name carries the writer's pid */
+        assert_int_equal(live_of_size(&s, 777), 3);
+        if (s.info.pid == (uint32_t)r.pid) {
+            parent++;
+            assert_int_equal(live_of_size(&s, 555), 0);
+        } else {
+            child++;
+            assert_int_equal(s.info.ppid, (uint32_t)r.pid);
+            assert_int_equal(live_of_size(&s, 555), 2);
+        }
+        sr_free(&s);
+    }
+    assert_int_equal(parent, 1);
+    assert_int_equal(child, 1);
+    run_cleanup(&r);
+}
+
+static void exec_follows_children_by_default(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, NULL, (const char *[]){"spawn", fixture, "leak", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_int_equal(r.nfiles, 2); /* the parent's and the exec'd child's */
+    run_cleanup(&r);
+    run_fixture(&r, NULL, (const char *[]){"spawn", fixture, "env", NULL});
+    assert_non_null(strstr(r.out, "libmemsnap"));
+    run_cleanup(&r);
+}
+
+static void follow_off_leaves_children_unprofiled(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_FOLLOW=0", NULL}, (const char *[]){"spawn", fixture, "leak", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_int_equal(r.nfiles, 1);
+    struct sr_snap s;
+    load(r.files[0], &s);
+    assert_int_equal(s.info.pid, (uint32_t)r.pid);
+    sr_free(&s);
+    run_cleanup(&r);
+    run_fixture(&r, (const char *[]){"MEMSNAP_FOLLOW=0", NULL}, (const char *[]){"spawn", fixture, "env", NULL});
+    assert_null(strstr(r.out, "libmemsnap"));
+    assert_non_null(strstr(r.out, "LD_PRELOAD="));
+    run_cleanup(&r);
+}
+
+int main(void)
+{
+    preload_lib = getenv("MEMSNAP_PRELOAD_LIB");
+    fixture = getenv("MEMSNAP_FIXTURE");
+    if (!preload_lib || access(preload_lib, R_OK) != 0 || !fixture) {
+        fprintf(stderr, "MEMSNAP_PRELOAD_LIB / MEMSNAP_FIXTURE not set: preload not built\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(exit_snapshot_reports_the_leaks),
+        cmocka_unit_test(exit_snapshot_is_written_on_underscore_exit),
+        cmocka_unit_test(exit_snapshot_can_be_turned_off),
+        cmocka_unit_test(signal_wakes_the_helper_thread_to_snapshot),
+        cmocka_unit_test(interval_writes_numbered_snapshots),
+        cmocka_unit_test(fork_child_keeps_tracking_under_its_own_pid),
+        cmocka_unit_test(exec_follows_children_by_default),
+        cmocka_unit_test(follow_off_leaves_children_unprofiled),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
