@@ -22,6 +22,8 @@ static const char *const ms_leaks_builtin[] = {
     "^__libc_dlopen_mode",
     "__cxa_thread_atexit", /* C++ thread_local destructors */
     "__gnu_cxx::__freeres",
+    "textdomain",          /* gettext's domain names (textdomain, bindtextdomain) */
+    "^__gconv",            /* iconv modules loaded by the C library */
 };
 
 /* Modules that make up the runtime: a stack made only of these was not the program's doing. */
