@@ -28,6 +28,7 @@ struct memsnap_bench_session {
     FILE *out;
     memsnap_bench_clock clock;
     void *clock_ctx;
+    int clock_set; /* by memsnap_bench_set_clock: --benchmark-timer does not override it */
     struct ms_run *run;
     struct ms_run *compared;
 };
@@ -179,6 +180,7 @@ void memsnap_bench_set_clock(memsnap_bench_session *s, memsnap_bench_clock clock
 {
     s->clock = clock ? clock : ms_clock_monotonic;
     s->clock_ctx = clock ? ctx : NULL;
+    s->clock_set = clock != NULL;
 }
 
 struct memsnap_bench_round {
@@ -217,7 +219,7 @@ static json_t *memsnap_bench_options_json(const struct ms_options *o, int pedant
 {
     json_t *j = json_object();
     json_object_set_new(j, "disable_gc", json_false());
-    json_object_set_new(j, "timer", json_string("clock_gettime(CLOCK_MONOTONIC)"));
+    json_object_set_new(j, "timer", json_string(o->timer));
     json_object_set_new(j, "min_rounds", json_integer(o->min_rounds));
     json_object_set_new(j, "max_time", json_real(o->max_time));
     json_object_set_new(j, "min_time", json_real(o->min_time));
@@ -486,6 +488,10 @@ int memsnap_bench_run(memsnap_bench_session *s, int argc, char **argv)
         if (!counters && o.verbose) {
             fprintf(stderr, "%s (no instructions/cycles columns)\n", err.msg);
         }
+    }
+    if (!s->clock_set) {
+        s->clock = o.timer_clock;
+        s->clock_ctx = NULL;
     }
     double precision = o.disable ? 0 : ms_clock_precision(s->clock, s->clock_ctx);
     int status = 0;

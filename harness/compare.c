@@ -83,7 +83,11 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                 snprintf(expr, sizeof expr, "%s:%g%s", gates[g].field, gates[g].threshold, gates[g].percent ? "%" : "");
                 const char *word = v.failed ? "FAIL" : (v.exceeded ? "noise" : "ok");
                 size_t used = strlen(verdict);
-                snprintf(verdict + used, sizeof verdict - used, "%s%s %s", used ? ", " : "", word, expr);
+                char pv[32] = "";
+                if (!isnan(v.p)) {
+                    snprintf(pv, sizeof pv, " p=%.2g", v.p);
+                }
+                snprintf(verdict + used, sizeof verdict - used, "%s%s %s%s", used ? ", " : "", word, expr, pv);
                 if (v.failed) {
                     failures++;
                     char msg[400];
@@ -129,10 +133,17 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
     }
     ms_compare_dashes(out, line);
     fputc('\n', out);
-    fprintf(out, "Change: (new / old - 1). p-value: Mann-Whitney U, two-sided, over the round samples; a gate fails "
-                 "only when its threshold is exceeded and p <= %g with the new run slower (\"noise\": exceeded, not "
-                 "significant).\n",
-            alpha);
+    fprintf(out, "Change: new / old - 1. p-value: Mann-Whitney U, two-sided, old against new round samples.\n");
+    if (ngates) {
+        if (alpha >= 1.0) {
+            fprintf(out, "Gates: plain thresholds (alpha 1).\n");
+        } else {
+            fprintf(out, "Gates fail when the threshold is exceeded AND the new samples are slower than the old ones "
+                         "moved by the threshold (Mann-Whitney U, two-sided p <= %g; p= shows it). \"noise\": "
+                         "exceeded, not significant.\n",
+                    alpha);
+        }
+    }
     if (nmsg) {
         fprintf(out, "Performance has regressed:\n");
         for (size_t i = 0; i < nmsg; i++) {

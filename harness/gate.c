@@ -64,6 +64,25 @@ int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err)
     return 0;
 }
 
+/* The samples the field's test ranks: the per-call times for location fields, absolute deviations from
+ * the median for spread fields (stddev, iqr). The old side is moved by the threshold first. */
+static double *ms_gate_samples(const struct ms_gate *g, const struct ms_result *r, int is_old)
+{
+    size_t n = r->stats.rounds;
+    double *v = malloc(n * sizeof *v);
+    if (!v) {
+        return NULL;
+    }
+    int spread = strcmp(g->field, "stddev") == 0 || strcmp(g->field, "iqr") == 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = spread ? fabs(r->data[i] - r->stats.median) : r->data[i];
+        if (is_old) {
+            v[i] = g->percent ? v[i] * (1.0 + g->threshold / 100.0) : v[i] + g->threshold;
+        }
+    }
+    return v;
+}
+
 void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const struct ms_result *cur, double alpha,
                    struct ms_gate_verdict *out)
 {
@@ -76,12 +95,22 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
     }
     out->exceeded = out->change > g->threshold;
     out->p = NAN;
-    struct ms_mannwhitney mw;
-    if (old->stats.rounds > 0 && cur->stats.rounds > 0 && old->data && cur->data &&
-        ms_mannwhitney_test(old->data, old->stats.rounds, cur->data, cur->stats.rounds, &mw) == 0) {
-        out->p = mw.p;
-        /* z > 0: the old samples rank higher, so the new ones are faster. */
-        out->significant = mw.p <= alpha && mw.z < 0;
+    if (alpha >= 1.0) {
+        out->significant = 1; /* pytest-benchmark's plain threshold */
+    } else if (old->stats.rounds > 0 && cur->stats.rounds > 0 && old->data && cur->data) {
+        /* H0: the new samples are no slower than the old ones moved by the threshold. Testing against
+         * "no change" instead would call any drift significant once there are thousands of rounds. */
+        double *a = ms_gate_samples(g, old, 1), *b = ms_gate_samples(g, cur, 0);
+        struct ms_mannwhitney mw;
+        if (a && b && ms_mannwhitney_test(a, old->stats.rounds, b, cur->stats.rounds, &mw) == 0) {
+            out->p = mw.p;
+            /* z < 0: the (moved) old samples rank lower, so the new ones are slower than that. */
+            out->significant = mw.p <= alpha && mw.z < 0;
+        } else {
+            out->significant = 1;
+        }
+        free(a);
+        free(b);
     } else {
         /* Without samples (files saved without data) only the threshold can decide. */
         out->significant = 1;
@@ -92,7 +121,9 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
 void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, double alpha, char *buf, size_t len)
 {
     char pv[64];
-    if (isnan(v->p)) {
+    if (alpha >= 1.0) {
+        snprintf(pv, sizeof pv, "threshold only");
+    } else if (isnan(v->p)) {
         snprintf(pv, sizeof pv, "no samples to test");
     } else {
         snprintf(pv, sizeof pv, "p=%.4g %s %g", v->p, v->significant ? "<=" : ">", alpha);

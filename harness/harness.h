@@ -50,6 +50,12 @@ double ms_stats_percentile_sorted(const double *sorted, size_t n, double p);
 
 /* ---- clock.c ---- */
 uint64_t ms_clock_monotonic(void *ctx);
+/* CPU time of the calling thread / process: time spent preempted by other processes is not counted. */
+uint64_t ms_clock_thread_cpu(void *ctx);
+uint64_t ms_clock_process_cpu(void *ctx);
+/* --benchmark-timer names (pytest-benchmark's time.perf_counter, time.thread_time, time.process_time, with or
+ * without "time."); canonical gets the "time.*" name. -EINVAL for others. */
+int ms_clock_by_name(const char *name, memsnap_bench_clock *clock, const char **canonical);
 /* Seconds: the smallest positive gap between two back-to-back reads (as pytest-benchmark, but bounded to
  * a few milliseconds of probing). */
 double ms_clock_precision(memsnap_bench_clock clock, void *ctx);
@@ -141,8 +147,9 @@ int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err);
 struct ms_gate_verdict {
     double change;   /* percent or seconds, as the threshold */
     int exceeded;    /* change > threshold */
-    double p;        /* Mann-Whitney p over the samples; NAN when a side has no samples */
-    int significant; /* p <= alpha and the new samples are the slower ones (or no samples: 1) */
+    double p;        /* two-sided Mann-Whitney p, new samples against old ones moved by the threshold;
+                        NAN without samples or with alpha 1 */
+    int significant; /* p <= alpha and the new samples are the slower ones (no samples or alpha 1: 1) */
     int failed;      /* exceeded && significant */
 };
 void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const struct ms_result *cur, double alpha,
@@ -165,6 +172,8 @@ struct ms_options {
     int calibration_precision;
     int warmup;
     uint64_t warmup_iterations;
+    const char *timer; /* "time.perf_counter" (CLOCK_MONOTONIC), "time.thread_time", "time.process_time" */
+    memsnap_bench_clock timer_clock;
     const char *group_by; /* comma list */
     const char *sort;
     const char *columns[MS_OPTIONS_MAX_COLUMNS];

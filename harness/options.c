@@ -17,6 +17,8 @@ static const char *ms_options_usage =
     "  --benchmark-calibration-precision=N  (default 10)\n"
     "  --benchmark-warmup[=on|off]      warmup rounds before timing (default off)\n"
     "  --benchmark-warmup-iterations=N  calls spent warming up (default 100000)\n"
+    "  --benchmark-timer=NAME           perf_counter (wall, CLOCK_MONOTONIC; default), thread_time or\n"
+    "                                   process_time (CPU time: preemption by other processes not counted)\n"
     "  --benchmark-group-by=LIST        group,name,func,fullname,fullfunc,param,param:NAME (default group)\n"
     "  --benchmark-sort=COL             min|max|mean|stddev|name|fullname (default min)\n"
     "  --benchmark-columns=LIST         min,max,mean,stddev,median,iqr,outliers,ops,rounds,iterations,\n"
@@ -29,7 +31,7 @@ static const char *ms_options_usage =
     "  --benchmark-compare-fail=EXPR... fail on (min|max|mean|median|stddev|iqr):(N%|SECONDS) when the\n"
     "                                   change is also significant (Mann-Whitney U, two-sided)\n"
     "  --benchmark-compare-alpha=A      significance level of that test (default 0.01; 1 = threshold only)\n"
-    "  --benchmark-histogram[=PREFIX]   one SVG box plot per group (default prefix benchmark_<date>)\n"
+    "  --benchmark-histogram[=PREFIX]   one SVG box plot per group: PREFIX-GROUP.svg (default benchmark)\n"
     "  --benchmark-verbose              calibration details on stderr\n"
     "  -k EXPR                          only benchmarks matching EXPR (substrings, and/or/not)\n";
 
@@ -41,6 +43,8 @@ void ms_options_defaults(struct ms_options *o)
     o->min_rounds = 5;
     o->calibration_precision = 10;
     o->warmup_iterations = 100000;
+    o->timer = "time.perf_counter";
+    o->timer_clock = ms_clock_monotonic;
     o->group_by = "group";
     o->sort = "min";
     o->storage = ".benchmarks";
@@ -123,6 +127,7 @@ static const struct {
     {"--benchmark-calibration-precision", MS_ARG_REQUIRED},
     {"--benchmark-warmup", MS_ARG_OPTIONAL},
     {"--benchmark-warmup-iterations", MS_ARG_REQUIRED},
+    {"--benchmark-timer", MS_ARG_REQUIRED},
     {"--benchmark-group-by", MS_ARG_REQUIRED},
     {"--benchmark-sort", MS_ARG_REQUIRED},
     {"--benchmark-columns", MS_ARG_REQUIRED},
@@ -179,6 +184,10 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
     } else if (strcmp(flag, "--benchmark-warmup-iterations") == 0) {
         if (!(rc = ms_options_number(flag, v, 0, &d, err))) {
             o->warmup_iterations = (uint64_t)d;
+        }
+    } else if (strcmp(flag, "--benchmark-timer") == 0) {
+        if (ms_clock_by_name(v, &o->timer_clock, &o->timer) != 0) {
+            return ms_err_set(err, -EINVAL, "%s: unknown timer '%s' (perf_counter, thread_time, process_time)", flag, v);
         }
     } else if (strcmp(flag, "--benchmark-group-by") == 0) {
         rc = ms_options_check_group_by(v, err);

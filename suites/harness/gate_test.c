@@ -78,8 +78,8 @@ static void fill(struct ms_result *r, const double *d, size_t n)
     assert_int_equal(ms_result_set_samples(r, d, n, 1), 0);
 }
 
-/* 30 samples each: new = old + 20% for every sample (significant and exceeded) -> fails; new = old except
- * one huge outlier (mean +50%, ranks unchanged) -> exceeded but not significant -> passes. */
+/* 30 samples each: new = old + 20% for every sample (beyond the 10% margin, significantly) -> fails; new =
+ * old except one huge outlier (mean +50%, ranks unchanged) -> exceeded but not significant -> passes. */
 static void gate_needs_threshold_and_significance(void **state)
 {
     (void)state;
@@ -104,7 +104,8 @@ static void gate_needs_threshold_and_significance(void **state)
     ms_gate_check(&g, &ro, &rs, 0.01, &v);
     assert_true(fabs(v.change - 20.0) < 1e-9);
     assert_true(v.exceeded && v.significant && v.failed);
-    assert_true(v.p < 1e-6);
+    /* by hand: U = 200.5 of old*1.1 against old*1.2, z = 3.6814, p = 0.000231981 */
+    assert_true(fabs(v.p - 0.00023198126729639945) < 1e-9);
     char msg[300];
     ms_gate_message(&g, &v, 0.01, msg, sizeof msg);
     assert_non_null(strstr(msg, "Field 'mean' has failed PercentageRegressionCheck: 20.00 > 10.00"));
@@ -114,6 +115,19 @@ static void gate_needs_threshold_and_significance(void **state)
     assert_true(v.exceeded);
     assert_false(v.significant);
     assert_false(v.failed);
+
+    /* +12% in every sample: the mean exceeds 10%, but 30 samples cannot show a shift beyond 10% */
+    double a_bit[30];
+    for (int i = 0; i < 30; i++) {
+        a_bit[i] = old[i] * 1.12;
+    }
+    struct ms_result rb;
+    fill(&rb, a_bit, 30);
+    ms_gate_check(&g, &ro, &rb, 0.01, &v);
+    assert_true(v.exceeded);
+    assert_false(v.failed);
+    assert_true(fabs(v.p - 0.36712992459399674) < 1e-9); /* U = 388.5 */
+    free(rb.data);
 
     /* alpha 1: the plain threshold of pytest-benchmark */
     ms_gate_check(&g, &ro, &rx, 1.0, &v);
