@@ -163,7 +163,7 @@ typedef struct dataproc_batch_opts {
     const char *input;
 } dataproc_batch_opts;
 
-/* The seed's generated batch: amount 100.0 + i, merchant "Store i", customer_id "Ci". */
+/* The Python original's generated batch: amount 100.0 + i, merchant "Store i", customer_id "Ci". */
 static int dataproc_generate(size_t n, ms_transaction **txns, char **names)
 {
     /* Two strings per transaction of at most 6 + 20 + 1 bytes each, in one block. */

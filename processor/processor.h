@@ -25,7 +25,8 @@ typedef enum ms_proc_status {
     MS_PROC_ESCORE,   /* the injected score function reported failure */
 } ms_proc_status;
 
-/* A transaction: the seed's {'amount', 'merchant', 'customer_id'} dict. Strings are NUL-terminated UTF-8. */
+/* A transaction: the Python original's {'amount', 'merchant', 'customer_id'} dict. Strings are
+ * NUL-terminated UTF-8. */
 typedef struct ms_transaction {
     double amount;
     const char *merchant;
@@ -87,9 +88,10 @@ void ms_crypto_hex(const unsigned char *bytes, size_t n, char *out);
 typedef int (*ms_score_fn)(void *user, ms_crypto_ctx *cx, const char *json, size_t len,
                            unsigned iterations, double *score);
 
-/* The seed's computation: for i in 0..iterations-1, sum(SHA-256(json + str(i))) / 1e6 accumulated in
- * double, then min(sum / iterations, 1.0). Bit-identical to Python. The JSON's whole 64-byte blocks are
- * hashed once and each iteration hashes only the rest plus its digits; nothing is allocated. */
+/* The Python original's computation: for i in 0..iterations-1, sum(SHA-256(json + str(i))) / 1e6
+ * accumulated in double, then min(sum / iterations, 1.0). Bit-identical to Python. The JSON's whole
+ * 64-byte blocks are hashed once and each iteration hashes only the rest plus its digits; nothing is
+ * allocated. */
 int ms_score_risk(void *user, ms_crypto_ctx *cx, const char *json, size_t len, unsigned iterations,
                   double *score);
 
@@ -104,7 +106,7 @@ typedef struct ms_cache_stats {
     uint64_t evictions;
 } ms_cache_stats;
 
-/* max_entries == 0: unbounded (the seed's behaviour). Bounded caches keep one exact LRU order. */
+/* max_entries == 0: unbounded (the Python original's behaviour). Bounded caches keep one exact LRU order. */
 int ms_cache_new(size_t max_entries, ms_cache **out);
 void ms_cache_free(ms_cache *c);
 /* Looks key up; a hit refreshes its LRU position. Counts a hit or a miss. */
@@ -122,13 +124,13 @@ typedef struct ms_processor ms_processor;
 
 typedef struct ms_processor_config {
     bool cache_enabled;   /* default true */
-    unsigned iterations;  /* default 100; the seed's "optimized" variant uses 10 */
+    unsigned iterations;  /* default 100; the Python original's "optimized" variant uses 10 */
     size_t cache_max;     /* 0 = unbounded cache (default); otherwise LRU bound on entries */
     ms_score_fn score_fn; /* NULL = ms_score_risk */
     void *score_user;     /* passed to score_fn */
 } ms_processor_config;
 
-/* The seed's defaults: cache on, 100 iterations, unbounded, the real score. */
+/* The Python original's defaults: cache on, 100 iterations, unbounded, the real score. */
 void ms_processor_config_default(ms_processor_config *cfg);
 /* cfg NULL means the defaults. */
 int ms_processor_new(const ms_processor_config *cfg, ms_processor **out);
@@ -148,8 +150,8 @@ const char *ms_processor_strerror(int status);
 
 /* ---- batch.c: process_batch and a truly parallel process_batch_parallel ---- */
 
-/* A result row: every input field (strings shared with the input, like the seed's dict.copy()) plus
- * the risk score. */
+/* A result row: every input field (strings shared with the input, like the Python original's
+ * dict.copy()) plus the risk score. */
 typedef struct ms_scored {
     ms_transaction txn;
     double risk_score;

@@ -1,7 +1,7 @@
-/* The seed's risk score: sum over i of sum(SHA-256(json + str(i))) / 1e6, divided by the iteration count,
- * capped at 1.0. The same double operations in the same order as Python, so the result is bit-identical.
- * Every message shares the JSON as prefix, so its whole blocks are hashed once (half the compression work
- * for a typical 70-byte transaction). */
+/* The Python original's risk score: sum over i of sum(SHA-256(json + str(i))) / 1e6, divided by the
+ * iteration count, capped at 1.0. The same double operations in the same order as Python, so the result
+ * is bit-identical. Every message shares the JSON as prefix, so its whole 64-byte blocks are hashed once
+ * (for the standard 67-byte transaction, half the compression work). */
 #include "processor.h"
 
 #include <string.h>

@@ -185,7 +185,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* The seed's generated transactions; the first SPEED_TXNS also feed the single-score rows. */
+    /* The Python original's generated transactions; the first SPEED_TXNS also feed the single-score rows. */
     ms_transaction *txns = calloc(batch, sizeof *txns);
     char (*names)[2][24] = calloc(batch, sizeof *names);
     ms_scored *out = calloc(batch, sizeof *out);

@@ -26,7 +26,7 @@ expect() {
 }
 
 echo "1..24"
-# The seed's standard transaction: the reference vector's JSON, key and score.
+# The Python original's standard transaction: the reference vector's JSON, key and score.
 expect 0 '^\{"canonical_json": "\{\\"amount\\": 100.0, \\"customer_id\\": \\"C123\\", \\"merchant\\": \\"Test Store\\"\}", "cache_key_md5": "fa4a849f02d4e2d27549c4a8647fdccf", "score": 0.004039330000000001\}$' \
     -- score --amount 100.0 --merchant 'Test Store' --customer-id C123
 expect 0 '"score": 0.0039327\}$' -- score --amount 100 --merchant 'Test Store' --customer-id C123 --iterations 10

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes python_oracle.h: expected values computed by Python itself (json.dumps, repr, hashlib and the
-seed's DataProcessor arithmetic), so the C tests compare against an independent implementation.
+original DataProcessor's arithmetic), so the C tests compare against an independent implementation.
 Run: python3 suites/processor/oracle.py > suites/processor/python_oracle.h"""
 import hashlib
 import json
@@ -14,7 +14,7 @@ def canon(t):
 
 
 def score(t, iterations):
-    # The seed's calculate_risk_score() with a configurable iteration count.
+    # The Python original's calculate_risk_score() with a configurable iteration count.
     data = canon(t)
     s = 0.0
     for i in range(iterations):

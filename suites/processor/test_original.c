@@ -1,4 +1,4 @@
-/* The seed chapter's correctness tests for DataProcessor, in C, with fixtures and a mocked score. */
+/* The Python DataProcessor's correctness tests, in C, with fixtures and a mocked score. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -67,7 +67,7 @@ static void cache_returns_consistent_scores(void **state)
     assert_int_equal(st.hits, 1);
 }
 
-/* The seed's mocked batch: the expensive computation replaced by a counting stub. */
+/* The Python original's mocked batch: the expensive computation replaced by a counting stub. */
 typedef struct mock_score {
     atomic_uint calls;
     double value;
@@ -197,5 +197,5 @@ int main(void)
         cmocka_unit_test(uncached_processor_recomputes_every_time),
         cmocka_unit_test_setup_teardown(bad_arguments_are_codes_not_crashes, fresh_processor, free_processor),
     };
-    return cmocka_run_group_tests_name("processor seed correctness", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("processor: the Python original's tests", tests, NULL, NULL);
 }
