@@ -16,9 +16,9 @@ struct heapmap_entry {
 
 struct heapmap_stripe {
     int lock;
-    uint32_t shift; /* 64 - log2(capacity) */
     uint64_t mask;
     uint64_t count;
+    uint64_t limit; /* count that makes it grow: 3/4 of capacity, 0 before the first table */
     struct heapmap_entry *tab;
 } __attribute__((aligned(64)));
 
@@ -83,6 +83,7 @@ static int heapmap_grow(struct heapmap_stripe *s)
     uint64_t old_cap = old ? s->mask + 1 : 0;
     s->tab = mem;
     s->mask = cap - 1;
+    s->limit = cap / 4 * 3;
     for (uint64_t i = 0; i < old_cap; i++) {
         if (old[i].key) {
             heapmap_place(s, old[i].key, old[i].val);
@@ -100,7 +101,7 @@ int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_si
                    stack;
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
-    if (MS_UNLIKELY((s->count + 1) * 4 > (s->mask + 1) * 3 || !s->tab)) {
+    if (MS_UNLIKELY(s->count >= s->limit)) {
         if (heapmap_grow(s) < 0) {
             heapmap_unlock(s);
             return -ENOMEM;

@@ -88,12 +88,12 @@ static inline int stacks_equal(const struct stacks_record *r, uint32_t hash, voi
     if (r->hash != hash || r->depth != depth || r->flags != flags) {
         return 0;
     }
-    for (unsigned i = 0; i < depth; i++) { /* short: a call to memcmp costs more */
-        if (r->ips[i] != ips[i]) {
-            return 0;
-        }
+    /* No early exit: equal is the common answer, and the branch-free loop vectorizes. */
+    uintptr_t diff = 0;
+    for (unsigned i = 0; i < depth; i++) {
+        diff |= (uintptr_t)r->ips[i] ^ (uintptr_t)ips[i];
     }
-    return 1;
+    return diff == 0;
 }
 
 /* 1 + id, or 0 when absent. */

@@ -245,7 +245,7 @@ static inline void tracker_end(int saved_errno)
 
 /* ---- entry points ------------------------------------------------------------------------------------ */
 
-__attribute__((noinline)) void *ms_tracker_malloc(size_t size)
+__attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
 {
     if (MS_UNLIKELY(!tracker_have_real())) {
         return ms_real_pool_alloc(size, 16);
@@ -265,7 +265,7 @@ __attribute__((noinline)) void *ms_tracker_malloc(size_t size)
     return p;
 }
 
-__attribute__((noinline)) void ms_tracker_free(void *p, int kind)
+__attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
 {
     if (MS_UNLIKELY(p == NULL)) {
         if (tracker_begin()) {
