@@ -363,12 +363,11 @@ static int memsnap_bench_load_compared(memsnap_bench_session *s, const struct ms
         return rc;
     }
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    /* pytest-benchmark drops the extension, then keeps 12 characters */
     char shortname[16];
-    snprintf(shortname, sizeof shortname, "%.12s", base);
-    char *dot = strstr(shortname, ".json");
-    if (dot) {
-        *dot = 0;
-    }
+    const char *dot = strrchr(base, '.');
+    int stem = dot ? (int)(dot - base) : (int)strlen(base);
+    snprintf(shortname, sizeof shortname, "%.*s", stem < 12 ? stem : 12, base);
     for (size_t i = 0; i < s->compared->count; i++) {
         s->compared->results[i].source = strdup(shortname);
     }

@@ -138,12 +138,11 @@ static int ms_bench_cli_show(int argc, char **argv)
     nrows = 0;
     for (int r = 0; r < nruns; r++) {
         const char *base = strrchr(runs[r]->path, '/') ? strrchr(runs[r]->path, '/') + 1 : runs[r]->path;
+        /* pytest-benchmark drops the extension, then keeps 12 characters */
         char shortname[16];
-        snprintf(shortname, sizeof shortname, "%.12s", base);
-        char *dot = strstr(shortname, ".json");
-        if (dot) {
-            *dot = 0;
-        }
+        const char *dot = strrchr(base, '.');
+        int stem = dot ? (int)(dot - base) : (int)strlen(base);
+        snprintf(shortname, sizeof shortname, "%.*s", stem < 12 ? stem : 12, base);
         for (size_t i = 0; i < runs[r]->count; i++) {
             runs[r]->results[i].source = strdup(shortname);
             rows[nrows++] = &runs[r]->results[i];
@@ -242,7 +241,7 @@ int ms_bench_cli(int argc, char **argv)
     if (strcmp(argv[0], "report") == 0) {
         return ms_bench_cli_report(argc, argv);
     }
-    fprintf(stderr, "memsnap bench: unknown subcommand '%s'\n", argv[0]);
-    ms_bench_cli_usage(stderr);
+    fprintf(stderr, "memsnap bench: unknown subcommand '%s' (compare, report, show; see memsnap bench --help)\n",
+            argv[0]);
     return 2;
 }

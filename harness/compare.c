@@ -83,9 +83,14 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                 snprintf(expr, sizeof expr, "%s:%g%s", gates[g].field, gates[g].threshold, gates[g].percent ? "%" : "");
                 const char *word = v.failed ? "FAIL" : (v.exceeded ? "noise" : "ok");
                 size_t used = strlen(verdict);
-                char pv[32] = "";
-                if (!isnan(v.p)) {
-                    snprintf(pv, sizeof pv, " p=%.2g", v.p);
+                char pv[48] = "";
+                if (v.exceeded && !isnan(v.p)) {
+                    if (v.z_slower) {
+                        snprintf(pv, sizeof pv, " p=%.2g", v.p);
+                    } else {
+                        snprintf(pv, sizeof pv, " (not slower beyond %g%s)", gates[g].threshold,
+                                 gates[g].percent ? "%" : " s");
+                    }
                 }
                 snprintf(verdict + used, sizeof verdict - used, "%s%s %s%s", used ? ", " : "", word, expr, pv);
                 if (v.failed) {

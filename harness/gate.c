@@ -105,7 +105,8 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
         if (a && b && ms_mannwhitney_test(a, old->stats.rounds, b, cur->stats.rounds, &mw) == 0) {
             out->p = mw.p;
             /* z < 0: the (moved) old samples rank lower, so the new ones are slower than that. */
-            out->significant = mw.p <= alpha && mw.z < 0;
+            out->z_slower = mw.z < 0;
+            out->significant = mw.p <= alpha && out->z_slower;
         } else {
             out->significant = 1;
         }

@@ -149,6 +149,7 @@ struct ms_gate_verdict {
     int exceeded;    /* change > threshold */
     double p;        /* two-sided Mann-Whitney p, new samples against old ones moved by the threshold;
                         NAN without samples or with alpha 1 */
+    int z_slower;    /* the test's direction: new samples rank above the moved old ones */
     int significant; /* p <= alpha and the new samples are the slower ones (no samples or alpha 1: 1) */
     int failed;      /* exceeded && significant */
 };

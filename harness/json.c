@@ -213,12 +213,15 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
 int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err)
 {
     *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        return ms_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
+    }
     json_error_t je;
-    json_t *top = json_load_file(path, 0, &je);
+    json_t *top = json_loadf(f, 0, &je);
+    fclose(f);
     if (!top) {
-        if (je.line <= 0) {
-            return ms_err_set(err, -ENOENT, "%s: %s", path, je.text);
-        }
         return ms_err_set(err, -EINVAL, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
     }
     json_t *list = json_object_get(top, "benchmarks");

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -100,8 +101,15 @@ int ms_storage_find(const char *storage, const char *spec, char *path, size_t le
         }
         /* NUM selects by prefix (0001 or 1), anything else by name: 0003_baseline.json matches "baseline". */
         if (slen) {
-            int digits = strspn(spec, "0123456789") == slen;
-            if (digits ? atoi(spec) != n : strncmp(e->d_name + 5, spec, slen) != 0 || e->d_name[5 + slen] != '.') {
+            int match;
+            if (strspn(spec, "0123456789") == slen) {
+                match = atoi(spec) == n;
+            } else {
+                size_t dlen = strlen(e->d_name);
+                match = (dlen > 5 + slen && strncmp(e->d_name + 5, spec, slen) == 0 && e->d_name[5 + slen] == '.') ||
+                        (dlen > slen && strncmp(e->d_name, spec, slen) == 0 && e->d_name[slen] == '.');
+            }
+            if (!match) {
                 continue;
             }
         }

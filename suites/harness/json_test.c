@@ -1,0 +1,239 @@
+/* pytest-benchmark JSON files: write/read round trip, the smallest file pytest-benchmark accepts, clear
+ * errors for bad files, and the .benchmarks/<machine-id>/NNNN_name.json storage. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static char dir[256];
+
+static const char *path_in(const char *name)
+{
+    static char p[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static const char *write_text(const char *name, const char *text)
+{
+    const char *p = path_in(name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static struct ms_run *sample_run(void)
+{
+    struct ms_run *run = ms_result_run_new();
+    run->machine_info = ms_machine_info();
+    run->commit_info = json_pack("{s:s, s:b}", "id", "abc123", "dirty", 1);
+    run->datetime = strdup("2026-11-27T14:00:00.000001");
+    struct ms_result *a = ms_result_add(run);
+    a->name = strdup("fnv1a[4]");
+    a->fullname = strdup("prog::fnv1a[4]");
+    a->group = strdup("hashing");
+    a->param = strdup("4");
+    a->params = json_pack("{s:s}", "kib", "4");
+    a->extra_info = json_pack("{s:f}", "bytes", 4096.0);
+    a->options = json_pack("{s:i}", "min_rounds", 5);
+    const double da[] = {1.5e-6, 1.25e-6, 1.75e-6, 1.0000000000000002e-6, 9.0e-6, 1.3e-6, 0.1 + 0.2};
+    assert_int_equal(ms_result_set_samples(a, da, 7, 3), 0);
+    struct ms_result *b = ms_result_add(run);
+    b->name = strdup("plain");
+    b->fullname = strdup("prog::plain");
+    b->extra_info = json_object();
+    b->stats.has_allocs = 1;
+    b->stats.allocs_per_op = 2.5;
+    b->stats.alloc_bytes_per_op = 128;
+    const double db[] = {0.25, 0.5};
+    assert_int_equal(ms_result_set_samples(b, db, 2, 1), 0);
+    return run;
+}
+
+static void json_round_trip_keeps_every_field(void **state)
+{
+    (void)state;
+    struct ms_run *run = sample_run();
+    struct ms_err err = {{0}};
+    const char *p = path_in("rt.json");
+    assert_int_equal(ms_json_write(run, p, 1, &err), 0);
+    struct ms_run *back;
+    assert_int_equal(ms_json_read(p, &back, &err), 0);
+    assert_int_equal(back->count, 2);
+    assert_string_equal(back->datetime, run->datetime);
+    assert_string_equal(json_string_value(json_object_get(back->commit_info, "id")), "abc123");
+    assert_non_null(json_object_get(back->machine_info, "machine"));
+    for (size_t i = 0; i < 2; i++) {
+        const struct ms_result *x = &run->results[i], *y = &back->results[i];
+        assert_string_equal(x->name, y->name);
+        assert_string_equal(x->fullname, y->fullname);
+        assert_true((x->group == NULL) == (y->group == NULL));
+        assert_true((x->param == NULL) == (y->param == NULL));
+        static const char *fields[] = {"min", "max",     "mean",    "stddev", "median", "q1", "q3",
+                                       "iqr", "ld15iqr", "hd15iqr", "p95",    "p99",    "ops", "total"};
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            /* 17 significant digits: the exact double comes back */
+            if (ms_result_field(&x->stats, fields[f]) != ms_result_field(&y->stats, fields[f])) {
+                fail_msg("%s.%s: %.17g != %.17g", x->name, fields[f], ms_result_field(&x->stats, fields[f]),
+                         ms_result_field(&y->stats, fields[f]));
+            }
+        }
+        assert_int_equal(x->stats.rounds, y->stats.rounds);
+        assert_int_equal(x->stats.iterations, y->stats.iterations);
+        assert_int_equal(x->stats.stddev_outliers, y->stats.stddev_outliers);
+        assert_int_equal(x->stats.iqr_outliers, y->stats.iqr_outliers);
+        assert_memory_equal(x->data, y->data, x->stats.rounds * sizeof(double));
+        assert_ptr_equal(y->stats.data, y->data);
+    }
+    assert_string_equal(back->results[0].group, "hashing");
+    assert_string_equal(back->results[0].param, "4");
+    assert_string_equal(json_string_value(json_object_get(back->results[0].params, "kib")), "4");
+    assert_true(json_real_value(json_object_get(back->results[0].extra_info, "bytes")) == 4096.0);
+    assert_true(back->results[1].stats.has_allocs);
+    assert_true(back->results[1].stats.allocs_per_op == 2.5 && back->results[1].stats.alloc_bytes_per_op == 128);
+    assert_false(back->results[0].stats.has_allocs);
+    ms_result_run_free(back);
+
+    /* pytest-benchmark's key names and order in the stats object */
+    json_t *top = json_load_file(p, 0, NULL);
+    json_t *stats = json_object_get(json_array_get(json_object_get(top, "benchmarks"), 0), "stats");
+    static const char *keys[] = {"min",  "max",          "mean",           "stddev",  "rounds",  "median",
+                                 "iqr",  "q1",           "q3",             "iqr_outliers", "stddev_outliers",
+                                 "outliers", "ld15iqr",  "hd15iqr",        "ops",     "total",   "data",
+                                 "iterations"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        if (!json_object_get(stats, keys[k])) {
+            fail_msg("stats.%s missing", keys[k]);
+        }
+    }
+    assert_string_equal(json_string_value(json_object_get(stats, "outliers")), "1;1");
+    for (size_t k = 0; k < 5; k++) {
+        static const char *top_keys[] = {"machine_info", "commit_info", "benchmarks", "datetime", "version"};
+        assert_non_null(json_object_get(top, top_keys[k]));
+    }
+    json_decref(top);
+    ms_result_run_free(run);
+}
+
+static void json_reads_the_smallest_file_pytest_benchmark_reads(void **state)
+{
+    (void)state;
+    const char *p = write_text("min.json",
+                               "{\"benchmarks\": [{\"group\": null, \"name\": \"test_sum\",\n"
+                               "  \"stats\": {\"min\": 6.1e-07, \"max\": 1.43e-04, \"mean\": 7.09e-07, \"stddev\": 1.37e-06,\n"
+                               "            \"median\": 6.61e-07, \"iqr\": 1.0e-08, \"outliers\": \"242;8843\",\n"
+                               "            \"rounds\": 174490, \"iterations\": 1}}]}\n");
+    struct ms_run *run;
+    struct ms_err err = {{0}};
+    assert_int_equal(ms_json_read(p, &run, &err), 0);
+    const struct ms_result *r = &run->results[0];
+    assert_string_equal(r->fullname, "test_sum");
+    assert_null(r->group);
+    assert_null(r->data);
+    assert_int_equal(r->stats.rounds, 174490);
+    assert_int_equal(r->stats.stddev_outliers, 242);
+    assert_int_equal(r->stats.iqr_outliers, 8843);
+    assert_true(fabs(r->stats.ops - 1 / 7.09e-07) < 1e-3);
+    ms_result_run_free(run);
+}
+
+static void json_bad_files_get_one_clear_line(void **state)
+{
+    (void)state;
+    struct ms_run *run;
+    struct ms_err err = {{0}};
+    assert_int_equal(ms_json_read(path_in("absent.json"), &run, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "absent.json"));
+    const char *p = write_text("broken.json", "{\"benchmarks\": [\n  {\"name\": }\n]}\n");
+    assert_int_equal(ms_json_read(p, &run, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "broken.json:2:"));
+    p = write_text("other.json", "{\"results\": []}");
+    assert_int_equal(ms_json_read(p, &run, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "other.json: not a benchmark file"));
+    p = write_text("strmean.json", "{\"benchmarks\": [{\"name\": \"x\", \"stats\": {\"min\": 1, \"max\": 1, "
+                                   "\"mean\": \"fast\", \"stddev\": 0, \"median\": 1, \"iqr\": 0, \"rounds\": 1, "
+                                   "\"iterations\": 1}}]}");
+    assert_int_equal(ms_json_read(p, &run, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "strmean.json: benchmark 'x': stats.mean"));
+    p = write_text("negrounds.json", "{\"benchmarks\": [{\"name\": \"x\", \"stats\": {\"min\": 1, \"max\": 1, "
+                                     "\"mean\": 1, \"stddev\": 0, \"median\": 1, \"iqr\": 0, \"rounds\": -3, "
+                                     "\"iterations\": 1}}]}");
+    assert_int_equal(ms_json_read(p, &run, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "stats.rounds"));
+}
+
+static void storage_numbers_runs_and_finds_them(void **state)
+{
+    (void)state;
+    struct ms_run *run = sample_run();
+    struct ms_err err = {{0}};
+    char saved[4096], found[4096], id[128];
+    const char *store = path_in("store");
+    ms_machine_id(id, sizeof id);
+    assert_int_equal(ms_storage_find(store, NULL, found, sizeof found, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "Can't compare"));
+    assert_int_equal(ms_storage_save(store, run, "baseline", saved, sizeof saved, &err), 0);
+    char want[4096];
+    snprintf(want, sizeof want, "%s/%s/0001_baseline.json", store, id);
+    assert_string_equal(saved, want);
+    assert_int_equal(ms_storage_save(store, run, "after", saved, sizeof saved, &err), 0);
+    snprintf(want, sizeof want, "%s/%s/0002_after.json", store, id);
+    assert_string_equal(saved, want);
+    assert_int_equal(ms_storage_find(store, NULL, found, sizeof found, &err), 0);
+    assert_string_equal(found, want);
+    assert_int_equal(ms_storage_find(store, "1", found, sizeof found, &err), 0);
+    assert_non_null(strstr(found, "0001_baseline.json"));
+    assert_int_equal(ms_storage_find(store, "0001", found, sizeof found, &err), 0);
+    assert_non_null(strstr(found, "0001_baseline.json"));
+    assert_int_equal(ms_storage_find(store, "baseline", found, sizeof found, &err), 0);
+    assert_non_null(strstr(found, "0001_baseline.json"));
+    assert_int_equal(ms_storage_find(store, "0007", found, sizeof found, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "match '0007'"));
+    /* a path is taken as it is */
+    assert_int_equal(ms_storage_find(store, want, found, sizeof found, &err), 0);
+    assert_string_equal(found, want);
+
+    char name[256];
+    ms_storage_autosave_name(run->commit_info, name, sizeof name);
+    assert_true(strncmp(name, "abc123_", 7) == 0);
+    assert_non_null(strstr(name, "_uncommitted-changes"));
+    assert_int_equal(strlen(name), strlen("abc123_20261127_140000_uncommitted-changes"));
+    ms_result_run_free(run);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/ms-json-XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_round_trip_keeps_every_field),
+        cmocka_unit_test(json_reads_the_smallest_file_pytest_benchmark_reads),
+        cmocka_unit_test(json_bad_files_get_one_clear_line),
+        cmocka_unit_test(storage_numbers_runs_and_finds_them),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return rc;
+}
