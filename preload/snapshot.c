@@ -8,7 +8,7 @@
 
 #include "memsnap/format.h"
 
-#define SNAPSHOT_BUF (64 * 1024) /* a multiple of 8: the checksum is fed whole words */
+#define SNAPSHOT_BUF (256 * 1024)
 
 struct snapshot_out {
     int fd;
@@ -39,13 +39,31 @@ void ms_snapshot_after_fork_child(void)
     snapshot_seq = 0; /* the child's files carry its own pid: its numbering starts afresh */
 }
 
+/* Writes out the buffer; with `whole` false only a multiple of 8 bytes, keeping the tail, so the
+ * checksum is always fed whole words. */
+static void snapshot_drain(struct snapshot_out *o, int whole)
+{
+    size_t n = whole ? o->used : o->used & ~(size_t)7;
+    if (n && o->err == 0) {
+        o->sum = ms_fmt_checksum(o->sum, o->buf, n);
+        o->err = ms_platform_write_all(o->fd, o->buf, n);
+    }
+    memmove(o->buf, o->buf + n, o->used - n);
+    o->used -= n;
+}
+
 static void snapshot_flush(struct snapshot_out *o)
 {
-    if (o->used && o->err == 0) {
-        o->sum = ms_fmt_checksum(o->sum, o->buf, o->used);
-        o->err = ms_platform_write_all(o->fd, o->buf, o->used);
+    snapshot_drain(o, 1);
+}
+
+/* Room for n more bytes (n well below the buffer size), written by the caller. */
+static inline unsigned char *snapshot_reserve(struct snapshot_out *o, size_t n)
+{
+    if (MS_UNLIKELY(SNAPSHOT_BUF - o->used < n)) {
+        snapshot_drain(o, 0);
     }
-    o->used = 0;
+    return o->buf + o->used;
 }
 
 static void snapshot_put(struct snapshot_out *o, const void *data, size_t len)
@@ -125,7 +143,10 @@ static void snapshot_write_stacks(struct snapshot_out *o, const struct snapshot_
         unsigned depth, flags;
         void *const *ips = ms_stacks_get(id, &depth, &flags);
         struct ms_fmt_stack st = {.depth = (uint16_t)depth, .flags = (uint16_t)flags};
-        snapshot_put(o, &st, sizeof st);
+        /* The whole record straight into the buffer: this loop writes most of the file. */
+        unsigned char *w = snapshot_reserve(o, sizeof st + depth * sizeof(struct ms_fmt_frame));
+        memcpy(w, &st, sizeof st);
+        w += sizeof st;
         for (unsigned i = 0; i < depth; i++) {
             uintptr_t ip = (uintptr_t)ips[i];
             const struct ms_module *lm = last != MS_FMT_MODULE_NONE ? &pl->mods.items[last] : NULL;
@@ -134,8 +155,10 @@ static void snapshot_write_stacks(struct snapshot_out *o, const struct snapshot_
             }
             struct ms_fmt_frame f = {.module = last};
             f.offset = last == MS_FMT_MODULE_NONE ? ip : ip - pl->mods.items[last].base;
-            snapshot_put(o, &f, sizeof f);
+            memcpy(w, &f, sizeof f);
+            w += sizeof f;
         }
+        o->used += sizeof st + depth * sizeof(struct ms_fmt_frame);
     }
 }
 

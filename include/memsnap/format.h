@@ -90,7 +90,7 @@ struct ms_fmt_totals {
     uint64_t peak_bytes;    /* highest current_bytes since start or the last memsnap_reset_peak() */
     uint64_t live_count;    /* live blocks */
     uint64_t alloc_bytes;   /* requested bytes over the process lifetime */
-    uint64_t alloc_count;   /* successful allocations (realloc that moves or grows counts as one) */
+    uint64_t alloc_count;   /* successful allocations (a realloc counts as one, and its old block as a free) */
     uint64_t free_count;    /* frees of tracked blocks */
     uint64_t calls[12];     /* indexed by MS_FMT_CALL_* */
     uint64_t unknown_frees; /* frees of pointers never seen (allocated before the preload loaded) */
