@@ -15,6 +15,10 @@ cd "$dir"
 "$example" --benchmark-max-time=0.02 --benchmark-min-rounds=7 --benchmark-json=A.json >/dev/null
 MEMSNAP_EXAMPLE_SLOWDOWN=1.25 "$example" --benchmark-max-time=0.02 --benchmark-json=B.json >/dev/null
 
+if [ -z "${LD_PRELOAD:-}" ] && grep -q allocs_per_op A.json; then
+  echo "FAIL: allocation figures without the preload" >&2
+  exit 1
+fi
 if ! "$py" -m pytest_benchmark compare A.json B.json >theirs.raw 2>theirs.err; then
   echo "FAIL: pytest_benchmark compare rejected our files:" >&2
   cat theirs.err >&2
