@@ -5,7 +5,8 @@
  *   fixture sleep MS              the same, then sleep
  *   fixture fork                  the same; a child adds 2 blocks of 555 and exits; the parent waits
  *   fixture spawn PROG ARGS...    the same; runs PROG in a child (fork + exec) and waits for it
- *   fixture env                   prints LD_PRELOAD as the program sees it */
+ *   fixture env                   prints LD_PRELOAD as the program sees it
+ *   fixture many N SIZE           the 3 blocks, then N blocks of SIZE bytes never freed */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,15 @@ int main(int argc, char **argv)
     KEEP(tmp);
     free(tmp);
     if (!strcmp(mode, "leak")) {
+        return 0;
+    }
+    if (!strcmp(mode, "many") && argc > 3) {
+        long n = atol(argv[2]);
+        size_t size = (size_t)atol(argv[3]);
+        for (long i = 0; i < n; i++) {
+            void *p = malloc(size);
+            KEEP(p);
+        }
         return 0;
     }
     if (!strcmp(mode, "_exit") && argc > 2) {

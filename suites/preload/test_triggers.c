@@ -42,6 +42,7 @@ static void run_fixture(struct run *r, const char *const *env, const char *const
     if (pid == 0) {
         char buf[600];
         dup2(pipefd[1], 1);
+        dup2(pipefd[1], 2);
         close(pipefd[0]);
         setenv("LD_PRELOAD", preload_lib, 1);
         snprintf(buf, sizeof buf, "%s/snap.%%e.%%p.%%n.snap", r->dir);
@@ -266,6 +267,66 @@ static void follow_off_leaves_children_unprofiled(void **state)
     run_cleanup(&r);
 }
 
+static void sampling_estimates_within_tolerance_and_flags_the_file(void **state)
+{
+    (void)state;
+    struct run r;
+    struct sr_snap s;
+    run_fixture(&r, (const char *[]){"MEMSNAP_SAMPLE=64k", NULL}, (const char *[]){"many", "200000", "100", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_int_equal(r.nfiles, 1);
+    load(r.files[0], &s);
+    assert_true(s.header.flags & MS_FMT_FLAG_SAMPLED);
+    assert_int_equal(s.info.sample_rate, 65536);
+    /* 20 MB in 100-byte blocks, about 305 samples: the estimate is within 25% (4 standard deviations) */
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < s.site_count; i++) {
+        best = s.sites[i].live_bytes > best ? s.sites[i].live_bytes : best;
+    }
+    assert_true(best > 15000000 && best < 25000000);
+    assert_true(s.totals.calls[MS_FMT_CALL_MALLOC] >= 200004); /* call counters stay exact */
+    sr_free(&s);
+    run_cleanup(&r);
+}
+
+static void depth_limit_truncates_and_marks_stacks(void **state)
+{
+    (void)state;
+    struct run r;
+    struct sr_snap s;
+    run_fixture(&r, (const char *[]){"MEMSNAP_DEPTH=2", NULL}, (const char *[]){"leak", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    load(r.files[0], &s);
+    assert_int_equal(s.info.depth_limit, 2);
+    assert_true(s.header.flags & MS_FMT_FLAG_TRUNCATED);
+    int truncated = 0;
+    for (uint32_t i = 0; i < s.stack_count; i++) {
+        assert_true(s.stacks[i].depth <= 2);
+        truncated += (s.stacks[i].flags & MS_FMT_STACK_TRUNCATED) != 0;
+    }
+    assert_true(truncated > 0);
+    sr_free(&s);
+    run_cleanup(&r);
+}
+
+static void bad_settings_warn_once_and_fall_back(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_DEPTH=abc", "MEMSNAP_UNWIND=magic", "MEMSNAP_SIGNAL=NOPE", NULL},
+                (const char *[]){"leak", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_non_null(strstr(r.out, "memsnap: MEMSNAP_DEPTH=abc"));
+    assert_non_null(strstr(r.out, "memsnap: MEMSNAP_UNWIND=magic"));
+    assert_non_null(strstr(r.out, "memsnap: MEMSNAP_SIGNAL=NOPE"));
+    assert_int_equal(r.nfiles, 1); /* and it still profiles, with the defaults */
+    struct sr_snap s;
+    load(r.files[0], &s);
+    assert_int_equal(s.info.depth_limit, 64);
+    sr_free(&s);
+    run_cleanup(&r);
+}
+
 int main(void)
 {
     preload_lib = getenv("MEMSNAP_PRELOAD_LIB");
@@ -283,6 +344,9 @@ int main(void)
         cmocka_unit_test(fork_child_keeps_tracking_under_its_own_pid),
         cmocka_unit_test(exec_follows_children_by_default),
         cmocka_unit_test(follow_off_leaves_children_unprofiled),
+        cmocka_unit_test(sampling_estimates_within_tolerance_and_flags_the_file),
+        cmocka_unit_test(depth_limit_truncates_and_marks_stacks),
+        cmocka_unit_test(bad_settings_warn_once_and_fall_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
