@@ -254,7 +254,7 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
         }
         iterations = cal.iterations;
         double want = ceil(o->max_time / cal.duration);
-        rounds = want > 1e8 ? 100000000u : (size_t)want;
+        rounds = want > 1e7 ? 10000000u : (size_t)want; /* 80 MB of samples at most */
         if (rounds < (size_t)o->min_rounds) {
             rounds = (size_t)o->min_rounds;
         }
