@@ -17,6 +17,14 @@ static const struct ms_result *ms_report_find(const struct ms_run *run, const ch
     return NULL;
 }
 
+/* pytest-benchmark's format_time: two decimals in the unit that fits. */
+static void ms_report_time(double seconds, char *buf, size_t len)
+{
+    double scale;
+    const char *unit = ms_table_time_unit(seconds, &scale);
+    snprintf(buf, len, "%.2f%ss", seconds * scale, unit);
+}
+
 static const char *ms_report_info(const json_t *obj, const char *key)
 {
     const char *s = json_string_value(json_object_get(obj, key));
@@ -146,9 +154,17 @@ int ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets
         }
     }
     fprintf(out, ")\n\n");
-    fprintf(out, "Commit: %s (%s)%s\n\n", ms_report_info(ci, "id"), ms_report_info(ci, "branch"),
-            json_is_true(json_object_get(ci, "dirty")) ? ", uncommitted changes" : "");
+    const char *branch = json_string_value(json_object_get(ci, "branch"));
+    fprintf(out, "Commit: %s", ms_report_info(ci, "id"));
+    if (branch && strcmp(branch, "(unknown)") != 0) {
+        fprintf(out, " (%s)", branch);
+    }
+    fprintf(out, "%s\n\n", json_is_true(json_object_get(ci, "dirty")) ? ", uncommitted changes" : "");
     fprintf(out, "Date: %s\n\n", run->datetime ? run->datetime : "unknown");
+    const char *timer = run->count ? json_string_value(json_object_get(run->results[0].options, "timer")) : NULL;
+    if (timer) {
+        fprintf(out, "Timer: %s\n\n", timer);
+    }
 
     /* Verdicts per benchmark first, so the results table can show them. */
     struct ms_report_tally tally = {0, 0};
@@ -180,8 +196,12 @@ int ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets
     fprintf(out, "|------|------|-----|-----|--------|--------|--------|\n");
     for (size_t i = 0; i < run->count; i++) {
         const struct ms_result *r = &run->results[i];
-        fprintf(out, "| %s | %.4fms | %.4fms | %.4fms | %.4fms | %zu | %s |\n", r->name, r->stats.mean * 1e3,
-                r->stats.min * 1e3, r->stats.max * 1e3, r->stats.stddev * 1e3, r->stats.rounds,
+        char mean[32], min[32], max[32], sd[32];
+        ms_report_time(r->stats.mean, mean, sizeof mean);
+        ms_report_time(r->stats.min, min, sizeof min);
+        ms_report_time(r->stats.max, max, sizeof max);
+        ms_report_time(r->stats.stddev, sd, sizeof sd);
+        fprintf(out, "| %s | %s | %s | %s | %s | %zu | %s |\n", r->name, mean, min, max, sd, r->stats.rounds,
                 verdict[i] == 2 ? "❌ FAIL" : (verdict[i] == 1 ? "✅ PASS" : "no budget"));
     }
     fprintf(out, "\n## Performance Requirements\n\n");
