@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 struct ms_budgets_entry {
@@ -160,6 +161,11 @@ int ms_budgets_load(const char *path, struct ms_budgets **out, struct ms_err *er
     if (!f) {
         int e = errno;
         return ms_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return ms_err_set(err, -EISDIR, "%s: is a directory, not a budgets file", path);
     }
     struct ms_budgets *b = calloc(1, sizeof *b);
     yaml_parser_t parser;

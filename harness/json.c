@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static json_t *ms_json_stats(const struct ms_result *r, int include_data)
 {
@@ -217,6 +218,11 @@ int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err)
     if (!f) {
         int e = errno;
         return ms_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return ms_err_set(err, -EISDIR, "%s: is a directory, not a benchmark file", path);
     }
     json_error_t je;
     json_t *top = json_loadf(f, 0, &je);
