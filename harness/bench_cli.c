@@ -11,6 +11,7 @@ static void ms_bench_cli_usage(FILE *f)
           "       memsnap bench show RESULTS.json... [--benchmark-sort=COL --benchmark-group-by=LIST ...]\n"
           "EXPR: (min|max|mean|median|stddev|iqr):(N%|SECONDS); a gate fails when its threshold is exceeded and\n"
           "      Mann-Whitney U (two-sided, over the round samples) finds the new run slower at level A (0.01).\n"
+          "      (allocs|bytes|instructions|cycles):(N%|NUMBER): counts per call, threshold alone.\n"
           "exit: 0 ok, 1 a gate or budget failed, 2 bad input or usage\n",
           f);
 }

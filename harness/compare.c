@@ -81,7 +81,7 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                 ms_gate_check(&gates[g], o, r, alpha, &v);
                 char expr[48];
                 snprintf(expr, sizeof expr, "%s:%g%s", gates[g].field, gates[g].threshold, gates[g].percent ? "%" : "");
-                const char *word = v.failed ? "FAIL" : (v.exceeded ? "noise" : "ok");
+                const char *word = v.unavailable ? "n/a" : (v.failed ? "FAIL" : (v.exceeded ? "noise" : "ok"));
                 size_t used = strlen(verdict);
                 char pv[48] = "";
                 if (v.exceeded && !isnan(v.p)) {

@@ -9,7 +9,8 @@
 
 int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err)
 {
-    static const char *fields[] = {"min", "max", "mean", "median", "stddev", "iqr"};
+    static const char *fields[] = {"min", "max", "mean", "median", "stddev", "iqr",
+                                   "allocs", "bytes", "instructions", "cycles"};
     const char *colon = strchr(expr, ':');
     memset(out, 0, sizeof *out);
     size_t flen = colon ? (size_t)(colon - expr) : 0;
@@ -22,7 +23,7 @@ int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err)
     if (!known) {
         return ms_err_set(err, -EINVAL,
                           "could not parse compare-fail expression '%s': expected "
-                          "(min|max|mean|median|stddev|iqr):(N%%|SECONDS)",
+                          "(min|max|mean|median|stddev|iqr|allocs|bytes|instructions|cycles):(N%%|NUMBER)",
                           expr);
     }
     memcpy(out->field, expr, flen);
@@ -64,6 +65,12 @@ int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err)
     return 0;
 }
 
+static int ms_gate_is_count(const struct ms_gate *g)
+{
+    return strcmp(g->field, "allocs") == 0 || strcmp(g->field, "bytes") == 0 ||
+           strcmp(g->field, "instructions") == 0 || strcmp(g->field, "cycles") == 0;
+}
+
 /* The samples the field's test ranks: the per-call times for location fields, absolute deviations from
  * the median for spread fields (stddev, iqr). The old side is moved by the threshold first. */
 static double *ms_gate_samples(const struct ms_gate *g, const struct ms_result *r, int is_old)
@@ -89,13 +96,20 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
     double o = ms_result_field(&old->stats, g->field), c = ms_result_field(&cur->stats, g->field);
     memset(out, 0, sizeof *out);
     if (g->percent) {
-        out->change = o != 0 ? c / o * 100.0 - 100.0 : INFINITY;
+        /* From zero: any increase is infinite, none is no change (pytest-benchmark calls 0 -> 0 infinite). */
+        out->change = o != 0 ? c / o * 100.0 - 100.0 : (c > 0 ? INFINITY : 0.0);
     } else {
         out->change = c - o;
     }
     out->exceeded = out->change > g->threshold;
     out->p = NAN;
-    if (alpha >= 1.0) {
+    if (ms_gate_is_count(g)) {
+        /* Counts per call (allocations, instructions) do not vary with machine load: the threshold alone
+         * decides, and only when both runs measured them. */
+        out->unavailable = isnan(o) || isnan(c);
+        out->exceeded = !out->unavailable && out->exceeded;
+        out->significant = 1;
+    } else if (alpha >= 1.0) {
         out->significant = 1; /* pytest-benchmark's plain threshold */
     } else if (old->stats.rounds > 0 && cur->stats.rounds > 0 && old->data && cur->data) {
         /* H0: the new samples are no slower than the old ones moved by the threshold. Testing against
@@ -122,7 +136,9 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
 void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, double alpha, char *buf, size_t len)
 {
     char pv[64];
-    if (alpha >= 1.0) {
+    if (ms_gate_is_count(g)) {
+        snprintf(pv, sizeof pv, "a count per call: threshold only");
+    } else if (alpha >= 1.0) {
         snprintf(pv, sizeof pv, "threshold only");
     } else if (isnan(v->p)) {
         snprintf(pv, sizeof pv, "no samples to test");

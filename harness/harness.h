@@ -102,8 +102,8 @@ struct ms_result *ms_result_add(struct ms_run *run);
 const struct ms_result *ms_result_find(const struct ms_run *run, const char *fullname);
 /* Copy samples into r->data and compute r->stats. */
 int ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uint64_t iterations);
-/* A statistic by the names of the JSON file and the compare-fail grammar (min, mean, p95, ...); NAN if
- * unknown. */
+/* A statistic by the names of the JSON file and the compare-fail grammar (min, mean, p95, ..., and the
+ * per-call counts allocs, bytes, instructions, cycles); NAN if unknown or not measured. */
 double ms_result_field(const struct memsnap_bench_stats *s, const char *field);
 
 /* ---- json.c: pytest-benchmark's file schema (jansson) ---- */
@@ -138,7 +138,7 @@ int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, 
 
 /* ---- gate.c: --benchmark-compare-fail expressions and the statistical gate ---- */
 struct ms_gate {
-    char field[8]; /* min max mean median stddev iqr */
+    char field[16]; /* min max mean median stddev iqr (timings); allocs bytes instructions cycles (per call) */
     int percent;   /* threshold is a percentage (else seconds) */
     double threshold;
 };
@@ -152,6 +152,7 @@ struct ms_gate_verdict {
     int z_slower;    /* the test's direction: new samples rank above the moved old ones */
     int significant; /* p <= alpha and the new samples are the slower ones (no samples or alpha 1: 1) */
     int failed;      /* exceeded && significant */
+    int unavailable; /* a per-call count not measured in one of the runs: not judged */
 };
 void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const struct ms_result *cur, double alpha,
                    struct ms_gate_verdict *out);

@@ -103,5 +103,17 @@ double ms_result_field(const struct memsnap_bench_stats *s, const char *field)
             return *(const double *)((const char *)s + fields[i].offset);
         }
     }
+    if (strcmp(field, "allocs") == 0) {
+        return s->has_allocs ? s->allocs_per_op : NAN;
+    }
+    if (strcmp(field, "bytes") == 0) {
+        return s->has_allocs ? s->alloc_bytes_per_op : NAN;
+    }
+    if (strcmp(field, "instructions") == 0) {
+        return s->has_counters ? s->instructions_per_op : NAN;
+    }
+    if (strcmp(field, "cycles") == 0) {
+        return s->has_counters ? s->cycles_per_op : NAN;
+    }
     return NAN;
 }

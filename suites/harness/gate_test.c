@@ -30,7 +30,7 @@ static void gate_parses_pytest_benchmark_grammar(void **state)
     assert_int_equal(ms_gate_parse("stddev:150%", &g, &err), 0);
     assert_true(g.percent && g.threshold == 150);
     static const char *bad[] = {"mean", "mean:", "avg:10%", "mean:10%%", "mean:-5%", "mean:abc", "mean:1e3%",
-                                "MEAN:5%", "mean:5 %", ":5%", "mean:inf"};
+                                "MEAN:5%", "mean:5 %", ":5%", "mean:inf", "p95:5%"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.msg[0] = 0;
         if (ms_gate_parse(bad[i], &g, &err) != -EINVAL) {
@@ -156,6 +156,58 @@ static void gate_needs_threshold_and_significance(void **state)
     free(rf.data);
 }
 
+/* allocs/bytes/instructions/cycles per call: deterministic counts, judged by the threshold alone, and only
+ * when both runs measured them. */
+static void gate_on_counts_per_call(void **state)
+{
+    (void)state;
+    const double d[] = {1.0, 1.1, 0.9, 1.0, 1.05};
+    struct ms_result old, cur;
+    fill(&old, d, 5);
+    fill(&cur, d, 5);
+    struct ms_gate g;
+    struct ms_err err;
+    struct ms_gate_verdict v;
+    assert_int_equal(ms_gate_parse("allocs:0%", &g, &err), 0);
+    ms_gate_check(&g, &old, &cur, 0.01, &v);
+    assert_true(v.unavailable);
+    assert_false(v.failed);
+
+    old.stats.has_allocs = cur.stats.has_allocs = 1;
+    old.stats.allocs_per_op = 0;
+    cur.stats.allocs_per_op = 0;
+    ms_gate_check(&g, &old, &cur, 0.01, &v);
+    assert_false(v.unavailable);
+    assert_false(v.exceeded); /* 0 -> 0 is no change */
+
+    cur.stats.allocs_per_op = 1;
+    ms_gate_check(&g, &old, &cur, 0.01, &v);
+    assert_true(v.exceeded && v.failed); /* identical timings: the count alone decides */
+
+    old.stats.allocs_per_op = 2;
+    cur.stats.allocs_per_op = 3;
+    ms_gate_check(&g, &old, &cur, 0.01, &v);
+    assert_true(fabs(v.change - 50.0) < 1e-9 && v.failed);
+
+    assert_int_equal(ms_gate_parse("bytes:64", &g, &err), 0);
+    old.stats.alloc_bytes_per_op = 100;
+    cur.stats.alloc_bytes_per_op = 160;
+    ms_gate_check(&g, &old, &cur, 0.01, &v);
+    assert_false(v.failed); /* +60 bytes <= 64 */
+    cur.stats.alloc_bytes_per_op = 165;
+    ms_gate_check(&g, &old, &cur, 0.01, &v);
+    assert_true(v.failed);
+    char msg[300];
+    ms_gate_message(&g, &v, 0.01, msg, sizeof msg);
+    assert_non_null(strstr(msg, "Field 'bytes' has failed DifferenceRegressionCheck: 65.00 > 64.00"));
+
+    assert_int_equal(ms_gate_parse("instructions:1%", &g, &err), 0);
+    ms_gate_check(&g, &old, &cur, 0.01, &v);
+    assert_true(v.unavailable && !v.failed); /* no counters in either run */
+    free(old.data);
+    free(cur.data);
+}
+
 static void filter_matches_like_pytest_k(void **state)
 {
     (void)state;
@@ -226,6 +278,7 @@ int main(void)
         cmocka_unit_test(gate_parses_pytest_benchmark_grammar),
         cmocka_unit_test(mannwhitney_matches_hand_computation),
         cmocka_unit_test(gate_needs_threshold_and_significance),
+        cmocka_unit_test(gate_on_counts_per_call),
         cmocka_unit_test(filter_matches_like_pytest_k),
         cmocka_unit_test(options_parse_pytest_benchmark_flags),
     };
