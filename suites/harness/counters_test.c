@@ -21,8 +21,8 @@ int main(void)
     }
     ms_counters_stop(c, &instructions, &cycles);
     ms_counters_close(c);
-    printf("1e6-iteration loop: %llu instructions, %llu cycles\n", (unsigned long long)instructions,
-           (unsigned long long)cycles);
+    printf("1e6-iteration loop (sum %llu): %llu instructions, %llu cycles\n", (unsigned long long)sink,
+           (unsigned long long)instructions, (unsigned long long)cycles);
     /* each iteration is at least a load, an add, a store, an increment and a branch */
     if (instructions < 3000000 || cycles == 0) {
         fprintf(stderr, "FAIL: implausible counts\n");
