@@ -27,6 +27,15 @@ struct stacks_table {
     uint64_t slots[]; /* hash << 32 | (arena offset / 8 + 1): one load less than going through the id */
 };
 
+/* The calling thread's previous stack: a loop allocating from one place is answered by one memcmp,
+ * without hashing or probing. Ids never change, so the memo never goes stale. */
+struct stacks_memo {
+    uint32_t depth, flags, id, valid;
+    void *ips[MS_CONFIG_DEPTH_MAX];
+};
+
+static __thread struct stacks_memo stacks_memo __attribute__((tls_model("initial-exec")));
+
 static unsigned char *stacks_arena;
 static uint64_t stacks_arena_used;
 static uint64_t *stacks_offset; /* id -> arena offset */
@@ -88,12 +97,7 @@ static inline int stacks_equal(const struct stacks_record *r, uint32_t hash, voi
     if (r->hash != hash || r->depth != depth || r->flags != flags) {
         return 0;
     }
-    /* No early exit: equal is the common answer, and the branch-free loop vectorizes. */
-    uintptr_t diff = 0;
-    for (unsigned i = 0; i < depth; i++) {
-        diff |= (uintptr_t)r->ips[i] ^ (uintptr_t)ips[i];
-    }
-    return diff == 0;
+    return memcmp(r->ips, ips, depth * sizeof(void *)) == 0;
 }
 
 /* 1 + id, or 0 when absent. */
@@ -179,12 +183,21 @@ static uint32_t stacks_add(uint64_t h, void *const *ips, unsigned depth, unsigne
 
 uint32_t ms_stacks_intern(void *const *ips, unsigned depth, unsigned flags)
 {
+    struct stacks_memo *m = &stacks_memo;
+    if (m->valid && m->depth == depth && m->flags == flags && memcmp(m->ips, ips, depth * sizeof(void *)) == 0) {
+        return m->id;
+    }
     uint64_t h = stacks_hash(ips, depth, flags);
     uint32_t found = stacks_find(__atomic_load_n(&stacks_table, __ATOMIC_ACQUIRE), h, ips, depth, flags);
-    if (MS_LIKELY(found)) {
-        return found - 1;
+    uint32_t id = MS_LIKELY(found) ? found - 1 : stacks_add(h, ips, depth, flags);
+    if (id != MS_STACK_OVERFLOW && depth <= MS_CONFIG_DEPTH_MAX) {
+        m->depth = depth;
+        m->flags = flags;
+        m->id = id;
+        m->valid = 1;
+        memcpy(m->ips, ips, depth * sizeof(void *));
     }
-    return stacks_add(h, ips, depth, flags);
+    return id;
 }
 
 int ms_stacks_init(void)

@@ -48,6 +48,13 @@ static void *bench_thread(void *arg)
     return NULL;
 }
 
+static long bench_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (long)ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+}
+
 static long bench_rss(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -94,7 +101,8 @@ int main(int argc, char **argv)
     const char *what = argv[1];
     long n = atol(argv[2]);
     double t0 = bench_now(), t1;
-    long extra = 0;
+    long cpu0 = bench_cpu_us();
+    long extra = -1;
     if (!strcmp(what, "churn")) {
         bench_churn(n);
     } else if (!strcmp(what, "deep")) {
@@ -138,6 +146,9 @@ int main(int argc, char **argv)
         return 2;
     }
     t1 = bench_now();
+    if (extra < 0) {
+        extra = bench_cpu_us() - cpu0;
+    }
     printf("%s %.6f %ld\n", what, t1 - t0, extra);
     return 0;
 }
