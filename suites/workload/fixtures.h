@@ -113,10 +113,6 @@ struct perfcheck_report {
     double measured; /* the figure that was compared last */
 };
 
-/* CPU time of the calling thread in ns, as a harness clock (memsnap_bench_set_clock): what the code costs,
- * whatever else the machine is doing. */
-uint64_t perfcheck_cpu_clock(void *ctx);
-
 /* The budgets file: argv's --budgets FILE, else $MEMSNAP_SOURCE_ROOT/performance_budgets.yml, else
  * ./performance_budgets.yml. */
 const char *perfcheck_budgets_path(int argc, char **argv);
