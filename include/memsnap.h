@@ -67,7 +67,8 @@ static inline int memsnap_active(void)
 }
 
 /* Write a snapshot of the live heap to path (NULL: the next name from MEMSNAP_OUTPUT). The file appears
- * atomically (written to a temporary name, then renamed). 0 or -errno; -ENOSYS when not profiling. */
+ * atomically (written to a temporary name, then renamed). 0 or -errno; -ENOSYS when not profiling.
+ * Not async-signal-safe: for snapshots on a signal, use MEMSNAP_SIGNAL. */
 static inline int memsnap_snapshot(const char *path)
 {
     const struct memsnap_api *a = memsnap_api_();
