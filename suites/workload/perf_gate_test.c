@@ -78,6 +78,12 @@ static void impossible_memory_cache_1000_fails(void **state)
     expect_fail(impossible_path, perfcheck_memory_cache_1000, "KB exceeds budget 0 KB");
 }
 
+static void impossible_memory_batch_1000_fails(void **state)
+{
+    (void)state;
+    expect_fail(impossible_path, perfcheck_memory_batch_1000, "KB exceeds budget 0 KB");
+}
+
 /* ---- budgets files written by the tests ---- */
 
 static char *write_temp(const char *text)
@@ -186,6 +192,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(impossible_memory_single_fails),
             cmocka_unit_test(impossible_memory_batch_100_fails),
             cmocka_unit_test(impossible_memory_cache_1000_fails),
+            cmocka_unit_test(impossible_memory_batch_1000_fails),
         };
         return cmocka_run_group_tests_name("memory gate", tests, NULL, NULL);
     }
