@@ -261,10 +261,13 @@ MS_HIDDEN void ms_unwind_init(enum ms_unwind_mode mode);
 /* Fill ips[0..max) with the return addresses of the calling thread's stack, innermost first, starting
  * `skip` frames above the caller of ms_unwind_capture. Returns the number of frames; sets *flags to
  * MS_FMT_STACK_TRUNCATED when max was hit, MS_FMT_STACK_BROKEN when the walk stopped on a bad frame.
- * Async-signal-safe, allocation-free after init, no system calls on the hot path. */
+ * max is clamped to 256, skip to 0..4. errno is left as it was. No allocation, lock or system call once
+ * the thread has made its first capture (which fetches its stack bounds) and the return addresses were
+ * seen before (a new one is looked up in the CFI under the loader's lock: dl_iterate_phdr). */
 MS_HIDDEN int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags);
 
-/* Modules were loaded or unloaded (dlopen/dlclose): drop cached unwind rules for unmapped ranges. */
+/* Modules were unloaded (dlclose): forget every cached rule, and libunwind's cache, so that code mapped
+ * later at the same addresses is read afresh. Not for signal handlers. */
 MS_HIDDEN void ms_unwind_invalidate(void);
 
 /* How many of the calling thread's captures needed libunwind for some frame (MS_UNWIND_DWARF). */

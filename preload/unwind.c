@@ -10,6 +10,7 @@
 
 #include <memsnap/format.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -73,7 +74,9 @@ static inline uint64_t unwind_check(uintptr_t ip)
 __attribute__((noinline, cold)) static uint64_t unwind_fill(uintptr_t ip, struct unwind_slot *set)
 {
     unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
+    int saved_errno = errno; /* the allocation a capture serves leaves errno alone */
     struct ms_cfi_rule rule = ms_cfi_lookup(ip - 1);
+    errno = saved_errno;
     uint64_t check = unwind_check(ip);
     uint64_t word = check << 50 | (uint64_t)(rule.kind & 3) << 48 | (uint64_t)rule.rbp_offset << 32 |
                     rule.cfa_offset;
@@ -126,7 +129,10 @@ unsigned long ms_unwind_fallbacks(void)
 __attribute__((noinline, cold)) static void unwind_fetch_bounds(void)
 {
     uintptr_t l, h;
-    if (ms_platform_thread_stack(&l, &h) == 0 && l < h) {
+    int saved_errno = errno;
+    int rc = ms_platform_thread_stack(&l, &h);
+    errno = saved_errno;
+    if (rc == 0 && l < h) {
         unwind_lo = l;
         unwind_hi = h;
     } else {
@@ -165,13 +171,11 @@ static inline int unwind_emit(void ***out, void **end, int *skip, uintptr_t ip, 
 
 /* libunwind from the frame (ip, sp, bp) whose own ip is already emitted. Registers other than these three
  * are this function's, which only matters to CFI that computes a CFA from them (none seen on x86_64). */
-__attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip, uintptr_t sp, uintptr_t bp,
-                                                                    void **out, void **end, int skip,
-                                                                    unsigned *flags)
+static void **unwind_libunwind_steps(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, void **end,
+                                     int skip, unsigned *flags)
 {
     unw_context_t uc;
     unw_cursor_t cursor;
-    unwind_fallbacks++;
     if (unw_getcontext(&uc) != 0) {
         *flags |= MS_FMT_STACK_BROKEN;
         return out;
@@ -196,6 +200,17 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
             return out;
         }
     }
+}
+
+__attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip, uintptr_t sp, uintptr_t bp,
+                                                                    void **out, void **end, int skip,
+                                                                    unsigned *flags)
+{
+    unwind_fallbacks++;
+    int saved_errno = errno; /* libunwind probes memory with system calls that may fail */
+    out = unwind_libunwind_steps(ip, sp, bp, out, end, skip, flags);
+    errno = saved_errno;
+    return out;
 }
 
 /* ---- memo of the previous walk ----------------------------------------------------------------------
@@ -479,7 +494,9 @@ __attribute__((noinline)) static int unwind_libunwind(void **ips, int max, int s
     if (want > (int)(sizeof buf / sizeof buf[0])) {
         want = (int)(sizeof buf / sizeof buf[0]);
     }
+    int saved_errno = errno;
     int got = unw_backtrace(buf, want);
+    errno = saved_errno;
     int n = 0;
     for (int i = skip; i < got; i++) {
         if (n == max) {

@@ -16,10 +16,10 @@ __attribute__((noinline)) int omitfp_recurse(int depth, struct probe *p)
     return sink - depth;
 }
 
-__attribute__((noinline)) long omitfp_spin(volatile int *stop, void (*tick)(void))
+__attribute__((noinline)) long omitfp_spin(int *stop, void (*tick)(void))
 {
     long i = 0;
-    while (!*stop) {
+    while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
         i++;
         if ((i & 0xfffff) == 0) {
             tick();

@@ -19,7 +19,7 @@ void probe_capture(struct probe *p);
 /* Built with -O2 -fomit-frame-pointer: a recursion whose frames have no frame pointer. */
 int omitfp_recurse(int depth, struct probe *p);
 /* Built with -O2 -fomit-frame-pointer: spins until *stop, calling back into `tick` now and then. */
-long omitfp_spin(volatile int *stop, void (*tick)(void));
+long omitfp_spin(int *stop, void (*tick)(void));
 /* Built with -O2 -fomit-frame-pointer: frames with large locals and an alloca-style dynamic frame. */
 int omitfp_bigframe(int n, struct probe *p);
 
