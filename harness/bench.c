@@ -323,6 +323,18 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
         rc = ms_result_set_samples(res, samples, rounds, iterations);
         b->result_index = rc ? -1 : (long)(s->run->count - 1);
     }
+    size_t slow = 0;
+    double share = 0;
+    if (rc == 0 && ms_stats_slow_outliers(samples, rounds, &slow, &share) == 0 && share > 0.10) {
+        /* The mean then carries other processes' time slices: say so, as hyperfine warns of outliers. */
+        fprintf(stderr,
+                "Warning: %s: %zu of %zu rounds took over twice the median and hold %.0f%% of the measured time: "
+                "the mean and stddev include them (preemption, interrupts?).%s\n",
+                b->name, slow, rounds, share * 100,
+                strcmp(o->timer, "time.perf_counter") == 0
+                    ? " --benchmark-timer=thread_time leaves out the time other processes ran."
+                    : "");
+    }
     free(samples);
     return rc ? ms_err_set(err, rc, "%s: %s", b->name, strerror(-rc)) : 0;
 }

@@ -45,6 +45,9 @@ const char *ms_budgets_path(const struct ms_budgets *b);
 /* ---- stats.c: pytest-benchmark's statistics over per-call samples (seconds) ----
  * out->data points at `data` (not copied). -EINVAL for n == 0. */
 int ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct memsnap_bench_stats *out);
+/* Samples far above the median (modified z-score (x - median) / MAD > 14.826, hyperfine's rule, and over
+ * twice the median): how many, and their share of the total time. Preempted rounds look like this. */
+int ms_stats_slow_outliers(const double *data, size_t n, size_t *count, double *share);
 /* p in [0,1] over sorted data, linear between closest ranks. */
 double ms_stats_percentile_sorted(const double *sorted, size_t n, double p);
 

@@ -114,3 +114,38 @@ int ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct m
     free(d);
     return 0;
 }
+
+int ms_stats_slow_outliers(const double *data, size_t n, size_t *count, double *share)
+{
+    *count = 0;
+    *share = 0;
+    if (n < 3) {
+        return 0;
+    }
+    double *d = malloc(n * sizeof *d);
+    if (!d) {
+        return -ENOMEM;
+    }
+    memcpy(d, data, n * sizeof *d);
+    qsort(d, n, sizeof *d, ms_stats_cmp);
+    double median = ms_stats_median_sorted(d, n);
+    for (size_t i = 0; i < n; i++) {
+        d[i] = fabs(data[i] - median);
+    }
+    qsort(d, n, sizeof *d, ms_stats_cmp);
+    double mad = ms_stats_median_sorted(d, n);
+    free(d);
+    /* hyperfine's rule, a modified z-score (x - median) / MAD above 14.826, and at least twice the median:
+     * a tight distribution has a tiny MAD, and a round 5% slow is not a preempted one. */
+    double limit = median + fmax(14.826 * mad, median);
+    long double total = 0, above = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += data[i];
+        if (data[i] > limit) {
+            above += data[i];
+            (*count)++;
+        }
+    }
+    *share = total > 0 ? (double)(above / total) : 0;
+    return 0;
+}

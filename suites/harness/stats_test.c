@@ -77,6 +77,32 @@ static void stats_hd15iqr_is_inside_the_fence(void **state)
     assert_true(s.hd15iqr <= s.q3 + 1.5 * s.iqr);
 }
 
+/* 100 rounds of 1.0 and 5 preempted ones of 50.0: the 5 hold 250 / 350 of the time. */
+static void stats_slow_outliers_and_their_share(void **state)
+{
+    (void)state;
+    double d[105];
+    for (int i = 0; i < 105; i++) {
+        d[i] = i % 21 == 20 ? 50.0 : 1.0 + 0.001 * (i % 7);
+    }
+    size_t count;
+    double share;
+    assert_int_equal(ms_stats_slow_outliers(d, 105, &count, &share), 0);
+    assert_int_equal(count, 5);
+    double total = 0;
+    for (int i = 0; i < 105; i++) {
+        total += d[i];
+    }
+    assert_true(fabs(share - 250.0 / total) < 1e-12);
+    /* a round 50% slow is not preempted: under twice the median */
+    for (int i = 0; i < 105; i++) {
+        d[i] = i % 21 == 20 ? 1.5 : 1.0;
+    }
+    assert_int_equal(ms_stats_slow_outliers(d, 105, &count, &share), 0);
+    assert_int_equal(count, 0);
+    assert_true(share == 0);
+}
+
 static void stats_empty_is_an_error(void **state)
 {
     (void)state;
@@ -89,6 +115,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stats_match_python_statistics),
         cmocka_unit_test(stats_hd15iqr_is_inside_the_fence),
+        cmocka_unit_test(stats_slow_outliers_and_their_share),
         cmocka_unit_test(stats_empty_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
