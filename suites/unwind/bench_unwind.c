@@ -135,5 +135,24 @@ int main(int argc, char **argv)
             }
         }
     }
+    /* A capture right after ms_unwind_invalidate: every return address read from the CFI again. */
+    {
+        static double cold[MAX_ROUNDS], warm[MAX_ROUNDS];
+        int frames = 0;
+        for (int r = 0; r < rounds; r++) {
+            ms_unwind_invalidate();
+            struct job j = {1, 1, 0, 1, 0};
+            recurse(depths[0], &j);
+            cold[r] = j.ns;
+            frames = j.frames;
+            j.ns = 0;
+            recurse(depths[0], &j);
+            warm[r] = j.ns;
+        }
+        qsort(cold, (size_t)rounds, sizeof cold[0], compare_double);
+        qsort(warm, (size_t)rounds, sizeof warm[0], compare_double);
+        printf("%-6d %-9s %-14s %8d %12.1f  (the next one: %.1f ns)\n", depths[0], "cold", "dwarf-cached",
+               frames, cold[rounds / 2], warm[rounds / 2]);
+    }
     return 0;
 }
