@@ -335,6 +335,18 @@ static int snapshot_name(char *out, size_t size, uint32_t seq)
     return ms_text_expand(ms_config.output, (uint64_t)ms_tracker_pid(), seq, exe, out, size);
 }
 
+/* Automatic snapshots (exit, signal, interval) have no caller to return an error to: say it on stderr,
+ * once per process so that a failing interval does not flood it. */
+static void snapshot_warn(const char *name, int rc)
+{
+    static int warned;
+    if (__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+        return;
+    }
+    const char *why = strerrordesc_np(-rc);
+    ms_text_warn("cannot write ", name, ": ", why ? why : "error", (const char *)0);
+}
+
 int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
 {
     if (!ms_tracker_active()) {
@@ -357,6 +369,9 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     }
     if (rc < 0) {
         ms_snapshot_unlock();
+        if (!path) {
+            snapshot_warn(ms_config.output, rc);
+        }
         return rc;
     }
     /* The temporary name carries pid and sequence: two writers never share it. */
@@ -373,6 +388,9 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     int fd = ms_platform_create(tmp);
     if (fd < 0) {
         ms_snapshot_unlock();
+        if (!path) {
+            snapshot_warn(final, fd);
+        }
         return fd;
     }
     o->fd = fd;
@@ -392,5 +410,8 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
         ms_platform_unlink(tmp);
     }
     ms_snapshot_unlock();
+    if (rc < 0 && !path) {
+        snapshot_warn(final, rc);
+    }
     return rc;
 }

@@ -327,6 +327,18 @@ static void bad_settings_warn_once_and_fall_back(void **state)
     run_cleanup(&r);
 }
 
+static void unwritable_output_warns_and_keeps_the_exit_status(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_OUTPUT=/nonexistent-dir/x.%p.snap", NULL},
+                (const char *[]){"_exit", "5", NULL});
+    assert_true(WIFEXITED(r.status));
+    assert_int_equal(WEXITSTATUS(r.status), 5);
+    assert_non_null(strstr(r.out, "memsnap: cannot write /nonexistent-dir/x."));
+    run_cleanup(&r);
+}
+
 int main(void)
 {
     preload_lib = getenv("MEMSNAP_PRELOAD_LIB");
@@ -347,6 +359,7 @@ int main(void)
         cmocka_unit_test(sampling_estimates_within_tolerance_and_flags_the_file),
         cmocka_unit_test(depth_limit_truncates_and_marks_stacks),
         cmocka_unit_test(bad_settings_warn_once_and_fall_back),
+        cmocka_unit_test(unwritable_output_warns_and_keeps_the_exit_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
