@@ -180,9 +180,11 @@ struct ms_group_row {
     uint32_t label;              /* strtab id of the row's text */
     uint64_t size, count;        /* live bytes and blocks */
     uint64_t alloc_bytes, alloc_count;
-    const struct ms_sym_frame **stack; /* a representative symbolized stack (the largest site's) */
+    uint32_t example;            /* the heaviest site's stack (index in the snapshot) */
+    uint64_t example_weight;
+    /* The example symbolized, filled on demand by ms_group_row_stack(). */
+    const struct ms_sym_frame **stack;
     uint32_t stack_len;
-    uint64_t stack_weight;
     uint32_t stack_flags;
 };
 
@@ -192,6 +194,9 @@ struct ms_groups {
     struct ms_map *index;        /* key bytes -> row index + 1 */
     uint64_t size, count_total;  /* sums over the sites that passed the filters (not cumulative) */
     uint64_t alloc_bytes, alloc_count;
+    struct ms_symbolizer *sym;   /* borrowed */
+    const struct ms_snap *snap;  /* borrowed */
+    void **handles;
 };
 
 enum ms_by ms_group_by_parse(const char *s, bool *ok);
@@ -199,6 +204,8 @@ const char *ms_group_by_name(enum ms_by by);
 enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *snap,
                              const struct ms_group_opts *opts, struct ms_groups *out, struct ms_error *err);
 void ms_group_free(struct ms_groups *g);
+/* A row's example stack, symbolized on first use (only displayed rows pay for it). NULL when out of memory. */
+const struct ms_sym_frame *const *ms_group_row_stack(struct ms_groups *g, struct ms_group_row *r, uint32_t *n);
 /* The symbolized stack of one site (inline-expanded, innermost first); *n frames, malloc'd array. */
 enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
                               uint32_t stack, const struct ms_sym_frame ***out, uint32_t *n);
@@ -253,8 +260,8 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err);
 struct ms_diff_row {
     const char *label;
     long long size, size_diff, count, count_diff;
-    const struct ms_sym_frame *const *stack;
-    uint32_t stack_len;
+    struct ms_groups *g_;        /* where the row came from, for its example stack */
+    struct ms_group_row *row_;
 };
 
 struct ms_diff {
@@ -273,6 +280,8 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
                                const struct ms_snap *new_snap, const struct ms_group_opts *opts,
                                struct ms_diff **out, struct ms_error *err);
 const struct ms_diff_row *ms_diff_total(const struct ms_diff *d);
+/* A row's example stack (symbolized on first use); *n frames. */
+const struct ms_sym_frame *const *ms_diff_row_stack(const struct ms_diff_row *r, uint32_t *n);
 /* One row the tracemalloc way: "f.c:25: size=236 KiB (+236 KiB), count=1001 (+1001), average=242 B". */
 const char *ms_diff_format_row(const struct ms_diff_row *r, bool exact, char *buf, size_t len);
 enum { MS_DIFF_PRINT_BYTES = 1, MS_DIFF_PRINT_STACK = 2 };

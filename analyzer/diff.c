@@ -59,8 +59,8 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
             const struct ms_group_row *orow = ov ? &other->rows[*ov - 1] : NULL;
             struct ms_diff_row *dr = &d->rows[d->count++];
             dr->label = ms_strtab_get(strs, gr->label);
-            dr->stack = gr->stack;
-            dr->stack_len = gr->stack_len;
+            dr->g_ = g;
+            dr->row_ = (struct ms_group_row *)gr;
             if (side == 1) {
                 dr->size = (long long)gr->size;
                 dr->count = (long long)gr->count;
@@ -93,6 +93,15 @@ const struct ms_diff_row *ms_diff_total(const struct ms_diff *d)
     return &d->total;
 }
 
+const struct ms_sym_frame *const *ms_diff_row_stack(const struct ms_diff_row *r, uint32_t *n)
+{
+    if (!r->g_) {
+        *n = 0;
+        return NULL;
+    }
+    return ms_group_row_stack(r->g_, r->row_, n);
+}
+
 const char *ms_diff_format_row(const struct ms_diff_row *r, bool exact, char *buf, size_t len)
 {
     char a[64], b[64], c[64];
@@ -111,8 +120,11 @@ void ms_diff_print(const struct ms_diff *d, FILE *out, long limit, unsigned flag
     bool exact = flags & MS_DIFF_PRINT_BYTES;
     for (size_t i = 0; i < d->count && (limit < 0 || i < (size_t)limit); i++) {
         fprintf(out, "%s\n", ms_diff_format_row(&d->rows[i], exact, buf, sizeof buf));
-        if (flags & MS_DIFF_PRINT_STACK)
-            ms_output_text_stack(out, d->rows[i].stack, d->rows[i].stack_len, "    ");
+        if (flags & MS_DIFF_PRINT_STACK) {
+            uint32_t n;
+            const struct ms_sym_frame *const *st = ms_diff_row_stack(&d->rows[i], &n);
+            ms_output_text_stack(out, st, n, "    ");
+        }
     }
     fprintf(out, "%s\n", ms_diff_format_row(&d->total, exact, buf, sizeof buf));
 }
@@ -158,8 +170,11 @@ static json_t *ms_diff_json_row(const struct ms_diff_row *r, bool stack)
                           (json_int_t)r->count_diff);
     if (o)
         json_object_set_new(o, "average", r->count ? json_real((double)r->size / (double)r->count) : json_null());
-    if (o && stack)
-        json_object_set_new(o, "stack", ms_output_json_stack(r->stack, r->stack_len));
+    if (o && stack) {
+        uint32_t n;
+        const struct ms_sym_frame *const *st = ms_diff_row_stack(r, &n);
+        json_object_set_new(o, "stack", ms_output_json_stack(st, n));
+    }
     return o;
 }
 

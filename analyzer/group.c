@@ -37,38 +37,62 @@ static bool ms_group_profiler_frame(const struct ms_sym_frame *f)
     return strncmp(base, "libmemsnap", 10) == 0;
 }
 
-enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
-                              uint32_t stack, const struct ms_sym_frame ***out, uint32_t *n)
+/* The symbolized stack into a reusable buffer (*buf, *cap). */
+static enum ms_status ms_group_stack_into(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
+                                          uint32_t stack, const struct ms_sym_frame ***buf, size_t *cap, uint32_t *n)
 {
     const struct ms_stack *st = &snap->stacks[stack];
-    size_t cap = 16, len = 0;
-    const struct ms_sym_frame **v = malloc(cap * sizeof *v);
-    *out = NULL;
-    *n = 0;
-    if (!v)
-        return MS_NOMEM;
+    size_t len = 0;
+    const struct ms_sym_frame **v = *buf;
     for (uint32_t i = 0; i < st->depth; i++) {
         const struct ms_sym_frame *fr;
         size_t k = ms_symbolize_frame(sym, handles, snap, &st->frames[i], &fr);
         /* The profiler's own frames are noise if the unwinder left them in. */
         if (len == 0 && ms_group_profiler_frame(fr))
             continue;
-        if (len + k > cap) {
-            while (len + k > cap)
-                cap *= 2;
-            const struct ms_sym_frame **nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                free(v);
+        if (len + k > *cap) {
+            size_t ncap = *cap ? *cap : 16;
+            while (len + k > ncap)
+                ncap *= 2;
+            const struct ms_sym_frame **nv = realloc(v, ncap * sizeof *nv);
+            if (!nv)
                 return MS_NOMEM;
-            }
-            v = nv;
+            *buf = v = nv;
+            *cap = ncap;
         }
         for (size_t j = 0; j < k; j++)
             v[len++] = &fr[j];
     }
-    *out = v;
     *n = (uint32_t)len;
     return MS_OK;
+}
+
+enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
+                              uint32_t stack, const struct ms_sym_frame ***out, uint32_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    enum ms_status r = ms_group_stack_into(sym, handles, snap, stack, out, &cap, n);
+    if (r == MS_OK && !*out)
+        *out = malloc(sizeof **out); /* an empty stack: still a valid array */
+    if (r != MS_OK || !*out) {
+        free(*out);
+        *out = NULL;
+        return MS_NOMEM;
+    }
+    return MS_OK;
+}
+
+const struct ms_sym_frame *const *ms_group_row_stack(struct ms_groups *g, struct ms_group_row *r, uint32_t *n)
+{
+    if (!r->stack && ms_group_stack(g->sym, g->handles, g->snap, r->example, &r->stack, &r->stack_len) != MS_OK) {
+        *n = 0;
+        return NULL;
+    }
+    r->stack_flags = g->snap->stacks[r->example].flags;
+    *n = r->stack_len;
+    return r->stack;
 }
 
 static bool ms_group_frame_matches(const struct ms_sym_frame *f, const char *pat)
@@ -137,28 +161,18 @@ static struct ms_group_row *ms_group_row(struct ms_groups *g, const void *key, s
     return r;
 }
 
-static enum ms_status ms_group_add(struct ms_groups *g, struct ms_group_row *r, const struct ms_site *site,
-                                   const struct ms_sym_frame *const *v, uint32_t n, uint32_t flags)
+static void ms_group_add(struct ms_group_row *r, const struct ms_site *site)
 {
     r->size += site->live_bytes;
     r->count += site->live_count;
     r->alloc_bytes += site->alloc_bytes;
     r->alloc_count += site->alloc_count;
-    /* Keep the heaviest site's stack as the row's example. */
+    /* The heaviest site is the row's example. */
     uint64_t w = site->live_bytes ? site->live_bytes : site->alloc_bytes / 2;
-    if (!r->stack || w > r->stack_weight) {
-        const struct ms_sym_frame **c = malloc((n ? n : 1) * sizeof *c);
-        if (!c)
-            return MS_NOMEM;
-        memcpy(c, v, n * sizeof *c);
-        free(r->stack);
-        r->stack = c;
-        r->stack_len = n;
-        r->stack_weight = w;
-        r->stack_flags = flags;
+    if (r->example_weight == 0 || w > r->example_weight) {
+        r->example = site->stack;
+        r->example_weight = w ? w : 1;
     }
-    (void)g;
-    return MS_OK;
 }
 
 enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *snap,
@@ -166,8 +180,8 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
 {
     static const struct ms_group_opts defaults = {.by = MS_BY_LINE};
     struct ms_strtab *strs = ms_symbolize_strtab(sym);
-    void **handles = NULL;
     const struct ms_sym_frame **v = NULL;
+    size_t vcap = 0;
     uint32_t *keybuf = NULL;
     size_t keycap = 0;
     enum ms_status r;
@@ -176,16 +190,16 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
     memset(g, 0, sizeof *g);
     if (!(g->index = ms_map_new()))
         return ms_error_set(err, MS_NOMEM, "out of memory");
-    if ((r = ms_symbolize_attach(sym, snap, &handles, err)) != MS_OK)
+    g->sym = sym;
+    g->snap = snap;
+    if ((r = ms_symbolize_attach(sym, snap, &g->handles, err)) != MS_OK)
         goto out;
     uint32_t nostack = ms_strtab_intern(strs, "<no stack>", 10);
     bool cumulative = opts->cumulative && opts->by != MS_BY_STACK;
     for (uint32_t i = 0; i < snap->site_count; i++) {
         const struct ms_site *site = &snap->sites[i];
         uint32_t n;
-        free(v);
-        v = NULL;
-        if (ms_group_stack(sym, handles, snap, site->stack, &v, &n) != MS_OK) {
+        if (ms_group_stack_into(sym, g->handles, snap, site->stack, &v, &vcap, &n) != MS_OK) {
             r = ms_error_set(err, MS_NOMEM, "out of memory");
             goto out;
         }
@@ -195,7 +209,6 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
         g->count_total += site->live_count;
         g->alloc_bytes += site->alloc_bytes;
         g->alloc_count += site->alloc_count;
-        uint32_t flags = snap->stacks[site->stack].flags;
         if (n + 1 > keycap) {
             keycap = (n + 1) * 2;
             uint32_t *nk = realloc(keybuf, keycap * sizeof *nk);
@@ -210,10 +223,11 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
             for (uint32_t j = 0; j < n; j++)
                 keybuf[j] = v[j]->id;
             struct ms_group_row *row = ms_group_row(g, keybuf, n * sizeof *keybuf, n ? v[0]->line_key : nostack);
-            if (!row || ms_group_add(g, row, site, v, n, flags) != MS_OK) {
+            if (!row) {
                 r = ms_error_set(err, MS_NOMEM, "out of memory");
                 goto out;
             }
+            ms_group_add(row, site);
             continue;
         }
         if (n == 0)
@@ -229,17 +243,17 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
         }
         for (size_t q = 0; q < nkeys; q++) {
             struct ms_group_row *row = ms_group_row(g, &keybuf[q], sizeof *keybuf, keybuf[q]);
-            if (!row || ms_group_add(g, row, site, v, n, flags) != MS_OK) {
+            if (!row) {
                 r = ms_error_set(err, MS_NOMEM, "out of memory");
                 goto out;
             }
+            ms_group_add(row, site);
         }
     }
     r = MS_OK;
 out:
     free(v);
     free(keybuf);
-    free(handles);
     if (r != MS_OK)
         ms_group_free(g);
     return r;
@@ -250,6 +264,7 @@ void ms_group_free(struct ms_groups *g)
     for (size_t i = 0; i < g->count; i++)
         free(g->rows[i].stack);
     free(g->rows);
+    free(g->handles);
     ms_map_free(g->index);
     memset(g, 0, sizeof *g);
 }

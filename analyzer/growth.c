@@ -41,7 +41,8 @@ const char *ms_growth_verdict_name(enum ms_growth_verdict v)
 struct ms_growth_site {
     uint32_t label;
     uint64_t *series;
-    const struct ms_group_row *example; /* the row (in the latest snapshot that has it) */
+    struct ms_groups *eg;               /* the latest snapshot that has the site */
+    struct ms_group_row *example;       /* its row there */
     enum ms_growth_verdict verdict;
     size_t grew;
     double per_interval;
@@ -117,6 +118,7 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
             struct ms_growth_site *s = &sites[*slot - 1];
             s->series[i] = g[i].rows[v - 1].size;
             s->label = g[i].rows[v - 1].label;
+            s->eg = &g[i];
             s->example = &g[i].rows[v - 1];
         }
     }
@@ -153,13 +155,15 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
             json_t *series = json_array();
             for (size_t j = 0; j < n; j++)
                 json_array_append_new(series, json_integer((json_int_t)s->series[j]));
+            uint32_t sn;
+            const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
             json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:o, s:o}", "key",
                                                  ms_strtab_get(strs, s->label), "verdict",
                                                  ms_growth_verdict_name(s->verdict), "per_interval",
                                                  s->per_interval, "grew_intervals", (json_int_t)s->grew,
                                                  "intervals", (json_int_t)(n - 1), "peak", (json_int_t)s->peak,
                                                  "series", series, "stack",
-                                                 ms_output_json_stack(s->example->stack, s->example->stack_len)));
+                                                 ms_output_json_stack(st, sn)));
         }
         json_t *doc = json_pack("{s:s, s:o, s:s, s:o, s:{s:I, s:I, s:I}}", "command", "growth", "snapshots",
                                 paths, "by", ms_group_by_name(go.by), "sites", arr, "summary", "unbounded",
@@ -189,8 +193,11 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
                 fprintf(cli->out, "%s %s", j ? "," : "", ms_size_format(a, sizeof a, (double)s->series[j], false,
                                                                        cli->bytes));
             fputc('\n', cli->out);
-            if (s->verdict == MS_GROWTH_UNBOUNDED || cli->show_stack)
-                ms_output_text_stack(cli->out, s->example->stack, s->example->stack_len, "    ");
+            if (s->verdict == MS_GROWTH_UNBOUNDED || cli->show_stack) {
+                uint32_t sn;
+                const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
+                ms_output_text_stack(cli->out, st, sn, "    ");
+            }
         }
         fprintf(cli->out, "Growth over %zu snapshots (%zu intervals): %zu unbounded (%s per interval), %zu bounded, "
                 "%zu steady\n", n, n - 1, counts[0], ms_size_format(a, sizeof a, unbounded_rate, true, cli->bytes),

@@ -246,10 +246,16 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
     size_t n = 0;
     uint64_t bytes = 0, blocks = 0, sup_stacks = 0;
     for (size_t i = 0; i < g.count; i++) {
-        const struct ms_group_row *row = &g.rows[i];
+        struct ms_group_row *row = &g.rows[i];
         if (!row->count)
             continue;
-        int k = ms_leaks_suppressed(sup, row->stack, row->stack_len);
+        uint32_t sn;
+        const struct ms_sym_frame *const *st = ms_group_row_stack(&g, row, &sn);
+        if (!st) {
+            r = ms_error_set(err, MS_NOMEM, "out of memory");
+            goto out;
+        }
+        int k = ms_leaks_suppressed(sup, st, sn);
         if (k >= 0) {
             sup_stacks++;
             if ((size_t)k < sup->n) {

@@ -20,14 +20,23 @@ struct ms_map {
 
 uint64_t ms_map_hash(const void *key, size_t len)
 {
-    /* FNV-1a with a final mix: keys are short and mostly small integers. */
+    /* Word at a time with a multiply-xorshift mix: keys are ids and offsets, mostly 4 to 64 bytes. */
     const unsigned char *p = key;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+        p += 8;
+        len -= 8;
+    }
+    uint64_t t = 0;
+    memcpy(&t, p, len);
+    h = (h ^ t) * 0x94d049bb133111ebull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
     return h;
 }
 
@@ -101,7 +110,7 @@ uint32_t *ms_map_slot(struct ms_map *m, const void *key, size_t len, bool *creat
         *created = false;
         return &e->value;
     }
-    if ((m->used + 1) * 4 > m->cap * 3) {
+    if ((m->used + 1) * 2 > m->cap) { /* at most half full: short probe runs */
         if (!ms_map_grow(m))
             return NULL;
         e = ms_map_lookup(m, key, len, h);

@@ -18,6 +18,16 @@
 
 enum ms_symmod_state { MS_SYMMOD_NEW, MS_SYMMOD_OK, MS_SYMMOD_MISSING, MS_SYMMOD_CHANGED };
 
+struct ms_symsym {
+    GElf_Addr addr, size; /* dwfl addresses */
+    const char *name;     /* in the ELF string table */
+};
+
+struct ms_symfn {
+    Dwarf_Addr lo, hi; /* DWARF addresses */
+    Dwarf_Off off;     /* the DW_TAG_subprogram */
+};
+
 struct ms_symmod {
     uint32_t index; /* in the symbolizer's module list */
     char *path;
@@ -28,11 +38,25 @@ struct ms_symmod {
     Dwfl *dwfl;
     Dwfl_Module *mod;
     Dwarf_Addr bias; /* dwfl address = file vaddr + bias */
+    /* Functions by address, built on first use: dwarf_getscopes() walks a whole CU per lookup, which
+     * costs milliseconds per frame in large CUs; this makes a lookup a binary search plus a walk
+     * down one function's DIEs. */
+    bool indexed;
+    struct ms_symfn *fns;
+    size_t nfns, fns_cap;
+    Dwarf *dw;
+    Dwarf_Addr dwbias;
+    /* The ELF symbol table sorted by address: dwfl_module_addrinfo() scans every symbol per call. */
+    bool syms_ready;
+    struct ms_symsym *syms;
+    size_t nsyms;
 };
 
-struct ms_sym_entry {
-    const struct ms_sym_frame *frames;
+struct ms_sym_slot {
+    uint64_t offset;
+    uint32_t mod;
     uint32_t n;
+    const struct ms_sym_frame *frames; /* NULL: empty slot */
 };
 
 struct ms_symbolizer {
@@ -44,9 +68,9 @@ struct ms_symbolizer {
     struct ms_symmod **mods;
     size_t mod_count, mod_cap;
     struct ms_symmod none;
-    struct ms_map *cache; /* module index, offset -> entry index + 1 */
-    struct ms_sym_entry *entries;
-    size_t entry_count, entry_cap;
+    /* (module, offset) -> frames, open addressing with the result inline: one cache line per lookup. */
+    struct ms_sym_slot *cache;
+    size_t cache_cap, cache_used;
     struct ms_sym_frame **chunks;
     size_t chunk_count, chunk_used;
 };
@@ -92,7 +116,8 @@ enum ms_status ms_symbolize_new(const struct ms_symbolize_opts *opts, struct ms_
     s->debuginfo_path = malloc(len);
     s->strs = ms_strtab_new();
     s->mod_index = ms_map_new();
-    s->cache = ms_map_new();
+    s->cache_cap = 1024;
+    s->cache = calloc(s->cache_cap, sizeof *s->cache);
     if (!s->debuginfo_path || !s->strs || !s->mod_index || !s->cache) {
         ms_symbolize_free(s);
         return ms_error_set(err, MS_NOMEM, "out of memory");
@@ -122,6 +147,8 @@ void ms_symbolize_free(struct ms_symbolizer *s)
     for (size_t i = 0; i < s->mod_count; i++) {
         if (s->mods[i]->dwfl)
             dwfl_end(s->mods[i]->dwfl);
+        free(s->mods[i]->fns);
+        free(s->mods[i]->syms);
         free(s->mods[i]->path);
         free(s->mods[i]->build_id);
         free(s->mods[i]);
@@ -130,8 +157,7 @@ void ms_symbolize_free(struct ms_symbolizer *s)
     for (size_t i = 0; i < s->chunk_count; i++)
         free(s->chunks[i]);
     free(s->chunks);
-    free(s->entries);
-    ms_map_free(s->cache);
+    free(s->cache);
     ms_map_free(s->mod_index);
     ms_strtab_free(s->strs);
     free(s->debuginfo_path);
@@ -401,6 +427,143 @@ static void ms_symbolize_keys(struct ms_symbolizer *s, struct ms_sym_frame *f, c
     f->id = ms_strtab_intern(s->strs, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
+static int ms_symbolize_sym_cmp(const void *a, const void *b)
+{
+    const struct ms_symsym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    /* Sized symbols before zero-sized aliases at the same address. */
+    return (x->size == 0) - (y->size == 0);
+}
+
+static const char *ms_symbolize_symbol(struct ms_symmod *mod, GElf_Addr addr)
+{
+    if (!mod->syms_ready) {
+        mod->syms_ready = true;
+        int n = dwfl_module_getsymtab(mod->mod);
+        if (n > 0 && (mod->syms = malloc((size_t)n * sizeof *mod->syms))) {
+            for (int i = 1; i < n; i++) {
+                GElf_Sym sym;
+                GElf_Addr a;
+                GElf_Word shndx;
+                const char *name = dwfl_module_getsym_info(mod->mod, i, &sym, &a, &shndx, NULL, NULL);
+                int type = GELF_ST_TYPE(sym.st_info);
+                if (name && *name && sym.st_shndx != SHN_UNDEF && (type == STT_FUNC || type == STT_GNU_IFUNC))
+                    mod->syms[mod->nsyms++] = (struct ms_symsym){a, sym.st_size, name};
+            }
+            qsort(mod->syms, mod->nsyms, sizeof *mod->syms, ms_symbolize_sym_cmp);
+        }
+    }
+    size_t lo = 0, hi = mod->nsyms;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mod->syms[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* The nearest symbol at or below addr that covers it (a zero size covers up to the next symbol). */
+    for (size_t i = lo, steps = 0; i-- > 0 && steps < 16; steps++) {
+        const struct ms_symsym *y = &mod->syms[i];
+        if (y->size == 0 ? i + 1 == lo : addr < y->addr + y->size)
+            return y->name;
+    }
+    return NULL;
+}
+
+static void ms_symbolize_index_die(struct ms_symmod *mod, Dwarf_Die *parent, int depth)
+{
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&child);
+        if (tag == DW_TAG_subprogram) {
+            Dwarf_Addr base, lo, hi;
+            ptrdiff_t o = 0;
+            while ((o = dwarf_ranges(&child, o, &base, &lo, &hi)) > 0) {
+                if (mod->nfns == mod->fns_cap) {
+                    size_t ncap = mod->fns_cap ? mod->fns_cap * 2 : 1024;
+                    struct ms_symfn *nf = realloc(mod->fns, ncap * sizeof *nf);
+                    if (!nf)
+                        return;
+                    mod->fns = nf;
+                    mod->fns_cap = ncap;
+                }
+                mod->fns[mod->nfns++] = (struct ms_symfn){lo, hi, dwarf_dieoffset(&child)};
+            }
+        } else if ((tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
+                    tag == DW_TAG_module) && depth < 16) {
+            ms_symbolize_index_die(mod, &child, depth + 1);
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int ms_symbolize_fn_cmp(const void *a, const void *b)
+{
+    const struct ms_symfn *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static void ms_symbolize_index(struct ms_symmod *mod)
+{
+    mod->indexed = true;
+    mod->dw = dwfl_module_getdwarf(mod->mod, &mod->dwbias);
+    if (!mod->dw)
+        return;
+    Dwarf_Die *cu = NULL;
+    Dwarf_Addr b;
+    while ((cu = dwfl_module_nextcu(mod->mod, cu, &b)) != NULL)
+        ms_symbolize_index_die(mod, cu, 0);
+    qsort(mod->fns, mod->nfns, sizeof *mod->fns, ms_symbolize_fn_cmp);
+}
+
+/* The function containing addr and the inlined bodies inside it that contain addr, outermost first. */
+static size_t ms_symbolize_scopes(struct ms_symmod *mod, Dwarf_Addr addr, Dwarf_Die *chain, size_t cap)
+{
+    if (!mod->indexed)
+        ms_symbolize_index(mod);
+    if (!mod->nfns || cap == 0)
+        return 0;
+    Dwarf_Addr pc = addr - mod->dwbias;
+    size_t lo = 0, hi = mod->nfns;
+    while (lo < hi) { /* first entry with lo > pc */
+        size_t mid = lo + (hi - lo) / 2;
+        if (mod->fns[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const struct ms_symfn *f = NULL;
+    for (size_t i = lo, steps = 0; i-- > 0 && steps < 64; steps++)
+        if (mod->fns[i].hi > pc) {
+            f = &mod->fns[i];
+            break;
+        }
+    if (!f || !dwarf_offdie(mod->dw, f->off, &chain[0]))
+        return 0;
+    size_t n = 1;
+    Dwarf_Die cur = chain[0];
+    for (;;) {
+        Dwarf_Die c;
+        bool found = false;
+        if (dwarf_child(&cur, &c) == 0) {
+            do {
+                int tag = dwarf_tag(&c);
+                if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block) && dwarf_haspc(&c, pc) == 1) {
+                    if (tag == DW_TAG_inlined_subroutine && n < cap)
+                        chain[n++] = c;
+                    cur = c;
+                    found = true;
+                    break;
+                }
+            } while (dwarf_siblingof(&c, &c) == 0);
+        }
+        if (!found)
+            return n;
+    }
+}
+
 /* Expand one address into source frames; returns how many were written to out (>= 1). */
 static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mod, uint64_t offset,
                                    struct ms_sym_frame *out, size_t cap)
@@ -415,9 +578,7 @@ static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mo
     if (mod->state != MS_SYMMOD_OK || offset == 0)
         return 1;
     Dwarf_Addr addr = offset - 1 + mod->bias; /* a return address points after the call */
-    GElf_Sym sym;
-    GElf_Off symoff;
-    const char *symname = dwfl_module_addrinfo(mod->mod, addr, &symoff, &sym, NULL, NULL, NULL);
+    const char *symname = ms_symbolize_symbol(mod, addr);
     char *dem = ms_symbolize_demangle(symname);
     out[0].function = ms_symbolize_intern(s, dem ? dem : symname);
     free(dem);
@@ -431,34 +592,17 @@ static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mo
             out[0].line = lineno > 0 ? (uint32_t)lineno : 0;
         }
     }
-    Dwarf_Addr cubias = 0;
-    Dwarf_Die *cudie = dwfl_module_addrdie(mod->mod, addr, &cubias);
-    Dwarf_Die *scopes = NULL;
-    int nscopes = cudie ? dwarf_getscopes(cudie, addr - cubias, &scopes) : 0;
-    if (nscopes > 0) {
-        /* dwarf_getscopes() skips from an inlined instance to the CU; the full chain of containing
-         * DIEs (the caller subprogram included) comes from the innermost DIE itself, as eu-addr2line -i does. */
-        Dwarf_Die inner;
-        Dwarf_Addr dbias;
-        Dwarf *dw = dwfl_module_getdwarf(mod->mod, &dbias);
-        if (dw && dwarf_offdie(dw, dwarf_dieoffset(&scopes[0]), &inner)) {
-            free(scopes);
-            scopes = NULL;
-            nscopes = dwarf_getscopes_die(&inner, &scopes);
-        }
-    }
+    /* The chain of inlined bodies at this address, innermost first, then the containing function. */
+    Dwarf_Die chain[MS_SYM_MAX_INLINE], cudie_mem, *cudie = NULL;
     Dwarf_Die *fn[MS_SYM_MAX_INLINE];
+    size_t nchain = ms_symbolize_scopes(mod, addr, chain, MS_SYM_MAX_INLINE < cap ? MS_SYM_MAX_INLINE : cap);
     size_t nfn = 0;
-    for (int i = 0; i < nscopes && nfn < MS_SYM_MAX_INLINE && nfn < cap; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram) {
-            fn[nfn++] = &scopes[i];
-            if (tag == DW_TAG_subprogram)
-                break;
-        }
-    }
+    for (size_t i = nchain; i-- > 0;)
+        fn[nfn++] = &chain[i];
+    if (nfn && dwarf_diecu(fn[0], &cudie_mem, NULL, NULL))
+        cudie = &cudie_mem;
     Dwarf_Files *files = NULL;
-    if (nfn > 1 && dwarf_getsrcfiles(cudie, &files, NULL) != 0)
+    if (nfn > 1 && (!cudie || dwarf_getsrcfiles(cudie, &files, NULL) != 0))
         files = NULL;
     for (size_t i = 0; i < nfn; i++) {
         char *owned;
@@ -481,7 +625,7 @@ static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mo
                 const char *f = dwarf_filesrc(files, val, NULL, NULL);
                 if (f) {
                     Dwarf_Attribute cd;
-                    ms_symbolize_joinpath(dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &cd)), f, path,
+                    ms_symbolize_joinpath(cudie ? dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &cd)) : NULL, f, path,
                                           sizeof path);
                     out[i + 1].file = ms_symbolize_intern(s, path);
                 }
@@ -491,7 +635,6 @@ static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mo
             n = i + 2;
         }
     }
-    free(scopes);
     return n;
 }
 
@@ -502,40 +645,51 @@ size_t ms_symbolize_frame(struct ms_symbolizer *s, void *const *handles, const s
     struct ms_symmod *mod = f->module == MS_FMT_MODULE_NONE || f->module >= snap->module_count
                                 ? &s->none
                                 : handles[f->module];
-    struct {
-        uint32_t mod;
-        uint32_t pad;
-        uint64_t off;
-    } key = {mod->index, 0, f->offset};
-    const uint32_t *hit = ms_map_find(s->cache, &key, sizeof key);
-    if (hit) {
-        *out = s->entries[*hit - 1].frames;
-        return s->entries[*hit - 1].n;
-    }
+    uint64_t h = (f->offset ^ ((uint64_t)mod->index << 48)) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    size_t mask = s->cache_cap - 1, i = h & mask;
+    for (; s->cache[i].frames; i = (i + 1) & mask)
+        if (s->cache[i].offset == f->offset && s->cache[i].mod == mod->index) {
+            *out = s->cache[i].frames;
+            return s->cache[i].n;
+        }
     struct ms_sym_frame tmp[MS_SYM_MAX_INLINE];
     size_t n = ms_symbolize_resolve(s, mod, f->offset, tmp, MS_SYM_MAX_INLINE);
     struct ms_sym_frame *dst = ms_symbolize_alloc(s, n);
-    if (dst && s->entry_count == s->entry_cap) {
-        size_t ncap = s->entry_cap ? s->entry_cap * 2 : 4096;
-        struct ms_sym_entry *ne = realloc(s->entries, ncap * sizeof *ne);
-        if (ne) {
-            s->entries = ne;
-            s->entry_cap = ncap;
+    if (dst && (s->cache_used + 1) * 2 > s->cache_cap) {
+        size_t ncap = s->cache_cap * 2;
+        struct ms_sym_slot *nc = calloc(ncap, sizeof *nc);
+        if (!nc) {
+            dst = NULL;
+        } else {
+            for (size_t j = 0; j < s->cache_cap; j++) {
+                if (!s->cache[j].frames)
+                    continue;
+                uint64_t hj = (s->cache[j].offset ^ ((uint64_t)s->cache[j].mod << 48)) * 0x9e3779b97f4a7c15ull;
+                hj ^= hj >> 29;
+                size_t k = hj & (ncap - 1);
+                while (nc[k].frames)
+                    k = (k + 1) & (ncap - 1);
+                nc[k] = s->cache[j];
+            }
+            free(s->cache);
+            s->cache = nc;
+            s->cache_cap = ncap;
+            mask = ncap - 1;
+            for (i = h & mask; s->cache[i].frames; i = (i + 1) & mask)
+                ;
         }
     }
-    bool created;
-    uint32_t *slot = dst && s->entry_count < s->entry_cap ? ms_map_slot(s->cache, &key, sizeof key, &created)
-                                                          : NULL;
-    if (!slot) {
+    if (!dst) {
         *out = &oom;
         return 1;
     }
-    for (size_t i = 0; i < n; i++) {
-        dst[i] = tmp[i];
-        ms_symbolize_keys(s, &dst[i], mod);
+    for (size_t j = 0; j < n; j++) {
+        dst[j] = tmp[j];
+        ms_symbolize_keys(s, &dst[j], mod);
     }
-    s->entries[s->entry_count] = (struct ms_sym_entry){dst, (uint32_t)n};
-    *slot = (uint32_t)++s->entry_count;
+    s->cache[i] = (struct ms_sym_slot){f->offset, mod->index, (uint32_t)n, dst};
+    s->cache_used++;
     *out = dst;
     return n;
 }

@@ -11,8 +11,8 @@ static const struct ms_strtab *ms_top_strs; /* for qsort's comparator */
 /* tracemalloc's statistics order: (size, count, key), largest first. */
 static int ms_top_cmp(const void *a, const void *b)
 {
-    const struct ms_group_row *x = *(const struct ms_group_row *const *)a;
-    const struct ms_group_row *y = *(const struct ms_group_row *const *)b;
+    const struct ms_group_row *x = *(struct ms_group_row *const *)a;
+    const struct ms_group_row *y = *(struct ms_group_row *const *)b;
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
     if (x->count != y->count)
@@ -35,7 +35,7 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
     struct ms_snap **snaps = NULL;
     struct ms_symbolizer *sym = NULL;
     struct ms_groups g = {0};
-    const struct ms_group_row **rows = NULL;
+    struct ms_group_row **rows = NULL;
     enum ms_status r;
     if (cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, "top takes one snapshot");
@@ -71,8 +71,11 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
                                   gr->count ? json_real((double)gr->size / (double)gr->count) : json_null(),
                                   "alloc_bytes", (json_int_t)gr->alloc_bytes, "alloc_count",
                                   (json_int_t)gr->alloc_count);
-            if (o && stack)
-                json_object_set_new(o, "stack", ms_output_json_stack(gr->stack, gr->stack_len));
+            if (o && stack) {
+                uint32_t sn;
+                const struct ms_sym_frame *const *st = ms_group_row_stack(&g, rows[i], &sn);
+                json_object_set_new(o, "stack", ms_output_json_stack(st, sn));
+            }
             json_array_append_new(a, o);
         }
         json_t *doc = json_pack("{s:s, s:s, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o}", "command",
@@ -88,8 +91,11 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
     char a[64], b[64], c[64];
     for (size_t i = 0; i < shown; i++) {
         ms_top_row_text(out, ms_strtab_get(ms_top_strs, rows[i]->label), rows[i]->size, rows[i]->count, cli->bytes);
-        if (stack)
-            ms_output_text_stack(out, rows[i]->stack, rows[i]->stack_len, "    ");
+        if (stack) {
+            uint32_t sn;
+            const struct ms_sym_frame *const *st = ms_group_row_stack(&g, rows[i], &sn);
+            ms_output_text_stack(out, st, sn, "    ");
+        }
     }
     if (shown < n) {
         char label[64];

@@ -1,0 +1,164 @@
+/* Analyzer speed: symbolize N distinct frames of this (large, generated) binary with a fresh symbolizer,
+ * and diff two snapshots of N stacks each (different load addresses, as from two runs), cold and warm.
+ *     bench-analyzer [N] [OUTDIR]    (default N = 100000; with OUTDIR the two snapshots are written there
+ *                                     for timing the CLI: memsnap diff OUTDIR/old.snap OUTDIR/new.snap) */
+#include <elf.h>
+#include <link.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analyze.h"
+#include "snapgen.h"
+
+unsigned long bigcode_run(int i);
+
+struct self {
+    char path[PATH_MAX];
+    uintptr_t base, text_lo, text_hi;
+    unsigned char build_id[64];
+    uint32_t build_id_len;
+};
+
+static int bench_self_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct self *s = data;
+    s->base = info->dlpi_addr;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz > s->text_hi - s->text_lo) {
+            s->text_lo = ph->p_vaddr;
+            s->text_hi = ph->p_vaddr + ph->p_memsz;
+        }
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+            const unsigned char *name = p + sizeof *n, *desc = name + ((n->n_namesz + 3) & ~3u);
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_descsz <= sizeof s->build_id) {
+                memcpy(s->build_id, desc, n->n_descsz);
+                s->build_id_len = n->n_descsz;
+            }
+            p = desc + ((n->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1;
+}
+
+static double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct self me;
+
+/* Stack i: a distinct innermost frame, then 7 callers drawn from the pool. */
+static struct ms_snap *bench_snap(size_t n, const uint64_t *pool, uint64_t base, int variant, const char *out)
+{
+    struct snapgen *g = snapgen_new();
+    snapgen_module(g, me.path, base, me.text_hi, me.build_id, me.build_id_len);
+    struct ms_fmt_frame fr[8];
+    for (size_t i = 0; i < n; i++) {
+        fr[0] = (struct ms_fmt_frame){0, 0, pool[i]};
+        for (int j = 1; j < 8; j++)
+            fr[j] = (struct ms_fmt_frame){0, 0, pool[(i * 31 + (size_t)j * 977) % n]};
+        uint32_t st = snapgen_stack(g, fr, 8, 0);
+        uint64_t live = 64 + (i % 7) * 16 + (variant && i % 3 == 0 ? 48 : 0);
+        snapgen_site(g, st, live, 1 + i % 3, live * 2, 2 + i % 3);
+    }
+    size_t len;
+    unsigned char *b = snapgen_build(g, &len);
+    if (out)
+        snapgen_write_buf(out, b, len);
+    struct ms_snap *s;
+    struct ms_error err;
+    if (ms_snapfile_parse(b, len, "bench.snap", 0, &s, &err) != MS_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    free(b);
+    snapgen_free(g);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 100000;
+    const char *outdir = argc > 2 ? argv[2] : NULL;
+    if (!realpath("/proc/self/exe", me.path))
+        return 1;
+    dl_iterate_phdr(bench_self_cb, &me);
+    (void)bigcode_run(-1);
+    size_t span = me.text_hi - me.text_lo;
+    if (span < n) {
+        fprintf(stderr, "bench-analyzer: text is %zu bytes, fewer than %zu frames\n", span, n);
+        return 1;
+    }
+    uint64_t *pool = malloc(n * sizeof *pool);
+    if (!pool)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        pool[i] = me.text_lo + 1 + (span - 1) * i / n; /* distinct return addresses across the text */
+
+    /* 1. Symbolize every distinct frame once, from a cold symbolizer (module opening included). */
+    struct ms_snap *a = bench_snap(n, pool, 0x555500000000ull, 0, NULL);
+    struct ms_symbolizer *sym;
+    struct ms_error err;
+    void **h;
+    size_t with_line = 0;
+    double t0 = bench_now();
+    ms_symbolize_new(NULL, &sym, &err);
+    ms_symbolize_attach(sym, a, &h, &err);
+    for (size_t i = 0; i < n; i++) {
+        const struct ms_sym_frame *f;
+        struct ms_frame fr = {0, pool[i]};
+        ms_symbolize_frame(sym, h, a, &fr, &f);
+        with_line += f->file != NULL;
+    }
+    double t_sym = bench_now() - t0;
+    free(h);
+    ms_symbolize_free(sym);
+
+    /* 2. Diff two snapshots of n stacks each, loaded at different addresses. */
+    char pa[PATH_MAX], pb[PATH_MAX];
+    if (outdir) {
+        snprintf(pa, sizeof pa, "%s/old.snap", outdir);
+        snprintf(pb, sizeof pb, "%s/new.snap", outdir);
+    }
+    ms_snapfile_free(a);
+    a = bench_snap(n, pool, 0x555500000000ull, 0, outdir ? pa : NULL);
+    struct ms_snap *b = bench_snap(n, pool, 0x5612abcd0000ull, 1, outdir ? pb : NULL);
+    double t_diff[2][2];
+    size_t rows[2];
+    for (int by = 0; by < 2; by++) {
+        struct ms_group_opts go = {.by = by ? MS_BY_STACK : MS_BY_LINE};
+        struct ms_diff *d;
+        ms_symbolize_new(NULL, &sym, &err);
+        t0 = bench_now();
+        ms_diff_compute(sym, a, b, &go, &d, &err); /* cold: symbolizes as it goes */
+        t_diff[by][0] = bench_now() - t0;
+        ms_diff_free(d);
+        t0 = bench_now();
+        ms_diff_compute(sym, a, b, &go, &d, &err); /* warm: frames cached */
+        t_diff[by][1] = bench_now() - t0;
+        rows[by] = d->count;
+        ms_diff_free(d);
+        ms_symbolize_free(sym);
+    }
+    printf("symbolize %zu distinct frames (cold, %zu with file:line): %.3f s  [target < 2 s]\n", n, with_line,
+           t_sym);
+    printf("diff %zu vs %zu stacks by line:  %.3f s cold, %.3f s warm, %zu rows  [target < 1 s]\n", n, n,
+           t_diff[0][0], t_diff[0][1], rows[0]);
+    printf("diff %zu vs %zu stacks by stack: %.3f s cold, %.3f s warm, %zu rows  [target < 1 s]\n", n, n,
+           t_diff[1][0], t_diff[1][1], rows[1]);
+    ms_snapfile_free(a);
+    ms_snapfile_free(b);
+    free(pool);
+    return 0;
+}
