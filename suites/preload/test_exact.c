@@ -1,5 +1,6 @@
 /* Exactness under LD_PRELOAD: known allocation patterns at known functions, read back from snapshots
  * with the tests' own reader, must come out to the byte and the count. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <memsnap.h>
@@ -364,6 +365,27 @@ static void snapshot_file_is_complete_and_describes_the_process(void **state)
     unlink(path);
 }
 
+static void frees_of_blocks_never_seen_are_passed_on_and_counted(void **state)
+{
+    (void)state;
+    /* libc's own malloc, behind the preload's back: like a block allocated before it was loaded. */
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(libc);
+    void *(*libc_malloc)(size_t);
+    *(void **)&libc_malloc = dlsym(libc, "malloc");
+    assert_non_null(libc_malloc);
+    struct sr_snap a, b;
+    take("unknown-before.snap", &a);
+    void *p = libc_malloc(64);
+    assert_non_null(p);
+    free(p);
+    take("unknown-after.snap", &b);
+    assert_int_equal(b.totals.unknown_frees, a.totals.unknown_frees + 1);
+    sr_free(&a);
+    sr_free(&b);
+    dlclose(libc);
+}
+
 static void snapshot_replaces_a_symlink_without_following_it(void **state)
 {
     (void)state;
@@ -410,6 +432,7 @@ int main(void)
         cmocka_unit_test(frees_from_another_thread_are_charged_to_the_allocating_site),
         cmocka_unit_test(eight_threads_give_exact_totals),
         cmocka_unit_test(snapshot_file_is_complete_and_describes_the_process),
+        cmocka_unit_test(frees_of_blocks_never_seen_are_passed_on_and_counted),
         cmocka_unit_test(snapshot_replaces_a_symlink_without_following_it),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
