@@ -131,10 +131,12 @@ int ms_storage_find(const char *storage, const char *spec, char *path, size_t le
 /* "<commit>_<UTC %Y%m%d_%H%M%S>[_uncommitted-changes]" */
 void ms_storage_autosave_name(const json_t *commit_info, char *buf, size_t len);
 
-/* ---- mannwhitney.c: two-sided Mann-Whitney U test, normal approximation with tie correction ---- */
+/* ---- mannwhitney.c: two-sided Mann-Whitney U test: exact for small samples without ties, else the normal
+ * approximation with tie and continuity corrections ---- */
+#define MS_MANNWHITNEY_EXACT_MAX 40 /* n1 + n2 up to which the exact distribution is used */
 struct ms_mannwhitney {
     double u;      /* U of the first sample */
-    double z;      /* standardized, continuity-corrected */
+    double z;      /* standardized (continuity-corrected for the approximation); < 0: first sample lower */
     double p;      /* two-sided */
 };
 int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out);

@@ -41,18 +41,20 @@ static void gate_parses_pytest_benchmark_grammar(void **state)
 }
 
 /* Values computed by hand (ranks averaged over ties, sigma^2 = n1 n2 / 12 ((n+1) - sum(t^3-t)/(n(n-1))),
- * z = (|U - n1 n2 / 2| - 0.5) / sigma, p = 2 (1 - Phi(z))), and scipy's asymptotic mannwhitneyu for the first:
- * p = 0.01219. */
+ * z = (|U - n1 n2 / 2| - 0.5) / sigma, p = 2 (1 - Phi(z))) for samples with ties or n1 + n2 > 40, and by
+ * enumerating every rank subset (Python's itertools.combinations) for the exact small-sample p. */
 static void mannwhitney_matches_hand_computation(void **state)
 {
     (void)state;
     struct ms_mannwhitney mw;
+    /* exact: 2 of C(10,5) = 252 subsets are as extreme -> 2/252 (the approximation would say 0.0122) */
     const double a1[] = {1, 2, 3, 4, 5}, b1[] = {6, 7, 8, 9, 10};
     assert_int_equal(ms_mannwhitney_test(a1, 5, b1, 5, &mw), 0);
     assert_true(mw.u == 0.0);
-    assert_true(fabs(mw.z + 2.5067182457620487) < 1e-12); /* negative: the first sample ranks lower */
-    assert_true(fabs(mw.p - 0.0121857803553449) < 1e-12);
+    assert_true(mw.z < 0); /* the first sample ranks lower */
+    assert_true(fabs(mw.p - 0.007936507936507936) < 1e-12);
 
+    /* ties: normal approximation */
     const double a2[] = {1, 2, 2, 3, 3, 3}, b2[] = {2, 3, 3, 4, 4, 5, 5};
     assert_int_equal(ms_mannwhitney_test(a2, 6, b2, 7, &mw), 0);
     assert_true(mw.u == 7.0);
@@ -61,14 +63,32 @@ static void mannwhitney_matches_hand_computation(void **state)
     const double a3[] = {10, 11, 12, 13, 14, 15, 16, 17}, b3[] = {10.5, 11.5, 12.5, 13.5, 14.5, 15.5, 16.5, 17.5};
     assert_int_equal(ms_mannwhitney_test(a3, 8, b3, 8, &mw), 0);
     assert_true(mw.u == 28.0);
-    assert_true(fabs(mw.p - 0.713191261016072) < 1e-12);
+    assert_true(fabs(mw.p - 0.7209013209013209) < 1e-12);
+
+    const double a4[] = {1, 3, 5}, b4[] = {2, 4, 6, 8};
+    assert_int_equal(ms_mannwhitney_test(a4, 3, b4, 4, &mw), 0);
+    assert_true(mw.u == 3.0);
+    assert_true(fabs(mw.p - 0.4) < 1e-12);
+
+    /* 20 against 20 without ties is still exact; 25 against 25 uses the approximation: both separated */
+    double lo[25], hi[25];
+    for (int i = 0; i < 25; i++) {
+        lo[i] = i;
+        hi[i] = 100 + i;
+    }
+    assert_int_equal(ms_mannwhitney_test(lo, 20, hi, 20, &mw), 0);
+    assert_true(fabs(mw.p - 2.0 / 137846528820.0) < 1e-20); /* 2 / C(40, 20) */
+    assert_int_equal(ms_mannwhitney_test(lo, 25, hi, 25, &mw), 0);
+    /* by hand: U = 0, sigma^2 = 625 * 51 / 12, z = (312.5 - 0.5) / sigma = 6.0537, p = erfc(z / sqrt 2) */
+    assert_true(fabs(mw.z + 6.053689200906871) < 1e-9);
+    assert_true(fabs(mw.p - 1.4156562248495634e-09) / 1.4156562248495634e-09 < 1e-6);
 
     const double same[] = {5, 5, 5};
     assert_int_equal(ms_mannwhitney_test(same, 3, same, 3, &mw), 0);
     assert_true(mw.p == 1.0);
     /* symmetric: swapping the samples flips the sign only */
     assert_int_equal(ms_mannwhitney_test(b1, 5, a1, 5, &mw), 0);
-    assert_true(mw.z > 2.5 && fabs(mw.p - 0.0121857803553449) < 1e-12);
+    assert_true(mw.z > 0 && fabs(mw.p - 0.007936507936507936) < 1e-12);
     assert_int_equal(ms_mannwhitney_test(a1, 0, b1, 5, &mw), -EINVAL);
 }
 
