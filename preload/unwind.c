@@ -268,10 +268,10 @@ static void unwind_memo_after_fork(void)
 
 __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(void)
 {
-    unwind_memo_mine = UNWIND_NO_MEMO;
     if (!__atomic_load_n(&unwind_memo_keyed, __ATOMIC_ACQUIRE)) {
-        return UNWIND_NO_MEMO; /* no way to give it back at thread exit */
+        return UNWIND_NO_MEMO; /* before ms_unwind_init: no way yet to give it back at thread exit */
     }
+    unwind_memo_mine = UNWIND_NO_MEMO;
     for (int i = 0; i < MEMO_POOL; i++) {
         int expected = 0;
         if (__atomic_compare_exchange_n(&unwind_memos[i].taken, &expected, 1, 0, __ATOMIC_ACQUIRE,
@@ -341,6 +341,8 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
     int old_n = 0, j = 0, k = 0, rec_cap = 0;
     if (memo != UNWIND_NO_MEMO && !memo->busy) {
         memo->busy = 1;
+        /* Only this thread's signal handlers race with it: keep the compiler from reordering. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (memo->generation == gen) {
             old = &memo->ring[memo->base];
             old_n = memo->count;
@@ -447,6 +449,7 @@ done:
         }
         memo->count = k;
         memo->generation = gen;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         memo->busy = 0;
     }
     return out;
