@@ -398,8 +398,9 @@ static struct ms_cfi_rule cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc)
         }
         r.p += len;
     }
-    /* x86_64 psABI: before the CIE says otherwise, rbp is callee-saved, i.e. unchanged. */
-    struct cfi_row initial = {.cfa_reg = DW_REG_RSP, .cfa_off = 8, .rbp_how = HOW_SAME, .ra_how = HOW_UNDEFINED};
+    /* x86_64 psABI: before the CIE says otherwise, rbp is callee-saved, i.e. unchanged. A return address
+     * the CIE does not place is left to libunwind; only an explicit DW_CFA_undefined ends the stack. */
+    struct cfi_row initial = {.cfa_reg = DW_REG_RSP, .cfa_off = 8, .rbp_how = HOW_SAME, .ra_how = HOW_OTHER};
     if (!cfi_run(&cie.program, &cie, &initial, &initial, begin, (uintptr_t)-1)) {
         return other;
     }
@@ -411,8 +412,9 @@ static struct ms_cfi_rule cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc)
     if (row.ra_how == HOW_UNDEFINED) {
         return (struct ms_cfi_rule){MS_CFI_OUTERMOST, 0, 0};
     }
-    if (row.cfa_expr || (row.cfa_reg != DW_REG_RSP && row.cfa_reg != DW_REG_RBP) || row.ra_how != HOW_OFFSET ||
-        row.ra_off != -8 || row.cfa_off < 8 || row.cfa_off % 8 != 0 || row.cfa_off >= MS_CFI_MAX_CFA_OFFSET) {
+    if (row.cfa_expr || (row.cfa_reg != DW_REG_RSP && row.cfa_reg != DW_REG_RBP) ||
+        row.ra_how != HOW_OFFSET || row.ra_off != -8 || row.cfa_off < 8 || row.cfa_off % 8 != 0 ||
+        row.cfa_off >= MS_CFI_MAX_CFA_OFFSET) {
         return other;
     }
     struct ms_cfi_rule rule = {row.cfa_reg == DW_REG_RSP ? MS_CFI_RSP : MS_CFI_RBP, (uint32_t)row.cfa_off, 0};
