@@ -7,6 +7,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static volatile uint64_t fuzz_snapfile_sink;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ms_error err;
@@ -14,12 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned flags = 0; flags < 2; flags++) {
         if (ms_snapfile_parse(data, size, "fuzz", flags ? MS_SNAPFILE_NO_CHECKSUM : 0, &s, &err) == MS_OK) {
             /* Walk everything the reader promised is in range. */
-            volatile uint64_t sum = 0;
             for (uint32_t i = 0; i < s->site_count; i++) {
                 const struct ms_stack *st = &s->stacks[s->sites[i].stack];
                 for (uint32_t j = 0; j < st->depth; j++)
                     if (st->frames[j].module != MS_FMT_MODULE_NONE)
-                        sum += s->modules[st->frames[j].module].base;
+                        fuzz_snapfile_sink += s->modules[st->frames[j].module].base;
             }
             ms_snapfile_free(s);
         }
