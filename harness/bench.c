@@ -374,16 +374,7 @@ static int memsnap_bench_load_compared(memsnap_bench_session *s, const struct ms
     if (rc) {
         return rc;
     }
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    /* pytest-benchmark drops the extension, then keeps 12 characters */
-    char shortname[16];
-    const char *dot = strrchr(base, '.');
-    int stem = dot ? (int)(dot - base) : (int)strlen(base);
-    snprintf(shortname, sizeof shortname, "%.*s", stem < 12 ? stem : 12, base);
-    for (size_t i = 0; i < s->compared->count; i++) {
-        s->compared->results[i].source = strdup(shortname);
-    }
-    return 0;
+    return ms_result_set_source(s->compared, path) == 0 ? 0 : ms_err_set(err, -ENOMEM, "out of memory");
 }
 
 static int memsnap_bench_finish(memsnap_bench_session *s, const struct ms_options *o, FILE *out)

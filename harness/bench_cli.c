@@ -83,6 +83,11 @@ static int ms_bench_cli_compare(int argc, char **argv)
         ms_result_run_free(old);
         return 2;
     }
+    if (ms_result_set_source(old, files[0]) != 0) {
+        ms_result_run_free(old);
+        ms_result_run_free(cur);
+        return 2;
+    }
     size_t failed = ms_compare_print(stdout, old, cur, gates, ngates, alpha);
     ms_result_run_free(old);
     ms_result_run_free(cur);
@@ -138,14 +143,11 @@ static int ms_bench_cli_show(int argc, char **argv)
     }
     nrows = 0;
     for (int r = 0; r < nruns; r++) {
-        const char *base = strrchr(runs[r]->path, '/') ? strrchr(runs[r]->path, '/') + 1 : runs[r]->path;
-        /* pytest-benchmark drops the extension, then keeps 12 characters */
-        char shortname[16];
-        const char *dot = strrchr(base, '.');
-        int stem = dot ? (int)(dot - base) : (int)strlen(base);
-        snprintf(shortname, sizeof shortname, "%.*s", stem < 12 ? stem : 12, base);
+        if (ms_result_set_source(runs[r], runs[r]->path) != 0) {
+            status = 2;
+            goto out;
+        }
         for (size_t i = 0; i < runs[r]->count; i++) {
-            runs[r]->results[i].source = strdup(shortname);
             rows[nrows++] = &runs[r]->results[i];
         }
     }

@@ -86,7 +86,11 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                 char pv[48] = "";
                 if (v.exceeded && !isnan(v.p)) {
                     if (v.z_slower) {
-                        snprintf(pv, sizeof pv, " p=%.2g", v.p);
+                        if (v.p < 1e-16) {
+                            snprintf(pv, sizeof pv, " p<1e-16");
+                        } else {
+                            snprintf(pv, sizeof pv, " p=%.2g", v.p);
+                        }
                     } else {
                         snprintf(pv, sizeof pv, " (not slower beyond %g%s)", gates[g].threshold,
                                  gates[g].percent ? "%" : " s");
@@ -130,6 +134,20 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
             fprintf(out, c == 0 ? "%-*s" : (c == 8 ? "  %-*s" : "  %*s"), (int)widths[c], cells[i][c]);
         }
         fputc('\n', out);
+    }
+    /* Google Benchmark's overall row: the geometric mean of new/old over the matched benchmarks. */
+    double log_sum = 0;
+    size_t matched = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (olds[i] && olds[i]->stats.mean > 0 && cur->results[i].stats.mean > 0) {
+            log_sum += log(cur->results[i].stats.mean / olds[i]->stats.mean);
+            matched++;
+        }
+    }
+    if (matched > 1) {
+        double g = exp(log_sum / (double)matched);
+        fprintf(out, "%-*s  geometric mean of new/old mean over %zu benchmarks: %.4f (%+.1f%%)\n", (int)widths[0],
+                "OVERALL_GEOMEAN", matched, g, (g - 1) * 100);
     }
     for (size_t i = 0; i < old->count; i++) {
         if (!ms_result_find(cur, old->results[i].fullname)) {

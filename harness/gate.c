@@ -143,7 +143,7 @@ void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, d
     } else if (isnan(v->p)) {
         snprintf(pv, sizeof pv, "no samples to test");
     } else {
-        snprintf(pv, sizeof pv, "p=%.4g %s %g", v->p, v->significant ? "<=" : ">", alpha);
+        snprintf(pv, sizeof pv, "p%s%.4g, alpha %g", v->p < 1e-16 ? "<" : "=", v->p < 1e-16 ? 1e-16 : v->p, alpha);
     }
     snprintf(buf, len, "Field '%s' has failed %s: %.2f > %.2f (%s)", g->field,
              g->percent ? "PercentageRegressionCheck" : "DifferenceRegressionCheck", v->change, g->threshold, pv);

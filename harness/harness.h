@@ -103,6 +103,8 @@ void ms_result_run_free(struct ms_run *run);
 /* Appends a zeroed result (strings to be set by the caller); NULL on ENOMEM. */
 struct ms_result *ms_result_add(struct ms_run *run);
 const struct ms_result *ms_result_find(const struct ms_run *run, const char *fullname);
+/* Label every result with the file's short name, as pytest-benchmark labels compared rows. */
+int ms_result_set_source(struct ms_run *run, const char *path);
 /* Copy samples into r->data and compute r->stats. */
 int ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uint64_t iterations);
 /* A statistic by the names of the JSON file and the compare-fail grammar (min, mean, p95, ..., and the
@@ -161,7 +163,7 @@ struct ms_gate_verdict {
 };
 void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const struct ms_result *cur, double alpha,
                    struct ms_gate_verdict *out);
-/* "Field 'mean' has failed PercentageRegressionCheck: 93.42 > 5.00 (p=0.0001 <= 0.01)" */
+/* "Field 'mean' has failed PercentageRegressionCheck: 93.42 > 5.00 (p=0.0001, alpha 0.01)" */
 void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, double alpha, char *buf, size_t len);
 
 /* ---- filter.c: -k expressions: words matched as substrings, and/or/not, parentheses ---- */

@@ -117,3 +117,21 @@ double ms_result_field(const struct memsnap_bench_stats *s, const char *field)
     }
     return NAN;
 }
+
+int ms_result_set_source(struct ms_run *run, const char *path)
+{
+    /* pytest-benchmark's short name: the file name without its extension, 12 characters at most */
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *dot = strrchr(base, '.');
+    int stem = dot ? (int)(dot - base) : (int)strlen(base);
+    char shortname[16];
+    snprintf(shortname, sizeof shortname, "%.*s", stem < 12 ? stem : 12, base);
+    for (size_t i = 0; i < run->count; i++) {
+        free(run->results[i].source);
+        run->results[i].source = strdup(shortname);
+        if (!run->results[i].source) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}

@@ -203,7 +203,7 @@ static void cli_compare_exit_statuses(void **state)
     char *slower[] = {"compare", pa, pc, "--fail", "mean:10%", "median:10%", NULL};
     assert_int_equal(cli(6, slower), 1);
     assert_non_null(strstr(captured, "FAIL mean:10%"));
-    assert_non_null(strstr(captured, "fast (old) - Field 'mean' has failed PercentageRegressionCheck: 24.9"));
+    assert_non_null(strstr(captured, "fast (a) - Field 'mean' has failed PercentageRegressionCheck: 24.9"));
     assert_non_null(strstr(captured, "(+25.0%)"));
 
     char *nogate[] = {"compare", pa, pc, NULL};
