@@ -6,8 +6,12 @@
  *   fixture fork                  the same; a child adds 2 blocks of 555 and exits; the parent waits
  *   fixture spawn PROG ARGS...    the same; runs PROG in a child (fork + exec) and waits for it
  *   fixture env                   prints LD_PRELOAD as the program sees it
- *   fixture many N SIZE           the 3 blocks, then N blocks of SIZE bytes never freed */
+ *   fixture many N SIZE           the 3 blocks, then N blocks of SIZE bytes never freed
+ *   fixture stress                4 threads churn (with frees of each other's blocks) while the main
+ *                                 thread forks 20 children that allocate and exit and raises SIGUSR2 */
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,61 @@ __attribute__((noinline)) static void fixture_leak(int n, size_t size, int at)
         leaked[at + i] = malloc(size);
         KEEP(leaked[at + i]);
     }
+}
+
+#define STRESS_SLOTS 1024
+static void *stress_slots[STRESS_SLOTS];
+static int stress_stop;
+
+/* Swaps blocks through a shared array, so blocks are freed by threads that did not allocate them. */
+static void *fixture_stress_thread(void *arg)
+{
+    unsigned x = (unsigned)(uintptr_t)arg * 2654435761u + 1;
+    while (!__atomic_load_n(&stress_stop, __ATOMIC_RELAXED)) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        void *p = (x & 7) == 0 ? calloc(1 + x % 64, 8) : malloc(1 + x % 4096);
+        if ((x & 15) == 1) {
+            p = realloc(p, 1 + (x >> 8) % 8192);
+        }
+        void *old = __atomic_exchange_n(&stress_slots[x % STRESS_SLOTS], p, __ATOMIC_ACQ_REL);
+        free(old);
+    }
+    return NULL;
+}
+
+static void fixture_sleep_ms(long ms);
+
+static int fixture_stress(void)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        pthread_create(&t[i], NULL, fixture_stress_thread, (void *)(uintptr_t)(i + 1));
+    }
+    int bad = 0;
+    for (int i = 0; i < 20; i++) {
+        raise(SIGUSR2);
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (int k = 0; k < 1000; k++) {
+                free(malloc((size_t)k + 1));
+            }
+            exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        fixture_sleep_ms(20);
+    }
+    __atomic_store_n(&stress_stop, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+    }
+    for (int i = 0; i < STRESS_SLOTS; i++) {
+        free(stress_slots[i]);
+    }
+    return bad ? 5 : 0;
 }
 
 static void fixture_sleep_ms(long ms)
@@ -53,6 +112,9 @@ int main(int argc, char **argv)
     free(tmp);
     if (!strcmp(mode, "leak")) {
         return 0;
+    }
+    if (!strcmp(mode, "stress")) {
+        return fixture_stress();
     }
     if (!strcmp(mode, "many") && argc > 3) {
         long n = atol(argv[2]);
