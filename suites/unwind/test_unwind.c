@@ -595,6 +595,43 @@ static void dwarf_stops_where_a_rule_leaves_the_stack(void **state)
     }
 }
 
+/* Calls fn(arg) under CFI that gives the CFA as a DWARF expression (rsp + 16), as stack-realigning
+ * functions do: outside what the cache models, so libunwind must walk on from there. */
+void call_with_expression_cfi(void (*fn)(struct probe *), struct probe *arg);
+__asm__(".text\n"
+        ".globl call_with_expression_cfi\n"
+        ".type call_with_expression_cfi, @function\n"
+        "call_with_expression_cfi:\n"
+        ".cfi_startproc\n"
+        "  sub $8, %rsp\n"
+        ".cfi_escape 0x0f, 0x02, 0x77, 0x10\n" /* DW_CFA_def_cfa_expression { DW_OP_breg7 16 } */
+        "  mov %rdi, %rax\n"
+        "  mov %rsi, %rdi\n"
+        "  call *%rax\n"
+        "  add $8, %rsp\n"
+        ".cfi_def_cfa %rsp, 8\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size call_with_expression_cfi, .-call_with_expression_cfi\n");
+
+__attribute__((noinline)) static void expression_then_recurse(struct probe *p)
+{
+    recurse(5, p);
+    sink++;
+}
+
+static void dwarf_leaves_frames_with_dwarf_expressions_to_libunwind(void **state)
+{
+    (void)state;
+    static struct probe p;
+    for (int again = 0; again < 3; again++) {
+        probe_reset(&p, PROBE_MAX, 0);
+        call_with_expression_cfi(expression_then_recurse, &p);
+        assert_matches_reference(&p);
+        assert_int_equal(p.fallbacks, 1);
+    }
+}
+
 static void libunwind_mode_gives_what_unw_backtrace_gives(void **state)
 {
     (void)state;
@@ -718,6 +755,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(dwarf_ignores_a_garbage_frame_pointer, dwarf_setup),
         cmocka_unit_test_setup(dwarf_matches_libunwind_on_an_alternate_signal_stack, dwarf_setup),
         cmocka_unit_test_setup(dwarf_stops_where_a_rule_leaves_the_stack, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_leaves_frames_with_dwarf_expressions_to_libunwind, dwarf_setup),
         cmocka_unit_test_setup(libunwind_mode_gives_what_unw_backtrace_gives, libunwind_setup),
         cmocka_unit_test_setup(fp_follows_frame_pointers_like_libunwind, fp_setup),
         cmocka_unit_test_setup(fp_stops_on_frames_outside_the_stack, fp_setup),
