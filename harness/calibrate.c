@@ -4,6 +4,10 @@
 #include <errno.h>
 #include <math.h>
 
+/* Seconds: a round this long is not mistaken because of a cold call or a preemption (time slices are a few
+ * milliseconds), so it needs no second look. */
+#define MS_CALIBRATE_SLOW 0.05
+
 static double ms_calibrate_measure(ms_calibrate_round_fn round, void *ctx, uint64_t loops,
                                    struct ms_calibration *out)
 {
@@ -22,11 +26,18 @@ int ms_calibrate(ms_calibrate_round_fn round, void *ctx, const struct ms_calibra
     double estimate_at = min_time * 5 / o->calibration_precision;
     /* One untimed call first: a cold first call (page faults, cache misses, lazy binding) once ended
      * pytest-benchmark's calibration at 1 iteration for a sub-microsecond function. */
-    ms_calibrate_measure(round, ctx, 1, out);
+    double first = ms_calibrate_measure(round, ctx, 1, out);
+    if (first >= MS_CALIBRATE_SLOW && first >= min_time) {
+        /* A call this slow dwarfs a cold start and any time slice: 1 iteration, without paying for more
+         * calibration calls. */
+        out->iterations = 1;
+        out->duration = first;
+        return 0;
+    }
     uint64_t loops = 1;
     for (;;) {
         double duration = ms_calibrate_measure(round, ctx, loops, out);
-        if (duration >= estimate_at) {
+        if (duration >= estimate_at && duration < MS_CALIBRATE_SLOW) {
             /* Decisions rest on the faster of two measurements, so one preempted round cannot stop the
              * search early. */
             double again = ms_calibrate_measure(round, ctx, loops, out);
