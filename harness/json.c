@@ -77,7 +77,7 @@ json_t *ms_json_from_run(const struct ms_run *run, int include_data)
     }
     json_object_set_new(top, "benchmarks", list);
     json_object_set_new(top, "datetime", json_string(run->datetime ? run->datetime : ""));
-    json_object_set_new(top, "version", json_string(run->version ? run->version : "3.2.2"));
+    json_object_set_new(top, "version", json_string(run->version ? run->version : "memsnap-bench 0.1.0"));
     return top;
 }
 
