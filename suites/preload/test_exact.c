@@ -140,6 +140,32 @@ static void aligned_allocations_are_aligned_and_recorded_at_requested_size(void 
     }
 }
 
+NOINLINE void site_zeroed(void **out);
+NOINLINE void site_zeroed(void **out)
+{
+    out[0] = calloc(7, 9);
+    out[1] = reallocarray(NULL, 5, 11);
+    out[1] = reallocarray(out[1], 6, 11);
+}
+
+static void calloc_and_reallocarray_are_charged_to_their_caller(void **state)
+{
+    (void)state;
+    void *p[2];
+    struct sr_snap s;
+    struct ms_fmt_site sum;
+    site_zeroed(p);
+    take("zeroed.snap", &s);
+    assert_int_equal(sr_sum_function(&s, (void *)site_zeroed, &sum), 3);
+    assert_int_equal(sum.live_count, 2);
+    assert_int_equal(sum.live_bytes, 63 + 66);
+    assert_int_equal(sum.alloc_count, 3);
+    assert_int_equal(sum.free_bytes, 55);
+    sr_free(&s);
+    free(p[0]);
+    free(p[1]);
+}
+
 static void calloc_overflow_fails_with_enomem_and_records_nothing(void **state)
 {
     (void)state;
@@ -426,6 +452,7 @@ int main(void)
         cmocka_unit_test(n_blocks_of_s_at_a_site_are_exact),
         cmocka_unit_test(realloc_chain_counts_one_live_block_of_the_last_size),
         cmocka_unit_test(aligned_allocations_are_aligned_and_recorded_at_requested_size),
+        cmocka_unit_test(calloc_and_reallocarray_are_charged_to_their_caller),
         cmocka_unit_test(calloc_overflow_fails_with_enomem_and_records_nothing),
         cmocka_unit_test(allocator_semantics_and_errno_are_kept),
         cmocka_unit_test(stats_follow_current_and_peak_like_tracemalloc),
