@@ -1,7 +1,8 @@
 /* Call stacks as return addresses. One entry point, three walkers:
  *  - MS_UNWIND_DWARF: follows the CFI like libunwind does, but from a cache that maps each return address
  *    to its rule (CFA = rsp+k or rbp+k, return address at CFA-8, rbp saved or not), so a known frame costs
- *    a hash probe and two loads. Frames outside that subset go to libunwind for the rest of the stack.
+ *    a hash probe and two loads; frames the thread's previous walk already went through cost one load.
+ *    Frames outside that subset go to libunwind for the rest of the stack. docs/unwinding.md has it all.
  *  - MS_UNWIND_FP: frame-pointer chain.
  *  - MS_UNWIND_LIBUNWIND: unw_backtrace on every capture.
  * Every stack read of the first two is checked against the thread's stack bounds, so a wrong rule or a
