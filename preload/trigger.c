@@ -11,6 +11,7 @@
 
 static int trigger_pipe[2] = {-1, -1};
 static int trigger_exit_done;
+static int trigger_closing; /* the process is exiting: the helper writes no more */
 static int trigger_helper_pid; /* pid whose helper thread runs; 0 = none */
 
 static void trigger_handler(int signo)
@@ -36,6 +37,9 @@ static void *trigger_helper(void *arg)
         }
         int fd = __atomic_load_n(&trigger_pipe[0], __ATOMIC_RELAXED);
         int rc = ms_platform_wait(fd, wait); /* a closed pipe (fd -1) makes it a plain sleep */
+        if (__atomic_load_n(&trigger_closing, __ATOMIC_ACQUIRE)) {
+            continue;
+        }
         if (rc == 1) {
             (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_SIGNAL);
         } else if (rc == 0 && period && ms_platform_monotonic_ns() >= next) {
@@ -142,6 +146,7 @@ void ms_trigger_exit(void)
 
 __attribute__((destructor)) static void trigger_destructor(void)
 {
+    __atomic_store_n(&trigger_closing, 1, __ATOMIC_RELEASE);
     ms_trigger_exit();
 }
 
