@@ -350,11 +350,12 @@ static size_t ms_symbolize_normpath(const char *in, char *out, size_t cap)
     return o;
 }
 
-/* A DWARF file name may be relative to the compilation directory. */
+/* A DWARF file name may be relative to the compilation directory. A relative compilation directory
+ * (-fdebug-prefix-map, as distributions build) says nothing useful: the name is kept as recorded. */
 static void ms_symbolize_joinpath(const char *dir, const char *name, char *out, size_t cap)
 {
     char buf[8192];
-    if (name[0] != '/' && dir && *dir) {
+    if (name[0] != '/' && dir && dir[0] == '/') {
         snprintf(buf, sizeof buf, "%s/%s", dir, name);
         name = buf;
     }
