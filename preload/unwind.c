@@ -216,9 +216,11 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
 
 /* ---- memo of the previous walk ----------------------------------------------------------------------
  * Consecutive captures of a thread mostly share their outer frames (the same main loop calling into the
- * same code). A frame found again at the same (ip, sp, bp) leads to the same callers as long as the stack
- * words the walk read above it still hold what they held: re-reading them is a batch of independent loads
- * instead of a chain of dependent ones, so the shared part of a stack costs about a ns per frame.
+ * same code). A frame found again at the same (ip, sp) leads to the same callers as long as the stack
+ * words the walk read above it still hold what they held, and as long as no step that computed its CFA
+ * from rbp sees another rbp now: re-reading them is a batch of independent loads instead of a chain of
+ * dependent ones, so the shared part of a stack costs about a ns per frame. (rbp itself may differ:
+ * code without frame pointers keeps anything in it, a loop counter say.)
  * The last walk lies in ring[base, base + count), innermost first, with room on both sides: a walk that
  * meets it writes only its own new inner frames in front of the shared part, whatever the depth.
  * Memos come from a static pool (not TLS: thread stacks of PTHREAD_STACK_MIN must stay usable); a thread
@@ -228,7 +230,9 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
 
 struct unwind_frame {
     uintptr_t ip, sp, bp;
-    uintptr_t bp_at; /* where the walk read bp from; 0 when it was carried over from the frame below */
+    /* Where the walk read bp from (0: carried over from the frame below; 8-aligned), | 1 when the step to
+     * this frame computed the CFA from the frame below's bp. */
+    uintptr_t link;
 };
 
 struct unwind_memo {
@@ -337,7 +341,7 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         memo = unwind_memo_claim();
     }
     unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
-    const struct unwind_frame *old = NULL;
+    struct unwind_frame *old = NULL;
     struct unwind_frame *rec = NULL; /* where this walk's frames are recorded; NULL: not recorded */
     int old_n = 0, j = 0, k = 0, rec_cap = 0;
     if (memo != UNWIND_NO_MEMO && !memo->busy) {
@@ -351,12 +355,12 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         rec = memo->scratch;
         rec_cap = MEMO_FRAMES;
     }
-    uintptr_t bp_at = 0;
+    uintptr_t link = 0;
 
     for (;;) {
         /* (ip, sp, bp) is the current frame, already emitted. */
         if (k < rec_cap) {
-            rec[k++] = (struct unwind_frame){ip, sp, bp, bp_at};
+            rec[k++] = (struct unwind_frame){ip, sp, bp, link};
         } else {
             rec_cap = 0; /* the memo must stay one unbroken walk */
             old_n = 0;
@@ -364,13 +368,20 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         while (j < old_n && old[j].sp < sp) {
             j++;
         }
-        if (j < old_n && old[j].sp == sp && old[j].ip == ip && old[j].bp == bp) {
-            int i = j + 1, truncated = 0;
+        if (j < old_n && old[j].sp == sp && old[j].ip == ip) {
+            int i = j + 1, truncated = 0, bp_same = old[j].bp == bp;
             for (; i < old_n; i++) {
-                const struct unwind_frame *f = &old[i];
-                if (*(const uintptr_t *)(f->sp - 8) != f->ip ||
-                    (f->bp_at != 0 && *(const uintptr_t *)f->bp_at != f->bp)) {
+                struct unwind_frame *f = &old[i];
+                if (((f->link & 1) && !bp_same) || *(const uintptr_t *)(f->sp - 8) != f->ip) {
                     break;
+                }
+                uintptr_t at = f->link & ~(uintptr_t)1;
+                if (at != 0) {
+                    bp = *(const uintptr_t *)at;
+                }
+                bp_same = bp == f->bp;
+                if (!bp_same) {
+                    f->bp = bp; /* from now on the memo describes this walk */
                 }
                 if (skip > 0) {
                     skip--;
@@ -382,10 +393,9 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
                     *out++ = (void *)f->ip;
                 }
             }
-            /* Go on from the last frame still known, as if the walk had just reached it. */
+            /* Go on from the last frame still known, as if the walk had just reached it (bp is its). */
             ip = old[i - 1].ip;
             sp = old[i - 1].sp;
-            bp = old[i - 1].bp;
             int inner = k, shared = i - j - 1;
             k = unwind_memo_join(memo, inner, memo->base + j + 1, shared);
             rec = &memo->ring[memo->base];
@@ -420,14 +430,15 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
             goto done;
         }
         uintptr_t rbp_offset = WORD_RBP(word);
-        bp_at = 0;
+        link = kind == MS_CFI_RBP;
         if (rbp_offset != 0) {
-            bp_at = cfa - rbp_offset;
+            uintptr_t bp_at = cfa - rbp_offset;
             if (bp_at < sp) {
                 *flags |= MS_FMT_STACK_BROKEN;
                 goto done;
             }
             bp = *(const uintptr_t *)bp_at;
+            link |= bp_at;
         }
         ip = *(const uintptr_t *)(cfa - 8);
         sp = cfa;
