@@ -250,7 +250,8 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
         struct ms_calibration cal;
         int rc = ms_calibrate(memsnap_bench_time_round, &r, &co, &cal);
         if (rc) {
-            return ms_err_set(err, rc, "%s: calibration failed: %s", b->name, strerror(-rc));
+            return ms_err_set(err, rc, "%s: calibration failed: %s", b->name,
+                              rc == -ERANGE ? "the timer did not advance over 1e9 calls" : strerror(-rc));
         }
         iterations = cal.iterations;
         double want = ceil(o->max_time / cal.duration);

@@ -7,6 +7,7 @@
 /* Seconds: a round this long is not mistaken because of a cold call or a preemption (time slices are a few
  * milliseconds), so it needs no second look. */
 #define MS_CALIBRATE_SLOW 0.05
+#define MS_CALIBRATE_MAX_LOOPS 1000000000ull
 
 static double ms_calibrate_measure(ms_calibrate_round_fn round, void *ctx, uint64_t loops,
                                    struct ms_calibration *out)
@@ -55,8 +56,8 @@ int ms_calibrate(ms_calibrate_round_fn round, void *ctx, const struct ms_calibra
             }
             loops = next;
         } else {
-            if (loops > UINT64_MAX / 10) {
-                return -ERANGE;
+            if (loops >= MS_CALIBRATE_MAX_LOOPS) {
+                return -ERANGE; /* a billion calls and no time passed: the clock does not advance */
             }
             loops *= 10;
         }

@@ -141,6 +141,24 @@ static void calibration_rechecks_a_spike(void **state)
     assert_int_equal(cal.iterations, 17);
 }
 
+static double stuck_round(void *ctx, uint64_t loops)
+{
+    (void)loops;
+    (*(unsigned *)ctx)++;
+    return 0.0;
+}
+
+/* A clock that never advances ends the search with an error instead of a hang. */
+static void calibration_gives_up_on_a_stuck_clock(void **state)
+{
+    (void)state;
+    unsigned rounds = 0;
+    struct ms_calibrate_opts o = {.min_time = 5e-6, .calibration_precision = 10};
+    struct ms_calibration cal;
+    assert_int_equal(ms_calibrate(stuck_round, &rounds, &o, &cal), -ERANGE);
+    assert_int_equal(rounds, 1 + 10); /* warm call, then 1, 10, ... 1e9 loops */
+}
+
 static void pedantic_setup_is_not_timed(void **state)
 {
     (void)state;
@@ -236,6 +254,7 @@ int main(void)
         cmocka_unit_test(calibration_slow_body_single_iteration_min_rounds),
         cmocka_unit_test(calibration_estimates_loops_like_pytest_benchmark),
         cmocka_unit_test(calibration_rechecks_a_spike),
+        cmocka_unit_test(calibration_gives_up_on_a_stuck_clock),
         cmocka_unit_test(pedantic_setup_is_not_timed),
         cmocka_unit_test(pedantic_iterations_divide_the_round),
         cmocka_unit_test(pedantic_rejects_what_pytest_benchmark_rejects),
