@@ -140,6 +140,7 @@ struct ms_sym_frame {
     const char *module;   /* module path as recorded in the snapshot ("?" for none) */
     uint64_t offset;      /* module offset of the return address */
     bool inlined;         /* this frame was inlined into the next one */
+    bool runtime;         /* in the C/C++ runtime (libc, libstdc++, libgcc_s, libm, ld.so) or the profiler */
     /* Interned ids (in the symbolizer's strtab) for grouping: the same text gives the same id whatever
      * the load address or the snapshot. */
     uint32_t id;          /* the whole frame */
@@ -166,6 +167,8 @@ char *ms_symbolize_demangle(const char *name);
 
 /* ---- group.c: key sites by line | function | file | stack, with filters --------------------------- */
 
+/* line, function and file keys (and filters without all_frames) use the innermost frame outside the
+ * runtime, so that malloc wrappers such as operator new, strdup or std::string do not absorb every site. */
 enum ms_by { MS_BY_LINE, MS_BY_FUNCTION, MS_BY_FILE, MS_BY_STACK };
 
 struct ms_group_opts {

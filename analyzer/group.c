@@ -109,10 +109,20 @@ static bool ms_group_frame_matches(const struct ms_sym_frame *f, const char *pat
     return fnmatch(pat, f->module, 0) == 0 || (base && fnmatch(pat, base + 1, 0) == 0);
 }
 
+/* The innermost frame outside the runtime (0 when every frame is in it). */
+static uint32_t ms_group_site_frame(const struct ms_sym_frame *const *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!v[i]->runtime)
+            return i;
+    return 0;
+}
+
 static bool ms_group_any_matches(const struct ms_sym_frame *const *v, uint32_t n, bool all_frames,
                                  const char *pat)
 {
-    for (uint32_t i = 0; i < n && (all_frames || i == 0); i++)
+    uint32_t first = all_frames ? 0 : ms_group_site_frame(v, n);
+    for (uint32_t i = first; i < n && (all_frames || i == first); i++)
         if (ms_group_frame_matches(v[i], pat))
             return true;
     return false;
@@ -222,7 +232,8 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
         if (opts->by == MS_BY_STACK) {
             for (uint32_t j = 0; j < n; j++)
                 keybuf[j] = v[j]->id;
-            struct ms_group_row *row = ms_group_row(g, keybuf, n * sizeof *keybuf, n ? v[0]->line_key : nostack);
+            struct ms_group_row *row =
+                ms_group_row(g, keybuf, n * sizeof *keybuf, n ? v[ms_group_site_frame(v, n)]->line_key : nostack);
             if (!row) {
                 r = ms_error_set(err, MS_NOMEM, "out of memory");
                 goto out;
@@ -232,7 +243,8 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
         }
         if (n == 0)
             keybuf[nkeys++] = nostack;
-        for (uint32_t j = 0; j < n && (cumulative || j == 0); j++) {
+        uint32_t site_frame = ms_group_site_frame(v, n);
+        for (uint32_t j = cumulative ? 0 : site_frame; j < n && (cumulative || j == site_frame); j++) {
             uint32_t k = ms_group_frame_key(v[j], opts->by);
             bool dup = false;
             /* A recursive stack counts once per key. */

@@ -26,11 +26,6 @@ static const char *const ms_leaks_builtin[] = {
     "^__gconv",            /* iconv modules loaded by the C library */
 };
 
-/* Modules that make up the runtime: a stack made only of these was not the program's doing. */
-static const char *const ms_leaks_runtime_modules[] = {
-    "ld-linux", "libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "libpthread.so", "libdl.so", "libmemsnap",
-};
-
 struct ms_suppression {
     char *pattern;
     bool builtin;
@@ -175,17 +170,12 @@ static bool ms_leaks_frame_matches(const char *pat, const struct ms_sym_frame *f
            (base && ms_leaks_match(pat, base + 1));
 }
 
+/* A stack made only of the runtime's frames was not the program's doing. */
 static bool ms_leaks_runtime_only(const struct ms_sym_frame *const *frames, uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        const char *base = strrchr(frames[i]->module, '/');
-        base = base ? base + 1 : frames[i]->module;
-        bool rt = false;
-        for (size_t k = 0; k < sizeof ms_leaks_runtime_modules / sizeof *ms_leaks_runtime_modules && !rt; k++)
-            rt = strncmp(base, ms_leaks_runtime_modules[k], strlen(ms_leaks_runtime_modules[k])) == 0;
-        if (!rt)
+    for (uint32_t i = 0; i < n; i++)
+        if (!frames[i]->runtime)
             return false;
-    }
     return n > 0;
 }
 

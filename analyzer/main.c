@@ -51,8 +51,8 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      "usage: memsnap lines SNAP (--file F | --function F) [--source-dir D]\n"
      "Per source line: allocated bytes, live bytes, allocations, beside the source text.\n" MS_MAIN_SYM
      MS_MAIN_COMMON},
-    {"dump", O_FORMAT, ms_dump_main, -1,
-     "usage: memsnap dump SNAP [--format text|json]\nThe snapshot as stored, unsymbolized.\n"},
+    {"dump", O_FORMAT | O_BYTES, ms_dump_main, -1,
+     "usage: memsnap dump SNAP [--format text|json]\nThe snapshot as stored, unsymbolized (sizes are always exact).\n"},
 };
 
 enum {

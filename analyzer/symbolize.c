@@ -565,6 +565,19 @@ static size_t ms_symbolize_scopes(struct ms_symmod *mod, Dwarf_Addr addr, Dwarf_
     }
 }
 
+static bool ms_symbolize_runtime_module(const char *path)
+{
+    static const char *const runtime[] = {
+        "ld-linux", "libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "libpthread.so", "libdl.so", "libmemsnap",
+    };
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < sizeof runtime / sizeof *runtime; i++)
+        if (strncmp(base, runtime[i], strlen(runtime[i])) == 0)
+            return true;
+    return false;
+}
+
 /* Expand one address into source frames; returns how many were written to out (>= 1). */
 static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mod, uint64_t offset,
                                    struct ms_sym_frame *out, size_t cap)
@@ -685,8 +698,10 @@ size_t ms_symbolize_frame(struct ms_symbolizer *s, void *const *handles, const s
         *out = &oom;
         return 1;
     }
+    bool runtime = ms_symbolize_runtime_module(mod->path);
     for (size_t j = 0; j < n; j++) {
         dst[j] = tmp[j];
+        dst[j].runtime = runtime;
         ms_symbolize_keys(s, &dst[j], mod);
     }
     s->cache[i] = (struct ms_sym_slot){f->offset, mod->index, (uint32_t)n, dst};

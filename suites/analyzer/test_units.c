@@ -148,10 +148,12 @@ static void builtin_suppressions_cover_runtime_only_stacks(void **state)
     struct ms_suppressions *s = NULL;
     struct ms_error err = {""};
     assert_int_equal(ms_leaks_suppressions_load(NULL, true, &s, &err), MS_OK);
-    struct ms_sym_frame ld = {.function = "_dl_new_object", .module = "/lib64/ld-linux-x86-64.so.2"};
-    struct ms_sym_frame pool = {.function = "something", .module = "/lib/x86_64-linux-gnu/libstdc++.so.6"};
+    struct ms_sym_frame ld = {.function = "_dl_new_object", .module = "/lib64/ld-linux-x86-64.so.2", .runtime = true};
+    struct ms_sym_frame pool = {.function = "something", .module = "/lib/x86_64-linux-gnu/libstdc++.so.6",
+                                .runtime = true};
     struct ms_sym_frame app = {.function = "main", .module = "/usr/bin/app"};
-    struct ms_sym_frame buf = {.function = "_IO_file_doallocate", .module = "/lib/x86_64-linux-gnu/libc.so.6"};
+    struct ms_sym_frame buf = {.function = "_IO_file_doallocate", .module = "/lib/x86_64-linux-gnu/libc.so.6",
+                               .runtime = true};
     const struct ms_sym_frame *runtime[] = {&pool, &ld}, *user[] = {&pool, &app}, *stdio[] = {&buf, &app};
     assert_true(ms_leaks_suppressed(s, runtime, 2) >= 0);
     assert_int_equal(ms_leaks_suppressed(s, user, 2), -1);
