@@ -1,5 +1,5 @@
-/* An example benchmark program: two hashing benchmarks in one group and a sorting benchmark that
- * allocates. MEMSNAP_EXAMPLE_SLOWDOWN=1.25 makes every body do 25% more work (a planted regression for
+/* An example benchmark program: two hashing benchmarks in one group (parametrized), a sorting benchmark
+ * that allocates, and a pedantic one whose per-round setup (shuffling the input) is not timed. MEMSNAP_EXAMPLE_SLOWDOWN=1.25 makes every body do 25% more work (a planted regression for
  * scripts/aa-experiment).
  *
  *     bench-example --benchmark-max-time=0.5 --benchmark-json=out.json
@@ -56,6 +56,29 @@ static double sort_body(void *arg)
     return first;
 }
 
+/* Pedantic: each round sorts a freshly shuffled array in place; the shuffle is the untimed setup. */
+struct inplace_job {
+    uint32_t v[1000];
+    size_t n;
+    uint32_t seed;
+};
+
+static void inplace_setup(void *arg)
+{
+    struct inplace_job *j = arg;
+    for (size_t i = 0; i < j->n; i++) {
+        j->seed = j->seed * 1664525u + 1013904223u;
+        j->v[i] = j->seed;
+    }
+}
+
+static double inplace_body(void *arg)
+{
+    struct inplace_job *j = arg;
+    qsort(j->v, j->n, sizeof j->v[0], cmp_u32);
+    return j->v[0] <= j->v[j->n - 1] ? 1.0 : 0.0; /* sorted */
+}
+
 int main(int argc, char **argv)
 {
     double factor = 1.0;
@@ -73,6 +96,9 @@ int main(int argc, char **argv)
     small.passes = (size_t)(4 * factor + 0.5);
     large.passes = (size_t)(16 * factor + 0.5);
     struct sort_job sort = {(size_t)(1000 * factor + 0.5), 12345};
+    static struct inplace_job inplace;
+    inplace.n = (size_t)(800 * factor + 0.5);
+    inplace.seed = 777;
 
     memsnap_bench_session *s = memsnap_bench_session_new();
     if (!s) {
@@ -81,14 +107,19 @@ int main(int argc, char **argv)
     memsnap_bench *b1 = memsnap_bench_add(s, "hashing", "fnv1a", hash_body, &small);
     memsnap_bench *b2 = memsnap_bench_add(s, "hashing", "fnv1a", hash_body, &large);
     memsnap_bench *b3 = memsnap_bench_add(s, "sorting", "qsort_1000", sort_body, &sort);
-    if (!b1 || !b2 || !b3 || memsnap_bench_param(b1, "kib", "4") || memsnap_bench_param(b2, "kib", "16")) {
+    memsnap_bench *b4 = memsnap_bench_add(s, "sorting", "qsort_800_inplace", inplace_body, &inplace);
+    struct memsnap_bench_pedantic ped = {.rounds = 200, .iterations = 1, .warmup_rounds = 5, .setup = inplace_setup};
+    if (!b1 || !b2 || !b3 || !b4 || memsnap_bench_param(b1, "kib", "4") || memsnap_bench_param(b2, "kib", "16") ||
+        memsnap_bench_set_pedantic(b4, &ped)) {
         memsnap_bench_session_free(s);
         return 2;
     }
     int status = memsnap_bench_run(s, argc, argv);
-    /* The kept result is the body's return value: the sort's smallest element is never above the seed's
-     * first output. */
+    /* The kept result is the body's last return value: assert on it as a test would. */
     if (status == 0 && memsnap_bench_was_called(b3) && memsnap_bench_result(b3) < 0) {
+        status = 1;
+    }
+    if (status == 0 && memsnap_bench_was_called(b4) && memsnap_bench_result(b4) != 1.0) {
         status = 1;
     }
     memsnap_bench_session_free(s);
