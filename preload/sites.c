@@ -24,7 +24,8 @@ struct sites_slot {
 struct sites_local {
     struct sites_local *next; /* registry: every block ever made */
     int in_use;
-    unsigned seq; /* odd while a slot changes owner: readers retry */
+    unsigned seq;    /* odd while a slot changes owner: readers retry */
+    int64_t current; /* live bytes not yet added to the process total */
     uint64_t calls[MS_FMT_CALL_COUNT];
     struct sites_slot slot[SITES_SLOTS];
 };
@@ -36,6 +37,8 @@ static pthread_key_t sites_key;
 static int sites_key_ok;
 static uint64_t sites_blocks;
 static uint64_t sites_calls_global[MS_FMT_CALL_COUNT];
+static int sites_threads;          /* blocks in use: threads that allocate */
+static uint64_t sites_retired_current; /* batched live bytes of exited threads */
 static __thread struct sites_local *sites_mine __attribute__((tls_model("initial-exec")));
 
 void ms_sites_lock(void)
@@ -105,7 +108,10 @@ static void sites_detach(void *arg)
         sites_mine = NULL;
     }
     ms_sites_lock();
+    __atomic_fetch_add(&sites_retired_current, (uint64_t)__atomic_exchange_n(&l->current, 0, __ATOMIC_RELAXED),
+                       __ATOMIC_RELAXED);
     l->in_use = 0;
+    __atomic_fetch_sub(&sites_threads, 1, __ATOMIC_RELAXED);
     ms_sites_unlock();
     ms_tracker_leave(g);
 }
@@ -132,6 +138,7 @@ __attribute__((noinline)) static struct sites_local *sites_attach(void)
         sites_blocks++;
     }
     l->in_use = 1;
+    __atomic_fetch_add(&sites_threads, 1, __ATOMIC_RELAXED);
     ms_sites_unlock();
     sites_mine = l;
     pthread_setspecific(sites_key, l);
@@ -201,6 +208,46 @@ void ms_sites_call(int kind)
         }
     }
     sites_bump(&l->calls[kind], 1);
+}
+
+/* Batches of up to this many live bytes stay with their thread while other threads run: the process
+ * peak may then be missed by at most this much per thread. */
+#define SITES_CURRENT_BATCH (256 * 1024)
+
+int64_t ms_sites_current(int64_t delta)
+{
+    struct sites_local *l = sites_mine;
+    if (MS_UNLIKELY(!l)) {
+        return delta;
+    }
+    int64_t v = __atomic_load_n(&l->current, __ATOMIC_RELAXED) + delta;
+    if (MS_LIKELY(__atomic_load_n(&sites_threads, __ATOMIC_RELAXED) > 1) && v < SITES_CURRENT_BATCH &&
+        v > -SITES_CURRENT_BATCH) {
+        __atomic_store_n(&l->current, v, __ATOMIC_RELAXED);
+        return 0;
+    }
+    if (v != delta) {
+        __atomic_store_n(&l->current, 0, __ATOMIC_RELAXED);
+    }
+    if (MS_UNLIKELY(__atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED) != 0)) {
+        v += (int64_t)__atomic_exchange_n(&sites_retired_current, 0, __ATOMIC_RELAXED); /* exited threads' */
+    }
+    return v;
+}
+
+int64_t ms_sites_current_pending(void)
+{
+    int64_t sum = (int64_t)__atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED);
+    for (struct sites_local *l = __atomic_load_n(&sites_all, __ATOMIC_ACQUIRE); l; l = l->next) {
+        sum += __atomic_load_n(&l->current, __ATOMIC_RELAXED);
+    }
+    return sum;
+}
+
+void ms_sites_after_fork_child(void)
+{
+    /* Only the forking thread goes on; the others' blocks keep what they counted. */
+    __atomic_store_n(&sites_threads, sites_mine ? 1 : 0, __ATOMIC_RELAXED);
 }
 
 void ms_sites_calls(uint64_t out[MS_FMT_CALL_COUNT])

@@ -126,9 +126,19 @@ static inline void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *coun
 
 /* ---- recording ------------------------------------------------------------------------------------ */
 
-static void tracker_add_current(uint64_t bytes)
+/* Live bytes change by delta. A lone thread updates the global count (and the peak) every time; with
+ * several threads each batches its changes (ms_sites_current), so that they do not all fight over one
+ * cache line. */
+static inline void tracker_add_current(int64_t delta)
 {
-    uint64_t now = __atomic_add_fetch(&tracker_current, bytes, __ATOMIC_RELAXED);
+    int64_t publish = ms_sites_current(delta);
+    if (!publish) {
+        return;
+    }
+    uint64_t now = __atomic_add_fetch(&tracker_current, (uint64_t)publish, __ATOMIC_RELAXED);
+    if (publish < 0) {
+        return;
+    }
     uint64_t peak = __atomic_load_n(&tracker_peak, __ATOMIC_RELAXED);
     while (now > peak && !__atomic_compare_exchange_n(&tracker_peak, &peak, now, 1, __ATOMIC_RELAXED,
                                                       __ATOMIC_RELAXED)) {
@@ -140,7 +150,7 @@ static void tracker_forget(uint64_t size, uint32_t stack)
     uint64_t bytes, count;
     tracker_weight(size, &bytes, &count);
     ms_sites_free(stack, bytes, count);
-    __atomic_fetch_sub(&tracker_current, bytes, __ATOMIC_RELAXED);
+    tracker_add_current(-(int64_t)bytes);
 }
 
 /* Inlined into each entry point, so the unwinder sees the same frames above it from every hook. */
@@ -166,7 +176,7 @@ static inline __attribute__((always_inline)) void tracker_record(void *p, size_t
     uint64_t bytes, count;
     tracker_weight(size, &bytes, &count);
     ms_sites_alloc(stack, bytes, count);
-    tracker_add_current(bytes);
+    tracker_add_current((int64_t)bytes);
 }
 
 /* The block at p is going away (free, or realloc that moves it). */
@@ -518,7 +528,7 @@ void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_count
         out->free_count += sites[id].free_count;
     }
     out->live_count = out->alloc_count - out->free_count;
-    out->current_bytes = __atomic_load_n(&tracker_current, __ATOMIC_RELAXED);
+    out->current_bytes = __atomic_load_n(&tracker_current, __ATOMIC_RELAXED) + (uint64_t)ms_sites_current_pending();
     out->peak_bytes = __atomic_load_n(&tracker_peak, __ATOMIC_RELAXED);
     if (out->peak_bytes < out->current_bytes) {
         out->peak_bytes = out->current_bytes;
@@ -534,5 +544,7 @@ void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_count
 
 void ms_tracker_reset_peak(void)
 {
-    __atomic_store_n(&tracker_peak, __atomic_load_n(&tracker_current, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+    __atomic_store_n(&tracker_peak,
+                     __atomic_load_n(&tracker_current, __ATOMIC_RELAXED) + (uint64_t)ms_sites_current_pending(),
+                     __ATOMIC_RELAXED);
 }

@@ -89,6 +89,7 @@ static void trigger_child(void)
 {
     ms_heapmap_unlock_all();
     ms_stacks_unlock();
+    ms_sites_after_fork_child();
     ms_sites_unlock();
     ms_tracker_after_fork_child();
     ms_snapshot_after_fork_child();
