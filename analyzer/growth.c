@@ -49,6 +49,24 @@ struct ms_growth_site {
     uint64_t peak;
 };
 
+static int ms_growth_time_cmp(const void *a, const void *b)
+{
+    const struct ms_snap *x = *(struct ms_snap *const *)a, *y = *(struct ms_snap *const *)b;
+    if (x->info.uptime_ns != y->info.uptime_ns)
+        return x->info.uptime_ns < y->info.uptime_ns ? -1 : 1;
+    return x->info.sequence < y->info.sequence ? -1 : x->info.sequence > y->info.sequence;
+}
+
+/* Snapshots of one process go in time order whatever the shell's glob order (memsnap.x.10.snap sorts before
+ * memsnap.x.2.snap); snapshots of different processes stay in the order given. */
+static void ms_growth_order(struct ms_snap **snaps, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!snaps[i]->has_info || snaps[i]->info.pid != snaps[0]->info.pid)
+            return;
+    qsort(snaps, n, sizeof *snaps, ms_growth_time_cmp);
+}
+
 static int ms_growth_cmp(const void *a, const void *b)
 {
     const struct ms_growth_site *x = a, *y = b;
@@ -83,6 +101,7 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
     }
     if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
         goto out;
+    ms_growth_order(snaps, n);
     for (size_t i = 0; i < n; i++) {
         if ((r = ms_group_snap(sym, snaps[i], &go, &g[i], err)) != MS_OK)
             goto out;

@@ -54,6 +54,8 @@ generate() {
     profile cache "$fx/fx_cache" unbounded "$tmp"
     ms growth "$tmp"/round-{0,1,2,3,4,5}.snap --include '*fx_cache.c'
     ms growth "$tmp"/round-{0,1,2,3,4,5}.snap --include '*fx_cache.c' --by line --fail
+    # one process's snapshots are put in time order whatever the command line says
+    ms growth "$tmp"/round-{5,3,1,0,2,4}.snap --include '*fx_cache.c' --by line --bytes
     ;;
   growth-calls-an-lru-cache-bounded)
     profile cache "$fx/fx_cache" lru "$tmp"
