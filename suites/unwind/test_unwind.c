@@ -517,6 +517,73 @@ static void dwarf_matches_libunwind_after_a_module_is_replaced(void **state)
     }
 }
 
+/* A frame with an alloca, reached from two callers with different frame sizes: with the right alloca
+ * sizes its call into probe_capture sits at the same address from both, with the same return address,
+ * but rbp (its CFA) differs, and the first path's return addresses still lie in the dead stack below
+ * the second caller's frame. */
+__attribute__((noinline)) static void dyn_capture(struct probe *p)
+{
+    p->frame = (uintptr_t)__builtin_frame_address(0);
+    probe_capture(p);
+    sink++;
+}
+
+__attribute__((noinline)) static void dyn_frame(size_t n, struct probe *p)
+{
+    char *a = __builtin_alloca(n);
+    memset(a, 1, n);
+    dyn_capture(p);
+    sink += a[0];
+}
+
+__attribute__((noinline)) static void dyn_caller_small(size_t n, struct probe *p)
+{
+    dyn_frame(n, p);
+    sink++;
+}
+
+__attribute__((noinline)) static void dyn_caller_big(size_t n, struct probe *p)
+{
+    volatile char pad[256]; /* left as it is: what the small path left there stays */
+    pad[0] = 2;
+    dyn_frame(n, p);
+    sink += pad[0];
+}
+
+/* No call between the two: nothing overwrites the small path's frames before the big one is walked. */
+__attribute__((noinline)) static void dyn_both(size_t big_n, struct probe *small, struct probe *big)
+{
+    dyn_caller_small(512, small);
+    dyn_caller_big(big_n, big);
+    sink++;
+}
+
+static void dwarf_notices_another_frame_base_at_the_same_address(void **state)
+{
+    (void)state;
+    static struct probe small, big;
+    size_t big_n = 0;
+    for (size_t n = 16; n <= 512 && big_n == 0; n += 16) {
+        probe_reset(&small, PROBE_MAX, 0);
+        probe_reset(&big, PROBE_MAX, 0);
+        dyn_both(n, &small, &big);
+        if (small.frame == big.frame) {
+            big_n = n;
+        }
+    }
+    if (big_n == 0) {
+        fail_msg("no alloca size puts both paths' frames at one address");
+    }
+    for (int i = 0; i < 3; i++) {
+        probe_reset(&small, PROBE_MAX, 0);
+        probe_reset(&big, PROBE_MAX, 0);
+        dyn_both(big_n, &small, &big);
+        assert_int_equal(small.frame, big.frame);
+        assert_matches_reference(&small);
+        assert_matches_reference(&big);
+    }
+}
+
 static void dwarf_after_invalidate_still_matches(void **state)
 {
     (void)state;
@@ -750,6 +817,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(dwarf_marks_truncation_at_the_depth_limit, dwarf_setup),
         cmocka_unit_test_setup(dwarf_skips_the_requested_frames, dwarf_setup),
         cmocka_unit_test_setup(dwarf_notices_a_changed_caller_above_an_identical_frame, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_notices_another_frame_base_at_the_same_address, dwarf_setup),
         cmocka_unit_test_setup(dwarf_after_invalidate_still_matches, dwarf_setup),
         cmocka_unit_test_setup(dwarf_matches_libunwind_after_a_module_is_replaced, dwarf_setup),
         cmocka_unit_test_setup(dwarf_ignores_a_garbage_frame_pointer, dwarf_setup),

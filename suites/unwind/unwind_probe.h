@@ -2,6 +2,8 @@
 #ifndef MS_UNWIND_PROBE_H
 #define MS_UNWIND_PROBE_H
 
+#include <stdint.h>
+
 #define PROBE_MAX 128
 
 struct probe {
@@ -9,6 +11,7 @@ struct probe {
     int n, ref_n;
     unsigned flags;
     unsigned long fallbacks; /* libunwind had to finish this capture */
+    uintptr_t frame;         /* set by tests that need the capturing frame's address */
     void *ips[PROBE_MAX];
     void *ref[PROBE_MAX];
 };
