@@ -61,6 +61,9 @@ enum ms_status ms_output_load(const struct ms_cli *cli, struct ms_snap ***snaps,
             ms_output_unload(cli, v);
             return r;
         }
+        if (v[i]->flags & MS_FMT_FLAG_SAMPLED)
+            fprintf(stderr, "memsnap: note: %s is sampled (one allocation per %llu bytes on average): sizes and "
+                    "counts are estimates\n", v[i]->path, (unsigned long long)v[i]->info.sample_rate);
     }
     *snaps = v;
     return MS_OK;

@@ -223,6 +223,28 @@ static void symbolizer_finds_a_moved_binary_in_a_debug_dir(void **state)
     ms_snapfile_free(s);
 }
 
+static void symbolizer_prefixes_module_paths_with_the_sysroot(void **state)
+{
+    (void)state;
+    outer_function();
+    char dir[PATH_MAX], recorded[PATH_MAX];
+    strcpy(dir, me.path);
+    *strrchr(dir, '/') = 0;
+    snprintf(recorded, sizeof recorded, "/%s", strrchr(me.path, '/') + 1); /* as the target saw it */
+    struct ms_snap *s = snap_of(recorded, me.build_id, me.build_id_len, me.base, captured, 64);
+    struct ms_symbolize_opts o = {.sysroot = dir, .quiet = true};
+    struct ms_symbolizer *sym;
+    struct ms_error err;
+    assert_int_equal(ms_symbolize_new(&o, &sym, &err), MS_OK);
+    const struct ms_sym_frame *f;
+    resolve(sym, s, &f);
+    assert_non_null(f[0].function);
+    assert_string_equal(f[0].function, "outer_function");
+    assert_string_equal(f[0].module, recorded); /* shown as recorded, not as found */
+    ms_symbolize_free(sym);
+    ms_snapfile_free(s);
+}
+
 static void diff_matches_rows_across_different_load_addresses(void **state)
 {
     (void)state;
@@ -269,6 +291,7 @@ int main(void)
         cmocka_unit_test(symbolizer_refuses_a_binary_whose_build_id_changed),
         cmocka_unit_test(symbolizer_shows_module_offset_for_a_missing_binary),
         cmocka_unit_test(symbolizer_finds_a_moved_binary_in_a_debug_dir),
+        cmocka_unit_test(symbolizer_prefixes_module_paths_with_the_sysroot),
         cmocka_unit_test(diff_matches_rows_across_different_load_addresses),
         cmocka_unit_test(demangler_turns_cxx_names_readable),
     };
