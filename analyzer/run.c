@@ -37,11 +37,17 @@ char *ms_run_find_preload(const char *exe)
     if (slash)
         *slash = 0;
     /* Build tree first (build/analyzer/memsnap -> build/preload/), then the installed prefix. */
-    const char *const rel[] = {"../preload/libmemsnap.so", "../" MS_LIBDIR "/libmemsnap.so",
+    const char *const rel[] = {"../preload/libmemsnap.so", MS_LIBDIR "/libmemsnap.so", "../" MS_LIBDIR "/libmemsnap.so",
                                "../lib64/libmemsnap.so", "../lib/libmemsnap.so"};
     char buf[PATH_MAX + 64];
     for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
-        snprintf(buf, sizeof buf, "%s/%s", real, rel[i]);
+        /* An absolute libdir (meson --libdir=/opt/lib) is used as it is; relative ones from the prefix. */
+        if (i == 1 && rel[i][0] != '/')
+            continue;
+        if (rel[i][0] == '/')
+            snprintf(buf, sizeof buf, "%s", rel[i]);
+        else
+            snprintf(buf, sizeof buf, "%s/%s", real, rel[i]);
         if (ms_run_exists(buf)) {
             free(real);
             return realpath(buf, NULL);

@@ -193,12 +193,10 @@ void ms_strtab_free(struct ms_strtab *t)
 
 uint32_t ms_strtab_intern(struct ms_strtab *t, const char *s, size_t len)
 {
-    bool created;
-    uint32_t *slot = ms_map_slot(t->map, s, len, &created);
-    if (!slot)
-        return UINT32_MAX;
-    if (!created)
-        return *slot;
+    const uint32_t *found = ms_map_find(t->map, s, len);
+    if (found)
+        return *found;
+    /* Everything that can fail happens before the map learns the key. */
     if (t->count == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 256;
         char **ns = realloc(t->strs, ncap * sizeof *ns);
@@ -208,8 +206,12 @@ uint32_t ms_strtab_intern(struct ms_strtab *t, const char *s, size_t len)
         t->cap = ncap;
     }
     char *copy = malloc(len + 1);
-    if (!copy)
+    bool created;
+    uint32_t *slot = copy ? ms_map_slot(t->map, s, len, &created) : NULL;
+    if (!slot) {
+        free(copy);
         return UINT32_MAX;
+    }
     memcpy(copy, s, len);
     copy[len] = 0;
     t->strs[t->count] = copy;
