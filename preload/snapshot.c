@@ -354,7 +354,8 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     }
     ms_snapshot_lock();
     struct snapshot_out *o = &snapshot_out;
-    uint32_t seq = snapshot_seq++;
+    /* %n counts the files named by the pattern; an explicit path takes no number. */
+    uint32_t seq = path ? snapshot_seq : snapshot_seq++;
     char final[MS_CONFIG_PATH_MAX], tmp[MS_CONFIG_PATH_MAX + 48];
     int rc = 0;
     if (path) {
@@ -405,6 +406,13 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     if (rc == 0) {
         /* An automatic name never replaces another file; an explicit path is the caller's to reuse. */
         rc = ms_platform_rename(tmp, final, path == NULL);
+        /* A name left by an earlier process with the same pid: take the next number. */
+        for (int tries = 0; rc == -EEXIST && !path && tries < 1000; tries++) {
+            if (snapshot_name(final, sizeof final, snapshot_seq++) < 0) {
+                break;
+            }
+            rc = ms_platform_rename(tmp, final, 1);
+        }
     }
     if (rc < 0) {
         ms_platform_unlink(tmp);
