@@ -550,10 +550,48 @@ __attribute__((noinline)) static void dyn_caller_big(size_t n, struct probe *p)
     sink += pad[0];
 }
 
+/* Call fn(n, p) from a frame of 16 or 32 bytes: a shift that alloca sizes, which the address sanitizer
+ * rounds to 32, cannot give. */
+typedef void dyn_fn(size_t n, struct probe *p);
+void call_from_16(dyn_fn *fn, size_t n, struct probe *p);
+void call_from_32(dyn_fn *fn, size_t n, struct probe *p);
+__asm__(".text\n"
+        ".globl call_from_16\n"
+        ".type call_from_16, @function\n"
+        "call_from_16:\n"
+        ".cfi_startproc\n"
+        "  sub $8, %rsp\n"
+        ".cfi_def_cfa_offset 16\n"
+        "  mov %rdi, %rax\n"
+        "  mov %rsi, %rdi\n"
+        "  mov %rdx, %rsi\n"
+        "  call *%rax\n"
+        "  add $8, %rsp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size call_from_16, .-call_from_16\n"
+        ".globl call_from_32\n"
+        ".type call_from_32, @function\n"
+        "call_from_32:\n"
+        ".cfi_startproc\n"
+        "  sub $24, %rsp\n"
+        ".cfi_def_cfa_offset 32\n"
+        "  mov %rdi, %rax\n"
+        "  mov %rsi, %rdi\n"
+        "  mov %rdx, %rsi\n"
+        "  call *%rax\n"
+        "  add $24, %rsp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size call_from_32, .-call_from_32\n");
+
 /* No call between the two: nothing overwrites the small path's frames before the big one is walked. */
-__attribute__((noinline)) static void dyn_both(size_t big_n, struct probe *small, struct probe *big)
+__attribute__((noinline)) static void dyn_both(int shift, size_t small_n, size_t big_n, struct probe *small,
+                                               struct probe *big)
 {
-    dyn_caller_small(512, small);
+    (shift ? call_from_32 : call_from_16)(dyn_caller_small, small_n, small);
     dyn_caller_big(big_n, big);
     sink++;
 }
@@ -562,13 +600,17 @@ static void dwarf_notices_another_frame_base_at_the_same_address(void **state)
 {
     (void)state;
     static struct probe small, big;
-    size_t big_n = 0;
-    for (size_t n = 16; n <= 512 && big_n == 0; n += 16) {
-        probe_reset(&small, PROBE_MAX, 0);
-        probe_reset(&big, PROBE_MAX, 0);
-        dyn_both(n, &small, &big);
-        if (small.frame == big.frame) {
-            big_n = n;
+    size_t small_n = 1024, big_n = 0;
+    int shift = 0;
+    for (int sh = 0; sh < 2 && big_n == 0; sh++) {
+        for (size_t n = 8; n <= 1024 && big_n == 0; n += 8) {
+            probe_reset(&small, PROBE_MAX, 0);
+            probe_reset(&big, PROBE_MAX, 0);
+            dyn_both(sh, small_n, n, &small, &big);
+            if (small.frame == big.frame) {
+                shift = sh;
+                big_n = n;
+            }
         }
     }
     if (big_n == 0) {
@@ -577,7 +619,7 @@ static void dwarf_notices_another_frame_base_at_the_same_address(void **state)
     for (int i = 0; i < 3; i++) {
         probe_reset(&small, PROBE_MAX, 0);
         probe_reset(&big, PROBE_MAX, 0);
-        dyn_both(big_n, &small, &big);
+        dyn_both(shift, small_n, big_n, &small, &big);
         assert_int_equal(small.frame, big.frame);
         assert_matches_reference(&small);
         assert_matches_reference(&big);
