@@ -31,6 +31,16 @@ int main(void) {
     return 0;
 }
 C
+cat >"$work/hello.cc" <<'CC'
+#include <map>
+#include <string>
+#include <iostream>
+int main() {
+    std::map<std::string, int> m;
+    for (int i = 0; i < 1000; i++) m[std::to_string(i)] = i;
+    std::cout << m.size() << std::endl;
+}
+CC
 cat >"$work/script.py" <<'PY'
 import json, collections
 d = collections.Counter(str(i % 97) for i in range(20000))
@@ -82,7 +92,7 @@ run() {
   fi
 }
 
-echo "1..8"
+echo "1..9"
 run python3 /usr/bin/python3 -- /usr/bin/python3 "$work/script.py"
 run perl perl -- perl -e 'my %h; $h{$_} = $_ * 2 for 1 .. 20000; my @k = sort { $a <=> $b } keys %h; print scalar(@k), " $k[-1]\n"'
 if command -v git >/dev/null 2>&1; then
@@ -93,6 +103,7 @@ fi
 run git-status git -- git -C "$work/repo" status --short
 run git-log git -- git -C "$work/repo" log --format=%s%n%an
 run gcc gcc -- sh -c "gcc -O1 -c '$work/hello.c' -o hello.o && od -An -tx1 hello.o | md5sum"
+run g++ g++ -- sh -c "g++ -O1 -c '$work/hello.cc' -o hello.o && od -An -tx1 hello.o | md5sum"
 run sort sort -- sort --parallel=2 -S 4M -n "$work/big.txt"
 run xz xz -- sh -c "xz -T2 --block-size=1MiB -c '$work/big.txt' | md5sum"
 run pipeline sh -- sh -c "for i in 1 2 3; do echo \$i | tr 1 x; done | sort | uniq -c; (echo sub; exit 3); echo \$?"
