@@ -8,7 +8,10 @@
 
 #include "memsnap/format.h"
 
-#define STACKS_ARENA_RESERVE (UINT64_C(1) << 31) /* offsets / 8 fit the table's 32 bits */
+/* Address space for stack records: 2 GiB (offsets / 8 fit the table's 32 bits), less when a limit on
+ * address space (ulimit -v) refuses that much. */
+#define STACKS_ARENA_RESERVE (UINT64_C(1) << 31)
+#define STACKS_ARENA_MIN (UINT64_C(1) << 24)
 #define STACKS_TABLE_MIN 4096
 
 struct stacks_record {
@@ -37,6 +40,7 @@ struct stacks_memo {
 static __thread struct stacks_memo stacks_memo __attribute__((tls_model("initial-exec")));
 
 static unsigned char *stacks_arena;
+static uint64_t stacks_arena_size;
 static uint64_t stacks_arena_used;
 static uint64_t *stacks_offset; /* id -> arena offset */
 static uint32_t stacks_n;       /* published count */
@@ -169,7 +173,7 @@ static uint32_t stacks_add(uint64_t h, void *const *ips, unsigned depth, unsigne
     }
     uint32_t id = stacks_n;
     uint64_t size = (sizeof(struct stacks_record) + depth * sizeof(void *) + 7) & ~(uint64_t)7;
-    if (id >= MS_STACKS_MAX || stacks_arena_used + size > STACKS_ARENA_RESERVE || stacks_grow() < 0) {
+    if (id >= MS_STACKS_MAX || stacks_arena_used + size > stacks_arena_size || stacks_grow() < 0) {
         ms_stacks_unlock();
         return MS_STACK_OVERFLOW;
     }
@@ -214,10 +218,15 @@ uint32_t ms_stacks_intern(void *const *ips, unsigned depth, unsigned flags)
 int ms_stacks_init(void)
 {
     void *arena, *offsets;
-    int rc = ms_platform_map(STACKS_ARENA_RESERVE, 1, &arena);
+    uint64_t size = STACKS_ARENA_RESERVE;
+    int rc;
+    while ((rc = ms_platform_map(size, 1, &arena)) < 0 && size > STACKS_ARENA_MIN) {
+        size /= 4;
+    }
     if (rc < 0) {
         return rc;
     }
+    stacks_arena_size = size;
     rc = ms_platform_map((size_t)MS_STACKS_MAX * sizeof(uint64_t), 1, &offsets);
     if (rc < 0) {
         return rc;
