@@ -5,8 +5,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "processor.h"
 #include "python_oracle.h"
@@ -142,6 +145,106 @@ static void json_string_escapes_a_json_document(void **state)
     assert_int_equal(ms_json_transaction_bound(&t), 0);
 }
 
+/* xorshift64*: a fixed sequence, so a failure reproduces. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+static void float_repr_reads_back_as_the_same_double(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t bits = rng();
+        double x;
+        memcpy(&x, &bits, sizeof x);
+        if (isnan(x) || isinf(x))
+            continue;
+        char buf[MS_REPR_MAX];
+        ms_repr_double(x, buf);
+        if (strtod(buf, NULL) != x || signbit(strtod(buf, NULL)) != signbit(x))
+            fail_msg("%a: %s does not read back", x, buf);
+    }
+}
+
+/* Appends the UTF-8 of code point cp. */
+static size_t put_utf8(unsigned long cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    } else if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    } else if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static void random_string(char *s, size_t max_chars)
+{
+    size_t n = (size_t)(rng() % max_chars), len = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned long cp;
+        switch (rng() % 4) {
+        case 0: cp = 1 + rng() % 0x7F; break;          /* ASCII, controls included */
+        case 1: cp = 0x80 + rng() % (0x800 - 0x80); break;
+        case 2: cp = 0x800 + rng() % (0x10000 - 0x800); break;
+        default: cp = 0x10000 + rng() % (0x110000 - 0x10000); break;
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            cp = 'x';
+        len += put_utf8(cp, s + len);
+    }
+    s[len] = '\0';
+}
+
+/* Any valid transaction's canonical JSON is ASCII and parses back (jansson) to the same values. */
+static void canonical_json_parses_back_to_the_transaction(void **state)
+{
+    (void)state;
+    static char merchant[4 * 40 + 1], customer[4 * 40 + 1];
+    for (int i = 0; i < 20000; i++) {
+        random_string(merchant, 40);
+        random_string(customer, 40);
+        uint64_t bits = rng();
+        double amount;
+        memcpy(&amount, &bits, sizeof amount);
+        if (isnan(amount) || isinf(amount))
+            amount = 1.5;
+        ms_transaction t = {.amount = amount, .merchant = merchant, .customer_id = customer};
+        char buf[2048];
+        size_t len;
+        assert_int_equal(ms_json_transaction(&t, buf, sizeof buf, &len), MS_PROC_OK);
+        for (size_t k = 0; k < len; k++)
+            assert_true(buf[k] >= 0x20 && buf[k] < 0x7F);
+        json_error_t err;
+        json_t *o = json_loadb(buf, len, 0, &err);
+        if (!o)
+            fail_msg("%s: %s", buf, err.text);
+        assert_int_equal(json_object_size(o), 3);
+        assert_string_equal(json_string_value(json_object_get(o, "merchant")), merchant);
+        assert_string_equal(json_string_value(json_object_get(o, "customer_id")), customer);
+        json_t *a = json_object_get(o, "amount");
+        double back = json_is_integer(a) ? (double)json_integer_value(a) : json_real_value(a);
+        assert_true(back == amount);
+        json_decref(o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +255,8 @@ int main(void)
         cmocka_unit_test(invalid_utf8_is_rejected),
         cmocka_unit_test(too_small_buffer_is_an_error_not_an_overflow),
         cmocka_unit_test(json_string_escapes_a_json_document),
+        cmocka_unit_test(float_repr_reads_back_as_the_same_double),
+        cmocka_unit_test(canonical_json_parses_back_to_the_transaction),
     };
     return cmocka_run_group_tests_name("processor canonical JSON", tests, NULL, NULL);
 }
