@@ -371,17 +371,15 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         if (j < old_n && old[j].sp == sp && old[j].ip == ip) {
             int i = j + 1, truncated = 0, bp_same = old[j].bp == bp;
             for (; i < old_n; i++) {
-                struct unwind_frame *f = &old[i];
+                const struct unwind_frame *f = &old[i];
                 if (((f->link & 1) && !bp_same) || *(const uintptr_t *)(f->sp - 8) != f->ip) {
                     break;
                 }
+                /* bp_same: this frame's bp is the one the recorded walk had (and used, if it did). */
                 uintptr_t at = f->link & ~(uintptr_t)1;
                 if (at != 0) {
                     bp = *(const uintptr_t *)at;
-                }
-                bp_same = bp == f->bp;
-                if (!bp_same) {
-                    f->bp = bp; /* from now on the memo describes this walk */
+                    bp_same = bp == f->bp;
                 }
                 if (skip > 0) {
                     skip--;
