@@ -73,6 +73,13 @@ generate() {
     ms diff "$tmp/before.snap" "$tmp/after.snap" --include '*fx_lines.c' --fail-over 4KiB --fail-site-over 900
     ms diff "$tmp/before.snap" "$tmp/after.snap" --include '*fx_lines.c' --format json --bytes
     ;;
+  diff-matches-sites-across-two-runs)
+    # two processes, so two load addresses where ASLR is on: rows still pair up by symbolized frame
+    profile clean "$fx/fx_leak" clean
+    profile leak "$fx/fx_leak" leak
+    ms diff "$tmp/clean.0.snap" "$tmp/leak.0.snap" --include '*fx_leak.c'
+    ms diff "$tmp/clean.0.snap" "$tmp/leak.0.snap" --include '*fx_leak.c' --by stack --stack -n 1 --fail-site-over 100
+    ;;
   *)
     echo "golden.sh: unknown case $case_name" >&2
     exit 2
