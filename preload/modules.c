@@ -2,6 +2,7 @@
  * stored as (module, offset) and symbolized later on another machine. */
 #include "preload.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
@@ -146,4 +147,32 @@ void ms_modules_release(struct ms_modules *m)
     ms_real.free(m->items);
     ms_real.free(m->order);
     memset(m, 0, sizeof *m);
+}
+
+/* A library unloaded now may have its addresses reused by the next one: the unwinder's cached rules for
+ * them must go. Interposed because the dynamic linker offers no notification for it. */
+MS_EXPORT int dlclose(void *handle);
+
+int dlclose(void *handle)
+{
+    static int (*next)(void *);
+    int (*fn)(void *) = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
+    if (!fn) {
+        int g = ms_tracker_enter();
+        *(void **)&fn = dlsym(RTLD_NEXT, "dlclose");
+        ms_tracker_leave(g);
+        if (!fn) {
+            return -1;
+        }
+        __atomic_store_n(&next, fn, __ATOMIC_RELEASE);
+    }
+    int rc = fn(handle);
+    if (ms_tracker_active()) {
+        int saved = errno;
+        int g = ms_tracker_enter();
+        ms_unwind_invalidate();
+        ms_tracker_leave(g);
+        errno = saved;
+    }
+    return rc;
 }

@@ -7,8 +7,11 @@
  *   fixture spawn PROG ARGS...    the same; runs PROG in a child (fork + exec) and waits for it
  *   fixture env                   prints LD_PRELOAD as the program sees it
  *   fixture many N SIZE           the 3 blocks, then N blocks of SIZE bytes never freed
+ *   fixture dlopen LIB            the 3 blocks; loads LIB, leaks 3 blocks of 999 from its plugin_leak,
+ *                                 unloads it, loads and unloads it again
  *   fixture stress                4 threads churn (with frees of each other's blocks) while the main
  *                                 thread forks 20 children that allocate and exit and raises SIGUSR2 */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -111,6 +114,24 @@ int main(int argc, char **argv)
     KEEP(tmp);
     free(tmp);
     if (!strcmp(mode, "leak")) {
+        return 0;
+    }
+    if (!strcmp(mode, "dlopen") && argc > 2) {
+        for (int round = 0; round < 2; round++) {
+            void *h = dlopen(argv[2], RTLD_NOW);
+            if (!h) {
+                fprintf(stderr, "fixture: %s\n", dlerror());
+                return 6;
+            }
+            void *(*leak)(int);
+            *(void **)&leak = dlsym(h, "plugin_leak");
+            for (int i = 0; round == 0 && i < 3; i++) {
+                KEEP(leak(i));
+            }
+            if (dlclose(h) != 0) {
+                return 7;
+            }
+        }
         return 0;
     }
     if (!strcmp(mode, "stress")) {

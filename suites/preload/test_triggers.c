@@ -19,6 +19,7 @@
 
 static const char *preload_lib;
 static const char *fixture;
+static const char *plugin;
 
 struct run {
     char dir[256];
@@ -364,12 +365,40 @@ static void threads_forks_signals_and_interval_together_do_not_deadlock(void **s
     run_cleanup(&r);
 }
 
+static void blocks_from_an_unloaded_library_keep_raw_frames(void **state)
+{
+    (void)state;
+    struct run r;
+    struct sr_snap s;
+    run_fixture(&r, NULL, (const char *[]){"dlopen", plugin, NULL});
+    assert_true(WIFEXITED(r.status));
+    assert_int_equal(WEXITSTATUS(r.status), 0);
+    assert_int_equal(r.nfiles, 1);
+    load(r.files[0], &s);
+    assert_int_equal(live_of_size(&s, 999), 3);
+    for (uint32_t i = 0; i < s.site_count; i++) {
+        if (s.sites[i].live_bytes == 3 * 999) {
+            const struct sr_stack *st = &s.stacks[s.sites[i].stack];
+            struct ms_fmt_frame f;
+            assert_true(st->depth > 0);
+            memcpy(&f, &st->frames[0], sizeof f);
+            assert_int_equal(f.module, MS_FMT_MODULE_NONE); /* the plugin is gone from the module map */
+        }
+    }
+    for (uint32_t i = 0; i < s.module_count; i++) {
+        assert_null(strstr(s.modules[i].path, "plugin"));
+    }
+    sr_free(&s);
+    run_cleanup(&r);
+}
+
 int main(void)
 {
     preload_lib = getenv("MEMSNAP_PRELOAD_LIB");
     fixture = getenv("MEMSNAP_FIXTURE");
-    if (!preload_lib || access(preload_lib, R_OK) != 0 || !fixture) {
-        fprintf(stderr, "MEMSNAP_PRELOAD_LIB / MEMSNAP_FIXTURE not set: preload not built\n");
+    plugin = getenv("MEMSNAP_PLUGIN");
+    if (!preload_lib || access(preload_lib, R_OK) != 0 || !fixture || !plugin) {
+        fprintf(stderr, "MEMSNAP_PRELOAD_LIB / MEMSNAP_FIXTURE / MEMSNAP_PLUGIN not set: preload not built\n");
         return 77;
     }
     const struct CMUnitTest tests[] = {
@@ -386,6 +415,7 @@ int main(void)
         cmocka_unit_test(bad_settings_warn_once_and_fall_back),
         cmocka_unit_test(unwritable_output_warns_and_keeps_the_exit_status),
         cmocka_unit_test(threads_forks_signals_and_interval_together_do_not_deadlock),
+        cmocka_unit_test(blocks_from_an_unloaded_library_keep_raw_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
