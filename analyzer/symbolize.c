@@ -300,7 +300,9 @@ static void ms_symbolize_open(struct ms_symbolizer *s, struct ms_symmod *mod)
     }
     if (changed)
         mod->state = MS_SYMMOD_CHANGED;
-    if (!s->opts.quiet) {
+    /* Pseudo-modules such as linux-vdso.so.1 have no file: nothing to warn about. */
+    bool pseudo = mod->path[0] != '/' && !s->opts.sysroot;
+    if (!s->opts.quiet && !(pseudo && !changed)) {
         if (changed)
             fprintf(stderr,
                     "memsnap: warning: %s: build-id differs from the snapshot's (the binary changed since the "
