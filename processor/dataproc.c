@@ -17,7 +17,7 @@ enum dataproc_exit { DATAPROC_OK = 0, DATAPROC_EPROCESS = 1, DATAPROC_EUSAGE = 2
 static const char dataproc_usage[] =
     "usage: dataproc score --amount X --merchant NAME --customer-id ID [--iterations N]\n"
     "       dataproc batch (--count N | --input FILE.jsonl [--strict]) [--threads T] [--no-cache]\n"
-    "                      [--iterations N] [--cache-max N] [--repeat R] [--json]\n"
+    "                      [--iterations N] [--cache-max N] [--repeat R] [--json] [--output FILE]\n"
     "       dataproc --help\n"
     "\n"
     "score   print the canonical JSON, its MD5 cache key and the risk score as one JSON line\n"
@@ -33,6 +33,8 @@ static const char dataproc_usage[] =
     "                  malformed lines are reported as FILE:LINE: reason and skipped\n"
     "  --strict        a malformed line ends the run (exit 2)\n"
     "  --json          print the batch summary as one JSON line\n"
+    "  --output FILE   write each result as a JSON line: the transaction's fields plus risk_score, keys\n"
+    "                  sorted (Python's json.dumps(result, sort_keys=True))\n"
     "\n"
     "exit status: 0 ok, 1 processing error, 2 usage or input error\n";
 
@@ -160,7 +162,7 @@ static void dataproc_report_line(void *user, const char *path, size_t line, cons
 typedef struct dataproc_batch_opts {
     size_t count, threads, iterations, cache_max, repeat;
     bool have_count, cache, strict, json;
-    const char *input;
+    const char *input, *output;
 } dataproc_batch_opts;
 
 /* The Python original's generated batch: amount 100.0 + i, merchant "Store i", customer_id "Ci". */
@@ -179,6 +181,45 @@ static int dataproc_generate(size_t n, ms_transaction **txns, char **names)
         (*txns)[i] = (ms_transaction){.amount = 100.0 + (double)i, .merchant = m, .customer_id = c};
     }
     return MS_PROC_OK;
+}
+
+/* One line per row: the canonical JSON with risk_score spliced in before the closing brace, which is
+ * where sort_keys puts it ("risk_score" sorts after "merchant"). */
+static int dataproc_write_results(FILE *f, const char *path, const ms_scored *rows, size_t n)
+{
+    char stack[512], *heap = NULL;
+    int rc = MS_PROC_OK;
+    for (size_t i = 0; i < n && rc == MS_PROC_OK; i++) {
+        size_t cap = ms_json_transaction_bound(&rows[i].txn), len;
+        char *buf = stack;
+        if (cap > sizeof stack) {
+            free(heap);
+            buf = heap = malloc(cap);
+            if (!heap) {
+                rc = MS_PROC_ENOMEM;
+                break;
+            }
+        }
+        rc = ms_json_transaction(&rows[i].txn, buf, cap, &len);
+        if (rc == MS_PROC_OK) {
+            char score[MS_REPR_MAX];
+            ms_repr_double(rows[i].risk_score, score);
+            fprintf(f, "%.*s, \"risk_score\": %s}\n", (int)(len - 1), buf, score);
+        }
+    }
+    free(heap);
+    bool write_failed = ferror(f) != 0;
+    if (fclose(f) != 0)
+        write_failed = true;
+    if (rc != MS_PROC_OK) {
+        fprintf(stderr, "dataproc: %s: %s\n", path, ms_processor_strerror(rc));
+        return DATAPROC_EPROCESS;
+    }
+    if (write_failed) {
+        fprintf(stderr, "dataproc: %s: write error\n", path);
+        return DATAPROC_EPROCESS;
+    }
+    return DATAPROC_OK;
 }
 
 static int dataproc_batch_run(const dataproc_batch_opts *o)
@@ -218,6 +259,17 @@ static int dataproc_batch_run(const dataproc_batch_opts *o)
     cfg.cache_max = o->cache_max;
     ms_processor *p = NULL;
     ms_scored *out = NULL;
+    /* Opened first: a bad path should not cost a whole batch. */
+    FILE *results = NULL;
+    if (rc == MS_PROC_OK && o->output && !(results = fopen(o->output, "w"))) {
+        fprintf(stderr, "dataproc: %s: cannot create: %s\n", o->output, strerror(errno));
+        if (o->input)
+            ms_jsonl_free(&in);
+        else
+            free(txns);
+        free(names);
+        return DATAPROC_EUSAGE;
+    }
     if (rc == MS_PROC_OK)
         rc = ms_processor_new(&cfg, &p);
     if (rc == MS_PROC_OK && !(out = malloc((n ? n : 1) * sizeof *out)))
@@ -228,6 +280,11 @@ static int dataproc_batch_run(const dataproc_batch_opts *o)
         rc = ms_batch_process_parallel(p, txns, n, out, (unsigned)o->threads);
         elapsed += dataproc_now() - t0;
     }
+    int status = rc == MS_PROC_OK ? DATAPROC_OK : DATAPROC_EPROCESS;
+    if (rc == MS_PROC_OK && results)
+        status = dataproc_write_results(results, o->output, out, n);
+    else if (results)
+        fclose(results);
     if (rc == MS_PROC_OK) {
         for (size_t i = 0; i < n; i++)
             sum += out[i].risk_score;
@@ -265,7 +322,7 @@ static int dataproc_batch_run(const dataproc_batch_opts *o)
     else
         free(txns);
     free(names);
-    return rc == MS_PROC_OK ? DATAPROC_OK : DATAPROC_EPROCESS;
+    return status;
 }
 
 static int dataproc_batch(int argc, char **argv)
@@ -275,7 +332,8 @@ static int dataproc_batch(int argc, char **argv)
         {"no-cache", no_argument, NULL, 'C'},         {"iterations", required_argument, NULL, 'i'},
         {"cache-max", required_argument, NULL, 'M'},  {"input", required_argument, NULL, 'f'},
         {"strict", no_argument, NULL, 's'},           {"repeat", required_argument, NULL, 'r'},
-        {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, 'j'},             {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     dataproc_batch_opts o = {.threads = 1, .iterations = 100, .repeat = 1, .cache = true};
@@ -307,6 +365,7 @@ static int dataproc_batch(int argc, char **argv)
         case 'f': o.input = optarg; break;
         case 's': o.strict = true; break;
         case 'j': o.json = true; break;
+        case 'o': o.output = optarg; break;
         case 'h': fputs(dataproc_usage, stdout); return DATAPROC_OK;
         case ':': return dataproc_usage_error("batch: option '%s' needs a value", argv[optind - 1]);
         default: return dataproc_usage_error("batch: unknown option '%s'", argv[optind - 1]);

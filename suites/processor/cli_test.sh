@@ -25,7 +25,7 @@ expect() {
     fi
 }
 
-echo "1..24"
+echo "1..27"
 # The Python original's standard transaction: the reference vector's JSON, key and score.
 expect 0 '^\{"canonical_json": "\{\\"amount\\": 100.0, \\"customer_id\\": \\"C123\\", \\"merchant\\": \\"Test Store\\"\}", "cache_key_md5": "fa4a849f02d4e2d27549c4a8647fdccf", "score": 0.004039330000000001\}$' \
     -- score --amount 100.0 --merchant 'Test Store' --customer-id C123
@@ -72,5 +72,23 @@ expect 2 'utf8.jsonl:1: invalid JSON' -- batch --input "$tmp/utf8.jsonl" --stric
 expect 2 'nonexistent.jsonl: cannot open' -- batch --input "$tmp/nonexistent.jsonl"
 : >"$tmp/empty.jsonl"
 expect 2 'empty.jsonl: no transactions' -- batch --input "$tmp/empty.jsonl"
+
+# --output: each row as Python's json.dumps(result, sort_keys=True) (expected lines from the reference vectors).
+printf '%s\n' '{"amount": 100.0, "merchant": "Test Store", "customer_id": "C123"}' \
+    '{"amount": 0.1, "merchant": "Caf\u00e9 \"Zo\u00eb\"", "customer_id": "C\\7"}' >"$tmp/two.jsonl"
+cat >"$tmp/two.want" <<'WANT'
+{"amount": 100.0, "customer_id": "C123", "merchant": "Test Store", "risk_score": 0.004039330000000001}
+{"amount": 0.1, "customer_id": "C\\7", "merchant": "Caf\u00e9 \"Zo\u00eb\"", "risk_score": 0.004132050000000001}
+WANT
+expect 0 'batch: 2 transactions' -- batch --input "$tmp/two.jsonl" --threads 2 --output "$tmp/two.out"
+n=$((n + 1))
+if cmp -s "$tmp/two.out" "$tmp/two.want"; then
+    echo "ok $n - --output rows equal Python's json.dumps(result, sort_keys=True)"
+else
+    echo "not ok $n - --output rows equal Python's json.dumps(result, sort_keys=True)"
+    diff "$tmp/two.want" "$tmp/two.out" | sed 's/^/# /'
+    failures=$((failures + 1))
+fi
+expect 2 'nodir/out.jsonl: cannot create' -- batch --count 2 --output "$tmp/nodir/out.jsonl"
 
 [ "$failures" -eq 0 ]
