@@ -369,6 +369,8 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
             j++;
         }
         if (j < old_n && old[j].sp == sp && old[j].ip == ip) {
+            /* Loads only, no store in between: a store to out[] whose address equals a memo address
+             * modulo 4096 would stall the loads behind it (how often depends on where the stack is). */
             int i = j + 1, truncated = 0, bp_same = old[j].bp == bp;
             for (; i < old_n; i++) {
                 const struct unwind_frame *f = &old[i];
@@ -381,16 +383,21 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
                     bp = *(const uintptr_t *)at;
                     bp_same = bp == f->bp;
                 }
-                if (skip > 0) {
-                    skip--;
-                } else if (out == end) {
-                    *flags |= MS_FMT_STACK_TRUNCATED;
-                    truncated = 1;
-                    break;
-                } else {
-                    *out++ = (void *)f->ip;
-                }
             }
+            int from = j + 1, count = i - from;
+            int skipped = skip < count ? skip : count;
+            skip -= skipped;
+            from += skipped;
+            count -= skipped;
+            if (count > end - out) {
+                count = (int)(end - out);
+                *flags |= MS_FMT_STACK_TRUNCATED;
+                truncated = 1;
+            }
+            for (int c = 0; c < count; c++) {
+                out[c] = (void *)old[from + c].ip;
+            }
+            out += count;
             /* Go on from the last frame still known, as if the walk had just reached it (bp is its). */
             ip = old[i - 1].ip;
             sp = old[i - 1].sp;
