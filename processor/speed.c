@@ -9,6 +9,7 @@
  *   miss            cache on, every lookup a miss: the above plus MD5 and an insert
  *   hit             cache on, every lookup a hit: canonical JSON, MD5, lookup
  *   batch 1 / 2 thr ms_batch_process vs ms_batch_process_parallel(2) on a batch, cache off
+ *   control loop    a plain loop on 1 and on 2 threads: the parallelism the machine offers right then
  * Ratios are medians of per-round ratios. "cores busy" is process CPU time over wall time during a
  * batch: below 2 for the 2-thread batch, the machine did not give both threads a core, whatever the code
  * does. "CPU efficiency" compares CPU time per transaction (1 thread over 2 threads): near 1.0 the
@@ -20,6 +21,7 @@
 #endif
 #include "processor.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +36,15 @@
 #define SPEED_ITERATIONS 100
 #define SPEED_MSG 128
 
-enum { M_FLOOR_EVP, M_FLOOR_STACK, M_UNCACHED, M_MISS, M_HIT, M_BATCH1, M_BATCH2, M_CORES1, M_CORES2, M_COUNT };
+enum {
+    M_FLOOR_EVP, M_FLOOR_STACK, M_UNCACHED, M_MISS, M_HIT, M_BATCH1, M_BATCH2, M_CORES1, M_CORES2,
+    M_SPIN1, M_SPIN2, M_COUNT
+};
 static const char *speed_names[M_COUNT] = {
     "floor: 100 SHA-256 via EVP", "floor: 100 SHA-256 on stack ctx", "uncached score",
     "cache miss (score + MD5 + insert)", "cache hit", "batch, 1 thread", "batch, 2 threads",
-    "cores busy in the 1-thread batch", "cores busy in the 2-thread batch",
+    "cores busy in the 1-thread batch", "cores busy in the 2-thread batch", "control loop, 1 thread",
+    "control loop, 2 threads",
 };
 
 static double speed_now(void)
@@ -158,6 +164,34 @@ static int speed_batch(ms_processor *p, const ms_transaction *txns, size_t n, ms
     return rc;
 }
 
+/* The control: a plain loop with no shared state, the same total work on 1 and on 2 threads. Its speedup
+ * is what the machine offers at that moment; the batch cannot beat it. */
+#define SPEED_SPIN 4000000UL
+
+static void *speed_spin(void *arg)
+{
+    volatile unsigned long x = 0;
+    unsigned long n = *(const unsigned long *)arg;
+    for (unsigned long i = 0; i < n; i++)
+        x += i;
+    return NULL;
+}
+
+static void speed_control(double *one, double *two)
+{
+    unsigned long all = SPEED_SPIN, half = SPEED_SPIN / 2;
+    double t0 = speed_now();
+    speed_spin(&all);
+    *one = speed_now() - t0;
+    pthread_t t;
+    t0 = speed_now();
+    bool started = pthread_create(&t, NULL, speed_spin, &half) == 0;
+    speed_spin(started ? &half : &all);
+    if (started)
+        pthread_join(t, NULL);
+    *two = speed_now() - t0;
+}
+
 static ms_processor *speed_processor(bool cache)
 {
     ms_processor_config cfg;
@@ -240,6 +274,7 @@ int main(int argc, char **argv)
             rc = speed_batch(uncached, txns, batch, out, which == M_BATCH1 ? 1 : 2, &row[which],
                              &row[which == M_BATCH1 ? M_CORES1 : M_CORES2]);
         }
+        speed_control(&row[M_SPIN1], &row[M_SPIN2]);
         if (rc != MS_PROC_OK) {
             fprintf(stderr, "dataproc-speed: %s\n", ms_processor_strerror(rc));
             return 1;
@@ -248,7 +283,7 @@ int main(int argc, char **argv)
     speed_loadavg(load1, sizeof load1);
 
     /* Ratios are taken within each round (both sides saw the same machine), then their median. */
-    enum { R_EVP, R_STACK, R_PAR, R_CPU, R_COUNT };
+    enum { R_EVP, R_STACK, R_PAR, R_CPU, R_SPIN, R_COUNT };
     double med[M_COUNT], ratio[R_COUNT];
     double *v = calloc(rounds, sizeof *v);
     if (!v)
@@ -260,8 +295,9 @@ int main(int argc, char **argv)
                    : k == M_COUNT    ? row[M_UNCACHED] / row[M_FLOOR_EVP]
                    : k == M_COUNT + 1 ? (row[M_FLOOR_STACK] > 0 ? row[M_UNCACHED] / row[M_FLOOR_STACK] : 0)
                    : k == M_COUNT + 2 ? row[M_BATCH1] / row[M_BATCH2]
-                                      /* CPU time per transaction, 1 thread over 2: 1.0 = no cost */
-                                      : (row[M_BATCH1] * row[M_CORES1]) / (row[M_BATCH2] * row[M_CORES2]);
+                   : k == M_COUNT + 3 /* CPU time per transaction, 1 thread over 2: 1.0 = no cost */
+                       ? (row[M_BATCH1] * row[M_CORES1]) / (row[M_BATCH2] * row[M_CORES2])
+                       : row[M_SPIN1] / row[M_SPIN2];
         }
         if (k < M_COUNT)
             med[k] = speed_median(v, rounds);
@@ -281,6 +317,8 @@ int main(int argc, char **argv)
     }
     printf("%-36s %12.2f\n", speed_names[M_CORES1], med[M_CORES1]);
     printf("%-36s %12.2f\n", speed_names[M_CORES2], med[M_CORES2]);
+    printf("%-36s %12.0f us\n", speed_names[M_SPIN1], med[M_SPIN1] / 1e3);
+    printf("%-36s %12.0f us\n", speed_names[M_SPIN2], med[M_SPIN2] / 1e3);
     printf("uncached / floor (EVP)               %12.2fx   (target <= 1.30x)\n", ratio[R_EVP]);
     if (med[M_FLOOR_STACK] > 0)
         printf("uncached / floor (stack ctx)         %12.2fx\n", ratio[R_STACK]);
@@ -289,6 +327,7 @@ int main(int argc, char **argv)
            ratio[R_PAR]);
     printf("parallel CPU efficiency              %12.2f    (CPU per transaction, 1 thread / 2 threads)\n",
            ratio[R_CPU]);
+    printf("control loop speedup, 2 threads      %12.2fx   (what the machine offered meanwhile)\n", ratio[R_SPIN]);
 
     EVP_MD_CTX_free(ctx);
     EVP_MD_free(md);
