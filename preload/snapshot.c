@@ -4,6 +4,7 @@
 #include "preload.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "memsnap/format.h"
@@ -20,6 +21,7 @@ struct snapshot_out {
 
 static struct snapshot_out snapshot_out; /* under snapshot_mutex */
 static int snapshot_mutex;
+static pthread_t snapshot_owner; /* valid while snapshot_mutex is held */
 static uint32_t snapshot_seq;
 
 void ms_snapshot_lock(void)
@@ -27,11 +29,19 @@ void ms_snapshot_lock(void)
     while (__atomic_exchange_n(&snapshot_mutex, 1, __ATOMIC_ACQUIRE)) {
         ms_platform_yield();
     }
+    snapshot_owner = pthread_self();
 }
 
 void ms_snapshot_unlock(void)
 {
+    snapshot_owner = (pthread_t)0;
     __atomic_store_n(&snapshot_mutex, 0, __ATOMIC_RELEASE);
+}
+
+/* A signal handler that calls exit() while its thread is writing a snapshot would wait for itself. */
+static int snapshot_held_by_me(void)
+{
+    return __atomic_load_n(&snapshot_mutex, __ATOMIC_ACQUIRE) && pthread_equal(snapshot_owner, pthread_self());
 }
 
 void ms_snapshot_after_fork_child(void)
@@ -351,6 +361,9 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
 {
     if (!ms_tracker_active()) {
         return -ENOSYS;
+    }
+    if (snapshot_held_by_me()) {
+        return -EDEADLK;
     }
     ms_snapshot_lock();
     struct snapshot_out *o = &snapshot_out;
