@@ -223,21 +223,21 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
  * code without frame pointers keeps anything in it, a loop counter say.)
  * The last walk lies in ring[base, base + count), innermost first, with room on both sides: a walk that
  * meets it writes only its own new inner frames in front of the shared part, whatever the depth.
- * Memos come from a static pool (not TLS: thread stacks of PTHREAD_STACK_MIN must stay usable); a thread
- * that finds none walks without. */
+ * Frames are stored by column (all ips, then all sps, ...): the shared frames' return addresses then go
+ * out with one memcpy. Memos come from a static pool (not TLS: thread stacks of PTHREAD_STACK_MIN must
+ * stay usable); a thread that finds none walks without. */
 #define MEMO_FRAMES 96
 #define MEMO_POOL 64
+#define MEMO_SPAN (2 * MEMO_FRAMES) /* slots per column */
 
-struct unwind_frame {
-    uintptr_t ip, sp, bp;
-    /* Where the walk read bp from (0: carried over from the frame below; 8-aligned), | 1 when the step to
-     * this frame computed the CFA from the frame below's bp. */
-    uintptr_t link;
-};
+/* Columns of a frame x in a buffer b: b[x + COL_IP] and so on. COL_LINK holds where the walk read bp
+ * from (0: carried over from the frame below; 8-aligned), | 1 when the step to this frame computed the
+ * CFA from the frame below's bp. */
+enum { COL_IP = 0, COL_SP = MEMO_SPAN, COL_BP = 2 * MEMO_SPAN, COL_LINK = 3 * MEMO_SPAN, COLS = 4 };
 
 struct unwind_memo {
-    struct unwind_frame ring[2 * MEMO_FRAMES];
-    struct unwind_frame scratch[MEMO_FRAMES]; /* this walk's frames until it meets the last one */
+    uintptr_t ring[COLS * MEMO_SPAN];
+    uintptr_t scratch[COLS * MEMO_SPAN]; /* this walk's frames until it meets the last one (first half) */
     int base, count;
     unsigned generation;
     int busy;  /* a signal handler's capture must not use the memo of the walk it interrupted */
@@ -312,12 +312,23 @@ static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
         n = MEMO_FRAMES - k;
     }
     int start = from - k;
-    if (start < 0 || from + n > 2 * MEMO_FRAMES) {
-        start = (2 * MEMO_FRAMES - (k + n)) / 2;
-        memmove(&m->ring[start + k], &m->ring[from], (size_t)n * sizeof m->ring[0]);
+    for (int c = 0; c < COLS * MEMO_SPAN; c += MEMO_SPAN) {
+        uintptr_t *ring = m->ring + c;
+        const uintptr_t *scratch = m->scratch + c;
+        if (start < 0) {
+            int centred = (MEMO_SPAN - (k + n)) / 2;
+            memmove(ring + centred + k, ring + from, (size_t)n * sizeof *ring);
+            ring += centred;
+        } else {
+            ring += start;
+        }
+        if (k == 1) { /* the usual case: the same depth as last time, one new frame */
+            ring[0] = scratch[0];
+        } else {
+            memcpy(ring, scratch, (size_t)k * sizeof *ring);
+        }
     }
-    memcpy(&m->ring[start], m->scratch, (size_t)k * sizeof m->ring[0]);
-    m->base = start;
+    m->base = start < 0 ? (MEMO_SPAN - (k + n)) / 2 : start;
     return k + n;
 }
 
@@ -341,8 +352,8 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         memo = unwind_memo_claim();
     }
     unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
-    struct unwind_frame *old = NULL;
-    struct unwind_frame *rec = NULL; /* where this walk's frames are recorded; NULL: not recorded */
+    const uintptr_t *old = NULL;
+    uintptr_t *rec = NULL; /* where this walk's frames are recorded (by column); NULL: not recorded */
     int old_n = 0, j = 0, k = 0, rec_cap = 0;
     if (memo != UNWIND_NO_MEMO && !memo->busy) {
         memo->busy = 1;
@@ -360,28 +371,33 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
     for (;;) {
         /* (ip, sp, bp) is the current frame, already emitted. */
         if (k < rec_cap) {
-            rec[k++] = (struct unwind_frame){ip, sp, bp, link};
+            rec[k + COL_IP] = ip;
+            rec[k + COL_SP] = sp;
+            rec[k + COL_BP] = bp;
+            rec[k + COL_LINK] = link;
+            k++;
         } else {
             rec_cap = 0; /* the memo must stay one unbroken walk */
             old_n = 0;
         }
-        while (j < old_n && old[j].sp < sp) {
+        while (j < old_n && old[j + COL_SP] < sp) {
             j++;
         }
-        if (j < old_n && old[j].sp == sp && old[j].ip == ip) {
+        if (j < old_n && old[j + COL_SP] == sp && old[j + COL_IP] == ip) {
             /* Loads only, no store in between: a store to out[] whose address equals a memo address
              * modulo 4096 would stall the loads behind it (how often depends on where the stack is). */
-            int i = j + 1, truncated = 0, bp_same = old[j].bp == bp;
+            int i = j + 1, truncated = 0, bp_same = old[j + COL_BP] == bp;
             for (; i < old_n; i++) {
-                const struct unwind_frame *f = &old[i];
-                if (((f->link & 1) && !bp_same) || *(const uintptr_t *)(f->sp - 8) != f->ip) {
+                uintptr_t link_i = old[i + COL_LINK];
+                const uintptr_t *ra_at = (const uintptr_t *)(old[i + COL_SP] - 8);
+                if (((link_i & 1) && !bp_same) || *ra_at != old[i + COL_IP]) {
                     break;
                 }
                 /* bp_same: this frame's bp is the one the recorded walk had (and used, if it did). */
-                uintptr_t at = f->link & ~(uintptr_t)1;
+                uintptr_t at = link_i & ~(uintptr_t)1;
                 if (at != 0) {
                     bp = *(const uintptr_t *)at;
-                    bp_same = bp == f->bp;
+                    bp_same = bp == old[i + COL_BP];
                 }
             }
             int from = j + 1, count = i - from;
@@ -394,17 +410,15 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
                 *flags |= MS_FMT_STACK_TRUNCATED;
                 truncated = 1;
             }
-            for (int c = 0; c < count; c++) {
-                out[c] = (void *)old[from + c].ip;
-            }
+            memcpy(out, old + from + COL_IP, (size_t)count * sizeof *out);
             out += count;
             /* Go on from the last frame still known, as if the walk had just reached it (bp is its). */
-            ip = old[i - 1].ip;
-            sp = old[i - 1].sp;
+            ip = old[i - 1 + COL_IP];
+            sp = old[i - 1 + COL_SP];
             int inner = k, shared = i - j - 1;
             k = unwind_memo_join(memo, inner, memo->base + j + 1, shared);
             rec = &memo->ring[memo->base];
-            rec_cap = 2 * MEMO_FRAMES - memo->base;
+            rec_cap = MEMO_SPAN - memo->base;
             if (rec_cap > MEMO_FRAMES) {
                 rec_cap = MEMO_FRAMES;
             }
@@ -462,7 +476,7 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
 done:
     if (rec != NULL) {
         if (rec == memo->scratch) {
-            k = unwind_memo_join(memo, k, MEMO_FRAMES + k / 2, 0); /* centred */
+            k = unwind_memo_join(memo, k, MEMO_SPAN / 2 + k / 2, 0); /* centred */
         }
         memo->count = k;
         memo->generation = gen;
