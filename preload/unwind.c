@@ -304,6 +304,27 @@ void ms_unwind_init(enum ms_unwind_mode mode)
     }
 }
 
+/* A few words without a call: walks that differ from the last one by a few inner frames are the rule. */
+static inline void unwind_copy_words(uintptr_t *dst, const uintptr_t *src, int n)
+{
+    if (n > 4) {
+        memcpy(dst, src, (size_t)n * sizeof *dst);
+        return;
+    }
+    if (n > 0) {
+        dst[0] = src[0];
+    }
+    if (n > 1) {
+        dst[1] = src[1];
+    }
+    if (n > 2) {
+        dst[2] = src[2];
+    }
+    if (n > 3) {
+        dst[3] = src[3];
+    }
+}
+
 /* Puts this walk's first k frames (in scratch) in front of the last walk's frames [from, from + n) of the
  * ring, so that the memo becomes scratch[0, k) + those. Returns the new count. */
 static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
@@ -322,11 +343,7 @@ static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
         } else {
             ring += start;
         }
-        if (k == 1) { /* the usual case: the same depth as last time, one new frame */
-            ring[0] = scratch[0];
-        } else {
-            memcpy(ring, scratch, (size_t)k * sizeof *ring);
-        }
+        unwind_copy_words(ring, scratch, k);
     }
     m->base = start < 0 ? (MEMO_SPAN - (k + n)) / 2 : start;
     return k + n;
