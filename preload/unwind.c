@@ -239,6 +239,7 @@ struct unwind_memo {
     uintptr_t ring[COLS * MEMO_SPAN];
     uintptr_t scratch[COLS * MEMO_SPAN]; /* this walk's frames until it meets the last one (first half) */
     int base, count;
+    int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
     unsigned generation;
     int busy;  /* a signal handler's capture must not use the memo of the walk it interrupted */
     int taken; /* owned by a live thread */
@@ -287,6 +288,7 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
                 return UNWIND_NO_MEMO;
             }
             m->count = 0;
+            m->complete = 0;
             m->busy = 0;
             unwind_memo_mine = m;
             return m;
@@ -371,7 +373,7 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
     unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
     const uintptr_t *old = NULL;
     uintptr_t *rec = NULL; /* where this walk's frames are recorded (by column); NULL: not recorded */
-    int old_n = 0, j = 0, k = 0, rec_cap = 0;
+    int old_n = 0, j = 0, k = 0, rec_cap = 0, old_complete = 0, complete = 0;
     if (memo != UNWIND_NO_MEMO && !memo->busy) {
         memo->busy = 1;
         /* Only this thread's signal handlers race with it: keep the compiler from reordering. */
@@ -379,6 +381,7 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         if (memo->generation == gen) {
             old = &memo->ring[memo->base];
             old_n = memo->count;
+            old_complete = memo->complete;
         }
         rec = memo->scratch;
         rec_cap = MEMO_FRAMES;
@@ -442,10 +445,14 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
             if (k < inner + shared) {
                 rec_cap = 0; /* shared frames were cut: what follows would not join them */
             }
-            old_n = 0;
             if (truncated) {
                 goto done;
             }
+            if (i == old_n && old_complete && rec_cap != 0) {
+                complete = 1; /* the last walk ended right there: this one does too */
+                goto done;
+            }
+            old_n = 0;
         }
 
         uint64_t word = unwind_rule(ip);
@@ -456,6 +463,7 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         } else if (kind == MS_CFI_RBP) {
             cfa += bp;
         } else if (kind == MS_CFI_OUTERMOST) {
+            complete = 1;
             goto done;
         } else {
             out = unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
@@ -479,7 +487,7 @@ MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
         ip = *(const uintptr_t *)(cfa - 8);
         sp = cfa;
         if (ip == 0) {
-            goto done;
+            goto done; /* not complete: that zero is stack memory, which the memo does not check */
         }
         if (skip > 0) {
             skip--;
@@ -496,6 +504,7 @@ done:
             k = unwind_memo_join(memo, k, MEMO_SPAN / 2 + k / 2, 0); /* centred */
         }
         memo->count = k;
+        memo->complete = complete && rec_cap != 0;
         memo->generation = gen;
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         memo->busy = 0;
