@@ -321,6 +321,52 @@ enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err);
 /* ---- dump.c: the raw, unsymbolized contents of a snapshot --------------------------------------- */
 enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err);
 
+/* ---- export.c: `memsnap export`, and the weighted stacks every export format and the flame graph draw -- */
+
+enum ms_export_format { MS_EXPORT_COLLAPSED, MS_EXPORT_PPROF, MS_EXPORT_JSON };
+
+/* Options of export, flamegraph and plot (parsed by main.c beside struct ms_cli). */
+struct ms_export_opts {
+    enum ms_export_format format;
+    bool allocated;     /* weigh by what was allocated over the lifetime, not what is live */
+    bool count;         /* weigh by blocks, not bytes */
+    const char *output; /* -o FILE; NULL: stdout */
+    const char *title;  /* flamegraph, plot */
+};
+
+/* One row per distinct symbolized stack (ms_group_snap by stack, with the command line's filters), each
+ * row's stack symbolized; rows with a zero weight are kept (the caller skips them). */
+enum ms_status ms_export_group(struct ms_symbolizer *sym, const struct ms_snap *snap, const struct ms_cli *cli,
+                               struct ms_groups *g, struct ms_error *err);
+uint64_t ms_export_weight(const struct ms_group_row *r, const struct ms_export_opts *o);
+/* A frame's name in flat formats: the function, else "module+0xoffset" (the by-function key). */
+const char *ms_export_frame_name(struct ms_symbolizer *sym, const struct ms_sym_frame *f);
+/* -o FILE or stdout; ms_export_close reports a failed write (MS_IO) and removes a partial file. */
+enum ms_status ms_export_open(const struct ms_export_opts *o, FILE **out, struct ms_error *err);
+enum ms_status ms_export_close(const struct ms_export_opts *o, FILE *out, enum ms_status r, struct ms_error *err);
+enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
+
+/* ---- export_collapsed.c: Brendan Gregg's folded stacks ("main;run;make_node 240") ------------------- */
+/* One line per distinct folded stack, outermost frame first, sorted; zero weights left out. */
+enum ms_status ms_export_collapsed_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o,
+                                         struct ms_error *err);
+
+/* ---- export_pprof.c: pprof's profile.proto, uncompressed, encoded by hand --------------------------- */
+/* Sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count, inuse_space/bytes; one location
+ * per distinct return address, with its inlined chain as lines; one mapping per module, with its build-id. */
+enum ms_status ms_export_pprof_write(FILE *out, struct ms_groups *g, struct ms_error *err);
+
+/* ---- export_json.c: every site with its symbolized stack and counters ------------------------------- */
+enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_error *err);
+
+/* ---- flamegraph.c: `memsnap flamegraph`: a self-contained SVG ------------------------------------- */
+enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o, bool exact,
+                                   struct ms_error *err);
+enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
+
+/* ---- plot.c: `memsnap plot`: live heap over time from a series of snapshots, as SVG ---------------- */
+enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
+
 /* ---- run.c: `memsnap run`: the program under LD_PRELOAD=libmemsnap.so ---------------------------- */
 
 struct ms_run_opts {

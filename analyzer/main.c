@@ -12,7 +12,23 @@
 enum {
     O_FORMAT = 1 << 0, O_BYTES = 1 << 1, O_BY = 1 << 2, O_N = 1 << 3, O_CUMUL = 1 << 4, O_STACK = 1 << 5,
     O_FILTER = 1 << 6, O_SYM = 1 << 7, O_FAILSIZE = 1 << 8, O_FAIL = 1 << 9, O_SUPP = 1 << 10, O_LINES = 1 << 11,
+    O_EXPORT = 1 << 12, O_XFORMAT = 1 << 13,
 };
+
+/* export, flamegraph and plot take options beyond struct ms_cli; the table's calls reach them through this. */
+static struct ms_export_opts ms_main_xo;
+static enum ms_status ms_main_export(const struct ms_cli *cli, struct ms_error *err)
+{
+    return ms_export_main(cli, &ms_main_xo, err);
+}
+static enum ms_status ms_main_flamegraph(const struct ms_cli *cli, struct ms_error *err)
+{
+    return ms_flamegraph_main(cli, &ms_main_xo, err);
+}
+static enum ms_status ms_main_plot(const struct ms_cli *cli, struct ms_error *err)
+{
+    return ms_plot_main(cli, &ms_main_xo, err);
+}
 
 struct ms_main_cmd {
     const char *name;
@@ -51,6 +67,24 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      "usage: memsnap lines SNAP (--file F | --function F) [--source-dir D]\n"
      "Per source line: allocated bytes, live bytes, allocations, beside the source text.\n" MS_MAIN_SYM
      MS_MAIN_COMMON},
+    {"export", O_FORMAT | O_XFORMAT | O_BYTES | O_EXPORT | O_FILTER | O_SYM, ms_main_export, -1,
+     "usage: memsnap export SNAP --format collapsed|pprof|json [-o FILE] [--live|--allocated] [--bytes|--count]\n"
+     "The snapshot for other tools: folded stacks (flamegraph.pl, speedscope), pprof's profile.proto, JSON.\n"
+     "  -o FILE  write there (default stdout)\n"
+     "  --live / --allocated  collapsed: weigh by live memory (default) or by everything allocated\n"
+     "  --bytes / --count  collapsed: weigh by bytes (default) or by blocks\n" MS_MAIN_FILTER MS_MAIN_SYM},
+    {"flamegraph", O_BYTES | O_EXPORT | O_FILTER | O_SYM, ms_main_flamegraph, -1,
+     "usage: memsnap flamegraph SNAP -o out.svg [--allocated] [--count] [--title T]\n"
+     "A self-contained SVG flame graph of the live heap by call stack (click zooms, Ctrl-F searches).\n"
+     "  --allocated  widths by bytes allocated over the lifetime, not live bytes\n"
+     "  --count  widths by blocks, not bytes\n  --title T  the heading\n  --bytes  exact sizes in labels\n"
+     MS_MAIN_FILTER MS_MAIN_SYM},
+    {"plot", O_BYTES | O_EXPORT | O_BY | O_N | O_FILTER | O_SYM, ms_main_plot, 5,
+     "usage: memsnap plot SNAP1 SNAP2... -o heap.svg [-n N] [--by line|function|file] [--title T]\n"
+     "Live heap over time from a series of snapshots (e.g. MEMSNAP_INTERVAL): the process total as a line,\n"
+     "the N largest sites (by peak) as stacked areas, as a self-contained SVG.\n"
+     "  -n N  sites drawn (default 5, 0 = all)\n  --allocated  cumulative allocated bytes, not live bytes\n"
+     "  --title T  the heading\n" MS_MAIN_FILTER MS_MAIN_SYM},
     {"dump", O_FORMAT | O_BYTES, ms_dump_main, -1,
      "usage: memsnap dump SNAP [--format text|json]\nThe snapshot as stored, unsymbolized (sizes are always exact).\n"},
 };
@@ -59,6 +93,7 @@ enum {
     OPT_FORMAT = 256, OPT_BYTES, OPT_BY, OPT_CUMUL, OPT_STACK, OPT_INCLUDE, OPT_EXCLUDE, OPT_ALLFRAMES,
     OPT_SYSROOT, OPT_DEBUGDIR, OPT_FAILOVER, OPT_FAILSITE, OPT_FAIL, OPT_SUPP, OPT_NOSUPP, OPT_FILE,
     OPT_FUNCTION, OPT_SRCDIR, OPT_OUTPUT, OPT_INTERVAL, OPT_DEPTH, OPT_UNWIND, OPT_NOFOLLOW,
+    OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE,
 };
 
 static const struct option ms_main_long[] = {
@@ -73,7 +108,9 @@ static const struct option ms_main_long[] = {
     {"function", required_argument, 0, OPT_FUNCTION}, {"source-dir", required_argument, 0, OPT_SRCDIR},
     {"output", required_argument, 0, OPT_OUTPUT}, {"interval", required_argument, 0, OPT_INTERVAL},
     {"depth", required_argument, 0, OPT_DEPTH}, {"unwind", required_argument, 0, OPT_UNWIND},
-    {"no-follow", no_argument, 0, OPT_NOFOLLOW}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    {"no-follow", no_argument, 0, OPT_NOFOLLOW}, {"live", no_argument, 0, OPT_LIVE},
+    {"allocated", no_argument, 0, OPT_ALLOCATED}, {"count", no_argument, 0, OPT_COUNT},
+    {"title", required_argument, 0, OPT_TITLE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 };
 
 static const char ms_main_usage[] =
@@ -84,6 +121,9 @@ static const char ms_main_usage[] =
     "  leaks SNAP                         what an at-exit snapshot still holds\n"
     "  growth SNAP1 SNAP2 SNAP3...        unbounded vs bounded growth per site\n"
     "  lines SNAP --file F|--function F   per-line totals beside the source\n"
+    "  export SNAP --format collapsed|pprof|json   for flame graph tools, pprof, scripts\n"
+    "  flamegraph SNAP -o out.svg         SVG flame graph of the live heap\n"
+    "  plot SNAP1 SNAP2... -o heap.svg    SVG of the heap over time\n"
     "  dump SNAP                          raw snapshot contents\n"
     "  bench compare|report ...           timing-harness results\n"
     "`memsnap COMMAND --help` for each command's options; the manual is docs/cli.md.\n"
@@ -171,18 +211,20 @@ int main(int argc, char **argv)
     const char **include = NULL, **exclude = NULL, **debug_dirs = NULL;
     size_t ninc = 0, nexc = 0, ndbg = 0;
     int status = 2, c;
-    bool ok = true;
+    bool ok = true, has_xformat = false;
     argc--;
     argv++;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hn:", ms_main_long, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hn:o:", ms_main_long, NULL)) != -1) {
         unsigned need = c == OPT_FORMAT ? O_FORMAT : c == OPT_BYTES ? O_BYTES : c == OPT_BY ? O_BY
                         : c == 'n' ? O_N : c == OPT_CUMUL ? O_CUMUL : c == OPT_STACK ? O_STACK
                         : c == OPT_INCLUDE || c == OPT_EXCLUDE || c == OPT_ALLFRAMES ? O_FILTER
                         : c == OPT_SYSROOT || c == OPT_DEBUGDIR ? O_SYM
                         : c == OPT_FAILOVER || c == OPT_FAILSITE ? O_FAILSIZE : c == OPT_FAIL ? O_FAIL
                         : c == OPT_SUPP || c == OPT_NOSUPP ? O_SUPP
-                        : c == OPT_FILE || c == OPT_FUNCTION || c == OPT_SRCDIR ? O_LINES : 0;
+                        : c == OPT_FILE || c == OPT_FUNCTION || c == OPT_SRCDIR ? O_LINES
+                        : c == 'o' || c == OPT_OUTPUT || c == OPT_LIVE || c == OPT_ALLOCATED || c == OPT_COUNT ||
+                          c == OPT_TITLE ? O_EXPORT : 0;
         if (c == 'h') {
             fputs(cmd->usage, stdout);
             status = 0;
@@ -197,7 +239,18 @@ int main(int argc, char **argv)
         }
         switch (c) {
         case OPT_FORMAT:
-            if (strcmp(optarg, "text") == 0)
+            if (cmd->opts & O_XFORMAT) {
+                static const char *const xnames[] = {"collapsed", "pprof", "json"};
+                ok = false;
+                for (int i = 0; i < 3 && !ok; i++)
+                    if ((ok = strcmp(optarg, xnames[i]) == 0))
+                        ms_main_xo.format = (enum ms_export_format)i;
+                if (!ok) {
+                    ms_main_usage_error(cmd->name, "--format takes collapsed, pprof or json, not '%s'", optarg);
+                    goto out;
+                }
+                has_xformat = true;
+            } else if (strcmp(optarg, "text") == 0)
                 cli.format = MS_OUT_TEXT;
             else if (strcmp(optarg, "json") == 0)
                 cli.format = MS_OUT_JSON;
@@ -206,7 +259,16 @@ int main(int argc, char **argv)
                 goto out;
             }
             break;
-        case OPT_BYTES: cli.bytes = true; break;
+        case OPT_BYTES:
+            cli.bytes = true;
+            ms_main_xo.count = false;
+            break;
+        case 'o':
+        case OPT_OUTPUT: ms_main_xo.output = optarg; break;
+        case OPT_LIVE: ms_main_xo.allocated = false; break;
+        case OPT_ALLOCATED: ms_main_xo.allocated = true; break;
+        case OPT_COUNT: ms_main_xo.count = true; break;
+        case OPT_TITLE: ms_main_xo.title = optarg; break;
         case OPT_BY:
             cli.by = ms_group_by_parse(optarg, &ok);
             cli.by_set = true;
@@ -259,6 +321,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "memsnap: out of memory\n");
             goto out;
         }
+    }
+    if ((cmd->opts & O_XFORMAT) && !has_xformat) {
+        ms_main_usage_error(cmd->name, "--format collapsed|pprof|json is required");
+        goto out;
     }
     if (cli.cumulative && cli.by == MS_BY_STACK) {
         ms_main_usage_error(cmd->name, "--cumulative applies to --by line, function or file");

@@ -1,0 +1,93 @@
+/* `memsnap export`: a snapshot in the formats other tools read. Every format starts from the same rows:
+ * sites merged by symbolized stack (the by-stack grouping, so filters and keys mean what they mean in top). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analyze.h"
+
+enum ms_status ms_export_group(struct ms_symbolizer *sym, const struct ms_snap *snap, const struct ms_cli *cli,
+                               struct ms_groups *g, struct ms_error *err)
+{
+    struct ms_group_opts go = {MS_BY_STACK, false, cli->include, cli->exclude, cli->all_frames};
+    enum ms_status r = ms_group_snap(sym, snap, &go, g, err);
+    if (r != MS_OK)
+        return r;
+    for (size_t i = 0; i < g->count; i++) {
+        uint32_t n;
+        if (!ms_group_row_stack(g, &g->rows[i], &n)) {
+            ms_group_free(g);
+            return ms_error_set(err, MS_NOMEM, "out of memory");
+        }
+    }
+    return MS_OK;
+}
+
+uint64_t ms_export_weight(const struct ms_group_row *r, const struct ms_export_opts *o)
+{
+    if (o->allocated)
+        return o->count ? r->alloc_count : r->alloc_bytes;
+    return o->count ? r->count : r->size;
+}
+
+const char *ms_export_frame_name(struct ms_symbolizer *sym, const struct ms_sym_frame *f)
+{
+    return ms_strtab_get(ms_symbolize_strtab(sym), f->function_key);
+}
+
+enum ms_status ms_export_open(const struct ms_export_opts *o, FILE **out, struct ms_error *err)
+{
+    if (!o->output || strcmp(o->output, "-") == 0) {
+        *out = stdout;
+        return MS_OK;
+    }
+    if (!(*out = fopen(o->output, "w")))
+        return ms_error_set(err, MS_IO, "%s: cannot write: %s", o->output, strerror(errno));
+    return MS_OK;
+}
+
+enum ms_status ms_export_close(const struct ms_export_opts *o, FILE *out, enum ms_status r, struct ms_error *err)
+{
+    if (!out)
+        return r;
+    bool failed = ferror(out) != 0;
+    if (out == stdout)
+        failed |= fflush(out) != 0;
+    else
+        failed |= fclose(out) != 0;
+    if (failed && r == MS_OK)
+        r = ms_error_set(err, MS_IO, "%s: writing failed: %s", out == stdout ? "stdout" : o->output,
+                         strerror(errno));
+    /* A half-written profile is worse than none: a viewer would show it without complaint. */
+    if (r != MS_OK && out != stdout)
+        unlink(o->output);
+    return r;
+}
+
+enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_groups g = {0};
+    FILE *out = NULL;
+    enum ms_status r;
+    if (cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, "export takes one snapshot");
+    if (o->format == MS_EXPORT_PPROF && (!o->output || strcmp(o->output, "-") == 0) && isatty(STDOUT_FILENO))
+        return ms_error_set(err, MS_USAGE, "pprof output is binary: give -o FILE (or redirect stdout)");
+    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK || (r = ms_export_open(o, &out, err)) != MS_OK)
+        goto out;
+    switch (o->format) {
+    case MS_EXPORT_COLLAPSED: r = ms_export_collapsed_write(out, &g, o, err); break;
+    case MS_EXPORT_PPROF: r = ms_export_pprof_write(out, &g, err); break;
+    case MS_EXPORT_JSON: r = ms_export_json_write(out, &g, err); break;
+    }
+out:
+    r = ms_export_close(o, out, r, err);
+    ms_group_free(&g);
+    ms_symbolize_free(sym);
+    ms_output_unload(cli, snaps);
+    return r;
+}

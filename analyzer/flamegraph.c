@@ -1,0 +1,260 @@
+/* `memsnap flamegraph`: the heap as a flame graph (Brendan Gregg's layout: callers below, callees above,
+ * width = bytes), one self-contained SVG with a little inline script for zoom and search. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+
+enum { MS_FG_WIDTH = 1200, MS_FG_PAD = 10, MS_FG_FRAME = 16, MS_FG_TOP = 60, MS_FG_BOTTOM = 34 };
+#define MS_FG_MINWIDTH 0.1 /* px: narrower frames are left out, as flamegraph.pl does */
+#define MS_FG_CHAR 7.0     /* px per character of 12px Verdana, for fitting labels */
+
+struct ms_fg_node {
+    uint32_t name; /* strtab id; UINT32_MAX for the root */
+    uint64_t weight;
+    struct ms_fg_node *kids;
+    size_t nkids, cap;
+};
+
+struct ms_fg {
+    FILE *out;
+    const struct ms_strtab *strs;
+    const struct ms_export_opts *o;
+    bool exact;
+    uint64_t total;
+    double scale; /* px per unit of weight */
+    uint32_t depth;
+};
+
+static struct ms_fg_node *ms_fg_child(struct ms_fg_node *n, uint32_t name)
+{
+    for (size_t i = 0; i < n->nkids; i++)
+        if (n->kids[i].name == name)
+            return &n->kids[i];
+    if (n->nkids == n->cap) {
+        size_t cap = n->cap ? n->cap * 2 : 4;
+        struct ms_fg_node *nk = realloc(n->kids, cap * sizeof *nk);
+        if (!nk)
+            return NULL;
+        n->kids = nk;
+        n->cap = cap;
+    }
+    struct ms_fg_node *k = &n->kids[n->nkids++];
+    memset(k, 0, sizeof *k);
+    k->name = name;
+    return k;
+}
+
+static void ms_fg_free(struct ms_fg_node *n)
+{
+    for (size_t i = 0; i < n->nkids; i++)
+        ms_fg_free(&n->kids[i]);
+    free(n->kids);
+}
+
+static const struct ms_strtab *ms_fg_sort_strs; /* for qsort's comparator */
+
+static int ms_fg_cmp(const void *a, const void *b)
+{
+    const struct ms_fg_node *x = a, *y = b;
+    return strcmp(ms_strtab_get(ms_fg_sort_strs, x->name), ms_strtab_get(ms_fg_sort_strs, y->name));
+}
+
+/* Siblings in name order, as flamegraph.pl: the picture depends on the heap, not on the order of sites. */
+static void ms_fg_sort(struct ms_fg_node *n)
+{
+    qsort(n->kids, n->nkids, sizeof *n->kids, ms_fg_cmp);
+    for (size_t i = 0; i < n->nkids; i++)
+        ms_fg_sort(&n->kids[i]);
+}
+
+static void ms_fg_escape(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default:
+            if ((unsigned char)*s >= 0x20 || *s == '\t')
+                fputc(*s, out);
+        }
+    }
+}
+
+/* A warm colour from the name alone, so one function has one colour in every graph. */
+static void ms_fg_colour(const char *name, int rgb[3])
+{
+    uint64_t h = ms_map_hash(name, strlen(name));
+    rgb[0] = 205 + (int)(h % 51);
+    rgb[1] = (int)((h >> 16) % 231);
+    rgb[2] = (int)((h >> 32) % 56);
+}
+
+static const char *ms_fg_amount(const struct ms_fg *fg, char *buf, size_t len, uint64_t w)
+{
+    if (fg->o->count) {
+        snprintf(buf, len, "%llu block%s", (unsigned long long)w, w == 1 ? "" : "s");
+        return buf;
+    }
+    return ms_size_format(buf, len, (double)w, false, fg->exact);
+}
+
+static void ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, uint32_t level)
+{
+    double w = (double)n->weight * fg->scale;
+    if (w < MS_FG_MINWIDTH)
+        return;
+    const char *name = n->name == UINT32_MAX ? "all" : ms_strtab_get(fg->strs, n->name);
+    char amount[64], label[1024];
+    ms_fg_amount(fg, amount, sizeof amount, n->weight);
+    snprintf(label, sizeof label, "%s (%s)", name, amount);
+    double y = MS_FG_TOP + (double)(fg->depth - level) * MS_FG_FRAME;
+    int rgb[3];
+    ms_fg_colour(name, rgb);
+    fputs("<g class=\"f\" data-n=\"", fg->out);
+    ms_fg_escape(fg->out, name);
+    fputs("\" data-l=\"", fg->out);
+    ms_fg_escape(fg->out, label);
+    fputs("\"><title>", fg->out);
+    ms_fg_escape(fg->out, name);
+    fprintf(fg->out, " (%s, %.2f%%)</title>", amount, fg->total ? 100.0 * (double)n->weight / (double)fg->total : 0);
+    fprintf(fg->out, "<rect x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\"/>",
+            x, y, w, MS_FG_FRAME - 1, rgb[0], rgb[1], rgb[2]);
+    /* The label as much as fits, like flamegraph.pl: whole, cut with "..", or nothing. */
+    size_t fit = w > 6 ? (size_t)((w - 6) / MS_FG_CHAR) : 0, len = strlen(label);
+    fprintf(fg->out, "<text x=\"%.2f\" y=\"%.1f\">", x + 3, y + MS_FG_FRAME - 5);
+    if (fit >= 3) {
+        if (len > fit) {
+            label[fit - 2] = 0;
+            /* do not leave half of a UTF-8 sequence */
+            for (size_t i = fit - 2; i > 0 && ((unsigned char)label[i - 1] & 0xc0) == 0x80; i--)
+                label[i - 1] = 0;
+            ms_fg_escape(fg->out, label);
+            fputs("..", fg->out);
+        } else {
+            ms_fg_escape(fg->out, label);
+        }
+    }
+    fputs("</text></g>\n", fg->out);
+    for (size_t i = 0; i < n->nkids; i++) {
+        ms_fg_frame(fg, &n->kids[i], x, level + 1);
+        x += (double)n->kids[i].weight * fg->scale;
+    }
+}
+
+/* Zoom (click a frame; click "Reset Zoom" to go back) and search (Ctrl-F or "Search"), nothing external. */
+static const char ms_fg_script[] =
+    "<script type=\"text/ecmascript\"><![CDATA[\n"
+    "var W=%d,P=%d,C=%.1f,fs,zoomed=null;\n"
+    "function init(){fs=Array.prototype.slice.call(document.querySelectorAll('g.f'));fs.forEach(function(g){\n"
+    " var r=g.querySelector('rect');g.ox=+r.getAttribute('x');g.ow=+r.getAttribute('width');g.oy=+r.getAttribute('y');\n"
+    " g.onclick=function(){zoom(g);};g.onmouseover=function(){det(g.querySelector('title').textContent);};\n"
+    " g.onmouseout=function(){det(' ');};});\n"
+    " window.addEventListener('keydown',function(e){if((e.ctrlKey||e.metaKey)&&e.keyCode===70){e.preventDefault();search();}});}\n"
+    "function det(t){document.getElementById('details').textContent=t;}\n"
+    "function fit(g,w){var l=g.getAttribute('data-l'),n=Math.floor((w-6)/C);return n<3?'':l.length<=n?l:l.substr(0,n-2)+'..';}\n"
+    "function place(g,x,w){var r=g.querySelector('rect'),t=g.querySelector('text');r.setAttribute('x',x);\n"
+    " r.setAttribute('width',w);t.setAttribute('x',x+3);t.textContent=fit(g,w);}\n"
+    "function zoom(z){zoomed=z;var s=(W-2*P)/z.ow;document.getElementById('unzoom').style.opacity=1;\n"
+    " fs.forEach(function(g){var inside=g.ox>=z.ox-1e-6&&g.ox+g.ow<=z.ox+z.ow+1e-6;\n"
+    "  if(g.oy>z.oy&&g.ox<=z.ox+1e-6&&g.ox+g.ow>=z.ox+z.ow-1e-6){g.style.display='';g.style.opacity=0.5;place(g,P,W-2*P);}\n"
+    "  else if(g.oy<=z.oy&&inside){g.style.display='';g.style.opacity=1;place(g,P+(g.ox-z.ox)*s,g.ow*s);}\n"
+    "  else g.style.display='none';});}\n"
+    "function unzoom(){zoomed=null;document.getElementById('unzoom').style.opacity=0;\n"
+    " fs.forEach(function(g){g.style.display='';g.style.opacity=1;place(g,g.ox,g.ow);});}\n"
+    "function search(){var t=prompt('Search for a function (regular expression)','');if(t===null)return;\n"
+    " var re;try{re=new RegExp(t);}catch(e){alert(e);return;}var iv=[];\n"
+    " fs.forEach(function(g){var r=g.querySelector('rect');if(!r.of)r.of=r.getAttribute('fill');\n"
+    "  if(t!==''&&re.test(g.getAttribute('data-n'))){r.setAttribute('fill','rgb(230,0,230)');iv.push([g.ox,g.ox+g.ow]);}\n"
+    "  else r.setAttribute('fill',r.of);});\n"
+    " iv.sort(function(a,b){return a[0]-b[0];});var sum=0,end=-1;iv.forEach(function(v){\n"
+    "  if(v[0]>=end){sum+=v[1]-v[0];end=v[1];}else if(v[1]>end){sum+=v[1]-end;end=v[1];}});\n"
+    " document.getElementById('matched').textContent=t===''?'':'Matched: '+(100*sum/(W-2*P)).toFixed(1)+'%%';}\n"
+    "]]></script>\n";
+
+enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o, bool exact,
+                                   struct ms_error *err)
+{
+    struct ms_fg_node root = {.name = UINT32_MAX};
+    struct ms_fg fg = {out, ms_symbolize_strtab(g->sym), o, exact, 0, 0, 0};
+    for (size_t i = 0; i < g->count; i++) {
+        const struct ms_group_row *row = &g->rows[i];
+        uint64_t w = ms_export_weight(row, o);
+        if (!w)
+            continue;
+        struct ms_fg_node *n = &root;
+        n->weight += w;
+        for (uint32_t j = row->stack_len; j-- > 0;) {
+            if (!(n = ms_fg_child(n, row->stack[j]->function_key))) {
+                ms_fg_free(&root);
+                return ms_error_set(err, MS_NOMEM, "out of memory");
+            }
+            n->weight += w;
+        }
+        if (row->stack_len > fg.depth)
+            fg.depth = row->stack_len;
+    }
+    ms_fg_sort_strs = fg.strs;
+    ms_fg_sort(&root);
+    fg.total = root.weight;
+    fg.scale = root.weight ? (double)(MS_FG_WIDTH - 2 * MS_FG_PAD) / (double)root.weight : 0;
+    int height = MS_FG_TOP + (int)(fg.depth + 1) * MS_FG_FRAME + MS_FG_BOTTOM;
+    char amount[64];
+    const char *what = o->allocated ? (o->count ? "blocks allocated" : "bytes allocated")
+                                    : (o->count ? "live blocks" : "live bytes");
+    fprintf(out,
+            "<?xml version=\"1.0\" standalone=\"no\"?>\n"
+            "<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" onload=\"init()\" "
+            "xmlns=\"http://www.w3.org/2000/svg\">\n"
+            "<defs><linearGradient id=\"bg\" y1=\"0\" y2=\"1\" x1=\"0\" x2=\"0\"><stop stop-color=\"#eeeeee\" "
+            "offset=\"5%%\"/><stop stop-color=\"#eeeeb0\" offset=\"95%%\"/></linearGradient></defs>\n"
+            "<style type=\"text/css\">text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
+            "g.f:hover rect{stroke:#000;stroke-width:0.5;cursor:pointer}#title{font-size:17px}"
+            "#unzoom,#search{cursor:pointer}</style>\n",
+            MS_FG_WIDTH, height, MS_FG_WIDTH, height);
+    fprintf(out, ms_fg_script, MS_FG_WIDTH, MS_FG_PAD, MS_FG_CHAR);
+    fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n", MS_FG_WIDTH, height);
+    fprintf(out, "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
+    ms_fg_escape(out, o->title ? o->title : "Heap flame graph");
+    fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"44\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
+    fprintf(out, "%s by call stack: %s in all; ", what, ms_fg_amount(&fg, amount, sizeof amount, root.weight));
+    ms_fg_escape(out, g->snap->path);
+    fputs("</text>\n", out);
+    fprintf(out,
+            "<text id=\"unzoom\" x=\"%d\" y=\"24\" onclick=\"unzoom()\" style=\"opacity:0\">Reset Zoom</text>\n"
+            "<text id=\"search\" x=\"%d\" y=\"24\" text-anchor=\"end\" onclick=\"search()\">Search</text>\n"
+            "<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"> </text>\n"
+            "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n",
+            MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, height - 12, MS_FG_PAD, height - 12);
+    if (root.weight)
+        ms_fg_frame(&fg, &root, MS_FG_PAD, 0);
+    else
+        fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">nothing to show: no %s</text>\n",
+                MS_FG_WIDTH / 2, MS_FG_TOP + MS_FG_FRAME, what);
+    fputs("</svg>\n", out);
+    ms_fg_free(&root);
+    return MS_OK;
+}
+
+enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_groups g = {0};
+    FILE *out = NULL;
+    enum ms_status r;
+    if (cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, "flamegraph takes one snapshot");
+    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK || (r = ms_export_open(o, &out, err)) != MS_OK)
+        goto out;
+    r = ms_flamegraph_write(out, &g, o, cli->bytes, err);
+out:
+    r = ms_export_close(o, out, r, err);
+    ms_group_free(&g);
+    ms_symbolize_free(sym);
+    ms_output_unload(cli, snaps);
+    return r;
+}

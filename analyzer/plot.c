@@ -1,0 +1,286 @@
+/* `memsnap plot`: the heap over time from a series of snapshots (massif's graph, as SVG): the process's live
+ * bytes as a line, and under it the largest sites as stacked areas, so a growing site shows as a widening band. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+
+enum { MS_PLOT_W = 960, MS_PLOT_H = 420, MS_PLOT_LEFT = 90, MS_PLOT_RIGHT = 30, MS_PLOT_TOP = 56, MS_PLOT_LEG = 18 };
+
+struct ms_plot_series {
+    uint32_t label;  /* strtab id */
+    uint64_t peak;
+    uint64_t *v;     /* one value per snapshot */
+};
+
+struct ms_plot {
+    struct ms_snap **snaps;
+    size_t n;
+    double *x;       /* seconds */
+    uint64_t *total; /* process live (or allocated) bytes per snapshot */
+    struct ms_plot_series *series;
+    size_t nseries, cap;
+    struct ms_map *index; /* label id -> series index + 1 */
+    const struct ms_strtab *strs;
+};
+
+static void ms_plot_escape(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default:
+            if ((unsigned char)*s >= 0x20)
+                fputc(*s, out);
+        }
+    }
+}
+
+static int ms_plot_time_cmp(const void *a, const void *b)
+{
+    const struct ms_snap *x = *(struct ms_snap *const *)a, *y = *(struct ms_snap *const *)b;
+    if (x->info.uptime_ns != y->info.uptime_ns)
+        return x->info.uptime_ns < y->info.uptime_ns ? -1 : 1;
+    return x->info.sequence < y->info.sequence ? -1 : x->info.sequence > y->info.sequence;
+}
+
+static int ms_plot_wall_cmp(const void *a, const void *b)
+{
+    const struct ms_snap *x = *(struct ms_snap *const *)a, *y = *(struct ms_snap *const *)b;
+    return x->info.time_ns < y->info.time_ns ? -1 : x->info.time_ns > y->info.time_ns;
+}
+
+/* One process: its uptime is the clock (monotonic). Several: wall-clock time since the first snapshot. */
+static void ms_plot_times(struct ms_plot *p)
+{
+    bool one = true;
+    for (size_t i = 0; i < p->n; i++)
+        one &= p->snaps[i]->info.pid == p->snaps[0]->info.pid;
+    qsort(p->snaps, p->n, sizeof *p->snaps, one ? ms_plot_time_cmp : ms_plot_wall_cmp);
+    uint64_t t0 = p->snaps[0]->info.time_ns;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct ms_fmt_info *in = &p->snaps[i]->info;
+        p->x[i] = one ? (double)in->uptime_ns / 1e9 : (double)(in->time_ns - t0) / 1e9;
+    }
+}
+
+static enum ms_status ms_plot_add(struct ms_plot *p, size_t snap, uint32_t label, uint64_t v, struct ms_error *err)
+{
+    bool created;
+    uint32_t *slot = ms_map_slot(p->index, &label, sizeof label, &created);
+    if (!slot)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    if (created) {
+        if (p->nseries == p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 64;
+            struct ms_plot_series *ns = realloc(p->series, cap * sizeof *ns);
+            if (!ns)
+                return ms_error_set(err, MS_NOMEM, "out of memory");
+            p->series = ns;
+            p->cap = cap;
+        }
+        struct ms_plot_series *s = &p->series[p->nseries];
+        if (!(s->v = calloc(p->n, sizeof *s->v)))
+            return ms_error_set(err, MS_NOMEM, "out of memory");
+        s->label = label;
+        s->peak = 0;
+        *slot = (uint32_t)++p->nseries;
+    }
+    struct ms_plot_series *s = &p->series[*slot - 1];
+    s->v[snap] += v;
+    if (s->v[snap] > s->peak)
+        s->peak = s->v[snap];
+    return MS_OK;
+}
+
+static const struct ms_strtab *ms_plot_sort_strs; /* for qsort's comparator */
+
+static int ms_plot_series_cmp(const void *a, const void *b)
+{
+    const struct ms_plot_series *x = a, *y = b;
+    if (x->peak != y->peak)
+        return x->peak > y->peak ? -1 : 1;
+    return strcmp(ms_strtab_get(ms_plot_sort_strs, x->label), ms_strtab_get(ms_plot_sort_strs, y->label));
+}
+
+/* A tick step of 1, 2 or 5 times a power of `base` (10 for seconds, 1024 then 10 for bytes). */
+static double ms_plot_step(double max, int ticks, bool binary)
+{
+    double raw = max / ticks, unit = 1;
+    if (raw <= 0)
+        return 1;
+    if (binary)
+        while (unit * 1024 <= raw)
+            unit *= 1024;
+    double m = raw / unit, p = pow(10, floor(log10(m)));
+    double f = m / p, nice = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+    return nice * p * unit;
+}
+
+static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct ms_export_opts *o, bool exact)
+{
+    static const char *const palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                          "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+    const double pw = MS_PLOT_W - MS_PLOT_LEFT - MS_PLOT_RIGHT, ph = MS_PLOT_H - MS_PLOT_TOP - 50;
+    const double bottom = MS_PLOT_TOP + ph;
+    int height = MS_PLOT_H + (int)(shown + 1) * MS_PLOT_LEG + 10;
+    double xmin = p->x[0], xmax = p->x[p->n - 1], ymax = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        uint64_t stack = 0;
+        for (size_t k = 0; k < shown; k++)
+            stack += p->series[k].v[i];
+        ymax = fmax(ymax, fmax((double)stack, (double)p->total[i]));
+    }
+    double ystep = ms_plot_step(ymax, 5, true), xstep = ms_plot_step(xmax - xmin, 8, false);
+    double ytop = ystep * ceil(ymax / ystep);
+    if (ytop <= 0)
+        ytop = ystep;
+    double xlo = xstep * floor(xmin / xstep), xhi = xstep * ceil(xmax / xstep);
+    if (xhi <= xlo)
+        xhi = xlo + xstep;
+#define MS_PLOT_X(t) (MS_PLOT_LEFT + ((t) - xlo) / (xhi - xlo) * pw)
+#define MS_PLOT_Y(b) (bottom - (double)(b) / ytop * ph)
+    fprintf(out,
+            "<?xml version=\"1.0\" standalone=\"no\"?>\n"
+            "<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+            "xmlns=\"http://www.w3.org/2000/svg\">\n"
+            "<style type=\"text/css\">text{font-family:Verdana,sans-serif;font-size:12px;fill:#222}"
+            "#title{font-size:17px}.grid{stroke:#ddd;stroke-width:1}.axis{stroke:#444;stroke-width:1}</style>\n"
+            "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
+            "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">",
+            MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W / 2);
+    ms_plot_escape(out, o->title ? o->title : o->allocated ? "Allocated bytes over time" : "Live heap over time");
+    fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\">%zu snapshots of ",
+            MS_PLOT_W / 2, p->n);
+    ms_plot_escape(out, p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path);
+    fprintf(out, ": the process total and the %zu largest sites</text>\n", shown);
+    char buf[64];
+    for (int i = 0; i * ystep <= ytop * (1 + 1e-9); i++) {
+        double y = MS_PLOT_Y(i * ystep);
+        fprintf(out, "<line class=\"grid\" x1=\"%d\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>"
+                "<text class=\"ytick\" x=\"%d\" y=\"%.2f\" text-anchor=\"end\">%s</text>\n",
+                MS_PLOT_LEFT, y, MS_PLOT_LEFT + pw, y, MS_PLOT_LEFT - 6, y + 4,
+                ms_size_format(buf, sizeof buf, i * ystep, false, exact));
+    }
+    for (int i = 0; xlo + i * xstep <= xhi * (1 + 1e-9) + 1e-12; i++) {
+        double t = xlo + i * xstep, x = MS_PLOT_X(t);
+        fprintf(out, "<line class=\"grid\" x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%.2f\"/>"
+                "<text class=\"xtick\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%g</text>\n",
+                x, MS_PLOT_TOP, x, bottom, x, bottom + 16, t);
+    }
+    fprintf(out, "<line class=\"axis\" x1=\"%d\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>"
+            "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%.2f\"/>\n",
+            MS_PLOT_LEFT, bottom, MS_PLOT_LEFT + pw, bottom, MS_PLOT_LEFT, MS_PLOT_TOP, MS_PLOT_LEFT, bottom);
+    fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">time (s)</text>\n"
+            "<text x=\"16\" y=\"%.2f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.2f)\">%s</text>\n",
+            MS_PLOT_LEFT + pw / 2, bottom + 36, MS_PLOT_TOP + ph / 2, MS_PLOT_TOP + ph / 2,
+            o->allocated ? "allocated" : "live");
+    /* Stacked areas, largest site at the bottom. */
+    uint64_t *base = calloc(p->n, sizeof *base);
+    for (size_t k = 0; base && k < shown; k++) {
+        const struct ms_plot_series *s = &p->series[k];
+        fprintf(out, "<polygon class=\"site\" fill=\"%s\" fill-opacity=\"0.85\" points=\"", palette[k % 10]);
+        for (size_t i = 0; i < p->n; i++)
+            fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(base[i] + s->v[i]));
+        for (size_t i = p->n; i-- > 0;)
+            fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(base[i]));
+        fputs("\"><title>", out);
+        ms_plot_escape(out, ms_strtab_get(p->strs, s->label));
+        fprintf(out, " (peak %s)</title></polygon>\n", ms_size_format(buf, sizeof buf, (double)s->peak, false, exact));
+        for (size_t i = 0; i < p->n; i++)
+            base[i] += s->v[i];
+    }
+    free(base);
+    fputs("<polyline id=\"total\" fill=\"none\" stroke=\"#111\" stroke-width=\"2\" points=\"", out);
+    for (size_t i = 0; i < p->n; i++)
+        fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]));
+    fputs("\"/>\n", out);
+    for (size_t i = 0; i < p->n; i++)
+        fprintf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"#111\"><title>%g s: %s</title></circle>\n",
+                MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]), p->x[i],
+                ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact));
+    /* The legend: total first, then the sites; labels lose their directories (the full key is the title). */
+    double ly = MS_PLOT_H + 4;
+    uint64_t tpeak = 0;
+    for (size_t i = 0; i < p->n; i++)
+        tpeak = p->total[i] > tpeak ? p->total[i] : tpeak;
+    fprintf(out, "<g class=\"legend\"><line x1=\"%d\" y1=\"%.2f\" x2=\"%d\" y2=\"%.2f\" stroke=\"#111\" "
+            "stroke-width=\"2\"/><text x=\"%d\" y=\"%.2f\">process total (peak %s)</text></g>\n",
+            MS_PLOT_LEFT, ly - 4, MS_PLOT_LEFT + 14, ly - 4, MS_PLOT_LEFT + 20, ly,
+            ms_size_format(buf, sizeof buf, (double)tpeak, false, exact));
+    for (size_t k = 0; k < shown; k++) {
+        const char *label = ms_strtab_get(p->strs, p->series[k].label), *slash = strrchr(label, '/');
+        ly += MS_PLOT_LEG;
+        fprintf(out, "<g class=\"legend\"><title>");
+        ms_plot_escape(out, label);
+        fprintf(out, "</title><rect x=\"%d\" y=\"%.2f\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
+                "y=\"%.2f\">", MS_PLOT_LEFT, ly - 10, palette[k % 10], MS_PLOT_LEFT + 20, ly);
+        ms_plot_escape(out, slash ? slash + 1 : label);
+        fprintf(out, " (peak %s)</text></g>\n", ms_size_format(buf, sizeof buf, (double)p->series[k].peak, false,
+                                                               exact));
+    }
+    fputs("</svg>\n", out);
+#undef MS_PLOT_X
+#undef MS_PLOT_Y
+}
+
+enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err)
+{
+    struct ms_plot p = {0};
+    struct ms_symbolizer *sym = NULL;
+    FILE *out = NULL;
+    enum ms_status r;
+    if (cli->input_count < 2)
+        return ms_error_set(err, MS_USAGE, "plot takes two or more snapshots (a series, e.g. from MEMSNAP_INTERVAL)");
+    if (cli->by == MS_BY_STACK)
+        return ms_error_set(err, MS_USAGE, "plot takes --by line, function or file");
+    p.n = (size_t)cli->input_count;
+    if ((r = ms_output_load(cli, &p.snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
+        goto out;
+    p.x = calloc(p.n, sizeof *p.x);
+    p.total = calloc(p.n, sizeof *p.total);
+    p.index = ms_map_new();
+    if (!p.x || !p.total || !p.index) {
+        r = ms_error_set(err, MS_NOMEM, "out of memory");
+        goto out;
+    }
+    p.strs = ms_symbolize_strtab(sym);
+    ms_plot_times(&p);
+    struct ms_group_opts go = {cli->by, false, cli->include, cli->exclude, cli->all_frames};
+    for (size_t i = 0; i < p.n; i++) {
+        struct ms_groups g;
+        p.total[i] = o->allocated ? p.snaps[i]->totals.alloc_bytes : p.snaps[i]->totals.current_bytes;
+        if ((r = ms_group_snap(sym, p.snaps[i], &go, &g, err)) != MS_OK)
+            goto out;
+        for (size_t j = 0; j < g.count && r == MS_OK; j++) {
+            uint64_t v = o->allocated ? g.rows[j].alloc_bytes : g.rows[j].size;
+            if (v)
+                r = ms_plot_add(&p, i, g.rows[j].label, v, err);
+        }
+        ms_group_free(&g);
+        if (r != MS_OK)
+            goto out;
+    }
+    ms_plot_sort_strs = p.strs;
+    qsort(p.series, p.nseries, sizeof *p.series, ms_plot_series_cmp);
+    size_t shown = cli->limit < 0 || (size_t)cli->limit > p.nseries ? p.nseries : (size_t)cli->limit;
+    if ((r = ms_export_open(o, &out, err)) != MS_OK)
+        goto out;
+    ms_plot_svg(out, &p, shown, o, cli->bytes);
+out:
+    r = ms_export_close(o, out, r, err);
+    for (size_t i = 0; i < p.nseries; i++)
+        free(p.series[i].v);
+    free(p.series);
+    free(p.x);
+    free(p.total);
+    ms_map_free(p.index);
+    ms_symbolize_free(sym);
+    if (p.snaps)
+        ms_output_unload(cli, p.snaps);
+    return r;
+}
