@@ -214,6 +214,8 @@ MS_HIDDEN uint64_t ms_tracker_start_ns(void);
 /* The pid the tracker belongs to (updated in fork children). */
 MS_HIDDEN pid_t ms_tracker_pid(void);
 MS_HIDDEN void ms_tracker_after_fork_child(void);
+/* Have the next allocation call (outside the guard, on any thread) run ms_trigger_attend first. */
+MS_HIDDEN void ms_tracker_request_attention(void);
 
 /* ---- modules.c: the loaded objects, for offsets that survive the process ------------------------ */
 
@@ -252,6 +254,8 @@ MS_HIDDEN void ms_snapshot_after_fork_child(void);
 MS_HIDDEN void ms_trigger_init(void);
 /* The at-exit snapshot, at most once per process. */
 MS_HIDDEN void ms_trigger_exit(void);
+/* Work put off to an ordinary moment (see ms_tracker_request_attention): a fork child's helper thread. */
+MS_HIDDEN void ms_trigger_attend(void);
 
 /* ---- unwind.c: call stacks as return addresses ---------------------------------------------------- */
 

@@ -12,7 +12,9 @@
 /* Frames skipped above the entry point: the exported function in interpose.c. */
 #define TRACKER_SKIP 2
 
-enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2 };
+/* ATTENTION: recording, and the next hook outside the guard first runs ms_trigger_attend (the state is
+ * tested on every call anyway, so asking costs the hot path nothing). */
+enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_ATTENTION = 3 };
 
 #define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
 
@@ -43,7 +45,28 @@ void ms_tracker_leave(int previous)
 
 int ms_tracker_active(void)
 {
-    return __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE) == TRACKER_ON;
+    int state = __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE);
+    return state == TRACKER_ON || state == TRACKER_ATTENTION;
+}
+
+void ms_tracker_request_attention(void)
+{
+    int on = TRACKER_ON;
+    __atomic_compare_exchange_n(&tracker_state, &on, TRACKER_ATTENTION, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+__attribute__((noinline, cold)) static int tracker_attend(void)
+{
+    int attention = TRACKER_ATTENTION;
+    if (__atomic_compare_exchange_n(&tracker_state, &attention, TRACKER_ON, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED)) {
+        int e = errno;
+        tracker_guard = 1;
+        ms_trigger_attend();
+        tracker_guard = 0;
+        errno = e;
+    }
+    return __atomic_load_n(&tracker_state, __ATOMIC_RELAXED) == TRACKER_ON;
 }
 
 uint64_t ms_tracker_start_ns(void)
@@ -240,7 +263,7 @@ static inline int tracker_begin(void)
     if (MS_UNLIKELY(tracker_guard)) {
         return 0;
     }
-    if (MS_UNLIKELY(__atomic_load_n(&tracker_state, __ATOMIC_RELAXED) != TRACKER_ON)) {
+    if (MS_UNLIKELY(__atomic_load_n(&tracker_state, __ATOMIC_RELAXED) != TRACKER_ON) && !tracker_attend()) {
         return 0;
     }
     tracker_guard = 1;

@@ -95,7 +95,8 @@ static void trigger_child(void)
     ms_snapshot_after_fork_child();
     ms_snapshot_unlock();
     /* The parent's pipe is shared with it: the child gets its own, and its own helper thread. The thread
-     * starts only when the child makes it past fork-then-exec, at its first snapshot-worthy moment. */
+     * starts at the child's first allocation, not here: most children exec at once, and a thread made in
+     * a fork handler is best avoided. A signal before then waits in the pipe. */
     if (trigger_pipe[0] >= 0) {
         int fds[2];
         ms_platform_close(trigger_pipe[0]);
@@ -109,8 +110,13 @@ static void trigger_child(void)
     }
     __atomic_store_n(&trigger_helper_pid, 0, __ATOMIC_RELEASE);
     if (ms_config.interval_ms || ms_config.signo) {
-        trigger_start_helper();
+        ms_tracker_request_attention();
     }
+}
+
+void ms_trigger_attend(void)
+{
+    trigger_start_helper();
 }
 
 void ms_trigger_init(void)

@@ -7,6 +7,8 @@
  *   fixture spawn PROG ARGS...    the same; runs PROG in a child (fork + exec) and waits for it
  *   fixture env                   prints LD_PRELOAD as the program sees it
  *   fixture many N SIZE           the 3 blocks, then N blocks of SIZE bytes never freed
+ *   fixture forksignal DIR        a fork child allocates, raises SIGUSR2 and waits (10 s at most) for
+ *                                 DIR/sig.<its pid>.0.snap; exits 3 when it does not come
  *   fixture dlopen LIB            the 3 blocks; loads LIB, leaks 3 blocks of 999 from its plugin_leak,
  *                                 unloads it, loads and unloads it again
  *   fixture stress                4 threads churn (with frees of each other's blocks) while the main
@@ -115,6 +117,24 @@ int main(int argc, char **argv)
     free(tmp);
     if (!strcmp(mode, "leak")) {
         return 0;
+    }
+    if (!strcmp(mode, "forksignal") && argc > 2) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            char path[4096];
+            struct stat st;
+            fixture_leak(2, 555, 3);
+            snprintf(path, sizeof path, "%s/sig.%d.0.snap", argv[2], (int)getpid());
+            raise(SIGUSR2);
+            for (int i = 0; i < 1000 && stat(path, &st) != 0; i++) {
+                fixture_sleep_ms(10);
+            }
+            _exit(stat(path, &st) == 0 ? 0 : 3);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
     }
     if (!strcmp(mode, "dlopen") && argc > 2) {
         for (int round = 0; round < 2; round++) {

@@ -183,6 +183,23 @@ static void signal_wakes_the_helper_thread_to_snapshot(void **state)
     run_cleanup(&r);
 }
 
+static void fork_child_answers_the_signal_with_its_own_helper(void **state)
+{
+    (void)state;
+    struct run r;
+    char dir[256], out_env[700];
+    snprintf(dir, sizeof dir, "/tmp/memsnap-forksig-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(out_env, sizeof out_env, "MEMSNAP_OUTPUT=%s/sig.%%p.%%n.snap", dir);
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", out_env, NULL}, (const char *[]){"forksignal", dir, NULL});
+    assert_true(WIFEXITED(r.status));
+    assert_int_equal(WEXITSTATUS(r.status), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    run_cleanup(&r);
+}
+
 static void interval_writes_numbered_snapshots(void **state)
 {
     (void)state;
@@ -407,6 +424,7 @@ int main(void)
         cmocka_unit_test(exit_snapshot_can_be_turned_off),
         cmocka_unit_test(signal_wakes_the_helper_thread_to_snapshot),
         cmocka_unit_test(interval_writes_numbered_snapshots),
+        cmocka_unit_test(fork_child_answers_the_signal_with_its_own_helper),
         cmocka_unit_test(fork_child_keeps_tracking_under_its_own_pid),
         cmocka_unit_test(exec_follows_children_by_default),
         cmocka_unit_test(follow_off_leaves_children_unprofiled),
