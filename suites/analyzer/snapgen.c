@@ -88,6 +88,13 @@ void snapgen_info(struct snapgen *g, uint32_t pid, uint32_t trigger, const char 
     g->label = strdup(label);
 }
 
+void snapgen_time(struct snapgen *g, uint64_t time_ns, uint64_t uptime_ns, uint32_t sequence)
+{
+    g->info.time_ns = time_ns;
+    g->info.uptime_ns = uptime_ns;
+    g->info.sequence = sequence;
+}
+
 void snapgen_totals(struct snapgen *g, const struct ms_fmt_totals *t)
 {
     g->totals = *t;

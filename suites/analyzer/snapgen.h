@@ -15,6 +15,8 @@ void snapgen_free(struct snapgen *g);
 void snapgen_flags(struct snapgen *g, uint32_t flags);
 void snapgen_info(struct snapgen *g, uint32_t pid, uint32_t trigger, const char *exe, const char *label);
 void snapgen_totals(struct snapgen *g, const struct ms_fmt_totals *t);
+/* INFO's clocks and sequence number (a series of snapshots of one process). */
+void snapgen_time(struct snapgen *g, uint64_t time_ns, uint64_t uptime_ns, uint32_t sequence);
 uint32_t snapgen_module(struct snapgen *g, const char *path, uint64_t base, uint64_t size,
                         const unsigned char *build_id, uint32_t build_id_len);
 uint32_t snapgen_stack(struct snapgen *g, const struct ms_fmt_frame *frames, uint16_t depth, uint16_t flags);
