@@ -263,7 +263,8 @@ static inline int tracker_begin(void)
     if (MS_UNLIKELY(tracker_guard)) {
         return 0;
     }
-    if (MS_UNLIKELY(__atomic_load_n(&tracker_state, __ATOMIC_RELAXED) != TRACKER_ON) && !tracker_attend()) {
+    int state = __atomic_load_n(&tracker_state, __ATOMIC_RELAXED);
+    if (MS_UNLIKELY(state != TRACKER_ON) && (state != TRACKER_ATTENTION || !tracker_attend())) {
         return 0;
     }
     tracker_guard = 1;
