@@ -341,9 +341,16 @@ enum ms_status ms_export_group(struct ms_symbolizer *sym, const struct ms_snap *
 uint64_t ms_export_weight(const struct ms_group_row *r, const struct ms_export_opts *o);
 /* A frame's name in flat formats: the function, else "module+0xoffset" (the by-function key). */
 const char *ms_export_frame_name(struct ms_symbolizer *sym, const struct ms_sym_frame *f);
-/* -o FILE or stdout; ms_export_close reports a failed write (MS_IO) and removes a partial file. */
-enum ms_status ms_export_open(const struct ms_export_opts *o, FILE **out, struct ms_error *err);
-enum ms_status ms_export_close(const struct ms_export_opts *o, FILE *out, enum ms_status r, struct ms_error *err);
+/* -o FILE or stdout. A file is written beside FILE under a temporary name and renamed over it by a
+ * successful close, so a failed run leaves neither a partial file nor a clobbered old one. Open it before
+ * the work, so that an unwritable place is reported first; close returns `r` or the write's failure. */
+struct ms_export_out {
+    FILE *f;
+    const char *path; /* NULL: stdout */
+    char *tmp;
+};
+enum ms_status ms_export_open(const struct ms_export_opts *o, struct ms_export_out *out, struct ms_error *err);
+enum ms_status ms_export_close(struct ms_export_out *out, enum ms_status r, struct ms_error *err);
 enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- export_collapsed.c: Brendan Gregg's folded stacks ("main;run;make_node 240") ------------------- */

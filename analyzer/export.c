@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "analyze.h"
@@ -36,32 +37,55 @@ const char *ms_export_frame_name(struct ms_symbolizer *sym, const struct ms_sym_
     return ms_strtab_get(ms_symbolize_strtab(sym), f->function_key);
 }
 
-enum ms_status ms_export_open(const struct ms_export_opts *o, FILE **out, struct ms_error *err)
+enum ms_status ms_export_open(const struct ms_export_opts *o, struct ms_export_out *out, struct ms_error *err)
 {
+    memset(out, 0, sizeof *out);
     if (!o->output || strcmp(o->output, "-") == 0) {
-        *out = stdout;
+        out->f = stdout;
         return MS_OK;
     }
-    if (!(*out = fopen(o->output, "w")))
-        return ms_error_set(err, MS_IO, "%s: cannot write: %s", o->output, strerror(errno));
+    out->path = o->output;
+    if (!(out->tmp = malloc(strlen(o->output) + 8)))
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    sprintf(out->tmp, "%s.XXXXXX", o->output);
+    int fd = mkstemp(out->tmp);
+    if (fd < 0) {
+        enum ms_status r = ms_error_set(err, MS_IO, "%s: cannot write: %s", o->output, strerror(errno));
+        free(out->tmp);
+        out->tmp = NULL;
+        return r;
+    }
+    /* mkstemp makes 0600; the file gets the mode a plain create would give. */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || !(out->f = fdopen(fd, "w"))) {
+        enum ms_status r = ms_error_set(err, MS_IO, "%s: cannot write: %s", o->output, strerror(errno));
+        close(fd);
+        unlink(out->tmp);
+        free(out->tmp);
+        out->tmp = NULL;
+        return r;
+    }
     return MS_OK;
 }
 
-enum ms_status ms_export_close(const struct ms_export_opts *o, FILE *out, enum ms_status r, struct ms_error *err)
+enum ms_status ms_export_close(struct ms_export_out *out, enum ms_status r, struct ms_error *err)
 {
-    if (!out)
+    if (!out->f)
         return r;
-    bool failed = ferror(out) != 0;
-    if (out == stdout)
-        failed |= fflush(out) != 0;
-    else
-        failed |= fclose(out) != 0;
+    const char *name = out->path ? out->path : "stdout";
+    bool failed = ferror(out->f) != 0;
+    failed |= out->tmp ? fclose(out->f) != 0 : fflush(out->f) != 0;
     if (failed && r == MS_OK)
-        r = ms_error_set(err, MS_IO, "%s: writing failed: %s", out == stdout ? "stdout" : o->output,
-                         strerror(errno));
-    /* A half-written profile is worse than none: a viewer would show it without complaint. */
-    if (r != MS_OK && out != stdout)
-        unlink(o->output);
+        r = ms_error_set(err, MS_IO, "%s: writing failed: %s", name, strerror(errno));
+    if (out->tmp) {
+        if (r == MS_OK && rename(out->tmp, out->path) != 0)
+            r = ms_error_set(err, MS_IO, "%s: cannot write: %s", name, strerror(errno));
+        if (r != MS_OK)
+            unlink(out->tmp);
+        free(out->tmp);
+    }
+    memset(out, 0, sizeof *out);
     return r;
 }
 
@@ -70,22 +94,23 @@ enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_o
     struct ms_snap **snaps = NULL;
     struct ms_symbolizer *sym = NULL;
     struct ms_groups g = {0};
-    FILE *out = NULL;
+    struct ms_export_out out = {0};
     enum ms_status r;
     if (cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, "export takes one snapshot");
     if (o->format == MS_EXPORT_PPROF && (!o->output || strcmp(o->output, "-") == 0) && isatty(STDOUT_FILENO))
         return ms_error_set(err, MS_USAGE, "pprof output is binary: give -o FILE (or redirect stdout)");
-    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
-        (r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK || (r = ms_export_open(o, &out, err)) != MS_OK)
+    if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &snaps, err)) != MS_OK ||
+        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK)
         goto out;
     switch (o->format) {
-    case MS_EXPORT_COLLAPSED: r = ms_export_collapsed_write(out, &g, o, err); break;
-    case MS_EXPORT_PPROF: r = ms_export_pprof_write(out, &g, err); break;
-    case MS_EXPORT_JSON: r = ms_export_json_write(out, &g, err); break;
+    case MS_EXPORT_COLLAPSED: r = ms_export_collapsed_write(out.f, &g, o, err); break;
+    case MS_EXPORT_PPROF: r = ms_export_pprof_write(out.f, &g, err); break;
+    case MS_EXPORT_JSON: r = ms_export_json_write(out.f, &g, err); break;
     }
 out:
-    r = ms_export_close(o, out, r, err);
+    r = ms_export_close(&out, r, err);
     ms_group_free(&g);
     ms_symbolize_free(sym);
     ms_output_unload(cli, snaps);

@@ -146,6 +146,19 @@ __attribute__((format(printf, 2, 3))) static int ms_main_usage_error(const char 
     return 2;
 }
 
+/* The option's name as typed (argv[optind - 1] is its argument when it takes one). */
+static const char *ms_main_opt_name(int c)
+{
+    static char buf[64];
+    for (const struct option *o = ms_main_long; o->name; o++)
+        if (o->val == c && c >= 256) {
+            snprintf(buf, sizeof buf, "--%s", o->name);
+            return buf;
+        }
+    snprintf(buf, sizeof buf, "-%c", c);
+    return buf;
+}
+
 static bool ms_main_push(const char ***v, size_t *n, const char *s)
 {
     const char **nv = realloc(*v, (*n + 2) * sizeof *nv);
@@ -232,7 +245,7 @@ int main(int argc, char **argv)
         }
         if (c == '?' || !(cmd->opts & need)) {
             if (c != '?')
-                ms_main_usage_error(cmd->name, "option %s does not apply to this command", argv[optind - 1]);
+                ms_main_usage_error(cmd->name, "option %s does not apply to this command", ms_main_opt_name(c));
             else
                 fprintf(stderr, "(memsnap %s --help for usage)\n", cmd->name);
             goto out;

@@ -232,14 +232,15 @@ enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opt
 {
     struct ms_plot p = {0};
     struct ms_symbolizer *sym = NULL;
-    FILE *out = NULL;
+    struct ms_export_out out = {0};
     enum ms_status r;
     if (cli->input_count < 2)
         return ms_error_set(err, MS_USAGE, "plot takes two or more snapshots (a series, e.g. from MEMSNAP_INTERVAL)");
     if (cli->by == MS_BY_STACK)
         return ms_error_set(err, MS_USAGE, "plot takes --by line, function or file");
     p.n = (size_t)cli->input_count;
-    if ((r = ms_output_load(cli, &p.snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
+    if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &p.snaps, err)) != MS_OK ||
+        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
         goto out;
     p.x = calloc(p.n, sizeof *p.x);
     p.total = calloc(p.n, sizeof *p.total);
@@ -268,11 +269,9 @@ enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opt
     ms_plot_sort_strs = p.strs;
     qsort(p.series, p.nseries, sizeof *p.series, ms_plot_series_cmp);
     size_t shown = cli->limit < 0 || (size_t)cli->limit > p.nseries ? p.nseries : (size_t)cli->limit;
-    if ((r = ms_export_open(o, &out, err)) != MS_OK)
-        goto out;
-    ms_plot_svg(out, &p, shown, o, cli->bytes);
+    ms_plot_svg(out.f, &p, shown, o, cli->bytes);
 out:
-    r = ms_export_close(o, out, r, err);
+    r = ms_export_close(&out, r, err);
     for (size_t i = 0; i < p.nseries; i++)
         free(p.series[i].v);
     free(p.series);
