@@ -63,7 +63,8 @@ static int ms_fg_cmp(const void *a, const void *b)
 /* Siblings in name order, as flamegraph.pl: the picture depends on the heap, not on the order of sites. */
 static void ms_fg_sort(struct ms_fg_node *n)
 {
-    qsort(n->kids, n->nkids, sizeof *n->kids, ms_fg_cmp);
+    if (n->nkids)
+        qsort(n->kids, n->nkids, sizeof *n->kids, ms_fg_cmp);
     for (size_t i = 0; i < n->nkids; i++)
         ms_fg_sort(&n->kids[i]);
 }

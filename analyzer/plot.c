@@ -17,7 +17,8 @@ struct ms_plot_series {
 struct ms_plot {
     struct ms_snap **snaps;
     size_t n;
-    double *x;       /* seconds */
+    double *x;       /* seconds, or the snapshot's index with by_index */
+    bool by_index;
     uint64_t *total; /* process live (or allocated) bytes per snapshot */
     struct ms_plot_series *series;
     size_t nseries, cap;
@@ -65,6 +66,12 @@ static void ms_plot_times(struct ms_plot *p)
     for (size_t i = 0; i < p->n; i++) {
         const struct ms_fmt_info *in = &p->snaps[i]->info;
         p->x[i] = one ? (double)in->uptime_ns / 1e9 : (double)(in->time_ns - t0) / 1e9;
+    }
+    /* Snapshots without clocks (or all at one instant): one step per snapshot, in the order given. */
+    if (p->x[p->n - 1] <= p->x[0]) {
+        p->by_index = true;
+        for (size_t i = 0; i < p->n; i++)
+            p->x[i] = (double)i;
     }
 }
 
@@ -136,6 +143,8 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
         ymax = fmax(ymax, fmax((double)stack, (double)p->total[i]));
     }
     double ystep = ms_plot_step(ymax, 5, true), xstep = ms_plot_step(xmax - xmin, 8, false);
+    if (p->by_index && xstep < 1)
+        xstep = 1;
     double ytop = ystep * ceil(ymax / ystep);
     if (ytop <= 0)
         ytop = ystep;
@@ -175,10 +184,10 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
     fprintf(out, "<line class=\"axis\" x1=\"%d\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>"
             "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%.2f\"/>\n",
             MS_PLOT_LEFT, bottom, MS_PLOT_LEFT + pw, bottom, MS_PLOT_LEFT, MS_PLOT_TOP, MS_PLOT_LEFT, bottom);
-    fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">time (s)</text>\n"
+    fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n"
             "<text x=\"16\" y=\"%.2f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.2f)\">%s</text>\n",
-            MS_PLOT_LEFT + pw / 2, bottom + 36, MS_PLOT_TOP + ph / 2, MS_PLOT_TOP + ph / 2,
-            o->allocated ? "allocated" : "live");
+            MS_PLOT_LEFT + pw / 2, bottom + 36, p->by_index ? "snapshot" : "time (s)", MS_PLOT_TOP + ph / 2,
+            MS_PLOT_TOP + ph / 2, o->allocated ? "allocated" : "live");
     /* Stacked areas, largest site at the bottom. */
     uint64_t *base = calloc(p->n, sizeof *base);
     for (size_t k = 0; base && k < shown; k++) {
@@ -200,9 +209,9 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
         fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]));
     fputs("\"/>\n", out);
     for (size_t i = 0; i < p->n; i++)
-        fprintf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"#111\"><title>%g s: %s</title></circle>\n",
-                MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]), p->x[i],
-                ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact));
+        fprintf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"#111\"><title>%s%g%s: %s</title></circle>\n",
+                MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]), p->by_index ? "#" : "", p->x[i],
+                p->by_index ? "" : " s", ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact));
     /* The legend: total first, then the sites; labels lose their directories (the full key is the title). */
     double ly = MS_PLOT_H + 4;
     uint64_t tpeak = 0;
@@ -267,7 +276,8 @@ enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opt
             goto out;
     }
     ms_plot_sort_strs = p.strs;
-    qsort(p.series, p.nseries, sizeof *p.series, ms_plot_series_cmp);
+    if (p.nseries)
+        qsort(p.series, p.nseries, sizeof *p.series, ms_plot_series_cmp);
     size_t shown = cli->limit < 0 || (size_t)cli->limit > p.nseries ? p.nseries : (size_t)cli->limit;
     ms_plot_svg(out.f, &p, shown, o, cli->bytes);
 out:
