@@ -323,7 +323,7 @@ enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- export.c: `memsnap export`, and the weighted stacks every export format and the flame graph draw -- */
 
-enum ms_export_format { MS_EXPORT_COLLAPSED, MS_EXPORT_PPROF, MS_EXPORT_JSON };
+enum ms_export_format { MS_EXPORT_COLLAPSED, MS_EXPORT_PPROF, MS_EXPORT_JSON, MS_EXPORT_MASSIF };
 
 /* Options of export, flamegraph and plot (parsed by main.c beside struct ms_cli). */
 struct ms_export_opts {
@@ -366,12 +366,19 @@ enum ms_status ms_export_pprof_write(FILE *out, struct ms_groups *g, struct ms_e
 /* ---- export_json.c: every site with its symbolized stack and counters ------------------------------- */
 enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_error *err);
 
+/* ---- export_massif.c: massif's output file (what ms_print reads) from a series of snapshots ----------- */
+/* Puts the snapshots in time order (ms_plot_order); one detailed tree each, the largest marked as the peak. */
+enum ms_status ms_export_massif_write(FILE *out, struct ms_symbolizer *sym, struct ms_snap **snaps, size_t n,
+                                      const struct ms_cli *cli, struct ms_error *err);
+
 /* ---- flamegraph.c: `memsnap flamegraph`: a self-contained SVG ------------------------------------- */
 enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o, bool exact,
                                    struct ms_error *err);
 enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- plot.c: `memsnap plot`: live heap over time from a series of snapshots, as SVG ---------------- */
+/* Time order: by uptime when all are of one process, else by wall clock. */
+void ms_plot_order(struct ms_snap **snaps, size_t n);
 enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- run.c: `memsnap run`: the program under LD_PRELOAD=libmemsnap.so ---------------------------- */

@@ -96,18 +96,26 @@ enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_o
     struct ms_groups g = {0};
     struct ms_export_out out = {0};
     enum ms_status r;
-    if (cli->input_count != 1)
-        return ms_error_set(err, MS_USAGE, "export takes one snapshot");
+    if (o->format == MS_EXPORT_MASSIF ? cli->input_count < 1 : cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, o->format == MS_EXPORT_MASSIF ? "export --format massif takes snapshots"
+                                                                          : "export takes one snapshot (a series "
+                                                                            "only with --format massif)");
     if (o->format == MS_EXPORT_PPROF && (!o->output || strcmp(o->output, "-") == 0) && isatty(STDOUT_FILENO))
         return ms_error_set(err, MS_USAGE, "pprof output is binary: give -o FILE (or redirect stdout)");
     if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &snaps, err)) != MS_OK ||
-        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
-        (r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK)
+        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
+        goto out;
+    if (o->format == MS_EXPORT_MASSIF) {
+        r = ms_export_massif_write(out.f, sym, snaps, (size_t)cli->input_count, cli, err);
+        goto out;
+    }
+    if ((r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK)
         goto out;
     switch (o->format) {
     case MS_EXPORT_COLLAPSED: r = ms_export_collapsed_write(out.f, &g, o, err); break;
     case MS_EXPORT_PPROF: r = ms_export_pprof_write(out.f, &g, err); break;
     case MS_EXPORT_JSON: r = ms_export_json_write(out.f, &g, err); break;
+    case MS_EXPORT_MASSIF: break;
     }
 out:
     r = ms_export_close(&out, r, err);

@@ -69,7 +69,9 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      MS_MAIN_COMMON},
     {"export", O_FORMAT | O_XFORMAT | O_BYTES | O_EXPORT | O_FILTER | O_SYM, ms_main_export, -1,
      "usage: memsnap export SNAP --format collapsed|pprof|json [-o FILE] [--live|--allocated] [--bytes|--count]\n"
-     "The snapshot for other tools: folded stacks (flamegraph.pl, speedscope), pprof's profile.proto, JSON.\n"
+     "       memsnap export SNAP1 SNAP2... --format massif [-o FILE]\n"
+     "The snapshot for other tools: folded stacks (flamegraph.pl, speedscope), pprof's profile.proto, JSON;\n"
+     "a series of snapshots as massif's output file (ms_print, massif-visualizer).\n"
      "  -o FILE  write there (default stdout)\n"
      "  --live / --allocated  collapsed: weigh by live memory (default) or by everything allocated\n"
      "  --bytes / --count  collapsed: weigh by bytes (default) or by blocks\n" MS_MAIN_FILTER MS_MAIN_SYM},
@@ -121,7 +123,7 @@ static const char ms_main_usage[] =
     "  leaks SNAP                         what an at-exit snapshot still holds\n"
     "  growth SNAP1 SNAP2 SNAP3...        unbounded vs bounded growth per site\n"
     "  lines SNAP --file F|--function F   per-line totals beside the source\n"
-    "  export SNAP --format collapsed|pprof|json   for flame graph tools, pprof, scripts\n"
+    "  export SNAP --format collapsed|pprof|json|massif   for flame graph tools, pprof, ms_print\n"
     "  flamegraph SNAP -o out.svg         SVG flame graph of the live heap\n"
     "  plot SNAP1 SNAP2... -o heap.svg    SVG of the heap over time\n"
     "  dump SNAP                          raw snapshot contents\n"
@@ -253,13 +255,13 @@ int main(int argc, char **argv)
         switch (c) {
         case OPT_FORMAT:
             if (cmd->opts & O_XFORMAT) {
-                static const char *const xnames[] = {"collapsed", "pprof", "json"};
+                static const char *const xnames[] = {"collapsed", "pprof", "json", "massif"};
                 ok = false;
-                for (int i = 0; i < 3 && !ok; i++)
+                for (int i = 0; i < 4 && !ok; i++)
                     if ((ok = strcmp(optarg, xnames[i]) == 0))
                         ms_main_xo.format = (enum ms_export_format)i;
                 if (!ok) {
-                    ms_main_usage_error(cmd->name, "--format takes collapsed, pprof or json, not '%s'", optarg);
+                    ms_main_usage_error(cmd->name, "--format takes collapsed, pprof, json or massif, not '%s'", optarg);
                     goto out;
                 }
                 has_xformat = true;
@@ -336,7 +338,7 @@ int main(int argc, char **argv)
         }
     }
     if ((cmd->opts & O_XFORMAT) && !has_xformat) {
-        ms_main_usage_error(cmd->name, "--format collapsed|pprof|json is required");
+        ms_main_usage_error(cmd->name, "--format collapsed|pprof|json|massif is required");
         goto out;
     }
     if (cli.cumulative && cli.by == MS_BY_STACK) {

@@ -55,13 +55,25 @@ static int ms_plot_wall_cmp(const void *a, const void *b)
     return x->info.time_ns < y->info.time_ns ? -1 : x->info.time_ns > y->info.time_ns;
 }
 
+static bool ms_plot_one_process(struct ms_snap *const *snaps, size_t n)
+{
+    bool one = true;
+    for (size_t i = 0; i < n; i++)
+        one &= snaps[i]->info.pid == snaps[0]->info.pid;
+    return one;
+}
+
+void ms_plot_order(struct ms_snap **snaps, size_t n)
+{
+    if (n)
+        qsort(snaps, n, sizeof *snaps, ms_plot_one_process(snaps, n) ? ms_plot_time_cmp : ms_plot_wall_cmp);
+}
+
 /* One process: its uptime is the clock (monotonic). Several: wall-clock time since the first snapshot. */
 static void ms_plot_times(struct ms_plot *p)
 {
-    bool one = true;
-    for (size_t i = 0; i < p->n; i++)
-        one &= p->snaps[i]->info.pid == p->snaps[0]->info.pid;
-    qsort(p->snaps, p->n, sizeof *p->snaps, one ? ms_plot_time_cmp : ms_plot_wall_cmp);
+    bool one = ms_plot_one_process(p->snaps, p->n);
+    ms_plot_order(p->snaps, p->n);
     uint64_t t0 = p->snaps[0]->info.time_ns;
     for (size_t i = 0; i < p->n; i++) {
         const struct ms_fmt_info *in = &p->snaps[i]->info;

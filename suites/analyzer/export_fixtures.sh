@@ -75,4 +75,24 @@ assert len(pts) == 6 and all(a[0] < b[0] for a, b in zip(pts, pts[1:])), pts
 assert all(a[1] > b[1] for a, b in zip(pts, pts[1:])), "the heap grows: each point higher than the last"
 assert any("KiB" in (t.text or "") for t in root.iter(S + "text") if t.get("class") == "ytick")
 PY
+# massif's file of the same series: ms_print (valgrind) reads it back and finds the cache's sites.
+"$memsnap" export "$tmp"/round-{5,4,3,2,1,0}.snap --format massif -o "$tmp/massif.out" || bad "export --format massif failed"
+"$py" - "$tmp/massif.out" <<'PY' || bad "massif file structure"
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert lines[0].startswith("desc: ") and lines[1].startswith("cmd: ") and lines[2].startswith("time_unit: ")
+heap = [int(l.split("=")[1]) for l in lines if l.startswith("mem_heap_B=")]
+assert len(heap) == 6 and heap == sorted(heap) and heap[0] < heap[-1], heap  # time order; the cache grows
+roots = [int(re.match(r"n\d+: (\d+)", l).group(1)) for l in lines if l.startswith("n")]
+assert roots == heap, (roots, heap)
+assert sum(1 for l in lines if l == "heap_tree=peak") == 1
+assert any("cache_put" in l for l in lines)
+PY
+if command -v ms_print >/dev/null; then
+  ms_print "$tmp/massif.out" >"$tmp/ms_print.txt" 2>&1 || bad "ms_print rejected the file: $(head -3 "$tmp/ms_print.txt")"
+  grep -q 'Number of snapshots: 6' "$tmp/ms_print.txt" && grep -q 'cache_put' "$tmp/ms_print.txt" ||
+    bad "ms_print output lacks the snapshots or cache_put"
+else
+  echo "note: ms_print (valgrind) not installed: the massif file was checked by its structure only" >&2
+fi
 exit $fail

@@ -26,7 +26,7 @@ while IFS=$'\t' read -r name expect; do
   [ "$name" = valid ] && continue
   f="$tmp/$name.snap"
   "$snapgen" "$name" "$f" || exit 1
-  for fmt in collapsed pprof json; do
+  for fmt in collapsed pprof json massif; do
     check "$f: " "$expect" "$memsnap" export "$f" --format "$fmt" -o "$tmp/out.$fmt"
     [ -e "$tmp/out.$fmt" ] && { echo "FAIL: export $name left $tmp/out.$fmt" >&2; fail=1; }
   done
@@ -34,9 +34,10 @@ while IFS=$'\t' read -r name expect; do
   check "$f: " "$expect" "$memsnap" plot "$tmp/valid.snap" "$f" -o "$tmp/plot.svg"
 done < <("$snapgen" --list)
 v=$tmp/valid.snap
-check --usage "memsnap export: " "--format collapsed|pprof|json is required" "$memsnap" export "$v"
-check --usage "memsnap export: " "--format takes collapsed, pprof or json, not 'text'" "$memsnap" export "$v" --format text
+check --usage "memsnap export: " "--format collapsed|pprof|json|massif is required" "$memsnap" export "$v"
+check --usage "memsnap export: " "--format takes collapsed, pprof, json or massif, not 'text'" "$memsnap" export "$v" --format text
 check --usage "memsnap export: " "export takes one snapshot" "$memsnap" export "$v" "$v" --format json
+check "$f: " "$expect" "$memsnap" export "$v" "$f" --format massif
 check --usage "memsnap flamegraph: " "option --format does not apply" "$memsnap" flamegraph "$v" --format json
 check --usage "memsnap plot: " "plot takes two or more snapshots" "$memsnap" plot "$v" -o "$tmp/p.svg"
 check --usage "memsnap plot: " "plot takes --by line, function or file" "$memsnap" plot "$v" "$v" --by stack

@@ -610,6 +610,56 @@ static void plot_puts_snapshots_in_time_order_with_proportional_axes(void **stat
     free(svg);
 }
 
+/* Two snapshots of one process given newest first: massif's file lists them in time order, folds the 1-byte
+ * branch (under 1% of 101 B) into an "in 1 place" line, and marks the larger one as the peak. */
+static void massif_lists_snapshots_in_time_order_with_trees_and_folded_small_branches(void **state)
+{
+    (void)state;
+    char p0[PATH_MAX], p1[PATH_MAX], out_path[PATH_MAX];
+    char *inputs[2] = {p0, p1};
+    snprintf(p0, sizeof p0, "%s/m0.snap", dir);
+    snprintf(p1, sizeof p1, "%s/m1.snap", dir);
+    snprintf(out_path, sizeof out_path, "%s/massif.out", dir);
+    struct ms_fmt_frame abc[3] = {{0, 0, 0x300}, {0, 0, 0x200}, {0, 0, 0x100}}, d = {0, 0, 0x400};
+    struct snapgen *g = snapgen_new();
+    snapgen_time(g, 0, 3000000000u, 1);
+    snapgen_module(g, "/nonexistent/app", 0x400000, 0x10000, NULL, 0);
+    snapgen_site(g, snapgen_stack(g, abc, 3, 0), 240, 2, 240, 2);
+    assert_int_equal(snapgen_write(g, p0), 0);
+    snapgen_free(g);
+    g = snapgen_new();
+    snapgen_time(g, 0, 1000000000u, 0);
+    snapgen_module(g, "/nonexistent/app", 0x400000, 0x10000, NULL, 0);
+    snapgen_site(g, snapgen_stack(g, abc, 3, 0), 100, 1, 100, 1);
+    snapgen_site(g, snapgen_stack(g, &d, 1, 0), 1, 1, 1, 1);
+    assert_int_equal(snapgen_write(g, p1), 0);
+    snapgen_free(g);
+    struct ms_cli cli = {.sym = {.quiet = true}, .inputs = inputs, .input_count = 2};
+    struct ms_export_opts o = {.format = MS_EXPORT_MASSIF, .output = out_path};
+    struct ms_error err;
+    if (ms_export_main(&cli, &o, &err) != MS_OK)
+        fail_msg("%s", err.msg);
+    char *text = slurp(out_path);
+    assert_string_equal(text,
+                        "desc: memsnap export --format massif\n"
+                        "cmd: /usr/bin/fixture\n"
+                        "time_unit: ms\n"
+                        "#-----------\nsnapshot=0\n#-----------\n"
+                        "time=1000\nmem_heap_B=101\nmem_heap_extra_B=0\nmem_stacks_B=0\nheap_tree=detailed\n"
+                        "n2: 101 (heap allocation functions) malloc/new/new[], --alloc-fns, etc.\n"
+                        " n1: 100 0x300: ??? (in /nonexistent/app)\n"
+                        "  n1: 100 0x200: ??? (in /nonexistent/app)\n"
+                        "   n0: 100 0x100: ??? (in /nonexistent/app)\n"
+                        " n0: 1 in 1 place, below massif's threshold (1.00%)\n"
+                        "#-----------\nsnapshot=1\n#-----------\n"
+                        "time=3000\nmem_heap_B=240\nmem_heap_extra_B=0\nmem_stacks_B=0\nheap_tree=peak\n"
+                        "n1: 240 (heap allocation functions) malloc/new/new[], --alloc-fns, etc.\n"
+                        " n1: 240 0x300: ??? (in /nonexistent/app)\n"
+                        "  n1: 240 0x200: ??? (in /nonexistent/app)\n"
+                        "   n0: 240 0x100: ??? (in /nonexistent/app)\n");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +669,7 @@ int main(void)
         cmocka_unit_test(json_lists_every_stack_with_counters_and_symbolized_frames),
         cmocka_unit_test(flamegraph_widths_follow_bytes_and_the_file_is_well_formed),
         cmocka_unit_test(plot_puts_snapshots_in_time_order_with_proportional_axes),
+        cmocka_unit_test(massif_lists_snapshots_in_time_order_with_trees_and_folded_small_branches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
