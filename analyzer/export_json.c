@@ -1,6 +1,7 @@
 /* The whole snapshot symbolized, as one JSON document: for scripts that want every site, not a report. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "analyze.h"
 
@@ -14,31 +15,26 @@ static int ms_export_json_cmp(const void *a, const void *b)
     return x->example < y->example ? -1 : x->example > y->example;
 }
 
+/* One site per line, written as it is built: a DOM of every frame of 100,000 stacks would take a gigabyte. */
+static bool ms_export_json_site(FILE *out, const struct ms_group_row *r, bool last)
+{
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "live_bytes", (json_int_t)r->size, "live_count",
+                          (json_int_t)r->count, "alloc_bytes", (json_int_t)r->alloc_bytes, "alloc_count",
+                          (json_int_t)r->alloc_count, "free_bytes", (json_int_t)(r->alloc_bytes - r->size),
+                          "free_count", (json_int_t)(r->alloc_count - r->count), "stack",
+                          ms_output_json_stack(r->stack, r->stack_len));
+    if (!o)
+        return false;
+    fputs("    ", out);
+    int rc = json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    json_decref(o);
+    fputs(last ? "\n" : ",\n", out);
+    return rc == 0;
+}
+
 enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_error *err)
 {
     const struct ms_snap *s = g->snap;
-    struct ms_group_row **rows = malloc((g->count + 1) * sizeof *rows);
-    if (!rows)
-        return ms_error_set(err, MS_NOMEM, "out of memory");
-    for (size_t i = 0; i < g->count; i++)
-        rows[i] = &g->rows[i];
-    /* Largest live first, then by allocations: the order a reader scans in. */
-    qsort(rows, g->count, sizeof *rows, ms_export_json_cmp);
-    json_t *sites = json_array();
-    for (size_t i = 0; sites && i < g->count; i++) {
-        const struct ms_group_row *r = rows[i];
-        json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "live_bytes", (json_int_t)r->size,
-                              "live_count", (json_int_t)r->count, "alloc_bytes", (json_int_t)r->alloc_bytes,
-                              "alloc_count", (json_int_t)r->alloc_count, "free_bytes",
-                              (json_int_t)(r->alloc_bytes - r->size), "free_count",
-                              (json_int_t)(r->alloc_count - r->count), "stack",
-                              ms_output_json_stack(r->stack, r->stack_len));
-        if (!o || json_array_append_new(sites, o) != 0) {
-            json_decref(sites);
-            sites = NULL;
-        }
-    }
-    free(rows);
     json_t *info = json_pack("{s:i, s:i, s:s, s:s, s:s, s:I, s:I, s:i, s:b, s:I}", "pid", (int)s->info.pid,
                              "sequence", (int)s->info.sequence, "exe", s->exe ? s->exe : "", "label",
                              s->label ? s->label : "", "trigger", ms_snapfile_trigger_name(s->info.trigger),
@@ -46,19 +42,34 @@ enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_er
                              "depth_limit", (int)s->info.depth_limit, "at_exit",
                              (s->flags & MS_FMT_FLAG_AT_EXIT) != 0, "sample_rate",
                              (json_int_t)s->info.sample_rate);
-    if (!sites || !info) {
-        json_decref(sites);
-        json_decref(info);
-        return ms_error_set(err, MS_NOMEM, "out of memory building JSON");
+    json_t *head = info ? json_pack("{s:s, s:s, s:s, s:o, s:o}", "command", "export", "format", "json", "snapshot",
+                                    s->path, "info", info, "totals", ms_output_json_totals(s))
+                        : NULL;
+    char *text = head ? json_dumps(head, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(head);
+    struct ms_group_row **rows = malloc((g->count + 1) * sizeof *rows);
+    enum ms_status r = MS_OK;
+    size_t len = text ? strlen(text) : 0;
+    if (!rows || len < 2) {
+        r = ms_error_set(err, MS_NOMEM, "out of memory building JSON");
+        goto out;
     }
-    /* json_pack takes the "o" references even when it fails. */
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "command", "export", "format", "json", "snapshot",
-                            s->path, "info", info, "totals", ms_output_json_totals(s), "sites", sites);
-    if (!doc)
-        return ms_error_set(err, MS_NOMEM, "out of memory building JSON");
-    int rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    if (rc != 0 || fputc('\n', out) == EOF)
-        return ms_error_set(err, MS_IO, "writing JSON output failed");
-    return MS_OK;
+    size_t n = 0;
+    for (size_t i = 0; i < g->count; i++)
+        if (g->rows[i].alloc_count || g->rows[i].alloc_bytes || g->rows[i].count || g->rows[i].size)
+            rows[n++] = &g->rows[i];
+    /* Largest live first, then by allocations: the order a reader scans in. */
+    qsort(rows, n, sizeof *rows, ms_export_json_cmp);
+    /* The head object without its closing brace, then the sites as its last member. */
+    fprintf(out, "%.*s,\n  \"sites\": [%s", (int)(len - 2), text, n ? "\n" : "");
+    for (size_t i = 0; i < n; i++)
+        if (!ms_export_json_site(out, rows[i], i + 1 == n)) {
+            r = ms_error_set(err, MS_NOMEM, "out of memory building JSON");
+            goto out;
+        }
+    fputs(n ? "  ]\n}\n" : "]\n}\n", out);
+out:
+    free(rows);
+    free(text);
+    return r;
 }
