@@ -208,3 +208,16 @@ void ms_heapmap_unlock_all(void)
         heapmap_unlock(&heapmap_stripes[i]);
     }
 }
+
+void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack), void *ctx)
+{
+    for (int i = 0; i < HEAPMAP_STRIPES; i++) {
+        const struct heapmap_stripe *s = &heapmap_stripes[i];
+        for (uint64_t j = 0; s->tab && j <= s->mask; j++) {
+            if (s->tab[j].key) {
+                fn(ctx, (uintptr_t)s->tab[j].key, s->tab[j].val >> HEAPMAP_STACK_BITS,
+                   (uint32_t)(s->tab[j].val & ((1u << HEAPMAP_STACK_BITS) - 1)));
+            }
+        }
+    }
+}

@@ -153,6 +153,9 @@ MS_HIDDEN uint64_t ms_heapmap_count(void);
 MS_HIDDEN uint64_t ms_heapmap_overhead(void);
 MS_HIDDEN void ms_heapmap_lock_all(void);
 MS_HIDDEN void ms_heapmap_unlock_all(void);
+/* Every live block, in no particular order. The caller holds ms_heapmap_lock_all(); fn must not allocate
+ * through the hooks (run it under the recursion guard). */
+MS_HIDDEN void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack), void *ctx);
 
 /* ---- sites.c: counters per stack id ------------------------------------------------------------ */
 
@@ -247,6 +250,50 @@ MS_HIDDEN int ms_snapshot_write(const char *path, const char *label, uint32_t tr
 MS_HIDDEN void ms_snapshot_lock(void);
 MS_HIDDEN void ms_snapshot_unlock(void);
 MS_HIDDEN void ms_snapshot_after_fork_child(void);
+
+/* ---- reach.c: which live blocks are still reachable (a LeakSanitizer-style scan at exit) ----------- */
+
+/* Per stack id; a live block is in exactly one kind (blocks the scan could not place are in none). */
+struct ms_reach_site {
+    uint64_t lost_bytes, lost_count;         /* no pointer reaches it from a root or another block */
+    uint64_t indirect_bytes, indirect_count; /* reached only from lost blocks */
+    uint64_t reachable_bytes, reachable_count;
+};
+
+struct ms_reach {
+    struct ms_reach_site *sites; /* [nstacks], mapped */
+    uint32_t nstacks;
+    uint64_t blocks;  /* live blocks scanned */
+    uint64_t skipped; /* live blocks of stack ids newer than nstacks: in no kind */
+    uint64_t scan_ns;
+    size_t map_len;
+};
+
+/* Reads MEMSNAP_LEAK_SCAN (default 1; 0 turns the scan off). Once at init, under the guard. */
+MS_HIDDEN void ms_reach_init(void);
+/* 1 when the at-exit snapshot carries a scan (on, and every allocation recorded rather than sampled). */
+MS_HIDDEN int ms_reach_enabled(void);
+/* Marks the live blocks reachable from the roots (writable segments of loaded modules, the calling
+ * thread's registers, stack and TLS), transitively. Memory comes from ms_platform_map, never from an
+ * allocator. Call under the guard and the snapshot lock, not from a signal handler. 0 or -errno. */
+MS_HIDDEN int ms_reach_scan(uint32_t nstacks, struct ms_reach *out);
+MS_HIDDEN void ms_reach_release(struct ms_reach *r);
+/* Where the program entered the profiler on its way out: its stack pointer and callee-saved registers
+ * (rbx, rbp, r12-r15). With it the scan's stack root starts at the program's frames, not at the
+ * profiler's (whose buffers hold stale words of frames long gone). For this thread only. */
+MS_HIDDEN void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6]);
+/* Records the calling function's entry for the scan; must be the first statement of that function. */
+static inline __attribute__((always_inline)) void ms_reach_capture_entry(void)
+{
+    uintptr_t regs[6];
+    __asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
+                     "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
+                     :
+                     : "r"(regs)
+                     : "memory");
+    /* Above the saved frame pointer and the return address: the caller's stack pointer. */
+    ms_reach_entry((uintptr_t)__builtin_frame_address(0) + 16, regs);
+}
 
 /* ---- trigger.c: when snapshots happen besides the API ----------------------------------------------- */
 

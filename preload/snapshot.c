@@ -130,8 +130,10 @@ static const char *snapshot_exe(char *buf, size_t size, uint32_t *len)
 struct snapshot_plan {
     struct ms_modules mods;
     uint32_t stacks;
-    uint64_t stacks_len, modules_len, info_len, labels_len, sites_len;
+    uint64_t stacks_len, modules_len, info_len, labels_len, sites_len, leaks_len;
     uint32_t label_count;
+    struct ms_reach reach; /* reach.sites NULL: no scan, no LEAKS section */
+    uint32_t leak_records;
 };
 
 static uint64_t snapshot_stacks_len(uint32_t n)
@@ -190,6 +192,53 @@ static void snapshot_write_sites(struct snapshot_out *o, const struct ms_site_co
     }
 }
 
+static int snapshot_leak_nonzero(const struct ms_reach_site *r)
+{
+    return r->lost_count | r->indirect_count | r->reachable_count;
+}
+
+/* The at-exit scan; a failure costs only the LEAKS section. */
+static void snapshot_scan(struct snapshot_plan *pl)
+{
+    int rc = ms_reach_scan(pl->stacks, &pl->reach);
+    if (rc < 0) {
+        const char *why = strerrordesc_np(-rc);
+        ms_text_warn("leak scan skipped: ", why ? why : "error", (const char *)0);
+        return;
+    }
+    for (uint32_t id = 0; id < pl->reach.nstacks; id++) {
+        pl->leak_records += snapshot_leak_nonzero(&pl->reach.sites[id]) ? 1 : 0;
+    }
+    pl->leaks_len = sizeof(struct ms_fmt_leaks) + (uint64_t)pl->leak_records * sizeof(struct ms_fmt_leak);
+}
+
+static void snapshot_write_leaks(struct snapshot_out *o, const struct snapshot_plan *pl)
+{
+    struct ms_fmt_leaks h = {
+        .count = pl->leak_records,
+        .scanned_blocks = pl->reach.blocks,
+        .skipped_blocks = pl->reach.skipped,
+        .scan_ns = pl->reach.scan_ns,
+    };
+    snapshot_put(o, &h, sizeof h);
+    for (uint32_t id = 0; id < pl->reach.nstacks; id++) {
+        const struct ms_reach_site *r = &pl->reach.sites[id];
+        if (!snapshot_leak_nonzero(r)) {
+            continue;
+        }
+        struct ms_fmt_leak l = {
+            .stack = id,
+            .lost_bytes = r->lost_bytes,
+            .lost_count = r->lost_count,
+            .indirect_bytes = r->indirect_bytes,
+            .indirect_count = r->indirect_count,
+            .reachable_bytes = r->reachable_bytes,
+            .reachable_count = r->reachable_count,
+        };
+        snapshot_put(o, &l, sizeof l);
+    }
+}
+
 static void snapshot_write_modules(struct snapshot_out *o, const struct ms_modules *m)
 {
     snapshot_u32(o, m->count);
@@ -236,6 +285,9 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         return -ENOMEM;
     }
     ms_sites_collect(pl.stacks, sites);
+    if (trigger == MS_FMT_TRIGGER_EXIT && ms_reach_enabled()) {
+        snapshot_scan(&pl);
+    }
     pl.stacks_len = snapshot_stacks_len(pl.stacks);
     pl.sites_len = 4 + (uint64_t)pl.stacks * sizeof(struct ms_fmt_site);
     pl.modules_len = 4;
@@ -254,6 +306,9 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
         file_size += sizeof(struct ms_fmt_section) + snapshot_pad(lengths[i]);
     }
+    if (pl.reach.sites) {
+        file_size += sizeof(struct ms_fmt_section) + snapshot_pad(pl.leaks_len);
+    }
 
     struct ms_tracker_totals t;
     ms_tracker_totals(&t, sites, pl.stacks);
@@ -266,7 +321,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         .version_minor = MS_FMT_VERSION_MINOR,
         .flags = flags,
         .header_size = sizeof h,
-        .section_count = 7,
+        .section_count = pl.reach.sites ? 8 : 7,
         .file_size = file_size,
     };
     memcpy(h.magic, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN);
@@ -319,6 +374,12 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_write_sites(o, sites, pl.stacks);
     snapshot_end_section(o, pl.sites_len);
 
+    if (pl.reach.sites) {
+        snapshot_section(o, MS_FMT_SEC_LEAKS, pl.leaks_len);
+        snapshot_write_leaks(o, &pl);
+        snapshot_end_section(o, pl.leaks_len);
+    }
+
     snapshot_section(o, MS_FMT_SEC_LABELS, pl.labels_len);
     snapshot_u32(o, pl.label_count);
     if (label_len) {
@@ -332,6 +393,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_put(o, &sum, sizeof sum);
     snapshot_flush(o);
     ms_modules_release(&pl.mods);
+    ms_reach_release(&pl.reach);
     ms_real.free(sites);
     return o->err;
 }

@@ -121,6 +121,7 @@ void ms_trigger_attend(void)
 
 void ms_trigger_init(void)
 {
+    ms_reach_init();
     pthread_atfork(trigger_prepare, trigger_parent, trigger_child);
     if (ms_config.signo) {
         int fds[2];
@@ -136,6 +137,7 @@ void ms_trigger_init(void)
 
 void ms_trigger_exit(void)
 {
+    ms_reach_capture_entry();
     if (!ms_config.at_exit || !ms_tracker_active()) {
         return;
     }

@@ -1,4 +1,4 @@
-/* memsnap snapshot file format, version 1.
+/* memsnap snapshot file format, version 1.1 (1.1 added the LEAKS section).
  *
  * Shared by the writer (preload/snapshot.c) and the reader (analyzer/snapfile.c); the prose version with
  * examples is docs/snapshot-format.md. Everything is little-endian. A file is:
@@ -23,7 +23,7 @@
 #define MS_FMT_MAGIC "MEMSNAP\0"     /* 8 bytes, includes the NUL */
 #define MS_FMT_MAGIC_LEN 8
 #define MS_FMT_VERSION_MAJOR 1
-#define MS_FMT_VERSION_MINOR 0
+#define MS_FMT_VERSION_MINOR 1
 
 /* ms_fmt_header.flags */
 enum {
@@ -51,6 +51,7 @@ enum {
     MS_FMT_SEC_STACKS = 4,
     MS_FMT_SEC_SITES = 5,
     MS_FMT_SEC_LABELS = 6,
+    MS_FMT_SEC_LEAKS = 7, /* since 1.1 */
     MS_FMT_SEC_END = 0xffff,
 };
 
@@ -160,6 +161,30 @@ struct ms_fmt_site {
 /* LABELS payload: u32 count, then count records of u32 key_len, u32 value_len, key, value. Free-form
  * annotations (e.g. a test name passed by memsnap_snapshot_labeled). */
 
+/* LEAKS payload (since 1.1; at most one, usually only in at-exit snapshots): this prefix, then count
+ * records of struct ms_fmt_leak, at most one per stack. The result of a reachability scan of the live
+ * heap: every scanned live block is in exactly one kind. A file without LEAKS has unknown reachability.
+ * Stacks with no scanned block have no record; blocks not scanned (allocated while the scan ran) are in
+ * no record, so a stack's kinds may sum to less than its live counters. */
+struct ms_fmt_leaks {
+    uint32_t count;
+    uint32_t reserved;       /* zero */
+    uint64_t scanned_blocks; /* live blocks classified */
+    uint64_t skipped_blocks; /* live blocks the scan saw but could not attribute to a recorded stack */
+    uint64_t scan_ns;        /* time the scan took */
+};
+
+struct ms_fmt_leak {
+    uint32_t stack; /* index into STACKS */
+    uint32_t reserved;
+    uint64_t lost_bytes;      /* definitely lost: no pointer reaches the block from a root or another block */
+    uint64_t lost_count;
+    uint64_t indirect_bytes;  /* indirectly lost: reached only from lost blocks */
+    uint64_t indirect_count;
+    uint64_t reachable_bytes; /* still reachable from a root (globals, the exiting thread's stack, TLS) */
+    uint64_t reachable_count;
+};
+
 /* END payload: u64 checksum = ms_fmt_checksum over every byte of the file before the END section header. */
 
 _Static_assert(sizeof(struct ms_fmt_header) == 64, "header layout");
@@ -170,6 +195,8 @@ _Static_assert(sizeof(struct ms_fmt_module) == 24, "module layout");
 _Static_assert(sizeof(struct ms_fmt_stack) == 4, "stack layout");
 _Static_assert(sizeof(struct ms_fmt_frame) == 16, "frame layout");
 _Static_assert(sizeof(struct ms_fmt_site) == 56, "site layout");
+_Static_assert(sizeof(struct ms_fmt_leaks) == 32, "leaks layout");
+_Static_assert(sizeof(struct ms_fmt_leak) == 56, "leak layout");
 
 #define MS_FMT_CHECKSUM_SEED 0x6d656d736e617073ull /* "memsnaps" */
 

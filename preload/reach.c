@@ -1,0 +1,485 @@
+/* Which live blocks can the program still reach? LeakSanitizer's question, answered at exit the same way:
+ * conservatively, every aligned word of the roots (writable segments of every loaded module, the calling
+ * thread's registers, stack and TLS) that points to the start or the interior of a live block marks it, and
+ * marked blocks are scanned in turn. What stays unmarked is lost; among the lost, blocks pointed to by
+ * another lost block are "indirectly lost" (valgrind's notion: the first unmarked block of a lost structure,
+ * in address order, is its leader and stays definitely lost, even in a cycle).
+ *
+ * Only memory known to be readable is read: /proc/self/maps is taken before the scan, and every root range
+ * and block is clipped to its readable mappings. All working memory is mapped anonymous memory, so the scan
+ * depends on no allocator. The heap map is locked for the scan: no block can be freed (or unmapped) under
+ * it. Other threads' stacks are not roots: the preload keeps no list of them. */
+#include "preload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REACH_ROOTS_MAX 8192
+#define REACH_REGIONS_MAX 65536
+#define REACH_SIZE_BITS 40 /* MS_HEAPMAP_SIZE_MAX fits */
+#define REACH_PTHREAD_SPAN 2304 /* glibc's struct pthread (x86_64): pthread_setspecific's first keys live in it */
+
+enum { REACH_NEW = 0, REACH_REACHABLE = 1, REACH_INDIRECT = 2, REACH_LEADER = 3 };
+
+struct reach_range {
+    uintptr_t lo, hi;
+};
+
+struct reach_block {
+    uint64_t addr;
+    uint64_t meta; /* size (low REACH_SIZE_BITS) | stack id << REACH_SIZE_BITS */
+};
+
+/* Everything the scan uses, in mapped memory or here (one scan at a time: the snapshot lock). */
+static struct reach_range reach_roots[REACH_ROOTS_MAX];
+static uint32_t reach_nroots;
+static int reach_roots_overflow;
+static int reach_on = 1;
+static uintptr_t reach_entry_sp;
+static pthread_t reach_entry_thread;
+static uintptr_t reach_entry_regs[6];
+
+struct reach_work {
+    struct reach_range *regions; /* readable mappings, sorted */
+    size_t nregions;
+    struct reach_block *blocks;  /* sorted by address */
+    unsigned char *state;        /* REACH_* per block */
+    unsigned char *readable;     /* 1 when the block's bytes lie in readable mappings */
+    uint32_t *stack;             /* the mark stack: each block is pushed at most once */
+    size_t n, cap, top;
+    uint64_t lo, hi;             /* lowest block start, highest block end */
+};
+
+void ms_reach_init(void)
+{
+    const char *v = getenv("MEMSNAP_LEAK_SCAN");
+    if (v && *v) {
+        if (strcmp(v, "0") == 0) {
+            reach_on = 0;
+        } else if (strcmp(v, "1") != 0) {
+            ms_text_warn("MEMSNAP_LEAK_SCAN=", v, ": expected 0 or 1; using 1", (const char *)0);
+        }
+    }
+}
+
+void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6])
+{
+    memcpy(reach_entry_regs, regs, sizeof reach_entry_regs);
+    reach_entry_thread = pthread_self();
+    reach_entry_sp = sp;
+}
+
+int ms_reach_enabled(void)
+{
+    return reach_on && ms_config.sample == 0; /* sampled maps miss most blocks: every pointer path breaks */
+}
+
+static inline uint64_t reach_size(const struct reach_block *b)
+{
+    return b->meta & ((UINT64_C(1) << REACH_SIZE_BITS) - 1);
+}
+
+static inline uint32_t reach_stack_id(const struct reach_block *b)
+{
+    return (uint32_t)(b->meta >> REACH_SIZE_BITS);
+}
+
+/* ---- readable memory --------------------------------------------------------------------------------- */
+
+static int reach_hex(const char **p, uintptr_t *out)
+{
+    uintptr_t v = 0;
+    int digits = 0;
+    for (;; (*p)++, digits++) {
+        char c = **p;
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+        if (d == 16) {
+            break;
+        }
+        v = v << 4 | d;
+    }
+    *out = v;
+    return digits > 0;
+}
+
+/* /proc/self/maps, readable mappings only. Read with plain system calls: no stdio, no allocation. */
+static int reach_regions(struct reach_work *w)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    char buf[8192];
+    size_t have = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf + have, sizeof buf - have);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            rc = -errno;
+            break;
+        }
+        have += (size_t)got;
+        size_t start = 0;
+        for (size_t i = 0; i < have; i++) {
+            if (buf[i] != '\n') {
+                continue;
+            }
+            const char *p = buf + start;
+            uintptr_t lo, hi;
+            start = i + 1;
+            if (!reach_hex(&p, &lo) || *p++ != '-' || !reach_hex(&p, &hi) || *p++ != ' ' || *p != 'r') {
+                continue;
+            }
+            if (w->nregions && w->regions[w->nregions - 1].hi == lo) {
+                w->regions[w->nregions - 1].hi = hi; /* adjacent: one range */
+            } else if (w->nregions < REACH_REGIONS_MAX) {
+                w->regions[w->nregions++] = (struct reach_range){lo, hi};
+            } else {
+                rc = -E2BIG;
+            }
+        }
+        memmove(buf, buf + start, have - start);
+        have -= start;
+        if (got == 0 || rc < 0 || have == sizeof buf) {
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/* The readable region holding addr, or NULL. */
+static const struct reach_range *reach_region_of(const struct reach_work *w, uintptr_t addr)
+{
+    size_t lo = 0, hi = w->nregions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->regions[mid].hi <= addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < w->nregions && w->regions[lo].lo <= addr ? &w->regions[lo] : NULL;
+}
+
+/* ---- roots --------------------------------------------------------------------------------------------- */
+
+static void reach_add_root(uintptr_t lo, uintptr_t hi)
+{
+    if (hi <= lo) {
+        return;
+    }
+    if (reach_nroots == REACH_ROOTS_MAX) {
+        reach_roots_overflow = 1;
+        return;
+    }
+    reach_roots[reach_nroots++] = (struct reach_range){lo, hi};
+}
+
+static int reach_module(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    (void)size;
+    (void)ctx;
+    uintptr_t self = (uintptr_t)&reach_roots;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && self >= lo && self < lo + ph->p_memsz) {
+            return 0; /* the profiler's own tables are not the program's roots */
+        }
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            reach_add_root(lo, lo + ph->p_memsz);
+        } else if (ph->p_type == PT_TLS && info->dlpi_tls_data) {
+            /* This thread's copy of the module's thread-local variables. */
+            reach_add_root((uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz);
+        }
+    }
+    return 0;
+}
+
+/* sp: the scanning function's stack pointer. Its frame (with the registers it spilled) and its callers'
+ * are roots; the frames below it, where the scan itself runs, are not. */
+static void reach_collect_roots(uintptr_t sp)
+{
+    reach_nroots = 0;
+    reach_roots_overflow = 0;
+    dl_iterate_phdr(reach_module, NULL);
+    uintptr_t lo, hi;
+    if (reach_entry_sp && pthread_equal(reach_entry_thread, pthread_self()) && reach_entry_sp > sp) {
+        sp = reach_entry_sp;
+        reach_add_root((uintptr_t)reach_entry_regs, (uintptr_t)(reach_entry_regs + 6));
+    }
+    if (ms_platform_thread_stack(&lo, &hi) == 0 && sp >= lo && sp < hi) {
+        reach_add_root(sp, hi);
+    } else {
+        reach_roots_overflow = 1; /* without the stack the scan would call everything held there lost */
+    }
+    uintptr_t tp = (uintptr_t)pthread_self();
+    reach_add_root(tp, tp + REACH_PTHREAD_SPAN);
+}
+
+/* ---- the block table ----------------------------------------------------------------------------------- */
+
+static void reach_gather(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack)
+{
+    struct reach_work *w = ctx;
+    if (w->n < w->cap) {
+        w->blocks[w->n++] = (struct reach_block){addr, size | (uint64_t)stack << REACH_SIZE_BITS};
+    }
+}
+
+/* LSD radix sort by address, skipping the bytes every address shares. */
+static void reach_sort(struct reach_block *a, struct reach_block *tmp, size_t n)
+{
+    static size_t count[8][256];
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++) {
+        for (int d = 0; d < 8; d++) {
+            count[d][(a[i].addr >> (8 * d)) & 0xff]++;
+        }
+    }
+    for (int d = 0; d < 8; d++) {
+        if (n == 0 || count[d][(a[0].addr >> (8 * d)) & 0xff] == n) {
+            continue;
+        }
+        size_t pos = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = count[d][b];
+            count[d][b] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            tmp[count[d][(a[i].addr >> (8 * d)) & 0xff]++] = a[i];
+        }
+        memcpy(a, tmp, n * sizeof *a);
+    }
+}
+
+/* The block whose bytes hold v (a zero-size block: v == its address), or -1. */
+static inline ptrdiff_t reach_find(const struct reach_work *w, uint64_t v)
+{
+    if (v < w->lo || v >= w->hi) {
+        return -1;
+    }
+    size_t lo = 0, hi = w->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->blocks[mid].addr <= v) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    const struct reach_block *b = &w->blocks[lo];
+    uint64_t size = reach_size(b);
+    if (v >= b->addr && (v < b->addr + size || (size == 0 && v == b->addr))) {
+        return (ptrdiff_t)lo;
+    }
+    return -1;
+}
+
+/* ---- marking ------------------------------------------------------------------------------------------- */
+
+/* What pointing at block j from a scanned word does, for `mark` REACH_REACHABLE (from a root or a reachable
+ * block) or REACH_INDIRECT (inside the lost structure led by `leader`). */
+static inline void reach_hit(struct reach_work *w, size_t j, unsigned char mark, size_t leader)
+{
+    unsigned char s = w->state[j];
+    if (s == REACH_NEW) {
+        w->state[j] = mark;
+        w->stack[w->top++] = (uint32_t)j;
+    } else if (mark == REACH_INDIRECT && s == REACH_LEADER && j != leader) {
+        w->state[j] = REACH_INDIRECT; /* an earlier leader is part of this structure; its own are already marked */
+    }
+}
+
+static void reach_scan_range(struct reach_work *w, uintptr_t lo, uintptr_t hi, unsigned char mark, size_t leader)
+{
+    const uint64_t *p = (const uint64_t *)((lo + 7) & ~(uintptr_t)7);
+    const uint64_t *e = (const uint64_t *)(hi & ~(uintptr_t)7);
+    for (; p < e; p++) {
+        uint64_t v = *p;
+        if (v < w->lo || v >= w->hi) {
+            continue;
+        }
+        ptrdiff_t j = reach_find(w, v);
+        if (j >= 0) {
+            reach_hit(w, (size_t)j, mark, leader);
+        }
+    }
+}
+
+/* Scans a root range in its readable parts only. */
+static void reach_scan_root(struct reach_work *w, uintptr_t lo, uintptr_t hi)
+{
+    while (lo < hi) {
+        const struct reach_range *r = reach_region_of(w, lo);
+        if (!r) {
+            size_t i = 0; /* skip to the next readable region */
+            while (i < w->nregions && w->regions[i].lo <= lo) {
+                i++;
+            }
+            if (i == w->nregions) {
+                return;
+            }
+            lo = w->regions[i].lo;
+            continue;
+        }
+        uintptr_t end = r->hi < hi ? r->hi : hi;
+        reach_scan_range(w, lo, end, REACH_REACHABLE, 0);
+        lo = end;
+    }
+}
+
+static void reach_drain(struct reach_work *w, unsigned char mark, size_t leader)
+{
+    while (w->top) {
+        size_t i = w->stack[--w->top];
+        if (w->readable[i]) {
+            const struct reach_block *b = &w->blocks[i];
+            reach_scan_range(w, (uintptr_t)b->addr, (uintptr_t)(b->addr + reach_size(b)), mark, leader);
+        }
+    }
+}
+
+static void reach_mark(struct reach_work *w)
+{
+    for (uint32_t r = 0; r < reach_nroots; r++) {
+        reach_scan_root(w, reach_roots[r].lo, reach_roots[r].hi);
+        reach_drain(w, REACH_REACHABLE, 0);
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->state[i] == REACH_NEW) {
+            w->state[i] = REACH_LEADER;
+            w->stack[w->top++] = (uint32_t)i;
+            reach_drain(w, REACH_INDIRECT, i);
+        }
+    }
+}
+
+/* 1 when [addr, addr + size) lies in one readable region (a block never spans two mappings usefully). */
+static int reach_readable(const struct reach_work *w, uint64_t addr, uint64_t size)
+{
+    const struct reach_range *r = reach_region_of(w, (uintptr_t)addr);
+    return r && addr + size <= r->hi;
+}
+
+/* ---- the scan ------------------------------------------------------------------------------------------ */
+
+static size_t reach_page(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
+int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
+{
+    uint64_t t0 = ms_platform_monotonic_ns();
+    memset(out, 0, sizeof *out);
+    __builtin_unwind_init(); /* callee-saved registers onto this frame, which the stack root covers */
+    uintptr_t sp;
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    struct reach_work w;
+    memset(&w, 0, sizeof w);
+    size_t regions_len = reach_page(REACH_REGIONS_MAX * sizeof *w.regions);
+    int rc = ms_platform_map(regions_len, 1, (void **)&w.regions);
+    if (rc < 0) {
+        return rc;
+    }
+    size_t sites_len = reach_page((size_t)(nstacks ? nstacks : 1) * sizeof *out->sites);
+    void *sites = NULL;
+    if ((rc = reach_regions(&w)) < 0 || (rc = ms_platform_map(sites_len, 1, &sites)) < 0) {
+        ms_platform_unmap(w.regions, regions_len);
+        return rc;
+    }
+    /* Roots before the heap map is locked: dl_iterate_phdr takes the loader's lock, which a thread waiting
+     * for a heap map stripe (allocating inside dlopen) may hold. */
+    reach_collect_roots(sp);
+    if (reach_roots_overflow) {
+        ms_platform_unmap(w.regions, regions_len);
+        ms_platform_unmap(sites, sites_len);
+        return -E2BIG;
+    }
+
+    ms_heapmap_lock_all();
+    w.cap = (size_t)ms_heapmap_count();
+    size_t per = 2 * sizeof(struct reach_block) + 2 + sizeof(uint32_t);
+    size_t work_len = reach_page((w.cap ? w.cap : 1) * per);
+    unsigned char *mem = NULL;
+    rc = ms_platform_map(work_len, 1, (void **)&mem);
+    if (rc == 0) {
+        w.blocks = (struct reach_block *)mem;
+        struct reach_block *tmp = w.blocks + w.cap;
+        w.stack = (uint32_t *)(tmp + w.cap);
+        w.state = (unsigned char *)(w.stack + w.cap);
+        w.readable = w.state + w.cap;
+        ms_heapmap_each(reach_gather, &w);
+        reach_sort(w.blocks, tmp, w.n);
+        if (w.n) {
+            w.lo = w.blocks[0].addr;
+        }
+        for (size_t i = 0; i < w.n; i++) {
+            uint64_t size = reach_size(&w.blocks[i]);
+            uint64_t end = w.blocks[i].addr + (size ? size : 1);
+            w.hi = end > w.hi ? end : w.hi;
+            w.readable[i] = (unsigned char)reach_readable(&w, w.blocks[i].addr, size);
+        }
+        reach_mark(&w);
+    }
+    ms_heapmap_unlock_all();
+    if (rc < 0) {
+        ms_platform_unmap(w.regions, regions_len);
+        ms_platform_unmap(sites, sites_len);
+        return rc;
+    }
+
+    out->sites = sites;
+    out->nstacks = nstacks;
+    out->map_len = sites_len;
+    for (size_t i = 0; i < w.n; i++) {
+        uint32_t id = reach_stack_id(&w.blocks[i]);
+        uint64_t size = reach_size(&w.blocks[i]);
+        if (id >= nstacks) {
+            out->skipped++; /* allocated after the snapshot counted its stacks */
+            continue;
+        }
+        struct ms_reach_site *s = &out->sites[id];
+        out->blocks++;
+        switch (w.state[i]) {
+        case REACH_REACHABLE:
+            s->reachable_bytes += size;
+            s->reachable_count++;
+            break;
+        case REACH_INDIRECT:
+            s->indirect_bytes += size;
+            s->indirect_count++;
+            break;
+        default:
+            s->lost_bytes += size;
+            s->lost_count++;
+            break;
+        }
+    }
+    ms_platform_unmap(mem, work_len);
+    ms_platform_unmap(w.regions, regions_len);
+    out->scan_ns = ms_platform_monotonic_ns() - t0;
+    return 0;
+}
+
+void ms_reach_release(struct ms_reach *r)
+{
+    ms_platform_unmap(r->sites, r->map_len);
+    memset(r, 0, sizeof *r);
+}
