@@ -100,6 +100,11 @@ enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_o
         return ms_error_set(err, MS_USAGE, o->format == MS_EXPORT_MASSIF ? "export --format massif takes snapshots"
                                                                           : "export takes one snapshot (a series "
                                                                             "only with --format massif)");
+    /* pprof and json carry every counter, massif live bytes only: a weight option there would be ignored. */
+    if (o->format != MS_EXPORT_COLLAPSED && (o->allocated || o->count))
+        return ms_error_set(err, MS_USAGE, "--allocated and --count weigh collapsed stacks; %s",
+                            o->format == MS_EXPORT_MASSIF ? "massif shows live bytes"
+                                                          : "pprof and json carry every counter");
     if (o->format == MS_EXPORT_PPROF && (!o->output || strcmp(o->output, "-") == 0) && isatty(STDOUT_FILENO))
         return ms_error_set(err, MS_USAGE, "pprof output is binary: give -o FILE (or redirect stdout)");
     if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &snaps, err)) != MS_OK ||

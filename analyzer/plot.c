@@ -257,6 +257,8 @@ enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opt
     enum ms_status r;
     if (cli->input_count < 2)
         return ms_error_set(err, MS_USAGE, "plot takes two or more snapshots (a series, e.g. from MEMSNAP_INTERVAL)");
+    if (o->count)
+        return ms_error_set(err, MS_USAGE, "plot draws bytes; --count does not apply");
     if (cli->by == MS_BY_STACK)
         return ms_error_set(err, MS_USAGE, "plot takes --by line, function or file");
     p.n = (size_t)cli->input_count;

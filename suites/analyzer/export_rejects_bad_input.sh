@@ -42,5 +42,7 @@ check --usage "memsnap flamegraph: " "option --format does not apply" "$memsnap"
 check --usage "memsnap plot: " "plot takes two or more snapshots" "$memsnap" plot "$v" -o "$tmp/p.svg"
 check --usage "memsnap plot: " "plot takes --by line, function or file" "$memsnap" plot "$v" "$v" --by stack
 check --usage "memsnap top: " "option -o does not apply" "$memsnap" top "$v" -o x
+check --usage "memsnap export: " "--allocated and --count weigh collapsed stacks" "$memsnap" export "$v" --format pprof --count
+check --usage "memsnap plot: " "--count does not apply" "$memsnap" plot "$v" "$v" --count
 check "$tmp/no/such/dir/fg.svg: " "cannot write" "$memsnap" flamegraph "$v" -o "$tmp/no/such/dir/fg.svg"
 exit $fail
