@@ -92,6 +92,12 @@ struct ms_label {
     const char *key, *value;
 };
 
+/* A LEAKS record: the at-exit reachability scan's verdict on one stack's live blocks. */
+struct ms_leak {
+    uint32_t stack;
+    uint64_t lost_bytes, lost_count, indirect_bytes, indirect_count, reachable_bytes, reachable_count;
+};
+
 struct ms_snap {
     const char *path; /* as given to the reader */
     uint16_t version_major, version_minor;
@@ -108,6 +114,10 @@ struct ms_snap {
     uint32_t site_count;
     struct ms_label *labels;
     uint32_t label_count;
+    bool has_leaks;          /* a LEAKS section: reachability known */
+    struct ms_leak *leaks;   /* sorted by stack, one per stack at most */
+    uint32_t leak_count;
+    uint64_t leak_scanned, leak_skipped, leak_scan_ns;
     void *mem_; /* owned storage */
 };
 
@@ -122,6 +132,8 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
 enum ms_status ms_snapfile_read(const char *path, struct ms_snap **out, struct ms_error *err);
 void ms_snapfile_free(struct ms_snap *s);
 const char *ms_snapfile_trigger_name(uint32_t trigger);
+/* The LEAKS record of a stack, or NULL (no scanned block, or no LEAKS section: see has_leaks). */
+const struct ms_leak *ms_snapfile_leak(const struct ms_snap *s, uint32_t stack);
 
 /* ---- symbolize.c: module + offset -> function, file:line, inlined frames (offline, libdwfl) -------- */
 
@@ -235,6 +247,7 @@ struct ms_cli {
     const char **include, **exclude; /* NULL-terminated */
     const char *suppressions;
     bool no_default_suppressions;
+    bool show_reachable; /* leaks: also the still-reachable blocks */
     bool fail;
     bool has_fail_over, has_fail_site_over;
     long long fail_over, fail_site_over;

@@ -208,62 +208,164 @@ static int ms_leaks_cmp(const void *a, const void *b)
     return (int)x->stack_len - (int)y->stack_len;
 }
 
+/* Report kinds, in report order. Without a LEAKS section there is one: every live block. */
+enum ms_leaks_kind { MS_LEAKS_DEFINITE, MS_LEAKS_INDIRECT, MS_LEAKS_REACHABLE, MS_LEAKS_UNKNOWN, MS_LEAKS_KINDS };
+
+static const char *const ms_leaks_kind_json[] = {"definitely_lost", "indirectly_lost", "still_reachable", "unknown"};
+static const char *const ms_leaks_kind_text[] = {"definitely lost", "indirectly lost", "still reachable",
+                                                 "still allocated"};
+
+struct ms_leaks_entry {
+    const struct ms_group_row *row;
+    enum ms_leaks_kind kind;
+};
+
+struct ms_leaks_sum {
+    uint64_t bytes, blocks, stacks;
+};
+
+/* A view of the snapshot whose live counters are one kind's (from LEAKS), so that grouping, filters and
+ * stacks work unchanged. */
+static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_kind kind, struct ms_snap *view,
+                                    struct ms_error *err)
+{
+    *view = *snap;
+    view->sites = malloc((snap->site_count ? snap->site_count : 1) * sizeof *view->sites);
+    if (!view->sites)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < snap->site_count; i++) {
+        struct ms_site st = snap->sites[i];
+        const struct ms_leak *l = ms_snapfile_leak(snap, st.stack);
+        switch (kind) {
+        case MS_LEAKS_DEFINITE:
+            st.live_bytes = l ? l->lost_bytes : 0;
+            st.live_count = l ? l->lost_count : 0;
+            break;
+        case MS_LEAKS_INDIRECT:
+            st.live_bytes = l ? l->indirect_bytes : 0;
+            st.live_count = l ? l->indirect_count : 0;
+            break;
+        case MS_LEAKS_REACHABLE:
+            st.live_bytes = l ? l->reachable_bytes : 0;
+            st.live_count = l ? l->reachable_count : 0;
+            break;
+        default:
+            break;
+        }
+        view->sites[i] = st;
+    }
+    return MS_OK;
+}
+
+static void ms_leaks_text_sum(char *buf, size_t len, const char *what, const struct ms_leaks_sum *s, bool exact)
+{
+    char a[64];
+    snprintf(buf, len, "%s: %s in %llu block%s from %llu stack%s", what,
+             ms_size_format(a, sizeof a, (double)s->bytes, false, exact), (unsigned long long)s->blocks,
+             s->blocks == 1 ? "" : "s", (unsigned long long)s->stacks, s->stacks == 1 ? "" : "s");
+}
+
 enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
 {
     struct ms_snap **snaps = NULL;
     struct ms_symbolizer *sym = NULL;
     struct ms_suppressions *sup = NULL;
-    struct ms_groups g = {0};
-    const struct ms_group_row **leaks = NULL;
+    struct ms_groups g[MS_LEAKS_KINDS] = {{0}};
+    struct ms_snap views[MS_LEAKS_KINDS] = {{0}};
+    struct ms_leaks_entry *leaks = NULL;
     enum ms_status r;
     if (cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, "leaks takes one snapshot");
     struct ms_group_opts go = {MS_BY_STACK, false, cli->include, cli->exclude, cli->all_frames};
     if ((r = ms_leaks_suppressions_load(cli->suppressions, !cli->no_default_suppressions, &sup, err)) != MS_OK ||
-        (r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
-        (r = ms_group_snap(sym, snaps[0], &go, &g, err)) != MS_OK)
+        (r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
         goto out;
     const struct ms_snap *snap = snaps[0];
     bool at_exit = snap->flags & MS_FMT_FLAG_AT_EXIT;
+    bool scanned = snap->has_leaks;
     if (!at_exit)
         fprintf(stderr, "memsnap: warning: %s was not taken at exit: live blocks are not necessarily leaks\n",
                 snap->path);
-    leaks = malloc((g.count + 1) * sizeof *leaks);
+    /* The kinds looked at: with a scan, still-reachable blocks only on request. */
+    bool wanted[MS_LEAKS_KINDS] = {scanned, scanned, scanned && cli->show_reachable, !scanned};
+    size_t total_rows = 0;
+    for (int k = 0; k < MS_LEAKS_KINDS; k++) {
+        if (!wanted[k] && !(scanned && k == MS_LEAKS_REACHABLE))
+            continue;
+        const struct ms_snap *src = snap;
+        if (k != MS_LEAKS_UNKNOWN) {
+            if ((r = ms_leaks_view(snap, (enum ms_leaks_kind)k, &views[k], err)) != MS_OK)
+                goto out;
+            src = &views[k];
+        }
+        if ((r = ms_group_snap(sym, src, &go, &g[k], err)) != MS_OK)
+            goto out;
+        total_rows += g[k].count;
+    }
+    leaks = malloc((total_rows + 1) * sizeof *leaks);
     if (!leaks) {
         r = ms_error_set(err, MS_NOMEM, "out of memory");
         goto out;
     }
     size_t n = 0;
-    uint64_t bytes = 0, blocks = 0, sup_stacks = 0;
-    for (size_t i = 0; i < g.count; i++) {
-        struct ms_group_row *row = &g.rows[i];
-        if (!row->count)
-            continue;
-        uint32_t sn;
-        const struct ms_sym_frame *const *st = ms_group_row_stack(&g, row, &sn);
-        if (!st) {
+    struct ms_leaks_sum sums[MS_LEAKS_KINDS] = {{0}};
+    uint64_t sup_stacks = 0;
+    for (int k = 0; k < MS_LEAKS_KINDS; k++) {
+        /* Still-reachable groups are counted for the summary even when not listed. */
+        size_t first = n;
+        for (size_t i = 0; i < g[k].count; i++) {
+            struct ms_group_row *row = &g[k].rows[i];
+            if (!row->count)
+                continue;
+            uint32_t sn;
+            const struct ms_sym_frame *const *st = ms_group_row_stack(&g[k], row, &sn);
+            if (!st) {
+                r = ms_error_set(err, MS_NOMEM, "out of memory");
+                goto out;
+            }
+            int s = ms_leaks_suppressed(sup, st, sn);
+            if (s >= 0) {
+                if (!wanted[k])
+                    continue;
+                sup_stacks++;
+                if ((size_t)s < sup->n) {
+                    sup->v[s].hits++;
+                    sup->v[s].bytes += row->size;
+                    sup->v[s].blocks += row->count;
+                } else {
+                    sup->runtime_hits++;
+                    sup->runtime_bytes += row->size;
+                    sup->runtime_blocks += row->count;
+                }
+                continue;
+            }
+            sums[k].bytes += row->size;
+            sums[k].blocks += row->count;
+            sums[k].stacks++;
+            if (wanted[k])
+                leaks[n++] = (struct ms_leaks_entry){row, (enum ms_leaks_kind)k};
+        }
+        /* Largest first within a kind; a stable order for golden files. */
+        const struct ms_group_row **rows = malloc((n - first + 1) * sizeof *rows);
+        if (!rows) {
             r = ms_error_set(err, MS_NOMEM, "out of memory");
             goto out;
         }
-        int k = ms_leaks_suppressed(sup, st, sn);
-        if (k >= 0) {
-            sup_stacks++;
-            if ((size_t)k < sup->n) {
-                sup->v[k].hits++;
-                sup->v[k].bytes += row->size;
-                sup->v[k].blocks += row->count;
-            } else {
-                sup->runtime_hits++;
-                sup->runtime_bytes += row->size;
-                sup->runtime_blocks += row->count;
-            }
-            continue;
-        }
-        leaks[n++] = row;
-        bytes += row->size;
-        blocks += row->count;
+        for (size_t i = first; i < n; i++)
+            rows[i - first] = leaks[i].row;
+        qsort(rows, n - first, sizeof *rows, ms_leaks_cmp);
+        for (size_t i = first; i < n; i++)
+            leaks[i].row = rows[i - first];
+        free(rows);
     }
-    qsort(leaks, n, sizeof *leaks, ms_leaks_cmp);
+    /* What --fail and "total" count: the lost kinds, or every live block when reachability is unknown. */
+    struct ms_leaks_sum lost = sums[MS_LEAKS_UNKNOWN];
+    size_t lost_stacks = (size_t)sums[MS_LEAKS_UNKNOWN].stacks;
+    if (scanned) {
+        lost.bytes = sums[MS_LEAKS_DEFINITE].bytes + sums[MS_LEAKS_INDIRECT].bytes;
+        lost.blocks = sums[MS_LEAKS_DEFINITE].blocks + sums[MS_LEAKS_INDIRECT].blocks;
+        lost_stacks = (size_t)(sums[MS_LEAKS_DEFINITE].stacks + sums[MS_LEAKS_INDIRECT].stacks);
+    }
     size_t shown = cli->limit < 0 || (size_t)cli->limit > n ? n : (size_t)cli->limit;
     uint64_t sup_bytes = sup->runtime_bytes, sup_blocks = sup->runtime_blocks;
     for (size_t k = 0; k < sup->n; k++) {
@@ -274,9 +376,10 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
     if (cli->format == MS_OUT_JSON) {
         json_t *arr = json_array(), *sarr = json_array();
         for (size_t i = 0; i < shown; i++)
-            json_array_append_new(arr, json_pack("{s:I, s:I, s:o}", "size", (json_int_t)leaks[i]->size, "count",
-                                                 (json_int_t)leaks[i]->count, "stack",
-                                                 ms_output_json_stack(leaks[i]->stack, leaks[i]->stack_len)));
+            json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:o}", "kind", ms_leaks_kind_json[leaks[i].kind],
+                                                 "size", (json_int_t)leaks[i].row->size, "count",
+                                                 (json_int_t)leaks[i].row->count, "stack",
+                                                 ms_output_json_stack(leaks[i].row->stack, leaks[i].row->stack_len)));
         for (size_t k = 0; k < sup->n; k++)
             if (sup->v[k].hits)
                 json_array_append_new(sarr, json_pack("{s:s, s:b, s:I, s:I, s:I}", "pattern", sup->v[k].pattern,
@@ -289,40 +392,80 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                                                   "builtin", 1, "stacks", (json_int_t)sup->runtime_hits, "size",
                                                   (json_int_t)sup->runtime_bytes, "count",
                                                   (json_int_t)sup->runtime_blocks));
-        json_t *doc = json_pack("{s:s, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}", "command",
-                                "leaks", "snapshot", snap->path, "at_exit", at_exit, "leaks", arr, "total",
-                                "size", (json_int_t)bytes, "count", (json_int_t)blocks, "stacks", (json_int_t)n,
-                                "suppressions", sarr, "suppressed", "size", (json_int_t)sup_bytes, "count",
-                                (json_int_t)sup_blocks, "stacks", (json_int_t)sup_stacks);
+        json_t *kinds = json_null();
+        if (scanned) {
+            kinds = json_object();
+            for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
+                json_object_set_new(kinds, ms_leaks_kind_json[k],
+                                    json_pack("{s:I, s:I, s:I}", "size", (json_int_t)sums[k].bytes, "count",
+                                              (json_int_t)sums[k].blocks, "stacks", (json_int_t)sums[k].stacks));
+        }
+        json_t *doc = json_pack("{s:s, s:s, s:b, s:s, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}",
+                                "command", "leaks", "snapshot", snap->path, "at_exit", at_exit, "reachability",
+                                scanned ? "scanned" : "unknown", "kinds", kinds, "leaks", arr, "total", "size",
+                                (json_int_t)lost.bytes, "count", (json_int_t)lost.blocks, "stacks",
+                                (json_int_t)lost_stacks, "suppressions", sarr, "suppressed", "size",
+                                (json_int_t)sup_bytes, "count", (json_int_t)sup_blocks, "stacks",
+                                (json_int_t)sup_stacks);
         if ((r = ms_output_json(cli, doc, err)) != MS_OK)
             goto out;
     } else {
         for (size_t i = 0; i < shown; i++) {
-            fprintf(cli->out, "%s in %llu block%s allocated from:\n",
-                    ms_size_format(a, sizeof a, (double)leaks[i]->size, false, cli->bytes),
-                    (unsigned long long)leaks[i]->count, leaks[i]->count == 1 ? "" : "s");
-            ms_output_text_stack(cli->out, leaks[i]->stack, leaks[i]->stack_len, "    ");
-            if (leaks[i]->stack_flags & MS_FMT_STACK_TRUNCATED)
+            const struct ms_group_row *row = leaks[i].row;
+            if (scanned)
+                fprintf(cli->out, "%s in %llu block%s %s, allocated from:\n",
+                        ms_size_format(a, sizeof a, (double)row->size, false, cli->bytes),
+                        (unsigned long long)row->count, row->count == 1 ? "" : "s", ms_leaks_kind_text[leaks[i].kind]);
+            else
+                fprintf(cli->out, "%s in %llu block%s allocated from:\n",
+                        ms_size_format(a, sizeof a, (double)row->size, false, cli->bytes),
+                        (unsigned long long)row->count, row->count == 1 ? "" : "s");
+            ms_output_text_stack(cli->out, row->stack, row->stack_len, "    ");
+            if (row->stack_flags & MS_FMT_STACK_TRUNCATED)
                 fprintf(cli->out, "    ... (truncated at the depth limit)\n");
             fputc('\n', cli->out);
         }
         if (shown < n)
             fprintf(cli->out, "... and %zu more stacks\n\n", n - shown);
-        fprintf(cli->out, "SUMMARY: %s leaked in %llu block%s from %zu stack%s; suppressed: %s in %llu block%s from %llu "
-                "stack%s\n", ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks,
-                blocks == 1 ? "" : "s", n, n == 1 ? "" : "s",
-                ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes), (unsigned long long)sup_blocks,
-                sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks, sup_stacks == 1 ? "" : "s");
+        char line[3][160];
+        if (scanned) {
+            for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
+                ms_leaks_text_sum(line[k], sizeof line[k], ms_leaks_kind_text[k], &sums[k], cli->bytes);
+            fprintf(cli->out, "SUMMARY: %s; %s; %s%s; suppressed: %s in %llu block%s from %llu stack%s\n", line[0],
+                    line[1], line[2], cli->show_reachable ? "" : " (--show-reachable lists them)",
+                    ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes), (unsigned long long)sup_blocks,
+                    sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks, sup_stacks == 1 ? "" : "s");
+        } else {
+            fprintf(cli->out, "note: reachability unknown (no scan in this snapshot): every block still allocated "
+                              "is listed\n");
+            fprintf(cli->out, "SUMMARY: %s leaked in %llu block%s from %zu stack%s; suppressed: %s in %llu block%s "
+                    "from %llu stack%s\n", ms_size_format(a, sizeof a, (double)lost.bytes, false, cli->bytes),
+                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", lost_stacks,
+                    lost_stacks == 1 ? "" : "s", ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes),
+                    (unsigned long long)sup_blocks, sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks,
+                    sup_stacks == 1 ? "" : "s");
+        }
     }
-    if (cli->fail && n) {
-        fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %zu stack%s\n",
-                ms_size_format(a, sizeof a, (double)bytes, false, cli->bytes), (unsigned long long)blocks,
-                blocks == 1 ? "" : "s", n, n == 1 ? "" : "s");
+    if (cli->fail && lost.blocks) {
+        if (scanned) {
+            char d[160], e[160];
+            ms_leaks_text_sum(d, sizeof d, "definitely lost", &sums[MS_LEAKS_DEFINITE], cli->bytes);
+            ms_leaks_text_sum(e, sizeof e, "indirectly lost", &sums[MS_LEAKS_INDIRECT], cli->bytes);
+            fprintf(stderr, "memsnap: gate --fail crossed: %s; %s\n", d, e);
+        } else {
+            fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %zu stack%s\n",
+                    ms_size_format(a, sizeof a, (double)lost.bytes, false, cli->bytes),
+                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", lost_stacks,
+                    lost_stacks == 1 ? "" : "s");
+        }
         r = MS_GATE;
     }
 out:
     free(leaks);
-    ms_group_free(&g);
+    for (int k = 0; k < MS_LEAKS_KINDS; k++) {
+        ms_group_free(&g[k]);
+        free(views[k].sites);
+    }
     ms_symbolize_free(sym);
     ms_output_unload(cli, snaps);
     ms_leaks_suppressions_free(sup);

@@ -55,10 +55,11 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      "  --fail-site-over SIZE  exit 1 when any row grew by more than SIZE\n" MS_MAIN_FILTER MS_MAIN_SYM
      MS_MAIN_COMMON},
     {"leaks", O_FORMAT | O_BYTES | O_N | O_FILTER | O_SYM | O_FAIL | O_SUPP, ms_leaks_main, -1,
-     "usage: memsnap leaks SNAP [--suppressions FILE] [--no-default-suppressions] [--fail] [-n N]\n"
-     "Blocks still allocated in an at-exit snapshot, by stack, largest first.\n"
+     "usage: memsnap leaks SNAP [--show-reachable] [--suppressions FILE] [--no-default-suppressions] [--fail] [-n N]\n"
+     "Blocks lost at exit (definitely, then indirectly), by stack, largest first.\n"
+     "  --show-reachable  also the blocks still reachable at exit\n"
      "  --suppressions FILE  LeakSanitizer syntax: leak:PATTERN per line\n"
-     "  --fail  exit 1 when any leak is left after suppressions\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
+     "  --fail  exit 1 when any lost block is left after suppressions\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
     {"growth", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAIL, ms_growth_main, -1,
      "usage: memsnap growth SNAP1 SNAP2 SNAP3... [--by stack|line|function|file] [--fail] [--stack]\n"
      "Per site, the trend of live bytes: unbounded (grows in nearly every interval) or bounded.\n"
@@ -95,7 +96,7 @@ enum {
     OPT_FORMAT = 256, OPT_BYTES, OPT_BY, OPT_CUMUL, OPT_STACK, OPT_INCLUDE, OPT_EXCLUDE, OPT_ALLFRAMES,
     OPT_SYSROOT, OPT_DEBUGDIR, OPT_FAILOVER, OPT_FAILSITE, OPT_FAIL, OPT_SUPP, OPT_NOSUPP, OPT_FILE,
     OPT_FUNCTION, OPT_SRCDIR, OPT_OUTPUT, OPT_INTERVAL, OPT_DEPTH, OPT_UNWIND, OPT_NOFOLLOW,
-    OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE,
+    OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE, OPT_REACHABLE,
 };
 
 static const struct option ms_main_long[] = {
@@ -106,7 +107,7 @@ static const struct option ms_main_long[] = {
     {"sysroot", required_argument, 0, OPT_SYSROOT}, {"debug-dir", required_argument, 0, OPT_DEBUGDIR},
     {"fail-over", required_argument, 0, OPT_FAILOVER}, {"fail-site-over", required_argument, 0, OPT_FAILSITE},
     {"fail", no_argument, 0, OPT_FAIL}, {"suppressions", required_argument, 0, OPT_SUPP},
-    {"no-default-suppressions", no_argument, 0, OPT_NOSUPP}, {"file", required_argument, 0, OPT_FILE},
+    {"no-default-suppressions", no_argument, 0, OPT_NOSUPP}, {"show-reachable", no_argument, 0, OPT_REACHABLE}, {"file", required_argument, 0, OPT_FILE},
     {"function", required_argument, 0, OPT_FUNCTION}, {"source-dir", required_argument, 0, OPT_SRCDIR},
     {"output", required_argument, 0, OPT_OUTPUT}, {"interval", required_argument, 0, OPT_INTERVAL},
     {"depth", required_argument, 0, OPT_DEPTH}, {"unwind", required_argument, 0, OPT_UNWIND},
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
                         : c == OPT_INCLUDE || c == OPT_EXCLUDE || c == OPT_ALLFRAMES ? O_FILTER
                         : c == OPT_SYSROOT || c == OPT_DEBUGDIR ? O_SYM
                         : c == OPT_FAILOVER || c == OPT_FAILSITE ? O_FAILSIZE : c == OPT_FAIL ? O_FAIL
-                        : c == OPT_SUPP || c == OPT_NOSUPP ? O_SUPP
+                        : c == OPT_SUPP || c == OPT_NOSUPP || c == OPT_REACHABLE ? O_SUPP
                         : c == OPT_FILE || c == OPT_FUNCTION || c == OPT_SRCDIR ? O_LINES
                         : c == 'o' || c == OPT_OUTPUT || c == OPT_LIVE || c == OPT_ALLOCATED || c == OPT_COUNT ||
                           c == OPT_TITLE ? O_EXPORT : 0;
@@ -328,6 +329,7 @@ int main(int argc, char **argv)
         case OPT_FAIL: cli.fail = true; break;
         case OPT_SUPP: cli.suppressions = optarg; break;
         case OPT_NOSUPP: cli.no_default_suppressions = true; break;
+        case OPT_REACHABLE: cli.show_reachable = true; break;
         case OPT_FILE: cli.file = optarg; break;
         case OPT_FUNCTION: cli.function = optarg; break;
         case OPT_SRCDIR: cli.source_dir = optarg; break;

@@ -37,6 +37,7 @@ static const char *ms_snapfile_section_name(uint32_t type)
     case MS_FMT_SEC_STACKS: return "STACKS";
     case MS_FMT_SEC_SITES: return "SITES";
     case MS_FMT_SEC_LABELS: return "LABELS";
+    case MS_FMT_SEC_LEAKS: return "LEAKS";
     case MS_FMT_SEC_END: return "END";
     default: return "unknown";
     }
@@ -213,6 +214,63 @@ static enum ms_status ms_snapfile_labels(struct ms_snapfile_cursor *c, struct ms
     return MS_OK;
 }
 
+static int ms_snapfile_leak_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const struct ms_leak *)a)->stack, y = ((const struct ms_leak *)b)->stack;
+    return x < y ? -1 : x > y;
+}
+
+static enum ms_status ms_snapfile_leaks(struct ms_snapfile_cursor *c, struct ms_snap *s)
+{
+    struct ms_fmt_leaks h;
+    enum ms_status r = ms_snapfile_take(c, &h, sizeof h, "header", 0);
+    if (r != MS_OK)
+        return r;
+    if ((uint64_t)h.count * sizeof(struct ms_fmt_leak) > c->left)
+        return ms_error_set(c->err, MS_INPUT,
+                            "%s: corrupt LEAKS section: count %u needs %llu bytes, only %zu remain", c->name,
+                            h.count, (unsigned long long)h.count * sizeof(struct ms_fmt_leak), c->left);
+    if (h.count > s->stack_count)
+        return ms_error_set(c->err, MS_INPUT, "%s: corrupt LEAKS section: %u records for %u stacks", c->name,
+                            h.count, s->stack_count);
+    s->leaks = calloc(h.count ? h.count : 1, sizeof *s->leaks);
+    if (!s->leaks)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    for (uint32_t i = 0; i < h.count; i++) {
+        struct ms_fmt_leak fl;
+        ms_snapfile_take(c, &fl, sizeof fl, "record", i);
+        if (fl.stack >= s->stack_count)
+            return ms_error_set(c->err, MS_INPUT, "%s: corrupt LEAKS section: record %u names stack %u of %u",
+                                c->name, i, fl.stack, s->stack_count);
+        s->leaks[i] = (struct ms_leak){fl.stack, fl.lost_bytes, fl.lost_count, fl.indirect_bytes,
+                                       fl.indirect_count, fl.reachable_bytes, fl.reachable_count};
+    }
+    qsort(s->leaks, h.count, sizeof *s->leaks, ms_snapfile_leak_cmp);
+    for (uint32_t i = 1; i < h.count; i++)
+        if (s->leaks[i].stack == s->leaks[i - 1].stack)
+            return ms_error_set(c->err, MS_INPUT, "%s: corrupt LEAKS section: two records for stack %u", c->name,
+                                s->leaks[i].stack);
+    s->leak_count = h.count;
+    s->leak_scanned = h.scanned_blocks;
+    s->leak_skipped = h.skipped_blocks;
+    s->leak_scan_ns = h.scan_ns;
+    s->has_leaks = true;
+    return MS_OK;
+}
+
+const struct ms_leak *ms_snapfile_leak(const struct ms_snap *s, uint32_t stack)
+{
+    size_t lo = 0, hi = s->leak_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->leaks[mid].stack < stack)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->leak_count && s->leaks[lo].stack == stack ? &s->leaks[lo] : NULL;
+}
+
 struct ms_snapfile_sec {
     uint32_t type;
     size_t off, len; /* payload */
@@ -302,7 +360,7 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
                 goto out;
             }
             ended = true;
-        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_LABELS) {
+        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_LEAKS) {
             if (seen & (1u << sh.type)) {
                 r = ms_error_set(err, MS_INPUT, "%s: corrupt file: a second %s section at byte %zu", name,
                                  ms_snapfile_section_name(sh.type), off);
@@ -345,8 +403,8 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
     s->version_major = h.version_major;
     s->version_minor = h.version_minor;
     s->flags = h.flags;
-    static const uint32_t order[] = {MS_FMT_SEC_INFO, MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES,
-                                     MS_FMT_SEC_STACKS, MS_FMT_SEC_SITES, MS_FMT_SEC_LABELS};
+    static const uint32_t order[] = {MS_FMT_SEC_INFO,  MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES, MS_FMT_SEC_STACKS,
+                                     MS_FMT_SEC_SITES, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS};
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         for (size_t i = 0; i < nsec; i++) {
             if (secs[i].type != order[k])
@@ -372,6 +430,9 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
                 break;
             case MS_FMT_SEC_LABELS:
                 r = ms_snapfile_labels(&c, s, m);
+                break;
+            case MS_FMT_SEC_LEAKS:
+                r = ms_snapfile_leaks(&c, s);
                 break;
             }
             if (r != MS_OK)
@@ -403,6 +464,7 @@ void ms_snapfile_free(struct ms_snap *s)
     free(s->stacks);
     free(s->sites);
     free(s->labels);
+    free(s->leaks);
     free(s);
 }
 
