@@ -76,7 +76,10 @@ static int heapmap_grow(struct heapmap_stripe *s)
 {
     uint64_t cap = s->tab ? (s->mask + 1) * 2 : HEAPMAP_MIN;
     void *mem;
-    if (ms_platform_map(cap * sizeof(struct heapmap_entry), 0, &mem) < 0) {
+    int e = errno; /* the hooks leave errno to the real allocator */
+    int rc = ms_platform_map(cap * sizeof(struct heapmap_entry), 0, &mem);
+    errno = e;
+    if (rc < 0) {
         return -ENOMEM;
     }
     struct heapmap_entry *old = s->tab;
@@ -90,6 +93,7 @@ static int heapmap_grow(struct heapmap_stripe *s)
         }
     }
     ms_platform_unmap(old, old_cap * sizeof(struct heapmap_entry));
+    errno = e;
     return 0;
 }
 

@@ -164,17 +164,17 @@ struct ms_site_counts {
 };
 
 MS_HIDDEN int ms_sites_init(void);
-/* Hot path, under the recursion guard: no locked instruction while the thread's cache holds the id. */
+/* Hot path, under the recursion guard: no locked instruction while the thread's cache holds the id and
+ * no new peak is reached. Live bytes and the peak follow. errno is left alone. */
 MS_HIDDEN void ms_sites_alloc(uint32_t stack, uint64_t bytes, uint64_t count);
 MS_HIDDEN void ms_sites_free(uint32_t stack, uint64_t bytes, uint64_t count);
 /* One call of an allocation function (MS_FMT_CALL_*), counted per thread. */
 MS_HIDDEN void ms_sites_call(int kind);
 MS_HIDDEN void ms_sites_calls(uint64_t out[12]);
-/* Live bytes change by delta on this thread: returns what to add to the process total now (delta plus
- * what the thread held back), or 0 when the thread keeps it for later (only while several threads run). */
-MS_HIDDEN int64_t ms_sites_current(int64_t delta);
-/* Live bytes held back by threads, to add to the process total. */
-MS_HIDDEN int64_t ms_sites_current_pending(void);
+/* Process live bytes (every thread's batch included) and peak: alloc/free above keep them. */
+MS_HIDDEN void ms_sites_current(uint64_t *current, uint64_t *peak);
+/* Peak := current, like tracemalloc.reset_peak(). */
+MS_HIDDEN void ms_sites_reset_peak(void);
 MS_HIDDEN void ms_sites_after_fork_child(void);
 /* Counters of ids 0..n-1 into out[0..n), every thread's cache included. Exact when no other thread
  * allocates meanwhile. Serialized by ms_snapshot_lock. */

@@ -5,6 +5,7 @@
  * thread exits; their blocks are recycled for new threads, never freed. */
 #include "preload.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -39,6 +40,8 @@ static uint64_t sites_blocks;
 static uint64_t sites_calls_global[MS_FMT_CALL_COUNT];
 static int sites_threads;          /* blocks in use: threads that allocate */
 static uint64_t sites_retired_current; /* batched live bytes of exited threads */
+static uint64_t sites_live;            /* process live bytes, less what threads hold back */
+static uint64_t sites_peak;
 static __thread struct sites_local *sites_mine __attribute__((tls_model("initial-exec")));
 
 void ms_sites_lock(void)
@@ -122,6 +125,7 @@ __attribute__((noinline)) static struct sites_local *sites_attach(void)
     if (!sites_key_ok) {
         return NULL;
     }
+    int e = errno; /* the hooks leave errno to the real allocator: slow paths keep it themselves */
     struct sites_local *l;
     ms_sites_lock();
     for (l = sites_all; l && l->in_use; l = l->next) {
@@ -130,6 +134,7 @@ __attribute__((noinline)) static struct sites_local *sites_attach(void)
         void *mem;
         if (ms_platform_map(sizeof *l, 0, &mem) < 0) {
             ms_sites_unlock();
+            errno = e;
             return NULL;
         }
         l = mem;
@@ -142,6 +147,7 @@ __attribute__((noinline)) static struct sites_local *sites_attach(void)
     ms_sites_unlock();
     sites_mine = l;
     pthread_setspecific(sites_key, l);
+    errno = e;
     return l;
 }
 
@@ -157,15 +163,74 @@ int ms_sites_init(void)
     return 0;
 }
 
-static inline struct sites_slot *sites_slot(uint32_t id)
+/* Batches of up to this many live bytes stay with their thread: the process total is then a sum over
+ * threads, and the peak, exact while one thread allocates, may be missed by at most this much per other
+ * thread while several do. */
+#define SITES_CURRENT_BATCH (256 * 1024)
+
+__attribute__((noinline)) static void sites_raise_peak(uint64_t now)
 {
-    struct sites_local *l = sites_mine;
-    if (MS_UNLIKELY(!l)) {
-        l = sites_attach();
-        if (!l) {
-            return NULL;
+    uint64_t peak = __atomic_load_n(&sites_peak, __ATOMIC_RELAXED);
+    while (now > peak &&
+           !__atomic_compare_exchange_n(&sites_peak, &peak, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+/* The batch is full: into the process total. */
+__attribute__((noinline)) static void sites_publish(struct sites_local *l, int64_t v)
+{
+    __atomic_store_n(&l->current, 0, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED) != 0) {
+        v += (int64_t)__atomic_exchange_n(&sites_retired_current, 0, __ATOMIC_RELAXED); /* exited threads' */
+    }
+    uint64_t now = __atomic_add_fetch(&sites_live, (uint64_t)v, __ATOMIC_RELAXED);
+    if (v > 0 && now > __atomic_load_n(&sites_peak, __ATOMIC_RELAXED)) {
+        sites_raise_peak(now);
+    }
+}
+
+/* Live bytes change by delta on this thread: plain stores to its own block. While it is the only thread
+ * that allocates, the process total is the published sum plus its batch, so the peak stays exact without
+ * a locked instruction (one only when a new peak is reached). */
+static inline void sites_live_add(struct sites_local *l, int64_t delta)
+{
+    int64_t v = __atomic_load_n(&l->current, __ATOMIC_RELAXED) + delta;
+    if (MS_UNLIKELY((uint64_t)(v + SITES_CURRENT_BATCH - 1) >= 2 * SITES_CURRENT_BATCH - 1)) {
+        sites_publish(l, v);
+        return;
+    }
+    __atomic_store_n(&l->current, v, __ATOMIC_RELAXED);
+    if (delta > 0 && __atomic_load_n(&sites_threads, __ATOMIC_RELAXED) == 1) {
+        uint64_t now = __atomic_load_n(&sites_live, __ATOMIC_RELAXED) +
+                       __atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED) + (uint64_t)v;
+        if (MS_UNLIKELY(now > __atomic_load_n(&sites_peak, __ATOMIC_RELAXED))) {
+            sites_raise_peak(now);
         }
     }
+}
+
+/* No block for this thread (none could be made): straight to the shared rows and totals. */
+__attribute__((noinline)) static void sites_unattached(uint32_t stack, int64_t bytes, uint64_t count)
+{
+    if (bytes >= 0) {
+        __atomic_fetch_add(&sites_rows[stack].alloc_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&sites_rows[stack].alloc_count, count, __ATOMIC_RELAXED);
+        sites_raise_peak(__atomic_add_fetch(&sites_live, (uint64_t)bytes, __ATOMIC_RELAXED));
+    } else {
+        __atomic_fetch_add(&sites_rows[stack].free_bytes, (uint64_t)-bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&sites_rows[stack].free_count, count, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sites_live, (uint64_t)bytes, __ATOMIC_RELAXED);
+    }
+}
+
+static inline struct sites_local *sites_local(void)
+{
+    struct sites_local *l = sites_mine;
+    return MS_LIKELY(l != NULL) ? l : sites_attach();
+}
+
+static inline struct sites_slot *sites_slot(struct sites_local *l, uint32_t id)
+{
     struct sites_slot *s = &l->slot[id & (SITES_SLOTS - 1)];
     if (MS_UNLIKELY(s->id != (uint64_t)id + 1)) {
         sites_evict(l, s, id);
@@ -175,79 +240,75 @@ static inline struct sites_slot *sites_slot(uint32_t id)
 
 void ms_sites_alloc(uint32_t stack, uint64_t bytes, uint64_t count)
 {
-    struct sites_slot *s = sites_slot(stack);
-    if (MS_LIKELY(s != NULL)) {
-        sites_bump(&s->d.alloc_bytes, bytes);
-        sites_bump(&s->d.alloc_count, count);
+    struct sites_local *l = sites_local();
+    if (MS_UNLIKELY(!l)) {
+        sites_unattached(stack, (int64_t)bytes, count);
         return;
     }
-    __atomic_fetch_add(&sites_rows[stack].alloc_bytes, bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&sites_rows[stack].alloc_count, count, __ATOMIC_RELAXED);
+    struct sites_slot *s = sites_slot(l, stack);
+    sites_bump(&s->d.alloc_bytes, bytes);
+    sites_bump(&s->d.alloc_count, count);
+    sites_live_add(l, (int64_t)bytes);
 }
 
 void ms_sites_free(uint32_t stack, uint64_t bytes, uint64_t count)
 {
-    struct sites_slot *s = sites_slot(stack);
-    if (MS_LIKELY(s != NULL)) {
-        sites_bump(&s->d.free_bytes, bytes);
-        sites_bump(&s->d.free_count, count);
+    struct sites_local *l = sites_local();
+    if (MS_UNLIKELY(!l)) {
+        sites_unattached(stack, -(int64_t)bytes, count);
         return;
     }
-    __atomic_fetch_add(&sites_rows[stack].free_bytes, bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&sites_rows[stack].free_count, count, __ATOMIC_RELAXED);
+    struct sites_slot *s = sites_slot(l, stack);
+    sites_bump(&s->d.free_bytes, bytes);
+    sites_bump(&s->d.free_count, count);
+    sites_live_add(l, -(int64_t)bytes);
 }
 
 void ms_sites_call(int kind)
 {
-    struct sites_local *l = sites_mine;
+    struct sites_local *l = sites_local();
     if (MS_UNLIKELY(!l)) {
-        l = sites_attach();
-        if (!l) {
-            __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
-            return;
-        }
+        __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
+        return;
     }
     sites_bump(&l->calls[kind], 1);
 }
 
-/* Batches of up to this many live bytes stay with their thread while other threads run: the process
- * peak may then be missed by at most this much per thread. */
-#define SITES_CURRENT_BATCH (256 * 1024)
-
-int64_t ms_sites_current(int64_t delta)
-{
-    struct sites_local *l = sites_mine;
-    if (MS_UNLIKELY(!l)) {
-        return delta;
-    }
-    int64_t v = __atomic_load_n(&l->current, __ATOMIC_RELAXED) + delta;
-    if (MS_LIKELY(__atomic_load_n(&sites_threads, __ATOMIC_RELAXED) > 1) && v < SITES_CURRENT_BATCH &&
-        v > -SITES_CURRENT_BATCH) {
-        __atomic_store_n(&l->current, v, __ATOMIC_RELAXED);
-        return 0;
-    }
-    if (v != delta) {
-        __atomic_store_n(&l->current, 0, __ATOMIC_RELAXED);
-    }
-    if (MS_UNLIKELY(__atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED) != 0)) {
-        v += (int64_t)__atomic_exchange_n(&sites_retired_current, 0, __ATOMIC_RELAXED); /* exited threads' */
-    }
-    return v;
-}
-
-int64_t ms_sites_current_pending(void)
+void ms_sites_current(uint64_t *current, uint64_t *peak)
 {
     int64_t sum = (int64_t)__atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED);
     for (struct sites_local *l = __atomic_load_n(&sites_all, __ATOMIC_ACQUIRE); l; l = l->next) {
         sum += __atomic_load_n(&l->current, __ATOMIC_RELAXED);
     }
-    return sum;
+    *current = __atomic_load_n(&sites_live, __ATOMIC_RELAXED) + (uint64_t)sum;
+    *peak = __atomic_load_n(&sites_peak, __ATOMIC_RELAXED);
+    if (*peak < *current) {
+        *peak = *current;
+    }
+}
+
+void ms_sites_reset_peak(void)
+{
+    uint64_t current, peak;
+    ms_sites_current(&current, &peak);
+    __atomic_store_n(&sites_peak, current, __ATOMIC_RELAXED);
 }
 
 void ms_sites_after_fork_child(void)
 {
-    /* Only the forking thread goes on; the others' blocks keep what they counted. */
-    __atomic_store_n(&sites_threads, sites_mine ? 1 : 0, __ATOMIC_RELAXED);
+    /* Only the forking thread goes on: the others' blocks keep what they counted, hand their batches of
+     * live bytes to the total and are free for the child's new threads. */
+    int n = 0;
+    for (struct sites_local *l = sites_all; l; l = l->next) {
+        if (l != sites_mine && l->in_use) {
+            sites_retired_current += (uint64_t)l->current;
+            l->current = 0;
+            l->in_use = 0;
+            l->seq &= ~1u; /* a slot it was moving stays as it was left */
+        }
+        n += l->in_use;
+    }
+    __atomic_store_n(&sites_threads, n, __ATOMIC_RELAXED);
 }
 
 void ms_sites_calls(uint64_t out[MS_FMT_CALL_COUNT])

@@ -163,7 +163,7 @@ static int stacks_grow(void)
     return 0;
 }
 
-static uint32_t stacks_add(uint64_t h, void *const *ips, unsigned depth, unsigned flags)
+static uint32_t stacks_add_locked(uint64_t h, void *const *ips, unsigned depth, unsigned flags)
 {
     ms_stacks_lock();
     uint32_t found = stacks_find(stacks_table, h, ips, depth, flags);
@@ -191,6 +191,16 @@ static uint32_t stacks_add(uint64_t h, void *const *ips, unsigned depth, unsigne
     __atomic_store_n(&stacks_n, id + 1, __ATOMIC_RELEASE);
     stacks_put(stacks_table, h, id);
     ms_stacks_unlock();
+    return id;
+}
+
+/* errno is kept: the hooks leave it to the real allocator, and growing the table maps memory. */
+__attribute__((noinline)) static uint32_t stacks_add(uint64_t h, void *const *ips, unsigned depth,
+                                                     unsigned flags)
+{
+    int e = errno;
+    uint32_t id = stacks_add_locked(h, ips, depth, flags);
+    errno = e;
     return id;
 }
 

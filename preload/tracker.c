@@ -23,8 +23,6 @@ static TRACKER_TLS int64_t tracker_sample_left;
 static TRACKER_TLS uint64_t tracker_rng;
 
 static int tracker_state;
-static uint64_t tracker_current;
-static uint64_t tracker_peak;
 static uint64_t tracker_unknown_frees;
 static uint64_t tracker_failed;
 static uint64_t tracker_untracked;
@@ -102,10 +100,12 @@ static uint64_t tracker_random(void)
     return tracker_rng * 0x2545f4914f6cdd1dull;
 }
 
-static int64_t tracker_next_gap(void)
+__attribute__((noinline)) static int64_t tracker_next_gap(void)
 {
+    int e = errno; /* libm may set it */
     double u = ((double)(tracker_random() >> 11) + 1.0) * (1.0 / 9007199254740993.0);
     double gap = -log(u) * (double)ms_config.sample;
+    errno = e;
     return gap < 1.0 ? 1 : (int64_t)gap;
 }
 
@@ -129,12 +129,14 @@ static int tracker_sampled(size_t size)
 __attribute__((noinline)) static void tracker_weight_sampled(uint64_t size, uint64_t *bytes,
                                                            uint64_t *count)
 {
+    int e = errno;
     double p = -expm1(-(double)size / (double)ms_config.sample);
     if (p <= 0.0) {
         p = 1.0 / (double)ms_config.sample;
     }
     *count = (uint64_t)(1.0 / p + 0.5);
     *bytes = (uint64_t)((double)size / p + 0.5);
+    errno = e;
 }
 
 static inline void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *count)
@@ -149,31 +151,11 @@ static inline void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *coun
 
 /* ---- recording ------------------------------------------------------------------------------------ */
 
-/* Live bytes change by delta. A lone thread updates the global count (and the peak) every time; with
- * several threads each batches its changes (ms_sites_current), so that they do not all fight over one
- * cache line. */
-static inline void tracker_add_current(int64_t delta)
-{
-    int64_t publish = ms_sites_current(delta);
-    if (!publish) {
-        return;
-    }
-    uint64_t now = __atomic_add_fetch(&tracker_current, (uint64_t)publish, __ATOMIC_RELAXED);
-    if (publish < 0) {
-        return;
-    }
-    uint64_t peak = __atomic_load_n(&tracker_peak, __ATOMIC_RELAXED);
-    while (now > peak && !__atomic_compare_exchange_n(&tracker_peak, &peak, now, 1, __ATOMIC_RELAXED,
-                                                      __ATOMIC_RELAXED)) {
-    }
-}
-
 static void tracker_forget(uint64_t size, uint32_t stack)
 {
     uint64_t bytes, count;
     tracker_weight(size, &bytes, &count);
     ms_sites_free(stack, bytes, count);
-    tracker_add_current(-(int64_t)bytes);
 }
 
 /* Inlined into each entry point, so the unwinder sees the same frames above it from every hook. */
@@ -199,7 +181,6 @@ static inline __attribute__((always_inline)) void tracker_record(void *p, size_t
     uint64_t bytes, count;
     tracker_weight(size, &bytes, &count);
     ms_sites_alloc(stack, bytes, count);
-    tracker_add_current((int64_t)bytes);
 }
 
 /* The block at p is going away (free, or realloc that moves it). */
@@ -271,9 +252,10 @@ static inline int tracker_begin(void)
     return 1;
 }
 
-static inline void tracker_end(int saved_errno)
+/* errno is the real function's: nothing on the recording path changes it (slow paths that make system
+ * calls keep it themselves), so there is nothing to restore. */
+static inline void tracker_end(void)
 {
-    errno = saved_errno;
     tracker_guard = 0;
 }
 
@@ -288,14 +270,13 @@ __attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
         return ms_real.malloc(size);
     }
     void *p = ms_real.malloc(size);
-    int e = errno;
     tracker_count(MS_FMT_CALL_MALLOC);
     if (MS_LIKELY(p != NULL)) {
         tracker_record(p, size);
     } else {
         __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
     }
-    tracker_end(e);
+    tracker_end();
     return p;
 }
 
@@ -303,9 +284,8 @@ __attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
 {
     if (MS_UNLIKELY(p == NULL)) {
         if (tracker_begin()) {
-            int e = errno;
-            tracker_count(kind);
-            tracker_end(e);
+                    tracker_count(kind);
+            tracker_end();
         }
         return;
     }
@@ -319,12 +299,11 @@ __attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
         ms_real.free(p);
         return;
     }
-    int e = errno;
     tracker_count(kind);
     /* Forget the block before the allocator can hand the address to another thread. */
     tracker_release(p);
     ms_real.free(p);
-    tracker_end(e);
+    tracker_end();
 }
 
 __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
@@ -341,14 +320,13 @@ __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
         return ms_real.calloc(n, size);
     }
     void *p = ms_real.calloc(n, size);
-    int e = errno;
     tracker_count(MS_FMT_CALL_CALLOC);
     if (MS_LIKELY(p != NULL)) {
         tracker_record(p, n * size); /* no overflow: the allocator succeeded */
     } else {
         __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
     }
-    tracker_end(e);
+    tracker_end();
     return p;
 }
 
@@ -387,7 +365,6 @@ __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
     uint32_t old_stack = 0;
     int known = p ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
     void *q = ms_real.realloc(p, size);
-    int e = errno;
     tracker_count(MS_FMT_CALL_REALLOC);
     if (q) {
         if (known) {
@@ -409,7 +386,7 @@ __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
             ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
         }
     }
-    tracker_end(e);
+    tracker_end();
     return q;
 }
 
@@ -431,7 +408,6 @@ __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_
     int overflow = __builtin_mul_overflow(n, size, &total);
     int known = p && !overflow ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
     void *q = ms_real.reallocarray(p, n, size);
-    int e = errno;
     tracker_count(MS_FMT_CALL_REALLOCARRAY);
     if (q) {
         if (known) {
@@ -452,7 +428,7 @@ __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_
             ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
         }
     }
-    tracker_end(e);
+    tracker_end();
     return q;
 }
 
@@ -473,14 +449,13 @@ __attribute__((noinline)) int ms_tracker_posix_memalign(void **out, size_t align
         return ms_real.posix_memalign(out, align, size);
     }
     int rc = ms_real.posix_memalign(out, align, size);
-    int e = errno;
     tracker_count(MS_FMT_CALL_POSIX_MEMALIGN);
     if (rc == 0) {
         tracker_record(*out, size);
     } else {
         __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
     }
-    tracker_end(e);
+    tracker_end();
     return rc;
 }
 
@@ -515,14 +490,13 @@ __attribute__((noinline)) void *ms_tracker_aligned(int kind, size_t align, size_
         return tracker_call_aligned(kind, align, size);
     }
     void *p = tracker_call_aligned(kind, align, size);
-    int e = errno;
     tracker_count(kind);
     if (p) {
         tracker_record(p, size);
     } else {
         __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
     }
-    tracker_end(e);
+    tracker_end();
     return p;
 }
 
@@ -552,11 +526,7 @@ void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_count
         out->free_count += sites[id].free_count;
     }
     out->live_count = out->alloc_count - out->free_count;
-    out->current_bytes = __atomic_load_n(&tracker_current, __ATOMIC_RELAXED) + (uint64_t)ms_sites_current_pending();
-    out->peak_bytes = __atomic_load_n(&tracker_peak, __ATOMIC_RELAXED);
-    if (out->peak_bytes < out->current_bytes) {
-        out->peak_bytes = out->current_bytes;
-    }
+    ms_sites_current(&out->current_bytes, &out->peak_bytes);
     ms_sites_calls(out->calls);
     out->unknown_frees = __atomic_load_n(&tracker_unknown_frees, __ATOMIC_RELAXED);
     out->failed_allocs = __atomic_load_n(&tracker_failed, __ATOMIC_RELAXED);
@@ -568,7 +538,5 @@ void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_count
 
 void ms_tracker_reset_peak(void)
 {
-    __atomic_store_n(&tracker_peak,
-                     __atomic_load_n(&tracker_current, __ATOMIC_RELAXED) + (uint64_t)ms_sites_current_pending(),
-                     __ATOMIC_RELAXED);
+    ms_sites_reset_peak();
 }
