@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The at-exit reachability scan sorts fx_reach's planted blocks into the right kinds, with their exact
+# bytes, as `memsnap leaks --format json` reports them; --fail gates on lost blocks only; with
+# MEMSNAP_LEAK_SCAN=0 the report says reachability is unknown and lists every live block.
+# Environment: MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB (without it: skipped).
+set -u
+lib=${MEMSNAP_PRELOAD_LIB:-}
+if [ -z "$lib" ] || [ ! -f "$lib" ]; then
+  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
+  exit 77
+fi
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+memsnap=$MEMSNAP_BIN
+fx=$MEMSNAP_FIXTURES/fx_reach
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+for how in return _exit; do
+  MEMSNAP_OUTPUT="$tmp/$how.snap" LD_PRELOAD="$lib" "$fx" $how || fail "fixture exited $? ($how)"
+  "$memsnap" leaks "$tmp/$how.snap" --format json --show-reachable --include '*fx_reach.c' >"$tmp/$how.json" ||
+    fail "memsnap leaks exited $? ($how)"
+  "$py" - "$tmp/$how.json" "$how" <<'PY' || exit 1
+import json, sys
+doc = json.load(open(sys.argv[1]))
+how = sys.argv[2]
+assert doc["reachability"] == "scanned", doc["reachability"]
+# (innermost fixture function, kind) -> [bytes, blocks]
+got = {}
+for e in doc["leaks"]:
+    fn = next(f["function"] for f in e["stack"] if f.get("file") and f["file"].endswith("fx_reach.c"))
+    key = (fn, e["kind"])
+    assert key not in got, ("one row per stack and kind", key)
+    got[key] = [e["size"], e["count"]]
+want = {
+    ("keep_global", "still_reachable"): [100, 1],
+    ("keep_interior", "still_reachable"): [200, 1],
+    ("lost_head", "definitely_lost"): [64, 1],
+    ("lost_child", "indirectly_lost"): [64, 2],
+    ("overwritten", "definitely_lost"): [300, 1],
+    ("cycle_node", "definitely_lost"): [48, 1],
+    ("cycle_node", "indirectly_lost"): [48, 1],
+}
+if got != want:
+    for k in sorted(set(got) | set(want)):
+        print(f"{how}: {k}: got {got.get(k)} want {want.get(k)}", file=sys.stderr)
+    sys.exit(1)
+k = doc["kinds"]
+assert k["definitely_lost"] == {"size": 412, "count": 3, "stacks": 3}, k
+assert k["indirectly_lost"] == {"size": 112, "count": 3, "stacks": 2}, k
+assert k["still_reachable"] == {"size": 300, "count": 2, "stacks": 2}, k
+assert doc["total"] == {"size": 524, "count": 6, "stacks": 5}, doc["total"]
+PY
+done
+
+# Without --show-reachable only the lost kinds are listed; --fail crosses on them.
+"$memsnap" leaks "$tmp/return.snap" --format json --include '*fx_reach.c' --fail >"$tmp/default.json"
+[ $? = 1 ] || fail "leaks --fail with lost blocks did not exit 1"
+"$py" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+kinds = sorted({e["kind"] for e in d["leaks"]})
+assert kinds == ["definitely_lost", "indirectly_lost"], kinds
+' "$tmp/default.json" || fail "default listing"
+# Only reachable blocks left (the lost ones suppressed): --fail passes.
+printf 'leak:lost_head\nleak:lost_child\nleak:overwritten\nleak:cycle_node\n' >"$tmp/supp"
+"$memsnap" leaks "$tmp/return.snap" --include '*fx_reach.c' --suppressions "$tmp/supp" --fail >"$tmp/supp.txt" ||
+  fail "leaks --fail with only reachable blocks exited $?"
+grep -q '^SUMMARY: definitely lost: 0 B in 0 blocks from 0 stacks; indirectly lost: 0 B in 0 blocks from 0 stacks; still reachable: 300 B in 2 blocks from 2 stacks' "$tmp/supp.txt" ||
+  fail "summary: $(cat "$tmp/supp.txt")"
+
+# Scan off: no LEAKS section, every live block listed, and said so.
+MEMSNAP_LEAK_SCAN=0 MEMSNAP_OUTPUT="$tmp/off.snap" LD_PRELOAD="$lib" "$fx" || fail "fixture (scan off)"
+"$memsnap" leaks "$tmp/off.snap" --include '*fx_reach.c' --bytes >"$tmp/off.txt" || fail "leaks (scan off)"
+grep -q '^note: reachability unknown (no scan' "$tmp/off.txt" || fail "no 'reachability unknown' note"
+grep -q '^SUMMARY: 824 B leaked in 8 blocks from 6 stacks' "$tmp/off.txt" || fail "scan off: $(cat "$tmp/off.txt")"
+echo "ok: kinds and bytes as planted, for return and _exit; --fail on lost only; scan off says unknown"
