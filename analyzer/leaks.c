@@ -432,7 +432,8 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
             for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
                 ms_leaks_text_sum(line[k], sizeof line[k], ms_leaks_kind_text[k], &sums[k], cli->bytes);
             fprintf(cli->out, "SUMMARY: %s; %s; %s%s; suppressed: %s in %llu block%s from %llu stack%s\n", line[0],
-                    line[1], line[2], cli->show_reachable ? "" : " (--show-reachable lists them)",
+                    line[1], line[2],
+                    cli->show_reachable || !sums[MS_LEAKS_REACHABLE].blocks ? "" : " (--show-reachable lists them)",
                     ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes), (unsigned long long)sup_blocks,
                     sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks, sup_stacks == 1 ? "" : "s");
         } else {

@@ -41,6 +41,7 @@ generate() {
     profile leak "$fx/fx_leak" leak
     ms leaks "$tmp/leak.0.snap"
     ms leaks "$tmp/leak.0.snap" --fail --bytes
+    ms leaks "$tmp/leak.0.snap" --show-reachable --no-default-suppressions --include '*fx_leak.c'
     ms top "$tmp/leak.0.snap" --include '*fx_leak.c' -n 3
     ms top "$tmp/leak.0.snap" --include '*fx_leak.c' --by function --cumulative --bytes -n 2
     printf 'leak:make_node\n' >"$tmp/supp.txt"
