@@ -153,7 +153,8 @@ struct ms_gate {
 int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err);
 struct ms_gate_verdict {
     double change;   /* percent or seconds, as the threshold */
-    int exceeded;    /* change > threshold */
+    int exceeded;    /* change > threshold (statistical gate on a time: or the median's change is) */
+    double median_change; /* the median's change, same unit; NAN when not used */
     double p;        /* two-sided Mann-Whitney p, new samples against old ones moved by the threshold;
                         NAN without samples or with alpha 1 */
     int z_slower;    /* the test's direction: new samples rank above the moved old ones */

@@ -176,6 +176,48 @@ static void gate_needs_threshold_and_significance(void **state)
     free(rf.data);
 }
 
+/* A wall-clock run whose old side had preempted rounds: the mean fell although every typical round got 25%
+ * slower. The median's change stands for the threshold and the rank test confirms the shift, so the gate
+ * fails; an A/A pair with the same outliers does not. */
+static void gate_sees_a_shift_behind_a_mean_dragged_by_outliers(void **state)
+{
+    (void)state;
+    double old[40], same[40], slower[40];
+    for (int i = 0; i < 40; i++) {
+        old[i] = 1.0 + 0.01 * ((i * 7) % 40);
+        same[i] = 1.0 + 0.01 * ((i * 11) % 40);
+        slower[i] = old[i] * 1.25;
+    }
+    old[5] = old[17] = old[29] = 40.0; /* three preempted rounds: mean ~3.9 instead of ~1.2 */
+    same[2] = same[21] = same[33] = 40.0;
+    struct ms_result ro, ra, rs;
+    fill(&ro, old, 40);
+    fill(&ra, same, 40);
+    fill(&rs, slower, 40);
+    struct ms_gate g;
+    struct ms_err err;
+    assert_int_equal(ms_gate_parse("mean:10%", &g, &err), 0);
+    struct ms_gate_verdict v;
+
+    ms_gate_check(&g, &ro, &rs, 0.01, &v);
+    assert_true(v.change < 0);                 /* the mean says faster */
+    assert_true(v.median_change > 20.0);       /* the median says +25% */
+    assert_true(v.exceeded && v.significant && v.failed);
+    char msg[300];
+    ms_gate_message(&g, &v, 0.01, msg, sizeof msg);
+    assert_non_null(strstr(msg, "; median +"));
+
+    ms_gate_check(&g, &ro, &ra, 0.01, &v);
+    assert_false(v.failed);
+
+    /* the plain threshold (alpha 1) keeps pytest-benchmark's rule: the mean alone */
+    ms_gate_check(&g, &ro, &rs, 1.0, &v);
+    assert_false(v.failed);
+    free(ro.data);
+    free(ra.data);
+    free(rs.data);
+}
+
 /* allocs/bytes/instructions/cycles per call: deterministic counts, judged by the threshold alone, and only
  * when both runs measured them. */
 static void gate_on_counts_per_call(void **state)
@@ -298,6 +340,7 @@ int main(void)
         cmocka_unit_test(gate_parses_pytest_benchmark_grammar),
         cmocka_unit_test(mannwhitney_matches_hand_computation),
         cmocka_unit_test(gate_needs_threshold_and_significance),
+        cmocka_unit_test(gate_sees_a_shift_behind_a_mean_dragged_by_outliers),
         cmocka_unit_test(gate_on_counts_per_call),
         cmocka_unit_test(filter_matches_like_pytest_k),
         cmocka_unit_test(options_parse_pytest_benchmark_flags),
