@@ -392,17 +392,19 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                                                   "builtin", 1, "stacks", (json_int_t)sup->runtime_hits, "size",
                                                   (json_int_t)sup->runtime_bytes, "count",
                                                   (json_int_t)sup->runtime_blocks));
-        json_t *kinds = json_null();
+        json_t *kinds = json_null(), *scan = json_null();
         if (scanned) {
+            scan = json_pack("{s:I, s:I, s:I}", "blocks", (json_int_t)snap->leak_scanned, "skipped",
+                             (json_int_t)snap->leak_skipped, "ns", (json_int_t)snap->leak_scan_ns);
             kinds = json_object();
             for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
                 json_object_set_new(kinds, ms_leaks_kind_json[k],
                                     json_pack("{s:I, s:I, s:I}", "size", (json_int_t)sums[k].bytes, "count",
                                               (json_int_t)sums[k].blocks, "stacks", (json_int_t)sums[k].stacks));
         }
-        json_t *doc = json_pack("{s:s, s:s, s:b, s:s, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}",
+        json_t *doc = json_pack("{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}",
                                 "command", "leaks", "snapshot", snap->path, "at_exit", at_exit, "reachability",
-                                scanned ? "scanned" : "unknown", "kinds", kinds, "leaks", arr, "total", "size",
+                                scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total", "size",
                                 (json_int_t)lost.bytes, "count", (json_int_t)lost.blocks, "stacks",
                                 (json_int_t)lost_stacks, "suppressions", sarr, "suppressed", "size",
                                 (json_int_t)sup_bytes, "count", (json_int_t)sup_blocks, "stacks",

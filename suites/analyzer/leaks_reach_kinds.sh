@@ -26,6 +26,7 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 how = sys.argv[2]
 assert doc["reachability"] == "scanned", doc["reachability"]
+assert doc["scan"]["blocks"] >= 10 and doc["scan"]["skipped"] == 0 and doc["scan"]["ns"] > 0, doc["scan"]
 # (innermost fixture function, kind) -> [bytes, blocks]
 got = {}
 for e in doc["leaks"]:
@@ -36,6 +37,7 @@ for e in doc["leaks"]:
 want = {
     ("keep_global", "still_reachable"): [100, 1],
     ("keep_interior", "still_reachable"): [200, 1],
+    ("keep_tls", "still_reachable"): [150, 1],
     ("lost_head", "definitely_lost"): [64, 1],
     ("lost_child", "indirectly_lost"): [64, 2],
     ("overwritten", "definitely_lost"): [300, 1],
@@ -49,7 +51,7 @@ if got != want:
 k = doc["kinds"]
 assert k["definitely_lost"] == {"size": 412, "count": 3, "stacks": 3}, k
 assert k["indirectly_lost"] == {"size": 112, "count": 3, "stacks": 2}, k
-assert k["still_reachable"] == {"size": 300, "count": 2, "stacks": 2}, k
+assert k["still_reachable"] == {"size": 450, "count": 3, "stacks": 3}, k
 assert doc["total"] == {"size": 524, "count": 6, "stacks": 5}, doc["total"]
 PY
 done
@@ -67,12 +69,18 @@ assert kinds == ["definitely_lost", "indirectly_lost"], kinds
 printf 'leak:lost_head\nleak:lost_child\nleak:overwritten\nleak:cycle_node\n' >"$tmp/supp"
 "$memsnap" leaks "$tmp/return.snap" --include '*fx_reach.c' --suppressions "$tmp/supp" --fail >"$tmp/supp.txt" ||
   fail "leaks --fail with only reachable blocks exited $?"
-grep -q '^SUMMARY: definitely lost: 0 B in 0 blocks from 0 stacks; indirectly lost: 0 B in 0 blocks from 0 stacks; still reachable: 300 B in 2 blocks from 2 stacks' "$tmp/supp.txt" ||
+grep -q '^SUMMARY: definitely lost: 0 B in 0 blocks from 0 stacks; indirectly lost: 0 B in 0 blocks from 0 stacks; still reachable: 450 B in 3 blocks from 3 stacks' "$tmp/supp.txt" ||
   fail "summary: $(cat "$tmp/supp.txt")"
 
 # Scan off: no LEAKS section, every live block listed, and said so.
 MEMSNAP_LEAK_SCAN=0 MEMSNAP_OUTPUT="$tmp/off.snap" LD_PRELOAD="$lib" "$fx" || fail "fixture (scan off)"
 "$memsnap" leaks "$tmp/off.snap" --include '*fx_reach.c' --bytes >"$tmp/off.txt" || fail "leaks (scan off)"
 grep -q '^note: reachability unknown (no scan' "$tmp/off.txt" || fail "no 'reachability unknown' note"
-grep -q '^SUMMARY: 824 B leaked in 8 blocks from 6 stacks' "$tmp/off.txt" || fail "scan off: $(cat "$tmp/off.txt")"
+"$memsnap" leaks "$tmp/off.snap" --format json | "$py" -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["reachability"] == "unknown" and d["kinds"] is None and d["scan"] is None, d
+assert {e["kind"] for e in d["leaks"]} == {"unknown"}, d["leaks"]
+' || fail "scan off: JSON"
+grep -q '^SUMMARY: 974 B leaked in 9 blocks from 7 stacks' "$tmp/off.txt" || fail "scan off: $(cat "$tmp/off.txt")"
 echo "ok: kinds and bytes as planted, for return and _exit; --fail on lost only; scan off says unknown"
