@@ -42,14 +42,7 @@ enum ms_status ms_error_set(struct ms_error *err, enum ms_status r, const char *
 /* Exit status for a result (0, 1 or 2). */
 int ms_error_exit_status(enum ms_status r);
 
-/* ---- strtab.c: interned strings and a byte-key hash map ------------------------------------------ */
-
-/* Interned strings: equal strings get the same id and the same stable pointer. Id 0 is "". */
-struct ms_strtab;
-struct ms_strtab *ms_strtab_new(void);
-void ms_strtab_free(struct ms_strtab *t);
-uint32_t ms_strtab_intern(struct ms_strtab *t, const char *s, size_t len); /* UINT32_MAX on no memory */
-const char *ms_strtab_get(const struct ms_strtab *t, uint32_t id);
+/* ---- map.c: byte-key hash map --------------------------------------------------------------------- */
 
 /* Map from byte strings to uint32 values (open addressing, keys copied). */
 struct ms_map;
@@ -62,6 +55,15 @@ uint64_t ms_map_hash(const void *key, size_t len);
 /* Iteration: slots 0 .. ms_map_capacity() - 1; ms_map_at() is false for an empty slot. */
 size_t ms_map_capacity(const struct ms_map *m);
 bool ms_map_at(const struct ms_map *m, size_t i, const void **key, size_t *len, uint32_t *value);
+
+/* ---- strtab.c: interned strings ------------------------------------------------------------------ */
+
+/* Interned strings: equal strings get the same id and the same stable pointer. Id 0 is "". */
+struct ms_strtab;
+struct ms_strtab *ms_strtab_new(void);
+void ms_strtab_free(struct ms_strtab *t);
+uint32_t ms_strtab_intern(struct ms_strtab *t, const char *s, size_t len); /* UINT32_MAX on no memory */
+const char *ms_strtab_get(const struct ms_strtab *t, uint32_t id);
 
 /* ---- snapfile.c: read and validate a snapshot file ---------------------------------------------- */
 
