@@ -22,6 +22,7 @@
 #define REACH_ROOTS_MAX 8192
 #define REACH_REGIONS_MAX 65536
 #define REACH_SIZE_BITS 40 /* MS_HEAPMAP_SIZE_MAX fits */
+#define REACH_SAMPLE 64
 #define REACH_PTHREAD_SPAN 2304 /* glibc's struct pthread (x86_64): pthread_setspecific's first keys live in it */
 
 enum { REACH_NEW = 0, REACH_REACHABLE = 1, REACH_INDIRECT = 2, REACH_LEADER = 3 };
@@ -48,6 +49,9 @@ struct reach_work {
     struct reach_range *regions; /* readable mappings, sorted */
     size_t nregions;
     struct reach_block *blocks;  /* sorted by address */
+    uint64_t *addrs;             /* their addresses alone, for the search: 8 per cache line */
+    uint64_t *samples;           /* every REACH_SAMPLE-th address: a first search that stays in cache */
+    size_t nsamples;
     unsigned char *state;        /* REACH_* per block */
     unsigned char *readable;     /* 1 when the block's bytes lie in readable mappings */
     uint32_t *stack;             /* the mark stack: each block is pushed at most once */
@@ -274,10 +278,21 @@ static inline ptrdiff_t reach_find(const struct reach_work *w, uint64_t v)
     if (v < w->lo || v >= w->hi) {
         return -1;
     }
-    size_t lo = 0, hi = w->n;
+    /* Last sample <= v (samples[0] is the lowest address, <= v), then last address <= v after it. */
+    size_t lo = 0, hi = w->nsamples;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (w->blocks[mid].addr <= v) {
+        if (w->samples[mid] <= v) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo *= REACH_SAMPLE;
+    hi = lo + REACH_SAMPLE < w->n ? lo + REACH_SAMPLE : w->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->addrs[mid] <= v) {
             lo = mid;
         } else {
             hi = mid;
@@ -427,6 +442,15 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
         w.readable = w.state + w.cap;
         ms_heapmap_each(reach_gather, &w);
         reach_sort(w.blocks, tmp, w.n);
+        /* tmp (16 bytes per block) is free again: addresses (8) and samples (1/8) fit in it. */
+        w.addrs = (uint64_t *)tmp;
+        w.samples = w.addrs + w.cap;
+        for (size_t i = 0; i < w.n; i++) {
+            w.addrs[i] = w.blocks[i].addr;
+            if (i % REACH_SAMPLE == 0) {
+                w.samples[w.nsamples++] = w.blocks[i].addr;
+            }
+        }
         if (w.n) {
             w.lo = w.blocks[0].addr;
         }
