@@ -34,20 +34,23 @@ static inline struct heapmap_stripe *heapmap_stripe_of(uint64_t h)
     return &heapmap_stripes[h >> 56];
 }
 
-static inline uint64_t heapmap_slot(const struct heapmap_stripe *s, uint64_t h)
+/* Contended: spin a little, then yield. Out of line, so the hooks stay small. */
+__attribute__((noinline, cold)) static void heapmap_lock_wait(struct heapmap_stripe *s)
 {
-    return (h >> 24) & s->mask;
-}
-
-static inline void heapmap_lock(struct heapmap_stripe *s)
-{
-    while (MS_UNLIKELY(__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))) {
+    do {
         for (int i = 0; i < 64 && __atomic_load_n(&s->lock, __ATOMIC_RELAXED); i++) {
             __builtin_ia32_pause();
         }
         if (__atomic_load_n(&s->lock, __ATOMIC_RELAXED)) {
             ms_platform_yield();
         }
+    } while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE));
+}
+
+static inline void heapmap_lock(struct heapmap_stripe *s)
+{
+    if (MS_UNLIKELY(__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))) {
+        heapmap_lock_wait(s);
     }
 }
 
@@ -56,47 +59,57 @@ static inline void heapmap_unlock(struct heapmap_stripe *s)
     __atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
 }
 
+/* Before the first block of a stripe: a one-entry empty table, so lookups need no NULL test. */
+static struct heapmap_entry heapmap_empty[1];
+
 int ms_heapmap_init(void)
 {
-    return 0; /* stripes are allocated on first use */
-}
-
-static void heapmap_place(struct heapmap_stripe *s, uint64_t key, uint64_t val)
-{
-    uint64_t i = heapmap_slot(s, heapmap_hash(key));
-    while (s->tab[i].key) {
-        i = (i + 1) & s->mask;
+    for (int i = 0; i < HEAPMAP_STRIPES; i++) {
+        heapmap_stripes[i].tab = heapmap_empty; /* mask 0, limit 0: the first insert grows it */
     }
-    s->tab[i].key = key;
-    s->tab[i].val = val;
+    return 0;
 }
 
-/* Under the stripe lock. */
-static int heapmap_grow(struct heapmap_stripe *s)
+static void heapmap_place(struct heapmap_entry *tab, uint64_t mask, uint64_t key, uint64_t val)
 {
-    uint64_t cap = s->tab ? (s->mask + 1) * 2 : HEAPMAP_MIN;
+    uint64_t i = (heapmap_hash(key) >> 24) & mask;
+    while (tab[i].key) {
+        i = (i + 1) & mask;
+    }
+    tab[i].key = key;
+    tab[i].val = val;
+}
+
+/* Under the stripe lock. errno is kept: the hooks leave it to the real allocator. */
+__attribute__((noinline, cold)) static int heapmap_grow(struct heapmap_stripe *s)
+{
+    struct heapmap_entry *old = s->tab;
+    uint64_t old_cap = old != heapmap_empty ? s->mask + 1 : 0;
+    uint64_t cap = old_cap ? old_cap * 2 : HEAPMAP_MIN;
     void *mem;
-    int e = errno; /* the hooks leave errno to the real allocator */
+    int e = errno;
     int rc = ms_platform_map(cap * sizeof(struct heapmap_entry), 0, &mem);
-    errno = e;
     if (rc < 0) {
+        errno = e;
         return -ENOMEM;
     }
-    struct heapmap_entry *old = s->tab;
-    uint64_t old_cap = old ? s->mask + 1 : 0;
-    s->tab = mem;
-    s->mask = cap - 1;
-    s->limit = cap / 4 * 3;
+    struct heapmap_entry *tab = mem;
     for (uint64_t i = 0; i < old_cap; i++) {
         if (old[i].key) {
-            heapmap_place(s, old[i].key, old[i].val);
+            heapmap_place(tab, cap - 1, old[i].key, old[i].val);
         }
     }
-    ms_platform_unmap(old, old_cap * sizeof(struct heapmap_entry));
+    s->tab = tab;
+    s->mask = cap - 1;
+    s->limit = cap / 4 * 3;
+    if (old_cap) {
+        ms_platform_unmap(old, old_cap * sizeof(struct heapmap_entry));
+    }
     errno = e;
     return 0;
 }
 
+/* The pointer is hashed once: its top byte picks the stripe, the middle bits the slot. */
 int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size, uint32_t *old_stack)
 {
     uint64_t key = (uint64_t)(uintptr_t)p;
@@ -105,29 +118,26 @@ int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_si
                    stack;
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
-    if (MS_UNLIKELY(s->count >= s->limit)) {
-        if (heapmap_grow(s) < 0) {
-            heapmap_unlock(s);
-            return -ENOMEM;
-        }
+    if (MS_UNLIKELY(s->count >= s->limit) && heapmap_grow(s) < 0) {
+        heapmap_unlock(s);
+        return -ENOMEM;
     }
-    uint64_t i = heapmap_slot(s, h);
-    for (;;) {
-        uint64_t k = s->tab[i].key;
-        if (k == 0) {
-            break;
-        }
+    struct heapmap_entry *tab = s->tab;
+    uint64_t mask = s->mask;
+    uint64_t i = (h >> 24) & mask;
+    uint64_t k;
+    while ((k = tab[i].key) != 0) {
         if (MS_UNLIKELY(k == key)) {
-            *old_size = (size_t)(s->tab[i].val >> HEAPMAP_STACK_BITS);
-            *old_stack = (uint32_t)(s->tab[i].val & ((1u << HEAPMAP_STACK_BITS) - 1));
-            s->tab[i].val = val;
+            *old_size = (size_t)(tab[i].val >> HEAPMAP_STACK_BITS);
+            *old_stack = (uint32_t)(tab[i].val & ((1u << HEAPMAP_STACK_BITS) - 1));
+            tab[i].val = val;
             heapmap_unlock(s);
             return 1;
         }
-        i = (i + 1) & s->mask;
+        i = (i + 1) & mask;
     }
-    s->tab[i].key = key;
-    s->tab[i].val = val;
+    tab[i].key = key;
+    tab[i].val = val;
     s->count++;
     heapmap_unlock(s);
     return 0;
@@ -139,38 +149,28 @@ int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
     uint64_t h = heapmap_hash(key);
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
-    if (MS_UNLIKELY(!s->tab)) {
-        heapmap_unlock(s);
-        return 0;
-    }
-    uint64_t i = heapmap_slot(s, h);
-    for (;;) {
-        uint64_t k = s->tab[i].key;
-        if (k == key) {
-            break;
-        }
+    struct heapmap_entry *tab = s->tab;
+    uint64_t mask = s->mask;
+    uint64_t i = (h >> 24) & mask;
+    uint64_t k;
+    while ((k = tab[i].key) != key) {
         if (k == 0) {
             heapmap_unlock(s);
             return 0;
         }
-        i = (i + 1) & s->mask;
+        i = (i + 1) & mask;
     }
-    uint64_t val = s->tab[i].val;
+    uint64_t val = tab[i].val;
     /* Backward shift: pull later entries of the probe run into the hole unless that would move them
      * before their home slot. */
-    for (uint64_t j = i;;) {
-        j = (j + 1) & s->mask;
-        uint64_t k = s->tab[j].key;
-        if (k == 0) {
-            break;
-        }
-        uint64_t home = heapmap_slot(s, heapmap_hash(k));
-        if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
-            s->tab[i] = s->tab[j];
+    for (uint64_t j = (i + 1) & mask; (k = tab[j].key) != 0; j = (j + 1) & mask) {
+        uint64_t home = (heapmap_hash(k) >> 24) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            tab[i] = tab[j];
             i = j;
         }
     }
-    s->tab[i].key = 0;
+    tab[i].key = 0;
     s->count--;
     heapmap_unlock(s);
     *size = (size_t)(val >> HEAPMAP_STACK_BITS);
@@ -191,7 +191,7 @@ uint64_t ms_heapmap_overhead(void)
 {
     uint64_t n = sizeof heapmap_stripes;
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
-        if (__atomic_load_n(&heapmap_stripes[i].tab, __ATOMIC_RELAXED)) {
+        if (__atomic_load_n(&heapmap_stripes[i].tab, __ATOMIC_RELAXED) != heapmap_empty) {
             n += (__atomic_load_n(&heapmap_stripes[i].mask, __ATOMIC_RELAXED) + 1) *
                  sizeof(struct heapmap_entry);
         }
@@ -217,7 +217,7 @@ void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32
 {
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         const struct heapmap_stripe *s = &heapmap_stripes[i];
-        for (uint64_t j = 0; s->tab && j <= s->mask; j++) {
+        for (uint64_t j = 0; s->tab && s->tab != heapmap_empty && j <= s->mask; j++) {
             if (s->tab[j].key) {
                 fn(ctx, (uintptr_t)s->tab[j].key, s->tab[j].val >> HEAPMAP_STACK_BITS,
                    (uint32_t)(s->tab[j].val & ((1u << HEAPMAP_STACK_BITS) - 1)));
