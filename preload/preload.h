@@ -164,11 +164,12 @@ struct ms_site_counts {
 };
 
 MS_HIDDEN int ms_sites_init(void);
-/* Hot path, under the recursion guard: no locked instruction while the thread's cache holds the id and
- * no new peak is reached. Live bytes and the peak follow. errno is left alone. */
-MS_HIDDEN void ms_sites_alloc(uint32_t stack, uint64_t bytes, uint64_t count);
-MS_HIDDEN void ms_sites_free(uint32_t stack, uint64_t bytes, uint64_t count);
-/* One call of an allocation function (MS_FMT_CALL_*), counted per thread. */
+/* Hot path, under the recursion guard: a block of `stack` comes or goes, from one call of `kind`
+ * (MS_FMT_CALL_*, counted with it; for a free -1 counts no call). No locked instruction while the
+ * thread's cache holds the id and no new peak is reached. Live bytes and the peak follow. errno is kept. */
+MS_HIDDEN void ms_sites_alloc(int kind, uint32_t stack, uint64_t bytes, uint64_t count);
+MS_HIDDEN void ms_sites_free(int kind, uint32_t stack, uint64_t bytes, uint64_t count);
+/* One call of an allocation function (MS_FMT_CALL_*) that recorded no block, counted per thread. */
 MS_HIDDEN void ms_sites_call(int kind);
 MS_HIDDEN void ms_sites_calls(uint64_t out[12]);
 /* Process live bytes (every thread's batch included) and peak: alloc/free above keep them. */

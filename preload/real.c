@@ -38,7 +38,7 @@ void *ms_real_pool_alloc(size_t size, size_t align)
 
 int ms_real_from_pool(const void *p)
 {
-    return (const unsigned char *)p >= real_pool && (const unsigned char *)p < real_pool + REAL_POOL_SIZE;
+    return (uintptr_t)p - (uintptr_t)real_pool < REAL_POOL_SIZE; /* one compare: every free asks */
 }
 
 size_t ms_real_pool_size(const void *p)

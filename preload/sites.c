@@ -238,25 +238,33 @@ static inline struct sites_slot *sites_slot(struct sites_local *l, uint32_t id)
     return s;
 }
 
-void ms_sites_alloc(uint32_t stack, uint64_t bytes, uint64_t count)
+void ms_sites_alloc(int kind, uint32_t stack, uint64_t bytes, uint64_t count)
 {
     struct sites_local *l = sites_local();
     if (MS_UNLIKELY(!l)) {
+        __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
         sites_unattached(stack, (int64_t)bytes, count);
         return;
     }
+    sites_bump(&l->calls[kind], 1);
     struct sites_slot *s = sites_slot(l, stack);
     sites_bump(&s->d.alloc_bytes, bytes);
     sites_bump(&s->d.alloc_count, count);
     sites_live_add(l, (int64_t)bytes);
 }
 
-void ms_sites_free(uint32_t stack, uint64_t bytes, uint64_t count)
+void ms_sites_free(int kind, uint32_t stack, uint64_t bytes, uint64_t count)
 {
     struct sites_local *l = sites_local();
     if (MS_UNLIKELY(!l)) {
+        if (kind >= 0) {
+            __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
+        }
         sites_unattached(stack, -(int64_t)bytes, count);
         return;
+    }
+    if (kind >= 0) {
+        sites_bump(&l->calls[kind], 1);
     }
     struct sites_slot *s = sites_slot(l, stack);
     sites_bump(&s->d.free_bytes, bytes);

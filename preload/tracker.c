@@ -87,6 +87,13 @@ static inline void tracker_count(int kind)
     ms_sites_call(kind);
 }
 
+/* A call of `kind` that the real allocator failed. */
+__attribute__((noinline, cold)) static void tracker_fail(int kind)
+{
+    ms_sites_call(kind);
+    __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+}
+
 /* ---- sampling: a Poisson process over allocated bytes, as in tcmalloc -------------------------- */
 
 static uint64_t tracker_random(void)
@@ -151,17 +158,20 @@ static inline void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *coun
 
 /* ---- recording ------------------------------------------------------------------------------------ */
 
-static void tracker_forget(uint64_t size, uint32_t stack)
+/* A recorded block goes; the call of `kind` (-1: counted elsewhere) is counted with it. */
+static inline void tracker_forget(int kind, uint64_t size, uint32_t stack)
 {
     uint64_t bytes, count;
     tracker_weight(size, &bytes, &count);
-    ms_sites_free(stack, bytes, count);
+    ms_sites_free(kind, stack, bytes, count);
 }
 
-/* Inlined into each entry point, so the unwinder sees the same frames above it from every hook. */
-static inline __attribute__((always_inline)) void tracker_record(void *p, size_t size)
+/* Records the block from one call of `kind` (counted here). Inlined into each entry point, so the
+ * unwinder sees the same frames above it from every hook. */
+static inline __attribute__((always_inline)) void tracker_record(int kind, void *p, size_t size)
 {
     if (ms_config.sample && !tracker_sampled(size)) {
+        tracker_count(kind);
         return;
     }
     void *ips[MS_CONFIG_DEPTH_MAX];
@@ -174,23 +184,27 @@ static inline __attribute__((always_inline)) void tracker_record(void *p, size_t
     if (MS_UNLIKELY(rc != 0)) {
         if (rc < 0) {
             __atomic_fetch_add(&tracker_untracked, 1, __ATOMIC_RELAXED);
+            tracker_count(kind);
             return;
         }
-        tracker_forget(old_size, old_stack); /* its free went unseen */
+        tracker_forget(-1, old_size, old_stack); /* its free went unseen */
     }
     uint64_t bytes, count;
     tracker_weight(size, &bytes, &count);
-    ms_sites_alloc(stack, bytes, count);
+    ms_sites_alloc(kind, stack, bytes, count);
 }
 
-/* The block at p is going away (free, or realloc that moves it). */
-static inline void tracker_release(void *p)
+/* The block at p is going away: free (the call of `kind` is counted here). */
+static inline void tracker_release(int kind, void *p)
 {
     size_t size;
     uint32_t stack;
     if (ms_heapmap_remove(p, &size, &stack)) {
-        tracker_forget(size, stack);
-    } else if (!ms_config.sample) {
+        tracker_forget(kind, size, stack);
+        return;
+    }
+    tracker_count(kind);
+    if (!ms_config.sample) {
         __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
     }
 }
@@ -270,11 +284,10 @@ __attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
         return ms_real.malloc(size);
     }
     void *p = ms_real.malloc(size);
-    tracker_count(MS_FMT_CALL_MALLOC);
     if (MS_LIKELY(p != NULL)) {
-        tracker_record(p, size);
+        tracker_record(MS_FMT_CALL_MALLOC, p, size);
     } else {
-        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        tracker_fail(MS_FMT_CALL_MALLOC);
     }
     tracker_end();
     return p;
@@ -284,7 +297,7 @@ __attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
 {
     if (MS_UNLIKELY(p == NULL)) {
         if (tracker_begin()) {
-                    tracker_count(kind);
+            tracker_count(kind);
             tracker_end();
         }
         return;
@@ -299,9 +312,8 @@ __attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
         ms_real.free(p);
         return;
     }
-    tracker_count(kind);
     /* Forget the block before the allocator can hand the address to another thread. */
-    tracker_release(p);
+    tracker_release(kind, p);
     ms_real.free(p);
     tracker_end();
 }
@@ -320,11 +332,10 @@ __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
         return ms_real.calloc(n, size);
     }
     void *p = ms_real.calloc(n, size);
-    tracker_count(MS_FMT_CALL_CALLOC);
     if (MS_LIKELY(p != NULL)) {
-        tracker_record(p, n * size); /* no overflow: the allocator succeeded */
+        tracker_record(MS_FMT_CALL_CALLOC, p, n * size); /* no overflow: the allocator succeeded */
     } else {
-        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        tracker_fail(MS_FMT_CALL_CALLOC);
     }
     tracker_end();
     return p;
@@ -365,21 +376,22 @@ __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
     uint32_t old_stack = 0;
     int known = p ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
     void *q = ms_real.realloc(p, size);
-    tracker_count(MS_FMT_CALL_REALLOC);
     if (q) {
         if (known) {
-            tracker_forget(old_size, old_stack);
+            tracker_forget(-1, old_size, old_stack);
         } else if (p && !ms_config.sample) {
             __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
         }
-        tracker_record(q, size);
+        tracker_record(MS_FMT_CALL_REALLOC, q, size);
     } else if (p && size == 0) {
         /* glibc: realloc(p, 0) frees p and returns NULL. */
         if (known) {
-            tracker_forget(old_size, old_stack);
+            tracker_forget(MS_FMT_CALL_REALLOC, old_size, old_stack);
+        } else {
+            tracker_count(MS_FMT_CALL_REALLOC);
         }
     } else {
-        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        tracker_fail(MS_FMT_CALL_REALLOC);
         if (known) {
             size_t s2;
             uint32_t st2;
@@ -408,20 +420,21 @@ __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_
     int overflow = __builtin_mul_overflow(n, size, &total);
     int known = p && !overflow ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
     void *q = ms_real.reallocarray(p, n, size);
-    tracker_count(MS_FMT_CALL_REALLOCARRAY);
     if (q) {
         if (known) {
-            tracker_forget(old_size, old_stack);
+            tracker_forget(-1, old_size, old_stack);
         } else if (p && !ms_config.sample) {
             __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
         }
-        tracker_record(q, total);
+        tracker_record(MS_FMT_CALL_REALLOCARRAY, q, total);
     } else if (p && total == 0 && !overflow) {
         if (known) {
-            tracker_forget(old_size, old_stack);
+            tracker_forget(MS_FMT_CALL_REALLOCARRAY, old_size, old_stack);
+        } else {
+            tracker_count(MS_FMT_CALL_REALLOCARRAY);
         }
     } else {
-        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        tracker_fail(MS_FMT_CALL_REALLOCARRAY);
         if (known) {
             size_t s2;
             uint32_t st2;
@@ -449,11 +462,10 @@ __attribute__((noinline)) int ms_tracker_posix_memalign(void **out, size_t align
         return ms_real.posix_memalign(out, align, size);
     }
     int rc = ms_real.posix_memalign(out, align, size);
-    tracker_count(MS_FMT_CALL_POSIX_MEMALIGN);
     if (rc == 0) {
-        tracker_record(*out, size);
+        tracker_record(MS_FMT_CALL_POSIX_MEMALIGN, *out, size);
     } else {
-        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        tracker_fail(MS_FMT_CALL_POSIX_MEMALIGN);
     }
     tracker_end();
     return rc;
@@ -490,11 +502,10 @@ __attribute__((noinline)) void *ms_tracker_aligned(int kind, size_t align, size_
         return tracker_call_aligned(kind, align, size);
     }
     void *p = tracker_call_aligned(kind, align, size);
-    tracker_count(kind);
     if (p) {
-        tracker_record(p, size);
+        tracker_record(kind, p, size);
     } else {
-        __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+        tracker_fail(kind);
     }
     tracker_end();
     return p;
