@@ -39,7 +39,7 @@ struct reach_block {
 /* Everything the scan uses, in mapped memory or here (one scan at a time: the snapshot lock). */
 static struct reach_range reach_roots[REACH_ROOTS_MAX];
 static uint32_t reach_nroots;
-static int reach_roots_overflow;
+static int reach_roots_error; /* -errno: the roots are incomplete, so would the verdicts be */
 static int reach_on = 1;
 static uintptr_t reach_entry_sp;
 static pthread_t reach_entry_thread;
@@ -183,7 +183,7 @@ static void reach_add_root(uintptr_t lo, uintptr_t hi)
         return;
     }
     if (reach_nroots == REACH_ROOTS_MAX) {
-        reach_roots_overflow = 1;
+        reach_roots_error = -E2BIG;
         return;
     }
     reach_roots[reach_nroots++] = (struct reach_range){lo, hi};
@@ -219,7 +219,7 @@ static int reach_module(struct dl_phdr_info *info, size_t size, void *ctx)
 static void reach_collect_roots(uintptr_t sp)
 {
     reach_nroots = 0;
-    reach_roots_overflow = 0;
+    reach_roots_error = 0;
     dl_iterate_phdr(reach_module, NULL);
     uintptr_t lo, hi;
     if (reach_entry_sp && pthread_equal(reach_entry_thread, pthread_self()) && reach_entry_sp > sp) {
@@ -229,7 +229,9 @@ static void reach_collect_roots(uintptr_t sp)
     if (ms_platform_thread_stack(&lo, &hi) == 0 && sp >= lo && sp < hi) {
         reach_add_root(sp, hi);
     } else {
-        reach_roots_overflow = 1; /* without the stack the scan would call everything held there lost */
+        /* e.g. exit() from a handler on an alternate signal stack: without the thread's stack the scan
+         * would call everything held there lost */
+        reach_roots_error = -EFAULT;
     }
     uintptr_t tp = (uintptr_t)pthread_self();
     reach_add_root(tp, tp + REACH_PTHREAD_SPAN);
@@ -422,10 +424,10 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
     /* Roots before the heap map is locked: dl_iterate_phdr takes the loader's lock, which a thread waiting
      * for a heap map stripe (allocating inside dlopen) may hold. */
     reach_collect_roots(sp);
-    if (reach_roots_overflow) {
+    if (reach_roots_error < 0) {
         ms_platform_unmap(w.regions, regions_len);
         ms_platform_unmap(sites, sites_len);
-        return -E2BIG;
+        return reach_roots_error;
     }
 
     ms_heapmap_lock_all();
