@@ -216,7 +216,7 @@ static int reach_module(struct dl_phdr_info *info, size_t size, void *ctx)
 
 /* sp: the scanning function's stack pointer. Its frame (with the registers it spilled) and its callers'
  * are roots; the frames below it, where the scan itself runs, are not. */
-static void reach_collect_roots(uintptr_t sp)
+static void reach_collect_roots(const struct reach_work *w, uintptr_t sp)
 {
     reach_nroots = 0;
     reach_roots_error = 0;
@@ -226,12 +226,19 @@ static void reach_collect_roots(uintptr_t sp)
         sp = reach_entry_sp;
         reach_add_root((uintptr_t)reach_entry_regs, (uintptr_t)(reach_entry_regs + 6));
     }
-    if (ms_platform_thread_stack(&lo, &hi) == 0 && sp >= lo && sp < hi) {
+    int known = ms_platform_thread_stack(&lo, &hi) == 0;
+    if (known && sp >= lo && sp < hi) {
         reach_add_root(sp, hi);
     } else {
-        /* e.g. exit() from a handler on an alternate signal stack: without the thread's stack the scan
-         * would call everything held there lost */
-        reach_roots_error = -EFAULT;
+        /* exit() from a handler on an alternate signal stack: that stack from sp up, and the whole thread
+         * stack, whose live part is unknown (more stale words, never a missed root). */
+        const struct reach_range *r = reach_region_of(w, sp);
+        if (!r || !known) {
+            reach_roots_error = -EFAULT;
+            return;
+        }
+        reach_add_root(sp, r->hi);
+        reach_add_root(lo, hi);
     }
     uintptr_t tp = (uintptr_t)pthread_self();
     reach_add_root(tp, tp + REACH_PTHREAD_SPAN);
@@ -423,7 +430,7 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
     }
     /* Roots before the heap map is locked: dl_iterate_phdr takes the loader's lock, which a thread waiting
      * for a heap map stripe (allocating inside dlopen) may hold. */
-    reach_collect_roots(sp);
+    reach_collect_roots(&w, sp);
     if (reach_roots_error < 0) {
         ms_platform_unmap(w.regions, regions_len);
         ms_platform_unmap(sites, sites_len);

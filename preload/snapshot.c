@@ -202,7 +202,7 @@ static void snapshot_scan(struct snapshot_plan *pl)
 {
     int rc = ms_reach_scan(pl->stacks, &pl->reach);
     if (rc < 0) {
-        const char *why = rc == -EFAULT ? "the exiting thread runs outside its stack (an alternate signal stack?)"
+        const char *why = rc == -EFAULT ? "the exiting thread's stack is unknown"
                                         : strerrordesc_np(-rc);
         ms_text_warn("leak scan skipped: ", why ? why : "error", (const char *)0);
         return;
