@@ -17,7 +17,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-for how in return _exit; do
+for how in return _exit altstack; do
   MEMSNAP_OUTPUT="$tmp/$how.snap" LD_PRELOAD="$lib" "$fx" $how || fail "fixture exited $? ($how)"
   "$memsnap" leaks "$tmp/$how.snap" --format json --show-reachable --include '*fx_reach.c' >"$tmp/$how.json" ||
     fail "memsnap leaks exited $? ($how)"
@@ -83,4 +83,4 @@ assert d["reachability"] == "unknown" and d["kinds"] is None and d["scan"] is No
 assert {e["kind"] for e in d["leaks"]} == {"unknown"}, d["leaks"]
 ' || fail "scan off: JSON"
 grep -q '^SUMMARY: 974 B leaked in 9 blocks from 7 stacks' "$tmp/off.txt" || fail "scan off: $(cat "$tmp/off.txt")"
-echo "ok: kinds and bytes as planted, for return and _exit; --fail on lost only; scan off says unknown"
+echo "ok: kinds and bytes as planted, for return, _exit and exit on an alternate signal stack; --fail on lost only; scan off says unknown"
