@@ -120,6 +120,7 @@ struct ms_snap {
     struct ms_leak *leaks;   /* sorted by stack, one per stack at most */
     uint32_t leak_count;
     uint64_t leak_scanned, leak_skipped, leak_scan_ns;
+    uint32_t leak_threads_unknown; /* threads whose stacks the scan could not use */
     void *mem_; /* owned storage */
 };
 

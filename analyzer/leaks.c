@@ -394,8 +394,9 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                                                   (json_int_t)sup->runtime_blocks));
         json_t *kinds = json_null(), *scan = json_null();
         if (scanned) {
-            scan = json_pack("{s:I, s:I, s:I}", "blocks", (json_int_t)snap->leak_scanned, "skipped",
-                             (json_int_t)snap->leak_skipped, "ns", (json_int_t)snap->leak_scan_ns);
+            scan = json_pack("{s:I, s:I, s:I, s:I}", "blocks", (json_int_t)snap->leak_scanned, "skipped",
+                             (json_int_t)snap->leak_skipped, "ns", (json_int_t)snap->leak_scan_ns, "threads_unknown",
+                             (json_int_t)snap->leak_threads_unknown);
             kinds = json_object();
             for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
                 json_object_set_new(kinds, ms_leaks_kind_json[k],
@@ -430,6 +431,10 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
         if (shown < n)
             fprintf(cli->out, "... and %zu more stacks\n\n", n - shown);
         char line[3][160];
+        if (scanned && snap->leak_threads_unknown)
+            fprintf(cli->out, "note: %u other thread%s ran during the scan; what only %s stack%s held shows as lost\n",
+                    snap->leak_threads_unknown, snap->leak_threads_unknown == 1 ? "" : "s",
+                    snap->leak_threads_unknown == 1 ? "its" : "their", snap->leak_threads_unknown == 1 ? "" : "s");
         if (scanned) {
             for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
                 ms_leaks_text_sum(line[k], sizeof line[k], ms_leaks_kind_text[k], &sums[k], cli->bytes);

@@ -254,6 +254,7 @@ static enum ms_status ms_snapfile_leaks(struct ms_snapfile_cursor *c, struct ms_
     s->leak_scanned = h.scanned_blocks;
     s->leak_skipped = h.skipped_blocks;
     s->leak_scan_ns = h.scan_ns;
+    s->leak_threads_unknown = h.threads_unknown;
     s->has_leaks = true;
     return MS_OK;
 }

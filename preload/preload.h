@@ -266,6 +266,7 @@ struct ms_reach {
     uint32_t nstacks;
     uint64_t blocks;  /* live blocks scanned */
     uint64_t skipped; /* live blocks of stack ids newer than nstacks: in no kind */
+    uint32_t threads_unknown; /* other threads running at the scan: their stacks were not roots */
     uint64_t scan_ns;
     size_t map_len;
 };
@@ -275,7 +276,7 @@ MS_HIDDEN void ms_reach_init(void);
 /* 1 when the at-exit snapshot carries a scan (on, and every allocation recorded rather than sampled). */
 MS_HIDDEN int ms_reach_enabled(void);
 /* Marks the live blocks reachable from the roots (writable segments of loaded modules, the calling
- * thread's registers, stack and TLS), transitively. Memory comes from ms_platform_map, never from an
+ * thread's registers, stack and TLS, other threads' stacks where they are blocked), transitively. Memory comes from ms_platform_map, never from an
  * allocator. Call under the guard and the snapshot lock, not from a signal handler. 0 or -errno. */
 MS_HIDDEN int ms_reach_scan(uint32_t nstacks, struct ms_reach *out);
 MS_HIDDEN void ms_reach_release(struct ms_reach *r);

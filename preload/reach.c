@@ -8,7 +8,9 @@
  * Only memory known to be readable is read: /proc/self/maps is taken before the scan, and every root range
  * and block is clipped to its readable mappings. All working memory is mapped anonymous memory, so the scan
  * depends on no allocator. The heap map is locked for the scan: no block can be freed (or unmapped) under
- * it. Other threads' stacks are not roots: the preload keeps no list of them. */
+ * it. Other threads: a thread blocked in a system call shows its stack pointer in /proc/self/task/TID/syscall,
+ * and its stack from there up is a root (its registers are out of reach); a running thread's is unknown,
+ * and counted. The files are read with plain system calls: /proc/self/maps and the task directory. */
 #include "preload.h"
 
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define REACH_ROOTS_MAX 8192
@@ -40,6 +43,7 @@ struct reach_block {
 static struct reach_range reach_roots[REACH_ROOTS_MAX];
 static uint32_t reach_nroots;
 static int reach_roots_error; /* -errno: the roots are incomplete, so would the verdicts be */
+static uint32_t reach_threads_unknown;
 static int reach_on = 1;
 static uintptr_t reach_entry_sp;
 static pthread_t reach_entry_thread;
@@ -111,6 +115,55 @@ static int reach_hex(const char **p, uintptr_t *out)
     return digits > 0;
 }
 
+/* The whole of a small /proc file into buf, NUL-terminated; length or -errno. */
+static ssize_t reach_read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    size_t have = 0;
+    while (have + 1 < size) {
+        ssize_t got = read(fd, buf + have, size - 1 - have);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        have += (size_t)got;
+    }
+    close(fd);
+    buf[have] = 0;
+    return (ssize_t)have;
+}
+
+/* A maps line from the permissions on: readable, and safe to read whole. Kernel pages ([vvar] and the
+ * like can fault even when readable), devices and shared file mappings (SIGBUS past a truncated end) are
+ * left out: malloc never hands them out, and loaded modules map their data privately. */
+static int reach_safe(const char *p)
+{
+    if (p[0] != 'r') {
+        return 0;
+    }
+    int shared = p[3] == 's';
+    for (int field = 0; field < 4 && *p; field++) { /* perms, offset, device, inode */
+        while (*p && *p != ' ') {
+            p++;
+        }
+        while (*p == ' ') {
+            p++;
+        }
+    }
+    if (*p == 0) {
+        return 1; /* anonymous */
+    }
+    if (*p == '[') {
+        return strncmp(p, "[heap]", 6) == 0 || strncmp(p, "[stack]", 7) == 0 || strncmp(p, "[anon:", 6) == 0;
+    }
+    return !shared && strncmp(p, "/dev/", 5) != 0;
+}
+
 /* /proc/self/maps, readable mappings only. Read with plain system calls: no stdio, no allocation. */
 static int reach_regions(struct reach_work *w)
 {
@@ -139,12 +192,13 @@ static int reach_regions(struct reach_work *w)
             const char *p = buf + start;
             uintptr_t lo, hi;
             start = i + 1;
-            if (!reach_hex(&p, &lo) || *p++ != '-' || !reach_hex(&p, &hi) || *p++ != ' ' || *p != 'r') {
+            buf[i] = 0;
+            if (!reach_hex(&p, &lo) || *p++ != '-' || !reach_hex(&p, &hi) || *p++ != ' ' || !reach_safe(p)) {
                 continue;
             }
-            if (w->nregions && w->regions[w->nregions - 1].hi == lo) {
-                w->regions[w->nregions - 1].hi = hi; /* adjacent: one range */
-            } else if (w->nregions < REACH_REGIONS_MAX) {
+            /* Mappings stay apart even when adjacent: a thread's stack is one mapping, and its end is where
+             * the scan of that stack stops. */
+            if (w->nregions < REACH_REGIONS_MAX) {
                 w->regions[w->nregions++] = (struct reach_range){lo, hi};
             } else {
                 rc = -E2BIG;
@@ -242,6 +296,75 @@ static void reach_collect_roots(const struct reach_work *w, uintptr_t sp)
     }
     uintptr_t tp = (uintptr_t)pthread_self();
     reach_add_root(tp, tp + REACH_PTHREAD_SPAN);
+}
+
+/* The stack pointer of a thread blocked in a system call: "NR ARG1..ARG6 SP PC", or "-1 SP PC" when it is
+ * blocked outside one; "running" and anything else: 0. */
+static uintptr_t reach_syscall_sp(const char *text)
+{
+    const char *tok[9];
+    int n = 0;
+    for (const char *p = text; *p && n < 9;) {
+        while (*p == ' ' || *p == '\n') {
+            p++;
+        }
+        if (!*p) {
+            break;
+        }
+        tok[n++] = p;
+        while (*p && *p != ' ' && *p != '\n') {
+            p++;
+        }
+    }
+    int at = n == 9 ? 7 : n == 3 && tok[0][0] == '-' ? 1 : -1;
+    if (at < 0 || tok[at][0] != '0' || tok[at][1] != 'x') {
+        return 0;
+    }
+    const char *h = tok[at] + 2;
+    uintptr_t sp;
+    return reach_hex(&h, &sp) ? sp : 0;
+}
+
+/* Other threads' stacks, from where each is blocked up to the end of its mapping (with glibc, the thread's
+ * descriptor and TLS sit there too). */
+static void reach_other_threads(const struct reach_work *w)
+{
+    reach_threads_unknown = 0;
+    int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        return;
+    }
+    long self = syscall(SYS_gettid);
+    char ents[4096] __attribute__((aligned(8)));
+    long got;
+    while ((got = syscall(SYS_getdents64, dfd, ents, sizeof ents)) > 0) {
+        for (long off = 0; off < got;) {
+            /* struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name */
+            unsigned short reclen;
+            memcpy(&reclen, ents + off + 16, sizeof reclen);
+            const char *name = ents + off + 19;
+            off += reclen;
+            long tid = 0;
+            for (const char *p = name; *p >= '0' && *p <= '9'; p++) {
+                tid = tid * 10 + (*p - '0');
+            }
+            if (tid <= 0 || tid == self) {
+                continue;
+            }
+            char path[64] = "/proc/self/task/", num[24], text[256];
+            size_t nl = ms_text_u64(num, (uint64_t)tid);
+            memcpy(path + 16, num, nl);
+            memcpy(path + 16 + nl, "/syscall", 9);
+            uintptr_t sp = reach_read_small(path, text, sizeof text) > 0 ? reach_syscall_sp(text) : 0;
+            const struct reach_range *r = sp ? reach_region_of(w, sp) : NULL;
+            if (r) {
+                reach_add_root(sp, r->hi);
+            } else {
+                reach_threads_unknown++;
+            }
+        }
+    }
+    close(dfd);
 }
 
 /* ---- the block table ----------------------------------------------------------------------------------- */
@@ -431,6 +554,7 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
     /* Roots before the heap map is locked: dl_iterate_phdr takes the loader's lock, which a thread waiting
      * for a heap map stripe (allocating inside dlopen) may hold. */
     reach_collect_roots(&w, sp);
+    reach_other_threads(&w);
     if (reach_roots_error < 0) {
         ms_platform_unmap(w.regions, regions_len);
         ms_platform_unmap(sites, sites_len);
@@ -480,6 +604,7 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
 
     out->sites = sites;
     out->nstacks = nstacks;
+    out->threads_unknown = reach_threads_unknown;
     out->map_len = sites_len;
     for (size_t i = 0; i < w.n; i++) {
         uint32_t id = reach_stack_id(&w.blocks[i]);

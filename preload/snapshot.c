@@ -217,6 +217,7 @@ static void snapshot_write_leaks(struct snapshot_out *o, const struct snapshot_p
 {
     struct ms_fmt_leaks h = {
         .count = pl->leak_records,
+        .threads_unknown = pl->reach.threads_unknown,
         .scanned_blocks = pl->reach.blocks,
         .skipped_blocks = pl->reach.skipped,
         .scan_ns = pl->reach.scan_ns,

@@ -168,7 +168,7 @@ struct ms_fmt_site {
  * no record, so a stack's kinds may sum to less than its live counters. */
 struct ms_fmt_leaks {
     uint32_t count;
-    uint32_t reserved;       /* zero */
+    uint32_t threads_unknown; /* other threads whose stacks were not roots (running at the scan) */
     uint64_t scanned_blocks; /* live blocks classified */
     uint64_t skipped_blocks; /* live blocks the scan saw but could not attribute to a recorded stack */
     uint64_t scan_ns;        /* time the scan took */

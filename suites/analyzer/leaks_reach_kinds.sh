@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The at-exit reachability scan sorts fx_reach's planted blocks into the right kinds, with their exact
+# The at-exit reachability scan sorts fx_reach's planted blocks (globals, an interior pointer, TLS, another
+# thread's stack, a lost list, an overwritten pointer, a cycle) into the right kinds, with their exact
 # bytes, as `memsnap leaks --format json` reports them; --fail gates on lost blocks only; with
 # MEMSNAP_LEAK_SCAN=0 the report says reachability is unknown and lists every live block.
 # Environment: MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB (without it: skipped).
@@ -26,7 +27,8 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 how = sys.argv[2]
 assert doc["reachability"] == "scanned", doc["reachability"]
-assert doc["scan"]["blocks"] >= 9 and doc["scan"]["skipped"] == 0 and doc["scan"]["ns"] > 0, doc["scan"]
+assert doc["scan"]["blocks"] >= 10 and doc["scan"]["skipped"] == 0 and doc["scan"]["ns"] > 0, doc["scan"]
+assert doc["scan"]["threads_unknown"] == 0, doc["scan"]
 # (innermost fixture function, kind) -> [bytes, blocks]
 got = {}
 for e in doc["leaks"]:
@@ -38,6 +40,7 @@ want = {
     ("keep_global", "still_reachable"): [100, 1],
     ("keep_interior", "still_reachable"): [200, 1],
     ("keep_tls", "still_reachable"): [150, 1],
+    ("keep_thread", "still_reachable"): [250, 1],
     ("lost_head", "definitely_lost"): [64, 1],
     ("lost_child", "indirectly_lost"): [64, 2],
     ("overwritten", "definitely_lost"): [300, 1],
@@ -51,7 +54,7 @@ if got != want:
 k = doc["kinds"]
 assert k["definitely_lost"] == {"size": 412, "count": 3, "stacks": 3}, k
 assert k["indirectly_lost"] == {"size": 112, "count": 3, "stacks": 2}, k
-assert k["still_reachable"] == {"size": 450, "count": 3, "stacks": 3}, k
+assert k["still_reachable"] == {"size": 700, "count": 4, "stacks": 4}, k
 assert doc["total"] == {"size": 524, "count": 6, "stacks": 5}, doc["total"]
 PY
 done
@@ -69,7 +72,7 @@ assert kinds == ["definitely_lost", "indirectly_lost"], kinds
 printf 'leak:lost_head\nleak:lost_child\nleak:overwritten\nleak:cycle_node\n' >"$tmp/supp"
 "$memsnap" leaks "$tmp/return.snap" --include '*fx_reach.c' --suppressions "$tmp/supp" --fail >"$tmp/supp.txt" ||
   fail "leaks --fail with only reachable blocks exited $?"
-grep -q '^SUMMARY: definitely lost: 0 B in 0 blocks from 0 stacks; indirectly lost: 0 B in 0 blocks from 0 stacks; still reachable: 450 B in 3 blocks from 3 stacks' "$tmp/supp.txt" ||
+grep -q '^SUMMARY: definitely lost: 0 B in 0 blocks from 0 stacks; indirectly lost: 0 B in 0 blocks from 0 stacks; still reachable: 700 B in 4 blocks from 4 stacks' "$tmp/supp.txt" ||
   fail "summary: $(cat "$tmp/supp.txt")"
 
 # Scan off: no LEAKS section, every live block listed, and said so.
@@ -82,5 +85,5 @@ d = json.load(sys.stdin)
 assert d["reachability"] == "unknown" and d["kinds"] is None and d["scan"] is None, d
 assert {e["kind"] for e in d["leaks"]} == {"unknown"}, d["leaks"]
 ' || fail "scan off: JSON"
-grep -q '^SUMMARY: 974 B leaked in 9 blocks from 7 stacks' "$tmp/off.txt" || fail "scan off: $(cat "$tmp/off.txt")"
+grep -q '^SUMMARY: 1224 B leaked in 10 blocks from 8 stacks' "$tmp/off.txt" || fail "scan off: $(cat "$tmp/off.txt")"
 echo "ok: kinds and bytes as planted, for return, _exit and exit on an alternate signal stack; --fail on lost only; scan off says unknown"
