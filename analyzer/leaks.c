@@ -405,8 +405,8 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
         }
         json_t *doc = json_pack("{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}",
                                 "command", "leaks", "snapshot", snap->path, "at_exit", at_exit, "reachability",
-                                scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total", "size",
-                                (json_int_t)lost.bytes, "count", (json_int_t)lost.blocks, "stacks",
+                                scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total",
+                                "size", (json_int_t)lost.bytes, "count", (json_int_t)lost.blocks, "stacks",
                                 (json_int_t)lost_stacks, "suppressions", sarr, "suppressed", "size",
                                 (json_int_t)sup_bytes, "count", (json_int_t)sup_blocks, "stacks",
                                 (json_int_t)sup_stacks);

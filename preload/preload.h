@@ -276,8 +276,9 @@ MS_HIDDEN void ms_reach_init(void);
 /* 1 when the at-exit snapshot carries a scan (on, and every allocation recorded rather than sampled). */
 MS_HIDDEN int ms_reach_enabled(void);
 /* Marks the live blocks reachable from the roots (writable segments of loaded modules, the calling
- * thread's registers, stack and TLS, other threads' stacks where they are blocked), transitively. Memory comes from ms_platform_map, never from an
- * allocator. Call under the guard and the snapshot lock, not from a signal handler. 0 or -errno. */
+ * thread's registers, stack and TLS, other threads' stacks where they are blocked), transitively. Memory
+ * comes from ms_platform_map, never from an allocator. Call under the guard and the snapshot lock, not
+ * from a signal handler. 0 or -errno. */
 MS_HIDDEN int ms_reach_scan(uint32_t nstacks, struct ms_reach *out);
 MS_HIDDEN void ms_reach_release(struct ms_reach *r);
 /* Where the program entered the profiler on its way out: its stack pointer and callee-saved registers
