@@ -285,6 +285,10 @@ MS_HIDDEN void ms_reach_release(struct ms_reach *r);
  * (rbx, rbp, r12-r15). With it the scan's stack root starts at the program's frames, not at the
  * profiler's (whose buffers hold stale words of frames long gone). For this thread only. */
 MS_HIDDEN void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6]);
+/* The profiler's helper thread: its creator says it is coming (1) or did not come (0); the thread itself
+ * then says who it is. Its stack is not a root, nor is it counted as a thread the scan missed. */
+MS_HIDDEN void ms_reach_helper_starting(int starting);
+MS_HIDDEN void ms_reach_not_a_root(void);
 /* Records the calling function's entry for the scan; must be the first statement of that function. */
 static inline __attribute__((always_inline)) void ms_reach_capture_entry(void)
 {

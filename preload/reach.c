@@ -44,6 +44,8 @@ static struct reach_range reach_roots[REACH_ROOTS_MAX];
 static uint32_t reach_nroots;
 static int reach_roots_error; /* -errno: the roots are incomplete, so would the verdicts be */
 static uint32_t reach_threads_unknown;
+static long reach_helper_tid; /* the profiler's own thread: nothing of the program's on its stack */
+static int reach_helper_pending; /* started, not yet known by its tid */
 static int reach_on = 1;
 static uintptr_t reach_entry_sp;
 static pthread_t reach_entry_thread;
@@ -73,6 +75,17 @@ void ms_reach_init(void)
             ms_text_warn("MEMSNAP_LEAK_SCAN=", v, ": expected 0 or 1; using 1", (const char *)0);
         }
     }
+}
+
+void ms_reach_helper_starting(int starting)
+{
+    __atomic_store_n(&reach_helper_pending, starting, __ATOMIC_RELEASE);
+}
+
+void ms_reach_not_a_root(void)
+{
+    __atomic_store_n(&reach_helper_tid, syscall(SYS_gettid), __ATOMIC_RELAXED);
+    __atomic_store_n(&reach_helper_pending, 0, __ATOMIC_RELEASE);
 }
 
 void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6])
@@ -330,6 +343,11 @@ static uintptr_t reach_syscall_sp(const char *text)
 static void reach_other_threads(const struct reach_work *w)
 {
     reach_threads_unknown = 0;
+    /* A process that exits at once may not have let the helper run yet: give it a moment to say who it is. */
+    uint64_t until = ms_platform_monotonic_ns() + 100000000u;
+    while (__atomic_load_n(&reach_helper_pending, __ATOMIC_ACQUIRE) && ms_platform_monotonic_ns() < until) {
+        ms_platform_yield();
+    }
     int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         return;
@@ -348,7 +366,7 @@ static void reach_other_threads(const struct reach_work *w)
             for (const char *p = name; *p >= '0' && *p <= '9'; p++) {
                 tid = tid * 10 + (*p - '0');
             }
-            if (tid <= 0 || tid == self) {
+            if (tid <= 0 || tid == self || tid == __atomic_load_n(&reach_helper_tid, __ATOMIC_RELAXED)) {
                 continue;
             }
             char path[64] = "/proc/self/task/", num[24], text[256];

@@ -27,6 +27,7 @@ static void *trigger_helper(void *arg)
 {
     (void)arg;
     (void)ms_tracker_enter(); /* for good: nothing this thread allocates is the program's */
+    ms_reach_not_a_root();
     int64_t period = (int64_t)ms_config.interval_ms;
     uint64_t next = period ? ms_platform_monotonic_ns() + (uint64_t)period * 1000000u : 0;
     for (;;) {
@@ -63,7 +64,9 @@ static void trigger_start_helper(void)
     if (__atomic_exchange_n(&trigger_helper_pid, pid, __ATOMIC_ACQ_REL) == pid) {
         return;
     }
+    ms_reach_helper_starting(1);
     if (ms_platform_thread(trigger_helper, NULL) < 0) {
+        ms_reach_helper_starting(0);
         ms_text_warn("cannot start the snapshot thread; MEMSNAP_SIGNAL and MEMSNAP_INTERVAL are off",
                      (const char *)0);
     }
@@ -109,6 +112,7 @@ static void trigger_child(void)
         }
     }
     __atomic_store_n(&trigger_helper_pid, 0, __ATOMIC_RELEASE);
+    ms_reach_helper_starting(0); /* the parent's helper, if it was on its way, is not the child's */
     if (ms_config.interval_ms || ms_config.signo) {
         ms_tracker_request_attention();
     }
