@@ -271,10 +271,11 @@ struct ms_reach {
     size_t map_len;
 };
 
-/* Reads MEMSNAP_LEAK_SCAN (default 1; 0 turns the scan off). Once at init, under the guard. */
+/* Reads MEMSNAP_LEAK_SCAN (1, the default: at exit; 0 off; all: every snapshot). Once at init, under
+ * the guard. */
 MS_HIDDEN void ms_reach_init(void);
-/* 1 when the at-exit snapshot carries a scan (on, and every allocation recorded rather than sampled). */
-MS_HIDDEN int ms_reach_enabled(void);
+/* 1 when a snapshot made by trigger (MS_FMT_TRIGGER_*) carries a scan (never when sampling). */
+MS_HIDDEN int ms_reach_enabled(uint32_t trigger);
 /* Marks the live blocks reachable from the roots (writable segments of loaded modules, the calling
  * thread's registers, stack and TLS, other threads' stacks where they are blocked), transitively. Memory
  * comes from ms_platform_map, never from an allocator. Call under the guard and the snapshot lock, not

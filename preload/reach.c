@@ -22,6 +22,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "memsnap/format.h"
+
 #define REACH_ROOTS_MAX 8192
 #define REACH_REGIONS_MAX 65536
 #define REACH_SIZE_BITS 40 /* MS_HEAPMAP_SIZE_MAX fits */
@@ -46,7 +48,7 @@ static int reach_roots_error; /* -errno: the roots are incomplete, so would the 
 static uint32_t reach_threads_unknown;
 static long reach_helper_tid; /* the profiler's own thread: nothing of the program's on its stack */
 static int reach_helper_pending; /* started, not yet known by its tid */
-static int reach_on = 1;
+static int reach_on = 1; /* 0 off, 1 at exit, 2 every snapshot */
 static uintptr_t reach_entry_sp;
 static pthread_t reach_entry_thread;
 static uintptr_t reach_entry_regs[6];
@@ -71,8 +73,10 @@ void ms_reach_init(void)
     if (v && *v) {
         if (strcmp(v, "0") == 0) {
             reach_on = 0;
+        } else if (strcmp(v, "all") == 0) {
+            reach_on = 2;
         } else if (strcmp(v, "1") != 0) {
-            ms_text_warn("MEMSNAP_LEAK_SCAN=", v, ": expected 0 or 1; using 1", (const char *)0);
+            ms_text_warn("MEMSNAP_LEAK_SCAN=", v, ": expected 0, 1 or all; using 1", (const char *)0);
         }
     }
 }
@@ -95,9 +99,9 @@ void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6])
     reach_entry_sp = sp;
 }
 
-int ms_reach_enabled(void)
+int ms_reach_enabled(uint32_t trigger)
 {
-    return reach_on && ms_config.sample == 0; /* sampled maps miss most blocks: every pointer path breaks */
+    return (reach_on == 2 || (reach_on == 1 && trigger == MS_FMT_TRIGGER_EXIT)) && ms_config.sample == 0; /* sampled maps miss most blocks: every pointer path breaks */
 }
 
 static inline uint64_t reach_size(const struct reach_block *b)
@@ -291,6 +295,7 @@ static void reach_collect_roots(const struct reach_work *w, uintptr_t sp)
     uintptr_t lo, hi;
     if (reach_entry_sp && pthread_equal(reach_entry_thread, pthread_self()) && reach_entry_sp > sp) {
         sp = reach_entry_sp;
+        reach_entry_sp = 0; /* one exit's: a later scan (MEMSNAP_LEAK_SCAN=all) starts where it runs */
         reach_add_root((uintptr_t)reach_entry_regs, (uintptr_t)(reach_entry_regs + 6));
     }
     int known = ms_platform_thread_stack(&lo, &hi) == 0;

@@ -287,7 +287,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         return -ENOMEM;
     }
     ms_sites_collect(pl.stacks, sites);
-    if (trigger == MS_FMT_TRIGGER_EXIT && ms_reach_enabled()) {
+    if (ms_reach_enabled(trigger)) {
         snapshot_scan(&pl);
     }
     pl.stacks_len = snapshot_stacks_len(pl.stacks);
