@@ -85,6 +85,31 @@ int ms_platform_close(int fd)
     return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
+int ms_platform_open_read(const char *path, int directory)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+    return fd < 0 ? -errno : fd;
+}
+
+long ms_platform_read(int fd, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t got = read(fd, buf, len);
+        if (got >= 0) {
+            return (long)got;
+        }
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+long ms_platform_dirents(int fd, void *buf, size_t len)
+{
+    long got = syscall(SYS_getdents64, fd, buf, len);
+    return got < 0 ? -errno : got;
+}
+
 int ms_platform_rename(const char *from, const char *to, int noreplace)
 {
     if (noreplace) {
@@ -117,6 +142,11 @@ pid_t ms_platform_pid(void)
 pid_t ms_platform_ppid(void)
 {
     return getppid();
+}
+
+pid_t ms_platform_tid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
 }
 
 static uint64_t platform_clock(clockid_t id)

@@ -28,12 +28,19 @@ MS_HIDDEN void ms_platform_unmap(void *p, size_t size);
 MS_HIDDEN int ms_platform_create(const char *path);
 MS_HIDDEN int ms_platform_write_all(int fd, const void *buf, size_t len);
 MS_HIDDEN int ms_platform_close(int fd);
+/* Opens path read-only (a directory when `directory`), close-on-exec. fd or -errno. */
+MS_HIDDEN int ms_platform_open_read(const char *path, int directory);
+/* Reads up to len bytes, retrying on EINTR. Bytes read (0 at the end) or -errno. */
+MS_HIDDEN long ms_platform_read(int fd, void *buf, size_t len);
+/* Directory entries (struct linux_dirent64 records) into buf. Bytes (0 at the end) or -errno. */
+MS_HIDDEN long ms_platform_dirents(int fd, void *buf, size_t len);
 /* Moves from over to; with noreplace, -EEXIST when `to` exists. 0 or -errno. */
 MS_HIDDEN int ms_platform_rename(const char *from, const char *to, int noreplace);
 MS_HIDDEN void ms_platform_unlink(const char *path);
 
 MS_HIDDEN pid_t ms_platform_pid(void);
 MS_HIDDEN pid_t ms_platform_ppid(void);
+MS_HIDDEN pid_t ms_platform_tid(void);
 MS_HIDDEN uint64_t ms_platform_realtime_ns(void);
 MS_HIDDEN uint64_t ms_platform_monotonic_ns(void);
 /* NUL-terminated into buf; length or -errno. */

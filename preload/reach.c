@@ -14,13 +14,10 @@
 #include "preload.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "memsnap/format.h"
 
@@ -88,7 +85,7 @@ void ms_reach_helper_starting(int starting)
 
 void ms_reach_not_a_root(void)
 {
-    __atomic_store_n(&reach_helper_tid, syscall(SYS_gettid), __ATOMIC_RELAXED);
+    __atomic_store_n(&reach_helper_tid, ms_platform_tid(), __ATOMIC_RELAXED);
     __atomic_store_n(&reach_helper_pending, 0, __ATOMIC_RELEASE);
 }
 
@@ -135,22 +132,19 @@ static int reach_hex(const char **p, uintptr_t *out)
 /* The whole of a small /proc file into buf, NUL-terminated; length or -errno. */
 static ssize_t reach_read_small(const char *path, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ms_platform_open_read(path, 0);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     size_t have = 0;
     while (have + 1 < size) {
-        ssize_t got = read(fd, buf + have, size - 1 - have);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
+        long got = ms_platform_read(fd, buf + have, size - 1 - have);
         if (got <= 0) {
             break;
         }
         have += (size_t)got;
     }
-    close(fd);
+    ms_platform_close(fd);
     buf[have] = 0;
     return (ssize_t)have;
 }
@@ -184,20 +178,17 @@ static int reach_safe(const char *p)
 /* /proc/self/maps, readable mappings only. Read with plain system calls: no stdio, no allocation. */
 static int reach_regions(struct reach_work *w)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = ms_platform_open_read("/proc/self/maps", 0);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     char buf[8192];
     size_t have = 0;
     int rc = 0;
     for (;;) {
-        ssize_t got = read(fd, buf + have, sizeof buf - have);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
+        long got = ms_platform_read(fd, buf + have, sizeof buf - have);
         if (got < 0) {
-            rc = -errno;
+            rc = (int)got;
             break;
         }
         have += (size_t)got;
@@ -227,7 +218,7 @@ static int reach_regions(struct reach_work *w)
             break;
         }
     }
-    close(fd);
+    ms_platform_close(fd);
     return rc;
 }
 
@@ -353,14 +344,14 @@ static void reach_other_threads(const struct reach_work *w)
     while (__atomic_load_n(&reach_helper_pending, __ATOMIC_ACQUIRE) && ms_platform_monotonic_ns() < until) {
         ms_platform_yield();
     }
-    int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = ms_platform_open_read("/proc/self/task", 1);
     if (dfd < 0) {
         return;
     }
-    long self = syscall(SYS_gettid);
+    long self = ms_platform_tid();
     char ents[4096] __attribute__((aligned(8)));
     long got;
-    while ((got = syscall(SYS_getdents64, dfd, ents, sizeof ents)) > 0) {
+    while ((got = ms_platform_dirents(dfd, ents, sizeof ents)) > 0) {
         for (long off = 0; off < got;) {
             /* struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name */
             unsigned short reclen;
@@ -387,7 +378,7 @@ static void reach_other_threads(const struct reach_work *w)
             }
         }
     }
-    close(dfd);
+    ms_platform_close(dfd);
 }
 
 /* ---- the block table ----------------------------------------------------------------------------------- */
