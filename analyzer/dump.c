@@ -16,6 +16,45 @@ static void ms_dump_hex(char *buf, const unsigned char *p, uint32_t n)
     buf[2 * n] = 0;
 }
 
+/* The LEAKS section (format 1.1) or null when the file has none (reachability unknown). */
+static json_t *ms_dump_json_leaks(const struct ms_snap *s)
+{
+    if (!s->has_leaks)
+        return json_null();
+    json_t *recs = json_array();
+    for (uint32_t i = 0; i < s->leak_count; i++) {
+        const struct ms_leak *l = &s->leaks[i];
+        json_array_append_new(recs, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "stack", (json_int_t)l->stack,
+                                              "lost_bytes", (json_int_t)l->lost_bytes, "lost_count",
+                                              (json_int_t)l->lost_count, "indirect_bytes",
+                                              (json_int_t)l->indirect_bytes, "indirect_count",
+                                              (json_int_t)l->indirect_count, "reachable_bytes",
+                                              (json_int_t)l->reachable_bytes, "reachable_count",
+                                              (json_int_t)l->reachable_count));
+    }
+    return json_pack("{s:I, s:I, s:I, s:I, s:o}", "threads_unknown", (json_int_t)s->leak_threads_unknown,
+                     "scanned_blocks", (json_int_t)s->leak_scanned, "skipped_blocks", (json_int_t)s->leak_skipped,
+                     "scan_ns", (json_int_t)s->leak_scan_ns, "records", recs);
+}
+
+static void ms_dump_text_leaks(FILE *o, const struct ms_snap *s)
+{
+    if (!s->has_leaks) {
+        fprintf(o, "leaks none (no LEAKS section: reachability unknown)\n");
+        return;
+    }
+    fprintf(o, "leaks %u threads_unknown %u scanned_blocks %llu skipped_blocks %llu scan_ns %llu\n", s->leak_count,
+            s->leak_threads_unknown, (unsigned long long)s->leak_scanned, (unsigned long long)s->leak_skipped,
+            (unsigned long long)s->leak_scan_ns);
+    for (uint32_t i = 0; i < s->leak_count; i++) {
+        const struct ms_leak *l = &s->leaks[i];
+        fprintf(o, "  stack %u lost %llu B in %llu, indirect %llu B in %llu, reachable %llu B in %llu\n", l->stack,
+                (unsigned long long)l->lost_bytes, (unsigned long long)l->lost_count,
+                (unsigned long long)l->indirect_bytes, (unsigned long long)l->indirect_count,
+                (unsigned long long)l->reachable_bytes, (unsigned long long)l->reachable_count);
+    }
+}
+
 static json_t *ms_dump_json(const struct ms_snap *s)
 {
     const struct ms_fmt_totals *t = &s->totals;
@@ -65,11 +104,11 @@ static json_t *ms_dump_json(const struct ms_snap *s)
                                "unknown_frees", (json_int_t)t->unknown_frees, "failed_allocs",
                                (json_int_t)t->failed_allocs, "stack_count", (json_int_t)t->stack_count,
                                "overhead_bytes", (json_int_t)t->overhead_bytes);
-    return json_pack("{s:s, s:s, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump", "snapshot",
+    return json_pack("{s:s, s:s, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump", "snapshot",
                      s->path, "version", "major", (json_int_t)s->version_major, "minor",
                      (json_int_t)s->version_minor, "flags", (json_int_t)s->flags, "info",
                      s->has_info ? info : json_null(), "totals", totals, "modules", mods, "stacks", stacks,
-                     "sites", sites, "labels", labels);
+                     "sites", sites, "labels", labels, "leaks", ms_dump_json_leaks(s));
 }
 
 enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
@@ -138,6 +177,7 @@ enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
     fprintf(o, "labels %u\n", s->label_count);
     for (uint32_t i = 0; i < s->label_count; i++)
         fprintf(o, "  %s = %s\n", s->labels[i].key, s->labels[i].value);
+    ms_dump_text_leaks(o, s);
 out:
     ms_output_unload(cli, snaps);
     return r;
