@@ -142,6 +142,11 @@ enum ms_status ms_leaks_suppressions_load(const char *path, bool builtin, struct
                 goto out;
             }
         }
+        /* A directory opens, then fails to read: not an empty list. */
+        if (ferror(f)) {
+            r = ms_error_set(err, MS_INPUT, "%s: cannot read suppressions: %s", path, strerror(errno));
+            goto out;
+        }
     }
     *out = s;
     s = NULL;

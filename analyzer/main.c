@@ -1,4 +1,5 @@
 /* memsnap: subcommand dispatch and option parsing; the work is in libmemsnap-analyze. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -162,6 +163,19 @@ static const char *ms_main_opt_name(int c)
     return buf;
 }
 
+/* getopt's own messages name neither memsnap nor the command; ours do. Called on '?' or ':'. */
+static void ms_main_getopt_error(const char *cmd, int c, char **argv)
+{
+    const char *typed = argv[optind - 1];
+    if (c == ':')
+        fprintf(stderr, "memsnap %s: option %s needs an argument\n", cmd, typed);
+    else if (optopt)
+        fprintf(stderr, "memsnap %s: unknown option '-%c'\n", cmd, optopt);
+    else
+        fprintf(stderr, "memsnap %s: unknown option '%s'\n", cmd, typed);
+    fprintf(stderr, "(memsnap %s --help for usage)\n", cmd);
+}
+
 static bool ms_main_push(const char ***v, size_t *n, const char *s)
 {
     const char **nv = realloc(*v, (*n + 2) * sizeof *nv);
@@ -179,7 +193,8 @@ static int ms_main_run(int argc, char **argv)
     struct ms_cli cli = {.out = stdout};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", ms_main_long, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", ms_main_long, NULL)) != -1) {
         switch (c) {
         case OPT_OUTPUT: ro.output = optarg; break;
         case OPT_INTERVAL: ro.interval = optarg; break;
@@ -187,7 +202,12 @@ static int ms_main_run(int argc, char **argv)
         case OPT_UNWIND: ro.unwind = optarg; break;
         case OPT_NOFOLLOW: ro.no_follow = true; break;
         case 'h': fputs(ms_main_run_usage, stdout); return 0;
-        default: fputs(ms_main_run_usage, stderr); return 2;
+        case '?':
+        case ':': ms_main_getopt_error("run", c, argv); return 2;
+        default:
+            fprintf(stderr, "memsnap run: option %s does not apply to this command\n(memsnap run --help for usage)\n",
+                    ms_main_opt_name(c));
+            return 2;
         }
     }
     ro.argv = argv + optind;
@@ -231,7 +251,8 @@ int main(int argc, char **argv)
     argc--;
     argv++;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hn:o:", ms_main_long, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hn:o:", ms_main_long, NULL)) != -1) {
         unsigned need = c == OPT_FORMAT ? O_FORMAT : c == OPT_BYTES ? O_BYTES : c == OPT_BY ? O_BY
                         : c == 'n' ? O_N : c == OPT_CUMUL ? O_CUMUL : c == OPT_STACK ? O_STACK
                         : c == OPT_INCLUDE || c == OPT_EXCLUDE || c == OPT_ALLFRAMES ? O_FILTER
@@ -246,11 +267,12 @@ int main(int argc, char **argv)
             status = 0;
             goto out;
         }
-        if (c == '?' || !(cmd->opts & need)) {
-            if (c != '?')
-                ms_main_usage_error(cmd->name, "option %s does not apply to this command", ms_main_opt_name(c));
-            else
-                fprintf(stderr, "(memsnap %s --help for usage)\n", cmd->name);
+        if (c == '?' || c == ':') {
+            ms_main_getopt_error(cmd->name, c, argv);
+            goto out;
+        }
+        if (!(cmd->opts & need)) {
+            ms_main_usage_error(cmd->name, "option %s does not apply to this command", ms_main_opt_name(c));
             goto out;
         }
         switch (c) {
@@ -295,8 +317,9 @@ int main(int argc, char **argv)
             break;
         case 'n': {
             char *end;
+            errno = 0;
             long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0) {
+            if (!*optarg || *end || v < 0 || errno == ERANGE) {
                 ms_main_usage_error(cmd->name, "-n takes a count (0 = all), not '%s'", optarg);
                 goto out;
             }

@@ -148,12 +148,12 @@ static void ms_run_report(const char *pattern, const struct timespec *start)
         fprintf(stderr, "memsnap: no snapshot was written (looked for %s)\n", glob_pat);
 }
 
-static bool ms_run_number(const char *s)
+static bool ms_run_number(const char *s, long lo, long hi)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    return *s && !*end && errno == 0 && v >= 0;
+    return *s && !*end && errno == 0 && v >= lo && v <= hi;
 }
 
 int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
@@ -163,8 +163,13 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
         fprintf(stderr, "memsnap run: no program given (memsnap run [options] -- PROGRAM ARGS...)\n");
         return 2;
     }
-    if ((o->interval && !ms_run_number(o->interval)) || (o->depth && !ms_run_number(o->depth))) {
-        fprintf(stderr, "memsnap run: --interval and --depth take a non-negative integer\n");
+    /* The preload would only warn and fall back to its default: refuse here, where exit 2 reaches the user. */
+    if (o->interval && !ms_run_number(o->interval, 0, 1L << 40)) {
+        fprintf(stderr, "memsnap run: --interval takes milliseconds (0 = off), not '%s'\n", o->interval);
+        return 2;
+    }
+    if (o->depth && !ms_run_number(o->depth, 1, 256)) {
+        fprintf(stderr, "memsnap run: --depth takes a frame count from 1 to 256, not '%s'\n", o->depth);
         return 2;
     }
     if (o->unwind && strcmp(o->unwind, "dwarf") != 0 && strcmp(o->unwind, "fp") != 0) {
