@@ -41,33 +41,48 @@ struct ms_main_cmd {
 
 #define MS_MAIN_COMMON "  --format text|json  output format (JSON: see docs/cli.md)\n  --bytes  exact byte counts\n"
 #define MS_MAIN_SYM "  --sysroot DIR  prefix for module paths\n  --debug-dir DIR  more places for binaries and debug files (repeatable)\n"
+#define MS_MAIN_BY                                                                                             \
+    "  --by KEY  group by line (default), function, file or stack (the whole stack)\n"                         \
+    "  --cumulative  count a site under every frame of its stack, not only the site frame\n"                     \
+    "  --stack  print each row's symbolized stack\n"
 #define MS_MAIN_FILTER "  --include PAT / --exclude PAT  fnmatch on file, function or module (repeatable)\n  --all-frames  filters look at every frame, not just the innermost\n"
 
 static const struct ms_main_cmd ms_main_cmds[] = {
     {"top", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM, ms_top_main, 10,
      "usage: memsnap top SNAP [--by line|function|file|stack] [-n N] [--cumulative] [--stack]\n"
      "Largest live allocation sites first, then the totals.\n"
-     "  -n N  rows to show (default 10, 0 = all)\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
+     "  -n N  rows to show (default 10, 0 = all)\n" MS_MAIN_BY MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
     {"diff", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAILSIZE, ms_diff_main, 10,
      "usage: memsnap diff OLD NEW [--by line|function|file|stack] [-n N] [--cumulative] [--stack]\n"
      "                    [--fail-over SIZE] [--fail-site-over SIZE]\n"
      "What changed between two snapshots, largest change first (tracemalloc's compare_to).\n"
+     "  -n N  rows to show (default 10, 0 = all)\n"
      "  --fail-over SIZE  exit 1 when the total grew by more than SIZE (e.g. 1MiB)\n"
-     "  --fail-site-over SIZE  exit 1 when any row grew by more than SIZE\n" MS_MAIN_FILTER MS_MAIN_SYM
+     "  --fail-site-over SIZE  exit 1 when any row grew by more than SIZE\n" MS_MAIN_BY MS_MAIN_FILTER MS_MAIN_SYM
      MS_MAIN_COMMON},
     {"leaks", O_FORMAT | O_BYTES | O_N | O_FILTER | O_SYM | O_FAIL | O_SUPP, ms_leaks_main, -1,
      "usage: memsnap leaks SNAP [--show-reachable] [--suppressions FILE] [--no-default-suppressions] [--fail] [-n N]\n"
      "Blocks lost at exit (definitely, then indirectly), by stack, largest first.\n"
      "  --show-reachable  also the blocks still reachable at exit\n"
      "  --suppressions FILE  LeakSanitizer syntax: leak:PATTERN per line\n"
+     "  --no-default-suppressions  also list the C runtime's one-time allocations\n"
+     "  -n N  stacks to list (default all)\n"
      "  --fail  exit 1 when any lost block is left after suppressions\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
     {"growth", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAIL, ms_growth_main, -1,
-     "usage: memsnap growth SNAP1 SNAP2 SNAP3... [--by stack|line|function|file] [--fail] [--stack]\n"
+     "usage: memsnap growth SNAP1 SNAP2 SNAP3... [--by stack|line|function|file] [--cumulative] [-n N] [--fail]\n"
+     "                      [--stack]\n"
      "Per site, the trend of live bytes: unbounded (grows in nearly every interval) or bounded.\n"
-     "  --fail  exit 1 when any site is unbounded\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
+     "  --fail  exit 1 when any site is unbounded\n  -n N  sites to list (default all)\n"
+     "  --by KEY  group by stack (default), line, function or file\n"
+     "  --cumulative  count a site under every frame of its stack (line, function, file)\n"
+     "  --stack  print each site's stack (always printed for unbounded sites)\n" MS_MAIN_FILTER MS_MAIN_SYM
+     MS_MAIN_COMMON},
     {"lines", O_FORMAT | O_BYTES | O_SYM | O_LINES, ms_lines_main, -1,
      "usage: memsnap lines SNAP (--file F | --function F) [--source-dir D]\n"
-     "Per source line: allocated bytes, live bytes, allocations, beside the source text.\n" MS_MAIN_SYM
+     "Per source line: allocated bytes, live bytes, allocations, beside the source text.\n"
+     "  --file F  every line of a file (full path, path suffix, base name or fnmatch pattern)\n"
+     "  --function F  the lines of one function\n"
+     "  --source-dir D  where the sources are now, if they moved since the build\n" MS_MAIN_SYM
      MS_MAIN_COMMON},
     {"export", O_FORMAT | O_XFORMAT | O_BYTES | O_EXPORT | O_FILTER | O_SYM, ms_main_export, -1,
      "usage: memsnap export SNAP --format collapsed|pprof|json [-o FILE] [--live|--allocated] [--bytes|--count]\n"
@@ -84,11 +99,11 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      "  --count  widths by blocks, not bytes\n  --title T  the heading\n  --bytes  exact sizes in labels\n"
      MS_MAIN_FILTER MS_MAIN_SYM},
     {"plot", O_BYTES | O_EXPORT | O_BY | O_N | O_FILTER | O_SYM, ms_main_plot, 5,
-     "usage: memsnap plot SNAP1 SNAP2... -o heap.svg [-n N] [--by line|function|file] [--title T]\n"
+     "usage: memsnap plot SNAP1 SNAP2... -o heap.svg [-n N] [--by line|function|file] [--allocated] [--title T]\n"
      "Live heap over time from a series of snapshots (e.g. MEMSNAP_INTERVAL): the process total as a line,\n"
      "the N largest sites (by peak) as stacked areas, as a self-contained SVG.\n"
      "  -n N  sites drawn (default 5, 0 = all)\n  --allocated  cumulative allocated bytes, not live bytes\n"
-     "  --title T  the heading\n" MS_MAIN_FILTER MS_MAIN_SYM},
+     "  --title T  the heading\n  --bytes  exact sizes on the axis and in the legend\n" MS_MAIN_FILTER MS_MAIN_SYM},
     {"dump", O_FORMAT | O_BYTES, ms_dump_main, -1,
      "usage: memsnap dump SNAP [--format text|json]\nThe snapshot as stored, unsymbolized (sizes are always exact).\n"},
 };
