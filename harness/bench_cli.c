@@ -1,6 +1,7 @@
 /* `memsnap bench compare|report`: the command-line face of the harness. */
 #include "harness.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,8 @@ static void ms_bench_cli_usage(FILE *f)
 {
     fputs("usage: memsnap bench compare OLD.json NEW.json [--fail EXPR...] [--alpha A]\n"
           "       memsnap bench report RESULTS.json [--budgets FILE] [-o report.md]\n"
-          "       memsnap bench show RESULTS.json... [--benchmark-sort=COL --benchmark-group-by=LIST ...]\n"
+          "       memsnap bench show RESULTS.json... [--benchmark-sort=COL] [--benchmark-group-by=LIST]\n"
+          "                                            [--benchmark-columns=LIST]\n"
           "EXPR: (min|max|mean|median|stddev|iqr):(N%|SECONDS); a gate fails when its threshold is exceeded and\n"
           "      Mann-Whitney U (two-sided, over the round samples) finds the new run slower at level A (0.01).\n"
           "      (allocs|bytes|instructions|cycles):(N%|NUMBER): counts per call, threshold alone.\n"
@@ -56,7 +58,11 @@ static int ms_bench_cli_compare(int argc, char **argv)
                 return 2;
             }
         } else if (strcmp(a, "--alpha") == 0 || strncmp(a, "--alpha=", 8) == 0) {
-            const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : "");
+            const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) {
+                fprintf(stderr, "memsnap bench compare: --alpha needs a value in (0, 1]\n");
+                return 2;
+            }
             char *end;
             alpha = strtod(v, &end);
             if (!*v || *end || !(alpha > 0 && alpha <= 1)) {
@@ -202,7 +208,7 @@ static int ms_bench_cli_report(int argc, char **argv)
     FILE *out = output ? fopen(output, "w") : stdout;
     int status;
     if (!out) {
-        fprintf(stderr, "memsnap bench report: %s: cannot write\n", output);
+        fprintf(stderr, "memsnap bench report: %s: cannot write: %s\n", output, strerror(errno));
         status = 2;
     } else {
         int failed = ms_report_write(out, run, budgets, &err);
@@ -216,7 +222,7 @@ static int ms_bench_cli_report(int argc, char **argv)
             }
         }
         if (output && fclose(out) != 0 && status != 2) {
-            fprintf(stderr, "memsnap bench report: %s: cannot write\n", output);
+            fprintf(stderr, "memsnap bench report: %s: cannot write: %s\n", output, strerror(errno));
             status = 2;
         }
     }
