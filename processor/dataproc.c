@@ -341,8 +341,9 @@ static int dataproc_batch(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (!dataproc_parse_size(optarg, 0, SIZE_MAX / 64, &o.count))
-                return dataproc_usage_error("--count: '%s' is not a count", optarg);
+            /* an empty batch would report a rate of nothing, as an --input file without a transaction does */
+            if (!dataproc_parse_size(optarg, 1, SIZE_MAX / 64, &o.count))
+                return dataproc_usage_error("--count: '%s' is not a count of at least 1", optarg);
             o.have_count = true;
             break;
         case 't':

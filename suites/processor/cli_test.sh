@@ -25,7 +25,7 @@ expect() {
     fi
 }
 
-echo "1..27"
+echo "1..29"
 # The Python original's standard transaction: the reference vector's JSON, key and score.
 expect 0 '^\{"canonical_json": "\{\\"amount\\": 100.0, \\"customer_id\\": \\"C123\\", \\"merchant\\": \\"Test Store\\"\}", "cache_key_md5": "fa4a849f02d4e2d27549c4a8647fdccf", "score": 0.004039330000000001\}$' \
     -- score --amount 100.0 --merchant 'Test Store' --customer-id C123
@@ -42,6 +42,8 @@ expect 2 "batch: unknown option '--bogus'" -- batch --count 3 --bogus
 expect 2 "option '--count' needs a value" -- batch --count
 expect 2 "either --count N or --input FILE" -- batch
 expect 2 "--threads: '0'" -- batch --count 3 --threads 0
+expect 2 "--count: '0' is not a count of at least 1" -- batch --count 0
+expect 2 "--count: '-1' is not a count of at least 1" -- batch --count -1
 expect 0 'cache: 30 entries, 30 hits, 30 misses, 0 evictions' -- batch --count 30 --threads 2 --iterations 1 --repeat 2
 expect 0 'cache: 5 entries, 0 hits, 30 misses, 25 evictions' -- batch --count 30 --iterations 1 --cache-max 5
 expect 0 '"transactions": 4, .*"cache": false' -- batch --count 4 --no-cache --json
