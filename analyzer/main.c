@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "analyze.h"
 #ifdef MS_HAVE_BENCH
@@ -191,6 +192,21 @@ static void ms_main_getopt_error(const char *cmd, int c, char **argv)
     fprintf(stderr, "(memsnap %s --help for usage)\n", cmd);
 }
 
+/* A directory option that names nothing would only make every lookup miss, silently. */
+static bool ms_main_dir_ok(const char *cmd, int c, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "memsnap %s: %s %s: %s\n", cmd, ms_main_opt_name(c), path, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "memsnap %s: %s %s: not a directory\n", cmd, ms_main_opt_name(c), path);
+        return false;
+    }
+    return true;
+}
+
 static bool ms_main_push(const char ***v, size_t *n, const char *s)
 {
     const char **nv = realloc(*v, (*n + 2) * sizeof *nv);
@@ -290,6 +306,8 @@ int main(int argc, char **argv)
             ms_main_usage_error(cmd->name, "option %s does not apply to this command", ms_main_opt_name(c));
             goto out;
         }
+        if ((c == OPT_SYSROOT || c == OPT_DEBUGDIR || c == OPT_SRCDIR) && !ms_main_dir_ok(cmd->name, c, optarg))
+            goto out;
         switch (c) {
         case OPT_FORMAT:
             if (cmd->opts & O_XFORMAT) {

@@ -55,4 +55,9 @@ check --usage 2 "memsnap run: " "option --output needs an argument" "$memsnap" r
 check 2 "memsnap run: " "--depth takes a frame count from 1 to 256, not '0'" "$memsnap" run --depth 0 -- true
 check 2 "memsnap run: " "--depth takes a frame count from 1 to 256, not '300'" "$memsnap" run --depth 300 -- true
 check 2 "memsnap run: " "--interval takes milliseconds (0 = off), not 'x'" "$memsnap" run --interval x -- true
+# Directory options: a path that is not a directory is refused, not looked up in vain.
+check 2 "memsnap top: --debug-dir $tmp/nodir: " "No such file or directory" "$memsnap" top "$v" --debug-dir "$tmp/nodir"
+check 2 "memsnap top: --sysroot $v: " "not a directory" "$memsnap" top "$v" --sysroot "$v"
+check 2 "memsnap lines: --source-dir $tmp/nodir: " "No such file or directory" "$memsnap" lines "$v" --file x.c \
+  --source-dir "$tmp/nodir"
 exit $fail
