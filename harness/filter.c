@@ -10,8 +10,15 @@ struct ms_filter {
     const char *name, *group, *fullname;
     const char *expr;
     struct ms_err *err;
-    int bad;
+    const char *bad; /* where parsing first failed; the parse goes on, so f->p says nothing */
 };
+
+static void ms_filter_fail(struct ms_filter *f)
+{
+    if (!f->bad) {
+        f->bad = f->p;
+    }
+}
 
 static void ms_filter_skip_space(struct ms_filter *f)
 {
@@ -58,14 +65,14 @@ static int ms_filter_not(struct ms_filter *f)
         int v = ms_filter_or(f);
         ms_filter_skip_space(f);
         if (*f->p != ')') {
-            f->bad = 1;
+            ms_filter_fail(f);
             return 0;
         }
         f->p++;
         return v;
     }
     if (!n || strcmp(w, "and") == 0 || strcmp(w, "or") == 0) {
-        f->bad = 1;
+        ms_filter_fail(f);
         return 0;
     }
     f->p += n;
@@ -110,8 +117,14 @@ int ms_filter_match(const char *expr, const char *name, const char *group, const
     }
     int v = ms_filter_or(&f);
     ms_filter_skip_space(&f);
-    if (f.bad || *f.p) {
-        return ms_err_set(err, -EINVAL, "-k: cannot parse expression '%s' near '%s'", expr, f.p);
+    if (*f.p) {
+        ms_filter_fail(&f);
+    }
+    if (f.bad) {
+        if (!*f.bad) {
+            return ms_err_set(err, -EINVAL, "-k: cannot parse expression '%s': it ends too early", expr);
+        }
+        return ms_err_set(err, -EINVAL, "-k: cannot parse expression '%s' near '%s'", expr, f.bad);
     }
     return v;
 }

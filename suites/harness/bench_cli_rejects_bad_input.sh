@@ -43,6 +43,9 @@ check 2 "$tmp/dir: " "cannot write: Is a directory" "$cli" report "$ok" -o "$tmp
 check 2 "--benchmark-max-time: 'abc'" "not a number" "$example" --benchmark-max-time=abc
 check 2 "unknown option '--benchmark-bogus'" "--help" "$example" --benchmark-bogus
 check 2 "'sometimes'" "on, off or auto" "$example" --benchmark-warmup=sometimes
+check 2 "-k: cannot parse expression 'and or ('" "near 'and or ('" "$example" -k "and or ("
+check 2 "-k: cannot parse expression '(fnv'" "ends too early" "$example" -k "(fnv"
+check 2 "-k: cannot parse expression 'fnv )'" "near ')'" "$example" -k "fnv )"
 help=$("$example" --help) || { echo "FAIL: --help exits non-zero" >&2; fail=1; }
 for flag in --benchmark-only --benchmark-skip --benchmark-disable --benchmark-min-time --benchmark-max-time \
   --benchmark-min-rounds --benchmark-calibration-precision "--benchmark-warmup[=on|off|auto]" \
