@@ -114,11 +114,18 @@ static void ms_run_forward(int sig)
         kill(ms_run_child, sig);
 }
 
-static void ms_run_report(const char *pattern, const struct timespec *start)
+/* The files matching the output pattern before the run, with what identifies a rewrite. Comparing with
+ * them, not with the start time, keeps out the files of an earlier run in the same clock tick. */
+struct ms_run_seen {
+    char **paths;
+    struct stat *st;
+    size_t count;
+};
+
+static void ms_run_glob_pattern(const char *pattern, char *glob_pat, size_t cap)
 {
-    char glob_pat[PATH_MAX];
     size_t o = 0;
-    for (const char *p = pattern; *p && o + 2 < sizeof glob_pat; p++) {
+    for (const char *p = pattern; *p && o + 2 < cap; p++) {
         if (p[0] == '%' && p[1] && strchr("pne", p[1])) {
             glob_pat[o++] = '*';
             p++;
@@ -130,13 +137,54 @@ static void ms_run_report(const char *pattern, const struct timespec *start)
         }
     }
     glob_pat[o] = 0;
+}
+
+static void ms_run_seen_free(struct ms_run_seen *seen)
+{
+    for (size_t i = 0; i < seen->count; i++)
+        free(seen->paths[i]);
+    free(seen->paths);
+    free(seen->st);
+    *seen = (struct ms_run_seen){0};
+}
+
+/* Out of memory leaves the list short: at worst an old file is listed again. */
+static void ms_run_seen_take(const char *pattern, struct ms_run_seen *seen)
+{
+    char glob_pat[PATH_MAX];
+    glob_t g;
+    ms_run_glob_pattern(pattern, glob_pat, sizeof glob_pat);
+    if (glob(glob_pat, 0, NULL, &g) != 0)
+        return;
+    seen->paths = calloc(g.gl_pathc, sizeof *seen->paths);
+    seen->st = calloc(g.gl_pathc, sizeof *seen->st);
+    for (size_t i = 0; seen->paths && seen->st && i < g.gl_pathc; i++)
+        if (stat(g.gl_pathv[i], &seen->st[seen->count]) == 0 &&
+            (seen->paths[seen->count] = strdup(g.gl_pathv[i])) != NULL)
+            seen->count++;
+    globfree(&g);
+}
+
+static bool ms_run_seen_has(const struct ms_run_seen *seen, const char *path, const struct stat *st)
+{
+    for (size_t i = 0; i < seen->count; i++)
+        if (strcmp(seen->paths[i], path) == 0)
+            return seen->st[i].st_ino == st->st_ino && seen->st[i].st_dev == st->st_dev &&
+                   seen->st[i].st_mtim.tv_sec == st->st_mtim.tv_sec &&
+                   seen->st[i].st_mtim.tv_nsec == st->st_mtim.tv_nsec && seen->st[i].st_size == st->st_size;
+    return false;
+}
+
+static void ms_run_report(const char *pattern, const struct ms_run_seen *seen)
+{
+    char glob_pat[PATH_MAX];
     glob_t g;
     size_t found = 0;
+    ms_run_glob_pattern(pattern, glob_pat, sizeof glob_pat);
     if (glob(glob_pat, 0, NULL, &g) == 0) {
         for (size_t i = 0; i < g.gl_pathc; i++) {
             struct stat st;
-            if (stat(g.gl_pathv[i], &st) != 0 || st.st_mtim.tv_sec < start->tv_sec ||
-                (st.st_mtim.tv_sec == start->tv_sec && st.st_mtim.tv_nsec < start->tv_nsec))
+            if (stat(g.gl_pathv[i], &st) != 0 || ms_run_seen_has(seen, g.gl_pathv[i], &st))
                 continue;
             if (!found++)
                 fprintf(stderr, "memsnap: snapshots written:\n");
@@ -213,19 +261,32 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
         return 2;
     }
     free(preload);
-    struct timespec start;
-    clock_gettime(CLOCK_REALTIME, &start);
-    start.tv_nsec = 0; /* file times may be coarser than the clock */
+    const char *pattern = o->output ? o->output : "memsnap.%e.%p.%n.snap";
+    struct ms_run_seen seen = {0};
+    ms_run_seen_take(pattern, &seen);
+    /* Closed by a successful exec; a byte in it means the program never started (no snapshots to list). */
+    int exec_pipe[2];
+    if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
+        fprintf(stderr, "memsnap run: pipe: %s\n", strerror(errno));
+        ms_run_seen_free(&seen);
+        return 2;
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "memsnap run: fork: %s\n", strerror(errno));
+        close(exec_pipe[0]);
+        close(exec_pipe[1]);
+        ms_run_seen_free(&seen);
         return 2;
     }
     if (pid == 0) {
+        close(exec_pipe[0]);
         execvp(o->argv[0], o->argv);
         int e = errno;
         fprintf(stderr, "memsnap run: %s: %s\n", o->argv[0], strerror(e));
+        if (write(exec_pipe[1], "x", 1) < 0)
+            _exit(126);
         _exit(e == ENOENT ? 127 : 126);
     }
     /* Like a shell: the terminal's ^C goes to the program; signals sent to us are passed on
@@ -237,14 +298,23 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
     const int forwarded[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
         sigaction(forwarded[i], &fwd, NULL);
+    close(exec_pipe[1]);
+    char exec_failed;
+    ssize_t got;
+    while ((got = read(exec_pipe[0], &exec_failed, 1)) < 0 && errno == EINTR)
+        ;
+    close(exec_pipe[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
             fprintf(stderr, "memsnap run: waitpid: %s\n", strerror(errno));
+            ms_run_seen_free(&seen);
             return 2;
         }
     }
-    ms_run_report(o->output ? o->output : "memsnap.%e.%p.%n.snap", &start);
+    if (got != 1)
+        ms_run_report(pattern, &seen);
+    ms_run_seen_free(&seen);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status))

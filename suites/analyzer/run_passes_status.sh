@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `memsnap run`: the program's output and exit status pass through unchanged (signals as 128+n), a missing
-# program gives 127, a static one is refused, and the snapshots written are listed.
+# program gives 127 and one that cannot be executed 126, a static one is refused, and the snapshots this run
+# wrote are listed.
 set -u
 memsnap=$(realpath "$1") fx=$(realpath "$2")
 lib=${MEMSNAP_PRELOAD_LIB:-}
@@ -48,4 +49,23 @@ else
   [ $? = 1 ] && grep -q "make_node at .*fx_leak.c:13" "$tmp/leaks" ||
     { echo "FAIL: leak not found in the run's snapshot" >&2; cat "$tmp/leaks" >&2; fail=1; }
 fi
+
+# Only this run's snapshots are listed: not those of an earlier run a moment before (same second), and
+# nothing when the program never started (126: not executable, like a shell).
+mkdir "$tmp/again" && cd "$tmp/again" || exit 1
+"$memsnap" run -- true 2>"$tmp/first.err" >/dev/null
+"$memsnap" run -- true 2>"$tmp/second.err" >/dev/null
+listed=$(grep -c '^  memsnap\.true\.' "$tmp/second.err")
+if [ "$listed" != 1 ] || [ "$(ls memsnap.true.*.snap | wc -l)" != 2 ]; then
+  echo "FAIL: the second run lists $listed snapshots, wanted its own 1:" >&2
+  cat "$tmp/second.err" >&2
+  fail=1
+fi
+expect 126 "a directory is not executable" "$memsnap" run -- "$tmp"
+if [ "$(wc -l <"$tmp/err")" != 1 ] || ! grep -qF "memsnap run: $tmp: Permission denied" "$tmp/err"; then
+  echo "FAIL: not one line for a program that never started:" >&2
+  cat "$tmp/err" >&2
+  fail=1
+fi
+cd "$tmp" || exit 1
 exit $fail
