@@ -185,10 +185,12 @@ static void ms_main_getopt_error(const char *cmd, int c, char **argv)
     const char *typed = argv[optind - 1];
     if (c == ':')
         fprintf(stderr, "memsnap %s: option %s needs an argument\n", cmd, typed);
+    else if (optopt >= 256) /* a long option that takes none, given one with = */
+        fprintf(stderr, "memsnap %s: option %s takes no argument ('%s')\n", cmd, ms_main_opt_name(optopt), typed);
     else if (optopt)
         fprintf(stderr, "memsnap %s: unknown option '-%c'\n", cmd, optopt);
     else
-        fprintf(stderr, "memsnap %s: unknown option '%s'\n", cmd, typed);
+        fprintf(stderr, "memsnap %s: unknown or ambiguous option '%s'\n", cmd, typed);
     fprintf(stderr, "(memsnap %s --help for usage)\n", cmd);
 }
 

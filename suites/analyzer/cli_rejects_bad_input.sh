@@ -39,8 +39,11 @@ check --usage 2 "memsnap: " "unknown command 'frobnicate'" "$memsnap" frobnicate
 check --usage 2 "memsnap diff: " "diff takes two snapshots" "$memsnap" diff "$tmp/valid.snap"
 # Options: getopt's errors name memsnap and the command; numbers and sizes are checked, with the value.
 v=$tmp/valid.snap
-check --usage 2 "memsnap top: " "unknown option '--bogus'" "$memsnap" top "$v" --bogus
+check --usage 2 "memsnap top: " "unknown or ambiguous option '--bogus'" "$memsnap" top "$v" --bogus
 check --usage 2 "memsnap top: " "unknown option '-x'" "$memsnap" top "$v" -x
+check --usage 2 "memsnap top: " "option --stack takes no argument ('--stack=1')" "$memsnap" top "$v" --stack=1
+check --usage 2 "memsnap top: " "unknown or ambiguous option '--s'" "$memsnap" top "$v" --s
+check --usage 2 "memsnap run: " "option --no-follow takes no argument" "$memsnap" run --no-follow=1 -- true
 check --usage 2 "memsnap top: " "option --by needs an argument" "$memsnap" top "$v" --by
 check --usage 2 "memsnap top: " "option -n needs an argument" "$memsnap" top "$v" -n
 check --usage 2 "memsnap top: " "-n takes a count (0 = all), not '-1'" "$memsnap" top "$v" -n -1
@@ -50,7 +53,7 @@ check --usage 2 "memsnap diff: " "not a size: '12XB'" "$memsnap" diff "$v" "$v" 
 check --usage 2 "memsnap leaks: " "option --fail-over does not apply" "$memsnap" leaks "$v" --fail-over 1
 check 2 "memsnap leaks: $tmp: " "cannot read suppressions: Is a directory" "$memsnap" leaks "$v" --suppressions "$tmp"
 check 2 "memsnap leaks: $tmp/none.supp: " "cannot open suppressions" "$memsnap" leaks "$v" --suppressions "$tmp/none.supp"
-check --usage 2 "memsnap run: " "unknown option '--bogus'" "$memsnap" run --bogus -- true
+check --usage 2 "memsnap run: " "unknown or ambiguous option '--bogus'" "$memsnap" run --bogus -- true
 check --usage 2 "memsnap run: " "option --output needs an argument" "$memsnap" run --output
 check 2 "memsnap run: " "--depth takes a frame count from 1 to 256, not '0'" "$memsnap" run --depth 0 -- true
 check 2 "memsnap run: " "--depth takes a frame count from 1 to 256, not '300'" "$memsnap" run --depth 300 -- true
