@@ -14,14 +14,16 @@
  * batch: below 2 for the 2-thread batch, the machine did not give both threads a core, whatever the code
  * does. "CPU efficiency" compares CPU time per transaction (1 thread over 2 threads): near 1.0 the
  * threads add no work of their own, so the speedup follows the cores the machine gives.
- * Usage: dataproc-speed [--rounds N] [--batch N]
+ * Usage: dataproc-speed [--rounds N] [--batch N] [--help]
  * Exit status: 0 ok, 1 a measurement failed, 2 usage error. */
 #ifdef MS_CRYPTO_LOWLEVEL
 #define OPENSSL_SUPPRESS_DEPRECATED
 #endif
 #include "processor.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,27 +205,49 @@ static ms_processor *speed_processor(bool cache)
     return p;
 }
 
+/* A whole decimal number in lo..hi, or false ("5x", "-1" and "" are not counts). */
+static bool speed_count(const char *s, size_t lo, size_t hi, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *end || errno || v < lo || v > hi)
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    static const char usage[] = "usage: dataproc-speed [--rounds N (1..1000, default 9)] [--batch N (%d..1000000, "
+                                "default 1000)]\n";
     size_t rounds = 9, batch = 1000;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
-            rounds = strtoul(argv[++i], NULL, 10);
-        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
-            batch = strtoul(argv[++i], NULL, 10);
-        } else {
-            fprintf(stderr, "usage: dataproc-speed [--rounds N] [--batch N]\n");
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf(usage, SPEED_TXNS);
+            return 0;
+        }
+        bool is_rounds = !strcmp(a, "--rounds");
+        if (!is_rounds && strcmp(a, "--batch") != 0) {
+            fprintf(stderr, "dataproc-speed: unknown argument '%s' (dataproc-speed --help)\n", a);
             return 2;
         }
-    }
-    if (rounds == 0 || rounds > 1000 || batch < SPEED_TXNS || batch > 1000000) {
-        fprintf(stderr, "dataproc-speed: --rounds 1..1000, --batch %d..1000000\n", SPEED_TXNS);
-        return 2;
+        if (i + 1 >= argc) {
+            fprintf(stderr, "dataproc-speed: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (is_rounds ? !speed_count(v, 1, 1000, &rounds) : !speed_count(v, SPEED_TXNS, 1000000, &batch)) {
+            fprintf(stderr, "dataproc-speed: %s: '%s' is not a count from %d to %d\n", a, v, is_rounds ? 1 : SPEED_TXNS,
+                    is_rounds ? 1000 : 1000000);
+            return 2;
+        }
     }
 
     /* The Python original's generated transactions; the first SPEED_TXNS also feed the single-score rows. */
     ms_transaction *txns = calloc(batch, sizeof *txns);
-    char (*names)[2][24] = calloc(batch, sizeof *names);
+    char (*names)[2][32] = calloc(batch, sizeof *names); /* room for any size_t */
     ms_scored *out = calloc(batch, sizeof *out);
     speed_msgs m = {calloc(SPEED_TXNS, sizeof *m.msg), calloc(SPEED_TXNS, sizeof *m.len)};
     double *samples = calloc(M_COUNT * rounds, sizeof *samples);
