@@ -241,6 +241,12 @@ struct unwind_memo {
     int base, count;
     int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
     unsigned generation;
+    uint64_t again; /* generation when complete, else a value no generation has: one test for both */
+    /* What unwind_again must find again, for a complete walk: (address, word) pairs, the return address
+     * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
+     * of frame 0 itself. */
+    uintptr_t check[4 * MEMO_FRAMES];
+    int checks, entry_bp;
     int busy;  /* a signal handler's capture must not use the memo of the walk it interrupted */
     int taken; /* owned by a live thread */
 };
@@ -289,6 +295,7 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
             }
             m->count = 0;
             m->complete = 0;
+            m->again = UINT64_MAX;
             m->busy = 0;
             unwind_memo_mine = m;
             return m;
@@ -351,10 +358,40 @@ static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
     return k + n;
 }
 
+/* The pairs of unwind_again for the memo's walk: every return address at its place, and the bp a step
+ * computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp values
+ * do not matter: code without frame pointers keeps anything in rbp, a loop counter say. */
+static void unwind_memo_checks(struct unwind_memo *m)
+{
+    const uintptr_t *f = &m->ring[m->base];
+    uintptr_t *c = m->check;
+    int src = 0, src_checked = 0; /* the frame whose bp the walk carries (0: the entry's) */
+    m->entry_bp = 0;
+    for (int i = 1; i < m->count; i++) {
+        uintptr_t link = f[i + COL_LINK];
+        if ((link & 1) && !src_checked) {
+            if (src == 0) {
+                m->entry_bp = 1;
+            } else {
+                *c++ = f[src + COL_LINK] & ~(uintptr_t)1;
+                *c++ = f[src + COL_BP];
+            }
+            src_checked = 1;
+        }
+        *c++ = f[i + COL_SP] - 8;
+        *c++ = f[i + COL_IP];
+        if ((link & ~(uintptr_t)1) != 0) {
+            src = i;
+            src_checked = 0;
+        }
+    }
+    m->checks = (int)(c - m->check) / 2;
+}
+
 /* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
  * Each step is a chain of dependent loads (return address -> cache slot -> next return address), so the
  * loop keeps everything in registers. */
-MS_RAW_READ static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, void **end,
+MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, void **end,
                                      int skip, unsigned *flags)
 {
     uintptr_t lo, hi;
@@ -506,10 +543,56 @@ done:
         memo->count = k;
         memo->complete = complete && rec_cap != 0;
         memo->generation = gen;
+        memo->again = UINT64_MAX;
+        if (memo->complete) {
+            unwind_memo_checks(memo);
+            memo->again = gen;
+        }
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         memo->busy = 0;
     }
     return out;
+}
+
+/* The common case of a churn loop: the stack is the one the thread's last complete walk found, from the
+ * same first frame (ip, sp). Then only the words listed by unwind_memo_checks are loaded again
+ * (independent loads, no rule, no bounds: the walk checked those addresses against this thread's stack)
+ * and, where they all hold what they held, the frames go out without touching the memo (it stays one real
+ * walk).
+ * Returns the number of frames, or -1: not that stack, or no memo to compare with (walk it). */
+MS_RAW_READ static inline int unwind_again(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
+                                           int skip, unsigned *flags)
+{
+    struct unwind_memo *m = unwind_memo_mine;
+    if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0) || m->busy) {
+        return -1;
+    }
+    m->busy = 1; /* read only behind it: a signal handler's capture then walks without the memo */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    int n = -1;
+    const uintptr_t *old = &m->ring[m->base];
+    int count = m->count;
+    if (__builtin_expect(m->again == __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE), 1) &&
+        old[COL_IP] == ip && old[COL_SP] == sp) {
+        /* No early exit: a stack that passed the first frame's test rarely differs further out. */
+        uintptr_t diff = m->entry_bp ? old[COL_BP] ^ bp : 0;
+        for (const uintptr_t *c = m->check, *c_end = c + 2 * m->checks; c < c_end; c += 2) {
+            diff |= *(const uintptr_t *)c[0] ^ c[1];
+        }
+        if (__builtin_expect(diff == 0, 1)) {
+            n = count - skip;
+            if (n < 0) {
+                n = 0;
+            } else if (n > max) {
+                n = max;
+                *flags |= MS_FMT_STACK_TRUNCATED;
+            }
+            memcpy(out, old + skip + COL_IP, (size_t)n * sizeof *out);
+        }
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    m->busy = 0;
+    return n;
 }
 
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
@@ -522,22 +605,31 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
         *flags |= MS_FMT_STACK_BROKEN;
         return out;
     }
-    uintptr_t fp = (uintptr_t)frame;
+    uintptr_t fp = (uintptr_t)frame, top = hi - 16;
+    if (fp < lo || fp > top || (fp & 7) != 0) {
+        *flags |= MS_FMT_STACK_BROKEN;
+        return out;
+    }
+    /* fp only grows, so lo needs checking once: then one unsigned comparison per frame says
+     * fp < next <= top, and a zero next (the end) fails it too. */
     for (;;) {
-        if (fp < lo || fp > hi - 16 || (fp & 7) != 0) {
-            if (fp != 0) {
+        const uintptr_t *f = (const uintptr_t *)fp;
+        uintptr_t ip = f[1], next = f[0];
+        if (__builtin_expect(ip == 0, 0)) {
+            return out;
+        }
+        if (__builtin_expect(skip > 0, 0)) {
+            skip--;
+        } else if (__builtin_expect(out == end, 0)) {
+            *flags |= MS_FMT_STACK_TRUNCATED;
+            return out;
+        } else {
+            *out++ = (void *)ip;
+        }
+        if (__builtin_expect(next - fp - 1 >= top - fp || (next & 7) != 0, 0)) {
+            if (next != 0) {
                 *flags |= MS_FMT_STACK_BROKEN;
             }
-            return out;
-        }
-        const uintptr_t *f = (const uintptr_t *)fp;
-        uintptr_t ip = f[1];
-        if (ip == 0 || !unwind_emit(&out, end, &skip, ip, flags)) {
-            return out;
-        }
-        uintptr_t next = f[0];
-        if (next != 0 && next <= fp) {
-            *flags |= MS_FMT_STACK_BROKEN;
             return out;
         }
         fp = next;
@@ -570,7 +662,7 @@ __attribute__((noinline)) static int unwind_libunwind(void **ips, int max, int s
     return n;
 }
 
-__attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags)
+MS_RAW_READ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags)
 {
     *flags = 0;
     if (max <= 0) {
@@ -592,7 +684,11 @@ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, u
     case MS_UNWIND_FP: n = (int)(unwind_fp(frame, ips, ips + max, skip, flags) - ips); break;
     case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(ips, max, skip, flags); break;
     default:
-        n = (int)(unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) - ips);
+        n = unwind_again(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
+        if (n < 0) {
+            n = (int)(unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) -
+                      ips);
+        }
         break;
     }
     /* Keeps the walkers from being tail calls, whose frame would not be this one. */
