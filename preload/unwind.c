@@ -443,6 +443,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
         if (j < old_n && old[j + COL_SP] == sp && old[j + COL_IP] == ip) {
             /* Loads only, no store in between: a store to out[] whose address equals a memo address
              * modulo 4096 would stall the loads behind it (how often depends on where the stack is). */
+            uintptr_t bp_j = bp;
             int i = j + 1, truncated = 0, bp_same = old[j + COL_BP] == bp;
             for (; i < old_n; i++) {
                 uintptr_t link_i = old[i + COL_LINK];
@@ -475,6 +476,15 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
             int inner = k, shared = i - j - 1;
             k = unwind_memo_join(memo, inner, memo->base + j + 1, shared);
             rec = &memo->ring[memo->base];
+            /* The shared frames take this walk's rbp values: the frames recorded after them are computed
+             * from those, and a later walk must be compared with what this one used. */
+            for (int x = inner; x < k; x++) {
+                uintptr_t at = rec[x + COL_LINK] & ~(uintptr_t)1;
+                if (at != 0) {
+                    bp_j = *(const uintptr_t *)at;
+                }
+                rec[x + COL_BP] = bp_j;
+            }
             rec_cap = MEMO_SPAN - memo->base;
             if (rec_cap > MEMO_FRAMES) {
                 rec_cap = MEMO_FRAMES;
@@ -610,23 +620,33 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
         *flags |= MS_FMT_STACK_BROKEN;
         return out;
     }
-    /* fp only grows, so lo needs checking once: then one unsigned comparison per frame says
-     * fp < next <= top, and a zero next (the end) fails it too. */
+    /* fp only grows, so lo needs checking once; a zero next (the end) fails the test too. */
+    for (; skip > 0; skip--) {
+        const uintptr_t *f = (const uintptr_t *)fp;
+        uintptr_t ip = f[1], next = f[0];
+        if (ip == 0) {
+            return out;
+        }
+        if (next <= fp || next > top || (next & 7) != 0) {
+            if (next != 0) {
+                *flags |= MS_FMT_STACK_BROKEN;
+            }
+            return out;
+        }
+        fp = next;
+    }
     for (;;) {
         const uintptr_t *f = (const uintptr_t *)fp;
         uintptr_t ip = f[1], next = f[0];
         if (__builtin_expect(ip == 0, 0)) {
             return out;
         }
-        if (__builtin_expect(skip > 0, 0)) {
-            skip--;
-        } else if (__builtin_expect(out == end, 0)) {
+        if (__builtin_expect(out == end, 0)) {
             *flags |= MS_FMT_STACK_TRUNCATED;
             return out;
-        } else {
-            *out++ = (void *)ip;
         }
-        if (__builtin_expect(next - fp - 1 >= top - fp || (next & 7) != 0, 0)) {
+        *out++ = (void *)ip;
+        if (__builtin_expect(next <= fp || next > top || (next & 7) != 0, 0)) {
             if (next != 0) {
                 *flags |= MS_FMT_STACK_BROKEN;
             }

@@ -448,6 +448,74 @@ static void dwarf_skips_the_requested_frames(void **state)
     }
 }
 
+/* The same stack again from the same frame (the memo's fast path), each time with another limit and skip:
+ * first a complete walk, then captures cut short by the limit, which must say so. */
+static void dwarf_cuts_a_repeated_stack_at_the_limit_and_skip(void **state)
+{
+    (void)state;
+    static struct probe p;
+    int truncated = 0;
+    for (int i = 0; i < 15; i++) {
+        probe_reset(&p, i % 3 == 0 ? PROBE_MAX : 1 + i / 2, i % 5);
+        recurse(8, &p);
+        assert_matches_reference(&p);
+        truncated += p.flags == MS_FMT_STACK_TRUNCATED;
+    }
+    assert_true(truncated >= 8);
+}
+
+/* Captures with the word where this frame saved its caller's rbp replaced by `fake` (0: left alone).
+ * The caller's CFA is computed from that rbp, so the walk goes from the caller to what fake says, while
+ * every return address stays where it was. */
+__attribute__((noinline)) static void capture_with_saved_rbp(struct probe *p, uintptr_t fake)
+{
+    volatile uintptr_t *saved = __builtin_frame_address(0);
+    uintptr_t real = *saved;
+    if (fake != 0) {
+        *saved = fake;
+    }
+    p->n = ms_unwind_capture(p->ips, p->max, p->skip, &p->flags);
+    p->ref_n = unw_backtrace(p->ref, PROBE_MAX);
+    *saved = real;
+    __asm__ volatile("" ::: "memory");
+}
+
+/* skip_caller: the saved rbp becomes this frame's caller's, so stacks lose that caller. */
+__attribute__((noinline)) static void rbp_site(struct probe *p, int skip_caller)
+{
+    uintptr_t fake = skip_caller ? *(const uintptr_t *)__builtin_frame_address(0) : 0;
+    capture_with_saved_rbp(p, fake);
+    sink++;
+}
+
+static void dwarf_notices_a_changed_saved_frame_pointer_under_the_same_frames(void **state)
+{
+    (void)state;
+    static struct probe p;
+    int n[2] = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        probe_reset(&p, PROBE_MAX, 0);
+        rbp_site(&p, i & 1);
+        /* Frame 0 of each is its own call site in capture_with_saved_rbp; the rest must be the same. */
+        uintptr_t d = (uintptr_t)p.ips[0] - (uintptr_t)(void *)capture_with_saved_rbp;
+        assert_true(d > 0 && d < 512);
+        assert_int_equal(p.flags, 0);
+        if (p.n != p.ref_n) {
+            fprintf(stderr, "# round %d\n", i);
+            probe_print(&p);
+        }
+        assert_int_equal(p.n, p.ref_n);
+        for (int f = 1; f < p.n; f++) {
+            if (p.ips[f] != p.ref[f]) {
+                probe_print(&p);
+            }
+            assert_ptr_equal(p.ips[f], p.ref[f]);
+        }
+        n[i & 1] = p.n;
+    }
+    assert_int_equal(n[1], n[0] - 1);
+}
+
 /* Same frame size, different return addresses: the frame of `through` sits at the same address with the
  * same return address whichever of the two called it, only the word above it differs. */
 __attribute__((noinline)) static void through(struct probe *p)
@@ -858,7 +926,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(dwarf_matches_libunwind_with_more_threads_than_memos, dwarf_setup),
         cmocka_unit_test_setup(dwarf_marks_truncation_at_the_depth_limit, dwarf_setup),
         cmocka_unit_test_setup(dwarf_skips_the_requested_frames, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_cuts_a_repeated_stack_at_the_limit_and_skip, dwarf_setup),
         cmocka_unit_test_setup(dwarf_notices_a_changed_caller_above_an_identical_frame, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_notices_a_changed_saved_frame_pointer_under_the_same_frames, dwarf_setup),
         cmocka_unit_test_setup(dwarf_notices_another_frame_base_at_the_same_address, dwarf_setup),
         cmocka_unit_test_setup(dwarf_after_invalidate_still_matches, dwarf_setup),
         cmocka_unit_test_setup(dwarf_matches_libunwind_after_a_module_is_replaced, dwarf_setup),
