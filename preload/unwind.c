@@ -241,14 +241,16 @@ struct unwind_memo {
     int base, count;
     int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
     unsigned generation;
+    /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
+     * it interrupted; unwind_again, which only reads, sees by a change that one interrupted it. */
+    unsigned seq;
+    int taken; /* owned by a live thread */
     uint64_t again; /* generation when complete, else a value no generation has: one test for both */
     /* What unwind_again must find again, for a complete walk: (address, word) pairs, the return address
      * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
-     * of frame 0 itself. */
+     * of frame 0 itself. Last: the fields above share a cache line. */
+    int checks, entry_bp; /* checks < 0: not listed yet */
     uintptr_t check[4 * MEMO_FRAMES];
-    int checks, entry_bp;
-    int busy;  /* a signal handler's capture must not use the memo of the walk it interrupted */
-    int taken; /* owned by a live thread */
 };
 
 static struct unwind_memo unwind_memos[MEMO_POOL];
@@ -296,7 +298,7 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
             m->count = 0;
             m->complete = 0;
             m->again = UINT64_MAX;
-            m->busy = 0;
+            m->seq = 0;
             unwind_memo_mine = m;
             return m;
         }
@@ -361,7 +363,7 @@ static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
 /* The pairs of unwind_again for the memo's walk: every return address at its place, and the bp a step
  * computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp values
  * do not matter: code without frame pointers keeps anything in rbp, a loop counter say. */
-static void unwind_memo_checks(struct unwind_memo *m)
+__attribute__((noinline)) static void unwind_memo_checks(struct unwind_memo *m)
 {
     const uintptr_t *f = &m->ring[m->base];
     uintptr_t *c = m->check;
@@ -411,8 +413,8 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
     const uintptr_t *old = NULL;
     uintptr_t *rec = NULL; /* where this walk's frames are recorded (by column); NULL: not recorded */
     int old_n = 0, j = 0, k = 0, rec_cap = 0, old_complete = 0, complete = 0;
-    if (memo != UNWIND_NO_MEMO && !memo->busy) {
-        memo->busy = 1;
+    if (memo != UNWIND_NO_MEMO && (memo->seq & 1) == 0) {
+        memo->seq++;
         /* Only this thread's signal handlers race with it: keep the compiler from reordering. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (memo->generation == gen) {
@@ -444,7 +446,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
             /* Loads only, no store in between: a store to out[] whose address equals a memo address
              * modulo 4096 would stall the loads behind it (how often depends on where the stack is). */
             uintptr_t bp_j = bp;
-            int i = j + 1, truncated = 0, bp_same = old[j + COL_BP] == bp;
+            int i = j + 1, truncated = 0, bp_same = old[j + COL_BP] == bp, bp_changed = !bp_same;
             for (; i < old_n; i++) {
                 uintptr_t link_i = old[i + COL_LINK];
                 const uintptr_t *ra_at = (const uintptr_t *)(old[i + COL_SP] - 8);
@@ -456,6 +458,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
                 if (at != 0) {
                     bp = *(const uintptr_t *)at;
                     bp_same = bp == old[i + COL_BP];
+                    bp_changed |= !bp_same;
                 }
             }
             int from = j + 1, count = i - from;
@@ -478,7 +481,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
             rec = &memo->ring[memo->base];
             /* The shared frames take this walk's rbp values: the frames recorded after them are computed
              * from those, and a later walk must be compared with what this one used. */
-            for (int x = inner; x < k; x++) {
+            for (int x = inner; bp_changed && x < k; x++) {
                 uintptr_t at = rec[x + COL_LINK] & ~(uintptr_t)1;
                 if (at != 0) {
                     bp_j = *(const uintptr_t *)at;
@@ -553,13 +556,10 @@ done:
         memo->count = k;
         memo->complete = complete && rec_cap != 0;
         memo->generation = gen;
-        memo->again = UINT64_MAX;
-        if (memo->complete) {
-            unwind_memo_checks(memo);
-            memo->again = gen;
-        }
+        memo->again = memo->complete ? gen : UINT64_MAX;
+        memo->checks = -1; /* listed by the first unwind_again that needs them */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        memo->busy = 0;
+        memo->seq++;
     }
     return out;
 }
@@ -574,16 +574,24 @@ MS_RAW_READ static inline int unwind_again(uintptr_t ip, uintptr_t sp, uintptr_t
                                            int skip, unsigned *flags)
 {
     struct unwind_memo *m = unwind_memo_mine;
-    if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0) || m->busy) {
+    if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0)) {
         return -1;
     }
-    m->busy = 1; /* read only behind it: a signal handler's capture then walks without the memo */
+again:;
+    unsigned seq = m->seq;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    int n = -1;
     const uintptr_t *old = &m->ring[m->base];
-    int count = m->count;
-    if (__builtin_expect(m->again == __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE), 1) &&
-        old[COL_IP] == ip && old[COL_SP] == sp) {
+    int count = m->count, n = -1;
+    if (__builtin_expect(old[COL_IP] == ip && old[COL_SP] == sp && (seq & 1) == 0, 1) &&
+        m->again == __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE)) {
+        if (__builtin_expect(m->checks < 0, 0)) {
+            m->seq++; /* odd: the memo is being written */
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            unwind_memo_checks(m);
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            m->seq++;
+            goto again;
+        }
         /* No early exit: a stack that passed the first frame's test rarely differs further out. */
         uintptr_t diff = m->entry_bp ? old[COL_BP] ^ bp : 0;
         for (const uintptr_t *c = m->check, *c_end = c + 2 * m->checks; c < c_end; c += 2) {
@@ -601,8 +609,7 @@ MS_RAW_READ static inline int unwind_again(uintptr_t ip, uintptr_t sp, uintptr_t
         }
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    m->busy = 0;
-    return n;
+    return m->seq == seq ? n : -1;
 }
 
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
