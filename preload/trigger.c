@@ -149,11 +149,18 @@ void ms_trigger_exit(void)
     if (ms_platform_pid() != ms_tracker_pid()) {
         return;
     }
-    if (__atomic_exchange_n(&trigger_exit_done, 1, __ATOMIC_ACQ_REL)) {
+    int g = ms_tracker_enter();
+    if (g) {
+        /* Exit from inside the profiler (a signal handler that interrupted a hook): this thread may hold a
+         * table lock the snapshot needs, so writing could hang the exit. */
+        ms_tracker_leave(g);
+        static const char msg[] = "memsnap: exit from inside an allocation call (a signal handler?): no exit snapshot\n";
+        ms_platform_stderr(msg, sizeof msg - 1);
         return;
     }
-    int g = ms_tracker_enter();
-    (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_EXIT);
+    if (!__atomic_exchange_n(&trigger_exit_done, 1, __ATOMIC_ACQ_REL)) {
+        (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_EXIT);
+    }
     ms_tracker_leave(g);
 }
 
