@@ -351,6 +351,35 @@ static void *tracker_pool_realloc(void *p, size_t size)
     return q;
 }
 
+/* After the real realloc or reallocarray: the tracked old block moved to q, was freed (`freed`: a size of
+ * 0), or stays where it was because the call failed. Inlined, so the stack is captured from the same
+ * frame as for malloc. */
+static inline __attribute__((always_inline)) void tracker_settle(int kind, void *p, void *q, size_t size, int freed,
+                                                                 int known, size_t old_size, uint32_t old_stack)
+{
+    if (q) {
+        if (known) {
+            tracker_forget(-1, old_size, old_stack);
+        } else if (p && !ms_config.sample) {
+            __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
+        }
+        tracker_record(kind, q, size);
+    } else if (freed) {
+        if (known) {
+            tracker_forget(kind, old_size, old_stack);
+        } else {
+            tracker_count(kind);
+        }
+    } else {
+        tracker_fail(kind);
+        if (known) {
+            size_t s2;
+            uint32_t st2;
+            ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
+        }
+    }
+}
+
 /* realloc and reallocarray forget the old block before the call (its address may go to another thread
  * the moment it is released) and restore it when the call fails. */
 __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
@@ -376,28 +405,8 @@ __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
     uint32_t old_stack = 0;
     int known = p ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
     void *q = ms_real.realloc(p, size);
-    if (q) {
-        if (known) {
-            tracker_forget(-1, old_size, old_stack);
-        } else if (p && !ms_config.sample) {
-            __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
-        }
-        tracker_record(MS_FMT_CALL_REALLOC, q, size);
-    } else if (p && size == 0) {
-        /* glibc: realloc(p, 0) frees p and returns NULL. */
-        if (known) {
-            tracker_forget(MS_FMT_CALL_REALLOC, old_size, old_stack);
-        } else {
-            tracker_count(MS_FMT_CALL_REALLOC);
-        }
-    } else {
-        tracker_fail(MS_FMT_CALL_REALLOC);
-        if (known) {
-            size_t s2;
-            uint32_t st2;
-            ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
-        }
-    }
+    /* glibc: realloc(p, 0) frees p and returns NULL. */
+    tracker_settle(MS_FMT_CALL_REALLOC, p, q, size, p && size == 0, known, old_size, old_stack);
     tracker_end();
     return q;
 }
@@ -420,27 +429,7 @@ __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_
     int overflow = __builtin_mul_overflow(n, size, &total);
     int known = p && !overflow ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
     void *q = ms_real.reallocarray(p, n, size);
-    if (q) {
-        if (known) {
-            tracker_forget(-1, old_size, old_stack);
-        } else if (p && !ms_config.sample) {
-            __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
-        }
-        tracker_record(MS_FMT_CALL_REALLOCARRAY, q, total);
-    } else if (p && total == 0 && !overflow) {
-        if (known) {
-            tracker_forget(MS_FMT_CALL_REALLOCARRAY, old_size, old_stack);
-        } else {
-            tracker_count(MS_FMT_CALL_REALLOCARRAY);
-        }
-    } else {
-        tracker_fail(MS_FMT_CALL_REALLOCARRAY);
-        if (known) {
-            size_t s2;
-            uint32_t st2;
-            ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
-        }
-    }
+    tracker_settle(MS_FMT_CALL_REALLOCARRAY, p, q, total, p && total == 0 && !overflow, known, old_size, old_stack);
     tracker_end();
     return q;
 }
