@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <yaml.h>
 
 struct ms_budgets_entry {
@@ -157,20 +156,15 @@ static int ms_budgets_add_sections(struct ms_budgets *b, yaml_document_t *doc, y
 int ms_budgets_load(const char *path, struct ms_budgets **out, struct ms_err *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return ms_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return ms_err_set(err, -EISDIR, "%s: is a directory, not a budgets file", path);
+    FILE *f;
+    int rc = ms_err_open(path, "budgets file", &f, err);
+    if (rc) {
+        return rc;
     }
     struct ms_budgets *b = calloc(1, sizeof *b);
     yaml_parser_t parser;
     yaml_document_t doc;
-    int have_parser = 0, have_doc = 0, rc = 0;
+    int have_parser = 0, have_doc = 0;
     if (!b || !(b->path = strdup(path))) {
         rc = ms_err_set(err, -ENOMEM, "%s: out of memory", path);
         goto out;

@@ -21,6 +21,8 @@ struct ms_err {
 
 /* Fill err->msg printf-style; returns `code` so that callers can `return ms_err_set(err, -EINVAL, ...)`. */
 int ms_err_set(struct ms_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Opens a file the user named, for reading; a missing file or a directory is one line in err. 0 or -errno. */
+int ms_err_open(const char *path, const char *what, FILE **out, struct ms_err *err);
 
 /* ---- budgets.c: performance_budgets.yml (libyaml) ----
  * A mapping of sections, each a mapping of keys to numbers or strings; an optional top-level `budgets:`

@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static json_t *ms_json_stats(const struct ms_result *r, int include_data)
 {
@@ -214,15 +213,10 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
 int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return ms_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return ms_err_set(err, -EISDIR, "%s: is a directory, not a benchmark file", path);
+    FILE *f;
+    int rc = ms_err_open(path, "benchmark file", &f, err);
+    if (rc) {
+        return rc;
     }
     json_error_t je;
     json_t *top = json_loadf(f, 0, &je);
@@ -236,7 +230,7 @@ int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err)
         return ms_err_set(err, -EINVAL, "%s: not a benchmark file: no \"benchmarks\" list", path);
     }
     struct ms_run *run = ms_result_run_new();
-    int rc = run ? 0 : ms_err_set(err, -ENOMEM, "%s: out of memory", path);
+    rc = run ? 0 : ms_err_set(err, -ENOMEM, "%s: out of memory", path);
     if (!rc) {
         run->path = strdup(path);
         json_t *mi = json_object_get(top, "machine_info");
