@@ -267,6 +267,8 @@ enum ms_status ms_output_json(const struct ms_cli *cli, struct json_t *v, struct
 struct json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t n);
 struct json_t *ms_output_json_totals(const struct ms_snap *s);
 void ms_output_text_stack(FILE *out, const struct ms_sym_frame *const *frames, uint32_t n, const char *indent);
+/* s as XML text or attribute value (SVG output). */
+void ms_output_xml(FILE *out, const char *s);
 /* Read all snapshots named on the command line; on failure frees what it read. */
 enum ms_status ms_output_load(const struct ms_cli *cli, struct ms_snap ***snaps, struct ms_error *err);
 void ms_output_unload(const struct ms_cli *cli, struct ms_snap **snaps);

@@ -69,21 +69,6 @@ static void ms_fg_sort(struct ms_fg_node *n)
         ms_fg_sort(&n->kids[i]);
 }
 
-static void ms_fg_escape(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t')
-                fputc(*s, out);
-        }
-    }
-}
-
 /* A warm colour from the name alone, so one function has one colour in every graph. */
 static void ms_fg_colour(const char *name, int rgb[3])
 {
@@ -115,11 +100,11 @@ static void ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, 
     int rgb[3];
     ms_fg_colour(name, rgb);
     fputs("<g class=\"f\" data-n=\"", fg->out);
-    ms_fg_escape(fg->out, name);
+    ms_output_xml(fg->out, name);
     fputs("\" data-l=\"", fg->out);
-    ms_fg_escape(fg->out, label);
+    ms_output_xml(fg->out, label);
     fputs("\"><title>", fg->out);
-    ms_fg_escape(fg->out, name);
+    ms_output_xml(fg->out, name);
     fprintf(fg->out, " (%s, %.2f%%)</title>", amount, fg->total ? 100.0 * (double)n->weight / (double)fg->total : 0);
     fprintf(fg->out, "<rect x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\"/>",
             x, y, w, MS_FG_FRAME - 1, rgb[0], rgb[1], rgb[2]);
@@ -132,10 +117,10 @@ static void ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, 
             /* do not leave half of a UTF-8 sequence */
             for (size_t i = fit - 2; i > 0 && ((unsigned char)label[i - 1] & 0xc0) == 0x80; i--)
                 label[i - 1] = 0;
-            ms_fg_escape(fg->out, label);
+            ms_output_xml(fg->out, label);
             fputs("..", fg->out);
         } else {
-            ms_fg_escape(fg->out, label);
+            ms_output_xml(fg->out, label);
         }
     }
     fputs("</text></g>\n", fg->out);
@@ -218,10 +203,10 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
     fprintf(out, ms_fg_script, MS_FG_WIDTH, MS_FG_PAD, MS_FG_CHAR);
     fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n", MS_FG_WIDTH, height);
     fprintf(out, "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
-    ms_fg_escape(out, o->title ? o->title : "Heap flame graph");
+    ms_output_xml(out, o->title ? o->title : "Heap flame graph");
     fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"44\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
     fprintf(out, "%s by call stack: %s in all; ", what, ms_fg_amount(&fg, amount, sizeof amount, root.weight));
-    ms_fg_escape(out, g->snap->path);
+    ms_output_xml(out, g->snap->path);
     fputs("</text>\n", out);
     fprintf(out,
             "<text id=\"unzoom\" x=\"%d\" y=\"24\" onclick=\"unzoom()\" style=\"opacity:0\">Reset Zoom</text>\n"

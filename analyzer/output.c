@@ -77,3 +77,19 @@ void ms_output_unload(const struct ms_cli *cli, struct ms_snap **snaps)
         ms_snapfile_free(snaps[i]);
     free(snaps);
 }
+
+void ms_output_xml(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default:
+            /* Control characters are not allowed in XML 1.0 text; a tab is. */
+            if ((unsigned char)*s >= 0x20 || *s == '\t')
+                fputc(*s, out);
+        }
+    }
+}

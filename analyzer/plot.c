@@ -26,21 +26,6 @@ struct ms_plot {
     const struct ms_strtab *strs;
 };
 
-static void ms_plot_escape(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        default:
-            if ((unsigned char)*s >= 0x20)
-                fputc(*s, out);
-        }
-    }
-}
-
 static int ms_plot_time_cmp(const void *a, const void *b)
 {
     const struct ms_snap *x = *(struct ms_snap *const *)a, *y = *(struct ms_snap *const *)b;
@@ -174,10 +159,10 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
             "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
             "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">",
             MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W / 2);
-    ms_plot_escape(out, o->title ? o->title : o->allocated ? "Allocated bytes over time" : "Live heap over time");
+    ms_output_xml(out, o->title ? o->title : o->allocated ? "Allocated bytes over time" : "Live heap over time");
     fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\">%zu snapshots of ",
             MS_PLOT_W / 2, p->n);
-    ms_plot_escape(out, p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path);
+    ms_output_xml(out, p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path);
     fprintf(out, ": the process total and the %zu largest sites</text>\n", shown);
     char buf[64];
     for (int i = 0; i * ystep <= ytop * (1 + 1e-9); i++) {
@@ -210,7 +195,7 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
         for (size_t i = p->n; i-- > 0;)
             fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(base[i]));
         fputs("\"><title>", out);
-        ms_plot_escape(out, ms_strtab_get(p->strs, s->label));
+        ms_output_xml(out, ms_strtab_get(p->strs, s->label));
         fprintf(out, " (peak %s)</title></polygon>\n", ms_size_format(buf, sizeof buf, (double)s->peak, false, exact));
         for (size_t i = 0; i < p->n; i++)
             base[i] += s->v[i];
@@ -237,10 +222,10 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
         const char *label = ms_strtab_get(p->strs, p->series[k].label), *slash = strrchr(label, '/');
         ly += MS_PLOT_LEG;
         fprintf(out, "<g class=\"legend\"><title>");
-        ms_plot_escape(out, label);
+        ms_output_xml(out, label);
         fprintf(out, "</title><rect x=\"%d\" y=\"%.2f\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
                 "y=\"%.2f\">", MS_PLOT_LEFT, ly - 10, palette[k % 10], MS_PLOT_LEFT + 20, ly);
-        ms_plot_escape(out, slash ? slash + 1 : label);
+        ms_output_xml(out, slash ? slash + 1 : label);
         fprintf(out, " (peak %s)</text></g>\n", ms_size_format(buf, sizeof buf, (double)p->series[k].peak, false,
                                                                exact));
     }
