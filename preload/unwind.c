@@ -446,7 +446,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
             /* Loads only, no store in between: a store to out[] whose address equals a memo address
              * modulo 4096 would stall the loads behind it (how often depends on where the stack is). */
             uintptr_t bp_j = bp;
-            int i = j + 1, truncated = 0, bp_same = old[j + COL_BP] == bp, bp_changed = !bp_same;
+            int i = j + 1, truncated = 0, bp_same = old[j + COL_BP] == bp;
             for (; i < old_n; i++) {
                 uintptr_t link_i = old[i + COL_LINK];
                 const uintptr_t *ra_at = (const uintptr_t *)(old[i + COL_SP] - 8);
@@ -458,7 +458,6 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
                 if (at != 0) {
                     bp = *(const uintptr_t *)at;
                     bp_same = bp == old[i + COL_BP];
-                    bp_changed |= !bp_same;
                 }
             }
             int from = j + 1, count = i - from;
@@ -479,9 +478,10 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
             int inner = k, shared = i - j - 1;
             k = unwind_memo_join(memo, inner, memo->base + j + 1, shared);
             rec = &memo->ring[memo->base];
-            /* The shared frames take this walk's rbp values: the frames recorded after them are computed
-             * from those, and a later walk must be compared with what this one used. */
-            for (int x = inner; bp_changed && x < k; x++) {
+            /* The frames recorded after the shared ones are computed from this walk's rbp: when it is not
+             * the recorded one (bp_same is about the last shared frame), the shared frames take this
+             * walk's values, so that a later walk is compared with what this one used. */
+            for (int x = inner; !bp_same && x < k; x++) {
                 uintptr_t at = rec[x + COL_LINK] & ~(uintptr_t)1;
                 if (at != 0) {
                     bp_j = *(const uintptr_t *)at;
