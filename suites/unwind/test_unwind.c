@@ -664,6 +664,90 @@ __attribute__((noinline)) static void dyn_both(int shift, size_t small_n, size_t
     sink++;
 }
 
+/* Captures (skip 0) and takes the reference from one frame whose CFA is rbp + 16, as with frame pointers.
+ * With skip_caller the frame runs with its caller's rbp instead of its own: both unwinders then go from it
+ * to its caller's caller, while its ip and sp stay what they were. Returns the capture's frame count. */
+int entry_rbp_capture(void **ips, int max, unsigned *flags, void **ref, long skip_caller, int *ref_n);
+#define PROBE_STR(x) #x
+#define PROBE_XSTR(x) PROBE_STR(x)
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl entry_rbp_capture\n"
+        ".hidden entry_rbp_capture\n"
+        ".type entry_rbp_capture, @function\n"
+        "entry_rbp_capture:\n"
+        ".cfi_startproc\n"
+        "push %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset %rbp, -16\n"
+        "mov %rsp, %rbp\n"
+        ".cfi_def_cfa_register %rbp\n"
+        "push %rbx\n"
+        "push %r12\n"
+        "push %r13\n"
+        "push %r14\n"
+        "push %r15\n"
+        "sub $8, %rsp\n"
+        "mov %rcx, %r12\n" /* ref */
+        "mov %r9, %r13\n"  /* ref_n */
+        "mov %rdx, %rcx\n" /* flags: the 4th argument */
+        "xor %edx, %edx\n" /* skip 0 */
+        "test %r8, %r8\n"
+        "jz 1f\n"
+        "mov (%rbp), %rbp\n"
+        "1:\n"
+        "call ms_unwind_capture\n"
+        "mov %eax, %r15d\n"
+        "mov %r12, %rdi\n"
+        "mov $" PROBE_XSTR(PROBE_MAX) ", %esi\n"
+        "call unw_backtrace@PLT\n"
+        "mov %eax, (%r13)\n"
+        "lea 48(%rsp), %rbp\n"
+        "mov %r15d, %eax\n"
+        "add $8, %rsp\n"
+        "pop %r15\n"
+        "pop %r14\n"
+        "pop %r13\n"
+        "pop %r12\n"
+        "pop %rbx\n"
+        "pop %rbp\n"
+        ".cfi_def_cfa %rsp, 8\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size entry_rbp_capture, .-entry_rbp_capture\n");
+
+__attribute__((noinline)) static void entry_site(struct probe *p, long skip_caller)
+{
+    p->n = entry_rbp_capture(p->ips, p->max, &p->flags, p->ref, skip_caller, &p->ref_n);
+    sink++;
+}
+
+/* The first step of the walk uses the capturing frame's own rbp: the same frame (ip, sp) with another rbp
+ * has other callers, which a capture repeating the last stack must not miss. */
+static void dwarf_notices_another_rbp_in_the_same_first_frame(void **state)
+{
+    (void)state;
+    static struct probe p;
+    int n[2] = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        probe_reset(&p, PROBE_MAX, 0);
+        entry_site(&p, i & 1);
+        uintptr_t d = (uintptr_t)p.ips[0] - (uintptr_t)(void *)entry_rbp_capture;
+        assert_true(d > 0 && d < 256);
+        assert_int_equal(p.flags, 0);
+        if (p.n != p.ref_n) {
+            fprintf(stderr, "# round %d\n", i);
+            probe_print(&p);
+        }
+        assert_int_equal(p.n, p.ref_n);
+        for (int f = 1; f < p.n; f++) {
+            assert_ptr_equal(p.ips[f], p.ref[f]);
+        }
+        n[i & 1] = p.n;
+    }
+    assert_int_equal(n[1], n[0] - 1);
+}
+
 static void dwarf_notices_another_frame_base_at_the_same_address(void **state)
 {
     (void)state;
@@ -930,6 +1014,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(dwarf_notices_a_changed_caller_above_an_identical_frame, dwarf_setup),
         cmocka_unit_test_setup(dwarf_notices_a_changed_saved_frame_pointer_under_the_same_frames, dwarf_setup),
         cmocka_unit_test_setup(dwarf_notices_another_frame_base_at_the_same_address, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_notices_another_rbp_in_the_same_first_frame, dwarf_setup),
         cmocka_unit_test_setup(dwarf_after_invalidate_still_matches, dwarf_setup),
         cmocka_unit_test_setup(dwarf_matches_libunwind_after_a_module_is_replaced, dwarf_setup),
         cmocka_unit_test_setup(dwarf_ignores_a_garbage_frame_pointer, dwarf_setup),
