@@ -1,5 +1,8 @@
 #include "snapgen.h"
 
+#include <elf.h>
+#include <link.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,4 +427,37 @@ unsigned char *snapgen_named(const char *name, size_t *len, const char **expect)
     }
     snapgen_free(g);
     return b;
+}
+
+static int snapgen_self_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct snapgen_self *s = data;
+    s->base = info->dlpi_addr;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+            const unsigned char *name = p + sizeof *n, *desc = name + ((n->n_namesz + 3) & ~3u);
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
+                n->n_descsz <= sizeof s->build_id) {
+                memcpy(s->build_id, desc, n->n_descsz);
+                s->build_id_len = n->n_descsz;
+            }
+            p = desc + ((n->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1; /* the first entry is the main program */
+}
+
+int snapgen_self(struct snapgen_self *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!realpath("/proc/self/exe", out->path))
+        return -1;
+    dl_iterate_phdr(snapgen_self_cb, out);
+    return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef MS_SNAPGEN_H
 #define MS_SNAPGEN_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,15 @@ int snapgen_write_buf(const char *path, const void *buf, size_t len);
  * or NULL for an unknown name; *expect gets a fragment of the reader's message (NULL: valid file). */
 unsigned char *snapgen_named(const char *name, size_t *len, const char **expect);
 extern const char *const snapgen_names[];
+
+/* The running test program as a snapshot would record it: path, load base and build-id, so tests can make
+ * frames that the symbolizer resolves into their own functions. 0, or -1 when it cannot be found. */
+struct snapgen_self {
+    char path[PATH_MAX];
+    uintptr_t base;
+    unsigned char build_id[64];
+    uint32_t build_id_len;
+};
+int snapgen_self(struct snapgen_self *out);
 
 #endif

@@ -2,10 +2,8 @@
  * there (labels are module+offset, exact) or into this test binary (real function names), so every expected
  * value comes from the snapshot written here, not from the code under test. The pprof output is read back
  * with a protobuf decoder written for this test. */
-#include <elf.h>
 #include <jansson.h>
 #include <limits.h>
-#include <link.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,47 +43,13 @@ __attribute__((noinline, used)) static int f_leaf_b(int x)
     return sink * 11 + x;
 }
 
-struct self {
-    char path[PATH_MAX];
-    uintptr_t base;
-    unsigned char build_id[64];
-    uint32_t build_id_len;
-};
-
-static struct self me;
+static struct snapgen_self me;
 static char dir[] = "/tmp/memsnap-export-XXXXXX";
-
-static int self_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct self *s = data;
-    s->base = info->dlpi_addr;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-            const unsigned char *name = p + sizeof *n, *desc = name + ((n->n_namesz + 3) & ~3u);
-            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
-                n->n_descsz <= sizeof s->build_id) {
-                memcpy(s->build_id, desc, n->n_descsz);
-                s->build_id_len = n->n_descsz;
-            }
-            p = desc + ((n->n_descsz + 3) & ~3u);
-        }
-    }
-    return 1; /* the first entry is the main program */
-}
 
 static int setup(void **state)
 {
     (void)state;
-    if (!realpath("/proc/self/exe", me.path) || !mkdtemp(dir))
-        return -1;
-    dl_iterate_phdr(self_cb, &me);
-    return 0;
+    return snapgen_self(&me) == 0 && mkdtemp(dir) ? 0 : -1;
 }
 
 static int teardown(void **state)

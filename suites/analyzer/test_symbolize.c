@@ -1,7 +1,5 @@
 /* Offline symbolization of this very test binary: the frames are return addresses captured here, so the
  * expected function names and lines are known from the source (__LINE__), not from the code under test. */
-#include <elf.h>
-#include <link.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,46 +40,13 @@ __attribute__((noinline)) static void calls_inlined(void)
     sink++;
 }
 
-struct self {
-    char path[PATH_MAX];
-    uintptr_t base;
-    unsigned char build_id[64];
-    uint32_t build_id_len;
-};
 
-static int self_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct self *s = data;
-    s->base = info->dlpi_addr;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-            const unsigned char *name = p + sizeof *n, *desc = name + ((n->n_namesz + 3) & ~3u);
-            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
-                n->n_descsz <= sizeof s->build_id) {
-                memcpy(s->build_id, desc, n->n_descsz);
-                s->build_id_len = n->n_descsz;
-            }
-            p = desc + ((n->n_descsz + 3) & ~3u);
-        }
-    }
-    return 1; /* the first entry is the main program */
-}
-
-static struct self me;
+static struct snapgen_self me;
 
 static int setup(void **state)
 {
     (void)state;
-    if (!realpath("/proc/self/exe", me.path))
-        return -1;
-    dl_iterate_phdr(self_cb, &me);
-    return me.build_id_len ? 0 : -1;
+    return snapgen_self(&me) == 0 && me.build_id_len ? 0 : -1;
 }
 
 /* A snapshot with one module (path and build-id given) and one stack holding `ra`. */
