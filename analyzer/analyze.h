@@ -369,6 +369,19 @@ struct ms_export_out {
 };
 enum ms_status ms_export_open(const struct ms_export_opts *o, struct ms_export_out *out, struct ms_error *err);
 enum ms_status ms_export_close(struct ms_export_out *out, enum ms_status r, struct ms_error *err);
+/* What every exporting command holds: the output, the loaded snapshots, the symbolizer and, when grouped,
+ * the first snapshot's rows. Begin opens and loads (and groups when `group`); end closes the output with `r`
+ * and frees the rest, whatever begin got to. */
+struct ms_export_run {
+    struct ms_export_out out;
+    struct ms_snap **snaps;
+    struct ms_symbolizer *sym;
+    struct ms_groups g;
+};
+enum ms_status ms_export_begin(const struct ms_cli *cli, const struct ms_export_opts *o, bool group,
+                               struct ms_export_run *run, struct ms_error *err);
+enum ms_status ms_export_end(const struct ms_cli *cli, struct ms_export_run *run, enum ms_status r,
+                             struct ms_error *err);
 enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- export_collapsed.c: Brendan Gregg's folded stacks ("main;run;make_node 240") ------------------- */

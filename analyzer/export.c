@@ -89,12 +89,30 @@ enum ms_status ms_export_close(struct ms_export_out *out, enum ms_status r, stru
     return r;
 }
 
+enum ms_status ms_export_begin(const struct ms_cli *cli, const struct ms_export_opts *o, bool group,
+                               struct ms_export_run *run, struct ms_error *err)
+{
+    enum ms_status r;
+    memset(run, 0, sizeof *run);
+    if ((r = ms_export_open(o, &run->out, err)) != MS_OK || (r = ms_output_load(cli, &run->snaps, err)) != MS_OK ||
+        (r = ms_symbolize_new(&cli->sym, &run->sym, err)) != MS_OK)
+        return r;
+    return group ? ms_export_group(run->sym, run->snaps[0], cli, &run->g, err) : MS_OK;
+}
+
+enum ms_status ms_export_end(const struct ms_cli *cli, struct ms_export_run *run, enum ms_status r,
+                             struct ms_error *err)
+{
+    r = ms_export_close(&run->out, r, err);
+    ms_group_free(&run->g);
+    ms_symbolize_free(run->sym);
+    ms_output_unload(cli, run->snaps);
+    return r;
+}
+
 enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err)
 {
-    struct ms_snap **snaps = NULL;
-    struct ms_symbolizer *sym = NULL;
-    struct ms_groups g = {0};
-    struct ms_export_out out = {0};
+    struct ms_export_run run;
     enum ms_status r;
     if (o->format == MS_EXPORT_MASSIF ? cli->input_count < 1 : cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, o->format == MS_EXPORT_MASSIF ? "export --format massif takes snapshots"
@@ -107,25 +125,15 @@ enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_o
                                                           : "pprof and json carry every counter");
     if (o->format == MS_EXPORT_PPROF && (!o->output || strcmp(o->output, "-") == 0) && isatty(STDOUT_FILENO))
         return ms_error_set(err, MS_USAGE, "pprof output is binary: give -o FILE (or redirect stdout)");
-    if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &snaps, err)) != MS_OK ||
-        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
-        goto out;
-    if (o->format == MS_EXPORT_MASSIF) {
-        r = ms_export_massif_write(out.f, sym, snaps, (size_t)cli->input_count, cli, err);
-        goto out;
+    if ((r = ms_export_begin(cli, o, o->format != MS_EXPORT_MASSIF, &run, err)) == MS_OK) {
+        switch (o->format) {
+        case MS_EXPORT_COLLAPSED: r = ms_export_collapsed_write(run.out.f, &run.g, o, err); break;
+        case MS_EXPORT_PPROF: r = ms_export_pprof_write(run.out.f, &run.g, err); break;
+        case MS_EXPORT_JSON: r = ms_export_json_write(run.out.f, &run.g, err); break;
+        case MS_EXPORT_MASSIF:
+            r = ms_export_massif_write(run.out.f, run.sym, run.snaps, (size_t)cli->input_count, cli, err);
+            break;
+        }
     }
-    if ((r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK)
-        goto out;
-    switch (o->format) {
-    case MS_EXPORT_COLLAPSED: r = ms_export_collapsed_write(out.f, &g, o, err); break;
-    case MS_EXPORT_PPROF: r = ms_export_pprof_write(out.f, &g, err); break;
-    case MS_EXPORT_JSON: r = ms_export_json_write(out.f, &g, err); break;
-    case MS_EXPORT_MASSIF: break;
-    }
-out:
-    r = ms_export_close(&out, r, err);
-    ms_group_free(&g);
-    ms_symbolize_free(sym);
-    ms_output_unload(cli, snaps);
-    return r;
+    return ms_export_end(cli, &run, r, err);
 }

@@ -226,22 +226,11 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
 
 enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err)
 {
-    struct ms_snap **snaps = NULL;
-    struct ms_symbolizer *sym = NULL;
-    struct ms_groups g = {0};
-    struct ms_export_out out = {0};
+    struct ms_export_run run;
     enum ms_status r;
     if (cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, "flamegraph takes one snapshot");
-    if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &snaps, err)) != MS_OK ||
-        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
-        (r = ms_export_group(sym, snaps[0], cli, &g, err)) != MS_OK)
-        goto out;
-    r = ms_flamegraph_write(out.f, &g, o, cli->bytes, err);
-out:
-    r = ms_export_close(&out, r, err);
-    ms_group_free(&g);
-    ms_symbolize_free(sym);
-    ms_output_unload(cli, snaps);
-    return r;
+    if ((r = ms_export_begin(cli, o, true, &run, err)) == MS_OK)
+        r = ms_flamegraph_write(run.out.f, &run.g, o, cli->bytes, err);
+    return ms_export_end(cli, &run, r, err);
 }
