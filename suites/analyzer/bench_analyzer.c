@@ -2,8 +2,6 @@
  * and diff two snapshots of N stacks each (different load addresses, as from two runs), cold and warm.
  *     bench-analyzer [N] [OUTDIR]    (default N = 100000; with OUTDIR the two snapshots are written there
  *                                     for timing the CLI: memsnap diff OUTDIR/old.snap OUTDIR/new.snap) */
-#include <elf.h>
-#include <link.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,40 +12,6 @@
 #include "snapgen.h"
 
 unsigned long bigcode_run(int i);
-
-struct self {
-    char path[PATH_MAX];
-    uintptr_t base, text_lo, text_hi;
-    unsigned char build_id[64];
-    uint32_t build_id_len;
-};
-
-static int bench_self_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct self *s = data;
-    s->base = info->dlpi_addr;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz > s->text_hi - s->text_lo) {
-            s->text_lo = ph->p_vaddr;
-            s->text_hi = ph->p_vaddr + ph->p_memsz;
-        }
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-            const unsigned char *name = p + sizeof *n, *desc = name + ((n->n_namesz + 3) & ~3u);
-            if (n->n_type == NT_GNU_BUILD_ID && n->n_descsz <= sizeof s->build_id) {
-                memcpy(s->build_id, desc, n->n_descsz);
-                s->build_id_len = n->n_descsz;
-            }
-            p = desc + ((n->n_descsz + 3) & ~3u);
-        }
-    }
-    return 1;
-}
 
 static double bench_clock(clockid_t id)
 {
@@ -68,7 +32,7 @@ static double bench_cpu(void)
     return bench_clock(CLOCK_PROCESS_CPUTIME_ID);
 }
 
-static struct self me;
+static struct snapgen_self me;
 
 /* Stack i: a distinct innermost frame, then 7 callers drawn from the pool. */
 static struct ms_snap *bench_snap(size_t n, const uint64_t *pool, uint64_t base, int variant, const char *out)
@@ -103,9 +67,8 @@ int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 100000;
     const char *outdir = argc > 2 ? argv[2] : NULL;
-    if (!realpath("/proc/self/exe", me.path))
+    if (snapgen_self(&me) != 0)
         return 1;
-    dl_iterate_phdr(bench_self_cb, &me);
     (void)bigcode_run(-1);
     size_t span = me.text_hi - me.text_lo;
     if (span < n) {

@@ -436,6 +436,10 @@ static int snapgen_self_cb(struct dl_phdr_info *info, size_t size, void *data)
     s->base = info->dlpi_addr;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && ph->p_memsz > s->text_hi - s->text_lo) {
+            s->text_lo = ph->p_vaddr;
+            s->text_hi = ph->p_vaddr + ph->p_memsz;
+        }
         if (ph->p_type != PT_NOTE)
             continue;
         const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;

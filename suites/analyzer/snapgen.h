@@ -45,6 +45,7 @@ extern const char *const snapgen_names[];
 struct snapgen_self {
     char path[PATH_MAX];
     uintptr_t base;
+    uintptr_t text_lo, text_hi; /* file addresses of the largest executable segment */
     unsigned char build_id[64];
     uint32_t build_id_len;
 };
