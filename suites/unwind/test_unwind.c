@@ -117,6 +117,27 @@ static void assert_matches_reference(const struct probe *p)
     assert_int_equal(at, -1);
 }
 
+/* A capture taken by a helper with its own reference walk: frame 0 is a call site inside `fn` (within
+ * `span` bytes), every other frame equals the reference, nothing flagged. */
+static void assert_matches_reference_from(const struct probe *p, const void *fn, uintptr_t span, int round)
+{
+    uintptr_t d = (uintptr_t)p->ips[0] - (uintptr_t)fn;
+    int at = p->n == p->ref_n ? -1 : 0;
+    for (int f = 1; at == -1 && f < p->n; f++) {
+        if (p->ips[f] != p->ref[f]) {
+            at = f;
+        }
+    }
+    if (at != -1) {
+        fprintf(stderr, "# round %d: first difference at frame %d\n", round, at);
+        probe_print(p);
+    }
+    assert_true(d > 0 && d < span);
+    assert_int_equal(p->flags, 0);
+    assert_int_equal(p->n, p->ref_n);
+    assert_int_equal(at, -1);
+}
+
 static volatile int sink;
 
 __attribute__((noinline)) static int recurse(int depth, struct probe *p)
@@ -497,20 +518,7 @@ static void dwarf_notices_a_changed_saved_frame_pointer_under_the_same_frames(vo
         probe_reset(&p, PROBE_MAX, 0);
         rbp_site(&p, i & 1);
         /* Frame 0 of each is its own call site in capture_with_saved_rbp; the rest must be the same. */
-        uintptr_t d = (uintptr_t)p.ips[0] - (uintptr_t)(void *)capture_with_saved_rbp;
-        assert_true(d > 0 && d < 512);
-        assert_int_equal(p.flags, 0);
-        if (p.n != p.ref_n) {
-            fprintf(stderr, "# round %d\n", i);
-            probe_print(&p);
-        }
-        assert_int_equal(p.n, p.ref_n);
-        for (int f = 1; f < p.n; f++) {
-            if (p.ips[f] != p.ref[f]) {
-                probe_print(&p);
-            }
-            assert_ptr_equal(p.ips[f], p.ref[f]);
-        }
+        assert_matches_reference_from(&p, (const void *)capture_with_saved_rbp, 512, i);
         n[i & 1] = p.n;
     }
     assert_int_equal(n[1], n[0] - 1);
@@ -732,17 +740,7 @@ static void dwarf_notices_another_rbp_in_the_same_first_frame(void **state)
     for (int i = 0; i < 8; i++) {
         probe_reset(&p, PROBE_MAX, 0);
         entry_site(&p, i & 1);
-        uintptr_t d = (uintptr_t)p.ips[0] - (uintptr_t)(void *)entry_rbp_capture;
-        assert_true(d > 0 && d < 256);
-        assert_int_equal(p.flags, 0);
-        if (p.n != p.ref_n) {
-            fprintf(stderr, "# round %d\n", i);
-            probe_print(&p);
-        }
-        assert_int_equal(p.n, p.ref_n);
-        for (int f = 1; f < p.n; f++) {
-            assert_ptr_equal(p.ips[f], p.ref[f]);
-        }
+        assert_matches_reference_from(&p, (const void *)entry_rbp_capture, 256, i);
         n[i & 1] = p.n;
     }
     assert_int_equal(n[1], n[0] - 1);
