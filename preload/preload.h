@@ -131,6 +131,7 @@ MS_HIDDEN size_t ms_real_pool_size(const void *p);
 
 #define MS_STACKS_MAX (1u << 22) /* ids must fit the heap map's 24-bit field */
 #define MS_STACK_OVERFLOW 0u     /* id 0: the empty stack, and every stack once the table is full */
+#define MS_STACK_UNKNOWN UINT32_MAX /* no id yet (unwind.c's memo) */
 
 MS_HIDDEN int ms_stacks_init(void);
 /* The id of this stack (flags: MS_FMT_STACK_*), adding it when new. Lock-free when the stack is known. */
@@ -337,6 +338,17 @@ MS_HIDDEN void ms_unwind_init(enum ms_unwind_mode mode);
  * the thread has made its first capture (which fetches its stack bounds) and the return addresses were
  * seen before (a new one is looked up in the CFI under the loader's lock: dl_iterate_phdr). */
 MS_HIDDEN int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags);
+
+/* The tracker's capture: as ms_unwind_capture, from `frame` (__builtin_frame_address(0) of a function
+ * with a frame pointer, whose return address is frame 0 before skipping). When the stack is the one
+ * this thread's last walk found and the id of that walk is known (ms_unwind_remember), *stack is that id
+ * and ips[] is left unwritten; otherwise *stack is MS_STACK_UNKNOWN and ips[] holds the frames. */
+MS_HIDDEN int ms_unwind_capture_from(const void *frame, void **ips, int max, int skip, unsigned *flags,
+                                     uint32_t *stack);
+
+/* The id of the frames the calling thread's last ms_unwind_capture_from returned (after interning
+ * them): later captures of the same walk give it back without a lookup. */
+MS_HIDDEN void ms_unwind_remember(uint32_t stack);
 
 /* Modules were unloaded (dlclose): forget every cached rule, and libunwind's cache, so that code mapped
  * later at the same addresses is read afresh. Not for signal handlers. */

@@ -9,8 +9,8 @@
 
 #include "memsnap/format.h"
 
-/* Frames skipped above the entry point: the exported function in interpose.c. */
-#define TRACKER_SKIP 2
+/* Frames skipped: the exported function in interpose.c (captures start from the entry point's frame). */
+#define TRACKER_SKIP 1
 
 /* ATTENTION: recording, and the next hook outside the guard first runs ms_trigger_attend (the state is
  * tested on every call anyway, so asking costs the hot path nothing). */
@@ -176,8 +176,13 @@ static inline __attribute__((always_inline)) void tracker_record(int kind, void 
     }
     void *ips[MS_CONFIG_DEPTH_MAX];
     unsigned flags = 0;
-    int depth = ms_unwind_capture(ips, (int)ms_config.depth, TRACKER_SKIP, &flags);
-    uint32_t stack = ms_stacks_intern(ips, depth > 0 ? (unsigned)depth : 0, flags);
+    uint32_t stack;
+    int depth = ms_unwind_capture_from(__builtin_frame_address(0), ips, (int)ms_config.depth, TRACKER_SKIP, &flags,
+                                       &stack);
+    if (stack == MS_STACK_UNKNOWN) {
+        stack = ms_stacks_intern(ips, depth > 0 ? (unsigned)depth : 0, flags);
+        ms_unwind_remember(stack);
+    }
     size_t old_size;
     uint32_t old_stack;
     int rc = ms_heapmap_insert(p, size, stack, &old_size, &old_stack);

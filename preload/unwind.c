@@ -251,6 +251,17 @@ struct unwind_memo {
      * of frame 0 itself. Last: the fields above share a cache line. */
     int checks, entry_bp; /* checks < 0: not listed yet */
     uintptr_t check[4 * MEMO_FRAMES];
+    /* The stack id the tracker interned for the walk held here, with the max and skip it was captured
+     * with (MS_STACK_UNKNOWN: none yet): a capture that finds the walk again needs neither its frames nor
+     * a lookup. fresh: the last capture was this walk, so ms_unwind_remember may attach its id. */
+    uint32_t stack;
+    int stack_max, stack_skip, fresh;
+    /* MS_UNWIND_FP: the walk from frame address fp_entry (0: none) visited fp_visited frames, skipped
+     * ones included: ring[COL_SP + i] is a frame's address, ring[COL_BP + i] and ring[COL_IP + i] the
+     * saved rbp and return address read there. The same entry and the same words make the same walk. */
+    uintptr_t fp_entry;
+    int fp_visited, fp_n, fp_max, fp_skip;
+    unsigned fp_flags;
 };
 
 static struct unwind_memo unwind_memos[MEMO_POOL];
@@ -299,6 +310,9 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
             m->complete = 0;
             m->again = UINT64_MAX;
             m->seq = 0;
+            m->stack = MS_STACK_UNKNOWN;
+            m->fresh = 0;
+            m->fp_entry = 0;
             unwind_memo_mine = m;
             return m;
         }
@@ -390,6 +404,18 @@ __attribute__((noinline)) static void unwind_memo_checks(struct unwind_memo *m)
     m->checks = (int)(c - m->check) / 2;
 }
 
+/* The memo now holds the walk the current capture made (with this max and skip): the id the tracker
+ * interns for it may be attached (ms_unwind_remember). An id found for other parameters is dropped. */
+static inline void unwind_memo_fresh(struct unwind_memo *m, int max, int skip)
+{
+    if (m->stack_max != max || m->stack_skip != skip) {
+        m->stack = MS_STACK_UNKNOWN;
+        m->stack_max = max;
+        m->stack_skip = skip;
+    }
+    m->fresh = 1;
+}
+
 /* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
  * Each step is a chain of dependent loads (return address -> cache slot -> next return address), so the
  * loop keeps everything in registers. */
@@ -397,6 +423,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
                                      int skip, unsigned *flags)
 {
     uintptr_t lo, hi;
+    int max0 = (int)(end - out), skip0 = skip;
     if (!unwind_emit(&out, end, &skip, ip, flags)) {
         return out;
     }
@@ -417,6 +444,9 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
         memo->seq++;
         /* Only this thread's signal handlers race with it: keep the compiler from reordering. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        memo->stack = MS_STACK_UNKNOWN;
+        memo->fresh = 0;
+        memo->fp_entry = 0;
         if (memo->generation == gen) {
             old = &memo->ring[memo->base];
             old_n = memo->count;
@@ -558,6 +588,9 @@ done:
         memo->generation = gen;
         memo->again = memo->complete ? gen : UINT64_MAX;
         memo->checks = -1; /* listed by the first unwind_again that needs them */
+        if (memo->complete) {
+            unwind_memo_fresh(memo, max0, skip0);
+        }
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         memo->seq++;
     }
@@ -571,7 +604,7 @@ done:
  * walk).
  * Returns the number of frames, or -1: not that stack, or no memo to compare with (walk it). */
 MS_RAW_READ static inline int unwind_again(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
-                                           int skip, unsigned *flags)
+                                           int skip, unsigned *flags, uint32_t *known)
 {
     struct unwind_memo *m = unwind_memo_mine;
     if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0)) {
@@ -605,7 +638,12 @@ again:;
                 n = max;
                 *flags |= MS_FMT_STACK_TRUNCATED;
             }
-            memcpy(out, old + skip + COL_IP, (size_t)n * sizeof *out);
+            if (known && m->stack != MS_STACK_UNKNOWN && m->stack_max == max && m->stack_skip == skip) {
+                *known = m->stack;
+            } else {
+                memcpy(out, old + skip + COL_IP, (size_t)n * sizeof *out);
+                unwind_memo_fresh(m, max, skip);
+            }
         }
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -614,10 +652,15 @@ again:;
 
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
  * ms_unwind_capture itself, so its return address is frame 0 of the result. A zero rbp or return address
- * ends the chain normally (_start clears rbp); anything else outside the rules is a broken stack. */
-MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **end, int skip, unsigned *flags)
+ * ends the chain normally (_start clears rbp); anything else outside the rules is a broken stack.
+ * rec: where the frames visited (skipped ones too) are recorded, by column, up to MEMO_SPAN of them;
+ * *visited says how many there were. */
+MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **end, int skip, unsigned *flags,
+                                    uintptr_t *rec, int *visited)
 {
     uintptr_t lo, hi;
+    int v = 0, cap = rec ? MEMO_SPAN : 0;
+    *visited = 0;
     if (!unwind_bounds(&lo, &hi)) {
         *flags |= MS_FMT_STACK_BROKEN;
         return out;
@@ -628,56 +671,135 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
         return out;
     }
     /* fp only grows, so lo needs checking once; a zero next (the end) fails the test too. */
-    for (; skip > 0; skip--) {
+    for (;; v++) {
         const uintptr_t *f = (const uintptr_t *)fp;
         uintptr_t ip = f[1], next = f[0];
-        if (ip == 0) {
-            return out;
+        if (v < cap) {
+            rec[v + COL_SP] = fp;
+            rec[v + COL_BP] = next;
+            rec[v + COL_IP] = ip;
         }
-        if (next <= fp || next > top || (next & 7) != 0) {
-            if (next != 0) {
-                *flags |= MS_FMT_STACK_BROKEN;
-            }
-            return out;
-        }
-        fp = next;
-    }
-    for (;;) {
-        const uintptr_t *f = (const uintptr_t *)fp;
-        uintptr_t ip = f[1], next = f[0];
         if (__builtin_expect(ip == 0, 0)) {
-            return out;
+            break;
         }
-        if (__builtin_expect(out == end, 0)) {
+        if (skip > 0) {
+            skip--;
+        } else if (__builtin_expect(out == end, 0)) {
             *flags |= MS_FMT_STACK_TRUNCATED;
-            return out;
+            break;
+        } else {
+            *out++ = (void *)ip;
         }
-        *out++ = (void *)ip;
         if (__builtin_expect(next <= fp || next > top || (next & 7) != 0, 0)) {
             if (next != 0) {
                 *flags |= MS_FMT_STACK_BROKEN;
             }
-            return out;
+            break;
         }
         fp = next;
     }
+    *visited = v + 1;
+    return out;
 }
 
-/* unw_backtrace's first two entries lie in this function and in ms_unwind_capture: two more to drop.
- * Not inlined, so that its buffer does not weigh on the other walkers' frame. */
-__attribute__((noinline)) static int unwind_libunwind(void **ips, int max, int skip, unsigned *flags)
+/* The fp walk, recorded in the thread's memo when there is one to write. */
+MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t *frame, void **out, int max,
+                                                                int skip, unsigned *flags)
 {
-    void *buf[UNWIND_MAX_DEPTH + 8];
-    skip += 2;
-    int want = max + skip + 1;
+    struct unwind_memo *m = unwind_memo_mine;
+    if (__builtin_expect(m == NULL, 0)) {
+        m = unwind_memo_claim();
+    }
+    int visited;
+    if (m == UNWIND_NO_MEMO || (m->seq & 1) != 0) {
+        return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, &visited) - out);
+    }
+    m->seq++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* The ring is the CFI walk's too (tests switch modes): that memo is gone now. */
+    m->count = 0;
+    m->complete = 0;
+    m->again = UINT64_MAX;
+    m->stack = MS_STACK_UNKNOWN;
+    m->fresh = 0;
+    int n = (int)(unwind_fp(frame, out, out + max, skip, flags, m->ring, &visited) - out);
+    if (visited <= MEMO_SPAN) {
+        m->fp_entry = (uintptr_t)frame;
+        m->fp_visited = visited;
+        m->fp_n = n;
+        m->fp_flags = *flags;
+        m->fp_max = max;
+        m->fp_skip = skip;
+        unwind_memo_fresh(m, max, skip);
+    } else {
+        m->fp_entry = 0;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    m->seq++;
+    return n;
+}
+
+/* The walk of the memo again when it starts from the same frame and every word it read still holds what
+ * it held: independent loads (the walk checked these addresses against this thread's stack) instead of a
+ * chain of dependent ones. Returns the number of frames, or -1: walk it. */
+MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out, int max, int skip,
+                                              unsigned *flags, uint32_t *known)
+{
+    struct unwind_memo *m = unwind_memo_mine;
+    if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0)) {
+        return -1;
+    }
+    unsigned seq = m->seq;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    int n = -1;
+    if (__builtin_expect(m->fp_entry == (uintptr_t)frame && (seq & 1) == 0, 1) && m->fp_max == max &&
+        m->fp_skip == skip) {
+        const uintptr_t *r = m->ring;
+        uintptr_t diff = 0;
+        for (int i = 0, v = m->fp_visited; i < v; i++) {
+            const uintptr_t *f = (const uintptr_t *)r[i + COL_SP];
+            diff |= (f[0] ^ r[i + COL_BP]) | (f[1] ^ r[i + COL_IP]);
+        }
+        if (__builtin_expect(diff == 0, 1)) {
+            n = m->fp_n;
+            *flags = m->fp_flags;
+            if (known && m->stack != MS_STACK_UNKNOWN) {
+                *known = m->stack;
+            } else {
+                memcpy(out, r + COL_IP + skip, (size_t)n * sizeof *out);
+                m->fresh = 1;
+            }
+        }
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return m->seq == seq ? n : -1;
+}
+
+/* unw_backtrace's first entries lie in this function and in its callers up to the function whose frame
+ * the capture starts from: they are dropped up to that frame's return address, frame 0 (two or three
+ * of them, depending on what the compiler inlined). Not inlined, so that its buffer does not weigh on
+ * the other walkers' frame. */
+__attribute__((noinline)) static int unwind_libunwind(const uintptr_t *frame, void **ips, int max, int skip,
+                                                      unsigned *flags)
+{
+    enum { LEAD_MAX = 4 };
+    void *buf[UNWIND_MAX_DEPTH + LEAD_MAX + 4];
+    int want = max + skip + LEAD_MAX + 1;
     if (want > (int)(sizeof buf / sizeof buf[0])) {
         want = (int)(sizeof buf / sizeof buf[0]);
     }
     int saved_errno = errno;
     int got = unw_backtrace(buf, want);
     errno = saved_errno;
+    int lead = 2;
+    for (int i = 0; i < got && i <= LEAD_MAX; i++) {
+        if ((uintptr_t)buf[i] == frame[1]) {
+            lead = i;
+            break;
+        }
+    }
     int n = 0;
-    for (int i = skip; i < got; i++) {
+    for (int i = lead + skip; i < got; i++) {
         if (n == max) {
             *flags |= MS_FMT_STACK_TRUNCATED;
             break;
@@ -689,9 +811,16 @@ __attribute__((noinline)) static int unwind_libunwind(void **ips, int max, int s
     return n;
 }
 
-MS_RAW_READ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags)
+/* frame: the entry point's own frame (frame[0] its caller's rbp, frame[1] the return address, frame + 2
+ * the caller's rsp). known: NULL, or where a remembered stack id goes. */
+MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(const uintptr_t *frame, void **ips,
+                                                                            int max, int skip, unsigned *flags,
+                                                                            uint32_t *known)
 {
     *flags = 0;
+    if (known) {
+        *known = MS_STACK_UNKNOWN;
+    }
     if (max <= 0) {
         return 0;
     }
@@ -703,22 +832,56 @@ MS_RAW_READ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max,
     } else if (skip > 4) {
         skip = 4;
     }
-    /* Taking the frame address gives this function a frame pointer: frame[0] is the caller's rbp,
-     * frame[1] the return address, frame + 2 the caller's rsp. */
-    const uintptr_t *frame = __builtin_frame_address(0);
     int n;
     switch (unwind_mode) {
-    case MS_UNWIND_FP: n = (int)(unwind_fp(frame, ips, ips + max, skip, flags) - ips); break;
-    case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(ips, max, skip, flags); break;
-    default:
-        n = unwind_again(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
+    case MS_UNWIND_FP:
+        n = unwind_fp_again(frame, ips, max, skip, flags, known);
         if (n < 0) {
+            if (known) {
+                *known = MS_STACK_UNKNOWN;
+            }
+            *flags = 0;
+            n = unwind_fp_walk(frame, ips, max, skip, flags);
+        }
+        break;
+    case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(frame, ips, max, skip, flags); break;
+    default:
+        n = unwind_again(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags, known);
+        if (n < 0) {
+            if (known) {
+                *known = MS_STACK_UNKNOWN;
+            }
+            *flags = 0;
             n = (int)(unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) -
                       ips);
         }
         break;
     }
-    /* Keeps the walkers from being tail calls, whose frame would not be this one. */
+    return n;
+}
+
+/* Taking the frame address gives these functions a frame pointer. The empty asm keeps the walkers from
+ * being tail calls, whose frame would not be this one. */
+MS_RAW_READ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags)
+{
+    int n = unwind_capture(__builtin_frame_address(0), ips, max, skip, flags, NULL);
     __asm__ volatile("" ::: "memory");
     return n;
+}
+
+/* Not noinline: the tracker's hooks take it inline, from their own frame. */
+MS_RAW_READ int ms_unwind_capture_from(const void *frame, void **ips, int max, int skip, unsigned *flags,
+                                       uint32_t *stack)
+{
+    return unwind_capture(frame, ips, max, skip, flags, stack);
+}
+
+void ms_unwind_remember(uint32_t stack)
+{
+    struct unwind_memo *m = unwind_memo_mine;
+    if ((uintptr_t)m > (uintptr_t)UNWIND_NO_MEMO && m->fresh && (m->seq & 1) == 0 &&
+        unwind_mode != MS_UNWIND_LIBUNWIND) {
+        m->stack = stack;
+        m->fresh = 0;
+    }
 }

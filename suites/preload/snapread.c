@@ -221,19 +221,22 @@ uintptr_t sr_frame_address(const struct sr_snap *s, const struct ms_fmt_frame *f
     return (uintptr_t)(s->modules[fr.module].base + fr.offset);
 }
 
-int sr_sum_function(const struct sr_snap *s, const void *fn, struct ms_fmt_site *sum)
+int sr_sum_path(const struct sr_snap *s, const void *const *fns, int nfns, struct ms_fmt_site *sum)
 {
     int n = 0;
     memset(sum, 0, sizeof *sum);
     for (uint32_t i = 0; i < s->site_count; i++) {
         const struct sr_stack *st = &s->stacks[s->sites[i].stack];
-        Dl_info info;
-        if (st->depth == 0) {
-            continue;
+        int k = 0;
+        for (; k < nfns && k < st->depth; k++) {
+            Dl_info info;
+            /* A return address may sit just past the function's last byte (a call as its last instruction). */
+            uintptr_t ra = sr_frame_address(s, &st->frames[k]) - 1;
+            if (!dladdr((void *)ra, &info) || info.dli_saddr != fns[k]) {
+                break;
+            }
         }
-        /* A return address may sit just past the function's last byte (a call as its last instruction). */
-        uintptr_t ra = sr_frame_address(s, &st->frames[0]) - 1;
-        if (!dladdr((void *)ra, &info) || info.dli_saddr != fn) {
+        if (k < nfns) {
             continue;
         }
         n++;
@@ -245,4 +248,9 @@ int sr_sum_function(const struct sr_snap *s, const void *fn, struct ms_fmt_site 
         sum->free_count += s->sites[i].free_count;
     }
     return n;
+}
+
+int sr_sum_function(const struct sr_snap *s, const void *fn, struct ms_fmt_site *sum)
+{
+    return sr_sum_path(s, &fn, 1, sum);
 }

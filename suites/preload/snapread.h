@@ -46,4 +46,7 @@ uintptr_t sr_frame_address(const struct sr_snap *s, const struct ms_fmt_frame *f
  * the test binary is linked with -rdynamic). Returns the number of such stacks. */
 int sr_sum_function(const struct sr_snap *s, const void *fn, struct ms_fmt_site *sum);
 
+/* The same for the sites whose innermost nfns frames lie in fns[0], fns[1], ... in that order. */
+int sr_sum_path(const struct sr_snap *s, const void *const *fns, int nfns, struct ms_fmt_site *sum);
+
 #endif

@@ -87,6 +87,76 @@ NOINLINE void *site_realloc_chain(int steps)
     return p;
 }
 
+/* Two call paths that differ only in an outer return address, with every frame at the same address: a
+ * capture that reused the previous allocation's stack (or its id) without noticing would charge one path
+ * with the other's blocks. */
+NOINLINE void site_leaf(int n);
+NOINLINE void site_leaf(int n)
+{
+    for (int i = 0; i < n; i++) {
+        void *p = malloc(24);
+        KEEP(p);
+        free(p);
+    }
+}
+
+NOINLINE void site_mid(int n);
+NOINLINE void site_mid(int n)
+{
+    site_leaf(n);
+    KEEP(n);
+}
+
+NOINLINE void site_outer_a(int n);
+NOINLINE void site_outer_a(int n)
+{
+    site_mid(n);
+    KEEP(1);
+}
+
+NOINLINE void site_outer_b(int n);
+NOINLINE void site_outer_b(int n)
+{
+    site_mid(n);
+    KEEP(2);
+}
+
+static void alternating_paths_through_the_same_frames_are_told_apart(void **state)
+{
+    (void)state;
+    struct sr_snap before, after;
+    struct ms_fmt_site a0, b0, a1, b1;
+    const void *path_a[] = {(void *)site_leaf, (void *)site_mid, (void *)site_outer_a};
+    const void *path_b[] = {(void *)site_leaf, (void *)site_mid, (void *)site_outer_b};
+    take("paths-before.snap", &before);
+    sr_sum_path(&before, path_a, 3, &a0);
+    sr_sum_path(&before, path_b, 3, &b0);
+    long want_a = 0, want_b = 0;
+    uint32_t x = 12345;
+    for (int i = 0; i < 2000; i++) {
+        x = x * 1103515245u + 12345u;
+        int n = 1 + (int)(x >> 16) % 3; /* runs of one to three allocations per path */
+        if ((x >> 28) & 1) {
+            site_outer_a(n);
+            want_a += n;
+        } else {
+            site_outer_b(n);
+            want_b += n;
+        }
+    }
+    take("paths-after.snap", &after);
+    assert_int_equal(sr_sum_path(&after, path_a, 3, &a1), 1);
+    assert_int_equal(sr_sum_path(&after, path_b, 3, &b1), 1);
+    assert_int_equal((long)(a1.alloc_count - a0.alloc_count), want_a);
+    assert_int_equal((long)(b1.alloc_count - b0.alloc_count), want_b);
+    assert_int_equal((long)(a1.alloc_bytes - a0.alloc_bytes), 24 * want_a);
+    assert_int_equal((long)(b1.free_count - b0.free_count), want_b);
+    assert_int_equal(a1.live_count, 0);
+    assert_int_equal(b1.live_count, 0);
+    sr_free(&before);
+    sr_free(&after);
+}
+
 static void realloc_chain_counts_one_live_block_of_the_last_size(void **state)
 {
     (void)state;
@@ -450,6 +520,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(n_blocks_of_s_at_a_site_are_exact),
+        cmocka_unit_test(alternating_paths_through_the_same_frames_are_told_apart),
         cmocka_unit_test(realloc_chain_counts_one_live_block_of_the_last_size),
         cmocka_unit_test(aligned_allocations_are_aligned_and_recorded_at_requested_size),
         cmocka_unit_test(calloc_and_reallocarray_are_charged_to_their_caller),
