@@ -146,14 +146,19 @@ __attribute__((noinline)) static void tracker_weight_sampled(uint64_t size, uint
     errno = e;
 }
 
-static inline void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *count)
+/* Sampled blocks count with their weight; out of line, so that the common path adds constants. */
+__attribute__((noinline)) static void tracker_forget_sampled(int kind, uint64_t size, uint32_t stack)
 {
-    if (MS_LIKELY(!ms_config.sample)) {
-        *bytes = size;
-        *count = 1;
-        return;
-    }
-    tracker_weight_sampled(size, bytes, count);
+    uint64_t bytes, count;
+    tracker_weight_sampled(size, &bytes, &count);
+    ms_sites_free(kind, stack, bytes, count);
+}
+
+__attribute__((noinline)) static void tracker_add_sampled(int kind, uint64_t size, uint32_t stack)
+{
+    uint64_t bytes, count;
+    tracker_weight_sampled(size, &bytes, &count);
+    ms_sites_alloc(kind, stack, bytes, count);
 }
 
 /* ---- recording ------------------------------------------------------------------------------------ */
@@ -161,9 +166,11 @@ static inline void tracker_weight(uint64_t size, uint64_t *bytes, uint64_t *coun
 /* A recorded block goes; the call of `kind` (-1: counted elsewhere) is counted with it. */
 static inline void tracker_forget(int kind, uint64_t size, uint32_t stack)
 {
-    uint64_t bytes, count;
-    tracker_weight(size, &bytes, &count);
-    ms_sites_free(kind, stack, bytes, count);
+    if (MS_UNLIKELY(ms_config.sample)) {
+        tracker_forget_sampled(kind, size, stack);
+        return;
+    }
+    ms_sites_free(kind, stack, size, 1);
 }
 
 /* Records the block from one call of `kind` (counted here). Inlined into each entry point, so the
@@ -194,9 +201,11 @@ static inline __attribute__((always_inline)) void tracker_record(int kind, void 
         }
         tracker_forget(-1, old_size, old_stack); /* its free went unseen */
     }
-    uint64_t bytes, count;
-    tracker_weight(size, &bytes, &count);
-    ms_sites_alloc(kind, stack, bytes, count);
+    if (MS_UNLIKELY(ms_config.sample)) {
+        tracker_add_sampled(kind, size, stack);
+        return;
+    }
+    ms_sites_alloc(kind, stack, size, 1);
 }
 
 /* The block at p is going away: free (the call of `kind` is counted here). */
@@ -263,7 +272,8 @@ static inline int tracker_begin(void)
     if (MS_UNLIKELY(tracker_guard)) {
         return 0;
     }
-    int state = __atomic_load_n(&tracker_state, __ATOMIC_RELAXED);
+    /* Acquire: ON is stored after the real functions (tracker_init). */
+    int state = __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE);
     if (MS_UNLIKELY(state != TRACKER_ON) && (state != TRACKER_ATTENTION || !tracker_attend())) {
         return 0;
     }
@@ -280,13 +290,20 @@ static inline void tracker_end(void)
 
 /* ---- entry points ------------------------------------------------------------------------------------ */
 
-__attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
+/* malloc and free, the hottest hooks, test for recording first: it is only on once the real functions
+ * are known (tracker_init), so the tests for the bootstrap pool move off their path. */
+__attribute__((noinline)) static void *tracker_malloc_untracked(size_t size)
 {
     if (MS_UNLIKELY(!tracker_have_real())) {
         return ms_real_pool_alloc(size, 16);
     }
-    if (!tracker_begin()) {
-        return ms_real.malloc(size);
+    return ms_real.malloc(size);
+}
+
+__attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
+{
+    if (MS_UNLIKELY(!tracker_begin())) {
+        return tracker_malloc_untracked(size);
     }
     void *p = ms_real.malloc(size);
     if (MS_LIKELY(p != NULL)) {
@@ -298,23 +315,28 @@ __attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
     return p;
 }
 
-__attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
+__attribute__((noinline)) static void tracker_free_untracked(void *p, int kind)
 {
-    if (MS_UNLIKELY(p == NULL)) {
+    if (p == NULL) {
         if (tracker_begin()) {
             tracker_count(kind);
             tracker_end();
         }
         return;
     }
-    if (MS_UNLIKELY(ms_real_from_pool(p))) {
-        return; /* bootstrap memory is never reused */
-    }
     if (MS_UNLIKELY(!tracker_have_real())) {
         return; /* nothing real can have been allocated yet */
     }
-    if (!tracker_begin()) {
-        ms_real.free(p);
+    ms_real.free(p);
+}
+
+__attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
+{
+    if (MS_UNLIKELY(ms_real_from_pool(p))) {
+        return; /* bootstrap memory is never reused */
+    }
+    if (MS_UNLIKELY(p == NULL) || !tracker_begin()) {
+        tracker_free_untracked(p, kind);
         return;
     }
     /* Forget the block before the allocator can hand the address to another thread. */

@@ -754,11 +754,19 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
     int n = -1;
     if (__builtin_expect(m->fp_entry == (uintptr_t)frame && (seq & 1) == 0, 1) && m->fp_max == max &&
         m->fp_skip == skip) {
+        /* A frame's saved rbp is the next frame's address: only the last one is compared with COL_BP. */
         const uintptr_t *r = m->ring;
-        uintptr_t diff = 0;
-        for (int i = 0, v = m->fp_visited; i < v; i++) {
-            const uintptr_t *f = (const uintptr_t *)r[i + COL_SP];
-            diff |= (f[0] ^ r[i + COL_BP]) | (f[1] ^ r[i + COL_IP]);
+        int last = m->fp_visited - 1;
+        uintptr_t diff = 0, at = r[COL_SP];
+        for (int i = 0; i < last; i++) {
+            uintptr_t next = r[i + 1 + COL_SP];
+            const uintptr_t *f = (const uintptr_t *)at;
+            diff |= (f[0] ^ next) | (f[1] ^ r[i + COL_IP]);
+            at = next;
+        }
+        if (last >= 0) {
+            const uintptr_t *f = (const uintptr_t *)at;
+            diff |= (f[0] ^ r[last + COL_BP]) | (f[1] ^ r[last + COL_IP]);
         }
         if (__builtin_expect(diff == 0, 1)) {
             n = m->fp_n;
