@@ -1,9 +1,17 @@
 /* Live blocks: address -> {requested size, stack id}. 256 independently locked stripes of open addressing
  * with linear probing and backward-shift deletion (no tombstones to pile up under churn). An entry is 16
- * bytes and a stripe grows at 3/4 full, so a live block costs 21-43 bytes of table. */
+ * bytes and a stripe grows at 3/4 full, so a live block costs 21-43 bytes of table.
+ *
+ * In front of the table, each thread holds its newest block in a slot of its own: a block freed before
+ * the thread's next allocation (most temporaries) never reaches the table, and its two hooks take no
+ * lock. The next allocation moves the held block into the table. Another thread that frees a held block
+ * finds it by scanning the slots when the table misses. A slot's key is 0, a block's address, or that
+ * address | 1 while the owner moves it into the table; an address leaves a slot only through a
+ * compare-and-swap, so the owner's move and another thread's free cannot both take it. */
 #include "preload.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 #define HEAPMAP_STRIPES 256
 #define HEAPMAP_MIN 256 /* entries: one page */
@@ -23,6 +31,24 @@ struct heapmap_stripe {
 } __attribute__((aligned(64)));
 
 static struct heapmap_stripe heapmap_stripes[HEAPMAP_STRIPES];
+
+#define HEAPMAP_HOLDS 256 /* threads with a slot at once; later ones use the table only */
+
+struct heapmap_hold {
+    uint64_t key; /* 0, a block's address, or address | 1 while it moves into the table */
+    uint64_t val; /* as in the table; written by the owner only while key is 0 */
+    int taken;    /* owned by a live thread */
+} __attribute__((aligned(64)));
+
+/* Static, never freed: a thread scanning the slots never reads memory that went away with a thread. */
+static struct heapmap_hold heapmap_holds[HEAPMAP_HOLDS];
+static int heapmap_holds_used; /* slots ever taken: the scan stops there */
+static pthread_key_t heapmap_key;
+static int heapmap_keyed;
+
+/* This thread's slot; HEAPMAP_NO_HOLD when it has none (pool empty, or the thread is exiting). */
+#define HEAPMAP_NO_HOLD ((struct heapmap_hold *)1)
+static __thread struct heapmap_hold *heapmap_mine __attribute__((tls_model("initial-exec")));
 
 static inline uint64_t heapmap_hash(uint64_t key)
 {
@@ -62,10 +88,15 @@ static inline void heapmap_unlock(struct heapmap_stripe *s)
 /* Before the first block of a stripe: a one-entry empty table, so lookups need no NULL test. */
 static struct heapmap_entry heapmap_empty[1];
 
+static void heapmap_hold_release(void *arg);
+
 int ms_heapmap_init(void)
 {
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         heapmap_stripes[i].tab = heapmap_empty; /* mask 0, limit 0: the first insert grows it */
+    }
+    if (!heapmap_keyed && pthread_key_create(&heapmap_key, heapmap_hold_release) == 0) {
+        __atomic_store_n(&heapmap_keyed, 1, __ATOMIC_RELEASE);
     }
     return 0;
 }
@@ -109,13 +140,21 @@ __attribute__((noinline, cold)) static int heapmap_grow(struct heapmap_stripe *s
     return 0;
 }
 
-/* The pointer is hashed once: its top byte picks the stripe, the middle bits the slot. */
-int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size, uint32_t *old_stack)
+static inline uint64_t heapmap_val(size_t size, uint32_t stack)
 {
-    uint64_t key = (uint64_t)(uintptr_t)p;
+    return (size > MS_HEAPMAP_SIZE_MAX ? MS_HEAPMAP_SIZE_MAX : (uint64_t)size) << HEAPMAP_STACK_BITS | stack;
+}
+
+static inline void heapmap_unpack(uint64_t val, size_t *size, uint32_t *stack)
+{
+    *size = (size_t)(val >> HEAPMAP_STACK_BITS);
+    *stack = (uint32_t)(val & ((1u << HEAPMAP_STACK_BITS) - 1));
+}
+
+/* The pointer is hashed once: its top byte picks the stripe, the middle bits the slot. */
+static int heapmap_table_insert(uint64_t key, uint64_t val, size_t *old_size, uint32_t *old_stack)
+{
     uint64_t h = heapmap_hash(key);
-    uint64_t val = (size > MS_HEAPMAP_SIZE_MAX ? MS_HEAPMAP_SIZE_MAX : (uint64_t)size) << HEAPMAP_STACK_BITS |
-                   stack;
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
     if (MS_UNLIKELY(s->count >= s->limit) && heapmap_grow(s) < 0) {
@@ -128,8 +167,7 @@ int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_si
     uint64_t k;
     while ((k = tab[i].key) != 0) {
         if (MS_UNLIKELY(k == key)) {
-            *old_size = (size_t)(tab[i].val >> HEAPMAP_STACK_BITS);
-            *old_stack = (uint32_t)(tab[i].val & ((1u << HEAPMAP_STACK_BITS) - 1));
+            heapmap_unpack(tab[i].val, old_size, old_stack);
             tab[i].val = val;
             heapmap_unlock(s);
             return 1;
@@ -143,9 +181,8 @@ int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_si
     return 0;
 }
 
-int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
+static int heapmap_table_remove(uint64_t key, size_t *size, uint32_t *stack)
 {
-    uint64_t key = (uint64_t)(uintptr_t)p;
     uint64_t h = heapmap_hash(key);
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
@@ -173,10 +210,165 @@ int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
     tab[i].key = 0;
     s->count--;
     heapmap_unlock(s);
-    *size = (size_t)(val >> HEAPMAP_STACK_BITS);
-    *stack = (uint32_t)(val & ((1u << HEAPMAP_STACK_BITS) - 1));
+    heapmap_unpack(val, size, stack);
     return 1;
 }
+
+/* Under the caller's ms_heapmap_lock_all(). */
+static int heapmap_table_has(uint64_t key)
+{
+    uint64_t h = heapmap_hash(key);
+    const struct heapmap_stripe *s = heapmap_stripe_of(h);
+    for (uint64_t i = (h >> 24) & s->mask;; i = (i + 1) & s->mask) {
+        uint64_t k = s->tab[i].key;
+        if (k == key) {
+            return 1;
+        }
+        if (k == 0) {
+            return 0;
+        }
+    }
+}
+
+/* ---- the threads' slots ---------------------------------------------------------------------------- */
+
+/* The held block goes into the table (its owner allocates again, or exits). 0, 1 with the record of a
+ * stale entry it replaced (as ms_heapmap_insert), or -ENOMEM: the block stays held. */
+static int heapmap_hold_flush(struct heapmap_hold *h, size_t *old_size, uint32_t *old_stack)
+{
+    uint64_t k = __atomic_load_n(&h->key, __ATOMIC_ACQUIRE);
+    if (k == 0 || (k & 1) != 0 ||
+        !__atomic_compare_exchange_n(&h->key, &k, k | 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        return 0; /* empty, or another thread freed it meanwhile */
+    }
+    int rc = heapmap_table_insert(k, h->val, old_size, old_stack);
+    __atomic_store_n(&h->key, rc < 0 ? k : 0, __ATOMIC_RELEASE);
+    return rc;
+}
+
+/* Thread exit (pthread key destructor): the held block into the table, the slot back to the pool. */
+static void heapmap_hold_release(void *arg)
+{
+    struct heapmap_hold *h = arg;
+    int g = ms_tracker_enter();
+    heapmap_mine = HEAPMAP_NO_HOLD;
+    size_t size;
+    uint32_t stack;
+    if (heapmap_hold_flush(h, &size, &stack) < 0) {
+        /* No room in the table: the block stays listed in the slot, which is then never reused. */
+        ms_tracker_leave(g);
+        return;
+    }
+    __atomic_store_n(&h->taken, 0, __ATOMIC_RELEASE);
+    ms_tracker_leave(g);
+}
+
+/* Under the recursion guard (pthread_setspecific may allocate). */
+__attribute__((noinline, cold)) static struct heapmap_hold *heapmap_hold_claim(void)
+{
+    heapmap_mine = HEAPMAP_NO_HOLD;
+    if (!__atomic_load_n(&heapmap_keyed, __ATOMIC_ACQUIRE)) {
+        return HEAPMAP_NO_HOLD;
+    }
+    int e = errno;
+    for (int i = 0; i < HEAPMAP_HOLDS; i++) {
+        int expected = 0;
+        struct heapmap_hold *h = &heapmap_holds[i];
+        if (__atomic_load_n(&h->key, __ATOMIC_ACQUIRE) == 0 &&
+            __atomic_compare_exchange_n(&h->taken, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            if (pthread_setspecific(heapmap_key, h) != 0) {
+                __atomic_store_n(&h->taken, 0, __ATOMIC_RELEASE);
+                break;
+            }
+            int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_RELAXED);
+            while (used < i + 1 && !__atomic_compare_exchange_n(&heapmap_holds_used, &used, i + 1, 1,
+                                                                __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+            }
+            heapmap_mine = h;
+            errno = e;
+            return h;
+        }
+    }
+    errno = e;
+    return HEAPMAP_NO_HOLD;
+}
+
+/* Another thread may hold p: take it from its slot. 1 with its record, 0 when no slot has it. A slot
+ * whose owner is moving p into the table is waited for, and then the table has it. */
+__attribute__((noinline)) static int heapmap_hold_take(uint64_t key, size_t *size, uint32_t *stack)
+{
+    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < used; i++) {
+        struct heapmap_hold *h = &heapmap_holds[i];
+        uint64_t k = __atomic_load_n(&h->key, __ATOMIC_ACQUIRE);
+        while (k == (key | 1)) {
+            ms_platform_yield();
+            k = __atomic_load_n(&h->key, __ATOMIC_ACQUIRE);
+        }
+        if (k == key) {
+            uint64_t val = __atomic_load_n(&h->val, __ATOMIC_RELAXED);
+            if (__atomic_compare_exchange_n(&h->key, &k, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                heapmap_unpack(val, size, stack);
+                return 1;
+            }
+            /* Its owner began moving it: the table will have it. */
+            while (__atomic_load_n(&h->key, __ATOMIC_ACQUIRE) == (key | 1)) {
+                ms_platform_yield();
+            }
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size, uint32_t *old_stack)
+{
+    uint64_t key = (uint64_t)(uintptr_t)p;
+    uint64_t val = heapmap_val(size, stack);
+    struct heapmap_hold *h = heapmap_mine;
+    if (MS_UNLIKELY(h == NULL)) {
+        h = heapmap_hold_claim();
+    }
+    if (MS_UNLIKELY(h == HEAPMAP_NO_HOLD)) {
+        return heapmap_table_insert(key, val, old_size, old_stack);
+    }
+    int rc = 0;
+    uint64_t held = h->key; /* only this thread sets the low bit of its own slot */
+    if (MS_UNLIKELY(held == key)) {
+        /* The held block was freed unseen (a signal handler inside a hook) and its address came back. */
+        heapmap_unpack(h->val, old_size, old_stack);
+        __atomic_store_n(&h->val, val, __ATOMIC_RELAXED);
+        return 1;
+    }
+    if (held != 0) {
+        /* A table entry it replaces was freed unseen: the held block is the newer of the two. */
+        rc = heapmap_hold_flush(h, old_size, old_stack);
+        if (MS_UNLIKELY(rc < 0)) {
+            return heapmap_table_insert(key, val, old_size, old_stack);
+        }
+    }
+    h->val = val;
+    __atomic_store_n(&h->key, key, __ATOMIC_RELEASE);
+    return rc;
+}
+
+int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
+{
+    uint64_t key = (uint64_t)(uintptr_t)p;
+    struct heapmap_hold *h = heapmap_mine;
+    if (MS_LIKELY((uintptr_t)h > (uintptr_t)HEAPMAP_NO_HOLD) && h->key == key) {
+        /* Only a double free could race with this: another thread takes a slot's block only to free it. */
+        heapmap_unpack(h->val, size, stack);
+        __atomic_store_n(&h->key, 0, __ATOMIC_RELAXED);
+        return 1;
+    }
+    if (heapmap_table_remove(key, size, stack)) {
+        return 1;
+    }
+    /* Held by another thread, or moved into the table between the two looks. */
+    return heapmap_hold_take(key, size, stack) || heapmap_table_remove(key, size, stack);
+}
+
 
 uint64_t ms_heapmap_count(void)
 {
@@ -184,12 +376,16 @@ uint64_t ms_heapmap_count(void)
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         n += __atomic_load_n(&heapmap_stripes[i].count, __ATOMIC_RELAXED);
     }
+    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < used; i++) {
+        n += __atomic_load_n(&heapmap_holds[i].key, __ATOMIC_RELAXED) != 0;
+    }
     return n;
 }
 
 uint64_t ms_heapmap_overhead(void)
 {
-    uint64_t n = sizeof heapmap_stripes;
+    uint64_t n = sizeof heapmap_stripes + sizeof heapmap_holds;
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         if (__atomic_load_n(&heapmap_stripes[i].tab, __ATOMIC_RELAXED) != heapmap_empty) {
             n += (__atomic_load_n(&heapmap_stripes[i].mask, __ATOMIC_RELAXED) + 1) *
@@ -219,9 +415,53 @@ void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32
         const struct heapmap_stripe *s = &heapmap_stripes[i];
         for (uint64_t j = 0; s->tab && s->tab != heapmap_empty && j <= s->mask; j++) {
             if (s->tab[j].key) {
-                fn(ctx, (uintptr_t)s->tab[j].key, s->tab[j].val >> HEAPMAP_STACK_BITS,
-                   (uint32_t)(s->tab[j].val & ((1u << HEAPMAP_STACK_BITS) - 1)));
+                size_t size;
+                uint32_t stack;
+                heapmap_unpack(s->tab[j].val, &size, &stack);
+                fn(ctx, (uintptr_t)s->tab[j].key, size, stack);
             }
         }
+    }
+    /* Held blocks: other threads may change their slots meanwhile (they take no stripe lock for it), so
+     * a (key, val) pair counts when the key is the same before and after reading val. A block being moved
+     * is in the table already or about to be (its owner waits for a stripe lock): listed once either way. */
+    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < used; i++) {
+        const struct heapmap_hold *h = &heapmap_holds[i];
+        uint64_t k, val;
+        do {
+            k = __atomic_load_n(&h->key, __ATOMIC_ACQUIRE);
+            val = __atomic_load_n(&h->val, __ATOMIC_RELAXED);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        } while (__atomic_load_n(&h->key, __ATOMIC_RELAXED) != k);
+        if (k == 0 || ((k & 1) && heapmap_table_has(k & ~(uint64_t)1))) {
+            continue;
+        }
+        size_t size;
+        uint32_t stack;
+        heapmap_unpack(val, &size, &stack);
+        fn(ctx, (uintptr_t)(k & ~(uint64_t)1), size, stack);
+    }
+}
+
+void ms_heapmap_after_fork_child(void)
+{
+    /* Only this thread goes on: the other threads' held blocks go into the table (a move that fork cut
+     * short included), and their slots are free for the child's threads. */
+    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_RELAXED);
+    for (int i = 0; i < used; i++) {
+        struct heapmap_hold *h = &heapmap_holds[i];
+        if (h == heapmap_mine || !h->taken) {
+            continue;
+        }
+        uint64_t k = h->key & ~(uint64_t)1;
+        size_t size;
+        uint32_t stack;
+        if (k != 0 && !heapmap_table_has(k) && heapmap_table_insert(k, h->val, &size, &stack) < 0) {
+            h->key = k;
+            continue; /* no room: it stays listed here, and the slot stays taken */
+        }
+        h->key = 0;
+        h->taken = 0;
     }
 }

@@ -151,7 +151,7 @@ MS_HIDDEN void ms_stacks_unlock(void);
 #define MS_HEAPMAP_SIZE_MAX ((UINT64_C(1) << 40) - 1) /* larger sizes are recorded as this */
 
 MS_HIDDEN int ms_heapmap_init(void);
-/* 0; 1 when p was already recorded (its free went unseen: *old_size, *old_stack say what it was);
+/* Both under the recursion guard. 0; 1 when p was already recorded (its free went unseen: *old_size, *old_stack say what it was);
  * -ENOMEM when the table cannot grow (the block then stays untracked). */
 MS_HIDDEN int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size,
                                 uint32_t *old_stack);
@@ -164,6 +164,8 @@ MS_HIDDEN void ms_heapmap_unlock_all(void);
 /* Every live block, in no particular order. The caller holds ms_heapmap_lock_all(); fn must not allocate
  * through the hooks (run it under the recursion guard). */
 MS_HIDDEN void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack), void *ctx);
+/* In the child of fork, before it makes threads: the parent's other threads' blocks stay known. */
+MS_HIDDEN void ms_heapmap_after_fork_child(void);
 
 /* ---- sites.c: counters per stack id ------------------------------------------------------------ */
 

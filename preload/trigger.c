@@ -91,6 +91,7 @@ static void trigger_parent(void)
 static void trigger_child(void)
 {
     ms_heapmap_unlock_all();
+    ms_heapmap_after_fork_child();
     ms_stacks_unlock();
     ms_sites_after_fork_child();
     ms_sites_unlock();
