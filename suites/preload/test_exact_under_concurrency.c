@@ -190,6 +190,109 @@ static int mode_free_only(void)
     return child_check(&a, 300000 + HANDOFF, 300000 + HANDOFF, 0, 0);
 }
 
+/* Every block goes to another thread the moment it is allocated, so the thread that frees it finds it
+ * still held by its allocating thread, which meanwhile allocates again (and moves it into the map). */
+struct mailbox {
+    void *slot;
+    int done;
+};
+
+static void *thread_mailbox_free(void *arg)
+{
+    struct mailbox *m = arg;
+    for (;;) {
+        void *p = __atomic_exchange_n(&m->slot, NULL, __ATOMIC_ACQ_REL);
+        if (p) {
+            free(p);
+        } else if (__atomic_load_n(&m->done, __ATOMIC_ACQUIRE) &&
+                   !__atomic_load_n(&m->slot, __ATOMIC_ACQUIRE)) {
+            return NULL;
+        }
+    }
+}
+
+static int mode_handoff(void)
+{
+    static struct mailbox m;
+    struct memsnap_stats a;
+    struct worker w;
+    if (worker_create(&w, thread_mailbox_free, &m) != 0) {
+        return child_fail("pthread_create", 1, 0);
+    }
+    memsnap_stats(&a);
+    worker_go(&w);
+    uint64_t allocs = 0;
+    for (int i = 0; i < 300000; i++) {
+        void *p = malloc(16 + (size_t)(i % 64));
+        void *expected = NULL;
+        if (!p) {
+            return child_fail("malloc", 0, 1);
+        }
+        allocs++;
+        if (i % 3 == 0) {
+            void *q = malloc(8); /* one of its own in between: the handed-off block moves to the map */
+            free(q);
+            allocs++;
+        }
+        while (!__atomic_compare_exchange_n(&m.slot, &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            expected = NULL;
+        }
+    }
+    __atomic_store_n(&m.done, 1, __ATOMIC_RELEASE);
+    pthread_join(w.t, NULL);
+    return child_check(&a, allocs, allocs, 0, 0);
+}
+
+/* A thread's newest block is in its own slot when another thread forks: the child, where that thread
+ * is gone, must still know the block. */
+struct parked {
+    void *block;
+    int ready, leave;
+};
+
+static void *thread_park(void *arg)
+{
+    struct parked *k = arg;
+    k->block = malloc(77);
+    __atomic_store_n(&k->ready, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&k->leave, __ATOMIC_ACQUIRE)) {
+        sched_yield();
+    }
+    free(k->block);
+    return NULL;
+}
+
+static int mode_fork_held(void)
+{
+    static struct parked k;
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_park, &k) != 0) {
+        return child_fail("pthread_create", 1, 0);
+    }
+    while (!__atomic_load_n(&k.ready, __ATOMIC_ACQUIRE)) {
+        sched_yield();
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        return child_fail("fork", 1, 0);
+    }
+    if (pid == 0) {
+        struct memsnap_stats a;
+        memsnap_stats(&a);
+        free(k.block);
+        exit(child_check(&a, 0, 1, -77, -1));
+    }
+    int status, rc = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        rc = child_fail("fork child status", (uint64_t)status, 0);
+    }
+    struct memsnap_stats a;
+    memsnap_stats(&a);
+    __atomic_store_n(&k.leave, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    return rc | child_check(&a, 0, 1, -77, -1);
+}
+
 /* A fork child goes on alone, snapshots included; waits for it and passes on its verdict. */
 static int fork_and_churn(void)
 {
@@ -334,6 +437,12 @@ static int child_main(const char *mode)
     if (!strcmp(mode, "fork")) {
         return mode_fork();
     }
+    if (!strcmp(mode, "handoff")) {
+        return mode_handoff();
+    }
+    if (!strcmp(mode, "fork-held")) {
+        return mode_fork_held();
+    }
     if (!strcmp(mode, "signals")) {
         return mode_signals();
     }
@@ -441,6 +550,22 @@ static void fork_children_churn_and_snapshot_alone(void **state)
     assert_int_equal(o.pids, 3); /* the parent and both children wrote */
 }
 
+static void blocks_freed_by_another_thread_as_soon_as_made_stay_exact(void **state)
+{
+    (void)state;
+    struct outcome o;
+    run_mode("handoff", &o);
+    assert_true(o.snaps >= 1);
+}
+
+static void fork_child_frees_a_block_another_thread_just_made(void **state)
+{
+    (void)state;
+    struct outcome o;
+    run_mode("fork-held", &o);
+    assert_int_equal(o.pids, 2);
+}
+
 static void signals_inside_the_hooks_keep_live_bytes_exact(void **state)
 {
     (void)state;
@@ -470,6 +595,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(second_thread_midway_stays_exact),
         cmocka_unit_test(thread_that_only_frees_stays_exact),
         cmocka_unit_test(fork_children_churn_and_snapshot_alone),
+        cmocka_unit_test(blocks_freed_by_another_thread_as_soon_as_made_stay_exact),
+        cmocka_unit_test(fork_child_frees_a_block_another_thread_just_made),
         cmocka_unit_test(signals_inside_the_hooks_keep_live_bytes_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
