@@ -250,15 +250,16 @@ struct unwind_memo {
      * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
      * of frame 0 itself. Last: the fields above share a cache line. */
     int checks, entry_bp; /* checks < 0: not listed yet */
-    uintptr_t check[4 * MEMO_FRAMES];
+    uintptr_t check[4 * MEMO_FRAMES] __attribute__((aligned(16)));
     /* The stack id the tracker interned for the walk held here, with the max and skip it was captured
      * with (MS_STACK_UNKNOWN: none yet): a capture that finds the walk again needs neither its frames nor
      * a lookup. fresh: the last capture was this walk, so ms_unwind_remember may attach its id. */
     uint32_t stack;
     int stack_max, stack_skip, fresh;
     /* MS_UNWIND_FP: the walk from frame address fp_entry (0: none) visited fp_visited frames, skipped
-     * ones included: ring[COL_SP + i] is a frame's address, ring[COL_BP + i] and ring[COL_IP + i] the
-     * saved rbp and return address read there. The same entry and the same words make the same walk. */
+     * ones included: ring[COL_SP + i] is a frame's address, check[2i] and check[2i + 1] the saved rbp
+     * and return address read there (a pair, as on the stack), ring[COL_IP + i] the return address again
+     * (the frames handed out). The same entry and the same words make the same walk. */
     uintptr_t fp_entry;
     int fp_visited, fp_n, fp_max, fp_skip;
     unsigned fp_flags;
@@ -653,10 +654,10 @@ again:;
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
  * ms_unwind_capture itself, so its return address is frame 0 of the result. A zero rbp or return address
  * ends the chain normally (_start clears rbp); anything else outside the rules is a broken stack.
- * rec: where the frames visited (skipped ones too) are recorded, by column, up to MEMO_SPAN of them;
- * *visited says how many there were. */
+ * rec, pairs: where the frames visited (skipped ones too) are recorded (struct unwind_memo says how), up
+ * to MEMO_SPAN of them; *visited says how many there were. */
 MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **end, int skip, unsigned *flags,
-                                    uintptr_t *rec, int *visited)
+                                    uintptr_t *rec, uintptr_t *pairs, int *visited)
 {
     uintptr_t lo, hi;
     int v = 0, cap = rec ? MEMO_SPAN : 0;
@@ -676,8 +677,9 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
         uintptr_t ip = f[1], next = f[0];
         if (v < cap) {
             rec[v + COL_SP] = fp;
-            rec[v + COL_BP] = next;
             rec[v + COL_IP] = ip;
+            pairs[2 * v] = next;
+            pairs[2 * v + 1] = ip;
         }
         if (__builtin_expect(ip == 0, 0)) {
             break;
@@ -712,7 +714,7 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
     }
     int visited;
     if (m == UNWIND_NO_MEMO || (m->seq & 1) != 0) {
-        return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, &visited) - out);
+        return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, NULL, &visited) - out);
     }
     m->seq++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -722,7 +724,7 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
     m->again = UINT64_MAX;
     m->stack = MS_STACK_UNKNOWN;
     m->fresh = 0;
-    int n = (int)(unwind_fp(frame, out, out + max, skip, flags, m->ring, &visited) - out);
+    int n = (int)(unwind_fp(frame, out, out + max, skip, flags, m->ring, m->check, &visited) - out);
     if (visited <= MEMO_SPAN) {
         m->fp_entry = (uintptr_t)frame;
         m->fp_visited = visited;
@@ -737,6 +739,27 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     m->seq++;
     return n;
+}
+
+/* Whether the words at the recorded frames still hold what the walk read there: independent loads, the
+ * (saved rbp, return address) pair of a frame as one 16-byte load, compared with the recorded pair. The
+ * two innermost frames (the hook's and the interposer's, just pushed) are read a word at a time: a wide
+ * load of words still in the store buffer waits for them to reach the cache. */
+MS_RAW_READ static inline int unwind_fp_same(const uintptr_t *fps, const uintptr_t *pairs, int visited)
+{
+    typedef uint64_t v2 __attribute__((vector_size(16)));
+    typedef uint64_t v2_unaligned __attribute__((vector_size(16), aligned(8)));
+    uintptr_t diff = 0;
+    int i = 0;
+    for (; i < visited && i < 2; i++) {
+        const uintptr_t *f = (const uintptr_t *)fps[i];
+        diff |= (f[0] ^ pairs[2 * i]) | (f[1] ^ pairs[2 * i + 1]);
+    }
+    v2 acc = {diff, 0};
+    for (; i < visited; i++) {
+        acc |= *(const v2_unaligned *)fps[i] ^ *(const v2 *)&pairs[2 * i];
+    }
+    return (acc[0] | acc[1]) == 0;
 }
 
 /* The walk of the memo again when it starts from the same frame and every word it read still holds what
@@ -754,27 +777,13 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
     int n = -1;
     if (__builtin_expect(m->fp_entry == (uintptr_t)frame && (seq & 1) == 0, 1) && m->fp_max == max &&
         m->fp_skip == skip) {
-        /* A frame's saved rbp is the next frame's address: only the last one is compared with COL_BP. */
-        const uintptr_t *r = m->ring;
-        int last = m->fp_visited - 1;
-        uintptr_t diff = 0, at = r[COL_SP];
-        for (int i = 0; i < last; i++) {
-            uintptr_t next = r[i + 1 + COL_SP];
-            const uintptr_t *f = (const uintptr_t *)at;
-            diff |= (f[0] ^ next) | (f[1] ^ r[i + COL_IP]);
-            at = next;
-        }
-        if (last >= 0) {
-            const uintptr_t *f = (const uintptr_t *)at;
-            diff |= (f[0] ^ r[last + COL_BP]) | (f[1] ^ r[last + COL_IP]);
-        }
-        if (__builtin_expect(diff == 0, 1)) {
+        if (__builtin_expect(unwind_fp_same(m->ring + COL_SP, m->check, m->fp_visited), 1)) {
             n = m->fp_n;
             *flags = m->fp_flags;
             if (known && m->stack != MS_STACK_UNKNOWN) {
                 *known = m->stack;
             } else {
-                memcpy(out, r + COL_IP + skip, (size_t)n * sizeof *out);
+                memcpy(out, m->ring + COL_IP + skip, (size_t)n * sizeof *out);
                 m->fresh = 1;
             }
         }
