@@ -339,10 +339,11 @@ __attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
         tracker_free_untracked(p, kind);
         return;
     }
-    /* Forget the block before the allocator can hand the address to another thread. */
+    /* Forget the block before the allocator can hand the address to another thread. The real free
+     * calls no hook, so the guard can go first: nothing of the hook needs to outlive the call. */
     tracker_release(kind, p);
-    ms_real.free(p);
     tracker_end();
+    ms_real.free(p);
 }
 
 __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
