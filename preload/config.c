@@ -155,8 +155,10 @@ void ms_config_load(void)
     ms_config.unwind = MS_UNWIND_DWARF;
     if (u && !strcmp(u, "fp")) {
         ms_config.unwind = MS_UNWIND_FP;
+    } else if (u && !strcmp(u, "libunwind")) {
+        ms_config.unwind = MS_UNWIND_LIBUNWIND;
     } else if (u && *u && strcmp(u, "dwarf")) {
-        ms_text_warn("MEMSNAP_UNWIND=", u, ": expected dwarf or fp; using dwarf", (const char *)0);
+        ms_text_warn("MEMSNAP_UNWIND=", u, ": expected dwarf, fp or libunwind; using dwarf", (const char *)0);
     }
     if (!ms_config.follow) {
         config_unfollow();
