@@ -229,6 +229,38 @@ struct ms_leaks_sum {
     uint64_t bytes, blocks, stacks;
 };
 
+/* Stacks already counted, by their frames' ids: one stack has a row in each kind its blocks fall in, and
+ * the figures that span kinds (the lost total, the suppressed ones) count it once. */
+enum { MS_LEAKS_SEEN_LOST = 1, MS_LEAKS_SEEN_SUPPRESSED = 2 };
+
+struct ms_leaks_seen {
+    struct ms_map *map; /* ids -> MS_LEAKS_SEEN_* bits */
+    uint32_t *key;
+    size_t cap;
+};
+
+/* Marks the stack with `bit`; *fresh tells whether it was not marked so before. */
+static enum ms_status ms_leaks_seen_mark(struct ms_leaks_seen *s, const struct ms_sym_frame *const *frames,
+                                         uint32_t n, uint32_t bit, bool *fresh, struct ms_error *err)
+{
+    if (n + 1 > s->cap) { /* + 1: an empty stack still has a key buffer to point at */
+        uint32_t *nk = realloc(s->key, (n + 1) * sizeof *nk);
+        if (!nk)
+            return ms_error_set(err, MS_NOMEM, "out of memory");
+        s->key = nk;
+        s->cap = n + 1;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        s->key[i] = frames[i]->id;
+    bool created;
+    uint32_t *v = ms_map_slot(s->map, s->key, n * sizeof *s->key, &created);
+    if (!v)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    *fresh = !(*v & bit);
+    *v |= bit;
+    return MS_OK;
+}
+
 /* A view of the snapshot whose live counters are one kind's (from LEAKS), so that grouping, filters and
  * stacks work unchanged. */
 static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_kind kind, struct ms_snap *view,
@@ -278,6 +310,7 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
     struct ms_groups g[MS_LEAKS_KINDS] = {{0}};
     struct ms_snap views[MS_LEAKS_KINDS] = {{0}};
     struct ms_leaks_entry *leaks = NULL;
+    struct ms_leaks_seen seen = {0};
     enum ms_status r;
     if (cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, "leaks takes one snapshot");
@@ -308,14 +341,16 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
         total_rows += g[k].count;
     }
     leaks = malloc((total_rows + 1) * sizeof *leaks);
-    if (!leaks) {
+    seen.map = ms_map_new();
+    if (!leaks || !seen.map) {
         r = ms_error_set(err, MS_NOMEM, "out of memory");
         goto out;
     }
     size_t n = 0;
     struct ms_leaks_sum sums[MS_LEAKS_KINDS] = {{0}};
-    uint64_t sup_stacks = 0;
+    uint64_t sup_stacks = 0, lost_stacks = 0;
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
+        bool lost_kind = k != MS_LEAKS_REACHABLE;
         /* Still-reachable groups are counted for the summary even when not listed. */
         size_t first = n;
         for (size_t i = 0; i < g[k].count; i++) {
@@ -329,16 +364,20 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                 goto out;
             }
             int s = ms_leaks_suppressed(sup, st, sn);
+            bool fresh;
             if (s >= 0) {
                 if (!wanted[k])
                     continue;
-                sup_stacks++;
+                if ((r = ms_leaks_seen_mark(&seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &fresh, err)) != MS_OK)
+                    goto out;
+                /* Suppression depends on the frames alone: a stack seen before matched this same entry. */
+                sup_stacks += fresh;
                 if ((size_t)s < sup->n) {
-                    sup->v[s].hits++;
+                    sup->v[s].hits += fresh;
                     sup->v[s].bytes += row->size;
                     sup->v[s].blocks += row->count;
                 } else {
-                    sup->runtime_hits++;
+                    sup->runtime_hits += fresh;
                     sup->runtime_bytes += row->size;
                     sup->runtime_blocks += row->count;
                 }
@@ -347,6 +386,11 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
             sums[k].bytes += row->size;
             sums[k].blocks += row->count;
             sums[k].stacks++;
+            if (lost_kind) {
+                if ((r = ms_leaks_seen_mark(&seen, st, sn, MS_LEAKS_SEEN_LOST, &fresh, err)) != MS_OK)
+                    goto out;
+                lost_stacks += fresh;
+            }
             if (wanted[k])
                 leaks[n++] = (struct ms_leaks_entry){row, (enum ms_leaks_kind)k};
         }
@@ -365,12 +409,11 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
     }
     /* What --fail and "total" count: the lost kinds, or every live block when reachability is unknown. */
     struct ms_leaks_sum lost = sums[MS_LEAKS_UNKNOWN];
-    size_t lost_stacks = (size_t)sums[MS_LEAKS_UNKNOWN].stacks;
     if (scanned) {
         lost.bytes = sums[MS_LEAKS_DEFINITE].bytes + sums[MS_LEAKS_INDIRECT].bytes;
         lost.blocks = sums[MS_LEAKS_DEFINITE].blocks + sums[MS_LEAKS_INDIRECT].blocks;
-        lost_stacks = (size_t)(sums[MS_LEAKS_DEFINITE].stacks + sums[MS_LEAKS_INDIRECT].stacks);
     }
+    lost.stacks = lost_stacks;
     size_t shown = cli->limit < 0 || (size_t)cli->limit > n ? n : (size_t)cli->limit;
     uint64_t sup_bytes = sup->runtime_bytes, sup_blocks = sup->runtime_blocks;
     for (size_t k = 0; k < sup->n; k++) {
@@ -412,7 +455,7 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                                 "command", "leaks", "snapshot", snap->path, "at_exit", at_exit, "reachability",
                                 scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total",
                                 "size", (json_int_t)lost.bytes, "count", (json_int_t)lost.blocks, "stacks",
-                                (json_int_t)lost_stacks, "suppressions", sarr, "suppressed", "size",
+                                (json_int_t)lost.stacks, "suppressions", sarr, "suppressed", "size",
                                 (json_int_t)sup_bytes, "count", (json_int_t)sup_blocks, "stacks",
                                 (json_int_t)sup_stacks);
         if ((r = ms_output_json(cli, doc, err)) != MS_OK)
@@ -451,10 +494,10 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
         } else {
             fprintf(cli->out, "note: reachability unknown (no scan in this snapshot): every block still allocated "
                               "is listed\n");
-            fprintf(cli->out, "SUMMARY: %s leaked in %llu block%s from %zu stack%s; suppressed: %s in %llu block%s "
+            fprintf(cli->out, "SUMMARY: %s leaked in %llu block%s from %llu stack%s; suppressed: %s in %llu block%s "
                     "from %llu stack%s\n", ms_size_format(a, sizeof a, (double)lost.bytes, false, cli->bytes),
-                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", lost_stacks,
-                    lost_stacks == 1 ? "" : "s", ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes),
+                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", (unsigned long long)lost.stacks,
+                    lost.stacks == 1 ? "" : "s", ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes),
                     (unsigned long long)sup_blocks, sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks,
                     sup_stacks == 1 ? "" : "s");
         }
@@ -466,15 +509,17 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
             ms_leaks_text_sum(e, sizeof e, "indirectly lost", &sums[MS_LEAKS_INDIRECT], cli->bytes);
             fprintf(stderr, "memsnap: gate --fail crossed: %s; %s\n", d, e);
         } else {
-            fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %zu stack%s\n",
+            fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %llu stack%s\n",
                     ms_size_format(a, sizeof a, (double)lost.bytes, false, cli->bytes),
-                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", lost_stacks,
-                    lost_stacks == 1 ? "" : "s");
+                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", (unsigned long long)lost.stacks,
+                    lost.stacks == 1 ? "" : "s");
         }
         r = MS_GATE;
     }
 out:
     free(leaks);
+    ms_map_free(seen.map);
+    free(seen.key);
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
         ms_group_free(&g[k]);
         free(views[k].sites);
