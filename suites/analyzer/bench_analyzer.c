@@ -2,6 +2,7 @@
  * and diff two snapshots of N stacks each (different load addresses, as from two runs), cold and warm.
  *     bench-analyzer [N] [OUTDIR]    (default N = 100000; with OUTDIR the two snapshots are written there
  *                                     for timing the CLI: memsnap diff OUTDIR/old.snap OUTDIR/new.snap) */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +51,11 @@ static struct ms_snap *bench_snap(size_t n, const uint64_t *pool, uint64_t base,
     }
     size_t len;
     unsigned char *b = snapgen_build(g, &len);
-    if (out)
-        snapgen_write_buf(out, b, len);
+    /* A run whose files are missing would time the CLI on stale ones: an unwritable OUTDIR is a usage error. */
+    if (out && snapgen_write_buf(out, b, len) != 0) {
+        fprintf(stderr, "bench-analyzer: %s: cannot write: %s\n", out, strerror(errno));
+        exit(2);
+    }
     struct ms_snap *s;
     struct ms_error err;
     if (ms_snapfile_parse(b, len, "bench.snap", 0, &s, &err) != MS_OK) {

@@ -1,6 +1,7 @@
 #include "snapgen.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 
 #include <stdio.h>
@@ -266,7 +267,14 @@ int snapgen_write_buf(const char *path, const void *buf, size_t len)
     if (!f)
         return -1;
     int ok = fwrite(buf, 1, len, f) == len;
-    return fclose(f) == 0 && ok ? 0 : -1;
+    int write_errno = errno; /* fclose must not hide why the write failed */
+    if (fclose(f) != 0)
+        return -1;
+    if (!ok) {
+        errno = write_errno;
+        return -1;
+    }
+    return 0;
 }
 
 int snapgen_write(struct snapgen *g, const char *path)

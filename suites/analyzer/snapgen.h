@@ -30,6 +30,7 @@ void snapgen_raw(struct snapgen *g, uint32_t type, const void *payload, size_t l
 void snapgen_extra(struct snapgen *g, uint32_t type, const void *payload, size_t len);
 /* The whole file (malloc'd), END and checksum included; totals are summed from the sites unless set. */
 unsigned char *snapgen_build(struct snapgen *g, size_t *len);
+/* The writers return 0, or -1 with errno saying why. */
 int snapgen_write(struct snapgen *g, const char *path);
 /* Recompute the checksum of a finished buffer after patching it. */
 void snapgen_fix_checksum(unsigned char *buf, size_t len);
