@@ -321,35 +321,55 @@ __attribute__((noinline)) static int heapmap_hold_take(uint64_t key, size_t *siz
     return 0;
 }
 
-int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size, uint32_t *old_stack)
+/* Every case of an insert but the common one (the slot is empty): out of line, so that the hooks stay
+ * small. */
+__attribute__((noinline)) static int heapmap_insert_slow(struct heapmap_hold *h, uint64_t key, uint64_t val,
+                                                         size_t *old_size, uint32_t *old_stack)
 {
-    uint64_t key = (uint64_t)(uintptr_t)p;
-    uint64_t val = heapmap_val(size, stack);
-    struct heapmap_hold *h = heapmap_mine;
-    if (MS_UNLIKELY(h == NULL)) {
+    if (h == NULL) {
         h = heapmap_hold_claim();
     }
-    if (MS_UNLIKELY(h == HEAPMAP_NO_HOLD)) {
+    if (h == HEAPMAP_NO_HOLD) {
         return heapmap_table_insert(key, val, old_size, old_stack);
     }
-    int rc = 0;
     uint64_t held = h->key; /* only this thread sets the low bit of its own slot */
-    if (MS_UNLIKELY(held == key)) {
+    if (held == key) {
         /* The held block was freed unseen (a signal handler inside a hook) and its address came back. */
         heapmap_unpack(h->val, old_size, old_stack);
         __atomic_store_n(&h->val, val, __ATOMIC_RELAXED);
         return 1;
     }
-    if (held != 0) {
-        /* A table entry it replaces was freed unseen: the held block is the newer of the two. */
-        rc = heapmap_hold_flush(h, old_size, old_stack);
-        if (MS_UNLIKELY(rc < 0)) {
-            return heapmap_table_insert(key, val, old_size, old_stack);
-        }
+    /* A table entry it replaces was freed unseen: the held block is the newer of the two. */
+    int rc = heapmap_hold_flush(h, old_size, old_stack);
+    if (rc < 0) {
+        return heapmap_table_insert(key, val, old_size, old_stack);
     }
     h->val = val;
     __atomic_store_n(&h->key, key, __ATOMIC_RELEASE);
     return rc;
+}
+
+int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size, uint32_t *old_stack)
+{
+    uint64_t key = (uint64_t)(uintptr_t)p;
+    uint64_t val = heapmap_val(size, stack);
+    struct heapmap_hold *h = heapmap_mine;
+    if (MS_UNLIKELY((uintptr_t)h <= (uintptr_t)HEAPMAP_NO_HOLD) || MS_UNLIKELY(h->key != 0)) {
+        return heapmap_insert_slow(h, key, val, old_size, old_stack);
+    }
+    h->val = val;
+    __atomic_store_n(&h->key, key, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Not the calling thread's held block: the table, or another thread's slot. */
+__attribute__((noinline)) static int heapmap_remove_slow(uint64_t key, size_t *size, uint32_t *stack)
+{
+    if (heapmap_table_remove(key, size, stack)) {
+        return 1;
+    }
+    /* Held by another thread, or moved into the table between the two looks. */
+    return heapmap_hold_take(key, size, stack) || heapmap_table_remove(key, size, stack);
 }
 
 int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
@@ -362,13 +382,8 @@ int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
         __atomic_store_n(&h->key, 0, __ATOMIC_RELAXED);
         return 1;
     }
-    if (heapmap_table_remove(key, size, stack)) {
-        return 1;
-    }
-    /* Held by another thread, or moved into the table between the two looks. */
-    return heapmap_hold_take(key, size, stack) || heapmap_table_remove(key, size, stack);
+    return heapmap_remove_slow(key, size, stack);
 }
-
 
 uint64_t ms_heapmap_count(void)
 {
