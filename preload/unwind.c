@@ -258,9 +258,10 @@ struct unwind_memo {
     int stack_max, stack_skip, fresh;
     /* MS_UNWIND_FP: the walk from frame address fp_entry (0: none) visited fp_visited frames, skipped
      * ones included: ring[COL_SP + i] is a frame's address, check[2i] and check[2i + 1] the saved rbp
-     * and return address read there (a pair, as on the stack), ring[COL_IP + i] the return address again
-     * (the frames handed out). The same entry and the same words make the same walk. */
-    uintptr_t fp_entry;
+     * and return address read there (a pair, as on the stack). The same entry and the same words make
+     * the same walk. fp_last: where the thread's previous walk started; a walk is recorded only when it
+     * starts there again (a loop), not while consecutive captures come from everywhere. */
+    uintptr_t fp_entry, fp_last;
     int fp_visited, fp_n, fp_max, fp_skip;
     unsigned fp_flags;
 };
@@ -314,6 +315,7 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
             m->stack = MS_STACK_UNKNOWN;
             m->fresh = 0;
             m->fp_entry = 0;
+            m->fp_last = 0;
             unwind_memo_mine = m;
             return m;
         }
@@ -673,11 +675,12 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
     }
     /* fp only grows, so lo needs checking once; a zero next (the end) fails the test too. */
     for (;; v++) {
+        /* Word by word (atomic loads are never merged into a wide one): a 16-byte load of a frame pushed
+         * moments ago waits until both of its stores reach the cache. */
         const uintptr_t *f = (const uintptr_t *)fp;
-        uintptr_t ip = f[1], next = f[0];
+        uintptr_t ip = __atomic_load_n(&f[1], __ATOMIC_RELAXED), next = __atomic_load_n(&f[0], __ATOMIC_RELAXED);
         if (v < cap) {
             rec[v + COL_SP] = fp;
-            rec[v + COL_IP] = ip;
             pairs[2 * v] = next;
             pairs[2 * v + 1] = ip;
         }
@@ -714,6 +717,10 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
     }
     int visited;
     if (m == UNWIND_NO_MEMO || (m->seq & 1) != 0) {
+        return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, NULL, &visited) - out);
+    }
+    if (m->fp_last != (uintptr_t)frame) {
+        m->fp_last = (uintptr_t)frame;
         return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, NULL, &visited) - out);
     }
     m->seq++;
@@ -755,7 +762,10 @@ MS_RAW_READ static inline int unwind_fp_same(const uintptr_t *fps, const uintptr
         const uintptr_t *f = (const uintptr_t *)fps[i];
         diff |= (f[0] ^ pairs[2 * i]) | (f[1] ^ pairs[2 * i + 1]);
     }
-    v2 acc = {diff, 0};
+    if (diff != 0) {
+        return 0; /* another caller: most misses show here */
+    }
+    v2 acc = {0, 0};
     for (; i < visited; i++) {
         acc |= *(const v2_unaligned *)fps[i] ^ *(const v2 *)&pairs[2 * i];
     }
@@ -783,7 +793,9 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
             if (known && m->stack != MS_STACK_UNKNOWN) {
                 *known = m->stack;
             } else {
-                memcpy(out, m->ring + COL_IP + skip, (size_t)n * sizeof *out);
+                for (int i = 0; i < n; i++) {
+                    out[i] = (void *)m->check[2 * (skip + i) + 1];
+                }
                 m->fresh = 1;
             }
         }
