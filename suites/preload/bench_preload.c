@@ -2,6 +2,7 @@
  * profiler's start-up and post-processing do not count. Prints one line: `<workload> <seconds> <extra>`.
  *   churn N        N malloc/free pairs through a shallow stack
  *   deep N         N pairs, each made 40 calls deep
+ *   sites N        N pairs, rotating over four call paths of 1 to 4 frames (consecutive stacks differ)
  *   threads N      2 threads, N/2 pairs each
  *   live N         N live 32-byte blocks; extra = resident bytes added (VmRSS)
  *   stacks N PATH  N distinct call stacks with one live block each, then one snapshot to PATH;
@@ -29,6 +30,29 @@ NOINLINE static void bench_churn(long n)
         void *p = malloc(16 + (size_t)(i & 127));
         KEEP(p);
         free(p);
+    }
+}
+
+/* One pair at the end of `extra` frames, each with a frame of its own. */
+NOINLINE static void bench_site(int extra, long i)
+{
+    volatile char pad[32];
+    pad[0] = (char)extra;
+    if (extra > 1) {
+        bench_site(extra - 1, i);
+        KEEP(pad[0]);
+        return;
+    }
+    void *p = malloc(16 + (size_t)(i & 127));
+    KEEP(p);
+    free(p);
+    KEEP(pad[0]);
+}
+
+NOINLINE static void bench_sites(long n)
+{
+    for (long i = 0; i < n; i++) {
+        bench_site(1 + (int)(i & 3), i);
     }
 }
 
@@ -95,7 +119,7 @@ NOINLINE static void bench_tree(int levels, long *budget, void **out)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_preload churn|deep|threads|live|stacks N [PATH]\n");
+        fprintf(stderr, "usage: bench_preload churn|deep|sites|threads|live|stacks N [PATH]\n");
         return 2;
     }
     const char *what = argv[1];
@@ -107,6 +131,8 @@ int main(int argc, char **argv)
         bench_churn(n);
     } else if (!strcmp(what, "deep")) {
         bench_deep(40, n);
+    } else if (!strcmp(what, "sites")) {
+        bench_sites(n);
     } else if (!strcmp(what, "threads")) {
         pthread_t t[2];
         for (int i = 0; i < 2; i++) {
