@@ -235,9 +235,30 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
  * CFA from the frame below's bp. */
 enum { COL_IP = 0, COL_SP = MEMO_SPAN, COL_BP = 2 * MEMO_SPAN, COL_LINK = 3 * MEMO_SPAN, COLS = 4 };
 
+/* One recorded fp walk: from frame address entry (0: none) it visited `visited` frames, skipped ones
+ * included; frame i's address is fps[i], and pairs[2i], pairs[2i + 1] the saved rbp and return address
+ * read there (a pair, as on the stack). The same entry and the same words make the same walk. fps and
+ * pairs are way w's part of the memo's ring and scratch (fp_way_fps, fp_way_pairs). */
+#define FP_WAYS 4
+#define FP_WAY_FRAMES MEMO_FRAMES /* a way's pairs fill a quarter of scratch */
+
+struct unwind_fp_way {
+    uintptr_t entry;
+    uint64_t limits; /* unwind_fp_limits(max, skip) of the capture */
+    int visited, n;
+    unsigned flags;
+    uint32_t stack; /* the id the tracker interned for it, or MS_STACK_UNKNOWN */
+};
+
+static inline uint64_t unwind_fp_limits(int max, int skip)
+{
+    return (uint64_t)(unsigned)max << 32 | (unsigned)skip;
+}
+
 struct unwind_memo {
     uintptr_t ring[COLS * MEMO_SPAN];
-    uintptr_t scratch[COLS * MEMO_SPAN]; /* this walk's frames until it meets the last one (first half) */
+    /* This walk's frames until it meets the last one (first half); MS_UNWIND_FP: the ways' pairs. */
+    uintptr_t scratch[COLS * MEMO_SPAN] __attribute__((aligned(16)));
     int base, count;
     int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
     unsigned generation;
@@ -253,17 +274,14 @@ struct unwind_memo {
     uintptr_t check[4 * MEMO_FRAMES] __attribute__((aligned(16)));
     /* The stack id the tracker interned for the walk held here, with the max and skip it was captured
      * with (MS_STACK_UNKNOWN: none yet): a capture that finds the walk again needs neither its frames nor
-     * a lookup. fresh: the last capture was this walk, so ms_unwind_remember may attach its id. */
+     * a lookup. fresh: the last capture was this walk (MS_UNWIND_FP: 1 + its way), so
+     * ms_unwind_remember may attach its id. */
     uint32_t stack;
     int stack_max, stack_skip, fresh;
-    /* MS_UNWIND_FP: the walk from frame address fp_entry (0: none) visited fp_visited frames, skipped
-     * ones included: ring[COL_SP + i] is a frame's address, check[2i] and check[2i + 1] the saved rbp
-     * and return address read there (a pair, as on the stack). The same entry and the same words make
-     * the same walk. fp_last: where the thread's previous walk started; a walk is recorded only when it
-     * starts there again (a loop), not while consecutive captures come from everywhere. */
-    uintptr_t fp_entry, fp_last;
-    int fp_visited, fp_n, fp_max, fp_skip;
-    unsigned fp_flags;
+    /* MS_UNWIND_FP: the last walks from up to FP_WAYS entry frames (a loop over a few call sites), in
+     * the buffers the CFI walk uses otherwise. */
+    struct unwind_fp_way fp[FP_WAYS];
+    unsigned fp_victim;
 };
 
 static struct unwind_memo unwind_memos[MEMO_POOL];
@@ -273,6 +291,25 @@ static int unwind_memo_keyed;
 /* This thread's memo; UNWIND_NO_MEMO once the pool was found empty. */
 #define UNWIND_NO_MEMO ((struct unwind_memo *)1)
 static __thread struct unwind_memo *unwind_memo_mine MS_TLS;
+
+_Static_assert(FP_WAYS <= COLS && 2 * FP_WAY_FRAMES * FP_WAYS <= COLS * MEMO_SPAN, "fp ways fit the memo");
+
+static inline uintptr_t *fp_way_fps(struct unwind_memo *m, unsigned w)
+{
+    return m->ring + w * MEMO_SPAN;
+}
+
+static inline uintptr_t *fp_way_pairs(struct unwind_memo *m, unsigned w)
+{
+    return m->scratch + w * 2 * FP_WAY_FRAMES;
+}
+
+static inline void fp_ways_clear(struct unwind_memo *m)
+{
+    for (unsigned w = 0; w < FP_WAYS; w++) {
+        m->fp[w].entry = 0;
+    }
+}
 
 /* Runs in the exiting thread; captures made by later destructors of that thread walk without a memo. */
 static void unwind_memo_release(void *memo)
@@ -314,8 +351,7 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
             m->seq = 0;
             m->stack = MS_STACK_UNKNOWN;
             m->fresh = 0;
-            m->fp_entry = 0;
-            m->fp_last = 0;
+            fp_ways_clear(m);
             unwind_memo_mine = m;
             return m;
         }
@@ -449,7 +485,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         memo->stack = MS_STACK_UNKNOWN;
         memo->fresh = 0;
-        memo->fp_entry = 0;
+        fp_ways_clear(memo);
         if (memo->generation == gen) {
             old = &memo->ring[memo->base];
             old_n = memo->count;
@@ -656,13 +692,13 @@ again:;
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
  * ms_unwind_capture itself, so its return address is frame 0 of the result. A zero rbp or return address
  * ends the chain normally (_start clears rbp); anything else outside the rules is a broken stack.
- * rec, pairs: where the frames visited (skipped ones too) are recorded (struct unwind_memo says how), up
- * to MEMO_SPAN of them; *visited says how many there were. */
+ * fps, pairs: where the frames visited (skipped ones too) are recorded (struct unwind_fp_way says how),
+ * up to FP_WAY_FRAMES of them; *visited says how many there were. */
 MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **end, int skip, unsigned *flags,
-                                    uintptr_t *rec, uintptr_t *pairs, int *visited)
+                                    uintptr_t *fps, uintptr_t *pairs, int *visited)
 {
     uintptr_t lo, hi;
-    int v = 0, cap = rec ? MEMO_SPAN : 0;
+    int v = 0, cap = fps ? FP_WAY_FRAMES : 0;
     *visited = 0;
     if (!unwind_bounds(&lo, &hi)) {
         *flags |= MS_FMT_STACK_BROKEN;
@@ -680,7 +716,7 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
         const uintptr_t *f = (const uintptr_t *)fp;
         uintptr_t ip = __atomic_load_n(&f[1], __ATOMIC_RELAXED), next = __atomic_load_n(&f[0], __ATOMIC_RELAXED);
         if (v < cap) {
-            rec[v + COL_SP] = fp;
+            fps[v] = fp;
             pairs[2 * v] = next;
             pairs[2 * v + 1] = ip;
         }
@@ -707,7 +743,8 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
     return out;
 }
 
-/* The fp walk, recorded in the thread's memo when there is one to write. */
+/* The fp walk, recorded in the thread's memo when there is one to write: in the way of its entry
+ * frame, or else in the next of them in turn. */
 MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t *frame, void **out, int max,
                                                                 int skip, unsigned *flags)
 {
@@ -719,29 +756,33 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
     if (m == UNWIND_NO_MEMO || (m->seq & 1) != 0) {
         return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, NULL, &visited) - out);
     }
-    if (m->fp_last != (uintptr_t)frame) {
-        m->fp_last = (uintptr_t)frame;
-        return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, NULL, &visited) - out);
-    }
     m->seq++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    /* The ring is the CFI walk's too (tests switch modes): that memo is gone now. */
+    /* The buffers are the CFI walk's too (tests switch modes): that memo is gone now. */
     m->count = 0;
     m->complete = 0;
     m->again = UINT64_MAX;
-    m->stack = MS_STACK_UNKNOWN;
     m->fresh = 0;
-    int n = (int)(unwind_fp(frame, out, out + max, skip, flags, m->ring, m->check, &visited) - out);
-    if (visited <= MEMO_SPAN) {
-        m->fp_entry = (uintptr_t)frame;
-        m->fp_visited = visited;
-        m->fp_n = n;
-        m->fp_flags = *flags;
-        m->fp_max = max;
-        m->fp_skip = skip;
-        unwind_memo_fresh(m, max, skip);
+    unsigned w = 0;
+    while (w < FP_WAYS && m->fp[w].entry != (uintptr_t)frame) {
+        w++;
+    }
+    if (w == FP_WAYS) {
+        w = m->fp_victim++ % FP_WAYS;
+    }
+    struct unwind_fp_way *way = &m->fp[w];
+    int n = (int)(unwind_fp(frame, out, out + max, skip, flags, fp_way_fps(m, w), fp_way_pairs(m, w), &visited) -
+                  out);
+    if (visited <= FP_WAY_FRAMES) {
+        way->entry = (uintptr_t)frame;
+        way->visited = visited;
+        way->n = n;
+        way->flags = *flags;
+        way->limits = unwind_fp_limits(max, skip);
+        way->stack = MS_STACK_UNKNOWN;
+        m->fresh = 1 + (int)w;
     } else {
-        m->fp_entry = 0;
+        way->entry = 0;
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     m->seq++;
@@ -784,19 +825,26 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
     }
     unsigned seq = m->seq;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    unsigned w = 0;
+    while (m->fp[w].entry != (uintptr_t)frame) {
+        if (++w == FP_WAYS) {
+            return -1;
+        }
+    }
     int n = -1;
-    if (__builtin_expect(m->fp_entry == (uintptr_t)frame && (seq & 1) == 0, 1) && m->fp_max == max &&
-        m->fp_skip == skip) {
-        if (__builtin_expect(unwind_fp_same(m->ring + COL_SP, m->check, m->fp_visited), 1)) {
-            n = m->fp_n;
-            *flags = m->fp_flags;
-            if (known && m->stack != MS_STACK_UNKNOWN) {
-                *known = m->stack;
+    const struct unwind_fp_way *way = &m->fp[w];
+    if (__builtin_expect((seq & 1) == 0 && way->limits == unwind_fp_limits(max, skip), 1)) {
+        const uintptr_t *pairs = fp_way_pairs(m, w);
+        if (__builtin_expect(unwind_fp_same(fp_way_fps(m, w), pairs, way->visited), 1)) {
+            n = way->n;
+            *flags = way->flags;
+            if (known && way->stack != MS_STACK_UNKNOWN) {
+                *known = way->stack;
             } else {
                 for (int i = 0; i < n; i++) {
-                    out[i] = (void *)m->check[2 * (skip + i) + 1];
+                    out[i] = (void *)pairs[2 * (skip + i) + 1];
                 }
-                m->fresh = 1;
+                m->fresh = 1 + (int)w;
             }
         }
     }
@@ -908,9 +956,13 @@ MS_RAW_READ int ms_unwind_capture_from(const void *frame, void **ips, int max, i
 void ms_unwind_remember(uint32_t stack)
 {
     struct unwind_memo *m = unwind_memo_mine;
-    if ((uintptr_t)m > (uintptr_t)UNWIND_NO_MEMO && m->fresh && (m->seq & 1) == 0 &&
-        unwind_mode != MS_UNWIND_LIBUNWIND) {
-        m->stack = stack;
-        m->fresh = 0;
+    if ((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO || !m->fresh || (m->seq & 1) != 0) {
+        return;
     }
+    if (unwind_mode == MS_UNWIND_FP) {
+        m->fp[m->fresh - 1].stack = stack;
+    } else if (unwind_mode == MS_UNWIND_DWARF) {
+        m->stack = stack;
+    }
+    m->fresh = 0;
 }

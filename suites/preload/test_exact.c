@@ -157,6 +157,76 @@ static void alternating_paths_through_the_same_frames_are_told_apart(void **stat
     sr_free(&after);
 }
 
+/* Five call paths of different depths in turn: more than the memo keeps at once, so recorded walks are
+ * found again, replaced and recorded anew, and each path must still get exactly its own blocks. */
+NOINLINE void rot_leaf(void);
+NOINLINE void rot_leaf(void)
+{
+    void *p = malloc(40);
+    KEEP(p);
+    free(p);
+}
+
+NOINLINE void rot_rec(int k);
+NOINLINE void rot_rec(int k)
+{
+    if (k > 1) {
+        rot_rec(k - 1);
+    } else {
+        rot_leaf();
+    }
+    KEEP(k);
+}
+
+NOINLINE void rot_driver(int k);
+NOINLINE void rot_driver(int k)
+{
+    rot_rec(k);
+    KEEP(k);
+}
+
+/* The sites of rot_driver(k) in s: how many stacks, their sum in *sum. */
+static int rot_sum(const struct sr_snap *s, int k, struct ms_fmt_site *sum)
+{
+    const void *path[16];
+    path[0] = (void *)rot_leaf;
+    for (int i = 1; i <= k; i++) {
+        path[i] = (void *)rot_rec;
+    }
+    path[k + 1] = (void *)rot_driver;
+    return sr_sum_path(s, path, k + 2, sum);
+}
+
+static void rotating_call_paths_of_different_depths_are_told_apart(void **state)
+{
+    (void)state;
+    enum { PATHS = 5, ROUNDS = 600 };
+    struct sr_snap before, after;
+    uint64_t was[PATHS];
+    take("rotate-before.snap", &before);
+    for (int k = 1; k <= PATHS; k++) {
+        struct ms_fmt_site sum;
+        rot_sum(&before, k, &sum);
+        was[k - 1] = sum.alloc_count;
+    }
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int k = 1; k <= PATHS; k++) {
+            rot_driver(k);
+        }
+        rot_driver(1 + r % PATHS); /* and one out of turn */
+    }
+    take("rotate-after.snap", &after);
+    for (int k = 1; k <= PATHS; k++) {
+        struct ms_fmt_site sum;
+        /* Two stacks a path: the loop calls rot_driver from two places. */
+        assert_int_equal(rot_sum(&after, k, &sum), 2);
+        assert_int_equal((long)(sum.alloc_count - was[k - 1]), ROUNDS + ROUNDS / PATHS);
+        assert_int_equal(sum.live_count, 0);
+    }
+    sr_free(&before);
+    sr_free(&after);
+}
+
 static void realloc_chain_counts_one_live_block_of_the_last_size(void **state)
 {
     (void)state;
@@ -521,6 +591,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(n_blocks_of_s_at_a_site_are_exact),
         cmocka_unit_test(alternating_paths_through_the_same_frames_are_told_apart),
+        cmocka_unit_test(rotating_call_paths_of_different_depths_are_told_apart),
         cmocka_unit_test(realloc_chain_counts_one_live_block_of_the_last_size),
         cmocka_unit_test(aligned_allocations_are_aligned_and_recorded_at_requested_size),
         cmocka_unit_test(calloc_and_reallocarray_are_charged_to_their_caller),
