@@ -244,16 +244,31 @@ enum { COL_IP = 0, COL_SP = MEMO_SPAN, COL_BP = 2 * MEMO_SPAN, COL_LINK = 3 * ME
 
 struct unwind_fp_way {
     uintptr_t entry;
-    uint64_t limits; /* unwind_fp_limits(max, skip) of the capture */
+    uint64_t limits; /* unwind_limits(max, skip) of the capture */
     int visited, n;
     unsigned flags;
     uint32_t stack; /* the id the tracker interned for it, or MS_STACK_UNKNOWN */
 };
 
-static inline uint64_t unwind_fp_limits(int max, int skip)
+static inline uint64_t unwind_limits(int max, int skip)
 {
     return (uint64_t)(unsigned)max << 32 | (unsigned)skip;
 }
+
+/* MS_UNWIND_DWARF: a walk the memo held earlier, kept by its stack id once the tracker interned it: from
+ * the entry (ip, sp), with bp when entry_bp, the words check[0, 2 * checks) list as (address, value)
+ * hold what they held (unwind_memo_checks), under generation gen; count frames from frame 0. */
+#define DW_WAYS 4
+#define DW_CHECKS 96
+
+struct unwind_dw_way {
+    uintptr_t ip, sp, bp;
+    uint64_t gen; /* UINT64_MAX: empty */
+    uint64_t limits;
+    int entry_bp, checks, count;
+    uint32_t stack;
+    uintptr_t check[2 * DW_CHECKS];
+};
 
 struct unwind_memo {
     uintptr_t ring[COLS * MEMO_SPAN];
@@ -282,6 +297,8 @@ struct unwind_memo {
      * the buffers the CFI walk uses otherwise. */
     struct unwind_fp_way fp[FP_WAYS];
     unsigned fp_victim;
+    struct unwind_dw_way dw[DW_WAYS];
+    unsigned dw_victim;
 };
 
 static struct unwind_memo unwind_memos[MEMO_POOL];
@@ -308,6 +325,13 @@ static inline void fp_ways_clear(struct unwind_memo *m)
 {
     for (unsigned w = 0; w < FP_WAYS; w++) {
         m->fp[w].entry = 0;
+    }
+}
+
+static void dw_ways_clear(struct unwind_memo *m)
+{
+    for (unsigned w = 0; w < DW_WAYS; w++) {
+        m->dw[w].gen = UINT64_MAX;
     }
 }
 
@@ -352,6 +376,7 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
             m->stack = MS_STACK_UNKNOWN;
             m->fresh = 0;
             fp_ways_clear(m);
+            dw_ways_clear(m);
             unwind_memo_mine = m;
             return m;
         }
@@ -763,6 +788,7 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
     m->complete = 0;
     m->again = UINT64_MAX;
     m->fresh = 0;
+    dw_ways_clear(m);
     unsigned w = 0;
     while (w < FP_WAYS && m->fp[w].entry != (uintptr_t)frame) {
         w++;
@@ -778,7 +804,7 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
         way->visited = visited;
         way->n = n;
         way->flags = *flags;
-        way->limits = unwind_fp_limits(max, skip);
+        way->limits = unwind_limits(max, skip);
         way->stack = MS_STACK_UNKNOWN;
         m->fresh = 1 + (int)w;
     } else {
@@ -833,7 +859,7 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
     }
     int n = -1;
     const struct unwind_fp_way *way = &m->fp[w];
-    if (__builtin_expect((seq & 1) == 0 && way->limits == unwind_fp_limits(max, skip), 1)) {
+    if (__builtin_expect((seq & 1) == 0 && way->limits == unwind_limits(max, skip), 1)) {
         const uintptr_t *pairs = fp_way_pairs(m, w);
         if (__builtin_expect(unwind_fp_same(fp_way_fps(m, w), pairs, way->visited), 1)) {
             n = way->n;
@@ -850,6 +876,85 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     return m->seq == seq ? n : -1;
+}
+
+/* The memo's complete walk, whose id the tracker just interned, into a way (the one of its entry, or the
+ * next in turn): a capture from there finds the id again while other walks pass through the memo. */
+__attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint32_t stack)
+{
+    uint64_t gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
+    if (m->again != gen || m->count <= 0) {
+        return;
+    }
+    if (m->checks < 0) {
+        m->seq++;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        unwind_memo_checks(m);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        m->seq++;
+    }
+    if (m->checks > DW_CHECKS) {
+        return;
+    }
+    const uintptr_t *f = &m->ring[m->base];
+    unsigned w = 0;
+    while (w < DW_WAYS && !(m->dw[w].gen == gen && m->dw[w].ip == f[COL_IP] && m->dw[w].sp == f[COL_SP])) {
+        w++;
+    }
+    if (w == DW_WAYS) {
+        w = m->dw_victim++ % DW_WAYS;
+    }
+    struct unwind_dw_way *way = &m->dw[w];
+    way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    way->ip = f[COL_IP];
+    way->sp = f[COL_SP];
+    way->bp = f[COL_BP];
+    way->entry_bp = m->entry_bp;
+    way->checks = m->checks;
+    way->count = m->count;
+    way->limits = unwind_limits(m->stack_max, m->stack_skip);
+    way->stack = stack;
+    memcpy(way->check, m->check, (size_t)m->checks * 2 * sizeof *way->check);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    way->gen = gen;
+}
+
+/* A capture from the entry of a kept walk whose words all hold: its frame count and id, no walk. Returns
+ * the number of frames, or -1. */
+MS_RAW_READ __attribute__((noinline)) static int unwind_dw_again(uintptr_t ip, uintptr_t sp, uintptr_t bp,
+                                                                 int max, int skip, unsigned *flags,
+                                                                 uint32_t *known)
+{
+    struct unwind_memo *m = unwind_memo_mine;
+    if ((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO) {
+        return -1;
+    }
+    uint64_t gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
+    uint64_t limits = unwind_limits(max, skip);
+    for (unsigned w = 0; w < DW_WAYS; w++) {
+        const struct unwind_dw_way *way = &m->dw[w];
+        if (way->ip != ip || way->sp != sp || way->gen != gen || way->limits != limits) {
+            continue;
+        }
+        uintptr_t diff = way->entry_bp ? way->bp ^ bp : 0;
+        for (const uintptr_t *c = way->check, *c_end = c + 2 * way->checks; c < c_end; c += 2) {
+            diff |= *(const uintptr_t *)c[0] ^ c[1];
+        }
+        if (diff != 0) {
+            return -1; /* one way per entry */
+        }
+        int n = way->count - skip;
+        if (n < 0) {
+            n = 0;
+        } else if (n > max) {
+            n = max;
+            *flags |= MS_FMT_STACK_TRUNCATED;
+        }
+        *known = way->stack;
+        return n;
+    }
+    return -1;
 }
 
 /* unw_backtrace's first entries lie in this function and in its callers up to the function whose frame
@@ -924,6 +1029,11 @@ MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(cons
     case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(frame, ips, max, skip, flags); break;
     default:
         n = unwind_again(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags, known);
+        if (n < 0 && known) {
+            *known = MS_STACK_UNKNOWN;
+            *flags = 0;
+            n = unwind_dw_again(frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known);
+        }
         if (n < 0) {
             if (known) {
                 *known = MS_STACK_UNKNOWN;
@@ -963,6 +1073,7 @@ void ms_unwind_remember(uint32_t stack)
         m->fp[m->fresh - 1].stack = stack;
     } else if (unwind_mode == MS_UNWIND_DWARF) {
         m->stack = stack;
+        unwind_dw_keep(m, stack);
     }
     m->fresh = 0;
 }
