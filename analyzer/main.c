@@ -150,8 +150,8 @@ static const char ms_main_usage[] =
     "Exit status: 0 ok, 1 a gate was crossed, 2 usage or input error.\n";
 
 static const char ms_main_run_usage[] =
-    "usage: memsnap run [--output PATTERN] [--interval MS] [--depth N] [--unwind dwarf|fp] [--no-follow]\n"
-    "                   -- PROGRAM ARGS...\n"
+    "usage: memsnap run [--output PATTERN] [--interval MS] [--depth N] [--unwind dwarf|fp|libunwind]\n"
+    "                   [--no-follow] -- PROGRAM ARGS...\n"
     "Runs PROGRAM with LD_PRELOAD=libmemsnap.so and passes its exit status through (128+N for signal N,\n"
     "127 when not found). PATTERN takes %p (pid), %n (sequence), %e (program name).\n";
 

@@ -220,8 +220,9 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
         fprintf(stderr, "memsnap run: --depth takes a frame count from 1 to 256, not '%s'\n", o->depth);
         return 2;
     }
-    if (o->unwind && strcmp(o->unwind, "dwarf") != 0 && strcmp(o->unwind, "fp") != 0) {
-        fprintf(stderr, "memsnap run: --unwind takes dwarf or fp, not '%s'\n", o->unwind);
+    if (o->unwind && strcmp(o->unwind, "dwarf") != 0 && strcmp(o->unwind, "fp") != 0 &&
+        strcmp(o->unwind, "libunwind") != 0) {
+        fprintf(stderr, "memsnap run: --unwind takes dwarf, fp or libunwind, not '%s'\n", o->unwind);
         return 2;
     }
     char *prog = ms_run_which(o->argv[0]);

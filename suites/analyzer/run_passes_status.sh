@@ -28,7 +28,7 @@ expect 3 "exit status passes through" "$memsnap" run --output "$tmp/s.%p.%n.snap
 expect 143 "death by SIGTERM gives 128+15" "$memsnap" run --output "$tmp/s.%p.%n.snap" -- sh -c 'kill -TERM $$'
 expect 127 "a missing program gives 127" "$memsnap" run -- /nonexistent/program
 grep -q "/nonexistent/program: command not found" "$tmp/err" || { echo "FAIL: no 'command not found'" >&2; fail=1; }
-expect 2 "--unwind takes dwarf or fp" "$memsnap" run --unwind bogus -- true
+expect 2 "--unwind takes dwarf, fp or libunwind" "$memsnap" run --unwind bogus -- true
 if [ -x "$fx/fx_static" ]; then
   expect 2 "a static program is refused" "$memsnap" run -- "$fx/fx_static"
   grep -q "is statically linked: LD_PRELOAD cannot reach it" "$tmp/err" ||
