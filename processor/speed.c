@@ -174,8 +174,9 @@ static void *speed_spin(void *arg)
 {
     volatile unsigned long x = 0;
     unsigned long n = *(const unsigned long *)arg;
-    for (unsigned long i = 0; i < n; i++)
-        x += i;
+    for (unsigned long i = 0; i < n; i++) {
+        x = x + i;
+    }
     return NULL;
 }
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int sr_fail(char *err, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int sr_fail(char *err, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

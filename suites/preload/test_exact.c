@@ -18,7 +18,11 @@
 
 #include "snapread.h"
 
+#if defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
 #define NOINLINE __attribute__((noinline, noclone))
+#endif
 /* Keeps the compiler from pairing a malloc with its free and dropping both. */
 #define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
 
