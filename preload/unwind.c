@@ -256,7 +256,7 @@ static inline uint64_t unwind_limits(int max, int skip)
 }
 
 /* MS_UNWIND_DWARF: a walk the memo held earlier, kept by its stack id once the tracker interned it: from
- * the entry (ip, sp), with bp when entry_bp, the words check[0, 2 * checks) list as (address, value)
+ * the entry (ip, sp), with bp when entry_bp, the words listed in check (as in the memo: checks, wides)
  * hold what they held (unwind_memo_checks), under generation gen; count frames from frame 0. */
 #define DW_WAYS 4
 #define DW_CHECKS 96
@@ -265,9 +265,9 @@ struct unwind_dw_way {
     uintptr_t ip, sp, bp;
     uint64_t gen; /* UINT64_MAX: empty */
     uint64_t limits;
-    int entry_bp, checks, count;
+    int entry_bp, checks, wides, count;
     uint32_t stack;
-    uintptr_t check[2 * DW_CHECKS];
+    uintptr_t check[2 * DW_CHECKS] __attribute__((aligned(16)));
 };
 
 struct unwind_memo {
@@ -285,7 +285,7 @@ struct unwind_memo {
     /* What unwind_again must find again, for a complete walk: (address, word) pairs, the return address
      * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
      * of frame 0 itself. Last: the fields above share a cache line. */
-    int checks, entry_bp; /* checks < 0: not listed yet */
+    int checks, wides, entry_bp; /* checks < 0: not listed yet (unwind_checks_hold says the layout) */
     uintptr_t check[4 * MEMO_FRAMES] __attribute__((aligned(16)));
     /* The stack id the tracker interned for the walk held here, with the max and skip it was captured
      * with (MS_STACK_UNKNOWN: none yet): a capture that finds the walk again needs neither its frames nor
@@ -438,13 +438,87 @@ static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
     return k + n;
 }
 
+/* A list of (address, value) pairs to verify, arranged for speed into out: `*narrow` pairs as they are,
+ * then `*wide` entries {address, 0, value at address, value at address + 8} for pairs of adjacent words
+ * (a frame's saved rbp and return address), each compared with one 16-byte load. The first NARROW_FIRST
+ * pairs stay narrow: they are the innermost frames, pushed moments before a capture, and a wide load of
+ * two stores still on their way to the cache waits for them. in and out must not overlap. */
+#define NARROW_FIRST 4
+#define WIDE_MIN 4
+
+static void unwind_checks_arrange(uintptr_t *in, int n, uintptr_t *out, int *narrow, int *wide)
+{
+    int keep = n < NARROW_FIRST ? n : NARROW_FIRST;
+    /* Insertion sort of the rest by address: a few dozen pairs, once per walk. */
+    for (int i = keep + 1; i < n; i++) {
+        uintptr_t a = in[2 * i], v = in[2 * i + 1];
+        int j = i;
+        for (; j > keep && in[2 * (j - 1)] > a; j--) {
+            in[2 * j] = in[2 * (j - 1)];
+            in[2 * j + 1] = in[2 * (j - 1) + 1];
+        }
+        in[2 * j] = a;
+        in[2 * j + 1] = v;
+    }
+    int nn = 0, nw = 0;
+    for (int i = 0; i < n; i++) {
+        if (i >= keep && i + 1 < n && in[2 * (i + 1)] == in[2 * i] + 8) {
+            nw++;
+            i++;
+        } else {
+            nn++;
+        }
+    }
+    if (nw < WIDE_MIN) {
+        keep = n; /* a second loop does not pay for a few */
+        nn = n;
+        nw = 0;
+    }
+    uintptr_t *o_narrow = out, *o_wide = out + 2 * nn;
+    for (int i = 0; i < n; i++) {
+        if (i >= keep && i + 1 < n && in[2 * (i + 1)] == in[2 * i] + 8) {
+            o_wide[0] = in[2 * i];
+            o_wide[1] = 0;
+            o_wide[2] = in[2 * i + 1];
+            o_wide[3] = in[2 * i + 3];
+            o_wide += 4;
+            i++;
+        } else {
+            o_narrow[0] = in[2 * i];
+            o_narrow[1] = in[2 * i + 1];
+            o_narrow += 2;
+        }
+    }
+    *narrow = nn;
+    *wide = nw;
+}
+
+/* Whether every listed word still holds its value (the layout of unwind_checks_arrange). Independent
+ * loads; no early exit, a stack that passed the first frame's test rarely differs further out. */
+MS_RAW_READ static inline int unwind_checks_hold(const uintptr_t *c, int narrow, int wide, uintptr_t diff)
+{
+    typedef uint64_t v2 __attribute__((vector_size(16)));
+    typedef uint64_t v2_unaligned __attribute__((vector_size(16), aligned(8)));
+    for (const uintptr_t *end = c + 2 * narrow; c < end; c += 2) {
+        diff |= *(const uintptr_t *)c[0] ^ c[1];
+    }
+    if (wide == 0) {
+        return diff == 0; /* short stacks: nothing to merge */
+    }
+    v2 acc = {diff, 0};
+    for (const uintptr_t *end = c + 4 * wide; c < end; c += 4) {
+        acc |= *(const v2_unaligned *)c[0] ^ *(const v2 *)&c[2];
+    }
+    return (acc[0] | acc[1]) == 0;
+}
+
 /* The pairs of unwind_again for the memo's walk: every return address at its place, and the bp a step
  * computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp values
  * do not matter: code without frame pointers keeps anything in rbp, a loop counter say. */
 __attribute__((noinline)) static void unwind_memo_checks(struct unwind_memo *m)
 {
     const uintptr_t *f = &m->ring[m->base];
-    uintptr_t *c = m->check;
+    uintptr_t *c = m->scratch; /* free once a walk is done; the list is arranged from there */
     int src = 0, src_checked = 0; /* the frame whose bp the walk carries (0: the entry's) */
     m->entry_bp = 0;
     for (int i = 1; i < m->count; i++) {
@@ -465,7 +539,7 @@ __attribute__((noinline)) static void unwind_memo_checks(struct unwind_memo *m)
             src_checked = 0;
         }
     }
-    m->checks = (int)(c - m->check) / 2;
+    unwind_checks_arrange(m->scratch, (int)(c - m->scratch) / 2, m->check, &m->checks, &m->wides);
 }
 
 /* The memo now holds the walk the current capture made (with this max and skip): the id the tracker
@@ -689,12 +763,8 @@ again:;
             m->seq++;
             goto again;
         }
-        /* No early exit: a stack that passed the first frame's test rarely differs further out. */
-        uintptr_t diff = m->entry_bp ? old[COL_BP] ^ bp : 0;
-        for (const uintptr_t *c = m->check, *c_end = c + 2 * m->checks; c < c_end; c += 2) {
-            diff |= *(const uintptr_t *)c[0] ^ c[1];
-        }
-        if (__builtin_expect(diff == 0, 1)) {
+        if (__builtin_expect(unwind_checks_hold(m->check, m->checks, m->wides,
+                                                m->entry_bp ? old[COL_BP] ^ bp : 0), 1)) {
             n = count - skip;
             if (n < 0) {
                 n = 0;
@@ -893,7 +963,7 @@ __attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         m->seq++;
     }
-    if (m->checks > DW_CHECKS) {
+    if (m->checks + 2 * m->wides > DW_CHECKS) {
         return;
     }
     const uintptr_t *f = &m->ring[m->base];
@@ -912,10 +982,11 @@ __attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint
     way->bp = f[COL_BP];
     way->entry_bp = m->entry_bp;
     way->checks = m->checks;
+    way->wides = m->wides;
     way->count = m->count;
     way->limits = unwind_limits(m->stack_max, m->stack_skip);
     way->stack = stack;
-    memcpy(way->check, m->check, (size_t)m->checks * 2 * sizeof *way->check);
+    memcpy(way->check, m->check, (size_t)(m->checks + 2 * m->wides) * 2 * sizeof *way->check);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     way->gen = gen;
 }
@@ -937,11 +1008,7 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_dw_again(uintptr_t ip, u
         if (way->ip != ip || way->sp != sp || way->gen != gen || way->limits != limits) {
             continue;
         }
-        uintptr_t diff = way->entry_bp ? way->bp ^ bp : 0;
-        for (const uintptr_t *c = way->check, *c_end = c + 2 * way->checks; c < c_end; c += 2) {
-            diff |= *(const uintptr_t *)c[0] ^ c[1];
-        }
-        if (diff != 0) {
+        if (!unwind_checks_hold(way->check, way->checks, way->wides, way->entry_bp ? way->bp ^ bp : 0)) {
             return -1; /* one way per entry */
         }
         int n = way->count - skip;
