@@ -30,15 +30,6 @@ struct stacks_table {
     uint64_t slots[]; /* hash << 32 | (arena offset / 8 + 1): one load less than going through the id */
 };
 
-/* The calling thread's previous stack: a loop allocating from one place is answered by one memcmp,
- * without hashing or probing. Ids never change, so the memo never goes stale. */
-struct stacks_memo {
-    uint32_t depth, flags, id, valid;
-    void *ips[MS_CONFIG_DEPTH_MAX];
-};
-
-static __thread struct stacks_memo stacks_memo __attribute__((tls_model("initial-exec")));
-
 static unsigned char *stacks_arena;
 static uint64_t stacks_arena_size;
 static uint64_t stacks_arena_used;
@@ -206,23 +197,9 @@ __attribute__((noinline)) static uint32_t stacks_add(uint64_t h, void *const *ip
 
 uint32_t ms_stacks_intern(void *const *ips, unsigned depth, unsigned flags)
 {
-    struct stacks_memo *m = &stacks_memo;
-    if (m->valid && m->depth == depth && m->flags == flags && stacks_same(m->ips, ips, depth)) {
-        return m->id;
-    }
     uint64_t h = stacks_hash(ips, depth, flags);
     uint32_t found = stacks_find(__atomic_load_n(&stacks_table, __ATOMIC_ACQUIRE), h, ips, depth, flags);
-    uint32_t id = MS_LIKELY(found) ? found - 1 : stacks_add(h, ips, depth, flags);
-    if (id != MS_STACK_OVERFLOW && depth <= MS_CONFIG_DEPTH_MAX) {
-        m->depth = depth;
-        m->flags = flags;
-        m->id = id;
-        m->valid = 1;
-        for (unsigned i = 0; i < depth; i++) {
-            m->ips[i] = ips[i];
-        }
-    }
-    return id;
+    return MS_LIKELY(found) ? found - 1 : stacks_add(h, ips, depth, flags);
 }
 
 int ms_stacks_init(void)

@@ -432,30 +432,22 @@ static int mode_signals(void)
 
 static int child_main(const char *mode)
 {
+    static const struct {
+        const char *name;
+        int (*run)(void);
+    } modes[] = {
+        {"one-thread", mode_one_thread}, {"second-thread", mode_second_thread}, {"free-only", mode_free_only},
+        {"fork", mode_fork},             {"handoff", mode_handoff},             {"fork-held", mode_fork_held},
+        {"signals", mode_signals},
+    };
     if (!memsnap_active()) {
         fprintf(stderr, "the preload is not active in the child\n");
         return 77;
     }
-    if (!strcmp(mode, "one-thread")) {
-        return mode_one_thread();
-    }
-    if (!strcmp(mode, "second-thread")) {
-        return mode_second_thread();
-    }
-    if (!strcmp(mode, "free-only")) {
-        return mode_free_only();
-    }
-    if (!strcmp(mode, "fork")) {
-        return mode_fork();
-    }
-    if (!strcmp(mode, "handoff")) {
-        return mode_handoff();
-    }
-    if (!strcmp(mode, "fork-held")) {
-        return mode_fork_held();
-    }
-    if (!strcmp(mode, "signals")) {
-        return mode_signals();
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        if (!strcmp(mode, modes[i].name)) {
+            return modes[i].run();
+        }
     }
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
