@@ -287,12 +287,10 @@ struct unwind_memo {
      * of frame 0 itself. Last: the fields above share a cache line. */
     int checks, wides, entry_bp; /* checks < 0: not listed yet (unwind_checks_hold says the layout) */
     uintptr_t check[4 * MEMO_FRAMES] __attribute__((aligned(16)));
-    /* The stack id the tracker interned for the walk held here, with the max and skip it was captured
-     * with (MS_STACK_UNKNOWN: none yet): a capture that finds the walk again needs neither its frames nor
-     * a lookup. fresh: the last capture was this walk (MS_UNWIND_FP: 1 + its way), so
-     * ms_unwind_remember may attach its id. */
-    uint32_t stack;
-    int stack_max, stack_skip, fresh;
+    /* fresh: the last capture was the walk held here (MS_UNWIND_FP: 1 + its way), made with
+     * fresh_limits, so ms_unwind_remember may keep it with the id the tracker interned for it. */
+    int fresh;
+    uint64_t fresh_limits;
     /* MS_UNWIND_FP: the last walks from up to FP_WAYS entry frames (a loop over a few call sites), in
      * the buffers the CFI walk uses otherwise. */
     struct unwind_fp_way fp[FP_WAYS];
@@ -373,7 +371,6 @@ __attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(voi
             m->complete = 0;
             m->again = UINT64_MAX;
             m->seq = 0;
-            m->stack = MS_STACK_UNKNOWN;
             m->fresh = 0;
             fp_ways_clear(m);
             dw_ways_clear(m);
@@ -542,16 +539,12 @@ __attribute__((noinline)) static void unwind_memo_checks(struct unwind_memo *m)
     unwind_checks_arrange(m->scratch, (int)(c - m->scratch) / 2, m->check, &m->checks, &m->wides);
 }
 
-/* The memo now holds the walk the current capture made (with this max and skip): the id the tracker
- * interns for it may be attached (ms_unwind_remember). An id found for other parameters is dropped. */
+/* The memo now holds the walk the current capture made (with this max and skip): ms_unwind_remember may
+ * keep it with the id the tracker interns for it. */
 static inline void unwind_memo_fresh(struct unwind_memo *m, int max, int skip)
 {
-    if (m->stack_max != max || m->stack_skip != skip) {
-        m->stack = MS_STACK_UNKNOWN;
-        m->stack_max = max;
-        m->stack_skip = skip;
-    }
     m->fresh = 1;
+    m->fresh_limits = unwind_limits(max, skip);
 }
 
 /* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
@@ -582,7 +575,6 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
         memo->seq++;
         /* Only this thread's signal handlers race with it: keep the compiler from reordering. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        memo->stack = MS_STACK_UNKNOWN;
         memo->fresh = 0;
         fp_ways_clear(memo);
         if (memo->generation == gen) {
@@ -742,7 +734,7 @@ done:
  * walk).
  * Returns the number of frames, or -1: not that stack, or no memo to compare with (walk it). */
 MS_RAW_READ static inline int unwind_again(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
-                                           int skip, unsigned *flags, uint32_t *known)
+                                           int skip, unsigned *flags)
 {
     struct unwind_memo *m = unwind_memo_mine;
     if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0)) {
@@ -772,12 +764,8 @@ again:;
                 n = max;
                 *flags |= MS_FMT_STACK_TRUNCATED;
             }
-            if (known && m->stack != MS_STACK_UNKNOWN && m->stack_max == max && m->stack_skip == skip) {
-                *known = m->stack;
-            } else {
-                memcpy(out, old + skip + COL_IP, (size_t)n * sizeof *out);
-                unwind_memo_fresh(m, max, skip);
-            }
+            memcpy(out, old + skip + COL_IP, (size_t)n * sizeof *out);
+            unwind_memo_fresh(m, max, skip);
         }
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -984,7 +972,7 @@ __attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint
     way->checks = m->checks;
     way->wides = m->wides;
     way->count = m->count;
-    way->limits = unwind_limits(m->stack_max, m->stack_skip);
+    way->limits = m->fresh_limits;
     way->stack = stack;
     memcpy(way->check, m->check, (size_t)(m->checks + 2 * m->wides) * 2 * sizeof *way->check);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -993,9 +981,8 @@ __attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint
 
 /* A capture from the entry of a kept walk whose words all hold: its frame count and id, no walk. Returns
  * the number of frames, or -1. */
-MS_RAW_READ __attribute__((noinline)) static int unwind_dw_again(uintptr_t ip, uintptr_t sp, uintptr_t bp,
-                                                                 int max, int skip, unsigned *flags,
-                                                                 uint32_t *known)
+MS_RAW_READ static inline int unwind_dw_again(uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,
+                                              unsigned *flags, uint32_t *known)
 {
     struct unwind_memo *m = unwind_memo_mine;
     if ((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO) {
@@ -1095,16 +1082,13 @@ MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(cons
         break;
     case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(frame, ips, max, skip, flags); break;
     default:
-        n = unwind_again(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags, known);
-        if (n < 0 && known) {
-            *known = MS_STACK_UNKNOWN;
+        /* A kept walk gives its id; else the memo's walk its frames; else walk. */
+        n = known ? unwind_dw_again(frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known) : -1;
+        if (n < 0) {
             *flags = 0;
-            n = unwind_dw_again(frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known);
+            n = unwind_again(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
         }
         if (n < 0) {
-            if (known) {
-                *known = MS_STACK_UNKNOWN;
-            }
             *flags = 0;
             n = (int)(unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) -
                       ips);
@@ -1139,7 +1123,6 @@ void ms_unwind_remember(uint32_t stack)
     if (unwind_mode == MS_UNWIND_FP) {
         m->fp[m->fresh - 1].stack = stack;
     } else if (unwind_mode == MS_UNWIND_DWARF) {
-        m->stack = stack;
         unwind_dw_keep(m, stack);
     }
     m->fresh = 0;
