@@ -27,7 +27,7 @@ struct run {
     pid_t pid;
     char out[4096];
     int nfiles;
-    char files[128][512];
+    char (*files)[512]; /* every file the run left, however many (an interval writes hundreds) */
 };
 
 /* Runs fixture ARGS with the preload and the extra environment `env` (NULL-terminated "K=V" list). */
@@ -75,9 +75,16 @@ static void run_fixture(struct run *r, const char *const *env, const char *const
     char dir[256];
     memcpy(dir, r->dir, sizeof dir);
     DIR *d = opendir(dir);
+    assert_non_null(d);
     struct dirent *e;
-    while ((e = readdir(d)) && r->nfiles < 128) {
+    int cap = 0;
+    while ((e = readdir(d))) {
         if (e->d_name[0] != '.') {
+            if (r->nfiles == cap) {
+                cap = cap ? 2 * cap : 16;
+                r->files = realloc(r->files, (size_t)cap * sizeof *r->files);
+                assert_non_null(r->files);
+            }
             snprintf(r->files[r->nfiles++], 512, "%s/%s", dir, e->d_name);
         }
     }
@@ -89,6 +96,8 @@ static void run_cleanup(struct run *r)
     for (int i = 0; i < r->nfiles; i++) {
         unlink(r->files[i]);
     }
+    free(r->files);
+    r->files = NULL;
     rmdir(r->dir);
 }
 
