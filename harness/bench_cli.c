@@ -5,6 +5,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char ms_bench_cli_compare_usage[] =
+    "usage: memsnap bench compare OLD.json NEW.json [--fail EXPR...] [--alpha A]\n"
+    "Old against new, per benchmark: min, mean, median, stddev, IQR (old -> new, change), the Mann-Whitney p of\n"
+    "the round samples, and each gate's verdict.\n"
+    "  --fail EXPR...   (min|max|mean|median|stddev|iqr):(N%|SECONDS): fails when the threshold is exceeded\n"
+    "                   (for a location, by the field or by the median) and Mann-Whitney U finds the new\n"
+    "                   samples slower than the old ones moved by the threshold at level A;\n"
+    "                   (allocs|bytes|instructions|cycles):(N%|NUMBER): counts per call, threshold alone\n"
+    "  --alpha A        the test's level, in (0, 1] (default 0.01; 1 = pytest-benchmark's plain threshold)\n"
+    "  -h, --help       this help\n"
+    "exit: 0 ok, 1 a gate failed, 2 bad input or usage\n";
+
+static const char ms_bench_cli_report_usage[] =
+    "usage: memsnap bench report RESULTS.json [--budgets FILE] [-o FILE]\n"
+    "The performance report as Markdown: machine, commit, date, timer, one row per benchmark, and one line\n"
+    "per budget check.\n"
+    "  --budgets FILE   performance_budgets.yml to check the results against\n"
+    "  -o, --output FILE  write the report there (default stdout)\n"
+    "  -h, --help       this help\n"
+    "exit: 0 ok, 1 a budget failed, 2 bad input or usage\n";
+
+static const char ms_bench_cli_show_usage[] =
+    "usage: memsnap bench show RESULTS.json... [options]\n"
+    "pytest-benchmark's table for saved files, each row labelled with its file's short name.\n"
+    "  --benchmark-sort=COL         min|max|mean|stddev|name|fullname (default min)\n"
+    "  --benchmark-group-by=LIST    group,name,func,fullname,fullfunc,param,param:NAME (default group)\n"
+    "  --benchmark-columns=LIST     min,max,mean,stddev,median,iqr,outliers,ops,rounds,iterations,\n"
+    "                               p95,p99,allocs,bytes,instructions,cycles\n"
+    "  --benchmark-histogram[=PREFIX]  one SVG box plot per group: PREFIX-GROUP.svg\n"
+    "  -h, --help                   this help\n"
+    "exit: 0 ok, 2 bad input or usage\n";
+
 static void ms_bench_cli_usage(FILE *f)
 {
     fputs("usage: memsnap bench compare OLD.json NEW.json [--fail EXPR...] [--alpha A]\n"
@@ -14,8 +46,20 @@ static void ms_bench_cli_usage(FILE *f)
           "EXPR: (min|max|mean|median|stddev|iqr):(N%|SECONDS); a gate fails when its threshold is exceeded and\n"
           "      Mann-Whitney U (two-sided, over the round samples) finds the new run slower at level A (0.01).\n"
           "      (allocs|bytes|instructions|cycles):(N%|NUMBER): counts per call, threshold alone.\n"
+          "`memsnap bench SUBCOMMAND --help` lists each one's options.\n"
           "exit: 0 ok, 1 a gate or budget failed, 2 bad input or usage\n",
           f);
+}
+
+/* 1 when argv holds -h or --help (before a lone "--"). */
+static int ms_bench_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static int ms_bench_cli_compare(int argc, char **argv)
@@ -241,14 +285,23 @@ int ms_bench_cli(int argc, char **argv)
         ms_bench_cli_usage(stdout);
         return 0;
     }
-    if (strcmp(argv[0], "compare") == 0) {
-        return ms_bench_cli_compare(argc, argv);
-    }
-    if (strcmp(argv[0], "show") == 0) {
-        return ms_bench_cli_show(argc, argv);
-    }
-    if (strcmp(argv[0], "report") == 0) {
-        return ms_bench_cli_report(argc, argv);
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+        const char *usage;
+    } subs[] = {
+        {"compare", ms_bench_cli_compare, ms_bench_cli_compare_usage},
+        {"show", ms_bench_cli_show, ms_bench_cli_show_usage},
+        {"report", ms_bench_cli_report, ms_bench_cli_report_usage},
+    };
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if (strcmp(argv[0], subs[i].name) == 0) {
+            if (ms_bench_cli_wants_help(argc, argv)) {
+                fputs(subs[i].usage, stdout);
+                return 0;
+            }
+            return subs[i].run(argc, argv);
+        }
     }
     fprintf(stderr, "memsnap bench: unknown subcommand '%s' (compare, report, show; see memsnap bench --help)\n",
             argv[0]);

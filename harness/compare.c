@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MS_COMPARE_COLS = 9, MS_COMPARE_CELL = 96 };
+enum { MS_COMPARE_COLS = 9, MS_COMPARE_CELL = 192 };
 
 static void ms_compare_dashes(FILE *out, size_t n)
 {
@@ -83,16 +83,21 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                 snprintf(expr, sizeof expr, "%s:%g%s", gates[g].field, gates[g].threshold, gates[g].percent ? "%" : "");
                 const char *word = v.unavailable ? "n/a" : (v.failed ? "FAIL" : (v.exceeded ? "noise" : "ok"));
                 size_t used = strlen(verdict);
-                char pv[48] = "";
+                char pv[96] = "";
+                if (v.crossed) {
+                    /* which statistic crossed, with its change: the mean's may well be under the threshold */
+                    snprintf(pv, sizeof pv, " (%s %+.1f%s)", v.crossed, v.crossed_change, gates[g].percent ? "%" : " s");
+                }
                 if (v.exceeded && !isnan(v.p)) {
+                    size_t pl = strlen(pv);
                     if (v.z_slower) {
                         if (v.p < 1e-16) {
-                            snprintf(pv, sizeof pv, " p<1e-16");
+                            snprintf(pv + pl, sizeof pv - pl, " p<1e-16");
                         } else {
-                            snprintf(pv, sizeof pv, " p=%.2g", v.p);
+                            snprintf(pv + pl, sizeof pv - pl, " p=%.2g", v.p);
                         }
                     } else {
-                        snprintf(pv, sizeof pv, " (not slower beyond %g%s)", gates[g].threshold,
+                        snprintf(pv + pl, sizeof pv - pl, " (not slower beyond %g%s)", gates[g].threshold,
                                  gates[g].percent ? "%" : " s");
                     }
                 }

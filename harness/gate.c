@@ -146,24 +146,34 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
         out->significant = 1;
     }
     out->failed = out->exceeded && out->significant;
+    if (out->change > g->threshold) {
+        out->crossed = g->field;
+        out->crossed_change = out->change;
+    } else if (out->exceeded) {
+        out->crossed = "median";
+        out->crossed_change = out->median_change;
+    }
 }
 
 void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, double alpha, char *buf, size_t len)
 {
-    char pv[64];
+    char pv[80];
     if (ms_gate_is_count(g)) {
         snprintf(pv, sizeof pv, "a count per call: threshold only");
     } else if (alpha >= 1.0) {
         snprintf(pv, sizeof pv, "threshold only");
     } else if (isnan(v->p)) {
-        snprintf(pv, sizeof pv, "no samples to test");
+        snprintf(pv, sizeof pv, "no samples to test: threshold only");
     } else {
-        snprintf(pv, sizeof pv, "p%s%.4g, alpha %g", v->p < 1e-16 ? "<" : "=", v->p < 1e-16 ? 1e-16 : v->p, alpha);
+        snprintf(pv, sizeof pv, "Mann-Whitney p%s%.4g %s alpha %g", v->p < 1e-16 ? "<" : "=",
+                 v->p < 1e-16 ? 1e-16 : v->p, v->p <= alpha ? "<=" : ">", alpha);
     }
-    char med[48] = "";
-    if (!isnan(v->median_change) && !(v->change > g->threshold)) {
-        snprintf(med, sizeof med, "; median %+.2f", v->median_change);
+    const char *check = g->percent ? "PercentageRegressionCheck" : "DifferenceRegressionCheck";
+    if (v->crossed && strcmp(v->crossed, g->field) != 0) {
+        snprintf(buf, len, "Field '%s' has failed %s: %s %.2f > %.2f (%s)", g->field, check, v->crossed,
+                 v->crossed_change, g->threshold, pv);
+    } else {
+        snprintf(buf, len, "Field '%s' has failed %s: %.2f > %.2f (%s)", g->field, check,
+                 v->crossed ? v->crossed_change : v->change, g->threshold, pv);
     }
-    snprintf(buf, len, "Field '%s' has failed %s: %.2f > %.2f (%s%s)", g->field,
-             g->percent ? "PercentageRegressionCheck" : "DifferenceRegressionCheck", v->change, g->threshold, pv, med);
 }

@@ -163,10 +163,16 @@ struct ms_gate_verdict {
     int significant; /* p <= alpha and the new samples are the slower ones (no samples or alpha 1: 1) */
     int failed;      /* exceeded && significant */
     int unavailable; /* a per-call count not measured in one of the runs: not judged */
+    /* The statistic whose change crossed the threshold (the field itself, or "median" standing for a
+     * location field), and that change; NULL when nothing crossed. The message names only this one. */
+    const char *crossed;
+    double crossed_change;
 };
 void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const struct ms_result *cur, double alpha,
                    struct ms_gate_verdict *out);
-/* "Field 'mean' has failed PercentageRegressionCheck: 93.42 > 5.00 (p=0.0001, alpha 0.01)" */
+/* "Field 'mean' has failed PercentageRegressionCheck: 93.42 > 5.00 (Mann-Whitney p=0.0001 <= alpha 0.01)",
+ * or, when the median crossed and the mean did not, "...: median 73.10 > 10.00 (...)": never a figure that
+ * stays under the threshold. */
 void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, double alpha, char *buf, size_t len);
 
 /* ---- filter.c: -k expressions: words matched as substrings, and/or/not, parentheses ---- */

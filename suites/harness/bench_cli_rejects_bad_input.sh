@@ -55,4 +55,15 @@ for flag in --benchmark-only --benchmark-skip --benchmark-disable --benchmark-mi
   --benchmark-compare-alpha thread_time process_time p95 allocs; do
   grep -qF -- "$flag" <<<"$help" || { echo "FAIL: --help does not mention $flag" >&2; fail=1; }
 done
+# Each subcommand's --help lists its own options, and only those.
+help_has() { # SUBCOMMAND WANTED UNWANTED
+  local text
+  text=$("$cli" "$1" --help) || { echo "FAIL: bench $1 --help exits non-zero" >&2; fail=1; return; }
+  grep -qF -- "usage: memsnap bench $1" <<<"$text" || { echo "FAIL: bench $1 --help: no usage line" >&2; fail=1; }
+  for w in $2; do grep -qF -- "$w" <<<"$text" || { echo "FAIL: bench $1 --help lacks $w" >&2; fail=1; }; done
+  for w in $3; do ! grep -qF -- "$w" <<<"$text" || { echo "FAIL: bench $1 --help lists $w" >&2; fail=1; }; done
+}
+help_has compare "--fail --alpha" "--budgets --benchmark-sort"
+help_has report "--budgets --output" "--fail --benchmark-sort"
+help_has show "--benchmark-sort --benchmark-group-by --benchmark-columns --benchmark-histogram" "--fail --budgets --benchmark-json"
 exit $fail

@@ -128,7 +128,8 @@ static void gate_needs_threshold_and_significance(void **state)
     assert_true(fabs(v.p - 0.00023198126729639945) < 1e-9);
     char msg[300];
     ms_gate_message(&g, &v, 0.01, msg, sizeof msg);
-    assert_non_null(strstr(msg, "Field 'mean' has failed PercentageRegressionCheck: 20.00 > 10.00"));
+    assert_non_null(strstr(msg, "Field 'mean' has failed PercentageRegressionCheck: 20.00 > 10.00 (Mann-Whitney p=0.000232 <= alpha 0.01)"));
+    assert_string_equal(v.crossed, "mean");
 
     ms_gate_check(&g, &ro, &rx, 0.01, &v);
     assert_true(v.change > 40);
@@ -205,7 +206,14 @@ static void gate_sees_a_shift_behind_a_mean_dragged_by_outliers(void **state)
     assert_true(v.exceeded && v.significant && v.failed);
     char msg[300];
     ms_gate_message(&g, &v, 0.01, msg, sizeof msg);
-    assert_non_null(strstr(msg, "; median +"));
+    /* The median crossed, the mean did not: the message names the median's figure and never the mean's. */
+    assert_string_equal(v.crossed, "median");
+    char mean_fig[32], median_fig[64];
+    snprintf(mean_fig, sizeof mean_fig, "%.2f", v.change);
+    snprintf(median_fig, sizeof median_fig, "PercentageRegressionCheck: median %.2f > 10.00 (Mann-Whitney p=",
+             v.median_change);
+    assert_non_null(strstr(msg, median_fig));
+    assert_null(strstr(msg, mean_fig));
 
     ms_gate_check(&g, &ro, &ra, 0.01, &v);
     assert_false(v.failed);
