@@ -252,6 +252,7 @@ struct ms_cli {
     bool no_default_suppressions;
     bool show_reachable; /* leaks: also the still-reachable blocks */
     bool fail;
+    bool include_exit; /* growth: keep at-exit snapshots in the series */
     bool has_fail_over, has_fail_site_over;
     long long fail_over, fail_site_over;
     const char *file, *function, *source_dir;
@@ -326,9 +327,20 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err);
 /* ---- growth.c: the trend of live bytes per site across >= 3 snapshots ---------------------------- */
 
 enum ms_growth_verdict { MS_GROWTH_UNBOUNDED, MS_GROWTH_BOUNDED, MS_GROWTH_STEADY };
-/* The rule (docs/cli.md): over k = n-1 intervals, a series is unbounded when it grew in at least
- * ceil(3k/4) intervals (and at least 2), its last value is its maximum and above its first, and it grew
- * during the second half of the intervals; it is steady when it never changed; otherwise bounded. */
+/* The statistics behind a verdict (docs/cli.md, "The rule"). */
+struct ms_growth_trend {
+    bool changed;          /* not every value equal */
+    size_t grew;           /* intervals that grew */
+    long long mk_s;        /* Mann-Kendall S */
+    double mk_z;           /* its normal score (ties and continuity corrected) */
+    double sen_slope;      /* Sen's slope: bytes per interval */
+    size_t record_gap;     /* longest run of intervals between two record highs */
+    size_t since_record;   /* intervals since the last record high */
+    bool rising;           /* Mann-Kendall: rising at one-sided 5% (n = 3: grew in both intervals) */
+    bool plateau;          /* no record for >= 3 intervals and for more than twice record_gap */
+};
+void ms_growth_trend(const uint64_t *series, size_t n, struct ms_growth_trend *t);
+/* Unbounded: rising, Sen's slope above 0, and no plateau seen; steady: never changed; otherwise bounded. */
 enum ms_growth_verdict ms_growth_classify(const uint64_t *series, size_t n);
 const char *ms_growth_verdict_name(enum ms_growth_verdict v);
 enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err);

@@ -1,35 +1,113 @@
-/* `memsnap growth`: per site, the trend of live bytes over three or more snapshots. A leak or a cache
- * without a bound grows in (nearly) every interval and is still growing at the end; a bounded cache fills
- * and then holds. The rule is small on purpose, so that a user can predict the verdict from the series. */
+/* `memsnap growth`: per site, the trend of live bytes over three or more snapshots.
+ *
+ * The verdict combines two known pieces (docs/cli.md, "The rule"): the Mann-Kendall trend test on the
+ * series (is it rising, beyond what chance ordering gives?) with Sen's slope as the rate, and the record
+ * highs of the series (is it still reaching new highs, or has a plateau been seen?). A sawtooth whose floor
+ * rises has a significant trend and keeps making records; a cache that filled and holds, or a sawtooth that
+ * converges, stops making them. */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analyze.h"
 
+/* One-sided 5% point of the standard normal distribution. */
+#define MS_GROWTH_Z_CRIT 1.6448536269514722
+
+static int ms_growth_double_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int ms_growth_u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Mann-Kendall's S, its variance with the correction for tied values, and Z with the continuity
+ * correction (the test as in Hipel & McLeod, "Time Series Modelling of Water Resources", 1994). */
+static void ms_growth_mann_kendall(const uint64_t *x, size_t n, struct ms_growth_trend *t)
+{
+    long long s = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            s += (x[j] > x[i]) - (x[j] < x[i]);
+    uint64_t *sorted = malloc(n * sizeof *sorted);
+    double nn = (double)n, var = nn * (nn - 1) * (2 * nn + 5);
+    if (sorted) {
+        memcpy(sorted, x, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, ms_growth_u64_cmp);
+        for (size_t i = 0, j; i < n; i = j) {
+            for (j = i + 1; j < n && sorted[j] == sorted[i]; j++)
+                ;
+            double tg = (double)(j - i);
+            var -= tg * (tg - 1) * (2 * tg + 5);
+        }
+        free(sorted);
+    }
+    var /= 18;
+    t->mk_s = s;
+    t->mk_z = var <= 0 ? 0 : s > 0 ? ((double)s - 1) / sqrt(var) : s < 0 ? ((double)s + 1) / sqrt(var) : 0;
+}
+
+/* Sen's slope: the median of the slopes between every pair of snapshots (robust to a few outliers). */
+static double ms_growth_sen_slope(const uint64_t *x, size_t n)
+{
+    size_t m = n * (n - 1) / 2, k = 0;
+    double *sl = malloc((m ? m : 1) * sizeof *sl);
+    if (!sl)
+        return ((double)x[n - 1] - (double)x[0]) / (double)(n - 1);
+    for (size_t i = 0; i + 1 < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            sl[k++] = ((double)x[j] - (double)x[i]) / (double)(j - i);
+    qsort(sl, m, sizeof *sl, ms_growth_double_cmp);
+    double med = m % 2 ? sl[m / 2] : (sl[m / 2 - 1] + sl[m / 2]) / 2;
+    free(sl);
+    return med;
+}
+
+void ms_growth_trend(const uint64_t *series, size_t n, struct ms_growth_trend *t)
+{
+    memset(t, 0, sizeof *t);
+    if (n < 2)
+        return;
+    uint64_t lo = series[0], hi = series[0];
+    for (size_t i = 1; i < n; i++) {
+        t->grew += series[i] > series[i - 1];
+        lo = series[i] < lo ? series[i] : lo;
+        hi = series[i] > hi ? series[i] : hi;
+    }
+    t->changed = lo != hi;
+    ms_growth_mann_kendall(series, n, t);
+    t->sen_slope = ms_growth_sen_slope(series, n);
+    /* Records: a value above the last record by more than 1/16 of the series' range (noise on a plateau
+     * makes none). The series' first value is the first record. */
+    uint64_t tol = (hi - lo) / 16, level = series[0];
+    size_t last = 0;
+    for (size_t i = 1; i < n; i++)
+        if (series[i] > level + tol) {
+            if (i - last > t->record_gap)
+                t->record_gap = i - last;
+            last = i;
+            level = series[i];
+        }
+    t->since_record = n - 1 - last;
+    t->plateau = t->since_record >= 3 && t->since_record > 2 * t->record_gap;
+    /* With three snapshots no ordering is significant at 5% (the best has p = 1/6): there, growth in both
+     * intervals is the trend. */
+    t->rising = n == 3 ? t->grew == 2 : t->mk_z > MS_GROWTH_Z_CRIT;
+}
+
 enum ms_growth_verdict ms_growth_classify(const uint64_t *series, size_t n)
 {
-    if (n < 2)
+    struct ms_growth_trend t;
+    ms_growth_trend(series, n, &t);
+    if (!t.changed)
         return MS_GROWTH_STEADY;
-    size_t k = n - 1, grew = 0, changed = 0;
-    uint64_t max = series[0];
-    for (size_t i = 1; i < n; i++) {
-        grew += series[i] > series[i - 1];
-        changed += series[i] != series[i - 1];
-        if (series[i] > max)
-            max = series[i];
-    }
-    if (!changed)
-        return MS_GROWTH_STEADY;
-    size_t need = (3 * k + 3) / 4;
-    if (need < 2)
-        need = 2;
-    /* Net growth over the second half of the intervals: a cache that filled early has none. */
-    size_t mid = k / 2;
-    bool late = series[n - 1] > series[mid];
-    if (grew >= need && series[n - 1] > series[0] && series[n - 1] == max && late)
-        return MS_GROWTH_UNBOUNDED;
-    return MS_GROWTH_BOUNDED;
+    return t.rising && t.sen_slope > 0 && !t.plateau ? MS_GROWTH_UNBOUNDED : MS_GROWTH_BOUNDED;
 }
 
 const char *ms_growth_verdict_name(enum ms_growth_verdict v)
@@ -44,7 +122,7 @@ struct ms_growth_site {
     struct ms_groups *eg;               /* the latest snapshot that has the site */
     struct ms_group_row *example;       /* its row there */
     enum ms_growth_verdict verdict;
-    size_t grew;
+    struct ms_growth_trend trend;
     double per_interval;
     uint64_t peak;
 };
@@ -67,6 +145,11 @@ static void ms_growth_order(struct ms_snap **snaps, size_t n)
     qsort(snaps, n, sizeof *snaps, ms_growth_time_cmp);
 }
 
+static bool ms_growth_left_out(const struct ms_cli *cli, const struct ms_snap *s)
+{
+    return !cli->include_exit && s->has_info && s->info.trigger == MS_FMT_TRIGGER_EXIT;
+}
+
 static int ms_growth_cmp(const void *a, const void *b)
 {
     const struct ms_growth_site *x = a, *y = b;
@@ -81,26 +164,39 @@ static int ms_growth_cmp(const void *a, const void *b)
 
 enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
 {
-    struct ms_snap **snaps = NULL;
+    struct ms_snap **snaps = NULL, **all = NULL;
     struct ms_symbolizer *sym = NULL;
     struct ms_groups *g = NULL;
     struct ms_map *keys = NULL;
     struct ms_growth_site *sites = NULL;
     size_t nsites = 0, cap = 0;
     enum ms_status r;
-    size_t n = (size_t)cli->input_count;
+    size_t n = (size_t)cli->input_count, nall = n, left_out = 0;
     if (n < 3)
         return ms_error_set(err, MS_USAGE, "growth needs at least three snapshots (two intervals)");
     struct ms_group_opts go = {cli->by_set ? cli->by : MS_BY_STACK, cli->cumulative, cli->include, cli->exclude,
                                cli->all_frames};
     g = calloc(n, sizeof *g);
+    snaps = calloc(n, sizeof *snaps);
     keys = ms_map_new();
-    if (!g || !keys) {
+    if (!g || !snaps || !keys) {
         r = ms_error_set(err, MS_NOMEM, "out of memory");
         goto out;
     }
-    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
+    if ((r = ms_output_load(cli, &all, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
         goto out;
+    /* An at-exit snapshot is taken after static destructors freed caches: as a point of the series it
+     * would read as the cache shrinking. */
+    n = 0;
+    for (size_t i = 0; i < nall; i++)
+        if (!ms_growth_left_out(cli, all[i]))
+            snaps[n++] = all[i];
+    left_out = nall - n;
+    if (n < 3) {
+        r = ms_error_set(err, MS_USAGE, "growth needs at least three snapshots (two intervals) besides the %zu "
+                         "at-exit one%s left out (--include-exit keeps them)", left_out, left_out == 1 ? "" : "s");
+        goto out;
+    }
     ms_growth_order(snaps, n);
     for (size_t i = 0; i < n; i++) {
         if ((r = ms_group_snap(sym, snaps[i], &go, &g[i], err)) != MS_OK)
@@ -146,13 +242,11 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
     for (size_t i = 0; i < nsites; i++) {
         struct ms_growth_site *s = &sites[i];
         s->verdict = ms_growth_classify(s->series, n);
-        for (size_t j = 0; j < n; j++) {
-            if (j && s->series[j] > s->series[j - 1])
-                s->grew++;
+        ms_growth_trend(s->series, n, &s->trend);
+        for (size_t j = 0; j < n; j++)
             if (s->series[j] > s->peak)
                 s->peak = s->series[j];
-        }
-        s->per_interval = ((double)s->series[n - 1] - (double)s->series[0]) / (double)(n - 1);
+        s->per_interval = s->trend.sen_slope;
         counts[s->verdict]++;
         if (s->verdict == MS_GROWTH_UNBOUNDED)
             unbounded_rate += s->per_interval;
@@ -162,9 +256,12 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
     char a[64], b[64], c[64];
     size_t shown_limit = cli->limit < 0 ? SIZE_MAX : (size_t)cli->limit;
     if (cli->format == MS_OUT_JSON) {
-        json_t *arr = json_array(), *paths = json_array();
+        json_t *arr = json_array(), *paths = json_array(), *outs = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(paths, json_string(snaps[i]->path));
+        for (size_t i = 0; i < nall; i++)
+            if (ms_growth_left_out(cli, all[i]))
+                json_array_append_new(outs, json_string(all[i]->path));
         size_t shown = 0;
         for (size_t i = 0; i < nsites; i++) {
             struct ms_growth_site *s = &sites[i];
@@ -176,16 +273,20 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
                 json_array_append_new(series, json_integer((json_int_t)s->series[j]));
             uint32_t sn;
             const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:o, s:o}", "key",
+            json_t *trend = json_pack("{s:I, s:f, s:b, s:I, s:I, s:b}", "mann_kendall_s", (json_int_t)s->trend.mk_s,
+                                      "mann_kendall_z", s->trend.mk_z, "rising", s->trend.rising,
+                                      "record_gap", (json_int_t)s->trend.record_gap, "since_record",
+                                      (json_int_t)s->trend.since_record, "plateau", s->trend.plateau);
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "key",
                                                  ms_strtab_get(strs, s->label), "verdict",
                                                  ms_growth_verdict_name(s->verdict), "per_interval",
-                                                 s->per_interval, "grew_intervals", (json_int_t)s->grew,
+                                                 s->per_interval, "grew_intervals", (json_int_t)s->trend.grew,
                                                  "intervals", (json_int_t)(n - 1), "peak", (json_int_t)s->peak,
-                                                 "series", series, "stack",
+                                                 "series", series, "trend", trend, "stack",
                                                  ms_output_json_stack(st, sn)));
         }
-        json_t *doc = json_pack("{s:s, s:o, s:s, s:o, s:{s:I, s:I, s:I}}", "command", "growth", "snapshots",
-                                paths, "by", ms_group_by_name(go.by), "sites", arr, "summary", "unbounded",
+        json_t *doc = json_pack("{s:s, s:o, s:o, s:s, s:o, s:{s:I, s:I, s:I}}", "command", "growth",
+                                "snapshots", paths, "left_out_at_exit", outs, "by", ms_group_by_name(go.by), "sites", arr, "summary", "unbounded",
                                 (json_int_t)counts[0], "bounded", (json_int_t)counts[1], "steady",
                                 (json_int_t)counts[2]);
         if ((r = ms_output_json(cli, doc, err)) != MS_OK)
@@ -200,11 +301,11 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
             const char *label = ms_strtab_get(strs, s->label);
             if (s->verdict == MS_GROWTH_UNBOUNDED)
                 fprintf(cli->out, "unbounded: %s: %s per interval, grew in %zu of %zu intervals: %s -> %s\n", label,
-                        ms_size_format(a, sizeof a, s->per_interval, true, cli->bytes), s->grew, n - 1,
+                        ms_size_format(a, sizeof a, s->per_interval, true, cli->bytes), s->trend.grew, n - 1,
                         ms_size_format(b, sizeof b, (double)s->series[0], false, cli->bytes),
                         ms_size_format(c, sizeof c, (double)s->series[n - 1], false, cli->bytes));
             else
-                fprintf(cli->out, "bounded: %s: grew in %zu of %zu intervals, peak %s, last %s\n", label, s->grew,
+                fprintf(cli->out, "bounded: %s: grew in %zu of %zu intervals, peak %s, last %s\n", label, s->trend.grew,
                         n - 1, ms_size_format(a, sizeof a, (double)s->peak, false, cli->bytes),
                         ms_size_format(b, sizeof b, (double)s->series[n - 1], false, cli->bytes));
             fprintf(cli->out, "    live:");
@@ -218,6 +319,10 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
                 ms_output_text_stack(cli->out, st, sn, "    ");
             }
         }
+        for (size_t i = 0; i < nall; i++)
+            if (ms_growth_left_out(cli, all[i]))
+                fprintf(cli->out, "Left out the at-exit snapshot %s (taken after destructors ran; --include-exit "
+                        "keeps it)\n", all[i]->path);
         fprintf(cli->out, "Growth over %zu snapshots (%zu intervals): %zu unbounded (%s per interval), %zu bounded, "
                 "%zu steady\n", n, n - 1, counts[0], ms_size_format(a, sizeof a, unbounded_rate, true, cli->bytes),
                 counts[1], counts[2]);
@@ -236,6 +341,7 @@ out:
     free(g);
     ms_map_free(keys);
     ms_symbolize_free(sym);
-    ms_output_unload(cli, snaps);
+    free(snaps);
+    ms_output_unload(cli, all);
     return r;
 }

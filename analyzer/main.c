@@ -14,7 +14,7 @@
 enum {
     O_FORMAT = 1 << 0, O_BYTES = 1 << 1, O_BY = 1 << 2, O_N = 1 << 3, O_CUMUL = 1 << 4, O_STACK = 1 << 5,
     O_FILTER = 1 << 6, O_SYM = 1 << 7, O_FAILSIZE = 1 << 8, O_FAIL = 1 << 9, O_SUPP = 1 << 10, O_LINES = 1 << 11,
-    O_EXPORT = 1 << 12, O_XFORMAT = 1 << 13,
+    O_EXPORT = 1 << 12, O_XFORMAT = 1 << 13, O_EXITSNAP = 1 << 14,
 };
 
 /* export, flamegraph and plot take options beyond struct ms_cli; the table's calls reach them through this. */
@@ -69,11 +69,14 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      "  --no-default-suppressions  also list the C runtime's one-time allocations\n"
      "  -n N  stacks to list (default all)\n"
      "  --fail  exit 1 when any lost block is left after suppressions\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
-    {"growth", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAIL, ms_growth_main, -1,
+    {"growth", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAIL | O_EXITSNAP,
+     ms_growth_main, -1,
      "usage: memsnap growth SNAP1 SNAP2 SNAP3... [--by stack|line|function|file] [--cumulative] [-n N] [--fail]\n"
-     "                      [--stack]\n"
-     "Per site, the trend of live bytes: unbounded (grows in nearly every interval) or bounded.\n"
+     "                      [--stack] [--include-exit]\n"
+     "Per site, the trend of live bytes: unbounded (a significant rising trend, Mann-Kendall, still making\n"
+     "new highs) or bounded (a plateau seen, or no trend).\n"
      "  --fail  exit 1 when any site is unbounded\n  -n N  sites to list (default all)\n"
+     "  --include-exit  keep at-exit snapshots in the series (left out by default)\n"
      "  --by KEY  group by stack (default), line, function or file\n"
      "  --cumulative  count a site under every frame of its stack (line, function, file)\n"
      "  --stack  print each site's stack (always printed for unbounded sites)\n" MS_MAIN_FILTER MS_MAIN_SYM
@@ -113,7 +116,7 @@ enum {
     OPT_FORMAT = 256, OPT_BYTES, OPT_BY, OPT_CUMUL, OPT_STACK, OPT_INCLUDE, OPT_EXCLUDE, OPT_ALLFRAMES,
     OPT_SYSROOT, OPT_DEBUGDIR, OPT_FAILOVER, OPT_FAILSITE, OPT_FAIL, OPT_SUPP, OPT_NOSUPP, OPT_FILE,
     OPT_FUNCTION, OPT_SRCDIR, OPT_OUTPUT, OPT_INTERVAL, OPT_DEPTH, OPT_UNWIND, OPT_NOFOLLOW,
-    OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE, OPT_REACHABLE,
+    OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE, OPT_REACHABLE, OPT_INCLUDEEXIT,
 };
 
 static const struct option ms_main_long[] = {
@@ -130,7 +133,7 @@ static const struct option ms_main_long[] = {
     {"depth", required_argument, 0, OPT_DEPTH}, {"unwind", required_argument, 0, OPT_UNWIND},
     {"no-follow", no_argument, 0, OPT_NOFOLLOW}, {"live", no_argument, 0, OPT_LIVE},
     {"allocated", no_argument, 0, OPT_ALLOCATED}, {"count", no_argument, 0, OPT_COUNT},
-    {"title", required_argument, 0, OPT_TITLE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    {"title", required_argument, 0, OPT_TITLE}, {"include-exit", no_argument, 0, OPT_INCLUDEEXIT}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 };
 
 static const char ms_main_usage[] =
@@ -294,7 +297,7 @@ int main(int argc, char **argv)
                         : c == OPT_SUPP || c == OPT_NOSUPP || c == OPT_REACHABLE ? O_SUPP
                         : c == OPT_FILE || c == OPT_FUNCTION || c == OPT_SRCDIR ? O_LINES
                         : c == 'o' || c == OPT_OUTPUT || c == OPT_LIVE || c == OPT_ALLOCATED || c == OPT_COUNT ||
-                          c == OPT_TITLE ? O_EXPORT : 0;
+                          c == OPT_TITLE ? O_EXPORT : c == OPT_INCLUDEEXIT ? O_EXITSNAP : 0;
         if (c == 'h') {
             fputs(cmd->usage, stdout);
             status = 0;
@@ -388,6 +391,7 @@ int main(int argc, char **argv)
         case OPT_SUPP: cli.suppressions = optarg; break;
         case OPT_NOSUPP: cli.no_default_suppressions = true; break;
         case OPT_REACHABLE: cli.show_reachable = true; break;
+        case OPT_INCLUDEEXIT: cli.include_exit = true; break;
         case OPT_FILE: cli.file = optarg; break;
         case OPT_FUNCTION: cli.function = optarg; break;
         case OPT_SRCDIR: cli.source_dir = optarg; break;

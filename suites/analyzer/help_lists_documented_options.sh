@@ -22,7 +22,7 @@ want diff --by -n --cumulative --stack --fail-over --fail-site-over "${shared_fi
   "${shared_out[@]}"
 want leaks --show-reachable --suppressions --no-default-suppressions --fail -n "${shared_filter[@]}" \
   "${shared_sym[@]}" "${shared_out[@]}"
-want growth --by --cumulative -n --fail --stack "${shared_filter[@]}" "${shared_sym[@]}" "${shared_out[@]}"
+want growth --by --cumulative -n --fail --stack --include-exit "${shared_filter[@]}" "${shared_sym[@]}" "${shared_out[@]}"
 want lines --file --function --source-dir "${shared_sym[@]}" "${shared_out[@]}"
 want export --format collapsed pprof json massif -o --live --allocated --bytes --count "${shared_filter[@]}" \
   "${shared_sym[@]}"

@@ -12,7 +12,7 @@ run() { "$memsnap" "$@" --format json 2>/dev/null; }
 run top "$tmp/a.snap" --stack >"$tmp/top.json"
 run diff "$tmp/a.snap" "$tmp/a.snap" --fail-over 1 >"$tmp/diff.json"
 run leaks "$tmp/a.snap" --no-default-suppressions >"$tmp/leaks.json"
-run growth "$tmp/a.snap" "$tmp/a.snap" "$tmp/a.snap" >"$tmp/growth.json"
+run growth "$tmp/a.snap" "$tmp/a.snap" "$tmp/a.snap" --include-exit >"$tmp/growth.json"
 run dump "$tmp/a.snap" >"$tmp/dump.json"
 exec "$py" - "$tmp" <<'PY'
 import json, sys
@@ -51,7 +51,7 @@ for l in leaks["leaks"]:
     need(l, ["size", "count", "stack"], "leak")
 
 growth = load("growth")
-need(growth, ["command", "snapshots", "by", "sites", "summary"], "growth")
+need(growth, ["command", "snapshots", "left_out_at_exit", "by", "sites", "summary"], "growth")
 assert growth["summary"]["unbounded"] == 0 and growth["summary"]["steady"] >= 1
 
 dump = load("dump")

@@ -73,8 +73,16 @@ static void growth_rule_separates_unbounded_from_bounded(void **state)
     const uint64_t filled_late_stop[] = {0, 100, 200, 300, 400, 400};
     const uint64_t steady[] = {5, 5, 5, 5};
     const uint64_t once_then_flat3[] = {0, 100, 100};
+    /* One fall at the end does not undo a significant rising trend (a sawtooth's last phase). */
     const uint64_t drop_at_end[] = {0, 100, 200, 300, 250};
     const uint64_t churn[] = {100, 50, 120, 60, 130, 40};
+    /* Dips in 5 of 11 intervals, but the floor rises with the peaks. */
+    const uint64_t sawtooth[] = {141, 75, 216, 150, 291, 225, 366, 300, 441, 375, 516, 450};
+    /* Peaks fall and floors rise: it converges. */
+    const uint64_t converging[] = {100, 20, 90, 40, 80, 55, 75, 60, 72, 65, 70, 67};
+    /* Keeps doubling: the flat run since the last step is no longer than the one before it, twice. */
+    const uint64_t doubling[] = {2, 4, 8, 8, 8, 16, 16, 16, 16, 16, 32, 32};
+    const uint64_t doubled_long_ago[] = {2, 4, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16};
     assert_int_equal(ms_growth_classify(leak3, 3), MS_GROWTH_UNBOUNDED);
     assert_int_equal(ms_growth_classify(leak7, 7), MS_GROWTH_UNBOUNDED);
     assert_int_equal(ms_growth_classify(noisy_leak, 9), MS_GROWTH_UNBOUNDED);
@@ -83,8 +91,23 @@ static void growth_rule_separates_unbounded_from_bounded(void **state)
     assert_int_equal(ms_growth_classify(filled_late_stop, 6), MS_GROWTH_UNBOUNDED);
     assert_int_equal(ms_growth_classify(steady, 4), MS_GROWTH_STEADY);
     assert_int_equal(ms_growth_classify(once_then_flat3, 3), MS_GROWTH_BOUNDED);
-    assert_int_equal(ms_growth_classify(drop_at_end, 5), MS_GROWTH_BOUNDED);
+    assert_int_equal(ms_growth_classify(drop_at_end, 5), MS_GROWTH_UNBOUNDED);
     assert_int_equal(ms_growth_classify(churn, 6), MS_GROWTH_BOUNDED);
+    assert_int_equal(ms_growth_classify(sawtooth, 12), MS_GROWTH_UNBOUNDED);
+    assert_int_equal(ms_growth_classify(converging, 12), MS_GROWTH_BOUNDED);
+    assert_int_equal(ms_growth_classify(doubling, 12), MS_GROWTH_UNBOUNDED);
+    assert_int_equal(ms_growth_classify(doubled_long_ago, 14), MS_GROWTH_BOUNDED);
+    struct ms_growth_trend t;
+    ms_growth_trend(leak7, 7, &t);
+    /* S = 21 (every pair rises), Var(S) = 7*6*19/18 = 44.33, Z = 20/sqrt(44.33); Sen's slope 100. */
+    assert_int_equal(t.mk_s, 21);
+    assert_true(t.mk_z > 3.003 && t.mk_z < 3.004);
+    assert_true(t.sen_slope == 100.0);
+    assert_int_equal(t.since_record, 0);
+    ms_growth_trend(plateau, 7, &t);
+    assert_int_equal(t.record_gap, 1);
+    assert_int_equal(t.since_record, 3);
+    assert_true(t.plateau);
 }
 
 static void leak_patterns_follow_leaksanitizer_matching(void **state)
