@@ -11,7 +11,7 @@ static int api_snapshot(const char *path, const char *label)
     int g = ms_tracker_enter();
     int rc = ms_snapshot_write(path, label, MS_FMT_TRIGGER_API);
     ms_tracker_leave(g);
-    return rc;
+    return rc; /* ms_snapshot_write keeps cancellation off while it holds its lock */
 }
 
 static int api_stats(struct memsnap_stats *out)
@@ -22,11 +22,13 @@ static int api_stats(struct memsnap_stats *out)
         return -ENOSYS;
     }
     int g = ms_tracker_enter();
+    int cancel = ms_platform_cancel_off(); /* a cancelled thread would keep the snapshot lock */
     ms_snapshot_lock();
     uint32_t n = ms_stacks_count();
     struct ms_site_counts *sites = ms_real.malloc((n ? n : 1) * sizeof *sites);
     if (!sites) {
         ms_snapshot_unlock();
+        ms_platform_cancel_restore(cancel);
         ms_tracker_leave(g);
         return -ENOMEM;
     }
@@ -34,6 +36,7 @@ static int api_stats(struct memsnap_stats *out)
     ms_tracker_totals(&t, sites, n);
     ms_real.free(sites);
     ms_snapshot_unlock();
+    ms_platform_cancel_restore(cancel);
     ms_tracker_leave(g);
     out->current_bytes = t.current_bytes;
     out->peak_bytes = t.peak_bytes;

@@ -42,6 +42,19 @@ static int config_flag(const char *name, int dflt)
     return dflt;
 }
 
+/* Signals the kernel sends for a faulting instruction (or abort's): a handler that returns re-runs the
+ * instruction, so a crash would become an endless loop of snapshots. */
+static int config_is_fault_signal(int signo)
+{
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        if (signo == faults[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int config_signal(void)
 {
     static const struct {
@@ -58,6 +71,11 @@ static int config_signal(void)
         return 0;
     }
     if (ms_text_parse_u64(s, &v) == 0 && (v == 0 || (v < (uint64_t)NSIG && v != SIGKILL && v != SIGSTOP))) {
+        if (config_is_fault_signal((int)v)) {
+            ms_text_warn("MEMSNAP_SIGNAL=", s, ": a fault signal (the program's crash) cannot ask for snapshots; using SIGUSR2",
+                         (const char *)0);
+            return SIGUSR2;
+        }
         return (int)v;
     }
     const char *n = strncmp(s, "SIG", 3) == 0 ? s + 3 : s;

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h> /* rename */
 #include <stdlib.h>
@@ -189,35 +190,44 @@ void ms_platform_yield(void)
     sched_yield();
 }
 
-int ms_platform_pipe(int fds[2])
+/* The helper's wake-up is a semaphore, not a pipe: an fd would be the program's to close, reuse or dup2
+ * over, and a signal handler must never write into a file that is no longer ours. */
+static sem_t platform_wake;
+
+void ms_platform_wake_reset(void)
 {
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-        return -errno;
-    }
-    return 0;
+    sem_init(&platform_wake, 0, 0);
 }
 
-void ms_platform_poke(int fd)
+void ms_platform_wake_post(void)
 {
     int saved = errno;
-    char c = 1;
-    ssize_t n = write(fd, &c, 1);
-    (void)n; /* a full pipe already holds a wake-up */
+    sem_post(&platform_wake); /* async-signal-safe; EOVERFLOW means a wake-up is already pending */
     errno = saved;
 }
 
-int ms_platform_wait(int fd, int64_t timeout_ms)
+int ms_platform_wake_wait(int64_t timeout_ms)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int n = poll(&pfd, 1, timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms);
-    if (n < 0) {
-        return -errno;
+    struct timespec ts;
+    int rc;
+    if (timeout_ms < 0) {
+        while ((rc = sem_wait(&platform_wake)) < 0 && errno == EINTR) {
+        }
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(timeout_ms / 1000);
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while ((rc = sem_clockwait(&platform_wake, CLOCK_MONOTONIC, &ts)) < 0 && errno == EINTR) {
+        }
     }
-    if (n == 0) {
-        return 0;
+    if (rc < 0) {
+        return errno == ETIMEDOUT ? 0 : -errno;
     }
-    char buf[64];
-    while (read(fd, buf, sizeof buf) > 0) {
+    while (sem_trywait(&platform_wake) == 0) { /* signals that came together make one snapshot */
     }
     return 1;
 }
@@ -246,6 +256,69 @@ int ms_platform_thread(void *(*fn)(void *), void *arg)
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return -rc;
+}
+
+int ms_platform_cancel_off(void)
+{
+    int old = PTHREAD_CANCEL_ENABLE;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+void ms_platform_cancel_restore(int previous)
+{
+    int ignored;
+    pthread_setcancelstate(previous, &ignored);
+}
+
+void ms_platform_write_signals_block(struct ms_platform_sigs *s)
+{
+    sigset_t quiet, pending;
+    sigemptyset(&quiet);
+    sigaddset(&quiet, SIGXFSZ);
+    sigaddset(&quiet, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &quiet, &s->old);
+    sigpending(&pending);
+    s->had_xfsz = sigismember(&pending, SIGXFSZ) == 1;
+    s->had_pipe = sigismember(&pending, SIGPIPE) == 1;
+}
+
+void ms_platform_write_signals_restore(const struct ms_platform_sigs *s)
+{
+    /* Our writes left these pending (EFBIG, EPIPE came back as errors): take them before unblocking,
+     * unless the program had one pending already. */
+    sigset_t ours;
+    const struct timespec zero = {0, 0};
+    sigemptyset(&ours);
+    if (!s->had_xfsz) {
+        sigaddset(&ours, SIGXFSZ);
+    }
+    if (!s->had_pipe) {
+        sigaddset(&ours, SIGPIPE);
+    }
+    int saved = errno;
+    while (sigtimedwait(&ours, NULL, &zero) > 0) {
+    }
+    errno = saved;
+    pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+}
+
+int ms_platform_random(void *buf, size_t len)
+{
+    long n = syscall(SYS_getrandom, buf, len, 0x0001 /* GRND_NONBLOCK */);
+    if (n == (long)len) {
+        return 0;
+    }
+    /* No entropy yet (early boot) or no getrandom: unpredictable enough for a name retried on EEXIST. */
+    uint64_t x = ms_platform_monotonic_ns() ^ ((uint64_t)ms_platform_tid() << 32) ^ (uintptr_t)buf;
+    unsigned char *p = buf;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (unsigned char)x;
+    }
+    return 0;
 }
 
 void ms_platform_stderr(const char *msg, size_t len)

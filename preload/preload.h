@@ -5,6 +5,7 @@
 #define MS_PRELOAD_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -48,16 +49,29 @@ MS_HIDDEN int ms_platform_exe_path(char *buf, size_t size);
 MS_HIDDEN int ms_platform_cwd(char *buf, size_t size);
 MS_HIDDEN void ms_platform_yield(void);
 
-/* Close-on-exec pipe, non-blocking write end. */
-MS_HIDDEN int ms_platform_pipe(int fds[2]);
-/* Async-signal-safe: one byte into a pipe, errno preserved. */
-MS_HIDDEN void ms_platform_poke(int fd);
-/* Waits up to timeout_ms (-1: forever) for fd to become readable, then drains it. 1 readable, 0 timeout,
- * -errno. */
-MS_HIDDEN int ms_platform_wait(int fd, int64_t timeout_ms);
+/* The helper thread's wake-up, without a file descriptor (the program may close or reuse any fd).
+ * reset: nothing pending (at init, and in a fork child). post: async-signal-safe, errno kept. wait: up to
+ * timeout_ms (-1: forever); 1 woken (every pending post consumed), 0 timeout, -errno. */
+MS_HIDDEN void ms_platform_wake_reset(void);
+MS_HIDDEN void ms_platform_wake_post(void);
+MS_HIDDEN int ms_platform_wake_wait(int64_t timeout_ms);
 MS_HIDDEN int ms_platform_on_signal(int signo, void (*handler)(int));
 /* A detached thread with every signal blocked, so it never takes the program's signals. 0 or -errno. */
 MS_HIDDEN int ms_platform_thread(void *(*fn)(void *), void *arg);
+/* Cancellation off while the profiler holds a lock (a cancelled thread would keep it); returns the state
+ * to restore. */
+MS_HIDDEN int ms_platform_cancel_off(void);
+MS_HIDDEN void ms_platform_cancel_restore(int previous);
+/* Around writing a file: SIGXFSZ (ulimit -f) and SIGPIPE blocked, so that writes fail with EFBIG/EPIPE
+ * instead of killing the program; restore consumes the ones the writes raised. */
+struct ms_platform_sigs {
+    sigset_t old;
+    int had_xfsz, had_pipe;
+};
+MS_HIDDEN void ms_platform_write_signals_block(struct ms_platform_sigs *s);
+MS_HIDDEN void ms_platform_write_signals_restore(const struct ms_platform_sigs *s);
+/* len unpredictable bytes (getrandom; a clock-based mix when it has none). 0. */
+MS_HIDDEN int ms_platform_random(void *buf, size_t len);
 MS_HIDDEN void ms_platform_stderr(const char *msg, size_t len);
 MS_HIDDEN _Noreturn void ms_platform_exit_group(int status);
 /* The message on stderr, then abort(): no stdio, no allocation. */

@@ -421,6 +421,31 @@ static void snapshot_warn(const char *name, int rc)
     ms_text_warn("cannot write ", name, ": ", why ? why : "error", (const char *)0);
 }
 
+/* Creates FINAL.tmp.XXXXXXXXXXXX next to final, with an unpredictable suffix: a name another process
+ * could guess could also be made to exist first. fd or -errno. */
+static int snapshot_create_temp(const char *final, char *tmp, size_t size)
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    size_t at = strlen(final);
+    if (at + 5 + 12 + 1 > size) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(tmp, final, at);
+    memcpy(tmp + at, ".tmp.", 5);
+    at += 5;
+    int fd = -EEXIST;
+    for (int tries = 0; fd == -EEXIST && tries < 100; tries++) {
+        unsigned char r[12];
+        ms_platform_random(r, sizeof r);
+        for (size_t i = 0; i < sizeof r; i++) {
+            tmp[at + i] = digits[r[i] % (sizeof digits - 1)];
+        }
+        tmp[at + sizeof r] = '\0';
+        fd = ms_platform_create(tmp);
+    }
+    return fd;
+}
+
 int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
 {
     if (!ms_tracker_active()) {
@@ -429,12 +454,16 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     if (snapshot_held_by_me()) {
         return -EDEADLK;
     }
+    int cancel = ms_platform_cancel_off(); /* a thread cancelled here would keep the lock */
     ms_snapshot_lock();
     struct snapshot_out *o = &snapshot_out;
     /* %n counts the files named by the pattern; an explicit path takes no number. */
     uint32_t seq = path ? snapshot_seq : snapshot_seq++;
     char final[MS_CONFIG_PATH_MAX], tmp[MS_CONFIG_PATH_MAX + 48];
+    struct ms_platform_sigs sigs;
+    int fd = -1;
     int rc = 0;
+    ms_platform_write_signals_block(&sigs);
     if (path) {
         size_t len = strlen(path);
         if (len == 0 || len >= sizeof final) {
@@ -446,30 +475,13 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
         rc = snapshot_name(final, sizeof final, seq);
     }
     if (rc < 0) {
-        ms_snapshot_unlock();
-        if (!path) {
-            snapshot_warn(ms_config.output, rc);
-        }
-        return rc;
+        memcpy(final, ms_config.output, strlen(ms_config.output) + 1);
+        goto out;
     }
-    /* The temporary name carries pid and sequence: two writers never share it. */
-    char num[21];
-    size_t at = strlen(final);
-    memcpy(tmp, final, at);
-    memcpy(tmp + at, ".tmp.", 5);
-    at += 5;
-    at += ms_text_u64(tmp + at, (uint64_t)ms_tracker_pid());
-    tmp[at++] = '.';
-    size_t nl = ms_text_u64(num, seq);
-    memcpy(tmp + at, num, nl + 1);
-
-    int fd = ms_platform_create(tmp);
+    fd = snapshot_create_temp(final, tmp, sizeof tmp);
     if (fd < 0) {
-        ms_snapshot_unlock();
-        if (!path) {
-            snapshot_warn(final, fd);
-        }
-        return fd;
+        rc = fd;
+        goto out;
     }
     o->fd = fd;
     o->err = 0;
@@ -494,7 +506,10 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     if (rc < 0) {
         ms_platform_unlink(tmp);
     }
+out:
+    ms_platform_write_signals_restore(&sigs);
     ms_snapshot_unlock();
+    ms_platform_cancel_restore(cancel);
     if (rc < 0 && !path) {
         snapshot_warn(final, rc);
     }

@@ -1,4 +1,4 @@
-/* Snapshots besides the API: a signal (the handler only writes a byte to a pipe; a helper thread does the
+/* Snapshots besides the API: a signal (the handler only posts a semaphore; a helper thread does the
  * work), an interval, and process exit. fork() handlers keep the tables consistent for the child, which
  * goes on recording and writes under its own pid. */
 #include "preload.h"
@@ -9,7 +9,6 @@
 
 #include "memsnap/format.h"
 
-static int trigger_pipe[2] = {-1, -1};
 static int trigger_exit_done;
 static int trigger_closing; /* the process is exiting: the helper writes no more */
 static int trigger_helper_pid; /* pid whose helper thread runs; 0 = none */
@@ -17,10 +16,7 @@ static int trigger_helper_pid; /* pid whose helper thread runs; 0 = none */
 static void trigger_handler(int signo)
 {
     (void)signo;
-    int fd = __atomic_load_n(&trigger_pipe[1], __ATOMIC_RELAXED);
-    if (fd >= 0) {
-        ms_platform_poke(fd);
-    }
+    ms_platform_wake_post();
 }
 
 static void *trigger_helper(void *arg)
@@ -36,8 +32,7 @@ static void *trigger_helper(void *arg)
             uint64_t now = ms_platform_monotonic_ns();
             wait = next > now ? (int64_t)((next - now) / 1000000u) : 0;
         }
-        int fd = __atomic_load_n(&trigger_pipe[0], __ATOMIC_RELAXED);
-        int rc = ms_platform_wait(fd, wait); /* a closed pipe (fd -1) makes it a plain sleep */
+        int rc = ms_platform_wake_wait(wait);
         if (__atomic_load_n(&trigger_closing, __ATOMIC_ACQUIRE)) {
             continue;
         }
@@ -98,20 +93,10 @@ static void trigger_child(void)
     ms_tracker_after_fork_child();
     ms_snapshot_after_fork_child();
     ms_snapshot_unlock();
-    /* The parent's pipe is shared with it: the child gets its own, and its own helper thread. The thread
-     * starts at the child's first allocation, not here: most children exec at once, and a thread made in
-     * a fork handler is best avoided. A signal before then waits in the pipe. */
-    if (trigger_pipe[0] >= 0) {
-        int fds[2];
-        ms_platform_close(trigger_pipe[0]);
-        ms_platform_close(trigger_pipe[1]);
-        if (ms_platform_pipe(fds) == 0) {
-            trigger_pipe[0] = fds[0];
-            trigger_pipe[1] = fds[1];
-        } else {
-            trigger_pipe[0] = trigger_pipe[1] = -1;
-        }
-    }
+    /* The parent's pending wake-ups are not the child's. The child's helper thread starts at its first
+     * allocation, not here: most children exec at once, and a thread made in a fork handler is best
+     * avoided. A signal before then stays posted. */
+    ms_platform_wake_reset();
     __atomic_store_n(&trigger_helper_pid, 0, __ATOMIC_RELEASE);
     ms_reach_helper_starting(0); /* the parent's helper, if it was on its way, is not the child's */
     if (ms_config.interval_ms || ms_config.signo) {
@@ -128,14 +113,9 @@ void ms_trigger_init(void)
 {
     ms_reach_init();
     pthread_atfork(trigger_prepare, trigger_parent, trigger_child);
-    if (ms_config.signo) {
-        int fds[2];
-        if (ms_platform_pipe(fds) == 0 && ms_platform_on_signal(ms_config.signo, trigger_handler) == 0) {
-            trigger_pipe[0] = fds[0];
-            trigger_pipe[1] = fds[1];
-        } else {
-            ms_text_warn("cannot install the MEMSNAP_SIGNAL handler", (const char *)0);
-        }
+    ms_platform_wake_reset();
+    if (ms_config.signo && ms_platform_on_signal(ms_config.signo, trigger_handler) < 0) {
+        ms_text_warn("cannot install the MEMSNAP_SIGNAL handler", (const char *)0);
     }
     trigger_start_helper();
 }

@@ -12,7 +12,15 @@
  *   fixture dlopen LIB            the 3 blocks; loads LIB, leaks 3 blocks of 999 from its plugin_leak,
  *                                 unloads it, loads and unloads it again
  *   fixture stress                4 threads churn (with frees of each other's blocks) while the main
- *                                 thread forks 20 children that allocate and exit and raises SIGUSR2 */
+ *                                 thread forks 20 children that allocate and exit and raises SIGUSR2
+ *   fixture crash                 the 3 blocks, then a null pointer write (alarm(5) ends a hang)
+ *   fixture closefds FILE         closes every fd from 3 up, opens FILE (must get fd 3), raises SIGUSR2,
+ *                                 waits 300 ms, writes "hello" into it; exits 5 on a wrong fd or content
+ *   fixture fsize BYTES CODE      prints a line (buffered), limits files to BYTES, exit(CODE)
+ *   fixture cancel N              N times: a thread loops memsnap_snapshot(NULL) and is cancelled;
+ *                                 then the main thread snapshots (alarm(20) ends a deadlock)
+ *   fixture tmpnames PATH         pre-creates PATH.tmp.<pid>.0..63, then memsnap_snapshot(PATH); exits 0
+ *                                 when it was written */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,7 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <memsnap.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +40,14 @@
 #define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
 
 static void *leaked[8];
+
+/* A null pointer the compiler cannot see through. */
+__attribute__((noinline)) static uintptr_t fixture_null(void)
+{
+    uintptr_t p = 0;
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
 
 __attribute__((noinline)) static void fixture_leak(int n, size_t size, int at)
 {
@@ -99,6 +119,67 @@ static void fixture_sleep_ms(long ms)
     }
 }
 
+static int fixture_closefds(const char *file)
+{
+    for (int fd = 3; fd < 1024; fd++) { /* close_range(3, ~0U, 0), without needing its wrapper */
+        close(fd);
+    }
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd != 3) {
+        fprintf(stderr, "fixture: got fd %d, expected 3\n", fd);
+        return 5;
+    }
+    raise(SIGUSR2);
+    fixture_sleep_ms(300);
+    if (write(fd, "hello", 5) != 5 || lseek(fd, 0, SEEK_SET) != 0) {
+        return 5;
+    }
+    char buf[16] = {0};
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n != 5 || memcmp(buf, "hello", 5) != 0) {
+        fprintf(stderr, "fixture: read back %zd bytes\n", n);
+        return 5;
+    }
+    return close(fd) == 0 ? 0 : 5;
+}
+
+static void *fixture_snapshot_loop(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        memsnap_snapshot(NULL);
+        pthread_testcancel();
+    }
+    return NULL;
+}
+
+static int fixture_cancel(int n)
+{
+    alarm(20);
+    for (int i = 0; i < n; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, fixture_snapshot_loop, NULL);
+        fixture_sleep_ms(1 + i % 7);
+        pthread_cancel(t);
+        pthread_join(t, NULL);
+    }
+    return memsnap_snapshot(NULL) == 0 ? 0 : 5;
+}
+
+static int fixture_tmpnames(const char *path)
+{
+    char name[4096];
+    for (int i = 0; i < 64; i++) {
+        snprintf(name, sizeof name, "%s.tmp.%d.%d", path, (int)getpid(), i);
+        close(open(name, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    }
+    int rc = memsnap_snapshot(path);
+    if (rc != 0) {
+        fprintf(stderr, "fixture: memsnap_snapshot: %d\n", rc);
+    }
+    return rc == 0 ? 0 : 5;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -156,6 +237,26 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "stress")) {
         return fixture_stress();
+    }
+    if (!strcmp(mode, "crash")) {
+        alarm(5);
+        *(volatile int *)(uintptr_t)fixture_null() = 1;
+        return 0;
+    }
+    if (!strcmp(mode, "closefds") && argc > 2) {
+        return fixture_closefds(argv[2]);
+    }
+    if (!strcmp(mode, "fsize") && argc > 3) {
+        struct rlimit rl = {(rlim_t)atol(argv[2]), (rlim_t)atol(argv[2])};
+        printf("buffered output of the program\n");
+        setrlimit(RLIMIT_FSIZE, &rl);
+        exit(atoi(argv[3]));
+    }
+    if (!strcmp(mode, "cancel") && argc > 2) {
+        return fixture_cancel(atoi(argv[2]));
+    }
+    if (!strcmp(mode, "tmpnames") && argc > 2) {
+        return fixture_tmpnames(argv[2]);
     }
     if (!strcmp(mode, "many") && argc > 3) {
         long n = atol(argv[2]);

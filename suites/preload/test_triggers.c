@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +31,8 @@ struct run {
     char (*files)[512]; /* every file the run left, however many (an interval writes hundreds) */
 };
 
-/* Runs fixture ARGS with the preload and the extra environment `env` (NULL-terminated "K=V" list). */
+/* Runs fixture ARGS with the preload and the extra environment `env` (NULL-terminated "K=V" list). An
+ * argument starting with @DIR starts with the run's directory instead. */
 static void run_fixture(struct run *r, const char *const *env, const char *const *args)
 {
     memset(r, 0, sizeof *r);
@@ -54,10 +56,16 @@ static void run_fixture(struct run *r, const char *const *env, const char *const
             putenv((char *)env[i]);
         }
         char *argv[16];
+        char expanded[16][600];
         int n = 0;
         argv[n++] = (char *)fixture;
         for (int i = 0; args[i] && n < 15; i++) {
-            argv[n++] = (char *)args[i];
+            argv[n] = (char *)args[i];
+            if (!strncmp(args[i], "@DIR", 4)) {
+                snprintf(expanded[n], sizeof expanded[n], "%s%s", r->dir, args[i] + 4);
+                argv[n] = expanded[n];
+            }
+            n++;
         }
         argv[n] = NULL;
         execv(fixture, argv);
@@ -418,6 +426,91 @@ static void blocks_from_an_unloaded_library_keep_raw_frames(void **state)
     run_cleanup(&r);
 }
 
+/* The fixture exited with `code`; otherwise fails with what it printed. */
+static void assert_exited(const struct run *r, int code)
+{
+    if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != code) {
+        fail_msg("fixture: status %#x, expected exit %d: %s", r->status, code, r->out);
+    }
+}
+
+/* Files of the run whose name holds `part`. */
+static int count_named(const struct run *r, const char *part)
+{
+    int n = 0;
+    for (int i = 0; i < r->nfiles; i++) {
+        n += strstr(r->files[i], part) != NULL;
+    }
+    return n;
+}
+
+static void fault_signal_is_refused_and_a_crash_stays_a_crash(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_SIGNAL=11", NULL}, (const char *[]){"crash", NULL});
+    /* with a handler for SIGSEGV the faulting write ran again and again, until alarm(5) */
+    assert_true(WIFSIGNALED(r.status));
+    assert_int_equal(WTERMSIG(r.status), SIGSEGV);
+    assert_non_null(strstr(r.out, "memsnap: MEMSNAP_SIGNAL=11: a fault signal"));
+    assert_int_equal(r.nfiles, 0);
+    run_cleanup(&r);
+}
+
+static void program_closing_its_fds_keeps_them_and_gets_no_snapshot_flood(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_INTERVAL=50", NULL}, (const char *[]){"closefds", "@DIR/own.log", NULL});
+    assert_exited(&r, 0);
+    /* ~6 interval snapshots in 300 ms, the signal's and the exit one; a profiler polling the program's
+     * fd 3 wrote one after another */
+    int snaps = count_named(&r, ".snap");
+    if (snaps < 2 || snaps > 30) {
+        fail_msg("%d snapshots", snaps);
+    }
+    run_cleanup(&r);
+}
+
+static void file_size_limit_fails_the_snapshot_not_the_program(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, NULL, (const char *[]){"fsize", "512", "7", NULL});
+    assert_exited(&r, 7);
+    assert_non_null(strstr(r.out, "buffered output of the program"));
+    assert_non_null(strstr(r.out, "memsnap: cannot write"));
+    assert_int_equal(count_named(&r, ".tmp."), 0);
+    assert_int_equal(r.nfiles, 0);
+    run_cleanup(&r);
+}
+
+static void cancelled_snapshot_thread_leaves_the_profiler_usable(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", NULL}, (const char *[]){"cancel", "40", NULL});
+    /* a thread cancelled inside memsnap_snapshot kept its lock: the next one waited until alarm(20) */
+    assert_exited(&r, 0);
+    assert_int_equal(count_named(&r, ".tmp."), 0);
+    run_cleanup(&r);
+}
+
+static void precreated_temporary_names_do_not_block_a_snapshot(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", NULL}, (const char *[]){"tmpnames", "@DIR/x.snap", NULL});
+    assert_exited(&r, 0);
+    assert_int_equal(count_named(&r, "/x.snap.tmp."), 64); /* the fixture's own, untouched */
+    int found = 0;
+    for (int i = 0; i < r.nfiles; i++) {
+        found += strlen(r.files[i]) > 7 && !strcmp(r.files[i] + strlen(r.files[i]) - 7, "/x.snap");
+    }
+    assert_int_equal(found, 1);
+    run_cleanup(&r);
+}
+
 int main(void)
 {
     preload_lib = getenv("MEMSNAP_PRELOAD_LIB");
@@ -443,6 +536,11 @@ int main(void)
         cmocka_unit_test(unwritable_output_warns_and_keeps_the_exit_status),
         cmocka_unit_test(threads_forks_signals_and_interval_together_do_not_deadlock),
         cmocka_unit_test(blocks_from_an_unloaded_library_keep_raw_frames),
+        cmocka_unit_test(fault_signal_is_refused_and_a_crash_stays_a_crash),
+        cmocka_unit_test(program_closing_its_fds_keeps_them_and_gets_no_snapshot_flood),
+        cmocka_unit_test(file_size_limit_fails_the_snapshot_not_the_program),
+        cmocka_unit_test(cancelled_snapshot_thread_leaves_the_profiler_usable),
+        cmocka_unit_test(precreated_temporary_names_do_not_block_a_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
