@@ -1,5 +1,5 @@
 /* An example benchmark program: two hashing benchmarks in one group (parametrized), a sorting benchmark
- * that allocates, and a pedantic one whose per-round setup (shuffling the input) is not timed. MEMSNAP_EXAMPLE_SLOWDOWN=1.25 makes every body do 25% more work (a planted regression for
+ * that allocates, and a pedantic one whose per-round setup (shuffling the input) is not timed. MEMSNAP_EXAMPLE_SLOWDOWN=1.25 makes every body do 25% more work (1.05: 5%) (a planted regression for
  * scripts/aa-experiment).
  *
  *     bench-example --benchmark-max-time=0.5 --benchmark-json=out.json
@@ -12,17 +12,15 @@
 
 struct hash_job {
     unsigned char buf[1024];
-    size_t passes;
+    size_t bytes; /* hashed cyclically over buf, so that a slowdown factor scales the work exactly */
 };
 
 static double hash_body(void *arg)
 {
     struct hash_job *j = arg;
     uint64_t h = 1469598103934665603ull;
-    for (size_t p = 0; p < j->passes; p++) {
-        for (size_t i = 0; i < sizeof j->buf; i++) {
-            h = (h ^ j->buf[i]) * 1099511628211ull;
-        }
+    for (size_t i = 0; i < j->bytes; i++) {
+        h = (h ^ j->buf[i & (sizeof j->buf - 1)]) * 1099511628211ull;
     }
     return (double)(h >> 11);
 }
@@ -93,8 +91,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof small.buf; i++) {
         small.buf[i] = large.buf[i] = (unsigned char)(i * 31 + 7);
     }
-    small.passes = (size_t)(4 * factor + 0.5);
-    large.passes = (size_t)(16 * factor + 0.5);
+    small.bytes = (size_t)(4096 * factor + 0.5);
+    large.bytes = (size_t)(16384 * factor + 0.5);
     struct sort_job sort = {(size_t)(1000 * factor + 0.5), 12345};
     static struct inplace_job inplace;
     inplace.n = (size_t)(800 * factor + 0.5);

@@ -186,6 +186,7 @@ void memsnap_bench_set_clock(memsnap_bench_session *s, memsnap_bench_clock clock
 struct memsnap_bench_round {
     memsnap_bench_session *s;
     memsnap_bench *b;
+    int collect; /* toggle callgrind's collection around the calls (the clock reads stay outside) */
 };
 
 static double memsnap_bench_time_round(void *ctx, uint64_t loops)
@@ -193,8 +194,14 @@ static double memsnap_bench_time_round(void *ctx, uint64_t loops)
     struct memsnap_bench_round *r = ctx;
     memsnap_bench *b = r->b;
     uint64_t t0 = r->s->clock(r->s->clock_ctx);
+    if (r->collect) {
+        ms_callgrind_toggle();
+    }
     for (uint64_t i = 0; i < loops; i++) {
         b->result = b->fn(b->arg);
+    }
+    if (r->collect) {
+        ms_callgrind_toggle();
     }
     uint64_t t1 = r->s->clock(r->s->clock_ctx);
     b->called = 1;
@@ -230,13 +237,33 @@ static json_t *memsnap_bench_options_json(const struct ms_options *o, int pedant
     return j;
 }
 
-static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, const struct ms_options *o,
-                                 double precision, struct ms_counters *counters, struct ms_err *err)
+static void memsnap_bench_call_once(memsnap_bench *b);
+
+/* The counts of an empty toggled region: what one round's pair of client requests adds. */
+static int memsnap_bench_toggle_overhead(struct ms_callgrind_counts *out, struct ms_err *err)
 {
-    struct memsnap_bench_round r = {s, b};
+    ms_callgrind_zero();
+    ms_callgrind_toggle();
+    ms_callgrind_toggle();
+    return ms_callgrind_dump("memsnap-bench: toggle overhead", out, err);
+}
+
+static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, const struct ms_options *o,
+                                 double precision, struct ms_counters *counters,
+                                 const struct ms_callgrind_counts *toggle_cost, struct ms_err *err)
+{
+    struct memsnap_bench_round r = {s, b, 0};
     uint64_t iterations;
     size_t rounds;
-    if (b->pedantic) {
+    if (o->instructions) {
+        /* Counts do not need calibration or many rounds: a fixed schedule after one warm call keeps
+         * them identical from run to run. */
+        iterations = b->pedantic ? (uint64_t)b->ped.iterations : 1;
+        rounds = b->pedantic ? (size_t)b->ped.rounds : (size_t)o->min_rounds;
+        memsnap_bench_call_once(b);
+        ms_callgrind_zero();
+        r.collect = 1;
+    } else if (b->pedantic) {
         iterations = (uint64_t)b->ped.iterations;
         rounds = (size_t)b->ped.rounds;
         for (int i = 0; i < b->ped.warmup_rounds; i++) {
@@ -293,6 +320,17 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
     if (counters) {
         ms_counters_stop(counters, &instructions, &cycles);
     }
+    struct ms_callgrind_estimate est = {0};
+    if (o->instructions) {
+        struct ms_callgrind_counts cg;
+        int rc = ms_callgrind_dump(b->fullname, &cg, err);
+        if (rc) {
+            free(samples);
+            return rc;
+        }
+        ms_callgrind_subtract(&cg, toggle_cost, rounds);
+        ms_callgrind_estimate(&cg, (double)rounds * (double)iterations, &est);
+    }
     if (profiled) {
         memsnap_stats(&after);
     }
@@ -321,12 +359,21 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
             res->stats.instructions_per_op = (double)instructions / calls;
             res->stats.cycles_per_op = (double)cycles / calls;
         }
+        if (o->instructions) {
+            res->stats.has_counters = 1;
+            res->stats.instructions_per_op = est.instructions;
+            res->stats.cycles_per_op = est.cycles;
+            json_object_set_new(res->extra_info, "l1_hits_per_op", json_real(est.l1_hits));
+            json_object_set_new(res->extra_info, "ll_hits_per_op", json_real(est.ll_hits));
+            json_object_set_new(res->extra_info, "ram_hits_per_op", json_real(est.ram_hits));
+        }
         rc = ms_result_set_samples(res, samples, rounds, iterations);
         b->result_index = rc ? -1 : (long)(s->run->count - 1);
     }
     size_t slow = 0;
     double share = 0;
-    if (rc == 0 && ms_stats_slow_outliers(samples, rounds, &slow, &share) == 0 && share > 0.10) {
+    if (rc == 0 && !o->instructions && ms_stats_slow_outliers(samples, rounds, &slow, &share) == 0 &&
+        share > 0.10) {
         /* The mean then carries other processes' time slices: say so, as hyperfine warns of outliers. */
         fprintf(stderr,
                 "Warning: %s: %zu of %zu rounds took over twice the median and hold %.0f%% of the measured time: "
@@ -451,6 +498,20 @@ int memsnap_bench_run(memsnap_bench_session *s, int argc, char **argv)
         fprintf(stderr, "%s: error: %s\n", argc > 0 ? argv[0] : "bench", err.msg);
         return 2;
     }
+    if (o.instructions && !o.skip && !o.disable && !ms_callgrind_child()) {
+        /* The whole program runs again under callgrind; this process only waits for its status. */
+        if (ms_callgrind_running()) {
+            fprintf(stderr, "%s: error: --benchmark-timer=instructions starts callgrind itself: run the program "
+                            "without valgrind\n", argv[0]);
+            return 2;
+        }
+        rc = ms_callgrind_rerun(argc, argv, &err);
+        if (rc < 0) {
+            fprintf(stderr, "%s: error: %s\n", argv[0], err.msg);
+            return 2;
+        }
+        return rc;
+    }
     ms_result_run_free(s->run);
     ms_result_run_free(s->compared);
     s->compared = NULL;
@@ -486,7 +547,12 @@ int memsnap_bench_run(memsnap_bench_session *s, int argc, char **argv)
         return 0;
     }
     struct ms_counters *counters = NULL;
-    if (!o.disable) {
+    struct ms_callgrind_counts toggle_cost = {0};
+    if (o.instructions && !o.disable && memsnap_bench_toggle_overhead(&toggle_cost, &err) != 0) {
+        fprintf(stderr, "%s: error: %s\n", prog, err.msg);
+        return 2;
+    }
+    if (!o.disable && !o.instructions) {
         counters = ms_counters_open(&err);
         if (!counters && o.verbose) {
             fprintf(stderr, "%s (no instructions/cycles columns)\n", err.msg);
@@ -515,7 +581,7 @@ int memsnap_bench_run(memsnap_bench_session *s, int argc, char **argv)
             memsnap_bench_call_once(b);
             continue;
         }
-        if (memsnap_bench_measure(s, b, &o, precision, counters, &err) != 0) {
+        if (memsnap_bench_measure(s, b, &o, precision, counters, &toggle_cost, &err) != 0) {
             fprintf(stderr, "%s: error: %s\n", prog, err.msg);
             status = 2;
         }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MS_COMPARE_COLS = 9, MS_COMPARE_CELL = 192 };
+enum { MS_COMPARE_COLS = 10, MS_COMPARE_CELL = 192 };
 
 static void ms_compare_dashes(FILE *out, size_t n)
 {
@@ -38,6 +38,7 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
     const struct ms_result **olds = calloc(n ? n : 1, sizeof *olds);
     char *messages = calloc(n * (ngates ? ngates : 1) + 1, 512);
     size_t failures = 0, nmsg = 0;
+    int show_instr = 0;
     if (!cells || !olds || !messages) {
         free(cells);
         free(olds);
@@ -45,7 +46,7 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
         return 0;
     }
     static const char *headers[MS_COMPARE_COLS] = {"Name", "Unit", "Min", "Mean", "Median", "StdDev", "IQR",
-                                                   "p-value", "Gate"};
+                                                   "Instr/op", "p-value", "Gate"};
     size_t widths[MS_COMPARE_COLS];
     for (size_t c = 0; c < MS_COMPARE_COLS; c++) {
         widths[c] = strlen(headers[c]);
@@ -69,11 +70,17 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
             ms_compare_cell(o, r, "median", scale, cells[i][4], MS_COMPARE_CELL);
             ms_compare_cell(o, r, "stddev", scale, cells[i][5], MS_COMPARE_CELL);
             ms_compare_cell(o, r, "iqr", scale, cells[i][6], MS_COMPARE_CELL);
+            if (o->stats.has_counters && r->stats.has_counters) {
+                /* instructions per call (callgrind or hardware counters): what a timing cannot show on a
+                 * busy machine */
+                ms_compare_cell(o, r, "instructions", 1.0, cells[i][7], MS_COMPARE_CELL);
+                show_instr = 1;
+            }
             struct ms_mannwhitney mw;
             if (o->data && r->data && ms_mannwhitney_test(o->data, o->stats.rounds, r->data, r->stats.rounds, &mw) == 0) {
-                snprintf(cells[i][7], MS_COMPARE_CELL, "%.4f", mw.p);
+                snprintf(cells[i][8], MS_COMPARE_CELL, "%.4f", mw.p);
             } else {
-                snprintf(cells[i][7], MS_COMPARE_CELL, "n/a");
+                snprintf(cells[i][8], MS_COMPARE_CELL, "n/a");
             }
             char verdict[MS_COMPARE_CELL] = "";
             for (size_t g = 0; g < ngates; g++) {
@@ -110,7 +117,7 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                              msg);
                 }
             }
-            snprintf(cells[i][8], MS_COMPARE_CELL, "%s", ngates ? verdict : "-");
+            snprintf(cells[i][9], MS_COMPARE_CELL, "%s", ngates ? verdict : "-");
         }
         for (size_t c = 0; c < MS_COMPARE_COLS; c++) {
             widths[c] = strlen(cells[i][c]) > widths[c] ? strlen(cells[i][c]) : widths[c];
@@ -118,7 +125,7 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
     }
     size_t line = 0;
     for (size_t c = 0; c < MS_COMPARE_COLS; c++) {
-        line += widths[c] + (c ? 2 : 0);
+        line += c == 7 && !show_instr ? 0 : widths[c] + (c ? 2 : 0);
     }
     char title[512];
     snprintf(title, sizeof title, " comparison: %s -> %s ", old->path ? old->path : "old", cur->path ? cur->path : "NOW");
@@ -129,14 +136,18 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
     ms_compare_dashes(out, pad - left);
     fputc('\n', out);
     for (size_t c = 0; c < MS_COMPARE_COLS; c++) {
-        fprintf(out, c == 0 ? "%-*s" : "  %*s", (int)widths[c], headers[c]);
+        if (c != 7 || show_instr) {
+            fprintf(out, c == 0 ? "%-*s" : "  %*s", (int)widths[c], headers[c]);
+        }
     }
     fputc('\n', out);
     ms_compare_dashes(out, line);
     fputc('\n', out);
     for (size_t i = 0; i < n; i++) {
         for (size_t c = 0; c < MS_COMPARE_COLS; c++) {
-            fprintf(out, c == 0 ? "%-*s" : (c == 8 ? "  %-*s" : "  %*s"), (int)widths[c], cells[i][c]);
+            if (c != 7 || show_instr) {
+                fprintf(out, c == 0 ? "%-*s" : (c == 9 ? "  %-*s" : "  %*s"), (int)widths[c], cells[i][c]);
+            }
         }
         fputc('\n', out);
     }

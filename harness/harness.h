@@ -190,7 +190,9 @@ struct ms_options {
     int calibration_precision;
     int warmup;
     uint64_t warmup_iterations;
-    const char *timer; /* "time.perf_counter" (CLOCK_MONOTONIC), "time.thread_time", "time.process_time" */
+    const char *timer; /* "time.perf_counter" (CLOCK_MONOTONIC), "time.thread_time", "time.process_time",
+                          "callgrind.instructions" (then instructions = 1 and the clock is the wall clock) */
+    int instructions;
     memsnap_bench_clock timer_clock;
     const char *group_by; /* comma list */
     const char *sort;
@@ -238,6 +240,30 @@ void ms_counters_start(struct ms_counters *c);
 /* Instructions and cycles since start. */
 void ms_counters_stop(struct ms_counters *c, uint64_t *instructions, uint64_t *cycles);
 void ms_counters_close(struct ms_counters *c);
+
+/* ---- callgrind.c: --benchmark-timer=instructions under valgrind's callgrind ---- */
+/* Event totals of one callgrind dump (cache simulation on). */
+struct ms_callgrind_counts {
+    uint64_t ir, dr, dw, i1mr, d1mr, d1mw, ilmr, dlmr, dlmw;
+};
+/* Per call: instructions, L1 hits, LL hits, RAM accesses, and cycles estimated from them as iai-callgrind
+ * does (L1 hit 1, LL hit 5, RAM 35). */
+struct ms_callgrind_estimate {
+    double instructions, l1_hits, ll_hits, ram_hits, cycles;
+};
+int ms_callgrind_running(void);
+/* 1 in the run that ms_callgrind_rerun started (under valgrind, with a dump file to write). */
+int ms_callgrind_child(void);
+/* Runs this program again, with the same arguments, under callgrind (collection off until toggled) and
+ * waits for it: returns its exit status, or -errno with err set (no valgrind: -ENOENT). */
+int ms_callgrind_rerun(int argc, char **argv, struct ms_err *err);
+void ms_callgrind_zero(void);
+void ms_callgrind_toggle(void);
+/* Dumps the counts collected since the last zero under `name` and reads them back. */
+int ms_callgrind_dump(const char *name, struct ms_callgrind_counts *out, struct ms_err *err);
+/* c -= overhead * times, per event, not below zero. */
+void ms_callgrind_subtract(struct ms_callgrind_counts *c, const struct ms_callgrind_counts *overhead, uint64_t times);
+void ms_callgrind_estimate(const struct ms_callgrind_counts *c, double calls, struct ms_callgrind_estimate *out);
 
 /* ---- report.c: the Markdown performance report ---- */
 /* Returns the number of budget checks that failed; -errno on I/O error. budgets may be NULL. */

@@ -18,7 +18,9 @@ static const char *ms_options_usage =
     "  --benchmark-warmup[=on|off|auto] warmup rounds before timing (default off; auto = off in C)\n"
     "  --benchmark-warmup-iterations=N  calls spent warming up (default 100000)\n"
     "  --benchmark-timer=NAME           perf_counter (wall, CLOCK_MONOTONIC; default), thread_time or\n"
-    "                                   process_time (CPU time: preemption by other processes not counted)\n"
+    "                                   process_time (CPU time: preemption by other processes not counted),\n"
+    "                                   or instructions (runs again under valgrind's callgrind: instructions\n"
+    "                                   and estimated cycles per call, the same on a busy machine)\n"
     "  --benchmark-group-by=LIST        group,name,func,fullname,fullfunc,param,param:NAME (default group)\n"
     "  --benchmark-sort=COL             min|max|mean|stddev|name|fullname (default min)\n"
     "  --benchmark-columns=LIST         min,max,mean,stddev,median,iqr,outliers,ops,rounds,iterations,\n"
@@ -189,8 +191,14 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
             o->warmup_iterations = (uint64_t)d;
         }
     } else if (strcmp(flag, "--benchmark-timer") == 0) {
-        if (ms_clock_by_name(v, &o->timer_clock, &o->timer) != 0) {
-            return ms_err_set(err, -EINVAL, "%s: unknown timer '%s' (perf_counter, thread_time, process_time)", flag, v);
+        o->instructions = strcmp(v, "instructions") == 0 || strcmp(v, "callgrind.instructions") == 0;
+        if (o->instructions) {
+            o->timer = "callgrind.instructions";
+            o->timer_clock = ms_clock_monotonic;
+        } else if (ms_clock_by_name(v, &o->timer_clock, &o->timer) != 0) {
+            return ms_err_set(err, -EINVAL,
+                              "%s: unknown timer '%s' (perf_counter, thread_time, process_time, instructions)", flag,
+                              v);
         }
     } else if (strcmp(flag, "--benchmark-group-by") == 0) {
         rc = ms_options_check_group_by(v, err);
