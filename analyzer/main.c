@@ -148,7 +148,7 @@ static const char ms_main_usage[] =
     "  flamegraph SNAP -o out.svg         SVG flame graph of the live heap\n"
     "  plot SNAP1 SNAP2... -o heap.svg    SVG of the heap over time\n"
     "  dump SNAP                          raw snapshot contents\n"
-    "  bench compare|report ...           timing-harness results\n"
+    "  bench compare|ab|report|show ...   timing-harness results\n"
     "`memsnap COMMAND --help` for each command's options; the manual is docs/cli.md.\n"
     "Exit status: 0 ok, 1 a gate was crossed, 2 usage or input error.\n";
 

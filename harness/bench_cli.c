@@ -37,9 +37,23 @@ static const char ms_bench_cli_show_usage[] =
     "  -h, --help                   this help\n"
     "exit: 0 ok, 2 bad input or usage\n";
 
+static const char ms_bench_cli_ab_usage[] =
+    "usage: memsnap bench ab OLD_PROGRAM NEW_PROGRAM [--fail EXPR...] [--rounds N] [--alpha A] [-- FLAGS...]\n"
+    "Runs the two benchmark programs alternately, round by round (OLD NEW, NEW OLD, ...), each round one\n"
+    "short calibrated run of every benchmark with FLAGS (e.g. -- --benchmark-max-time=0.1 -k fnv), and\n"
+    "reports per benchmark the median of the per-round ratios new/old with its confidence interval.\n"
+    "  --fail EXPR...   (min|max|mean|median|stddev|iqr|instructions|cycles|allocs|bytes):N%: fails when the\n"
+    "                   median ratio exceeds 1 + N% and Wilcoxon's signed-rank test on the rounds' log ratios\n"
+    "                   against log(1 + N%) rejects at level A (one-sided)\n"
+    "  --rounds N       rounds (default 10; 2..1000)\n"
+    "  --alpha A        the test's level, in (0, 1] (default 0.01)\n"
+    "  -h, --help       this help\n"
+    "exit: 0 ok, 1 a gate failed, 2 bad usage or a program failed\n";
+
 static void ms_bench_cli_usage(FILE *f)
 {
     fputs("usage: memsnap bench compare OLD.json NEW.json [--fail EXPR...] [--alpha A]\n"
+          "       memsnap bench ab OLD_PROGRAM NEW_PROGRAM [--fail EXPR...] [--rounds N] [-- FLAGS...]\n"
           "       memsnap bench report RESULTS.json [--budgets FILE] [-o report.md]\n"
           "       memsnap bench show RESULTS.json... [--benchmark-sort=COL] [--benchmark-group-by=LIST]\n"
           "                                            [--benchmark-columns=LIST]\n"
@@ -62,6 +76,60 @@ static int ms_bench_cli_wants_help(int argc, char **argv)
     return 0;
 }
 
+/* --fail EXPR [EXPR...] (or --fail=EXPR) at argv[*i]: the expressions up to the next option or file name.
+ * 0, or 2 with the message printed. */
+static int ms_bench_cli_fail(const char *cmd, int argc, char **argv, int *i, struct ms_gate *gates, size_t *ngates)
+{
+    struct ms_err err = {{0}};
+    const char *a = argv[*i];
+    int taken = 0;
+    const char *expr = a[6] == '=' ? a + 7 : NULL;
+    for (;;) {
+        if (!expr) {
+            const char *next = *i + 1 < argc ? argv[*i + 1] : NULL;
+            size_t len = next ? strlen(next) : 0;
+            if (!next || next[0] == '-' || !strchr(next, ':') || (len > 5 && strcmp(next + len - 5, ".json") == 0)) {
+                break;
+            }
+            expr = argv[++*i];
+        }
+        if (*ngates == MS_OPTIONS_MAX_GATES) {
+            fprintf(stderr, "memsnap bench %s: too many --fail expressions\n", cmd);
+            return 2;
+        }
+        if (ms_gate_parse(expr, &gates[*ngates], &err)) {
+            fprintf(stderr, "memsnap bench %s: %s\n", cmd, err.msg);
+            return 2;
+        }
+        ++*ngates;
+        taken = 1;
+        expr = NULL;
+    }
+    if (!taken) {
+        fprintf(stderr, "memsnap bench %s: --fail needs an expression such as mean:10%%\n", cmd);
+        return 2;
+    }
+    return 0;
+}
+
+/* --alpha A or --alpha=A at argv[*i]: 0, or 2 with the message printed. */
+static int ms_bench_cli_alpha(const char *cmd, int argc, char **argv, int *i, double *alpha)
+{
+    const char *a = argv[*i];
+    const char *v = a[7] == '=' ? a + 8 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (!v) {
+        fprintf(stderr, "memsnap bench %s: --alpha needs a value in (0, 1]\n", cmd);
+        return 2;
+    }
+    char *end;
+    *alpha = strtod(v, &end);
+    if (!*v || *end || !(*alpha > 0 && *alpha <= 1)) {
+        fprintf(stderr, "memsnap bench %s: --alpha: '%s' is not in (0, 1]\n", cmd, v);
+        return 2;
+    }
+    return 0;
+}
+
 static int ms_bench_cli_compare(int argc, char **argv)
 {
     const char *files[2] = {NULL, NULL};
@@ -73,44 +141,11 @@ static int ms_bench_cli_compare(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--fail") == 0 || strncmp(a, "--fail=", 7) == 0) {
-            /* --fail=EXPR, or --fail EXPR [EXPR...] up to the next option or file name. */
-            int taken = 0;
-            const char *expr = a[6] == '=' ? a + 7 : NULL;
-            for (;;) {
-                if (!expr) {
-                    const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-                    size_t len = next ? strlen(next) : 0;
-                    if (!next || next[0] == '-' || !strchr(next, ':') || (len > 5 && strcmp(next + len - 5, ".json") == 0)) {
-                        break;
-                    }
-                    expr = argv[++i];
-                }
-                if (ngates == MS_OPTIONS_MAX_GATES) {
-                    fprintf(stderr, "memsnap bench compare: too many --fail expressions\n");
-                    return 2;
-                }
-                if (ms_gate_parse(expr, &gates[ngates], &err)) {
-                    fprintf(stderr, "memsnap bench compare: %s\n", err.msg);
-                    return 2;
-                }
-                ngates++;
-                taken = 1;
-                expr = NULL;
-            }
-            if (!taken) {
-                fprintf(stderr, "memsnap bench compare: --fail needs an expression such as mean:10%%\n");
+            if (ms_bench_cli_fail("compare", argc, argv, &i, gates, &ngates)) {
                 return 2;
             }
         } else if (strcmp(a, "--alpha") == 0 || strncmp(a, "--alpha=", 8) == 0) {
-            const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v) {
-                fprintf(stderr, "memsnap bench compare: --alpha needs a value in (0, 1]\n");
-                return 2;
-            }
-            char *end;
-            alpha = strtod(v, &end);
-            if (!*v || *end || !(alpha > 0 && alpha <= 1)) {
-                fprintf(stderr, "memsnap bench compare: --alpha: '%s' is not in (0, 1]\n", v);
+            if (ms_bench_cli_alpha("compare", argc, argv, &i, &alpha)) {
                 return 2;
             }
         } else if (a[0] == '-' && a[1]) {
@@ -142,6 +177,66 @@ static int ms_bench_cli_compare(int argc, char **argv)
     ms_result_run_free(old);
     ms_result_run_free(cur);
     return failed ? 1 : 0;
+}
+
+static int ms_bench_cli_ab(int argc, char **argv)
+{
+    struct ms_gate gates[MS_OPTIONS_MAX_GATES];
+    struct ms_ab_opts o = {.rounds = 10, .alpha = MS_GATE_ALPHA_DEFAULT, .gates = gates};
+    const char *progs[2] = {NULL, NULL};
+    int nprogs = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            o.bench_args = argv + i + 1;
+            o.nbench_args = argc - i - 1;
+            break;
+        }
+        if (strcmp(a, "--fail") == 0 || strncmp(a, "--fail=", 7) == 0) {
+            if (ms_bench_cli_fail("ab", argc, argv, &i, gates, &o.ngates)) {
+                return 2;
+            }
+            if (!gates[o.ngates - 1].percent) {
+                fprintf(stderr, "memsnap bench ab: --fail %s: A/B gates are percentages (ratios new/old), such as "
+                                "%s:5%%\n", gates[o.ngates - 1].field, gates[o.ngates - 1].field);
+                return 2;
+            }
+        } else if (strcmp(a, "--alpha") == 0 || strncmp(a, "--alpha=", 8) == 0) {
+            if (ms_bench_cli_alpha("ab", argc, argv, &i, &o.alpha)) {
+                return 2;
+            }
+        } else if (strcmp(a, "--rounds") == 0 || strncmp(a, "--rounds=", 9) == 0) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : "");
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 2 || n > 1000) {
+                fprintf(stderr, "memsnap bench ab: --rounds: '%s' is not a whole number from 2 to 1000\n", v);
+                return 2;
+            }
+            o.rounds = (int)n;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "memsnap bench ab: unknown option '%s' (benchmark flags go after --)\n", a);
+            return 2;
+        } else if (nprogs < 2) {
+            progs[nprogs++] = a;
+        } else {
+            fprintf(stderr, "memsnap bench ab: one OLD and one NEW program, not '%s' too\n", a);
+            return 2;
+        }
+    }
+    if (nprogs != 2) {
+        fprintf(stderr, "memsnap bench ab: needs OLD_PROGRAM and NEW_PROGRAM\n");
+        return 2;
+    }
+    o.old_prog = progs[0];
+    o.new_prog = progs[1];
+    struct ms_err err = {{0}};
+    int rc = ms_ab_run(&o, stdout, &err);
+    if (rc < 0) {
+        fprintf(stderr, "memsnap bench ab: %s\n", err.msg);
+        return 2;
+    }
+    return rc > 0 ? 1 : 0;
 }
 
 /* Like `pytest-benchmark compare FILES...`: every file's rows in pytest-benchmark's table, labelled with
@@ -291,6 +386,7 @@ int ms_bench_cli(int argc, char **argv)
         const char *usage;
     } subs[] = {
         {"compare", ms_bench_cli_compare, ms_bench_cli_compare_usage},
+        {"ab", ms_bench_cli_ab, ms_bench_cli_ab_usage},
         {"show", ms_bench_cli_show, ms_bench_cli_show_usage},
         {"report", ms_bench_cli_report, ms_bench_cli_report_usage},
     };
@@ -303,7 +399,7 @@ int ms_bench_cli(int argc, char **argv)
             return subs[i].run(argc, argv);
         }
     }
-    fprintf(stderr, "memsnap bench: unknown subcommand '%s' (compare, report, show; see memsnap bench --help)\n",
+    fprintf(stderr, "memsnap bench: unknown subcommand '%s' (compare, ab, report, show; see memsnap bench --help)\n",
             argv[0]);
     return 2;
 }

@@ -145,6 +145,18 @@ struct ms_mannwhitney {
 };
 int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out);
 
+/* ---- wilcoxon.c: paired samples: Wilcoxon signed-rank (one-sided) and a median's interval ---- */
+#define MS_WILCOXON_EXACT_MAX 50 /* nonzero differences up to which the exact distribution is used */
+struct ms_wilcoxon {
+    size_t n;         /* nonzero differences (zeros are dropped) */
+    double w_plus;    /* sum of the ranks of the positive differences (ties: average ranks) */
+    double p_greater; /* P(W+ >= w_plus) under H0 (symmetric about 0): exact without ties, else normal */
+};
+int ms_wilcoxon_test(const double *d, size_t n, struct ms_wilcoxon *out);
+/* The distribution-free interval [x(k), x(n+1-k)] of the median of sorted[0..n): the narrowest with coverage
+ * >= 95% (the whole range, with its lower coverage, when n < 6). */
+void ms_wilcoxon_median_ci(const double *sorted, size_t n, double *lo, double *hi, double *coverage);
+
 /* ---- gate.c: --benchmark-compare-fail expressions and the statistical gate ---- */
 struct ms_gate {
     char field[16]; /* min max mean median stddev iqr (timings); allocs bytes instructions cycles (per call) */
@@ -174,6 +186,26 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
  * or, when the median crossed and the mean did not, "...: median 73.10 > 10.00 (...)": never a figure that
  * stays under the threshold. */
 void ms_gate_message(const struct ms_gate *g, const struct ms_gate_verdict *v, double alpha, char *buf, size_t len);
+
+/* ---- ab.c: `memsnap bench ab`: interleaved rounds of two programs, gated on paired ratios ---- */
+struct ms_ab_opts {
+    const char *old_prog, *new_prog;
+    char **bench_args; /* given to both programs every round */
+    int nbench_args;
+    int rounds;
+    const struct ms_gate *gates; /* percentages only */
+    size_t ngates;
+    double alpha;
+};
+struct ms_ab_verdict {
+    double median; /* of the per-round ratios new/old */
+    double limit;  /* 1 + threshold/100 */
+    double p;      /* Wilcoxon signed-rank, one-sided, log ratios against log(limit) */
+    int exceeded, failed, unavailable;
+};
+void ms_ab_gate(const struct ms_gate *g, const double *ratios, size_t n, double alpha, struct ms_ab_verdict *v);
+/* Prints the table; returns the number of failed gates, or -errno with err set (a program failed, ...). */
+int ms_ab_run(const struct ms_ab_opts *o, FILE *out, struct ms_err *err);
 
 /* ---- filter.c: -k expressions: words matched as substrings, and/or/not, parentheses ---- */
 /* 1 match, 0 no match, -EINVAL bad expression (err set). */

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `memsnap bench ab`: two programs in interleaved rounds; a planted +25% fails a 5% gate with the median
+# ratio, its interval and the Wilcoxon p in the message; the same program against itself passes a 25% gate;
+# bad usage is one line and exit 2.
+#   ab_test.sh BENCH_EXAMPLE BENCH_CLI
+set -u
+example=$(realpath "$1") cli=$(realpath "$2")
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+fail=0
+printf '#!/bin/sh\nMEMSNAP_EXAMPLE_SLOWDOWN=1.25 exec "%s" "$@"\n' "$example" >slow
+chmod +x slow
+flags=(-- -k "fnv1a and 16" --benchmark-max-time=0.02)
+
+"$cli" ab "$example" ./slow --fail median:5% --rounds 8 "${flags[@]}" >out.txt 2>err.txt
+rc=$?
+if [ $rc -ne 1 ] || ! grep -qE "fnv1a\[16\] - Field 'median' has failed the A/B check: median ratio 1\.[1-4][0-9]* > 1\.0500 over 8 rounds \([0-9]+% CI [0-9.]+ \.\. [0-9.]+; Wilcoxon signed-rank p=0\.0039 <= alpha 0\.01\)" out.txt; then
+  echo "FAIL: planted +25%: exit $rc" >&2; cat out.txt err.txt >&2; fail=1
+fi
+"$cli" ab "$example" "$example" --fail median:25% --rounds 4 "${flags[@]}" >out.txt 2>err.txt
+rc=$?
+if [ $rc -ne 0 ] || ! grep -q "ok median:25%" out.txt; then
+  echo "FAIL: A/A: exit $rc" >&2; cat out.txt err.txt >&2; fail=1
+fi
+check() { # fragment command...: exit 2, one stderr line holding fragment
+  local frag=$1
+  shift
+  "$@" >/dev/null 2>err.txt
+  local rc=$?
+  if [ $rc -ne 2 ] || [ "$(wc -l <err.txt)" -ne 1 ] || ! grep -qF -- "$frag" err.txt; then
+    echo "FAIL: $* -> exit $rc, wanted 2 and one line with '$frag':" >&2; cat err.txt >&2; fail=1
+  fi
+}
+check "needs OLD_PROGRAM and NEW_PROGRAM" "$cli" ab "$example"
+check "./nonexistent: cannot run" "$cli" ab "$example" ./nonexistent --rounds 2 "${flags[@]}"
+check "exited with status 2: " "$cli" ab "$example" "$example" --rounds 2 -- --benchmark-bogus
+check "A/B gates are percentages" "$cli" ab "$example" "$example" --fail mean:0.001
+check "--rounds: '1'" "$cli" ab "$example" "$example" --rounds 1
+check "unknown option '--benchmark-max-time=1' (benchmark flags go after --)" "$cli" ab "$example" "$example" --benchmark-max-time=1
+help=$("$cli" ab --help) || { echo "FAIL: ab --help exits non-zero" >&2; fail=1; }
+for w in "usage: memsnap bench ab" --fail --rounds --alpha Wilcoxon; do
+  grep -qF -- "$w" <<<"$help" || { echo "FAIL: ab --help lacks $w" >&2; fail=1; }
+done
+exit $fail
