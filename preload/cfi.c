@@ -347,11 +347,13 @@ static bool cfi_run(struct cfi_reader *r, const struct cfi_cie *cie, const struc
     return !r->bad;
 }
 
-/* The FDE covering pc through .eh_frame_hdr's sorted table; NULL when there is none. */
-static const uint8_t *cfi_find_fde(uintptr_t hdr_addr, uintptr_t pc)
+/* The FDE covering pc through .eh_frame_hdr's sorted table; NULL when there is none, with *readable
+ * false when the table is in a form not read here. */
+static const uint8_t *cfi_find_fde(uintptr_t hdr_addr, uintptr_t pc, bool *readable)
 {
     const uint8_t *hdr = (const uint8_t *)hdr_addr;
-    if (hdr[0] != 1 || hdr[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4)) {
+    *readable = hdr[0] == 1 && hdr[3] == (DW_EH_PE_datarel | DW_EH_PE_sdata4);
+    if (!*readable) {
         return NULL;
     }
     struct cfi_reader r = {hdr + 4, hdr + 4 + 2 * 9, false};
@@ -376,6 +378,8 @@ static const uint8_t *cfi_find_fde(uintptr_t hdr_addr, uintptr_t pc)
     return (const uint8_t *)(hdr_addr + (intptr_t)table[2 * lo + 1]);
 }
 
+static const struct ms_cfi_rule cfi_frame_pointer = {MS_CFI_RBP, 16, 16};
+
 static struct ms_cfi_rule cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc)
 {
     const struct ms_cfi_rule other = {MS_CFI_OTHER, 0, 0};
@@ -388,8 +392,11 @@ static struct ms_cfi_rule cfi_rule_from_fde(const uint8_t *fde, uintptr_t pc)
     }
     uintptr_t begin = cfi_pointer(&r, cie.fde_enc, 0);
     uintptr_t range = cfi_pointer(&r, cie.fde_enc & 0x0f, 0);
-    if (r.bad || pc < begin || pc - begin >= range) {
+    if (r.bad) {
         return other;
+    }
+    if (pc < begin || pc - begin >= range) {
+        return cfi_frame_pointer; /* between FDEs: code without CFI */
     }
     if (cie.has_z) {
         uint64_t len = cfi_uleb(&r);
@@ -440,12 +447,12 @@ static int cfi_module(struct dl_phdr_info *info, size_t size, void *data)
     (void)size;
     struct cfi_query *q = data;
     const ElfW(Phdr) *eh = NULL;
-    bool inside = false;
+    int inside = 0; /* 1: in a segment, 2: in an executable one */
     for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
         if (ph->p_type == PT_LOAD && q->pc >= start && q->pc - start < ph->p_memsz) {
-            inside = true;
+            inside = (ph->p_flags & PF_X) ? 2 : 1;
         } else if (ph->p_type == PT_GNU_EH_FRAME) {
             eh = ph;
         }
@@ -453,11 +460,13 @@ static int cfi_module(struct dl_phdr_info *info, size_t size, void *data)
     if (!inside) {
         return 0;
     }
-    if (eh != NULL) {
-        const uint8_t *fde = cfi_find_fde(info->dlpi_addr + eh->p_vaddr, q->pc);
-        if (fde != NULL) {
-            q->rule = cfi_rule_from_fde(fde, q->pc);
-        }
+    q->rule = (struct ms_cfi_rule){MS_CFI_NOT_CODE, 0, 0};
+    if (inside == 2) {
+        bool readable = true;
+        const uint8_t *fde = eh != NULL ? cfi_find_fde(info->dlpi_addr + eh->p_vaddr, q->pc, &readable) : NULL;
+        q->rule = fde != NULL ? cfi_rule_from_fde(fde, q->pc)
+                  : readable  ? cfi_frame_pointer
+                              : (struct ms_cfi_rule){MS_CFI_OTHER, 0, 0};
     }
     return 1;
 }
@@ -465,6 +474,9 @@ static int cfi_module(struct dl_phdr_info *info, size_t size, void *data)
 struct ms_cfi_rule ms_cfi_lookup(uintptr_t pc)
 {
     struct cfi_query q = {pc, {MS_CFI_OTHER, 0, 0}};
-    dl_iterate_phdr(cfi_module, &q);
+    if (dl_iterate_phdr(cfi_module, &q) == 0) {
+        /* In no module: JIT code keeps frame pointers (V8, the JVM, LuaJIT); anything else is garbage. */
+        q.rule = ms_codemap_contains(pc) ? cfi_frame_pointer : (struct ms_cfi_rule){MS_CFI_NOT_CODE, 0, 0};
+    }
     return q.rule;
 }

@@ -373,13 +373,24 @@ MS_HIDDEN void ms_unwind_invalidate(void);
 /* How many of the calling thread's captures needed libunwind for some frame (MS_UNWIND_DWARF). */
 MS_HIDDEN unsigned long ms_unwind_fallbacks(void);
 
+/* ---- codemap.c: which addresses are code ---------------------------------------------------------- */
+
+/* Whether addr lies in an executable mapping. Lock-free and without a system call when it does as of the
+ * last reading of the maps; an address found nowhere rereads them, at most as often as a back-off allows
+ * (errno is left as it was). */
+MS_HIDDEN int ms_codemap_contains(uintptr_t addr);
+
+/* Mappings changed (a module was loaded or unloaded): the next miss rereads the maps at once. */
+MS_HIDDEN void ms_codemap_forget(void);
+
 /* ---- cfi.c: what the call frame information says about one code address ------------------------- */
 
 enum ms_cfi_kind {
-    MS_CFI_OTHER = 0,     /* no CFI, or a rule outside the subset below: only libunwind can step here */
+    MS_CFI_OTHER = 0,     /* a rule outside the subset below: only libunwind can step here */
     MS_CFI_RSP = 1,       /* CFA = rsp + cfa_offset */
     MS_CFI_RBP = 2,       /* CFA = rbp + cfa_offset */
     MS_CFI_OUTERMOST = 3, /* the return address is undefined: the outermost frame (_start, clone) */
+    MS_CFI_NOT_CODE = 4,  /* pc lies in no executable mapping: not a return address */
 };
 
 #define MS_CFI_MAX_CFA_OFFSET (1u << 23)
@@ -392,7 +403,9 @@ struct ms_cfi_rule {
     uint32_t rbp_offset; /* caller's rbp saved at CFA - rbp_offset; 0: rbp unchanged */
 };
 
-/* The rule in effect at pc (a return address minus 1). Slow: finds the module with dl_iterate_phdr. */
+/* The rule in effect at pc (a return address minus 1). Slow: finds the module with dl_iterate_phdr.
+ * Code no CFI describes (JIT code, a module's code without an FDE) gets the frame-pointer rule, CFA =
+ * rbp + 16 with rbp saved at CFA - 16, as libunwind assumes there. */
 MS_HIDDEN struct ms_cfi_rule ms_cfi_lookup(uintptr_t pc);
 
 #endif /* MS_PRELOAD_H */

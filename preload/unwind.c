@@ -71,6 +71,8 @@ static inline uint64_t unwind_check(uintptr_t ip)
 #define WORD_RBP(w) ((uint32_t)((w) >> 32 & 0xffff))
 #define WORD_KIND(w) ((unsigned)((w) >> 48 & 3))
 #define WORD_CHECK(w) ((w) >> 50)
+/* Kind MS_CFI_OTHER with a CFA offset no rule has: the address is no code, the walk ends before it. */
+#define WORD_NOT_CODE ((uint64_t)MS_CFI_OTHER << 48 | 1)
 
 __attribute__((noinline, cold)) static uint64_t unwind_fill(uintptr_t ip, struct unwind_slot *set)
 {
@@ -79,6 +81,10 @@ __attribute__((noinline, cold)) static uint64_t unwind_fill(uintptr_t ip, struct
     struct ms_cfi_rule rule = ms_cfi_lookup(ip - 1);
     errno = saved_errno;
     uint64_t check = unwind_check(ip);
+    if (rule.kind == MS_CFI_NOT_CODE) {
+        /* Not kept: JIT code may be mapped there later. */
+        return check << 50 | WORD_NOT_CODE;
+    }
     uint64_t word = check << 50 | (uint64_t)(rule.kind & 3) << 48 | (uint64_t)rule.rbp_offset << 32 |
                     rule.cfa_offset;
     /* A module unloaded meanwhile may have been the one read: use the rule once, do not keep it. */
@@ -114,6 +120,7 @@ static inline uint64_t unwind_rule(uintptr_t ip)
 
 void ms_unwind_invalidate(void)
 {
+    ms_codemap_forget();
     /* libunwind keeps its own per-address cache: the fallback and MS_UNWIND_LIBUNWIND need it flushed. */
     unw_flush_cache(unw_local_addr_space, 0, 0);
     __atomic_add_fetch(&unwind_generation, 1, __ATOMIC_ACQ_REL);
@@ -675,6 +682,14 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
         } else if (kind == MS_CFI_OUTERMOST) {
             complete = 1;
             goto done;
+        } else if (WORD_CFA(word) == WORD_CFA(WORD_NOT_CODE)) {
+            /* A return address read from the stack that points at no code: the frame it came from had
+             * no frame pointer after all. Dropped (when it went out) and the stack flagged. */
+            if (out > end - max0 && out[-1] == (void *)ip) {
+                out--;
+            }
+            *flags |= MS_FMT_STACK_BROKEN;
+            goto done;
         } else {
             out = unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
             goto done;
@@ -804,6 +819,10 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
             pairs[2 * v + 1] = ip;
         }
         if (__builtin_expect(ip == 0, 0)) {
+            break;
+        }
+        if (__builtin_expect(!ms_codemap_contains(ip), 0)) {
+            *flags |= MS_FMT_STACK_BROKEN; /* rbp was no frame pointer: what it points at is no frame */
             break;
         }
         if (skip > 0) {

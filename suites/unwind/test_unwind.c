@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -993,6 +994,162 @@ static void dwarf_ignores_a_garbage_frame_pointer(void **state)
     }
 }
 
+/* ---- code without CFI (JIT compilers) ------------------------------------------------------------- */
+
+/* Machine code in an anonymous executable mapping, as a JIT compiler makes it: no module, no CFI, frame
+ * pointers kept (V8, the JVM and LuaJIT do). All three take (fn, arg) and call fn(arg):
+ *  - call: push rbp; mov rbp, rsp; call fn; pop rbp; ret
+ *  - nested: the same, calling `call` (a JIT frame calling a JIT frame)
+ *  - bad: pushes a fake frame {its rbp, fake_ra} and points rbp at it before calling fn, as code without
+ *    frame pointers leaves anything in rbp. */
+struct jit {
+    void (*call)(void (*)(struct probe *), struct probe *);
+    void (*nested)(void (*)(struct probe *), struct probe *);
+    void (*bad)(void (*)(struct probe *), struct probe *);
+    void *map;
+};
+
+static size_t jit_put(unsigned char *at, const char *bytes, size_t n)
+{
+    memcpy(at, bytes, n);
+    return n;
+}
+
+static void jit_make(struct jit *j, uintptr_t fake_ra)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char *m = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    static const char prologue[] = "\x55\x48\x89\xe5";           /* push rbp; mov rbp, rsp */
+    static const char args[] = "\x48\x89\xf8\x48\x89\xf7";       /* mov rax, rdi; mov rdi, rsi */
+    static const char call_rax[] = "\xff\xd0";
+    static const char epilogue[] = "\x5d\xc3";                   /* pop rbp; ret */
+    size_t at = 0;
+    unsigned char *call = m + at;
+    at += jit_put(m + at, prologue, 4);
+    at += jit_put(m + at, args, 6);
+    at += jit_put(m + at, call_rax, 2);
+    at += jit_put(m + at, epilogue, 2);
+    at = (at + 15) & ~(size_t)15;
+    unsigned char *nested = m + at;
+    at += jit_put(m + at, prologue, 4);
+    at += jit_put(m + at, "\x48\xb8", 2); /* movabs rax, call */
+    uintptr_t target = (uintptr_t)call;
+    memcpy(m + at, &target, 8);
+    at += 8;
+    at += jit_put(m + at, call_rax, 2);
+    at += jit_put(m + at, epilogue, 2);
+    at = (at + 15) & ~(size_t)15;
+    unsigned char *bad = m + at;
+    at += jit_put(m + at, prologue, 4);
+    at += jit_put(m + at, "\x48\xb8", 2); /* movabs rax, fake_ra; push rax; push rbp; mov rbp, rsp */
+    memcpy(m + at, &fake_ra, 8);
+    at += 8;
+    at += jit_put(m + at, "\x50\x55\x48\x89\xe5", 5);
+    at += jit_put(m + at, args, 6);
+    at += jit_put(m + at, call_rax, 2);
+    at += jit_put(m + at, "\x48\x83\xc4\x10", 4); /* add rsp, 16 */
+    at += jit_put(m + at, epilogue, 2);
+    assert_int_equal(mprotect(m, (size_t)page, PROT_READ | PROT_EXEC), 0);
+    *(void **)&j->call = call;
+    *(void **)&j->nested = nested;
+    *(void **)&j->bad = bad;
+    j->map = m;
+    /* What a dlopen does too: the unwinder looks at the mappings again on the next unknown address. */
+    ms_unwind_invalidate();
+}
+
+static void jit_free(struct jit *j)
+{
+    munmap(j->map, (size_t)sysconf(_SC_PAGESIZE));
+    ms_unwind_invalidate();
+}
+
+/* Whether frame f of the capture lies in the JIT mapping. */
+static int jit_holds(const struct jit *j, const void *f)
+{
+    uintptr_t d = (uintptr_t)f - (uintptr_t)j->map;
+    return d < (uintptr_t)sysconf(_SC_PAGESIZE);
+}
+
+static void dwarf_walks_jit_frames_by_frame_pointer_without_libunwind(void **state)
+{
+    (void)state;
+    static struct probe p;
+    struct jit j;
+    jit_make(&j, 0);
+    for (int again = 0; again < 3; again++) {
+        probe_reset(&p, PROBE_MAX, 0);
+        j.call(probe_capture, &p);
+        assert_matches_reference(&p);
+        assert_true(jit_holds(&j, p.ips[1]));
+        assert_int_equal(p.fallbacks, 0);
+
+        probe_reset(&p, PROBE_MAX, 0);
+        j.nested(probe_capture, &p);
+        assert_matches_reference(&p);
+        assert_true(jit_holds(&j, p.ips[1]) && jit_holds(&j, p.ips[2]));
+        assert_int_equal(p.fallbacks, 0);
+    }
+    jit_free(&j);
+}
+
+/* A frame-pointer step through code without CFI that reads a return address pointing at no code: the
+ * stack ends at the last real frame, flagged, and the garbage is not recorded. Values: a small integer,
+ * data inside this program, a heap address. */
+static void stops_at_a_return_address_that_is_no_code(int max_frames)
+{
+    static struct probe p;
+    static int data_word;
+    void *heap = malloc(64);
+    const uintptr_t fakes[] = {0x3, 0x100, (uintptr_t)&data_word, (uintptr_t)heap};
+    for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++) {
+        struct jit j;
+        jit_make(&j, fakes[i]);
+        for (int again = 0; again < 2; again++) {
+            probe_reset(&p, PROBE_MAX, 0);
+            j.bad(probe_capture, &p);
+            if (p.n != max_frames || p.flags != MS_FMT_STACK_BROKEN) {
+                fprintf(stderr, "# fake return address %#lx\n", (unsigned long)fakes[i]);
+                probe_print(&p);
+            }
+            assert_int_equal(p.flags, MS_FMT_STACK_BROKEN);
+            assert_int_equal(p.n, max_frames);
+            assert_true(jit_holds(&j, p.ips[max_frames - 1]));
+            assert_int_equal(p.fallbacks, 0);
+        }
+        jit_free(&j);
+    }
+    free(heap);
+}
+
+static void dwarf_stops_at_a_return_address_that_is_no_code(void **state)
+{
+    (void)state;
+    stops_at_a_return_address_that_is_no_code(2);
+}
+
+static void fp_stops_at_a_return_address_that_is_no_code(void **state)
+{
+    (void)state;
+    stops_at_a_return_address_that_is_no_code(2);
+}
+
+static void fp_walks_jit_frames(void **state)
+{
+    (void)state;
+    static struct probe p;
+    struct jit j;
+    jit_make(&j, 0);
+    probe_reset(&p, PROBE_MAX, 0);
+    j.nested(probe_capture, &p);
+    assert_true(jit_holds(&j, p.ips[1]) && jit_holds(&j, p.ips[2]));
+    for (int i = 1; i < 4; i++) {
+        assert_ptr_equal(p.ips[i], p.ref[i]);
+    }
+    jit_free(&j);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3) {
@@ -1022,6 +1179,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(libunwind_mode_gives_what_unw_backtrace_gives, libunwind_setup),
         cmocka_unit_test_setup(fp_follows_frame_pointers_like_libunwind, fp_setup),
         cmocka_unit_test_setup(fp_stops_on_frames_outside_the_stack, fp_setup),
+        cmocka_unit_test_setup(dwarf_walks_jit_frames_by_frame_pointer_without_libunwind, dwarf_setup),
+        cmocka_unit_test_setup(dwarf_stops_at_a_return_address_that_is_no_code, dwarf_setup),
+        cmocka_unit_test_setup(fp_stops_at_a_return_address_that_is_no_code, fp_setup),
+        cmocka_unit_test_setup(fp_walks_jit_frames, fp_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
