@@ -155,7 +155,8 @@ struct ms_sym_frame {
     const char *module;   /* module path as recorded in the snapshot ("?" for none) */
     uint64_t offset;      /* module offset of the return address */
     bool inlined;         /* this frame was inlined into the next one */
-    bool runtime;         /* in the C/C++ runtime (libc, libstdc++, libgcc_s, libm, ld.so) or the profiler */
+    bool runtime;         /* in the C/C++ runtime (libc, libstdc++, libgcc_s, libm, ld.so), the profiler, or
+                           * the C++ standard library's templates instantiated in the program */
     /* Interned ids (in the symbolizer's strtab) for grouping: the same text gives the same id whatever
      * the load address or the snapshot. */
     uint32_t id;          /* the whole frame */
@@ -177,6 +178,10 @@ size_t ms_symbolize_frame(struct ms_symbolizer *s, void *const *handles, const s
                           const struct ms_frame *f, const struct ms_sym_frame **out);
 /* "function at file:line", "function (module+0xoff)" or "module+0xoff", written into buf. */
 const char *ms_symbolize_describe(const struct ms_sym_frame *f, char *buf, size_t len);
+/* text with C++ template arguments left out for display (heaptrack's -t): "std::vector<int, std::allocator<int> >
+ * ::push_back(int const&)" -> "std::vector<>::push_back(int const&)". Returns text itself when it has none,
+ * else buf. */
+const char *ms_symbolize_shorten(const char *text, char *buf, size_t len);
 /* Demangle a C++ name; returns a malloc'd string or NULL when `name` is not mangled. */
 char *ms_symbolize_demangle(const char *name);
 
@@ -268,6 +273,9 @@ enum ms_status ms_output_json(const struct ms_cli *cli, struct json_t *v, struct
 struct json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t n);
 struct json_t *ms_output_json_totals(const struct ms_snap *s);
 void ms_output_text_stack(FILE *out, const struct ms_sym_frame *const *frames, uint32_t n, const char *indent);
+/* Names in text output: template arguments left out (ms_symbolize_shorten) unless set to full. */
+void ms_output_set_full_names(bool full);
+const char *ms_output_name(const char *text, char *buf, size_t len);
 /* s as XML text or attribute value (SVG output). */
 void ms_output_xml(FILE *out, const char *s);
 /* Read all snapshots named on the command line; on failure frees what it read. */

@@ -104,8 +104,8 @@ const struct ms_sym_frame *const *ms_diff_row_stack(const struct ms_diff_row *r,
 
 const char *ms_diff_format_row(const struct ms_diff_row *r, bool exact, char *buf, size_t len)
 {
-    char a[64], b[64], c[64];
-    int n = snprintf(buf, len, "%s: size=%s (%s), count=%lld (%+lld)", r->label,
+    char a[64], b[64], c[64], name[8192];
+    int n = snprintf(buf, len, "%s: size=%s (%s), count=%lld (%+lld)", ms_output_name(r->label, name, sizeof name),
                      ms_size_format(a, sizeof a, (double)r->size, false, exact),
                      ms_size_format(b, sizeof b, (double)r->size_diff, true, exact), r->count, r->count_diff);
     if (r->count && n >= 0 && (size_t)n < len)

@@ -298,7 +298,8 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
             if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
                 continue;
             shown++;
-            const char *label = ms_strtab_get(strs, s->label);
+            char name[8192];
+            const char *label = ms_output_name(ms_strtab_get(strs, s->label), name, sizeof name);
             if (s->verdict == MS_GROWTH_UNBOUNDED)
                 fprintf(cli->out, "unbounded: %s: %s per interval, grew in %zu of %zu intervals: %s -> %s\n", label,
                         ms_size_format(a, sizeof a, s->per_interval, true, cli->bytes), s->trend.grew, n - 1,

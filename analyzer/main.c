@@ -14,7 +14,7 @@
 enum {
     O_FORMAT = 1 << 0, O_BYTES = 1 << 1, O_BY = 1 << 2, O_N = 1 << 3, O_CUMUL = 1 << 4, O_STACK = 1 << 5,
     O_FILTER = 1 << 6, O_SYM = 1 << 7, O_FAILSIZE = 1 << 8, O_FAIL = 1 << 9, O_SUPP = 1 << 10, O_LINES = 1 << 11,
-    O_EXPORT = 1 << 12, O_XFORMAT = 1 << 13, O_EXITSNAP = 1 << 14,
+    O_EXPORT = 1 << 12, O_XFORMAT = 1 << 13, O_EXITSNAP = 1 << 14, O_NAMES = 1 << 15,
 };
 
 /* export, flamegraph and plot take options beyond struct ms_cli; the table's calls reach them through this. */
@@ -46,30 +46,34 @@ struct ms_main_cmd {
     "  --by KEY  group by line (default), function, file or stack (the whole stack)\n"                         \
     "  --cumulative  count a site under every frame of its stack, not only the site frame\n"                     \
     "  --stack  print each row's symbolized stack\n"
+#define MS_MAIN_NAMES "  --full-names  C++ names with their template arguments (text leaves them out)\n"
 #define MS_MAIN_FILTER "  --include PAT / --exclude PAT  fnmatch on file, function or module (repeatable)\n  --all-frames  filters look at every frame, not just the innermost\n"
 
 static const struct ms_main_cmd ms_main_cmds[] = {
-    {"top", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM, ms_top_main, 10,
+    {"top", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_NAMES, ms_top_main, 10,
      "usage: memsnap top SNAP [--by line|function|file|stack] [-n N] [--cumulative] [--stack]\n"
      "Largest live allocation sites first, then the totals.\n"
-     "  -n N  rows to show (default 10, 0 = all)\n" MS_MAIN_BY MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
-    {"diff", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAILSIZE, ms_diff_main, 10,
+     "  -n N  rows to show (default 10, 0 = all)\n" MS_MAIN_BY MS_MAIN_NAMES MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
+    {"diff", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAILSIZE | O_NAMES,
+     ms_diff_main, 10,
      "usage: memsnap diff OLD NEW [--by line|function|file|stack] [-n N] [--cumulative] [--stack]\n"
      "                    [--fail-over SIZE] [--fail-site-over SIZE]\n"
      "What changed between two snapshots, largest change first (tracemalloc's compare_to).\n"
      "  -n N  rows to show (default 10, 0 = all)\n"
      "  --fail-over SIZE  exit 1 when the total grew by more than SIZE (e.g. 1MiB)\n"
-     "  --fail-site-over SIZE  exit 1 when any row grew by more than SIZE\n" MS_MAIN_BY MS_MAIN_FILTER MS_MAIN_SYM
+     "  --fail-site-over SIZE  exit 1 when any row grew by more than SIZE\n" MS_MAIN_BY MS_MAIN_NAMES MS_MAIN_FILTER
+     MS_MAIN_SYM
      MS_MAIN_COMMON},
-    {"leaks", O_FORMAT | O_BYTES | O_N | O_FILTER | O_SYM | O_FAIL | O_SUPP, ms_leaks_main, -1,
+    {"leaks", O_FORMAT | O_BYTES | O_N | O_FILTER | O_SYM | O_FAIL | O_SUPP | O_NAMES, ms_leaks_main, -1,
      "usage: memsnap leaks SNAP [--show-reachable] [--suppressions FILE] [--no-default-suppressions] [--fail] [-n N]\n"
      "Blocks lost at exit (definitely, then indirectly), by stack, largest first.\n"
      "  --show-reachable  also the blocks still reachable at exit\n"
      "  --suppressions FILE  LeakSanitizer syntax: leak:PATTERN per line\n"
      "  --no-default-suppressions  also list the C runtime's one-time allocations\n"
      "  -n N  stacks to list (default all)\n"
-     "  --fail  exit 1 when any lost block is left after suppressions\n" MS_MAIN_FILTER MS_MAIN_SYM MS_MAIN_COMMON},
-    {"growth", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAIL | O_EXITSNAP,
+     "  --fail  exit 1 when any lost block is left after suppressions\n" MS_MAIN_NAMES MS_MAIN_FILTER MS_MAIN_SYM
+     MS_MAIN_COMMON},
+    {"growth", O_FORMAT | O_BYTES | O_BY | O_N | O_CUMUL | O_STACK | O_FILTER | O_SYM | O_FAIL | O_EXITSNAP | O_NAMES,
      ms_growth_main, -1,
      "usage: memsnap growth SNAP1 SNAP2 SNAP3... [--by stack|line|function|file] [--cumulative] [-n N] [--fail]\n"
      "                      [--stack] [--include-exit]\n"
@@ -79,7 +83,7 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      "  --include-exit  keep at-exit snapshots in the series (left out by default)\n"
      "  --by KEY  group by stack (default), line, function or file\n"
      "  --cumulative  count a site under every frame of its stack (line, function, file)\n"
-     "  --stack  print each site's stack (always printed for unbounded sites)\n" MS_MAIN_FILTER MS_MAIN_SYM
+     "  --stack  print each site's stack (always printed for unbounded sites)\n" MS_MAIN_NAMES MS_MAIN_FILTER MS_MAIN_SYM
      MS_MAIN_COMMON},
     {"lines", O_FORMAT | O_BYTES | O_SYM | O_LINES, ms_lines_main, -1,
      "usage: memsnap lines SNAP (--file F | --function F) [--source-dir D]\n"
@@ -116,7 +120,7 @@ enum {
     OPT_FORMAT = 256, OPT_BYTES, OPT_BY, OPT_CUMUL, OPT_STACK, OPT_INCLUDE, OPT_EXCLUDE, OPT_ALLFRAMES,
     OPT_SYSROOT, OPT_DEBUGDIR, OPT_FAILOVER, OPT_FAILSITE, OPT_FAIL, OPT_SUPP, OPT_NOSUPP, OPT_FILE,
     OPT_FUNCTION, OPT_SRCDIR, OPT_OUTPUT, OPT_INTERVAL, OPT_DEPTH, OPT_UNWIND, OPT_NOFOLLOW,
-    OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE, OPT_REACHABLE, OPT_INCLUDEEXIT,
+    OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE, OPT_REACHABLE, OPT_INCLUDEEXIT, OPT_FULLNAMES,
 };
 
 static const struct option ms_main_long[] = {
@@ -133,7 +137,8 @@ static const struct option ms_main_long[] = {
     {"depth", required_argument, 0, OPT_DEPTH}, {"unwind", required_argument, 0, OPT_UNWIND},
     {"no-follow", no_argument, 0, OPT_NOFOLLOW}, {"live", no_argument, 0, OPT_LIVE},
     {"allocated", no_argument, 0, OPT_ALLOCATED}, {"count", no_argument, 0, OPT_COUNT},
-    {"title", required_argument, 0, OPT_TITLE}, {"include-exit", no_argument, 0, OPT_INCLUDEEXIT}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    {"title", required_argument, 0, OPT_TITLE}, {"include-exit", no_argument, 0, OPT_INCLUDEEXIT},
+    {"full-names", no_argument, 0, OPT_FULLNAMES}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 };
 
 static const char ms_main_usage[] =
@@ -297,7 +302,7 @@ int main(int argc, char **argv)
                         : c == OPT_SUPP || c == OPT_NOSUPP || c == OPT_REACHABLE ? O_SUPP
                         : c == OPT_FILE || c == OPT_FUNCTION || c == OPT_SRCDIR ? O_LINES
                         : c == 'o' || c == OPT_OUTPUT || c == OPT_LIVE || c == OPT_ALLOCATED || c == OPT_COUNT ||
-                          c == OPT_TITLE ? O_EXPORT : c == OPT_INCLUDEEXIT ? O_EXITSNAP : 0;
+                          c == OPT_TITLE ? O_EXPORT : c == OPT_INCLUDEEXIT ? O_EXITSNAP : c == OPT_FULLNAMES ? O_NAMES : 0;
         if (c == 'h') {
             fputs(cmd->usage, stdout);
             status = 0;
@@ -392,6 +397,7 @@ int main(int argc, char **argv)
         case OPT_NOSUPP: cli.no_default_suppressions = true; break;
         case OPT_REACHABLE: cli.show_reachable = true; break;
         case OPT_INCLUDEEXIT: cli.include_exit = true; break;
+        case OPT_FULLNAMES: ms_output_set_full_names(true); break;
         case OPT_FILE: cli.file = optarg; break;
         case OPT_FUNCTION: cli.function = optarg; break;
         case OPT_SRCDIR: cli.source_dir = optarg; break;

@@ -42,11 +42,25 @@ json_t *ms_output_json_totals(const struct ms_snap *s)
                      (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count);
 }
 
+/* Text output shows C++ names without template arguments unless asked (--full-names); JSON always has them. */
+static bool ms_output_full;
+
+void ms_output_set_full_names(bool full)
+{
+    ms_output_full = full;
+}
+
+const char *ms_output_name(const char *text, char *buf, size_t len)
+{
+    return ms_output_full ? text : ms_symbolize_shorten(text, buf, len);
+}
+
 void ms_output_text_stack(FILE *out, const struct ms_sym_frame *const *frames, uint32_t n, const char *indent)
 {
-    char buf[8192];
+    char buf[8192], s[8192];
     for (uint32_t i = 0; i < n; i++)
-        fprintf(out, "%s#%u %s%s\n", indent, i, ms_symbolize_describe(frames[i], buf, sizeof buf),
+        fprintf(out, "%s#%u %s%s\n", indent, i, ms_output_name(ms_symbolize_describe(frames[i], buf, sizeof buf), s,
+                                                              sizeof s),
                 frames[i]->inlined ? " (inlined)" : "");
 }
 

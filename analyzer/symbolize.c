@@ -580,6 +580,56 @@ static bool ms_symbolize_runtime_module(const char *path)
     return false;
 }
 
+/* A frame of the C++ standard library's templates (containers, allocators, strings), instantiated into the
+ * program's own module: its headers' directory (libstdc++ and libc++ both install under include/c++/), or,
+ * without line information, its namespaces. */
+static bool ms_symbolize_stdlib_frame(const struct ms_sym_frame *f)
+{
+    if (f->file)
+        return strstr(f->file, "/include/c++/") != NULL;
+    return f->function && (strncmp(f->function, "std::", 5) == 0 || strncmp(f->function, "__gnu_cxx::", 11) == 0);
+}
+
+/* "operator" followed by one of the operators spelled with < or >, at s: its length, else 0. */
+static size_t ms_symbolize_angle_operator(const char *s)
+{
+    static const char *const ops[] = {"<=>", "<<=", ">>=", "->*", "<<", ">>", "<=", ">=", "->", "<", ">"};
+    if (strncmp(s, "operator", 8) != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (strncmp(s + 8, ops[i], strlen(ops[i])) == 0)
+            return 8 + strlen(ops[i]);
+    return 0;
+}
+
+const char *ms_symbolize_shorten(const char *text, char *buf, size_t len)
+{
+    size_t o = 0;
+    int depth = 0;
+    if (!strchr(text, '<') || len == 0)
+        return text;
+    for (const char *p = text; *p && o + 3 < len; p++) {
+        size_t op = depth == 0 ? ms_symbolize_angle_operator(p) : 0;
+        if (op) {
+            size_t room = len - 1 - o < op ? len - 1 - o : op;
+            memcpy(buf + o, p, room);
+            o += room;
+            p += op - 1;
+        } else if (*p == '<') {
+            if (depth++ == 0) {
+                buf[o++] = '<';
+                buf[o++] = '>';
+            }
+        } else if (*p == '>' && depth > 0) {
+            depth--;
+        } else if (depth == 0) {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 /* Expand one address into source frames; returns how many were written to out (>= 1). */
 static size_t ms_symbolize_resolve(struct ms_symbolizer *s, struct ms_symmod *mod, uint64_t offset,
                                    struct ms_sym_frame *out, size_t cap)
@@ -703,7 +753,7 @@ size_t ms_symbolize_frame(struct ms_symbolizer *s, void *const *handles, const s
     bool runtime = ms_symbolize_runtime_module(mod->path);
     for (size_t j = 0; j < n; j++) {
         dst[j] = tmp[j];
-        dst[j].runtime = runtime;
+        dst[j].runtime = runtime || ms_symbolize_stdlib_frame(&dst[j]);
         ms_symbolize_keys(s, &dst[j], mod);
     }
     s->cache[i] = (struct ms_sym_slot){f->offset, mod->index, (uint32_t)n, dst};

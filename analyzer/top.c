@@ -22,8 +22,8 @@ static int ms_top_cmp(const void *a, const void *b)
 
 static void ms_top_row_text(FILE *out, const char *label, uint64_t size, uint64_t count, bool exact)
 {
-    char a[64], b[64];
-    fprintf(out, "%s: size=%s, count=%llu", label, ms_size_format(a, sizeof a, (double)size, false, exact),
+    char a[64], b[64], name[8192];
+    fprintf(out, "%s: size=%s, count=%llu", ms_output_name(label, name, sizeof name), ms_size_format(a, sizeof a, (double)size, false, exact),
             (unsigned long long)count);
     if (count)
         fprintf(out, ", average=%s", ms_size_format(b, sizeof b, (double)size / (double)count, false, exact));

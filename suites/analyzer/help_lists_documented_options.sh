@@ -17,12 +17,13 @@ want() { # command option...
 shared_sym=(--sysroot --debug-dir)
 shared_filter=(--include --exclude --all-frames)
 shared_out=(--format --bytes)
-want top --by -n --cumulative --stack "${shared_filter[@]}" "${shared_sym[@]}" "${shared_out[@]}"
-want diff --by -n --cumulative --stack --fail-over --fail-site-over "${shared_filter[@]}" "${shared_sym[@]}" \
+shared_names=(--full-names)
+want top --by -n --cumulative --stack "${shared_names[@]}" "${shared_filter[@]}" "${shared_sym[@]}" "${shared_out[@]}"
+want diff --by -n --cumulative --stack --fail-over --fail-site-over "${shared_names[@]}" "${shared_filter[@]}" "${shared_sym[@]}" \
   "${shared_out[@]}"
-want leaks --show-reachable --suppressions --no-default-suppressions --fail -n "${shared_filter[@]}" \
+want leaks --show-reachable --suppressions --no-default-suppressions --fail -n "${shared_names[@]}" "${shared_filter[@]}" \
   "${shared_sym[@]}" "${shared_out[@]}"
-want growth --by --cumulative -n --fail --stack --include-exit "${shared_filter[@]}" "${shared_sym[@]}" "${shared_out[@]}"
+want growth --by --cumulative -n --fail --stack --include-exit --full-names "${shared_filter[@]}" "${shared_sym[@]}" "${shared_out[@]}"
 want lines --file --function --source-dir "${shared_sym[@]}" "${shared_out[@]}"
 want export --format collapsed pprof json massif -o --live --allocated --bytes --count "${shared_filter[@]}" \
   "${shared_sym[@]}"

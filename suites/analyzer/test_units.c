@@ -110,6 +110,28 @@ static void growth_rule_separates_unbounded_from_bounded(void **state)
     assert_true(t.plateau);
 }
 
+static void template_arguments_are_shortened_for_display(void **state)
+{
+    (void)state;
+    char b[256];
+    const char *plain = "make_node at /src/a.c:12";
+    assert_ptr_equal(ms_symbolize_shorten(plain, b, sizeof b), plain);
+    assert_string_equal(ms_symbolize_shorten("std::vector<int, std::allocator<int> >::push_back(int const&)", b,
+                                             sizeof b),
+                        "std::vector<>::push_back(int const&)");
+    assert_string_equal(ms_symbolize_shorten("std::map<int, std::__cxx11::basic_string<char> >::operator[](int&&)",
+                                             b, sizeof b),
+                        "std::map<>::operator[](int&&)");
+    /* Operators spelled with angle brackets are not template arguments. */
+    assert_string_equal(ms_symbolize_shorten("bool operator< <Key>(Key const&, Key const&)", b, sizeof b),
+                        "bool operator< <>(Key const&, Key const&)");
+    assert_string_equal(ms_symbolize_shorten("std::ostream::operator<<(int)", b, sizeof b),
+                        "std::ostream::operator<<(int)");
+    assert_string_equal(ms_symbolize_shorten("Ptr<T>::operator->() const", b, sizeof b), "Ptr<>::operator->() const");
+    /* A small buffer truncates, never overflows. */
+    assert_string_equal(ms_symbolize_shorten("std::vector<int>::push_back", b, 8), "std::");
+}
+
 static void leak_patterns_follow_leaksanitizer_matching(void **state)
 {
     (void)state;
@@ -205,6 +227,7 @@ int main(void)
         cmocka_unit_test(size_format_signed_variant_prints_the_sign),
         cmocka_unit_test(size_arguments_parse_with_binary_units),
         cmocka_unit_test(growth_rule_separates_unbounded_from_bounded),
+        cmocka_unit_test(template_arguments_are_shortened_for_display),
         cmocka_unit_test(leak_patterns_follow_leaksanitizer_matching),
         cmocka_unit_test(suppression_files_name_the_bad_line),
         cmocka_unit_test(suppressions_match_any_frame_of_a_stack),
