@@ -432,11 +432,32 @@ enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_expo
 void ms_plot_order(struct ms_snap **snaps, size_t n);
 enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
+/* ---- memgate.c: `memsnap run --fail-on ...`: verdicts on the snapshots one run wrote ----------------- */
+
+enum { MS_MEMGATE_LEAKS = 1u << 0, MS_MEMGATE_GROWTH = 1u << 1 };
+#define MS_MEMGATE_EXITCODE 23 /* a crossed gate, unless --fail-exitcode says otherwise (LeakSanitizer's too) */
+
+struct ms_memgate_opts {
+    unsigned fail_on;             /* MS_MEMGATE_* */
+    long long max_live, max_peak; /* bytes; < 0: no budget */
+    const char *suppressions;     /* for leaks (LeakSanitizer syntax), or NULL */
+};
+/* "leaks", "growth", "leaks,growth" -> MS_MEMGATE_* bits; false on anything else. */
+bool ms_memgate_parse(const char *list, unsigned *out);
+bool ms_memgate_wanted(const struct ms_memgate_opts *o);
+/* The snapshots a run wrote (its main process is `pid`): budgets on every one, leaks on those with an
+ * at-exit scan, growth over the main process's snapshots before exit. The reports of crossed gates go to
+ * `report`. MS_OK, MS_GATE when a gate was crossed, or an error in err (nothing could be checked). */
+enum ms_status ms_memgate_check(const struct ms_memgate_opts *o, char *const *paths, size_t n, uint32_t pid,
+                             FILE *report, struct ms_error *err);
+
 /* ---- run.c: `memsnap run`: the program under LD_PRELOAD=libmemsnap.so ---------------------------- */
 
 struct ms_run_opts {
     const char *output, *interval, *depth, *unwind;
     bool no_follow;
+    struct ms_memgate_opts gate;
+    int fail_exitcode;       /* the exit status for a crossed gate (MS_MEMGATE_EXITCODE) */
     char **argv; /* PROGRAM ARGS..., NULL-terminated */
 };
 /* Returns the exit status to use (the program's, 128+n for signal n, 127 not found, 2 usage). */

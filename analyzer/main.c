@@ -121,6 +121,7 @@ enum {
     OPT_SYSROOT, OPT_DEBUGDIR, OPT_FAILOVER, OPT_FAILSITE, OPT_FAIL, OPT_SUPP, OPT_NOSUPP, OPT_FILE,
     OPT_FUNCTION, OPT_SRCDIR, OPT_OUTPUT, OPT_INTERVAL, OPT_DEPTH, OPT_UNWIND, OPT_NOFOLLOW,
     OPT_LIVE, OPT_ALLOCATED, OPT_COUNT, OPT_TITLE, OPT_REACHABLE, OPT_INCLUDEEXIT, OPT_FULLNAMES,
+    OPT_FAILON, OPT_MAXLIVE, OPT_MAXPEAK, OPT_FAILEXIT, OPT_VERSION, /* run's gates; --version */
 };
 
 static const struct option ms_main_long[] = {
@@ -138,7 +139,10 @@ static const struct option ms_main_long[] = {
     {"no-follow", no_argument, 0, OPT_NOFOLLOW}, {"live", no_argument, 0, OPT_LIVE},
     {"allocated", no_argument, 0, OPT_ALLOCATED}, {"count", no_argument, 0, OPT_COUNT},
     {"title", required_argument, 0, OPT_TITLE}, {"include-exit", no_argument, 0, OPT_INCLUDEEXIT},
-    {"full-names", no_argument, 0, OPT_FULLNAMES}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    {"full-names", no_argument, 0, OPT_FULLNAMES}, {"help", no_argument, 0, 'h'},
+    {"fail-on", required_argument, 0, OPT_FAILON}, {"max-live", required_argument, 0, OPT_MAXLIVE},
+    {"max-peak", required_argument, 0, OPT_MAXPEAK}, {"fail-exitcode", required_argument, 0, OPT_FAILEXIT},
+    {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0},
 };
 
 static const char ms_main_usage[] =
@@ -159,9 +163,20 @@ static const char ms_main_usage[] =
 
 static const char ms_main_run_usage[] =
     "usage: memsnap run [--output PATTERN] [--interval MS] [--depth N] [--unwind dwarf|fp|libunwind]\n"
-    "                   [--no-follow] -- PROGRAM ARGS...\n"
+    "                   [--no-follow] [--fail-on leaks[,growth]] [--max-live SIZE] [--max-peak SIZE]\n"
+    "                   [--suppressions FILE] [--fail-exitcode N] -- PROGRAM ARGS...\n"
     "Runs PROGRAM with LD_PRELOAD=libmemsnap.so and passes its exit status through (128+N for signal N,\n"
-    "127 when not found). PATTERN takes %p (pid), %n (sequence), %e (program name).\n";
+    "127 when not found). PATTERN takes %p (pid), %n (sequence), %e (program name).\n"
+    "Gates, judged when PROGRAM exits 0 (its own failure is passed through unchanged); a crossed gate\n"
+    "prints its report on stderr and exits 23 (or N):\n"
+    "  --fail-on leaks  memory lost at exit (definitely or indirectly), after suppressions\n"
+    "  --fail-on growth  a site growing without bound over the run's snapshots (needs --interval MS)\n"
+    "  --max-live SIZE  live heap in any snapshot above SIZE (e.g. 64MiB)\n"
+    "  --max-peak SIZE  peak heap above SIZE\n"
+    "  --suppressions FILE  leaks to ignore (LeakSanitizer syntax: leak:PATTERN)\n"
+    "  --fail-exitcode N  the exit status for a crossed gate (1-255, default 23)\n"
+    "Without --output, a gated run keeps its snapshots in a temporary directory and removes them.\n"
+    "Exit status: PROGRAM's, or 23 (N) a gate was crossed, 2 usage error or nothing to check.\n";
 
 __attribute__((format(printf, 2, 3))) static int ms_main_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -230,7 +245,7 @@ static bool ms_main_push(const char ***v, size_t *n, const char *s)
 
 static int ms_main_run(int argc, char **argv)
 {
-    struct ms_run_opts ro = {0};
+    struct ms_run_opts ro = {.gate = {.max_live = -1, .max_peak = -1}, .fail_exitcode = MS_MEMGATE_EXITCODE};
     struct ms_cli cli = {.out = stdout};
     int c;
     optind = 1;
@@ -242,6 +257,24 @@ static int ms_main_run(int argc, char **argv)
         case OPT_DEPTH: ro.depth = optarg; break;
         case OPT_UNWIND: ro.unwind = optarg; break;
         case OPT_NOFOLLOW: ro.no_follow = true; break;
+        case OPT_SUPP: ro.gate.suppressions = optarg; break;
+        case OPT_FAILON:
+            if (!ms_memgate_parse(optarg, &ro.gate.fail_on))
+                return ms_main_usage_error("run", "--fail-on takes leaks, growth or leaks,growth, not '%s'", optarg);
+            break;
+        case OPT_MAXLIVE:
+        case OPT_MAXPEAK:
+            if (!ms_size_parse(optarg, c == OPT_MAXLIVE ? &ro.gate.max_live : &ro.gate.max_peak))
+                return ms_main_usage_error("run", "not a size: '%s' (examples: 1000, 64KiB, 1.5M)", optarg);
+            break;
+        case OPT_FAILEXIT: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 1 || v > 255)
+                return ms_main_usage_error("run", "--fail-exitcode takes 1 to 255, not '%s'", optarg);
+            ro.fail_exitcode = (int)v;
+            break;
+        }
         case 'h': fputs(ms_main_run_usage, stdout); return 0;
         case '?':
         case ':': ms_main_getopt_error("run", c, argv); return 2;

@@ -175,25 +175,56 @@ static bool ms_run_seen_has(const struct ms_run_seen *seen, const char *path, co
     return false;
 }
 
-static void ms_run_report(const char *pattern, const struct ms_run_seen *seen)
+/* The files matching the pattern that the run wrote (not in `seen`), malloc'd; NULL-terminated. */
+static char **ms_run_written(const char *pattern, const struct ms_run_seen *seen, size_t *count)
 {
     char glob_pat[PATH_MAX];
     glob_t g;
-    size_t found = 0;
+    char **out = NULL;
+    *count = 0;
     ms_run_glob_pattern(pattern, glob_pat, sizeof glob_pat);
-    if (glob(glob_pat, 0, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++) {
-            struct stat st;
-            if (stat(g.gl_pathv[i], &st) != 0 || ms_run_seen_has(seen, g.gl_pathv[i], &st))
-                continue;
-            if (!found++)
-                fprintf(stderr, "memsnap: snapshots written:\n");
-            fprintf(stderr, "  %s\n", g.gl_pathv[i]);
-        }
-        globfree(&g);
+    if (glob(glob_pat, 0, NULL, &g) != 0)
+        return calloc(1, sizeof *out);
+    out = calloc(g.gl_pathc + 1, sizeof *out);
+    for (size_t i = 0; out && i < g.gl_pathc; i++) {
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) != 0 || ms_run_seen_has(seen, g.gl_pathv[i], &st))
+            continue;
+        if ((out[*count] = strdup(g.gl_pathv[i])) != NULL)
+            ++*count;
     }
-    if (!found)
+    globfree(&g);
+    return out;
+}
+
+static void ms_run_free_list(char **list)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        free(list[i]);
+    free(list);
+}
+
+static void ms_run_report(const char *pattern, char *const *written, size_t count)
+{
+    if (!count) {
+        char glob_pat[PATH_MAX];
+        ms_run_glob_pattern(pattern, glob_pat, sizeof glob_pat);
         fprintf(stderr, "memsnap: no snapshot was written (looked for %s)\n", glob_pat);
+        return;
+    }
+    fprintf(stderr, "memsnap: snapshots written:\n");
+    for (size_t i = 0; i < count; i++)
+        fprintf(stderr, "  %s\n", written[i]);
+}
+
+/* A gate without --output keeps its snapshots in a private directory, removed after the verdict: as a test
+ * wrapper, it must not litter the test's directory. */
+static void ms_run_remove_dir(const char *dir, char *const *written, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        unlink(written[i]);
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "memsnap run: cannot remove %s: %s\n", dir, strerror(errno));
 }
 
 static bool ms_run_number(const char *s, long lo, long hi)
@@ -262,7 +293,24 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
         return 2;
     }
     free(preload);
-    const char *pattern = o->output ? o->output : "memsnap.%e.%p.%n.snap";
+    bool gating = ms_memgate_wanted(&o->gate);
+    char tmpdir[PATH_MAX] = "", tmppattern[PATH_MAX];
+    if (gating && !o->output) {
+        const char *t = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/memsnap-run.XXXXXX", t && *t ? t : "/tmp");
+        if (!mkdtemp(tmpdir)) {
+            fprintf(stderr, "memsnap run: cannot create a directory for the snapshots (%s): %s\n", tmpdir,
+                    strerror(errno));
+            return 2;
+        }
+        snprintf(tmppattern, sizeof tmppattern, "%s/memsnap.%%e.%%p.%%n.snap", tmpdir);
+        if (setenv("MEMSNAP_OUTPUT", tmppattern, 1) != 0) {
+            fprintf(stderr, "memsnap run: cannot set the environment: %s\n", strerror(errno));
+            rmdir(tmpdir);
+            return 2;
+        }
+    }
+    const char *pattern = *tmpdir ? tmppattern : o->output ? o->output : "memsnap.%e.%p.%n.snap";
     struct ms_run_seen seen = {0};
     ms_run_seen_take(pattern, &seen);
     /* Closed by a successful exec; a byte in it means the program never started (no snapshots to list). */
@@ -270,6 +318,8 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
     if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
         fprintf(stderr, "memsnap run: pipe: %s\n", strerror(errno));
         ms_run_seen_free(&seen);
+        if (*tmpdir)
+            rmdir(tmpdir);
         return 2;
     }
     fflush(NULL);
@@ -279,6 +329,8 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
         close(exec_pipe[0]);
         close(exec_pipe[1]);
         ms_run_seen_free(&seen);
+        if (*tmpdir)
+            rmdir(tmpdir);
         return 2;
     }
     if (pid == 0) {
@@ -313,12 +365,28 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
             return 2;
         }
     }
-    if (got != 1)
-        ms_run_report(pattern, &seen);
+    size_t count = 0;
+    char **written = got != 1 ? ms_run_written(pattern, &seen, &count) : NULL;
     ms_run_seen_free(&seen);
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return 2;
+    if (written && !*tmpdir)
+        ms_run_report(pattern, written, count);
+    int result = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 2;
+    /* The program's own failure is the verdict; the gates judge only a run that succeeded. */
+    if (gating && result == 0) {
+        struct ms_error err = {""};
+        enum ms_status r = written ? ms_memgate_check(&o->gate, written, count, (uint32_t)pid, stderr, &err)
+                                   : ms_error_set(&err, MS_NOMEM, "out of memory");
+        if (r == MS_GATE) {
+            fprintf(stderr, "memsnap run: %s: a memory gate failed (exit %d)%s\n", o->argv[0], o->fail_exitcode,
+                    *tmpdir ? "; --output PATTERN keeps the snapshots" : "");
+            result = o->fail_exitcode;
+        } else if (r != MS_OK) {
+            fprintf(stderr, "memsnap run: %s\n", err.msg);
+            result = 2;
+        }
+    }
+    if (*tmpdir)
+        ms_run_remove_dir(tmpdir, written, count);
+    ms_run_free_list(written);
+    return result;
 }
