@@ -301,7 +301,8 @@ MS_HIDDEN void ms_reach_init(void);
 /* 1 when a snapshot made by trigger (MS_FMT_TRIGGER_*) carries a scan (never when sampling). */
 MS_HIDDEN int ms_reach_enabled(uint32_t trigger);
 /* Marks the live blocks reachable from the roots (writable segments of loaded modules, the calling
- * thread's registers, stack and TLS, other threads' stacks where they are blocked), transitively. Memory
+ * thread's registers, stack and TLS (static and dynamic), the main thread's TLS when another thread
+ * exits, other threads' stacks where they are blocked), transitively. Memory
  * comes from ms_platform_map, never from an allocator. Call under the guard and the snapshot lock, not
  * from a signal handler. 0 or -errno. */
 MS_HIDDEN int ms_reach_scan(uint32_t nstacks, struct ms_reach *out);
@@ -310,6 +311,9 @@ MS_HIDDEN void ms_reach_release(struct ms_reach *r);
  * (rbx, rbp, r12-r15). With it the scan's stack root starts at the program's frames, not at the
  * profiler's (whose buffers hold stale words of frames long gone). For this thread only. */
 MS_HIDDEN void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6]);
+/* The coming exit snapshot runs inside exit() (static destructors): the exiting thread's stack root starts
+ * at exit()'s frame, as LeakSanitizer's does; what atexit handlers and destructors left below it is dead. */
+MS_HIDDEN void ms_reach_in_exit(void);
 /* The profiler's helper thread: its creator says it is coming (1) or did not come (0); the thread itself
  * then says who it is. Its stack is not a root, nor is it counted as a thread the scan missed. */
 MS_HIDDEN void ms_reach_helper_starting(int starting);

@@ -13,6 +13,7 @@
  * and counted. The files are read with plain system calls: /proc/self/maps and the task directory. */
 #include "preload.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -49,6 +50,11 @@ static int reach_on = 1; /* 0 off, 1 at exit, 2 every snapshot */
 static uintptr_t reach_entry_sp;
 static pthread_t reach_entry_thread;
 static uintptr_t reach_entry_regs[6];
+static int reach_entry_in_exit; /* the entry is inside exit(): its frames below exit's are dead */
+static uintptr_t reach_exit_lo, reach_exit_hi; /* exit()'s code */
+static uintptr_t reach_main_tp; /* the main thread's thread pointer (its TCB) */
+static pid_t reach_main_pid;    /* ... in this process (not in a child forked from another thread) */
+static uintptr_t reach_tls_below; /* how far below a thread pointer the static TLS blocks reach */
 
 struct reach_work {
     struct reach_range *regions; /* readable mappings, sorted */
@@ -66,6 +72,18 @@ struct reach_work {
 
 void ms_reach_init(void)
 {
+    /* The main thread's TLS and descriptor are not on its stack: known here for an exit from another. */
+    if (ms_platform_tid() == ms_platform_pid()) {
+        reach_main_tp = (uintptr_t)pthread_self();
+        reach_main_pid = ms_platform_pid();
+    }
+    void *ex = dlsym(RTLD_DEFAULT, "exit");
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (ex && dladdr1(ex, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size) {
+        reach_exit_lo = (uintptr_t)ex;
+        reach_exit_hi = reach_exit_lo + sym->st_size;
+    }
     const char *v = getenv("MEMSNAP_LEAK_SCAN");
     if (v && *v) {
         if (strcmp(v, "0") == 0) {
@@ -87,6 +105,11 @@ void ms_reach_not_a_root(void)
 {
     __atomic_store_n(&reach_helper_tid, ms_platform_tid(), __ATOMIC_RELAXED);
     __atomic_store_n(&reach_helper_pending, 0, __ATOMIC_RELEASE);
+}
+
+void ms_reach_in_exit(void)
+{
+    reach_entry_in_exit = 1;
 }
 
 void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6])
@@ -270,10 +293,49 @@ static int reach_module(struct dl_phdr_info *info, size_t size, void *ctx)
             reach_add_root(lo, lo + ph->p_memsz);
         } else if (ph->p_type == PT_TLS && info->dlpi_tls_data) {
             /* This thread's copy of the module's thread-local variables. */
-            reach_add_root((uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz);
+            uintptr_t tls = (uintptr_t)info->dlpi_tls_data, tp = (uintptr_t)pthread_self();
+            reach_add_root(tls, tls + ph->p_memsz);
+            /* Static TLS sits at the same offset below every thread's pointer (x86_64, variant II). */
+            if (tls < tp && tp - tls < ((uintptr_t)1 << 26) && tp - tls > reach_tls_below) {
+                reach_tls_below = tp - tls;
+            }
         }
     }
     return 0;
+}
+
+/* Above sp, within [sp, hi): where the return address into exit() is, plus 8 (exit's own frame and its
+ * caller's are live; the frames exit() ran below it, atexit handlers and destructors, are dead), or sp. */
+static uintptr_t reach_exit_frame(uintptr_t sp, uintptr_t hi)
+{
+    if (!reach_exit_lo) {
+        return sp;
+    }
+    for (const uintptr_t *p = (const uintptr_t *)((sp + 7) & ~(uintptr_t)7); (uintptr_t)(p + 1) <= hi; p++) {
+        if (*p > reach_exit_lo && *p <= reach_exit_hi) {
+            return (uintptr_t)(p + 1);
+        }
+    }
+    return sp;
+}
+
+/* A thread's thread-local storage seen from its thread pointer: the static TLS blocks below it, its
+ * descriptor above (pthread_setspecific's first keys), and the dynamic TLS vector of its dlopen'ed
+ * modules (glibc: tcbhead_t.dtv, entries of 16 bytes, the count in the one before the first). */
+static void reach_thread_tls(const struct reach_work *w, uintptr_t tp)
+{
+    reach_add_root(tp - reach_tls_below, tp + REACH_PTHREAD_SPAN);
+    if (!reach_region_of(w, tp + 8) || !reach_region_of(w, tp + 15)) {
+        return;
+    }
+    uintptr_t dtv = ((const uintptr_t *)tp)[1];
+    const struct reach_range *r = dtv >= 16 ? reach_region_of(w, dtv - 16) : NULL;
+    if (!r || dtv + 16 > r->hi) {
+        return;
+    }
+    uintptr_t count = *(const uintptr_t *)(dtv - 16);
+    uintptr_t end = count < 65536 ? dtv + 16 * (count + 1) : r->hi;
+    reach_add_root(dtv - 16, end < r->hi ? end : r->hi);
 }
 
 /* sp: the scanning function's stack pointer. Its frame (with the registers it spilled) and its callers'
@@ -289,9 +351,11 @@ static void reach_collect_roots(const struct reach_work *w, uintptr_t sp)
         reach_entry_sp = 0; /* one exit's: a later scan (MEMSNAP_LEAK_SCAN=all) starts where it runs */
         reach_add_root((uintptr_t)reach_entry_regs, (uintptr_t)(reach_entry_regs + 6));
     }
+    int in_exit = reach_entry_in_exit;
+    reach_entry_in_exit = 0;
     int known = ms_platform_thread_stack(&lo, &hi) == 0;
     if (known && sp >= lo && sp < hi) {
-        reach_add_root(sp, hi);
+        reach_add_root(in_exit ? reach_exit_frame(sp, hi) : sp, hi);
     } else {
         /* exit() from a handler on an alternate signal stack: that stack from sp up, and the whole thread
          * stack, whose live part is unknown (more stale words, never a missed root). */
@@ -300,11 +364,14 @@ static void reach_collect_roots(const struct reach_work *w, uintptr_t sp)
             reach_roots_error = -EFAULT;
             return;
         }
-        reach_add_root(sp, r->hi);
+        reach_add_root(in_exit ? reach_exit_frame(sp, r->hi) : sp, r->hi);
         reach_add_root(lo, hi);
     }
     uintptr_t tp = (uintptr_t)pthread_self();
-    reach_add_root(tp, tp + REACH_PTHREAD_SPAN);
+    reach_thread_tls(w, tp);
+    if (reach_main_tp && reach_main_tp != tp && ms_platform_pid() == reach_main_pid) {
+        reach_thread_tls(w, reach_main_tp);
+    }
 }
 
 /* The stack pointer of a thread blocked in a system call: "NR ARG1..ARG6 SP PC", or "-1 SP PC" when it is

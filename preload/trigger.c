@@ -148,6 +148,7 @@ void ms_trigger_exit(void)
 __attribute__((destructor)) static void trigger_destructor(void)
 {
     __atomic_store_n(&trigger_closing, 1, __ATOMIC_RELEASE);
+    ms_reach_in_exit();
     ms_trigger_exit();
 }
 
