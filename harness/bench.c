@@ -462,7 +462,7 @@ static int memsnap_bench_finish(memsnap_bench_session *s, const struct ms_option
         s->run->commit_info = ms_machine_commit_info();
     }
     if (o->json_path) {
-        if (ms_json_write(s->run, o->json_path, 1, &err) != 0) {
+        if (ms_json_write(s->run, o->json_path, o->save_data, &err) != 0) {
             fprintf(stderr, "error: %s\n", err.msg);
             return 2;
         }
@@ -475,7 +475,7 @@ static int memsnap_bench_finish(memsnap_bench_session *s, const struct ms_option
         } else {
             ms_storage_autosave_name(s->run->commit_info, name, sizeof name);
         }
-        if (ms_storage_save(o->storage, s->run, name, saved, sizeof saved, &err) != 0) {
+        if (ms_storage_save(o->storage, s->run, name, o->save_data, saved, sizeof saved, &err) != 0) {
             fprintf(stderr, "error: %s\n", err.msg);
             return 2;
         }

@@ -77,7 +77,7 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                 show_instr = 1;
             }
             struct ms_mannwhitney mw;
-            if (o->data && r->data && ms_mannwhitney_test(o->data, o->stats.rounds, r->data, r->stats.rounds, &mw) == 0) {
+            if (o->data && r->data && ms_mannwhitney_test(o->data, o->ndata, r->data, r->ndata, &mw) == 0) {
                 snprintf(cells[i][8], MS_COMPARE_CELL, "%.4f", mw.p);
             } else {
                 snprintf(cells[i][8], MS_COMPARE_CELL, "n/a");

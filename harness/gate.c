@@ -80,7 +80,7 @@ static int ms_gate_is_spread(const struct ms_gate *g)
  * the median for spread fields (stddev, iqr). The old side is moved by the threshold first. */
 static double *ms_gate_samples(const struct ms_gate *g, const struct ms_result *r, int is_old)
 {
-    size_t n = r->stats.rounds;
+    size_t n = r->ndata;
     double *v = malloc(n * sizeof *v);
     if (!v) {
         return NULL;
@@ -117,7 +117,7 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
         out->significant = 1;
     } else if (alpha >= 1.0) {
         out->significant = 1; /* pytest-benchmark's plain threshold */
-    } else if (old->stats.rounds > 0 && cur->stats.rounds > 0 && old->data && cur->data) {
+    } else if (old->ndata > 0 && cur->ndata > 0 && old->data && cur->data) {
         /* One preempted round can drag a wall-clock mean anywhere (seen here: a planted +25% showed as -33%
          * to +444% in the mean, +25% in the median every time), so for a time the median's change may also
          * stand for the threshold; the rank test below is what keeps noise from failing the gate. */
@@ -131,7 +131,7 @@ void ms_gate_check(const struct ms_gate *g, const struct ms_result *old, const s
          * "no change" instead would call any drift significant once there are thousands of rounds. */
         double *a = ms_gate_samples(g, old, 1), *b = ms_gate_samples(g, cur, 0);
         struct ms_mannwhitney mw;
-        if (a && b && ms_mannwhitney_test(a, old->stats.rounds, b, cur->stats.rounds, &mw) == 0) {
+        if (a && b && ms_mannwhitney_test(a, old->ndata, b, cur->ndata, &mw) == 0) {
             out->p = mw.p;
             /* z < 0: the (moved) old samples rank lower, so the new ones are slower than that. */
             out->z_slower = mw.z < 0;

@@ -90,7 +90,8 @@ struct ms_result {
     json_t *extra_info; /* object */
     json_t *options;    /* object */
     struct memsnap_bench_stats stats;
-    double *data; /* owned; stats.data points here */
+    double *data; /* owned; stats.data points here: the samples, or a saved file's compact quantiles */
+    size_t ndata; /* values in data (stats.rounds may be more when they are quantiles) */
     char *source; /* in comparisons: the short file name, or "NOW" */
 };
 struct ms_run {
@@ -113,7 +114,11 @@ int ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uin
  * per-call counts allocs, bytes, instructions, cycles); NAN if unknown or not measured. */
 double ms_result_field(const struct memsnap_bench_stats *s, const char *field);
 
-/* ---- json.c: pytest-benchmark's file schema (jansson) ---- */
+/* ---- json.c: pytest-benchmark's file schema (jansson) ----
+ * include_data: every sample in stats.data (--benchmark-save-data), else the compact form: stats.quantiles,
+ * at most MS_JSON_QUANTILES evenly spaced order statistics of the samples (all of them, sorted, when there
+ * are fewer), which the reader takes as the samples the gate ranks. */
+#define MS_JSON_QUANTILES 1000
 json_t *ms_json_from_run(const struct ms_run *run, int include_data);
 int ms_json_write(const struct ms_run *run, const char *path, int include_data, struct ms_err *err);
 /* Reads any file pytest-benchmark itself can compare; -EINVAL with "PATH: what is wrong" otherwise. */
@@ -127,7 +132,7 @@ void ms_machine_id(char *buf, size_t len);
 
 /* ---- storage.c: .benchmarks/<machine-id>/NNNN_<name>.json ---- */
 /* Writes run into the next NNNN under storage/<machine id>; the path written goes into saved (if not NULL). */
-int ms_storage_save(const char *storage, const struct ms_run *run, const char *name, char *saved,
+int ms_storage_save(const char *storage, const struct ms_run *run, const char *name, int include_data, char *saved,
                     size_t saved_len, struct ms_err *err);
 /* The file to compare against: spec NULL/"" = newest, digits = that NNNN prefix, else a path or a name
  * suffix. -ENOENT with err set when there is none. */
@@ -232,6 +237,7 @@ struct ms_options {
     size_t ncolumns; /* 0: the default set */
     char columns_buf[256];
     const char *json_path;
+    int save_data; /* --benchmark-save-data: every sample in the files, not the compact quantiles */
     const char *save;
     int autosave;
     const char *storage;

@@ -20,6 +20,20 @@ static void ms_histogram_escape(FILE *f, const char *s)
     }
 }
 
+/* A round step (1, 2 or 5 times a power of ten) for about five intervals over range. */
+static double ms_histogram_step(double range)
+{
+    double raw = range / 5, mag = pow(10, floor(log10(raw))), f = raw / mag;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+/* v rounded to the step's precision, so that a label reads 0.3 and not 0.30000000000000004. */
+static double ms_histogram_round(double v, double step)
+{
+    double unit = pow(10, floor(log10(step)) - 1);
+    return round(v / unit) * unit;
+}
+
 static int ms_histogram_group(const char *prefix, const char *key, struct ms_result *const *rows, size_t n,
                               FILE *log, struct ms_err *err)
 {
@@ -37,18 +51,24 @@ static int ms_histogram_group(const char *prefix, const char *key, struct ms_res
         int e = errno;
         return ms_err_set(err, -e, "%s: cannot write: %s", path, strerror(e));
     }
+    /* The axis spans the whiskers and every mean (a mean dragged by outliers can lie past the upper
+     * whisker), widened to round tick values. */
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++) {
-        lo = fmin(lo, rows[i]->stats.ld15iqr);
-        hi = fmax(hi, rows[i]->stats.hd15iqr);
+        lo = fmin(lo, fmin(rows[i]->stats.ld15iqr, rows[i]->stats.mean));
+        hi = fmax(hi, fmax(rows[i]->stats.hd15iqr, rows[i]->stats.mean));
     }
     if (!(hi > lo)) {
         hi = lo + (lo > 0 ? lo * 0.1 : 1e-9);
     }
     double scale;
-    const char *unit = ms_table_time_unit(lo, &scale);
+    const char *unit = ms_table_time_unit(lo > 0 ? lo : hi, &scale);
+    double step = ms_histogram_step((hi - lo) * scale) / scale;
+    lo = floor(lo / step + 1e-9) * step;
+    hi = ceil(hi / step - 1e-9) * step;
     const int left = 260, plot_w = 600, row_h = 36, top = 40;
-    int height = top + (int)n * row_h + 50;
+    int bottom = top + (int)n * row_h;
+    int height = bottom + 70;
     fprintf(f,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
             "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
@@ -56,13 +76,13 @@ static int ms_histogram_group(const char *prefix, const char *key, struct ms_res
             left + plot_w + 40, height);
     ms_histogram_escape(f, key ? key : "benchmarks");
     fprintf(f, " (time in %ss)</text>\n", unit);
-#define MS_X(v) (left + ((v) - lo) / (hi - lo) * plot_w)
-    for (int t = 0; t <= 5; t++) {
-        double v = lo + (hi - lo) * t / 5;
+#define MS_X(v) (left + fmin(fmax(((v) - lo) / (hi - lo), 0.0), 1.0) * plot_w)
+    for (int t = 0; lo + step * t <= hi + step * 1e-6; t++) {
+        double v = lo + step * t;
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n"
-                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.4g</text>\n",
-                MS_X(v), top - 5, MS_X(v), top + (int)n * row_h, MS_X(v), top + (int)n * row_h + 18, v * scale);
+                "<text class=\"tick\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.10g</text>\n",
+                MS_X(v), top - 5, MS_X(v), bottom, MS_X(v), bottom + 18, ms_histogram_round(v * scale, step * scale));
     }
     for (size_t i = 0; i < n; i++) {
         const struct memsnap_bench_stats *s = &rows[i]->stats;
@@ -81,10 +101,21 @@ static int ms_histogram_group(const char *prefix, const char *key, struct ms_res
                 MS_X(s->q1), y - row_h / 3, fmax(1.0, MS_X(s->q3) - MS_X(s->q1)), 2 * (row_h / 3));
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\" stroke-width=\"2\"/>\n",
                 MS_X(s->median), y - row_h / 3, MS_X(s->median), y + row_h / 3);
-        if (s->mean >= lo && s->mean <= hi) {
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%d\" r=\"3\" fill=\"#c0392b\"/>\n", MS_X(s->mean), y);
-        }
+        fprintf(f, "<circle class=\"mean\" cx=\"%.1f\" cy=\"%d\" r=\"3\" fill=\"#c0392b\"/>\n", MS_X(s->mean), y);
     }
+    /* legend */
+    int ly = bottom + 45;
+    fprintf(f,
+            "<g class=\"legend\">\n"
+            "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>"
+            "<text x=\"%d\" y=\"%d\">whiskers: 1.5 IQR</text>\n"
+            "<rect x=\"%d\" y=\"%d\" width=\"20\" height=\"12\" fill=\"#9cc3e6\" stroke=\"black\"/>"
+            "<text x=\"%d\" y=\"%d\">Q1..Q3</text>\n"
+            "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\" stroke-width=\"2\"/>"
+            "<text x=\"%d\" y=\"%d\">median</text>\n"
+            "<circle cx=\"%d\" cy=\"%d\" r=\"3\" fill=\"#c0392b\"/><text x=\"%d\" y=\"%d\">mean</text>\n</g>\n",
+            left, ly, left + 20, ly, left + 26, ly + 4, left + 150, ly - 6, left + 176, ly + 4, left + 260, ly - 7,
+            left + 260, ly + 7, left + 268, ly + 4, left + 350, ly, left + 358, ly + 4);
 #undef MS_X
     fprintf(f, "</svg>\n");
     if (fclose(f) != 0) {

@@ -6,6 +6,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int ms_json_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The compact form of the samples: evenly spaced order statistics, enough for the gate's rank test. */
+static json_t *ms_json_quantiles(const double *data, size_t n)
+{
+    json_t *q = json_array();
+    double *sorted = malloc(n * sizeof *sorted);
+    if (!q || !sorted) {
+        free(sorted);
+        return q;
+    }
+    memcpy(sorted, data, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, ms_json_cmp);
+    size_t k = n < MS_JSON_QUANTILES ? n : MS_JSON_QUANTILES;
+    for (size_t i = 0; i < k; i++) {
+        double v = k == n ? sorted[i] : ms_stats_percentile_sorted(sorted, n, (double)i / (double)(k - 1));
+        json_array_append_new(q, json_real(v));
+    }
+    free(sorted);
+    return q;
+}
+
 static json_t *ms_json_stats(const struct ms_result *r, int include_data)
 {
     const struct memsnap_bench_stats *s = &r->stats;
@@ -30,12 +56,14 @@ static json_t *ms_json_stats(const struct ms_result *r, int include_data)
     json_object_set_new(o, "total", json_real(s->total));
     json_object_set_new(o, "p95", json_real(s->p95));
     json_object_set_new(o, "p99", json_real(s->p99));
-    if (include_data && r->data) {
+    if (include_data && r->data && r->ndata == s->rounds) {
         json_t *d = json_array();
-        for (size_t i = 0; i < s->rounds; i++) {
+        for (size_t i = 0; i < r->ndata; i++) {
             json_array_append_new(d, json_real(r->data[i]));
         }
         json_object_set_new(o, "data", d);
+    } else if (r->data && r->ndata) {
+        json_object_set_new(o, "quantiles", ms_json_quantiles(r->data, r->ndata));
     }
     json_object_set_new(o, "iterations", json_integer((json_int_t)s->iterations));
     return o;
@@ -177,6 +205,10 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
         s->has_counters = 1;
     }
     json_t *data = json_object_get(stats, "data");
+    int compact = !(json_is_array(data) && json_array_size(data) > 0);
+    if (compact) {
+        data = json_object_get(stats, "quantiles");
+    }
     if (json_is_array(data) && json_array_size(data) > 0) {
         size_t n = json_array_size(data);
         r->data = malloc(n * sizeof *r->data);
@@ -186,13 +218,16 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
         for (size_t i = 0; i < n; i++) {
             json_t *x = json_array_get(data, i);
             if (!json_is_number(x)) {
-                return ms_err_set(err, -EINVAL, "%s: benchmark '%s': stats.data[%zu] is not a number", path,
-                                  r->name, i);
+                return ms_err_set(err, -EINVAL, "%s: benchmark '%s': stats.%s[%zu] is not a number", path,
+                                  r->name, compact ? "quantiles" : "data", i);
             }
             r->data[i] = json_number_value(x);
         }
         s->data = r->data;
-        s->rounds = n;
+        r->ndata = n;
+        if (!compact) {
+            s->rounds = n;
+        }
         if (isnan(s->p95) || isnan(s->p99)) {
             struct memsnap_bench_stats full;
             if (ms_stats_compute(r->data, n, s->iterations, &full) == 0) {

@@ -28,6 +28,8 @@ static const char *ms_options_usage =
     "  --benchmark-json=FILE            write results as pytest-benchmark JSON\n"
     "  --benchmark-save=NAME            save to STORAGE/<machine-id>/NNNN_NAME.json\n"
     "  --benchmark-autosave             save as NNNN_<commit>_<date>.json\n"
+    "  --benchmark-save-data            every sample (stats.data) in the JSON and saved files; without it\n"
+    "                                   they keep up to 1000 quantiles (stats.quantiles), which compare needs\n"
     "  --benchmark-storage=DIR          default .benchmarks\n"
     "  --benchmark-compare[=NUM|NAME|FILE]  compare with the newest saved run, run NUM, the newest\n"
     "                                   saved as NAME, or FILE\n"
@@ -126,6 +128,7 @@ static const struct {
     {"--benchmark-disable-gc", MS_ARG_NONE},
     {"--benchmark-verbose", MS_ARG_NONE},
     {"--benchmark-autosave", MS_ARG_NONE},
+    {"--benchmark-save-data", MS_ARG_NONE},
     {"--benchmark-min-time", MS_ARG_REQUIRED},
     {"--benchmark-max-time", MS_ARG_REQUIRED},
     {"--benchmark-min-rounds", MS_ARG_REQUIRED},
@@ -162,6 +165,8 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
         o->verbose = 1;
     } else if (strcmp(flag, "--benchmark-autosave") == 0) {
         o->autosave = 1;
+    } else if (strcmp(flag, "--benchmark-save-data") == 0) {
+        o->save_data = 1;
     } else if (strcmp(flag, "--benchmark-min-time") == 0) {
         rc = ms_options_number(flag, v, 0, &o->min_time, err);
     } else if (strcmp(flag, "--benchmark-max-time") == 0) {

@@ -83,6 +83,7 @@ int ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uin
     r->stats.cycles_per_op = keep.cycles_per_op;
     free(r->data);
     r->data = copy;
+    r->ndata = n;
     return 0;
 }
 

@@ -41,7 +41,7 @@ static int ms_storage_number(const char *name)
     return (name[0] - '0') * 1000 + (name[1] - '0') * 100 + (name[2] - '0') * 10 + (name[3] - '0');
 }
 
-int ms_storage_save(const char *storage, const struct ms_run *run, const char *name, char *saved,
+int ms_storage_save(const char *storage, const struct ms_run *run, const char *name, int include_data, char *saved,
                     size_t saved_len, struct ms_err *err)
 {
     char id[128], dir[4096], path[8192];
@@ -70,7 +70,7 @@ int ms_storage_save(const char *storage, const struct ms_run *run, const char *n
     if ((size_t)snprintf(path, sizeof path, "%s/%04d_%s.json", dir, highest + 1, name) >= sizeof path) {
         return ms_err_set(err, -ENAMETOOLONG, "%s: name too long", dir);
     }
-    rc = ms_json_write(run, path, 1, err);
+    rc = ms_json_write(run, path, include_data, err);
     if (!rc && saved) {
         snprintf(saved, saved_len, "%s", path);
     }

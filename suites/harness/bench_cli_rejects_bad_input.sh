@@ -50,7 +50,7 @@ help=$("$example" --help) || { echo "FAIL: --help exits non-zero" >&2; fail=1; }
 for flag in --benchmark-only --benchmark-skip --benchmark-disable --benchmark-min-time --benchmark-max-time \
   --benchmark-min-rounds --benchmark-calibration-precision "--benchmark-warmup[=on|off|auto]" \
   --benchmark-warmup-iterations --benchmark-timer --benchmark-group-by --benchmark-sort --benchmark-columns \
-  --benchmark-json --benchmark-save --benchmark-autosave --benchmark-storage "--benchmark-compare[=NUM|NAME|FILE]" \
+  --benchmark-json --benchmark-save --benchmark-save-data --benchmark-autosave --benchmark-storage "--benchmark-compare[=NUM|NAME|FILE]" \
   --benchmark-compare-fail --benchmark-histogram --benchmark-disable-gc --benchmark-verbose "-k EXPR" \
   --benchmark-compare-alpha thread_time process_time p95 allocs; do
   grep -qF -- "$flag" <<<"$help" || { echo "FAIL: --help does not mention $flag" >&2; fail=1; }

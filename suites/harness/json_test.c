@@ -187,11 +187,11 @@ static void storage_numbers_runs_and_finds_them(void **state)
     ms_machine_id(id, sizeof id);
     assert_int_equal(ms_storage_find(store, NULL, found, sizeof found, &err), -ENOENT);
     assert_non_null(strstr(err.msg, "Can't compare"));
-    assert_int_equal(ms_storage_save(store, run, "baseline", saved, sizeof saved, &err), 0);
+    assert_int_equal(ms_storage_save(store, run, "baseline", 1, saved, sizeof saved, &err), 0);
     char want[4096];
     snprintf(want, sizeof want, "%s/%s/0001_baseline.json", store, id);
     assert_string_equal(saved, want);
-    assert_int_equal(ms_storage_save(store, run, "after", saved, sizeof saved, &err), 0);
+    assert_int_equal(ms_storage_save(store, run, "after", 1, saved, sizeof saved, &err), 0);
     snprintf(want, sizeof want, "%s/%s/0002_after.json", store, id);
     assert_string_equal(saved, want);
     assert_int_equal(ms_storage_find(store, NULL, found, sizeof found, &err), 0);
@@ -216,6 +216,133 @@ static void storage_numbers_runs_and_finds_them(void **state)
     ms_result_run_free(run);
 }
 
+/* Without --benchmark-save-data a file keeps at most 1000 quantiles, not every sample: the file stays
+ * small, rounds keep their true count, and the gate still ranks them (a +20% shift still fails). */
+static void json_compact_quantiles_instead_of_every_sample(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    double *d = malloc(N * sizeof *d), *slow = malloc(N * sizeof *slow);
+    assert_non_null(d);
+    assert_non_null(slow);
+    for (int i = 0; i < N; i++) {
+        d[i] = 1e-6 * (1 + 0.001 * ((i * 7919) % 1000));
+        slow[i] = d[i] * 1.2;
+    }
+    struct ms_run *run = ms_result_run_new(), *run2 = ms_result_run_new();
+    struct ms_result *a = ms_result_add(run), *b = ms_result_add(run2);
+    a->name = strdup("x");
+    b->name = strdup("x");
+    a->fullname = strdup("p::x");
+    b->fullname = strdup("p::x");
+    assert_int_equal(ms_result_set_samples(a, d, N, 1), 0);
+    assert_int_equal(ms_result_set_samples(b, slow, N, 1), 0);
+    struct ms_err err = {{0}};
+    const char *full = path_in("full.json"), *compact = path_in("compact.json"), *compact2 = path_in("compact2.json");
+    assert_int_equal(ms_json_write(run, full, 1, &err), 0);
+    assert_int_equal(ms_json_write(run, compact, 0, &err), 0);
+    assert_int_equal(ms_json_write(run2, compact2, 0, &err), 0);
+    struct stat sf, sc;
+    assert_int_equal(stat(full, &sf), 0);
+    assert_int_equal(stat(compact, &sc), 0);
+    assert_true(sc.st_size * 10 < sf.st_size);
+    json_t *top = json_load_file(compact, 0, NULL);
+    json_t *st = json_object_get(json_array_get(json_object_get(top, "benchmarks"), 0), "stats");
+    assert_null(json_object_get(st, "data"));
+    assert_int_equal(json_array_size(json_object_get(st, "quantiles")), MS_JSON_QUANTILES);
+    json_decref(top);
+    struct ms_run *back, *back2;
+    assert_int_equal(ms_json_read(compact, &back, &err), 0);
+    assert_int_equal(ms_json_read(compact2, &back2, &err), 0);
+    assert_int_equal(back->results[0].stats.rounds, N);
+    assert_int_equal(back->results[0].ndata, MS_JSON_QUANTILES);
+    assert_true(back->results[0].data[0] == a->stats.min);
+    assert_true(back->results[0].data[MS_JSON_QUANTILES - 1] == a->stats.max);
+    assert_true(back->results[0].stats.median == a->stats.median);
+    struct ms_gate g;
+    struct ms_gate_verdict v;
+    assert_int_equal(ms_gate_parse("median:10%", &g, &err), 0);
+    ms_gate_check(&g, &back->results[0], &back2->results[0], 0.01, &v);
+    assert_true(!isnan(v.p) && v.failed);
+    ms_gate_check(&g, &back->results[0], &back->results[0], 0.01, &v);
+    assert_false(v.failed);
+    /* a few samples are kept whole, sorted */
+    const double few[] = {3e-6, 1e-6, 2e-6};
+    assert_int_equal(ms_result_set_samples(a, few, 3, 1), 0);
+    assert_int_equal(ms_json_write(run, compact, 0, &err), 0);
+    ms_result_run_free(back);
+    assert_int_equal(ms_json_read(compact, &back, &err), 0);
+    assert_int_equal(back->results[0].ndata, 3);
+    assert_true(back->results[0].data[0] == 1e-6 && back->results[0].data[2] == 3e-6);
+    ms_result_run_free(back);
+    ms_result_run_free(back2);
+    ms_result_run_free(run);
+    ms_result_run_free(run2);
+    free(d);
+    free(slow);
+}
+
+/* The box plot: ticks at round values, every mean drawn inside the axis (here one far past its whisker),
+ * and a legend that names the mean marker. */
+static void histogram_ticks_round_and_means_inside_the_axis(void **state)
+{
+    (void)state;
+    struct ms_run *run = ms_result_run_new();
+    struct ms_result *a = ms_result_add(run);
+    a->name = strdup("qsort_800");
+    a->fullname = strdup("p::qsort_800");
+    double d[200];
+    for (int i = 0; i < 200; i++) {
+        d[i] = 1.9e-3 + 1e-6 * (i % 37);
+    }
+    d[3] = d[77] = d[150] = 0.2; /* preempted rounds: the mean lies far past hd15iqr */
+    assert_int_equal(ms_result_set_samples(a, d, 200, 1), 0);
+    assert_true(a->stats.mean > a->stats.hd15iqr * 1.5);
+    struct ms_result *rows[] = {a};
+    struct ms_err err = {{0}};
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "%s/h", dir);
+    assert_int_equal(ms_histogram_write(prefix, rows, 1, "group", NULL, &err), 0);
+    FILE *f = fopen(path_in("h-default.svg"), "r");
+    assert_non_null(f);
+    char line[1024];
+    int ticks = 0, means = 0, legend_mean = 0;
+    double tick[64];
+    while (fgets(line, sizeof line, f)) {
+        double x, v;
+        const char *t = strstr(line, "class=\"tick\" x=\"");
+        if (t && sscanf(t, "class=\"tick\" x=\"%lf\"", &x) == 1) {
+            const char *gt = strchr(t, '>');
+            assert_non_null(gt);
+            v = strtod(gt + 1, NULL);
+            assert_true(ticks < 64);
+            tick[ticks] = v;
+            ticks++;
+        }
+        const char *c = strstr(line, "class=\"mean\" cx=\"");
+        if (c && sscanf(c, "class=\"mean\" cx=\"%lf\"", &x) == 1) {
+            assert_true(x >= 260 && x <= 860);
+            means++;
+        }
+        legend_mean += strstr(line, ">mean</text>") != NULL;
+    }
+    fclose(f);
+    assert_true(ticks >= 3);
+    /* round values: a step of 1, 2 or 5 times a power of ten, and every tick a multiple of it */
+    double step = tick[1] - tick[0], mant = step / pow(10, floor(log10(step)));
+    if (!(fabs(mant - 1) < 1e-6 || fabs(mant - 2) < 1e-6 || fabs(mant - 5) < 1e-6 || fabs(mant - 10) < 1e-6)) {
+        fail_msg("tick step %g is not 1, 2 or 5 times a power of ten", step);
+    }
+    for (int i = 0; i < ticks; i++) {
+        if (fabs(tick[i] / step - round(tick[i] / step)) > 1e-6) {
+            fail_msg("tick %g is not a multiple of %g", tick[i], step);
+        }
+    }
+    assert_int_equal(means, 1);
+    assert_int_equal(legend_mean, 1);
+    ms_result_run_free(run);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/ms-json-XXXXXX");
@@ -228,6 +355,8 @@ int main(void)
         cmocka_unit_test(json_reads_the_smallest_file_pytest_benchmark_reads),
         cmocka_unit_test(json_bad_files_get_one_clear_line),
         cmocka_unit_test(storage_numbers_runs_and_finds_them),
+        cmocka_unit_test(json_compact_quantiles_instead_of_every_sample),
+        cmocka_unit_test(histogram_ticks_round_and_means_inside_the_axis),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
