@@ -8,11 +8,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "analyze.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the reader assumes a little-endian host");
 
 #define MS_SNAPFILE_MAX_SIZE (1ull << 36) /* 64 GiB: larger is certainly not a snapshot */
+/* A compressed file claiming more than this many times its size is refused before anything is allocated
+ * (real snapshots compress 10 to 40 times). */
+#define MS_SNAPFILE_MAX_RATIO 1024
+/* A STACK_TREE section expands to at most this many frames per byte of the (decompressed) file: real ones
+ * need a few (a stack that shares all but its innermost frame costs a node and a record, 6 to 10 bytes). */
+#define MS_SNAPFILE_MAX_FRAMES_PER_BYTE 64
 
 struct ms_snapfile_mem {
     char *strings;
@@ -38,6 +46,8 @@ static const char *ms_snapfile_section_name(uint32_t type)
     case MS_FMT_SEC_SITES: return "SITES";
     case MS_FMT_SEC_LABELS: return "LABELS";
     case MS_FMT_SEC_LEAKS: return "LEAKS";
+    case MS_FMT_SEC_STACK_TREE: return "STACK_TREE";
+    case MS_FMT_SEC_SITES_PACKED: return "SITES_PACKED";
     case MS_FMT_SEC_END: return "END";
     default: return "unknown";
     }
@@ -174,6 +184,121 @@ static enum ms_status ms_snapfile_stacks(struct ms_snapfile_cursor *c, struct ms
     return MS_OK;
 }
 
+static enum ms_status ms_snapfile_varint(struct ms_snapfile_cursor *c, uint64_t *v, const char *item,
+                                         uint64_t index)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (c->left == 0)
+            break;
+        uint8_t b = *c->p++;
+        c->left--;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return MS_OK;
+        }
+    }
+    return ms_error_set(c->err, MS_INPUT, "%s: corrupt %s section: %s %llu: bad or truncated varint", c->name,
+                        c->what, item, (unsigned long long)index);
+}
+
+/* STACK_TREE: nodes (parent, module, offset), then stacks as innermost nodes; each stack's frames are laid
+ * out innermost first, as STACKS has them. file_len bounds the frames (MS_SNAPFILE_MAX_FRAMES_PER_BYTE). */
+static enum ms_status ms_snapfile_stack_tree(struct ms_snapfile_cursor *c, struct ms_snap *s,
+                                             struct ms_snapfile_mem *m, size_t file_len)
+{
+    uint64_t nodes, v;
+    enum ms_status r = ms_snapfile_varint(c, &nodes, "node count", 0);
+    if (r != MS_OK)
+        return r;
+    if (nodes > c->left / 3)
+        return ms_error_set(c->err, MS_INPUT, "%s: corrupt STACK_TREE section: %llu nodes cannot fit in %zu bytes",
+                            c->name, (unsigned long long)nodes, c->left);
+    uint32_t *parent = malloc((nodes ? nodes : 1) * sizeof *parent);
+    uint32_t *depth = malloc((nodes ? nodes : 1) * sizeof *depth);
+    struct ms_frame *frame = malloc((nodes ? nodes : 1) * sizeof *frame);
+    if (!parent || !depth || !frame) {
+        r = ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+        goto out;
+    }
+    for (uint64_t i = 0; i < nodes; i++) {
+        uint64_t delta, module, offset;
+        if ((r = ms_snapfile_varint(c, &delta, "node", i)) != MS_OK ||
+            (r = ms_snapfile_varint(c, &module, "node", i)) != MS_OK ||
+            (r = ms_snapfile_varint(c, &offset, "node", i)) != MS_OK)
+            goto out;
+        if (delta > i || (module != 0 && module > s->module_count)) {
+            r = ms_error_set(c->err, MS_INPUT, "%s: corrupt STACK_TREE section: node %llu names %s %llu", c->name,
+                             (unsigned long long)i, delta > i ? "parent" : "module",
+                             (unsigned long long)(delta > i ? delta : module - 1));
+            goto out;
+        }
+        parent[i] = delta ? (uint32_t)(i - delta) : UINT32_MAX;
+        depth[i] = delta ? depth[parent[i]] + 1 : 1;
+        if (depth[i] > UINT16_MAX) {
+            r = ms_error_set(c->err, MS_INPUT, "%s: corrupt STACK_TREE section: node %llu is %u frames deep",
+                             c->name, (unsigned long long)i, depth[i]);
+            goto out;
+        }
+        frame[i].module = module ? (uint32_t)(module - 1) : MS_FMT_MODULE_NONE;
+        frame[i].offset = offset;
+    }
+    if ((r = ms_snapfile_varint(c, &v, "stack count", 0)) != MS_OK)
+        goto out;
+    if (v > c->left / 2) {
+        r = ms_error_set(c->err, MS_INPUT, "%s: corrupt STACK_TREE section: %llu stacks cannot fit in %zu bytes",
+                         c->name, (unsigned long long)v, c->left);
+        goto out;
+    }
+    s->stack_count = (uint32_t)v;
+    s->stacks = calloc(v ? v : 1, sizeof *s->stacks);
+    if (!s->stacks) {
+        r = ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+        goto out;
+    }
+    /* First the records, to size the frames. */
+    uint64_t total = 0, limit = (uint64_t)file_len * MS_SNAPFILE_MAX_FRAMES_PER_BYTE;
+    for (uint32_t i = 0; i < s->stack_count; i++) {
+        uint64_t leaf, flags;
+        if ((r = ms_snapfile_varint(c, &leaf, "stack", i)) != MS_OK ||
+            (r = ms_snapfile_varint(c, &flags, "stack", i)) != MS_OK)
+            goto out;
+        if (leaf > nodes || flags > UINT16_MAX) {
+            r = ms_error_set(c->err, MS_INPUT, "%s: corrupt STACK_TREE section: stack %u has node %llu (of %llu), "
+                             "flags %llu", c->name, i, (unsigned long long)leaf - 1, (unsigned long long)nodes,
+                             (unsigned long long)flags);
+            goto out;
+        }
+        s->stacks[i].depth = leaf ? depth[leaf - 1] : 0;
+        s->stacks[i].flags = (uint32_t)flags;
+        s->stacks[i].frames = (const struct ms_frame *)(uintptr_t)leaf; /* the node until laid out */
+        total += s->stacks[i].depth;
+        if (total > limit) {
+            r = ms_error_set(c->err, MS_INPUT, "%s: corrupt STACK_TREE section: more than %llu frames in a %zu-byte file",
+                             c->name, (unsigned long long)limit, file_len);
+            goto out;
+        }
+    }
+    m->frames = malloc((total ? total : 1) * sizeof *m->frames);
+    if (!m->frames) {
+        r = ms_error_set(c->err, MS_NOMEM, "%s: out of memory for %llu frames", c->name, (unsigned long long)total);
+        goto out;
+    }
+    size_t used = 0;
+    for (uint32_t i = 0; i < s->stack_count; i++) {
+        uint32_t node = (uint32_t)(uintptr_t)s->stacks[i].frames;
+        s->stacks[i].frames = m->frames + used;
+        for (uint32_t n = node ? node - 1 : UINT32_MAX; n != UINT32_MAX; n = parent[n])
+            m->frames[used++] = frame[n];
+    }
+out:
+    free(parent);
+    free(depth);
+    free(frame);
+    return r;
+}
+
 static enum ms_status ms_snapfile_sites(struct ms_snapfile_cursor *c, struct ms_snap *s)
 {
     enum ms_status r = ms_snapfile_count(c, sizeof(struct ms_fmt_site), &s->site_count);
@@ -192,6 +317,32 @@ static enum ms_status ms_snapfile_sites(struct ms_snapfile_cursor *c, struct ms_
                                 fs.stack, s->stack_count);
         s->sites[i] = (struct ms_site){fs.stack, fs.live_bytes, fs.live_count, fs.alloc_bytes, fs.alloc_count,
                                        fs.free_bytes, fs.free_count};
+    }
+    return MS_OK;
+}
+
+static enum ms_status ms_snapfile_sites_packed(struct ms_snapfile_cursor *c, struct ms_snap *s)
+{
+    uint64_t n, v[7];
+    enum ms_status r = ms_snapfile_varint(c, &n, "count", 0);
+    if (r != MS_OK)
+        return r;
+    if (n > c->left / 7)
+        return ms_error_set(c->err, MS_INPUT, "%s: corrupt SITES_PACKED section: %llu sites cannot fit in %zu bytes",
+                            c->name, (unsigned long long)n, c->left);
+    s->site_count = (uint32_t)n;
+    s->sites = calloc(n ? n : 1, sizeof *s->sites);
+    if (!s->sites)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    for (uint32_t i = 0; i < s->site_count; i++) {
+        for (int k = 0; k < 7; k++)
+            if ((r = ms_snapfile_varint(c, &v[k], "site", i)) != MS_OK)
+                return r;
+        if (v[0] >= s->stack_count)
+            return ms_error_set(c->err, MS_INPUT,
+                                "%s: corrupt SITES_PACKED section: site %u names stack %llu of %u", c->name, i,
+                                (unsigned long long)v[0], s->stack_count);
+        s->sites[i] = (struct ms_site){(uint32_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
     }
     return MS_OK;
 }
@@ -277,8 +428,8 @@ struct ms_snapfile_sec {
     size_t off, len; /* payload */
 };
 
-enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name, unsigned flags,
-                                 struct ms_snap **out, struct ms_error *err)
+static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, const char *name, unsigned flags,
+                                              struct ms_snap **out, struct ms_error *err)
 {
     const unsigned char *d = data;
     struct ms_fmt_header h;
@@ -303,6 +454,11 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
     if (h.version_major < 1)
         return ms_error_set(err, MS_INPUT, "%s: unsupported snapshot format version %u.%u", name,
                             h.version_major, h.version_minor);
+    if (h.flags & MS_FMT_FLAGS_REQUIRED & ~(uint32_t)MS_FMT_FLAG_ZSTD)
+        return ms_error_set(err, MS_INPUT,
+                            "%s: snapshot format version %u.%u uses features this memsnap does not read (flags "
+                            "%#x; it reads %u.%u); upgrade memsnap", name, h.version_major, h.version_minor,
+                            h.flags, MS_FMT_VERSION_MAJOR, MS_FMT_VERSION_MINOR);
     if (h.file_size > len)
         return ms_error_set(err, MS_INPUT, "%s: truncated: the header says %llu bytes, the file has %zu", name,
                             (unsigned long long)h.file_size, len);
@@ -361,7 +517,7 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
                 goto out;
             }
             ended = true;
-        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_LEAKS) {
+        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_SITES_PACKED) {
             if (seen & (1u << sh.type)) {
                 r = ms_error_set(err, MS_INPUT, "%s: corrupt file: a second %s section at byte %zu", name,
                                  ms_snapfile_section_name(sh.type), off);
@@ -377,6 +533,18 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
         r = ms_error_set(err, MS_INPUT, "%s: corrupt file: %zu sections and %zu bytes after END; the header says %u",
                          name, nsec, len - off, h.section_count);
         goto out;
+    }
+    /* 1.2's packed forms stand for the plain ones; a file has one of each pair. */
+    static const uint32_t packed[][2] = {{MS_FMT_SEC_STACKS, MS_FMT_SEC_STACK_TREE},
+                                         {MS_FMT_SEC_SITES, MS_FMT_SEC_SITES_PACKED}};
+    for (size_t i = 0; i < sizeof packed / sizeof *packed; i++) {
+        if ((seen & (1u << packed[i][0])) && (seen & (1u << packed[i][1]))) {
+            r = ms_error_set(err, MS_INPUT, "%s: corrupt file: both a %s and a %s section", name,
+                             ms_snapfile_section_name(packed[i][0]), ms_snapfile_section_name(packed[i][1]));
+            goto out;
+        }
+        if (seen & (1u << packed[i][1]))
+            seen |= 1u << packed[i][0];
     }
     static const uint32_t required[] = {MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES, MS_FMT_SEC_STACKS,
                                         MS_FMT_SEC_SITES};
@@ -404,8 +572,9 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
     s->version_major = h.version_major;
     s->version_minor = h.version_minor;
     s->flags = h.flags;
-    static const uint32_t order[] = {MS_FMT_SEC_INFO,  MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES, MS_FMT_SEC_STACKS,
-                                     MS_FMT_SEC_SITES, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS};
+    static const uint32_t order[] = {MS_FMT_SEC_INFO,   MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES,
+                                     MS_FMT_SEC_STACKS, MS_FMT_SEC_STACK_TREE, MS_FMT_SEC_SITES,
+                                     MS_FMT_SEC_SITES_PACKED, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS};
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         for (size_t i = 0; i < nsec; i++) {
             if (secs[i].type != order[k])
@@ -426,8 +595,14 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
             case MS_FMT_SEC_STACKS:
                 r = ms_snapfile_stacks(&c, s, m);
                 break;
+            case MS_FMT_SEC_STACK_TREE:
+                r = ms_snapfile_stack_tree(&c, s, m, len);
+                break;
             case MS_FMT_SEC_SITES:
                 r = ms_snapfile_sites(&c, s);
+                break;
+            case MS_FMT_SEC_SITES_PACKED:
+                r = ms_snapfile_sites_packed(&c, s);
                 break;
             case MS_FMT_SEC_LABELS:
                 r = ms_snapfile_labels(&c, s, m);
@@ -448,6 +623,48 @@ out:
         ms_snapfile_free(s);
     else if (!*out && m)
         free(m);
+    return r;
+}
+
+/* A compressed file (MS_FMT_FLAG_ZSTD): header + decompressed body is the image; its size is the header's
+ * file_size, checked against the frame's own before anything is decompressed. */
+enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name, unsigned flags,
+                                 struct ms_snap **out, struct ms_error *err)
+{
+    struct ms_fmt_header h;
+    *out = NULL;
+    if (len < sizeof h || memcmp(data, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN) != 0)
+        return ms_snapfile_parse_image(data, len, name, flags, out, err);
+    memcpy(&h, data, sizeof h);
+    if (h.version_major != MS_FMT_VERSION_MAJOR || !(h.flags & MS_FMT_FLAG_ZSTD) ||
+        (h.flags & MS_FMT_FLAGS_REQUIRED & ~(uint32_t)MS_FMT_FLAG_ZSTD))
+        return ms_snapfile_parse_image(data, len, name, flags, out, err);
+    if (h.header_size != sizeof h)
+        return ms_error_set(err, MS_INPUT, "%s: corrupt header: header size %u", name, h.header_size);
+    const unsigned char *body = (const unsigned char *)data + sizeof h;
+    size_t body_len = len - sizeof h;
+    unsigned long long content = ZSTD_getFrameContentSize(body, body_len);
+    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN)
+        return ms_error_set(err, MS_INPUT, "%s: corrupt compressed body: no zstd frame with its size", name);
+    if (h.file_size < sizeof h || content != h.file_size - sizeof h)
+        return ms_error_set(err, MS_INPUT, "%s: corrupt compressed body: it holds %llu bytes, the header says %llu",
+                            name, content, (unsigned long long)h.file_size);
+    if (h.file_size > MS_SNAPFILE_MAX_SIZE || h.file_size / MS_SNAPFILE_MAX_RATIO > len)
+        return ms_error_set(err, MS_INPUT, "%s: corrupt compressed body: %llu bytes from %zu is not a snapshot",
+                            name, (unsigned long long)h.file_size, len);
+    unsigned char *image = malloc((size_t)h.file_size);
+    if (!image)
+        return ms_error_set(err, MS_NOMEM, "%s: out of memory for %llu bytes", name,
+                            (unsigned long long)h.file_size);
+    memcpy(image, data, sizeof h);
+    size_t got = ZSTD_decompress(image + sizeof h, (size_t)content, body, body_len);
+    enum ms_status r;
+    if (ZSTD_isError(got) || got != content)
+        r = ms_error_set(err, MS_INPUT, "%s: corrupt compressed body: %s", name,
+                         ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
+    else
+        r = ms_snapfile_parse_image(image, (size_t)h.file_size, name, flags, out, err);
+    free(image);
     return r;
 }
 

@@ -1,22 +1,30 @@
 /* The .snap writer (format: include/memsnap/format.h, docs/snapshot-format.md). Section sizes are known
  * before the first byte, so the file is produced in one pass through a fixed buffer with the checksum
- * computed on the way, and appears under its final name only once complete. */
+ * computed on the way, compressed on its way out (zstd, after the header), and appears under its final
+ * name only once complete. Stacks go out as a prefix tree: the callers stacks share are written once. */
 #include "preload.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "memsnap/format.h"
 
 #define SNAPSHOT_BUF (256 * 1024)
+#define SNAPSHOT_ZBUF (128 * 1024)
+/* Level 1: the fastest; the tree already took out what repeats most. */
+#define SNAPSHOT_ZSTD_LEVEL 1
 
 struct snapshot_out {
     int fd;
     int err;
     size_t used;
     uint64_t sum;
+    ZSTD_CCtx *zc; /* NULL: written as is (the header) */
     unsigned char buf[SNAPSHOT_BUF];
+    unsigned char zbuf[SNAPSHOT_ZBUF];
 };
 
 static struct snapshot_out snapshot_out; /* under snapshot_mutex */
@@ -49,6 +57,26 @@ void ms_snapshot_after_fork_child(void)
     snapshot_seq = 0; /* the child's files carry its own pid: its numbering starts afresh */
 }
 
+/* Compresses n bytes (n == 0 with ZSTD_e_end: finishes the frame) and writes what comes out. */
+static int snapshot_compress(struct snapshot_out *o, const void *data, size_t n, ZSTD_EndDirective mode)
+{
+    ZSTD_inBuffer in = {data, n, 0};
+    for (;;) {
+        ZSTD_outBuffer out = {o->zbuf, sizeof o->zbuf, 0};
+        size_t left = ZSTD_compressStream2(o->zc, &out, &in, mode);
+        if (ZSTD_isError(left)) {
+            return -EIO;
+        }
+        int rc = out.pos ? ms_platform_write_all(o->fd, o->zbuf, out.pos) : 0;
+        if (rc < 0) {
+            return rc;
+        }
+        if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) {
+            return 0;
+        }
+    }
+}
+
 /* Writes out the buffer; with `whole` false only a multiple of 8 bytes, keeping the tail, so the
  * checksum is always fed whole words. */
 static void snapshot_drain(struct snapshot_out *o, int whole)
@@ -56,7 +84,7 @@ static void snapshot_drain(struct snapshot_out *o, int whole)
     size_t n = whole ? o->used : o->used & ~(size_t)7;
     if (n && o->err == 0) {
         o->sum = ms_fmt_checksum(o->sum, o->buf, n);
-        o->err = ms_platform_write_all(o->fd, o->buf, n);
+        o->err = o->zc ? snapshot_compress(o, o->buf, n, ZSTD_e_continue) : ms_platform_write_all(o->fd, o->buf, n);
     }
     memmove(o->buf, o->buf + n, o->used - n);
     o->used -= n;
@@ -127,8 +155,229 @@ static const char *snapshot_exe(char *buf, size_t size, uint32_t *len)
     return slash ? slash + 1 : buf;
 }
 
+
+/* ---- the stack tree (STACK_TREE) ---------------------------------------------------------------------
+ * Node = (caller node, return address); a stack = its innermost node. Built before writing so that the
+ * section's length is known: consecutive stacks mostly share their outer frames, so each stack first
+ * follows the previous one's nodes as long as the frames agree, and only the rest goes through a hash
+ * table of (parent, address). Arrays come from ms_platform_map: sized by the total number of frames,
+ * they can be large for a moment and are given back whole. */
+#define TREE_NONE UINT32_MAX
+
+struct snapshot_tree {
+    uint32_t nodes;
+    uint32_t *parent;
+    uint32_t *module;
+    uint64_t *offset;
+    uintptr_t *ip;
+    uint32_t *leaf; /* per stack: innermost node + 1, 0 when it has no frames */
+    uint32_t *slots; /* node + 1; its own mapping, grown as nodes come */
+    uint64_t mask;
+    int full;
+    void *map;
+    size_t map_size;
+    uint64_t len; /* the payload's bytes */
+};
+
+static unsigned snapshot_varint_len(uint64_t v)
+{
+    unsigned n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static unsigned char *snapshot_varint(unsigned char *w, uint64_t v)
+{
+    while (v >= 0x80) {
+        *w++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *w++ = (unsigned char)v;
+    return w;
+}
+
+static inline uint64_t snapshot_tree_hash(uint32_t parent, uintptr_t ip)
+{
+    return ((uint64_t)parent * 0x9e3779b97f4a7c15ull ^ ip) * 0xff51afd7ed558ccdull >> 17;
+}
+
+/* Doubles the hash table: it starts small (a table sized for every frame would touch tens of MB, one
+ * page fault per page, for stacks that mostly share their nodes). */
+static int snapshot_tree_grow(struct snapshot_tree *t)
+{
+    uint64_t slots = 2 * (t->mask + 1);
+    void *map;
+    int rc = ms_platform_map((size_t)slots * sizeof(uint32_t), 1, &map);
+    if (rc < 0) {
+        return rc;
+    }
+    uint32_t *table = map;
+    for (uint32_t n = 0; n < t->nodes; n++) {
+        uint64_t i = snapshot_tree_hash(t->parent[n], t->ip[n]);
+        while (table[i & (slots - 1)] != 0) {
+            i++;
+        }
+        table[i & (slots - 1)] = n + 1;
+    }
+    ms_platform_unmap(t->slots, (size_t)(t->mask + 1) * sizeof(uint32_t));
+    t->slots = table;
+    t->mask = slots - 1;
+    return 0;
+}
+
+static uint32_t snapshot_tree_add(struct snapshot_tree *t, const struct ms_modules *mods, uint32_t *last,
+                                  uint32_t parent, uintptr_t ip)
+{
+    uint32_t n = t->nodes++;
+    t->parent[n] = parent;
+    t->ip[n] = ip;
+    const struct ms_module *lm = *last != MS_FMT_MODULE_NONE ? &mods->items[*last] : NULL;
+    if (!lm || ip < lm->lo || ip >= lm->hi) { /* frames cluster: try the previous module first */
+        *last = ms_modules_find(mods, ip);
+    }
+    t->module[n] = *last;
+    t->offset[n] = *last == MS_FMT_MODULE_NONE ? ip : ip - mods->items[*last].base;
+    t->len += snapshot_varint_len(parent == TREE_NONE ? 0 : n - parent) +
+              snapshot_varint_len(*last == MS_FMT_MODULE_NONE ? 0 : (uint64_t)*last + 1) +
+              snapshot_varint_len(t->offset[n]);
+    return n;
+}
+
+/* The node of (parent, ip), made when new. A table that could not grow takes no more nodes: later ones
+ * are made unshared (a larger file, the same stacks). */
+static uint32_t snapshot_tree_node(struct snapshot_tree *t, const struct ms_modules *mods, uint32_t *last,
+                                   uint32_t parent, uintptr_t ip)
+{
+    if (t->full) {
+        return snapshot_tree_add(t, mods, last, parent, ip);
+    }
+    for (uint64_t i = snapshot_tree_hash(parent, ip);; i++) {
+        uint32_t *slot = &t->slots[i & t->mask];
+        if (*slot == 0) {
+            uint32_t n = snapshot_tree_add(t, mods, last, parent, ip);
+            *slot = n + 1;
+            if (2 * (uint64_t)t->nodes > t->mask && snapshot_tree_grow(t) < 0) {
+                t->full = 1;
+            }
+            return n;
+        }
+        uint32_t n = *slot - 1;
+        if (t->parent[n] == parent && t->ip[n] == ip) {
+            return n;
+        }
+    }
+}
+
+static void snapshot_tree_release(struct snapshot_tree *t)
+{
+    if (t->slots) {
+        ms_platform_unmap(t->slots, (size_t)(t->mask + 1) * sizeof(uint32_t));
+    }
+    ms_platform_unmap(t->map, t->map_size);
+    memset(t, 0, sizeof *t);
+}
+
+static int snapshot_tree_build(struct snapshot_tree *t, uint32_t n, const struct ms_modules *mods)
+{
+    memset(t, 0, sizeof *t);
+    uint64_t frames = 0;
+    for (uint32_t id = 0; id < n; id++) {
+        unsigned depth, flags;
+        (void)ms_stacks_get(id, &depth, &flags);
+        frames += depth;
+    }
+    if (frames >= TREE_NONE) {
+        return -EOVERFLOW;
+    }
+    /* Sized for a few new nodes per stack (what consecutive stacks usually differ by): growing rehashes
+     * every node, a table sized for every frame touches pages that stay empty. */
+    size_t cap = (size_t)frames + 1, slots = 4096;
+    while (slots < 8 * (uint64_t)n && slots < 2 * frames) {
+        slots *= 2;
+    }
+    t->map_size = cap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(uintptr_t)) +
+                  (size_t)n * sizeof(uint32_t);
+    void *table;
+    int rc = ms_platform_map(t->map_size, 1, &t->map);
+    if (rc == 0 && (rc = ms_platform_map(slots * sizeof(uint32_t), 1, &table)) < 0) {
+        ms_platform_unmap(t->map, t->map_size);
+    }
+    if (rc < 0) {
+        memset(t, 0, sizeof *t);
+        return rc;
+    }
+    t->slots = table;
+    char *p = t->map;
+    t->offset = (uint64_t *)(void *)p;
+    p += cap * sizeof(uint64_t);
+    t->ip = (uintptr_t *)(void *)p;
+    p += cap * sizeof(uintptr_t);
+    t->parent = (uint32_t *)(void *)p;
+    p += cap * sizeof(uint32_t);
+    t->module = (uint32_t *)(void *)p;
+    p += cap * sizeof(uint32_t);
+    t->leaf = (uint32_t *)(void *)p;
+    t->mask = slots - 1;
+
+    /* The previous stack from its outermost frame: prev_ip[k] and the node it became. */
+    uintptr_t prev_ip[MS_CONFIG_DEPTH_MAX];
+    uint32_t prev_node[MS_CONFIG_DEPTH_MAX];
+    unsigned prev_depth = 0;
+    uint32_t last = MS_FMT_MODULE_NONE;
+    for (uint32_t id = 0; id < n; id++) {
+        unsigned depth, flags;
+        void *const *ips = ms_stacks_get(id, &depth, &flags);
+        if (depth > MS_CONFIG_DEPTH_MAX) {
+            depth = MS_CONFIG_DEPTH_MAX; /* never: the unwinder's limit */
+        }
+        uint32_t parent = TREE_NONE;
+        unsigned k = 0;
+        for (; k < depth && k < prev_depth && prev_ip[k] == (uintptr_t)ips[depth - 1 - k]; k++) {
+            parent = prev_node[k];
+        }
+        for (; k < depth; k++) {
+            uintptr_t ip = (uintptr_t)ips[depth - 1 - k];
+            parent = snapshot_tree_node(t, mods, &last, parent, ip);
+            prev_ip[k] = ip;
+            prev_node[k] = parent;
+        }
+        prev_depth = depth;
+        t->leaf[id] = depth ? parent + 1 : 0;
+        t->len += snapshot_varint_len(t->leaf[id]) + snapshot_varint_len(flags);
+    }
+    t->len += snapshot_varint_len(t->nodes) + snapshot_varint_len(n);
+    return 0;
+}
+
+static void snapshot_write_tree(struct snapshot_out *o, const struct snapshot_tree *t, uint32_t n)
+{
+    unsigned char *w = snapshot_reserve(o, 10);
+    o->used = (size_t)(snapshot_varint(w, t->nodes) - o->buf);
+    for (uint32_t i = 0; i < t->nodes; i++) {
+        w = snapshot_reserve(o, 30);
+        w = snapshot_varint(w, t->parent[i] == TREE_NONE ? 0 : i - t->parent[i]);
+        w = snapshot_varint(w, t->module[i] == MS_FMT_MODULE_NONE ? 0 : (uint64_t)t->module[i] + 1);
+        w = snapshot_varint(w, t->offset[i]);
+        o->used = (size_t)(w - o->buf);
+    }
+    w = snapshot_reserve(o, 10);
+    o->used = (size_t)(snapshot_varint(w, n) - o->buf);
+    for (uint32_t id = 0; id < n; id++) {
+        unsigned depth, flags;
+        (void)ms_stacks_get(id, &depth, &flags);
+        w = snapshot_reserve(o, 20);
+        w = snapshot_varint(w, t->leaf[id]);
+        w = snapshot_varint(w, flags);
+        o->used = (size_t)(w - o->buf);
+    }
+}
+
 struct snapshot_plan {
     struct ms_modules mods;
+    struct snapshot_tree tree;
     uint32_t stacks;
     uint64_t stacks_len, modules_len, info_len, labels_len, sites_len, leaks_len;
     uint32_t label_count;
@@ -136,59 +385,42 @@ struct snapshot_plan {
     uint32_t leak_records;
 };
 
-static uint64_t snapshot_stacks_len(uint32_t n)
+static void snapshot_site_fields(const struct ms_site_counts *c, uint32_t id, uint64_t v[7])
 {
-    uint64_t len = 4;
+    v[0] = id;
+    v[1] = c->alloc_bytes - c->free_bytes;
+    v[2] = c->alloc_count - c->free_count;
+    v[3] = c->alloc_bytes;
+    v[4] = c->alloc_count;
+    v[5] = c->free_bytes;
+    v[6] = c->free_count;
+}
+
+static uint64_t snapshot_sites_len(const struct ms_site_counts *sites, uint32_t n)
+{
+    uint64_t len = snapshot_varint_len(n), v[7];
     for (uint32_t id = 0; id < n; id++) {
-        unsigned depth, flags;
-        (void)ms_stacks_get(id, &depth, &flags);
-        len += sizeof(struct ms_fmt_stack) + (uint64_t)depth * sizeof(struct ms_fmt_frame);
+        snapshot_site_fields(&sites[id], id, v);
+        for (int k = 0; k < 7; k++) {
+            len += snapshot_varint_len(v[k]);
+        }
     }
     return len;
 }
 
-static void snapshot_write_stacks(struct snapshot_out *o, const struct snapshot_plan *pl)
-{
-    uint32_t last = MS_FMT_MODULE_NONE;
-    snapshot_u32(o, pl->stacks);
-    for (uint32_t id = 0; id < pl->stacks; id++) {
-        unsigned depth, flags;
-        void *const *ips = ms_stacks_get(id, &depth, &flags);
-        struct ms_fmt_stack st = {.depth = (uint16_t)depth, .flags = (uint16_t)flags};
-        /* The whole record straight into the buffer: this loop writes most of the file. */
-        unsigned char *w = snapshot_reserve(o, sizeof st + depth * sizeof(struct ms_fmt_frame));
-        memcpy(w, &st, sizeof st);
-        w += sizeof st;
-        for (unsigned i = 0; i < depth; i++) {
-            uintptr_t ip = (uintptr_t)ips[i];
-            const struct ms_module *lm = last != MS_FMT_MODULE_NONE ? &pl->mods.items[last] : NULL;
-            if (!lm || ip < lm->lo || ip >= lm->hi) { /* frames cluster: try the previous module first */
-                last = ms_modules_find(&pl->mods, ip);
-            }
-            struct ms_fmt_frame f = {.module = last};
-            f.offset = last == MS_FMT_MODULE_NONE ? ip : ip - pl->mods.items[last].base;
-            memcpy(w, &f, sizeof f);
-            w += sizeof f;
-        }
-        o->used += sizeof st + depth * sizeof(struct ms_fmt_frame);
-    }
-}
-
+/* SITES_PACKED: most counters are small, and a stack that freed nothing has zeros. */
 static void snapshot_write_sites(struct snapshot_out *o, const struct ms_site_counts *sites, uint32_t n)
 {
-    snapshot_u32(o, n);
+    unsigned char *w = snapshot_reserve(o, 10);
+    o->used = (size_t)(snapshot_varint(w, n) - o->buf);
     for (uint32_t id = 0; id < n; id++) {
-        struct ms_site_counts c = sites[id];
-        struct ms_fmt_site s = {
-            .stack = id,
-            .live_bytes = c.alloc_bytes - c.free_bytes,
-            .live_count = c.alloc_count - c.free_count,
-            .alloc_bytes = c.alloc_bytes,
-            .alloc_count = c.alloc_count,
-            .free_bytes = c.free_bytes,
-            .free_count = c.free_count,
-        };
-        snapshot_put(o, &s, sizeof s);
+        uint64_t v[7];
+        snapshot_site_fields(&sites[id], id, v);
+        w = snapshot_reserve(o, 7 * 10);
+        for (int k = 0; k < 7; k++) {
+            w = snapshot_varint(w, v[k]);
+        }
+        o->used = (size_t)(w - o->buf);
     }
 }
 
@@ -267,6 +499,23 @@ static void snapshot_label(struct snapshot_out *o, const char *key, const char *
     snapshot_put(o, value, vlen);
 }
 
+/* From here on the bytes go out compressed: one frame whose size is known (readers size their buffer from
+ * the header and check the frame against it). The context is kept from one snapshot to the next. */
+static int snapshot_zstd_begin(struct snapshot_out *o, uint64_t body)
+{
+    static ZSTD_CCtx *cctx;
+    if (!cctx && !(cctx = ZSTD_createCCtx())) {
+        return -ENOMEM;
+    }
+    if (ZSTD_isError(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, SNAPSHOT_ZSTD_LEVEL)) ||
+        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cctx, body))) {
+        return -EIO;
+    }
+    o->zc = cctx;
+    return 0;
+}
+
 static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t trigger, uint32_t seq)
 {
     struct snapshot_plan pl;
@@ -290,8 +539,15 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     if (ms_reach_enabled(trigger)) {
         snapshot_scan(&pl);
     }
-    pl.stacks_len = snapshot_stacks_len(pl.stacks);
-    pl.sites_len = 4 + (uint64_t)pl.stacks * sizeof(struct ms_fmt_site);
+    rc = snapshot_tree_build(&pl.tree, pl.stacks, &pl.mods);
+    if (rc < 0) {
+        ms_modules_release(&pl.mods);
+        ms_reach_release(&pl.reach);
+        ms_real.free(sites);
+        return rc;
+    }
+    pl.stacks_len = pl.tree.len;
+    pl.sites_len = snapshot_sites_len(sites, pl.stacks);
     pl.modules_len = 4;
     for (uint32_t i = 0; i < pl.mods.count; i++) {
         pl.modules_len += sizeof(struct ms_fmt_module) + pl.mods.items[i].path_len + pl.mods.items[i].build_id_len;
@@ -318,6 +574,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     flags |= ms_config.sample ? MS_FMT_FLAG_SAMPLED : 0;
     flags |= ms_stacks_any_truncated() ? MS_FMT_FLAG_TRUNCATED : 0;
     flags |= trigger == MS_FMT_TRIGGER_EXIT ? MS_FMT_FLAG_AT_EXIT : 0;
+    flags |= MS_FMT_FLAG_ZSTD;
     struct ms_fmt_header h = {
         .version_major = MS_FMT_VERSION_MAJOR,
         .version_minor = MS_FMT_VERSION_MINOR,
@@ -328,6 +585,10 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     };
     memcpy(h.magic, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN);
     snapshot_put(o, &h, sizeof h);
+    snapshot_flush(o);
+    if (snapshot_zstd_begin(o, file_size - sizeof h) < 0 && o->err == 0) {
+        o->err = -ENOMEM;
+    }
 
     struct ms_fmt_info info = {
         .pid = (uint32_t)ms_tracker_pid(),
@@ -368,11 +629,11 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_write_modules(o, &pl.mods);
     snapshot_end_section(o, pl.modules_len);
 
-    snapshot_section(o, MS_FMT_SEC_STACKS, pl.stacks_len);
-    snapshot_write_stacks(o, &pl);
+    snapshot_section(o, MS_FMT_SEC_STACK_TREE, pl.stacks_len);
+    snapshot_write_tree(o, &pl.tree, pl.stacks);
     snapshot_end_section(o, pl.stacks_len);
 
-    snapshot_section(o, MS_FMT_SEC_SITES, pl.sites_len);
+    snapshot_section(o, MS_FMT_SEC_SITES_PACKED, pl.sites_len);
     snapshot_write_sites(o, sites, pl.stacks);
     snapshot_end_section(o, pl.sites_len);
 
@@ -394,6 +655,11 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_section(o, MS_FMT_SEC_END, 8);
     snapshot_put(o, &sum, sizeof sum);
     snapshot_flush(o);
+    if (o->zc && o->err == 0) {
+        o->err = snapshot_compress(o, NULL, 0, ZSTD_e_end);
+    }
+    o->zc = NULL;
+    snapshot_tree_release(&pl.tree);
     ms_modules_release(&pl.mods);
     ms_reach_release(&pl.reach);
     ms_real.free(sites);
@@ -484,6 +750,7 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
         goto out;
     }
     o->fd = fd;
+    o->zc = NULL;
     o->err = 0;
     o->used = 0;
     o->sum = MS_FMT_CHECKSUM_SEED;

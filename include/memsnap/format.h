@@ -1,4 +1,5 @@
-/* memsnap snapshot file format, version 1.1 (1.1 added the LEAKS section).
+/* memsnap snapshot file format, version 1.2 (1.1 added the LEAKS section; 1.2 the compressed body and the
+ * STACK_TREE and SITES_PACKED sections).
  *
  * Shared by the writer (preload/snapshot.c) and the reader (analyzer/snapfile.c); the prose version with
  * examples is docs/snapshot-format.md. Everything is little-endian. A file is:
@@ -23,14 +24,21 @@
 #define MS_FMT_MAGIC "MEMSNAP\0"     /* 8 bytes, includes the NUL */
 #define MS_FMT_MAGIC_LEN 8
 #define MS_FMT_VERSION_MAJOR 1
-#define MS_FMT_VERSION_MINOR 1
+#define MS_FMT_VERSION_MINOR 2
 
 /* ms_fmt_header.flags */
 enum {
     MS_FMT_FLAG_SAMPLED = 1u << 0,   /* counters are Poisson-sampled estimates (see INFO.sample_rate) */
     MS_FMT_FLAG_TRUNCATED = 1u << 1, /* at least one stack hit the depth limit */
     MS_FMT_FLAG_AT_EXIT = 1u << 2,   /* taken at process exit: live blocks are leaks */
+    /* Since 1.2: everything after the header is one zstd frame. Decompressed, header + those bytes are the
+     * file as described here (file_size and the END checksum are about that image). */
+    MS_FMT_FLAG_ZSTD = 1u << 3,
 };
+
+/* Flags a reader must understand to read the file at all: a reader refuses, by version, a file with one it
+ * does not know (flags outside this mask are hints it may ignore). */
+#define MS_FMT_FLAGS_REQUIRED (0xffffu << 3)
 
 struct ms_fmt_header {
     char magic[8];          /* MS_FMT_MAGIC */
@@ -52,6 +60,8 @@ enum {
     MS_FMT_SEC_SITES = 5,
     MS_FMT_SEC_LABELS = 6,
     MS_FMT_SEC_LEAKS = 7, /* since 1.1 */
+    MS_FMT_SEC_STACK_TREE = 8, /* since 1.2: the stacks as a prefix tree (replaces STACKS) */
+    MS_FMT_SEC_SITES_PACKED = 9, /* since 1.2: SITES in varints (replaces SITES) */
     MS_FMT_SEC_END = 0xffff,
 };
 
@@ -145,6 +155,18 @@ struct ms_fmt_frame {
     uint32_t reserved;
     uint64_t offset;
 };
+
+/* STACK_TREE payload (since 1.2; a file has STACKS or STACK_TREE): unsigned LEB128 varints throughout.
+ *   node_count, then node_count nodes: parent_delta, module + 1, offset
+ *   stack_count, then stack_count stacks: node + 1, flags
+ * Node i is one frame (module 0 in the varint means MS_FMT_MODULE_NONE) called from node i - parent_delta
+ * (parent_delta 0: an outermost frame), so stacks that share their callers share those nodes. A stack is
+ * its innermost node followed up the parents (node + 1 = 0: no frames): frame 0 first, as in STACKS. Stack
+ * ids are the record indices, as in STACKS. */
+
+/* SITES_PACKED payload (since 1.2; a file has SITES or SITES_PACKED): varint count, then per site the
+ * fields of struct ms_fmt_site as varints: stack, live_bytes, live_count, alloc_bytes, alloc_count,
+ * free_bytes, free_count. */
 
 /* SITES payload: u32 count, then count records. One per stack that ever allocated. */
 struct ms_fmt_site {

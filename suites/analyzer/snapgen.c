@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 struct snapgen_buf {
     unsigned char *p;
     size_t len, cap;
@@ -21,6 +23,7 @@ struct snapgen_sec {
 
 struct snapgen {
     uint32_t flags;
+    int compact; /* format 1.2's form: STACK_TREE, body compressed */
     struct ms_fmt_info info;
     char *exe, *label;
     int have_totals;
@@ -80,6 +83,84 @@ void snapgen_free(struct snapgen *g)
 void snapgen_flags(struct snapgen *g, uint32_t flags)
 {
     g->flags = flags;
+}
+
+void snapgen_compact(struct snapgen *g, int on)
+{
+    g->compact = on;
+}
+
+static void sg_varint(struct snapgen_buf *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        unsigned char c = (unsigned char)(v | 0x80);
+        sg_put(b, &c, 1);
+        v >>= 7;
+    }
+    unsigned char c = (unsigned char)v;
+    sg_put(b, &c, 1);
+}
+
+/* The stacks recorded so far as a STACK_TREE payload: nodes found by a plain search (test-sized). */
+static void sg_tree(const struct snapgen *g, struct snapgen_buf *out)
+{
+    size_t cap = g->stacks.len / sizeof(struct ms_fmt_frame) + 1, n = 0;
+    struct ms_fmt_frame *frame = calloc(cap, sizeof *frame);
+    size_t *parent = calloc(cap, sizeof *parent);
+    size_t *leaf = calloc(g->nstack + 1, sizeof *leaf);
+    uint16_t *flags = calloc(g->nstack + 1, sizeof *flags);
+    const unsigned char *p = g->stacks.p;
+    for (uint32_t i = 0; i < g->nstack; i++) {
+        struct ms_fmt_stack st;
+        memcpy(&st, p, sizeof st);
+        p += sizeof st;
+        size_t at = 0; /* node + 1 */
+        for (int k = st.depth - 1; k >= 0; k--) {
+            struct ms_fmt_frame f;
+            memcpy(&f, p + (size_t)k * sizeof f, sizeof f);
+            size_t j = 0;
+            while (j < n && !(parent[j] == at && frame[j].module == f.module && frame[j].offset == f.offset))
+                j++;
+            if (j == n) {
+                frame[n] = f;
+                parent[n++] = at;
+            }
+            at = j + 1;
+        }
+        p += (size_t)st.depth * sizeof(struct ms_fmt_frame);
+        leaf[i] = at;
+        flags[i] = st.flags;
+    }
+    sg_varint(out, n);
+    for (size_t j = 0; j < n; j++) {
+        sg_varint(out, parent[j] ? j + 1 - parent[j] : 0);
+        sg_varint(out, frame[j].module == MS_FMT_MODULE_NONE ? 0 : (uint64_t)frame[j].module + 1);
+        sg_varint(out, frame[j].offset);
+    }
+    sg_varint(out, g->nstack);
+    for (uint32_t i = 0; i < g->nstack; i++) {
+        sg_varint(out, leaf[i]);
+        sg_varint(out, flags[i]);
+    }
+    free(frame);
+    free(parent);
+    free(leaf);
+    free(flags);
+}
+
+/* The image as format 1.2 stores it: the header, then everything else as one zstd frame. */
+static void sg_compress(struct snapgen_buf *out)
+{
+    size_t body = out->len - sizeof(struct ms_fmt_header);
+    size_t bound = ZSTD_compressBound(body);
+    unsigned char *z = malloc(sizeof(struct ms_fmt_header) + bound);
+    memcpy(z, out->p, sizeof(struct ms_fmt_header));
+    size_t n = ZSTD_compress(z + sizeof(struct ms_fmt_header), bound, out->p + sizeof(struct ms_fmt_header), body, 1);
+    if (ZSTD_isError(n))
+        abort();
+    free(out->p);
+    out->p = z;
+    out->len = out->cap = sizeof(struct ms_fmt_header) + n;
 }
 
 void snapgen_info(struct snapgen *g, uint32_t pid, uint32_t trigger, const char *exe, const char *label)
@@ -198,7 +279,7 @@ unsigned char *snapgen_build(struct snapgen *g, size_t *len)
 {
     struct snapgen_buf out = {0};
     struct ms_fmt_header h = {.version_major = MS_FMT_VERSION_MAJOR, .version_minor = MS_FMT_VERSION_MINOR,
-                              .flags = g->flags, .header_size = sizeof h};
+                              .flags = g->flags | (g->compact ? MS_FMT_FLAG_ZSTD : 0), .header_size = sizeof h};
     memcpy(h.magic, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN);
     sg_put(&out, &h, sizeof h);
     uint32_t count = 0;
@@ -235,8 +316,30 @@ unsigned char *snapgen_build(struct snapgen *g, size_t *len)
         sg_section(&out, MS_FMT_SEC_TOTALS, &t, sizeof t, &count);
     }
     sg_counted(g, &out, MS_FMT_SEC_MODULES, g->nmod, &g->modules, &count);
-    sg_counted(g, &out, MS_FMT_SEC_STACKS, g->nstack, &g->stacks, &count);
-    sg_counted(g, &out, MS_FMT_SEC_SITES, g->nsite, &g->sites, &count);
+    if (g->compact) {
+        struct snapgen_buf tree = {0};
+        sg_tree(g, &tree);
+        sg_section(&out, MS_FMT_SEC_STACK_TREE, tree.p, tree.len, &count);
+        free(tree.p);
+    } else {
+        sg_counted(g, &out, MS_FMT_SEC_STACKS, g->nstack, &g->stacks, &count);
+    }
+    if (g->compact) {
+        struct snapgen_buf packed = {0};
+        sg_varint(&packed, g->nsite);
+        for (uint32_t i = 0; i < g->nsite; i++) {
+            struct ms_fmt_site st;
+            memcpy(&st, g->sites.p + (size_t)i * sizeof st, sizeof st);
+            uint64_t v[7] = {st.stack, st.live_bytes, st.live_count, st.alloc_bytes, st.alloc_count, st.free_bytes,
+                             st.free_count};
+            for (int k = 0; k < 7; k++)
+                sg_varint(&packed, v[k]);
+        }
+        sg_section(&out, MS_FMT_SEC_SITES_PACKED, packed.p, packed.len, &count);
+        free(packed.p);
+    } else {
+        sg_counted(g, &out, MS_FMT_SEC_SITES, g->nsite, &g->sites, &count);
+    }
     if (g->nlabel)
         sg_counted(g, &out, MS_FMT_SEC_LABELS, g->nlabel, &g->labels, &count);
     for (int i = 0; i < g->nextra; i++)
@@ -249,6 +352,8 @@ unsigned char *snapgen_build(struct snapgen *g, size_t *len)
     hp->file_size = out.len;
     uint64_t sum = ms_fmt_checksum(MS_FMT_CHECKSUM_SEED, out.p, end_off);
     memcpy(out.p + end_off + sizeof(struct ms_fmt_section), &sum, 8);
+    if (g->compact)
+        sg_compress(&out);
     *len = out.len;
     return out.p;
 }
@@ -313,7 +418,9 @@ const char *const snapgen_names[] = {
     "valid", "empty", "wrong-magic", "short-header", "newer-version", "version-zero", "bad-checksum",
     "truncated-half", "trailing-garbage", "huge-module-count", "huge-stack-count", "huge-site-count",
     "huge-depth", "section-past-end", "path-past-end", "site-stack-out-of-range", "frame-module-out-of-range",
-    "duplicate-section", "missing-stacks", "huge-section-count", "no-end", NULL,
+    "duplicate-section", "missing-stacks", "huge-section-count", "no-end", "compact-valid",
+    "compact-newer-feature", "compact-body-corrupt", "compact-size-lie", "tree-parent-out-of-range",
+    "tree-and-stacks", NULL,
 };
 
 unsigned char *snapgen_named(const char *name, size_t *len, const char **expect)
@@ -324,6 +431,37 @@ unsigned char *snapgen_named(const char *name, size_t *len, const char **expect)
     uint32_t huge = 0xfffffff0u;
     if (strcmp(name, "valid") == 0) {
         b = snapgen_build(g, len);
+    } else if (strcmp(name, "compact-valid") == 0) {
+        snapgen_compact(g, 1);
+        b = snapgen_build(g, len);
+    } else if (strcmp(name, "compact-newer-feature") == 0) {
+        /* A flag for something a later minor version adds: refused by version, not misread. */
+        snapgen_compact(g, 1);
+        snapgen_flags(g, MS_FMT_FLAG_AT_EXIT | 1u << 4);
+        b = snapgen_build(g, len);
+        *expect = "uses features this memsnap does not read";
+    } else if (strcmp(name, "compact-body-corrupt") == 0) {
+        snapgen_compact(g, 1);
+        b = snapgen_build(g, len);
+        b[*len - 5] ^= 0x55;
+        *expect = "corrupt compressed body";
+    } else if (strcmp(name, "compact-size-lie") == 0) {
+        snapgen_compact(g, 1);
+        b = snapgen_build(g, len);
+        ((struct ms_fmt_header *)b)->file_size += 4096;
+        *expect = "the header says";
+    } else if (strcmp(name, "tree-parent-out-of-range") == 0) {
+        /* one node whose parent would be node -1 */
+        static const unsigned char p[] = {1, 1, 1, 0x10, 1, 1, 0};
+        snapgen_raw(g, MS_FMT_SEC_STACKS, NULL, 0);
+        snapgen_extra(g, MS_FMT_SEC_STACK_TREE, p, sizeof p);
+        b = snapgen_build(g, len);
+        *expect = "corrupt STACK_TREE section: node 0 names parent 1";
+    } else if (strcmp(name, "tree-and-stacks") == 0) {
+        static const unsigned char p[] = {0, 0};
+        snapgen_extra(g, MS_FMT_SEC_STACK_TREE, p, sizeof p);
+        b = snapgen_build(g, len);
+        *expect = "both a STACKS and a STACK_TREE section";
     } else if (strcmp(name, "empty") == 0) {
         b = malloc(1);
         *len = 0;

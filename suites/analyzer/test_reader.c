@@ -119,6 +119,59 @@ static void reader_survives_every_single_byte_corruption(void **state)
     free(b);
 }
 
+/* The same snapshot in format 1.1's form and in 1.2's (stack tree, compressed) reads the same. */
+static void reader_reads_the_compact_format_as_the_plain_one(void **state)
+{
+    (void)state;
+    size_t len[2];
+    const char *expect;
+    unsigned char *b[2] = {snapgen_named("valid", &len[0], &expect), snapgen_named("compact-valid", &len[1], &expect)};
+    struct ms_snap *s[2];
+    struct ms_error err = {""};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ms_snapfile_parse(b[i], len[i], "x.snap", 0, &s[i], &err), MS_OK);
+    assert_true(s[1]->flags & MS_FMT_FLAG_ZSTD);
+    assert_int_equal(s[0]->stack_count, s[1]->stack_count);
+    for (uint32_t i = 0; i < s[0]->stack_count; i++) {
+        assert_int_equal(s[0]->stacks[i].depth, s[1]->stacks[i].depth);
+        assert_int_equal(s[0]->stacks[i].flags, s[1]->stacks[i].flags);
+        for (uint32_t k = 0; k < s[0]->stacks[i].depth; k++) {
+            assert_int_equal(s[0]->stacks[i].frames[k].module, s[1]->stacks[i].frames[k].module);
+            assert_int_equal(s[0]->stacks[i].frames[k].offset, s[1]->stacks[i].frames[k].offset);
+        }
+    }
+    assert_int_equal(s[0]->site_count, s[1]->site_count);
+    assert_memory_equal(s[0]->sites, s[1]->sites, s[0]->site_count * sizeof *s[0]->sites);
+    assert_memory_equal(&s[0]->totals, &s[1]->totals, sizeof s[0]->totals);
+    assert_string_equal(s[0]->modules[1].path, s[1]->modules[1].path);
+    for (int i = 0; i < 2; i++) {
+        ms_snapfile_free(s[i]);
+        free(b[i]);
+    }
+}
+
+/* Every byte of a compressed file flipped: an error naming the file, never a crash. */
+static void reader_survives_every_corruption_of_a_compressed_file(void **state)
+{
+    (void)state;
+    size_t len;
+    const char *expect;
+    unsigned char *b = snapgen_named("compact-valid", &len, &expect);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char *c = malloc(len);
+        memcpy(c, b, len);
+        c[i] ^= 0xff;
+        struct ms_snap *s = NULL;
+        struct ms_error err = {""};
+        if (ms_snapfile_parse(c, len, "flip", MS_SNAPFILE_NO_CHECKSUM, &s, &err) == MS_OK)
+            ms_snapfile_free(s);
+        else
+            assert_true(strncmp(err.msg, "flip: ", 6) == 0);
+        free(c);
+    }
+    free(b);
+}
+
 static void reader_skips_sections_it_does_not_know(void **state)
 {
     (void)state;
@@ -156,6 +209,8 @@ int main(void)
         cmocka_unit_test(reader_names_the_problem_of_each_hostile_file),
         cmocka_unit_test(reader_survives_every_single_byte_corruption),
         cmocka_unit_test(reader_skips_sections_it_does_not_know),
+        cmocka_unit_test(reader_reads_the_compact_format_as_the_plain_one),
+        cmocka_unit_test(reader_survives_every_corruption_of_a_compressed_file),
         cmocka_unit_test(reader_reports_a_missing_file_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

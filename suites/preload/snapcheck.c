@@ -17,7 +17,7 @@ int main(int argc, char **argv)
         if (sr_load(argv[i], &s, err, sizeof err) != 0) {
             fprintf(stderr, "snapcheck: %s\n", err);
             bad = 1;
-        } else if (!(s.seen & (1 << MS_FMT_SEC_STACKS)) || !(s.seen & (1 << MS_FMT_SEC_SITES))) {
+        } else if (!(s.seen & (1 << MS_FMT_SEC_STACKS | 1 << MS_FMT_SEC_STACK_TREE)) || !(s.seen & (1 << MS_FMT_SEC_SITES | 1 << MS_FMT_SEC_SITES_PACKED))) {
             fprintf(stderr, "snapcheck: %s: no STACKS or SITES section\n", argv[i]);
             bad = 1;
         }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 __attribute__((format(printf, 3, 4))) static int sr_fail(char *err, size_t len, const char *fmt, ...)
 {
     va_list ap;
@@ -82,6 +84,128 @@ static int sr_stacks(struct sr_snap *s, struct sr_cur c, char *err, size_t errle
     return c.left == 0 ? 0 : sr_fail(err, errlen, "STACKS: %zu trailing bytes", c.left);
 }
 
+static int sr_varint(struct sr_cur *c, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64 && c->left; shift += 7) {
+        uint8_t b = *c->p++;
+        c->left--;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* STACK_TREE (format 1.2): nodes (parent delta, module + 1, offset), then stacks (node + 1, flags). */
+static int sr_stack_tree(struct sr_snap *s, struct sr_cur c, char *err, size_t errlen)
+{
+    uint64_t nodes, count = 0;
+    if (sr_varint(&c, &nodes) || nodes > c.left) {
+        return sr_fail(err, errlen, "STACK_TREE: bad node count");
+    }
+    struct ms_fmt_frame *node = calloc(nodes + 1, sizeof *node);
+    uint64_t *parent = calloc(nodes + 1, sizeof *parent);
+    int rc = 0;
+    for (uint64_t i = 0; i < nodes && rc == 0; i++) {
+        uint64_t delta = 0, module = 0, offset = 0;
+        if (sr_varint(&c, &delta) || sr_varint(&c, &module) || sr_varint(&c, &offset) || delta > i ||
+            module > s->module_count) {
+            rc = sr_fail(err, errlen, "STACK_TREE: node %llu bad", (unsigned long long)i);
+            break;
+        }
+        parent[i] = delta ? i - delta : UINT64_MAX;
+        node[i].module = module ? (uint32_t)(module - 1) : MS_FMT_MODULE_NONE;
+        node[i].offset = offset;
+    }
+    if (rc == 0 && (sr_varint(&c, &count) || count > c.left)) {
+        rc = sr_fail(err, errlen, "STACK_TREE: bad stack count");
+    }
+    uint64_t *leaf = rc == 0 ? calloc(count + 1, sizeof *leaf) : NULL;
+    uint64_t total = 0;
+    if (rc == 0) {
+        s->stack_count = (uint32_t)count;
+        s->stacks = calloc(count + 1, sizeof *s->stacks);
+    }
+    for (uint32_t i = 0; rc == 0 && i < s->stack_count; i++) {
+        uint64_t flags;
+        if (sr_varint(&c, &leaf[i]) || sr_varint(&c, &flags) || leaf[i] > nodes) {
+            rc = sr_fail(err, errlen, "STACK_TREE: stack %u bad", i);
+            break;
+        }
+        s->stacks[i].flags = (uint16_t)flags;
+        for (uint64_t n = leaf[i] ? leaf[i] - 1 : UINT64_MAX; n != UINT64_MAX; n = parent[n]) {
+            if (++s->stacks[i].depth > 256) {
+                rc = sr_fail(err, errlen, "STACK_TREE: stack %u deeper than 256", i);
+                break;
+            }
+        }
+        total += s->stacks[i].depth;
+    }
+    s->tree_frames = rc == 0 ? malloc((total + 1) * sizeof *s->tree_frames) : NULL;
+    size_t used = 0;
+    for (uint32_t i = 0; rc == 0 && i < s->stack_count; i++) {
+        s->stacks[i].frames = s->tree_frames + used;
+        for (uint64_t n = leaf[i] ? leaf[i] - 1 : UINT64_MAX; n != UINT64_MAX; n = parent[n]) {
+            s->tree_frames[used++] = node[n];
+        }
+    }
+    free(leaf);
+    free(node);
+    free(parent);
+    if (rc == 0 && c.left != 0) {
+        rc = sr_fail(err, errlen, "STACK_TREE: %zu trailing bytes", c.left);
+    }
+    return rc;
+}
+
+/* SITES_PACKED (format 1.2): count, then the 7 fields of each site as varints. */
+static int sr_sites_packed(struct sr_snap *s, struct sr_cur c, char *err, size_t errlen)
+{
+    uint64_t n;
+    if (sr_varint(&c, &n) || n > c.left / 7) {
+        return sr_fail(err, errlen, "SITES_PACKED: bad count");
+    }
+    s->site_count = (uint32_t)n;
+    s->sites = calloc(n + 1, sizeof *s->sites);
+    for (uint32_t i = 0; i < s->site_count; i++) {
+        uint64_t v[7];
+        for (int k = 0; k < 7; k++) {
+            if (sr_varint(&c, &v[k])) {
+                return sr_fail(err, errlen, "SITES_PACKED: site %u truncated", i);
+            }
+        }
+        s->sites[i] = (struct ms_fmt_site){.stack = (uint32_t)v[0], .live_bytes = v[1], .live_count = v[2],
+                                           .alloc_bytes = v[3], .alloc_count = v[4], .free_bytes = v[5],
+                                           .free_count = v[6]};
+    }
+    return c.left == 0 ? 0 : sr_fail(err, errlen, "SITES_PACKED: %zu trailing bytes", c.left);
+}
+
+/* Format 1.2's compressed body: the file becomes header + decompressed bytes. */
+static int sr_decompress(struct sr_snap *s, const char *path, char *err, size_t errlen)
+{
+    const unsigned char *body = s->data + sizeof s->header;
+    size_t body_len = s->size - sizeof s->header;
+    unsigned long long content = ZSTD_getFrameContentSize(body, body_len);
+    if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN ||
+        content + sizeof s->header != s->header.file_size) {
+        return sr_fail(err, errlen, "%s: compressed body does not match the header", path);
+    }
+    unsigned char *image = malloc(s->header.file_size);
+    memcpy(image, s->data, sizeof s->header);
+    size_t got = ZSTD_decompress(image + sizeof s->header, content, body, body_len);
+    free(s->data);
+    s->data = image;
+    s->size = (size_t)s->header.file_size;
+    if (ZSTD_isError(got) || got != content) {
+        return sr_fail(err, errlen, "%s: compressed body corrupt", path);
+    }
+    return 0;
+}
+
 static int sr_sites(struct sr_snap *s, struct sr_cur c, char *err, size_t errlen)
 {
     if (sr_take(&c, &s->site_count, 4) || (uint64_t)s->site_count * sizeof(struct ms_fmt_site) != c.left) {
@@ -114,6 +238,9 @@ int sr_load(const char *path, struct sr_snap *s, char *err, size_t errlen)
     }
     if (s->header.version_major != MS_FMT_VERSION_MAJOR) {
         return sr_fail(err, errlen, "%s: version %u", path, s->header.version_major);
+    }
+    if ((s->header.flags & MS_FMT_FLAG_ZSTD) && sr_decompress(s, path, err, errlen)) {
+        return -1;
     }
     if (s->header.file_size != s->size) {
         return sr_fail(err, errlen, "%s: header says %llu bytes, file has %zu", path,
@@ -168,6 +295,12 @@ int sr_load(const char *path, struct sr_snap *s, char *err, size_t errlen)
         case MS_FMT_SEC_STACKS:
             rc = sr_stacks(s, body, err, errlen);
             break;
+        case MS_FMT_SEC_STACK_TREE:
+            rc = sr_stack_tree(s, body, err, errlen);
+            break;
+        case MS_FMT_SEC_SITES_PACKED:
+            rc = sr_sites_packed(s, body, err, errlen);
+            break;
         case MS_FMT_SEC_SITES:
             rc = sr_sites(s, body, err, errlen);
             break;
@@ -207,6 +340,7 @@ void sr_free(struct sr_snap *s)
     free(s->modules);
     free(s->stacks);
     free(s->sites);
+    free(s->tree_frames);
     free(s->data);
     memset(s, 0, sizeof *s);
 }

@@ -32,7 +32,8 @@ struct sr_snap {
     struct sr_module *modules;
     struct sr_stack *stacks;
     struct ms_fmt_site *sites;
-    int seen; /* bit per section type 1..6 */
+    struct ms_fmt_frame *tree_frames; /* STACK_TREE files: the stacks' frames, laid out */
+    int seen; /* bit per section type */
 };
 
 /* 0, or -1 with a message naming the problem in err. */

@@ -511,7 +511,10 @@ static void snapshot_file_is_complete_and_describes_the_process(void **state)
     take("info.snap", &s);
     assert_int_equal(s.info.pid, (uint32_t)getpid());
     assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_API);
-    assert_int_equal(s.seen & 0x7e, 0x7e); /* INFO TOTALS MODULES STACKS SITES LABELS */
+    /* INFO TOTALS MODULES LABELS, the stacks as a tree and the sites packed (format 1.2), compressed */
+    assert_int_equal(s.seen & 0x37e, 0x34e);
+    assert_int_equal(s.header.version_minor, MS_FMT_VERSION_MINOR);
+    assert_true(s.header.flags & MS_FMT_FLAG_ZSTD);
     assert_true(s.module_count > 2);
     assert_true(strstr(s.modules[0].path, "test-") != NULL); /* module 0: the executable */
     assert_true(s.modules[0].build_id_len >= 16);
