@@ -74,8 +74,22 @@ static void ms_callgrind_remove_dir(const char *dir)
     rmdir(dir);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MS_CALLGRIND_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MS_CALLGRIND_ASAN 1
+#endif
+#endif
+
 int ms_callgrind_rerun(int argc, char **argv, struct ms_err *err)
 {
+#ifdef MS_CALLGRIND_ASAN
+    /* valgrind cannot run a program whose AddressSanitizer runtime reserves the shadow memory */
+    (void)argc, (void)argv;
+    return ms_err_set(err, -ENOTSUP, "--benchmark-timer=instructions: valgrind cannot run a program built with "
+                                     "AddressSanitizer; use a build without -Db_sanitize");
+#endif
     char valgrind[4096], self[4096], dir[] = "/tmp/memsnap-callgrind.XXXXXX";
     if (ms_callgrind_find_valgrind(valgrind, sizeof valgrind) != 0) {
         return ms_err_set(err, -ENOENT,

@@ -10,6 +10,16 @@ trap 'rm -rf "$dir"' EXIT
 cd "$dir"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+case ${MEMSNAP_SANITIZE:-none} in
+  none | "") ;;
+  *)
+    "$example" -k fnv --benchmark-timer=instructions >out 2>err
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <err)" -eq 1 ] && grep -q "AddressSanitizer" err || { cat err >&2; fail "sanitizer build: exit $rc"; }
+    echo "skip: valgrind cannot run a build with -Db_sanitize=$MEMSNAP_SANITIZE" >&2
+    exit 77
+    ;;
+esac
 PATH=/nonexistent MEMSNAP_VALGRIND= "$example" -k fnv --benchmark-timer=instructions >out 2>err
 rc=$?
 [ $rc -eq 2 ] || fail "without valgrind: exit $rc, wanted 2"
