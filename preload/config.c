@@ -168,6 +168,7 @@ void ms_config_load(void)
     ms_config.signo = config_signal();
     ms_config.follow = config_flag("MEMSNAP_FOLLOW", 1);
     ms_config.at_exit = config_flag("MEMSNAP_AT_EXIT", 1);
+    ms_config.leak_exitcode = (int)config_number("MEMSNAP_LEAK_EXITCODE", 0, 0, 255);
     ms_config.enabled = !config_flag("MEMSNAP_DISABLE", 0);
     const char *u = getenv("MEMSNAP_UNWIND");
     ms_config.unwind = MS_UNWIND_DWARF;

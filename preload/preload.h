@@ -103,6 +103,7 @@ struct ms_config {
     int signo;                       /* MEMSNAP_SIGNAL; 0 = off */
     int follow;                      /* MEMSNAP_FOLLOW: children inherit the preload */
     int at_exit;                     /* MEMSNAP_AT_EXIT: leak snapshot when the process exits */
+    int leak_exitcode;               /* MEMSNAP_LEAK_EXITCODE: exit status on lost memory at exit; 0 = off */
     int enabled;                     /* MEMSNAP_DISABLE unset: record allocations */
 };
 
@@ -300,6 +301,14 @@ struct ms_reach {
 MS_HIDDEN void ms_reach_init(void);
 /* 1 when a snapshot made by trigger (MS_FMT_TRIGGER_*) carries a scan (never when sampling). */
 MS_HIDDEN int ms_reach_enabled(uint32_t trigger);
+
+/* ---- leakexit.c: MEMSNAP_LEAK_EXITCODE --------------------------------------------------------------- */
+
+/* The exit scan's totals (called by the snapshot writer after each successful scan). */
+MS_HIDDEN void ms_leakexit_note(const struct ms_reach *r);
+/* After the exit snapshot: with MEMSNAP_LEAK_EXITCODE set and memory lost, one line on stderr and exit with
+ * that status (flush_stdio: from the destructor, where exit() has not flushed stdio yet). */
+MS_HIDDEN void ms_leakexit_finish(int flush_stdio);
 /* Marks the live blocks reachable from the roots (writable segments of loaded modules, the calling
  * thread's registers, stack and TLS (static and dynamic), the main thread's TLS when another thread
  * exits, other threads' stacks where they are blocked), transitively. Memory

@@ -439,6 +439,7 @@ static void snapshot_scan(struct snapshot_plan *pl)
         ms_text_warn("leak scan skipped: ", why ? why : "error", (const char *)0);
         return;
     }
+    ms_leakexit_note(&pl->reach);
     for (uint32_t id = 0; id < pl->reach.nstacks; id++) {
         pl->leak_records += snapshot_leak_nonzero(&pl->reach.sites[id]) ? 1 : 0;
     }

@@ -150,6 +150,7 @@ __attribute__((destructor)) static void trigger_destructor(void)
     __atomic_store_n(&trigger_closing, 1, __ATOMIC_RELEASE);
     ms_reach_in_exit();
     ms_trigger_exit();
+    ms_leakexit_finish(1);
 }
 
 /* _exit skips destructors: caught here when the program calls it through the dynamic linker. */
@@ -159,11 +160,17 @@ MS_EXPORT _Noreturn void _Exit(int status);
 MS_EXPORT _Noreturn void _exit(int status)
 {
     ms_trigger_exit();
+    if (status == 0) {
+        ms_leakexit_finish(0); /* a failing program keeps its own status */
+    }
     ms_platform_exit_group(status);
 }
 
 MS_EXPORT _Noreturn void _Exit(int status)
 {
     ms_trigger_exit();
+    if (status == 0) {
+        ms_leakexit_finish(0);
+    }
     ms_platform_exit_group(status);
 }

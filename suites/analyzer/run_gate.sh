@@ -4,28 +4,10 @@
 # program's own failure passes through; budgets; bad options give 2.
 set -u
 memsnap=$(realpath "$1") fx=$(realpath "$2")
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/run_common.sh"
 mkdir "$tmp/cwd" "$tmp/t"
 cd "$tmp/cwd"
 export TMPDIR=$tmp/t
-fail=0
-expect() { # STATUS DESCRIPTION COMMAND...
-  local want=$1 what=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL: $what: exit $rc, wanted $want" >&2
-    cat "$tmp/err" >&2
-    fail=1
-  fi
-}
 said() { # DESCRIPTION PATTERN: stderr of the last command matches
   grep -q -- "$2" "$tmp/err" || { echo "FAIL: $1: stderr lacks '$2'" >&2; cat "$tmp/err" >&2; fail=1; }
 }

@@ -4,26 +4,8 @@
 # wrote are listed.
 set -u
 memsnap=$(realpath "$1") fx=$(realpath "$2")
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/run_common.sh"
 cd "$tmp"
-fail=0
-expect() { # STATUS DESCRIPTION COMMAND...
-  local want=$1 what=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" != "$want" ]; then
-    echo "FAIL: $what: exit $rc, wanted $want" >&2
-    cat "$tmp/err" >&2
-    fail=1
-  fi
-}
 expect 3 "exit status passes through" "$memsnap" run --output "$tmp/s.%p.%n.snap" -- sh -c 'exit 3'
 expect 143 "death by SIGTERM gives 128+15" "$memsnap" run --output "$tmp/s.%p.%n.snap" -- sh -c 'kill -TERM $$'
 expect 127 "a missing program gives 127" "$memsnap" run -- /nonexistent/program
