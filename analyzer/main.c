@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "analyze.h"
+#include "ms_version.h"
 #ifdef MS_HAVE_BENCH
 #include "harness.h" /* ms_bench_cli */
 #endif
@@ -158,7 +159,9 @@ static const char ms_main_usage[] =
     "  plot SNAP1 SNAP2... -o heap.svg    SVG of the heap over time\n"
     "  dump SNAP                          raw snapshot contents\n"
     "  bench compare|ab|report|show ...   timing-harness results\n"
-    "`memsnap COMMAND --help` for each command's options; the manual is docs/cli.md.\n"
+    "  --version                          memsnap's version (also after any COMMAND)\n"
+    "`memsnap COMMAND --help` for each command's options; the manual: man memsnap (docs/cli.md in the\n"
+    "source tree).\n"
     "Exit status: 0 ok, 1 a gate was crossed, 2 usage or input error.\n";
 
 static const char ms_main_run_usage[] =
@@ -187,6 +190,14 @@ __attribute__((format(printf, 2, 3))) static int ms_main_usage_error(const char 
     va_end(ap);
     fprintf(stderr, "\n(memsnap %s --help for usage)\n", cmd);
     return 2;
+}
+
+/* meson's project version, and `git describe` when built from a git checkout. */
+static int ms_main_version(void)
+{
+    printf("memsnap %s%s%s%s\n", MS_VERSION_PROJECT, *MS_VERSION_GIT ? " (git " : "", MS_VERSION_GIT,
+           *MS_VERSION_GIT ? ")" : "");
+    return 0;
 }
 
 /* The option's name as typed (argv[optind - 1] is its argument when it takes one). */
@@ -276,6 +287,7 @@ static int ms_main_run(int argc, char **argv)
             break;
         }
         case 'h': fputs(ms_main_run_usage, stdout); return 0;
+        case OPT_VERSION: return ms_main_version();
         case '?':
         case ':': ms_main_getopt_error("run", c, argv); return 2;
         default:
@@ -299,9 +311,15 @@ int main(int argc, char **argv)
         fputs(ms_main_usage, stdout);
         return 0;
     }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0)
+        return ms_main_version();
     if (strcmp(name, "run") == 0)
         return ms_main_run(argc - 1, argv + 1);
     if (strcmp(name, "bench") == 0) {
+        /* `memsnap bench --version`, `memsnap bench compare --version`: the harness is part of this memsnap. */
+        for (int i = 2; i < argc && i < 4; i++)
+            if (strcmp(argv[i], "--version") == 0)
+                return ms_main_version();
 #ifdef MS_HAVE_BENCH
         return ms_bench_cli(argc - 2, argv + 2);
 #else
@@ -339,6 +357,10 @@ int main(int argc, char **argv)
         if (c == 'h') {
             fputs(cmd->usage, stdout);
             status = 0;
+            goto out;
+        }
+        if (c == OPT_VERSION) {
+            status = ms_main_version();
             goto out;
         }
         if (c == '?' || c == ':') {

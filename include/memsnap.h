@@ -5,6 +5,8 @@
  * memsnap_active() returns 0, so the same test binary runs with and without profiling.
  *
  * Error convention: functions returning int give 0 on success or a negative errno value.
+ * Clean as C99/C11/C17 and C++11/17 under -Wall -Wextra -pedantic; defines no feature macro for the program
+ * (with -ldl before glibc 2.34: `pkg-config --libs memsnap`).
  *
  *     #include <memsnap.h>
  *     memsnap_snapshot("before.snap");
@@ -14,9 +16,6 @@
 #ifndef MEMSNAP_H
 #define MEMSNAP_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* RTLD_DEFAULT */
-#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
@@ -36,7 +35,8 @@ struct memsnap_stats {
     uint64_t free_count;    /* frees since start */
 };
 
-/* The table the preload exports under the one symbol "memsnap_api_v1". Append only. */
+/* The table the preload exports under the one symbol "memsnap_api_v1". Append only: a field is used only
+ * when the preload's table is large enough to hold it (an older preload has a shorter one). */
 struct memsnap_api {
     uint32_t version; /* 1 */
     uint32_t size;    /* sizeof(struct memsnap_api) in the preload */
@@ -46,14 +46,31 @@ struct memsnap_api {
     int (*active)(void);
 };
 
+/* RTLD_DEFAULT is glibc's (void *)0, declared only under _GNU_SOURCE, which this header leaves to the
+ * program. */
+#ifdef RTLD_DEFAULT
+#define MEMSNAP_RTLD_DEFAULT_ RTLD_DEFAULT
+#else
+#define MEMSNAP_RTLD_DEFAULT_ ((void *)0)
+#endif
+
+/* The table's `field`, or a null pointer when there is no preload or its table ends before the field. */
+#define MEMSNAP_API_FIELD_(a, field)                                                                        \
+    ((a) && (a)->version >= 1 && (a)->size >= offsetof(struct memsnap_api, field) + sizeof((a)->field)      \
+         ? (a)->field                                                                                       \
+         : 0)
+
 static inline const struct memsnap_api *memsnap_api_(void)
 {
     static const struct memsnap_api *api;
     static int looked;
     if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
-        const struct memsnap_api *(*get)(void);
-        *(void **)&get = dlsym(RTLD_DEFAULT, "memsnap_api_v1");
-        __atomic_store_n(&api, get ? get() : (const struct memsnap_api *)0, __ATOMIC_RELAXED);
+        union {
+            void *object;
+            const struct memsnap_api *(*get)(void);
+        } sym;
+        sym.object = dlsym(MEMSNAP_RTLD_DEFAULT_, "memsnap_api_v1");
+        __atomic_store_n(&api, sym.object ? sym.get() : (const struct memsnap_api *)0, __ATOMIC_RELAXED);
         __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
     }
     return __atomic_load_n(&api, __ATOMIC_RELAXED);
@@ -63,7 +80,8 @@ static inline const struct memsnap_api *memsnap_api_(void)
 static inline int memsnap_active(void)
 {
     const struct memsnap_api *a = memsnap_api_();
-    return a && a->active ? a->active() : 0;
+    int (*active)(void) = MEMSNAP_API_FIELD_(a, active);
+    return active ? active() : 0;
 }
 
 /* Write a snapshot of the live heap to path (NULL: the next name from MEMSNAP_OUTPUT). The file appears
@@ -72,33 +90,38 @@ static inline int memsnap_active(void)
 static inline int memsnap_snapshot(const char *path)
 {
     const struct memsnap_api *a = memsnap_api_();
-    return a ? a->snapshot(path, (const char *)0) : -ENOSYS;
+    int (*snapshot)(const char *, const char *) = MEMSNAP_API_FIELD_(a, snapshot);
+    return snapshot ? snapshot(path, (const char *)0) : -ENOSYS;
 }
 
 /* The same, with a free-form label stored in the file (shown by memsnap dump and in JSON output). */
 static inline int memsnap_snapshot_labeled(const char *path, const char *label)
 {
     const struct memsnap_api *a = memsnap_api_();
-    return a ? a->snapshot(path, label) : -ENOSYS;
+    int (*snapshot)(const char *, const char *) = MEMSNAP_API_FIELD_(a, snapshot);
+    return snapshot ? snapshot(path, label) : -ENOSYS;
 }
 
 /* Process-wide counters. 0 or -ENOSYS (then *out is zeroed). */
 static inline int memsnap_stats(struct memsnap_stats *out)
 {
     const struct memsnap_api *a = memsnap_api_();
-    if (!a) {
-        *out = (struct memsnap_stats){0};
+    int (*stats)(struct memsnap_stats *) = MEMSNAP_API_FIELD_(a, stats);
+    if (!stats) {
+        static const struct memsnap_stats zero = {0, 0, 0, 0, 0, 0};
+        *out = zero;
         return -ENOSYS;
     }
-    return a->stats(out);
+    return stats(out);
 }
 
 /* Set the peak to the current live bytes, like tracemalloc.reset_peak(). */
 static inline void memsnap_reset_peak(void)
 {
     const struct memsnap_api *a = memsnap_api_();
-    if (a) {
-        a->reset_peak();
+    void (*reset_peak)(void) = MEMSNAP_API_FIELD_(a, reset_peak);
+    if (reset_peak) {
+        reset_peak();
     }
 }
 

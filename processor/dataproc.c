@@ -1,6 +1,7 @@
 /* dataproc: the DataProcessor reference workload from the command line.
  * Exit status: 0 ok, 1 processing error, 2 usage or input error. */
 #include "processor.h"
+#include "ms_version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -18,7 +19,7 @@ static const char dataproc_usage[] =
     "usage: dataproc score --amount X --merchant NAME --customer-id ID [--iterations N]\n"
     "       dataproc batch (--count N | --input FILE.jsonl [--strict]) [--threads T] [--no-cache]\n"
     "                      [--iterations N] [--cache-max N] [--repeat R] [--json] [--output FILE]\n"
-    "       dataproc --help\n"
+    "       dataproc --help | --version\n"
     "\n"
     "score   print the canonical JSON, its MD5 cache key and the risk score as one JSON line\n"
     "batch   score N generated transactions (amount 100.0+i, merchant \"Store i\", customer_id \"Ci\")\n"
@@ -388,6 +389,11 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(dataproc_usage, stdout);
+        return DATAPROC_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("dataproc (memsnap) %s%s%s%s\n", MS_VERSION_PROJECT, *MS_VERSION_GIT ? " (git " : "", MS_VERSION_GIT,
+               *MS_VERSION_GIT ? ")" : "");
         return DATAPROC_OK;
     }
     /* getopt sees the command as argv[0]: options follow it. Its own messages are replaced by ours. */
