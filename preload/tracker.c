@@ -14,7 +14,7 @@
 
 /* ATTENTION: recording, and the next hook outside the guard first runs ms_trigger_attend (the state is
  * tested on every call anyway, so asking costs the hot path nothing). */
-enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_ATTENTION = 3 };
+enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_ATTENTION = 3, TRACKER_STARTING = 4 };
 
 #define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
 
@@ -246,9 +246,27 @@ static void tracker_init(void)
 
 __attribute__((constructor(101))) static void tracker_constructor(void)
 {
-    if (!__atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE)) {
+    int off = TRACKER_OFF;
+    if (__atomic_compare_exchange_n(&tracker_state, &off, TRACKER_STARTING, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
         tracker_init();
     }
+}
+
+/* The first allocation of the process that comes before the constructor (another library's constructor:
+ * libstdc++'s emergency exception pool) starts recording, so that it is counted as memcheck counts it.
+ * Not while dlsym is being asked for the real functions (its own calloc is served from the pool). */
+__attribute__((noinline, cold)) static int tracker_first_call(void)
+{
+    if (ms_real_bootstrapping()) {
+        return 0;
+    }
+    int off = TRACKER_OFF;
+    if (__atomic_compare_exchange_n(&tracker_state, &off, TRACKER_STARTING, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        int e = errno;
+        tracker_init();
+        errno = e;
+    }
+    return __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE) == TRACKER_ON;
 }
 
 /* Before the constructor: the real functions, found on first use. 0 when the pool must serve. */
@@ -274,7 +292,8 @@ static inline int tracker_begin(void)
     }
     /* Acquire: ON is stored after the real functions (tracker_init). */
     int state = __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE);
-    if (MS_UNLIKELY(state != TRACKER_ON) && (state != TRACKER_ATTENTION || !tracker_attend())) {
+    if (MS_UNLIKELY(state != TRACKER_ON) &&
+        (state == TRACKER_ATTENTION ? !tracker_attend() : state != TRACKER_OFF || !tracker_first_call())) {
         return 0;
     }
     tracker_guard = 1;
