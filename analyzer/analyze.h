@@ -233,6 +233,11 @@ const struct ms_sym_frame *const *ms_group_row_stack(struct ms_groups *g, struct
 enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
                               uint32_t stack, const struct ms_sym_frame ***out, uint32_t *n);
 
+/* ---- names.c: names for display ------------------------------------------------------------------- */
+/* A C++ name with template arguments collapsed ("std::map<>::find(...)"), in buf; operators keep their
+ * '<' and '>'. Returns buf. */
+const char *ms_names_short(const char *name, char *buf, size_t len);
+
 /* ---- size.c: tracemalloc's size rendering -------------------------------------------------------- */
 
 /* format_size(): "10239 B", "10.0 KiB", "99.5 KiB", "100 KiB"; `sign` adds "+"/"-" (the signed variant).
@@ -423,13 +428,54 @@ enum ms_status ms_export_massif_write(FILE *out, struct ms_symbolizer *sym, stru
                                       const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- flamegraph.c: `memsnap flamegraph`: a self-contained SVG ------------------------------------- */
+/* The flame graph inside a page (memsnap report): no XML prolog, script, style or heading of its own; labels
+ * with short names (ms_names_short), the full name in each frame's title; per frame, the callees narrower
+ * than min_width px merged into one "other" frame. */
+struct ms_flamegraph_embed {
+    double min_width;     /* in */
+    size_t frames;        /* out: frames drawn */
+    size_t merged_frames; /* out: callees merged into "other" frames */
+    uint64_t total;       /* out: the weight of the whole graph */
+};
+/* embed NULL: a standalone SVG with its own zoom and search script. */
 enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o, bool exact,
-                                   struct ms_error *err);
+                                   struct ms_flamegraph_embed *embed, struct ms_error *err);
 enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- plot.c: `memsnap plot`: live heap over time from a series of snapshots, as SVG ---------------- */
 /* Time order: by uptime when all are of one process, else by wall clock. */
 void ms_plot_order(struct ms_snap **snaps, size_t n);
+
+struct ms_plot_series {
+    uint32_t label;  /* strtab id */
+    uint64_t peak;
+    uint64_t *v;     /* one value per snapshot */
+};
+
+struct ms_plot {
+    struct ms_snap **snaps; /* borrowed; put in time order by ms_plot_build */
+    size_t n;
+    double *x;       /* seconds, or the snapshot's index with by_index */
+    bool by_index;
+    uint64_t *total; /* process live (or allocated) bytes per snapshot */
+    struct ms_plot_series *series; /* every site (cli->by, filters), largest peak first */
+    size_t nseries, cap;
+    struct ms_map *index; /* label id -> series index + 1 */
+    const struct ms_strtab *strs;
+};
+
+/* One or more snapshots; on failure the caller still calls ms_plot_free. */
+enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, size_t n, const struct ms_cli *cli,
+                             bool allocated, struct ms_plot *p, struct ms_error *err);
+void ms_plot_free(struct ms_plot *p);
+/* The snapshot with the largest total. */
+size_t ms_plot_peak(const struct ms_plot *p);
+/* The process total as a line, the first `shown` series as stacked areas, the peak marked, each snapshot a
+ * circle of class "moment" (data-i = its index). embed: inside a page (no prolog, style or heading). */
+void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct ms_export_opts *o, bool exact,
+                 bool embed);
+/* A w x h polyline of v (a table cell's series). */
+void ms_plot_sparkline(FILE *out, const uint64_t *v, size_t n, int w, int h);
 enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- memgate.c: `memsnap run --fail-on ...`: verdicts on the snapshots one run wrote ----------------- */
@@ -450,6 +496,9 @@ bool ms_memgate_wanted(const struct ms_memgate_opts *o);
  * `report`. MS_OK, MS_GATE when a gate was crossed, or an error in err (nothing could be checked). */
 enum ms_status ms_memgate_check(const struct ms_memgate_opts *o, char *const *paths, size_t n, uint32_t pid,
                              FILE *report, struct ms_error *err);
+
+/* ---- report.c: `memsnap report`: one self-contained HTML page for one or more snapshots of a run ------ */
+enum ms_status ms_report_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- run.c: `memsnap run`: the program under LD_PRELOAD=libmemsnap.so ---------------------------- */
 

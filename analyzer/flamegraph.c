@@ -24,6 +24,8 @@ struct ms_fg {
     uint64_t total;
     double scale; /* px per unit of weight */
     uint32_t depth;
+    struct ms_flamegraph_embed *embed; /* NULL: a standalone SVG */
+    size_t frames;
 };
 
 static struct ms_fg_node *ms_fg_child(struct ms_fg_node *n, uint32_t name)
@@ -87,28 +89,31 @@ static const char *ms_fg_amount(const struct ms_fg *fg, char *buf, size_t len, u
     return ms_size_format(buf, len, (double)w, false, fg->exact);
 }
 
-static void ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, uint32_t level)
+/* One frame: its rectangle, its label as much as fits (whole, cut with "..", or nothing, like
+ * flamegraph.pl) and, as its title, the full name with the amount. */
+static void ms_fg_box(struct ms_fg *fg, const char *name, uint64_t weight, double x, uint32_t level)
 {
-    double w = (double)n->weight * fg->scale;
-    if (w < MS_FG_MINWIDTH)
-        return;
-    const char *name = n->name == UINT32_MAX ? "all" : ms_strtab_get(fg->strs, n->name);
-    char amount[64], label[1024];
-    ms_fg_amount(fg, amount, sizeof amount, n->weight);
-    snprintf(label, sizeof label, "%s (%s)", name, amount);
+    double w = (double)weight * fg->scale;
+    char amount[64], label[1024], shortname[1024];
+    const char *shown = fg->embed ? ms_names_short(name, shortname, sizeof shortname) : name;
+    ms_fg_amount(fg, amount, sizeof amount, weight);
+    snprintf(label, sizeof label, "%s (%s)", shown, amount);
     double y = MS_FG_TOP + (double)(fg->depth - level) * MS_FG_FRAME;
     int rgb[3];
     ms_fg_colour(name, rgb);
-    fputs("<g class=\"f\" data-n=\"", fg->out);
-    ms_output_xml(fg->out, name);
-    fputs("\" data-l=\"", fg->out);
+    fputs("<g class=\"f\"", fg->out);
+    if (!fg->embed) { /* the report's script searches the titles */
+        fputs(" data-n=\"", fg->out);
+        ms_output_xml(fg->out, name);
+        fputc('"', fg->out);
+    }
+    fputs(" data-l=\"", fg->out);
     ms_output_xml(fg->out, label);
     fputs("\"><title>", fg->out);
     ms_output_xml(fg->out, name);
-    fprintf(fg->out, " (%s, %.2f%%)</title>", amount, fg->total ? 100.0 * (double)n->weight / (double)fg->total : 0);
+    fprintf(fg->out, " (%s, %.2f%%)</title>", amount, fg->total ? 100.0 * (double)weight / (double)fg->total : 0);
     fprintf(fg->out, "<rect x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\"/>",
             x, y, w, MS_FG_FRAME - 1, rgb[0], rgb[1], rgb[2]);
-    /* The label as much as fits, like flamegraph.pl: whole, cut with "..", or nothing. */
     size_t fit = w > 6 ? (size_t)((w - 6) / MS_FG_CHAR) : 0, len = strlen(label);
     fprintf(fg->out, "<text x=\"%.2f\" y=\"%.1f\">", x + 3, y + MS_FG_FRAME - 5);
     if (fit >= 3) {
@@ -124,10 +129,33 @@ static void ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, 
         }
     }
     fputs("</text></g>\n", fg->out);
+    fg->frames++;
+}
+
+static void ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, uint32_t level)
+{
+    if ((double)n->weight * fg->scale < MS_FG_MINWIDTH)
+        return;
+    ms_fg_box(fg, n->name == UINT32_MAX ? "all" : ms_strtab_get(fg->strs, n->name), n->weight, x, level);
+    /* Embedded, callees narrower than min_width go into one "other" frame at the end (each is counted). */
+    uint64_t merged = 0;
+    size_t nmerged = 0;
     for (size_t i = 0; i < n->nkids; i++) {
+        if (fg->embed && (double)n->kids[i].weight * fg->scale < fg->embed->min_width) {
+            merged += n->kids[i].weight;
+            nmerged++;
+            continue;
+        }
         ms_fg_frame(fg, &n->kids[i], x, level + 1);
         x += (double)n->kids[i].weight * fg->scale;
     }
+    if (nmerged && (double)merged * fg->scale >= MS_FG_MINWIDTH) {
+        char name[64];
+        snprintf(name, sizeof name, "other (%zu small frame%s)", nmerged, nmerged == 1 ? "" : "s");
+        ms_fg_box(fg, name, merged, x, level + 1);
+    }
+    if (fg->embed)
+        fg->embed->merged_frames += nmerged;
 }
 
 /* Zoom (click a frame; click "Reset Zoom" to go back) and search (Ctrl-F or "Search"), nothing external. */
@@ -161,10 +189,10 @@ static const char ms_fg_script[] =
     "]]></script>\n";
 
 enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o, bool exact,
-                                   struct ms_error *err)
+                                   struct ms_flamegraph_embed *embed, struct ms_error *err)
 {
     struct ms_fg_node root = {.name = UINT32_MAX};
-    struct ms_fg fg = {out, ms_symbolize_strtab(g->sym), o, exact, 0, 0, 0};
+    struct ms_fg fg = {out, ms_symbolize_strtab(g->sym), o, exact, 0, 0, 0, embed, 0};
     for (size_t i = 0; i < g->count; i++) {
         const struct ms_group_row *row = &g->rows[i];
         uint64_t w = ms_export_weight(row, o);
@@ -190,36 +218,46 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
     char amount[64];
     const char *what = o->allocated ? (o->count ? "blocks allocated" : "bytes allocated")
                                     : (o->count ? "live blocks" : "live bytes");
-    fprintf(out,
-            "<?xml version=\"1.0\" standalone=\"no\"?>\n"
-            "<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" onload=\"init()\" "
-            "xmlns=\"http://www.w3.org/2000/svg\">\n"
-            "<defs><linearGradient id=\"bg\" y1=\"0\" y2=\"1\" x1=\"0\" x2=\"0\"><stop stop-color=\"#eeeeee\" "
-            "offset=\"5%%\"/><stop stop-color=\"#eeeeb0\" offset=\"95%%\"/></linearGradient></defs>\n"
-            "<style type=\"text/css\">text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
-            "g.f:hover rect{stroke:#000;stroke-width:0.5;cursor:pointer}#title{font-size:17px}"
-            "#unzoom,#search{cursor:pointer}</style>\n",
-            MS_FG_WIDTH, height, MS_FG_WIDTH, height);
-    fprintf(out, ms_fg_script, MS_FG_WIDTH, MS_FG_PAD, MS_FG_CHAR);
-    fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n", MS_FG_WIDTH, height);
-    fprintf(out, "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
-    ms_output_xml(out, o->title ? o->title : "Heap flame graph");
-    fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"44\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
-    fprintf(out, "%s by call stack: %s in all; ", what, ms_fg_amount(&fg, amount, sizeof amount, root.weight));
-    ms_output_xml(out, g->snap->path);
-    fputs("</text>\n", out);
-    fprintf(out,
-            "<text id=\"unzoom\" x=\"%d\" y=\"24\" onclick=\"unzoom()\" style=\"opacity:0\">Reset Zoom</text>\n"
-            "<text id=\"search\" x=\"%d\" y=\"24\" text-anchor=\"end\" onclick=\"search()\">Search</text>\n"
-            "<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"> </text>\n"
-            "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n",
-            MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, height - 12, MS_FG_PAD, height - 12);
+    if (embed) {
+        height -= MS_FG_TOP + MS_FG_BOTTOM - 4;
+        fprintf(out, "<svg class=\"flame\" width=\"%d\" height=\"%d\" viewBox=\"0 %d %d %d\" "
+                "xmlns=\"http://www.w3.org/2000/svg\">\n", MS_FG_WIDTH, height, MS_FG_TOP, MS_FG_WIDTH, height);
+    } else {
+        fprintf(out,
+                "<?xml version=\"1.0\" standalone=\"no\"?>\n"
+                "<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" onload=\"init()\" "
+                "xmlns=\"http://www.w3.org/2000/svg\">\n"
+                "<defs><linearGradient id=\"bg\" y1=\"0\" y2=\"1\" x1=\"0\" x2=\"0\"><stop stop-color=\"#eeeeee\" "
+                "offset=\"5%%\"/><stop stop-color=\"#eeeeb0\" offset=\"95%%\"/></linearGradient></defs>\n"
+                "<style type=\"text/css\">text{font-family:Verdana,sans-serif;font-size:12px;fill:#000}"
+                "g.f:hover rect{stroke:#000;stroke-width:0.5;cursor:pointer}#title{font-size:17px}"
+                "#unzoom,#search{cursor:pointer}</style>\n",
+                MS_FG_WIDTH, height, MS_FG_WIDTH, height);
+        fprintf(out, ms_fg_script, MS_FG_WIDTH, MS_FG_PAD, MS_FG_CHAR);
+        fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n", MS_FG_WIDTH, height);
+        fprintf(out, "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
+        ms_output_xml(out, o->title ? o->title : "Heap flame graph");
+        fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"44\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
+        fprintf(out, "%s by call stack: %s in all; ", what, ms_fg_amount(&fg, amount, sizeof amount, root.weight));
+        ms_output_xml(out, g->snap->path);
+        fputs("</text>\n", out);
+        fprintf(out,
+                "<text id=\"unzoom\" x=\"%d\" y=\"24\" onclick=\"unzoom()\" style=\"opacity:0\">Reset Zoom</text>\n"
+                "<text id=\"search\" x=\"%d\" y=\"24\" text-anchor=\"end\" onclick=\"search()\">Search</text>\n"
+                "<text id=\"matched\" x=\"%d\" y=\"%d\" text-anchor=\"end\"> </text>\n"
+                "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n",
+                MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, height - 12, MS_FG_PAD, height - 12);
+    }
     if (root.weight)
         ms_fg_frame(&fg, &root, MS_FG_PAD, 0);
     else
         fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">nothing to show: no %s</text>\n",
                 MS_FG_WIDTH / 2, MS_FG_TOP + MS_FG_FRAME, what);
     fputs("</svg>\n", out);
+    if (embed) {
+        embed->frames = fg.frames;
+        embed->total = root.weight;
+    }
     ms_fg_free(&root);
     return MS_OK;
 }
@@ -231,6 +269,6 @@ enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_expo
     if (cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, "flamegraph takes one snapshot");
     if ((r = ms_export_begin(cli, o, true, &run, err)) == MS_OK)
-        r = ms_flamegraph_write(run.out.f, &run.g, o, cli->bytes, err);
+        r = ms_flamegraph_write(run.out.f, &run.g, o, cli->bytes, NULL, err);
     return ms_export_end(cli, &run, r, err);
 }

@@ -32,6 +32,10 @@ static enum ms_status ms_main_plot(const struct ms_cli *cli, struct ms_error *er
 {
     return ms_plot_main(cli, &ms_main_xo, err);
 }
+static enum ms_status ms_main_report(const struct ms_cli *cli, struct ms_error *err)
+{
+    return ms_report_main(cli, &ms_main_xo, err);
+}
 
 struct ms_main_cmd {
     const char *name;
@@ -113,6 +117,12 @@ static const struct ms_main_cmd ms_main_cmds[] = {
      "the N largest sites (by peak) as stacked areas, as a self-contained SVG.\n"
      "  -n N  sites drawn (default 5, 0 = all)\n  --allocated  cumulative allocated bytes, not live bytes\n"
      "  --title T  the heading\n  --bytes  exact sizes on the axis and in the legend\n" MS_MAIN_FILTER MS_MAIN_SYM},
+    {"report", O_BYTES | O_EXPORT | O_FILTER | O_SYM, ms_main_report, -1,
+     "usage: memsnap report SNAP... -o report.html [--title T]\n"
+     "One self-contained HTML page for the snapshots of one run: the heap over time with the peak marked, the\n"
+     "flame graph of any moment (click it on the timeline; zoom, search, live/allocated/blocks), the largest\n"
+     "sites, growth verdicts with sparklines, the leak summary of the at-exit snapshot, the run's facts.\n"
+     "  -o FILE  the page to write\n  --title T  the heading\n  --bytes  exact sizes\n" MS_MAIN_FILTER MS_MAIN_SYM},
     {"dump", O_FORMAT | O_BYTES, ms_dump_main, -1,
      "usage: memsnap dump SNAP [--format text|json]\nThe snapshot as stored, unsymbolized (sizes are always exact).\n"},
 };
@@ -157,6 +167,7 @@ static const char ms_main_usage[] =
     "  export SNAP --format collapsed|pprof|json|massif   for flame graph tools, pprof, ms_print\n"
     "  flamegraph SNAP -o out.svg         SVG flame graph of the live heap\n"
     "  plot SNAP1 SNAP2... -o heap.svg    SVG of the heap over time\n"
+    "  report SNAP... -o report.html      one HTML page: timeline, flame graphs, sites, growth, leaks\n"
     "  dump SNAP                          raw snapshot contents\n"
     "  bench compare|ab|report|show ...   timing-harness results\n"
     "  --version                          memsnap's version (also after any COMMAND)\n"

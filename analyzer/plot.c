@@ -8,24 +8,6 @@
 
 enum { MS_PLOT_W = 960, MS_PLOT_H = 420, MS_PLOT_LEFT = 90, MS_PLOT_RIGHT = 30, MS_PLOT_TOP = 56, MS_PLOT_LEG = 18 };
 
-struct ms_plot_series {
-    uint32_t label;  /* strtab id */
-    uint64_t peak;
-    uint64_t *v;     /* one value per snapshot */
-};
-
-struct ms_plot {
-    struct ms_snap **snaps;
-    size_t n;
-    double *x;       /* seconds, or the snapshot's index with by_index */
-    bool by_index;
-    uint64_t *total; /* process live (or allocated) bytes per snapshot */
-    struct ms_plot_series *series;
-    size_t nseries, cap;
-    struct ms_map *index; /* label id -> series index + 1 */
-    const struct ms_strtab *strs;
-};
-
 static int ms_plot_time_cmp(const void *a, const void *b)
 {
     const struct ms_snap *x = *(struct ms_snap *const *)a, *y = *(struct ms_snap *const *)b;
@@ -125,7 +107,7 @@ static double ms_plot_step(double max, int ticks, bool binary)
     return nice * p * unit;
 }
 
-static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct ms_export_opts *o, bool exact)
+void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct ms_export_opts *o, bool exact, bool embed)
 {
     static const char *const palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                                           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
@@ -139,6 +121,14 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
             stack += p->series[k].v[i];
         ymax = fmax(ymax, fmax((double)stack, (double)p->total[i]));
     }
+    /* The process peak between snapshots, when above every snapshot's total (live bytes only). */
+    uint64_t ppeak = 0;
+    size_t peak = ms_plot_peak(p);
+    for (size_t i = 0; !o->allocated && i < p->n; i++)
+        ppeak = p->snaps[i]->totals.peak_bytes > ppeak ? p->snaps[i]->totals.peak_bytes : ppeak;
+    if (ppeak <= p->total[peak])
+        ppeak = 0;
+    ymax = fmax(ymax, (double)ppeak);
     double ystep = ms_plot_step(ymax, 5, true), xstep = ms_plot_step(xmax - xmin, 8, false);
     if (p->by_index && xstep < 1)
         xstep = 1;
@@ -150,20 +140,25 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
         xhi = xlo + xstep;
 #define MS_PLOT_X(t) (MS_PLOT_LEFT + ((t) - xlo) / (xhi - xlo) * pw)
 #define MS_PLOT_Y(b) (bottom - (double)(b) / ytop * ph)
-    fprintf(out,
-            "<?xml version=\"1.0\" standalone=\"no\"?>\n"
-            "<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-            "xmlns=\"http://www.w3.org/2000/svg\">\n"
-            "<style type=\"text/css\">text{font-family:Verdana,sans-serif;font-size:12px;fill:#222}"
-            "#title{font-size:17px}.grid{stroke:#ddd;stroke-width:1}.axis{stroke:#444;stroke-width:1}</style>\n"
-            "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
-            "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">",
-            MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W / 2);
-    ms_output_xml(out, o->title ? o->title : o->allocated ? "Allocated bytes over time" : "Live heap over time");
-    fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\">%zu snapshots of ",
-            MS_PLOT_W / 2, p->n);
-    ms_output_xml(out, p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path);
-    fprintf(out, ": the process total and the %zu largest sites</text>\n", shown);
+    if (embed) {
+        fprintf(out, "<svg class=\"plot\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                "xmlns=\"http://www.w3.org/2000/svg\">\n", MS_PLOT_W, height, MS_PLOT_W, height);
+    } else {
+        fprintf(out,
+                "<?xml version=\"1.0\" standalone=\"no\"?>\n"
+                "<svg version=\"1.1\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                "xmlns=\"http://www.w3.org/2000/svg\">\n"
+                "<style type=\"text/css\">text{font-family:Verdana,sans-serif;font-size:12px;fill:#222}"
+                "#title{font-size:17px}.grid{stroke:#ddd;stroke-width:1}.axis{stroke:#444;stroke-width:1}</style>\n"
+                "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
+                "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">",
+                MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W / 2);
+        ms_output_xml(out, o->title ? o->title : o->allocated ? "Allocated bytes over time" : "Live heap over time");
+        fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\">%zu snapshots of ",
+                MS_PLOT_W / 2, p->n);
+        ms_output_xml(out, p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path);
+        fprintf(out, ": the process total and the %zu largest sites</text>\n", shown);
+    }
     char buf[64];
     for (int i = 0; i * ystep <= ytop * (1 + 1e-9); i++) {
         double y = MS_PLOT_Y(i * ystep);
@@ -205,10 +200,24 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
     for (size_t i = 0; i < p->n; i++)
         fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]));
     fputs("\"/>\n", out);
+    if (ppeak) {
+        fprintf(out, "<line class=\"ppeak\" x1=\"%d\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#d62728\" "
+                "stroke-dasharray=\"4 3\"/><text class=\"ppeak\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" "
+                "fill=\"#d62728\">process peak %s (between snapshots)</text>\n",
+                MS_PLOT_LEFT, MS_PLOT_Y(ppeak), MS_PLOT_LEFT + pw, MS_PLOT_Y(ppeak), MS_PLOT_LEFT + pw - 4,
+                MS_PLOT_Y(ppeak) - 4, ms_size_format(buf, sizeof buf, (double)ppeak, false, exact));
+    }
+    /* The snapshots ("moments": the report opens one on a click) and the largest of them, marked. */
     for (size_t i = 0; i < p->n; i++)
-        fprintf(out, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"#111\"><title>%s%g%s: %s</title></circle>\n",
-                MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]), p->by_index ? "#" : "", p->x[i],
-                p->by_index ? "" : " s", ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact));
+        fprintf(out, "<circle class=\"moment\" data-i=\"%zu\" cx=\"%.2f\" cy=\"%.2f\" r=\"%d\" fill=\"#111\">"
+                "<title>%s%g%s: %s</title></circle>\n", i, MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]), embed ? 5 : 3,
+                p->by_index ? "#" : "", p->x[i], p->by_index ? "" : " s",
+                ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact));
+    fprintf(out, "<circle class=\"peak\" cx=\"%.2f\" cy=\"%.2f\" r=\"8\" fill=\"none\" stroke=\"#d62728\" "
+            "stroke-width=\"2\" pointer-events=\"none\"/><text class=\"peak\" x=\"%.2f\" y=\"%.2f\" "
+            "text-anchor=\"middle\" fill=\"#d62728\">peak %s</text>\n",
+            MS_PLOT_X(p->x[peak]), MS_PLOT_Y(p->total[peak]), MS_PLOT_X(p->x[peak]), MS_PLOT_Y(p->total[peak]) - 12,
+            ms_size_format(buf, sizeof buf, (double)p->total[peak], false, exact));
     /* The legend: total first, then the sites; labels lose their directories (the full key is the title). */
     double ly = MS_PLOT_H + 4;
     uint64_t tpeak = 0;
@@ -234,9 +243,78 @@ static void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const 
 #undef MS_PLOT_Y
 }
 
+size_t ms_plot_peak(const struct ms_plot *p)
+{
+    size_t peak = 0;
+    for (size_t i = 1; i < p->n; i++)
+        if (p->total[i] > p->total[peak])
+            peak = i;
+    return peak;
+}
+
+void ms_plot_sparkline(FILE *out, const uint64_t *v, size_t n, int w, int h)
+{
+    uint64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        max = v[i] > max ? v[i] : max;
+    fprintf(out, "<svg class=\"spark\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+            "xmlns=\"http://www.w3.org/2000/svg\"><polyline fill=\"none\" stroke=\"#4e79a7\" stroke-width=\"1.5\" "
+            "points=\"", w, h, w, h);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%.1f,%.1f ", n > 1 ? 1 + (double)i * (w - 2) / (double)(n - 1) : w / 2.0,
+                h - 1 - (max ? (double)v[i] / (double)max * (h - 2) : 0));
+    fputs("\"/></svg>", out);
+}
+
+enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, size_t n, const struct ms_cli *cli,
+                             bool allocated, struct ms_plot *p, struct ms_error *err)
+{
+    enum ms_status r = MS_OK;
+    memset(p, 0, sizeof *p);
+    p->snaps = snaps;
+    p->n = n;
+    p->x = calloc(p->n, sizeof *p->x);
+    p->total = calloc(p->n, sizeof *p->total);
+    p->index = ms_map_new();
+    if (!p->x || !p->total || !p->index)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    p->strs = ms_symbolize_strtab(sym);
+    ms_plot_times(p);
+    struct ms_group_opts go = {cli->by, false, cli->include, cli->exclude, cli->all_frames};
+    for (size_t i = 0; i < p->n; i++) {
+        struct ms_groups g;
+        p->total[i] = allocated ? p->snaps[i]->totals.alloc_bytes : p->snaps[i]->totals.current_bytes;
+        if ((r = ms_group_snap(sym, p->snaps[i], &go, &g, err)) != MS_OK)
+            return r;
+        for (size_t j = 0; j < g.count && r == MS_OK; j++) {
+            uint64_t v = allocated ? g.rows[j].alloc_bytes : g.rows[j].size;
+            if (v)
+                r = ms_plot_add(p, i, g.rows[j].label, v, err);
+        }
+        ms_group_free(&g);
+        if (r != MS_OK)
+            return r;
+    }
+    ms_plot_sort_strs = p->strs;
+    if (p->nseries)
+        qsort(p->series, p->nseries, sizeof *p->series, ms_plot_series_cmp);
+    return MS_OK;
+}
+
+void ms_plot_free(struct ms_plot *p)
+{
+    for (size_t i = 0; i < p->nseries; i++)
+        free(p->series[i].v);
+    free(p->series);
+    free(p->x);
+    free(p->total);
+    ms_map_free(p->index);
+}
+
 enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err)
 {
     struct ms_plot p = {0};
+    struct ms_snap **snaps = NULL;
     struct ms_symbolizer *sym = NULL;
     struct ms_export_out out = {0};
     enum ms_status r;
@@ -246,49 +324,17 @@ enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opt
         return ms_error_set(err, MS_USAGE, "plot draws bytes; --count does not apply");
     if (cli->by == MS_BY_STACK)
         return ms_error_set(err, MS_USAGE, "plot takes --by line, function or file");
-    p.n = (size_t)cli->input_count;
-    if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &p.snaps, err)) != MS_OK ||
-        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
+    if ((r = ms_export_open(o, &out, err)) != MS_OK || (r = ms_output_load(cli, &snaps, err)) != MS_OK ||
+        (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_plot_build(sym, snaps, (size_t)cli->input_count, cli, o->allocated, &p, err)) != MS_OK)
         goto out;
-    p.x = calloc(p.n, sizeof *p.x);
-    p.total = calloc(p.n, sizeof *p.total);
-    p.index = ms_map_new();
-    if (!p.x || !p.total || !p.index) {
-        r = ms_error_set(err, MS_NOMEM, "out of memory");
-        goto out;
-    }
-    p.strs = ms_symbolize_strtab(sym);
-    ms_plot_times(&p);
-    struct ms_group_opts go = {cli->by, false, cli->include, cli->exclude, cli->all_frames};
-    for (size_t i = 0; i < p.n; i++) {
-        struct ms_groups g;
-        p.total[i] = o->allocated ? p.snaps[i]->totals.alloc_bytes : p.snaps[i]->totals.current_bytes;
-        if ((r = ms_group_snap(sym, p.snaps[i], &go, &g, err)) != MS_OK)
-            goto out;
-        for (size_t j = 0; j < g.count && r == MS_OK; j++) {
-            uint64_t v = o->allocated ? g.rows[j].alloc_bytes : g.rows[j].size;
-            if (v)
-                r = ms_plot_add(&p, i, g.rows[j].label, v, err);
-        }
-        ms_group_free(&g);
-        if (r != MS_OK)
-            goto out;
-    }
-    ms_plot_sort_strs = p.strs;
-    if (p.nseries)
-        qsort(p.series, p.nseries, sizeof *p.series, ms_plot_series_cmp);
     size_t shown = cli->limit < 0 || (size_t)cli->limit > p.nseries ? p.nseries : (size_t)cli->limit;
-    ms_plot_svg(out.f, &p, shown, o, cli->bytes);
+    ms_plot_svg(out.f, &p, shown, o, cli->bytes, false);
 out:
     r = ms_export_close(&out, r, err);
-    for (size_t i = 0; i < p.nseries; i++)
-        free(p.series[i].v);
-    free(p.series);
-    free(p.x);
-    free(p.total);
-    ms_map_free(p.index);
+    ms_plot_free(&p);
     ms_symbolize_free(sym);
-    if (p.snaps)
-        ms_output_unload(cli, p.snaps);
+    if (snaps)
+        ms_output_unload(cli, snaps);
     return r;
 }

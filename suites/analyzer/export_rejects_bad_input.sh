@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# export, flamegraph and plot: every hostile snapshot and every bad command line gives exit 2 and one line
+# export, flamegraph, plot and report: every hostile snapshot and every bad command line gives exit 2 and one line
 # on stderr (plus the --help hint for usage errors); a failed write leaves no partial file.
 set -u
 memsnap=$1 snapgen=$2
@@ -32,6 +32,8 @@ while IFS=$'\t' read -r name expect; do
   done
   check "$f: " "$expect" "$memsnap" flamegraph "$f" -o "$tmp/fg.svg"
   check "$f: " "$expect" "$memsnap" plot "$tmp/valid.snap" "$f" -o "$tmp/plot.svg"
+  check "$f: " "$expect" "$memsnap" report "$tmp/valid.snap" "$f" -o "$tmp/report.html"
+  [ -e "$tmp/report.html" ] && { echo "FAIL: report $name left $tmp/report.html" >&2; fail=1; }
 done < <("$snapgen" --list)
 v=$tmp/valid.snap
 check --usage "memsnap export: " "--format collapsed|pprof|json|massif is required" "$memsnap" export "$v"
@@ -44,5 +46,9 @@ check --usage "memsnap plot: " "plot takes --by line, function or file" "$memsna
 check --usage "memsnap top: " "option -o does not apply" "$memsnap" top "$v" -o x
 check --usage "memsnap export: " "--allocated and --count weigh collapsed stacks" "$memsnap" export "$v" --format pprof --count
 check --usage "memsnap plot: " "--count does not apply" "$memsnap" plot "$v" "$v" --count
+check --usage "memsnap report: " "report writes a file: -o report.html" "$memsnap" report "$v"
+check --usage "memsnap report: " "report takes one or more snapshots" "$memsnap" report -o "$tmp/r.html"
+check --usage "memsnap report: " "--allocated and --count do not apply" "$memsnap" report "$v" -o "$tmp/r.html" --count
+check "$tmp/no/such/dir/r.html: " "cannot write" "$memsnap" report "$v" -o "$tmp/no/such/dir/r.html"
 check "$tmp/no/such/dir/fg.svg: " "cannot write" "$memsnap" flamegraph "$v" -o "$tmp/no/such/dir/fg.svg"
 exit $fail

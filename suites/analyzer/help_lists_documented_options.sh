@@ -29,6 +29,7 @@ want export --format collapsed pprof json massif -o --live --allocated --bytes -
   "${shared_sym[@]}"
 want flamegraph -o --allocated --count --title --bytes "${shared_filter[@]}" "${shared_sym[@]}"
 want plot -o -n --by --allocated --title --bytes "${shared_filter[@]}" "${shared_sym[@]}"
+want report -o --title --bytes "${shared_filter[@]}" "${shared_sym[@]}"
 want dump --format
 want run --output --interval --depth --unwind --no-follow --fail-on --max-live --max-peak --suppressions --fail-exitcode
 want bench compare report show --fail --alpha --budgets -o --benchmark-sort --benchmark-group-by --benchmark-columns

@@ -498,7 +498,7 @@ static void flamegraph_widths_follow_bytes_and_the_file_is_well_formed(void **st
     struct ms_export_out out;
     struct ms_error err;
     assert_int_equal(ms_export_open(&o, &out, &err), MS_OK);
-    assert_int_equal(ms_export_close(&out, ms_flamegraph_write(out.f, &f.g, &o, true, &err), &err), MS_OK);
+    assert_int_equal(ms_export_close(&out, ms_flamegraph_write(out.f, &f.g, &o, true, NULL, &err), &err), MS_OK);
     assert_well_formed(path);
     char *svg = slurp(path);
     assert_non_null(strstr(svg, "a &lt;title&gt; &amp; more"));
