@@ -235,7 +235,7 @@ enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, c
 
 /* ---- names.c: names for display ------------------------------------------------------------------- */
 /* A C++ name with template arguments collapsed ("std::map<>::find(...)"), in buf; operators keep their
- * '<' and '>'. Returns buf. */
+ * '<' and '>'. Returns buf, or name itself when it starts with '<' ("<unknown>"). */
 const char *ms_names_short(const char *name, char *buf, size_t len);
 
 /* ---- size.c: tracemalloc's size rendering -------------------------------------------------------- */

@@ -26,7 +26,7 @@ static size_t ms_names_operator(const char *s, size_t i)
 const char *ms_names_short(const char *name, char *buf, size_t len)
 {
     size_t o = 0, depth = 0;
-    if (!len)
+    if (!len || name[0] == '<') /* "<unknown>" and the like name no template */
         return name;
     for (size_t i = 0; name[i] && o + 1 < len;) {
         size_t op = depth ? 0 : ms_names_operator(name, i);

@@ -152,7 +152,8 @@ static enum ms_status ms_report_sites(struct ms_report *rp, const struct ms_snap
         return ms_error_set(err, MS_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < g.count; i++)
-        rows[n++] = &g.rows[i];
+        if (g.rows[i].size || g.rows[i].count || g.rows[i].alloc_count)
+            rows[n++] = &g.rows[i];
     for (size_t i = 0; i < n && i < MS_REPORT_SITES; i++) {
         size_t best = i;
         for (size_t j = i + 1; j < n; j++)
