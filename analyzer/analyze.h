@@ -179,8 +179,8 @@ size_t ms_symbolize_frame(struct ms_symbolizer *s, void *const *handles, const s
 /* "function at file:line", "function (module+0xoff)" or "module+0xoff", written into buf. */
 const char *ms_symbolize_describe(const struct ms_sym_frame *f, char *buf, size_t len);
 /* text with C++ template arguments left out for display (heaptrack's -t): "std::vector<int, std::allocator<int> >
- * ::push_back(int const&)" -> "std::vector<>::push_back(int const&)". Returns text itself when it has none,
- * else buf. */
+ * ::push_back(int const&)" -> "std::vector<>::push_back(int const&)". Returns text itself when it has none
+ * or starts with '<' (a placeholder such as "<no stack>"), else buf. */
 const char *ms_symbolize_shorten(const char *text, char *buf, size_t len);
 /* Demangle a C++ name; returns a malloc'd string or NULL when `name` is not mangled. */
 char *ms_symbolize_demangle(const char *name);
@@ -232,11 +232,6 @@ const struct ms_sym_frame *const *ms_group_row_stack(struct ms_groups *g, struct
 /* The symbolized stack of one site (inline-expanded, innermost first); *n frames, malloc'd array. */
 enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
                               uint32_t stack, const struct ms_sym_frame ***out, uint32_t *n);
-
-/* ---- names.c: names for display ------------------------------------------------------------------- */
-/* A C++ name with template arguments collapsed ("std::map<>::find(...)"), in buf; operators keep their
- * '<' and '>'. Returns buf, or name itself when it starts with '<' ("<unknown>"). */
-const char *ms_names_short(const char *name, char *buf, size_t len);
 
 /* ---- size.c: tracemalloc's size rendering -------------------------------------------------------- */
 
@@ -429,7 +424,7 @@ enum ms_status ms_export_massif_write(FILE *out, struct ms_symbolizer *sym, stru
 
 /* ---- flamegraph.c: `memsnap flamegraph`: a self-contained SVG ------------------------------------- */
 /* The flame graph inside a page (memsnap report): no XML prolog, script, style or heading of its own; labels
- * with short names (ms_names_short), the full name in each frame's title; per frame, the callees narrower
+ * with short names (ms_symbolize_shorten), the full name in each frame's title; per frame, the callees narrower
  * than min_width px merged into one "other" frame. */
 struct ms_flamegraph_embed {
     double min_width;     /* in */

@@ -95,7 +95,7 @@ static void ms_fg_box(struct ms_fg *fg, const char *name, uint64_t weight, doubl
 {
     double w = (double)weight * fg->scale;
     char amount[64], label[1024], shortname[1024];
-    const char *shown = fg->embed ? ms_names_short(name, shortname, sizeof shortname) : name;
+    const char *shown = fg->embed ? ms_symbolize_shorten(name, shortname, sizeof shortname) : name;
     ms_fg_amount(fg, amount, sizeof amount, weight);
     snprintf(label, sizeof label, "%s (%s)", shown, amount);
     double y = MS_FG_TOP + (double)(fg->depth - level) * MS_FG_FRAME;

@@ -33,7 +33,7 @@ static void ms_report_text(FILE *out, const char *s)
 static void ms_report_name(FILE *out, const char *full)
 {
     char buf[1024];
-    const char *s = ms_names_short(full, buf, sizeof buf);
+    const char *s = ms_symbolize_shorten(full, buf, sizeof buf);
     if (strcmp(s, full) != 0) {
         fputs("<span title=\"", out);
         ms_report_text(out, full);

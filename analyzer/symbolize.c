@@ -606,7 +606,7 @@ const char *ms_symbolize_shorten(const char *text, char *buf, size_t len)
 {
     size_t o = 0;
     int depth = 0;
-    if (!strchr(text, '<') || len == 0)
+    if (!strchr(text, '<') || text[0] == '<' || len == 0)
         return text;
     for (const char *p = text; *p && o + 3 < len; p++) {
         size_t op = depth == 0 ? ms_symbolize_angle_operator(p) : 0;
