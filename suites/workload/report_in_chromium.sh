@@ -42,7 +42,13 @@ s = s[:i] + "<script>requestAnimationFrame(function(){var p=document.createEleme
 open(p, "w").write(s)
 PY
   browse --dump-dom "$tmp/page.html" >"$tmp/dom.html" || { echo "chromium failed: $(tail -3 "$tmp/stderr")" >&2; exit 1; }
-  echo "$1: $(stat -c %s "$1") bytes; $(grep -o 'load-ms [0-9]*' "$tmp/dom.html" || echo 'no load-ms: did not render')"
+  ms=$(grep -o '<pre id="browser-test">load-ms [0-9]*' "$tmp/dom.html" | grep -o '[0-9]*$')
+  if [ -n "$ms" ]; then
+    echo "$1: $(stat -c %s "$1") bytes; rendered in $ms ms (navigation start to the first frame)"
+  else
+    echo "$1: $(stat -c %s "$1") bytes; did not render" >&2
+    exit 1
+  fi
   exit 0
 fi
 
