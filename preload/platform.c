@@ -61,6 +61,28 @@ int ms_platform_create(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
+int ms_platform_create_unnamed(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+int ms_platform_link_fd(int fd, const char *to)
+{
+    char proc[40] = "/proc/self/fd/", digits[12];
+    size_t at = strlen(proc), n = 0;
+    unsigned v = (unsigned)fd;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        proc[at++] = digits[--n];
+    }
+    proc[at] = '\0';
+    return linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
 int ms_platform_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

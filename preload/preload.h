@@ -27,6 +27,11 @@ MS_HIDDEN void ms_platform_unmap(void *p, size_t size);
 
 /* Creates path for writing; fails with -EEXIST rather than follow a symlink or clobber a file. fd or -errno. */
 MS_HIDDEN int ms_platform_create(const char *path);
+/* A file without a name in directory dir (O_TMPFILE), for ms_platform_link_fd to name once complete: a
+ * process killed meanwhile leaves nothing. fd or -errno (-EOPNOTSUPP and others where unsupported). */
+MS_HIDDEN int ms_platform_create_unnamed(const char *dir);
+/* Gives the open file fd the name `to` (never replacing one: -EEXIST). 0 or -errno. */
+MS_HIDDEN int ms_platform_link_fd(int fd, const char *to);
 MS_HIDDEN int ms_platform_write_all(int fd, const void *buf, size_t len);
 MS_HIDDEN int ms_platform_close(int fd);
 /* Opens path read-only (a directory when `directory`), close-on-exec. fd or -errno. */

@@ -689,8 +689,9 @@ static void snapshot_warn(const char *name, int rc)
 }
 
 /* Creates FINAL.tmp.XXXXXXXXXXXX next to final, with an unpredictable suffix: a name another process
- * could guess could also be made to exist first. fd or -errno. */
-static int snapshot_create_temp(const char *final, char *tmp, size_t size)
+ * could guess could also be made to exist first. With fd >= 0, gives that (unnamed) file the name instead
+ * of creating one. fd (or 0) or -errno. */
+static int snapshot_create_temp(const char *final, char *tmp, size_t size, int fd)
 {
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     size_t at = strlen(final);
@@ -700,17 +701,62 @@ static int snapshot_create_temp(const char *final, char *tmp, size_t size)
     memcpy(tmp, final, at);
     memcpy(tmp + at, ".tmp.", 5);
     at += 5;
-    int fd = -EEXIST;
-    for (int tries = 0; fd == -EEXIST && tries < 100; tries++) {
+    int rc = -EEXIST;
+    for (int tries = 0; rc == -EEXIST && tries < 100; tries++) {
         unsigned char r[12];
         ms_platform_random(r, sizeof r);
         for (size_t i = 0; i < sizeof r; i++) {
             tmp[at + i] = digits[r[i] % (sizeof digits - 1)];
         }
         tmp[at + sizeof r] = '\0';
-        fd = ms_platform_create(tmp);
+        rc = fd >= 0 ? ms_platform_link_fd(fd, tmp) : ms_platform_create(tmp);
     }
-    return fd;
+    return rc;
+}
+
+/* A file with no name yet in final's directory; -errno where the filesystem (or a missing /proc, found
+ * at the first link) cannot. */
+static int snapshot_no_unnamed;
+
+static int snapshot_create_unnamed(const char *final)
+{
+    if (__atomic_load_n(&snapshot_no_unnamed, __ATOMIC_RELAXED)) {
+        return -EOPNOTSUPP;
+    }
+    char dir[MS_CONFIG_PATH_MAX];
+    const char *slash = strrchr(final, '/');
+    size_t n = slash ? (size_t)(slash - final) : 0;
+    if (slash && n == 0) {
+        n = 1; /* the root */
+    }
+    if (n) {
+        memcpy(dir, final, n);
+        dir[n] = '\0';
+    } else {
+        memcpy(dir, ".", 2);
+    }
+    return ms_platform_create_unnamed(dir);
+}
+
+/* Names a complete unnamed file: an automatic name never replaces another file (the next number is
+ * taken), an explicit path is replaced through a temporary name. 0 or -errno. */
+static int snapshot_name_unnamed(int fd, const char *path, char *final, size_t size, char *tmp, size_t tmp_size)
+{
+    if (path) {
+        int rc = snapshot_create_temp(final, tmp, tmp_size, fd);
+        if (rc == 0 && (rc = ms_platform_rename(tmp, final, 0)) < 0) {
+            ms_platform_unlink(tmp);
+        }
+        return rc;
+    }
+    int rc = ms_platform_link_fd(fd, final);
+    for (int tries = 0; rc == -EEXIST && tries < 1000; tries++) {
+        if (snapshot_name(final, size, snapshot_seq++) < 0) {
+            break;
+        }
+        rc = ms_platform_link_fd(fd, final);
+    }
+    return rc;
 }
 
 int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
@@ -745,7 +791,15 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
         memcpy(final, ms_config.output, strlen(ms_config.output) + 1);
         goto out;
     }
-    fd = snapshot_create_temp(final, tmp, sizeof tmp);
+again:;
+    /* Unnamed until complete (O_TMPFILE): a process killed while writing, a pool worker terminated at
+     * exit say, leaves no empty or partial file behind. Else under a temporary name, renamed. */
+    int unnamed = 1;
+    fd = snapshot_create_unnamed(final);
+    if (fd < 0) {
+        unnamed = 0;
+        fd = snapshot_create_temp(final, tmp, sizeof tmp, -1);
+    }
     if (fd < 0) {
         rc = fd;
         goto out;
@@ -756,6 +810,17 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     o->used = 0;
     o->sum = MS_FMT_CHECKSUM_SEED;
     rc = snapshot_body(o, label, trigger, seq);
+    if (unnamed) {
+        if (rc == 0) {
+            rc = snapshot_name_unnamed(fd, path, final, sizeof final, tmp, sizeof tmp);
+        }
+        ms_platform_close(fd);
+        if (rc == -ENOENT) { /* no /proc/self/fd to link from: write it the other way */
+            __atomic_store_n(&snapshot_no_unnamed, 1, __ATOMIC_RELAXED);
+            goto again;
+        }
+        goto out;
+    }
     int rc2 = ms_platform_close(fd);
     if (rc == 0) {
         rc = rc2;
