@@ -250,7 +250,7 @@ struct ms_options {
     const char *keyword;   /* -k */
 };
 void ms_options_defaults(struct ms_options *o);
-/* Strings point into argv. -EINVAL with err naming the flag; 1 for --help (usage printed to out). */
+/* Strings point into argv. -EINVAL with err naming the flag; 1 for --help or --version (printed to out). */
 int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, struct ms_err *err);
 
 /* ---- table.c: pytest-benchmark's result table ---- */

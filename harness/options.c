@@ -254,6 +254,10 @@ int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, str
             fprintf(out, "usage: %s [options]\n%s", argv[0], ms_options_usage);
             return 1;
         }
+        if (strcmp(a, "--version") == 0) {
+            fprintf(out, "%s (memsnap-bench %s)\n", argv[0], MS_VERSION_PROJECT);
+            return 1;
+        }
         char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         size_t flen = eq ? (size_t)(eq - a) : strlen(a);
         size_t f;

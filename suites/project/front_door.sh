@@ -2,9 +2,9 @@
 # The front door: --version and --help on memsnap, every subcommand (bench's too), dataproc and the
 # scripts (--help runs nothing); the man pages render without a warning; bash completion offers every
 # subcommand and every option each command's --help names. TAP.
-#   front_door.sh MEMSNAP DATAPROC SOURCE_ROOT MAN_DIR
+#   front_door.sh MEMSNAP DATAPROC SOURCE_ROOT MAN_DIR BENCH_PROGRAM
 set -u
-memsnap=$1 dataproc=$2 root=$3 mandir=$4
+memsnap=$1 dataproc=$2 root=$3 mandir=$4 bench=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
@@ -34,6 +34,7 @@ for c in compare ab report show; do
 done
 check "memsnap --help points at the man page, not a source file" \
   bash -c "\"$memsnap\" --help | grep -q 'man memsnap'"
+check "a benchmark program's --version" bash -c "\"$bench\" --version | grep -Eq '\(memsnap-bench [0-9]+\.[0-9]+\.[0-9]+\)$'"
 check "dataproc --version" bash -c "\"$dataproc\" --version | grep -Eq '^dataproc \(memsnap\) [0-9]+\.[0-9]+\.[0-9]+'"
 for s in demo test setup aa-experiment; do
   check "scripts/$s --help prints its usage and runs nothing" bash -c "
