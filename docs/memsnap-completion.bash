@@ -8,7 +8,7 @@ _memsnap()
     local sym="--sysroot --debug-dir --full-names" filt="--include --exclude --all-frames" out="--format --bytes"
     local opts
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "run top diff leaks growth lines export flamegraph plot dump bench --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "run top diff leaks growth lines export flamegraph plot report dump bench --help --version" -- "$cur"))
         return
     fi
     case $prev in
@@ -42,6 +42,7 @@ _memsnap()
     export) opts="--format -o --live --allocated --bytes --count $filt $sym" ;;
     flamegraph) opts="-o --allocated --count --title --bytes $filt $sym" ;;
     plot) opts="-o -n --by --allocated --title --bytes $filt $sym" ;;
+    report) opts="-o --title --bytes $filt --sysroot --debug-dir" ;;
     dump) opts="$out" ;;
     bench)
         if [ "$COMP_CWORD" -eq 2 ]; then

@@ -20,7 +20,7 @@ check() { # DESCRIPTION COMMAND... : ok when the command succeeds
     failed=1
   fi
 }
-commands=(run top diff leaks growth lines export flamegraph plot dump)
+commands=(run top diff leaks growth lines export flamegraph plot report dump)
 version_re='^memsnap [0-9]+\.[0-9]+\.[0-9]+( \(git [^)]+\))?$'
 
 check "memsnap --version" bash -c "\"$memsnap\" --version | grep -Ex '$version_re'"
