@@ -177,6 +177,9 @@ static inline void tracker_forget(int kind, uint64_t size, uint32_t stack)
  * unwinder sees the same frames above it from every hook. */
 static inline __attribute__((always_inline)) void tracker_record(int kind, void *p, size_t size)
 {
+    if (MS_UNLIKELY(size > MS_HEAPMAP_SIZE_MAX)) {
+        size = MS_HEAPMAP_SIZE_MAX; /* what the heap map keeps, so that its free subtracts what is added here */
+    }
     if (ms_config.sample && !tracker_sampled(size)) {
         tracker_count(kind);
         return;

@@ -19,6 +19,8 @@
  *   fixture fsize BYTES CODE      prints a line (buffered), limits files to BYTES, exit(CODE)
  *   fixture cancel N              N times: a thread loops memsnap_snapshot(NULL) and is cancelled;
  *                                 then the main thread snapshots (alarm(20) ends a deadlock)
+ *   fixture huge                  malloc(2 TiB) and free it (under an allocator that grants it): exits 0
+ *                                 when the live bytes went up by 1 TiB - 1 and back to where they were
  *   fixture tmpnames PATH         pre-creates PATH.tmp.<pid>.0..63, then memsnap_snapshot(PATH); exits 0
  *                                 when it was written */
 #include <dlfcn.h>
@@ -166,6 +168,28 @@ static int fixture_cancel(int n)
     return memsnap_snapshot(NULL) == 0 ? 0 : 5;
 }
 
+static int fixture_huge(void)
+{
+    struct memsnap_stats before, during, after;
+    if (memsnap_stats(&before) != 0) {
+        return 6;
+    }
+    void *p = malloc((UINT64_C(1) << 41) + 12345);
+    if (!p) {
+        return 6;
+    }
+    memsnap_stats(&during);
+    free(p);
+    memsnap_stats(&after);
+    if (during.current_bytes - before.current_bytes != (UINT64_C(1) << 40) - 1 ||
+        after.current_bytes != before.current_bytes) {
+        fprintf(stderr, "fixture: live bytes %llu, %llu, %llu\n", (unsigned long long)before.current_bytes,
+                (unsigned long long)during.current_bytes, (unsigned long long)after.current_bytes);
+        return 5;
+    }
+    return 0;
+}
+
 static int fixture_tmpnames(const char *path)
 {
     char name[4096];
@@ -254,6 +278,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "cancel") && argc > 2) {
         return fixture_cancel(atoi(argv[2]));
+    }
+    if (!strcmp(mode, "huge")) {
+        return fixture_huge();
     }
     if (!strcmp(mode, "tmpnames") && argc > 2) {
         return fixture_tmpnames(argv[2]);

@@ -21,6 +21,7 @@
 static const char *preload_lib;
 static const char *fixture;
 static const char *plugin;
+static const char *bigalloc;
 
 struct run {
     char dir[256];
@@ -511,12 +512,24 @@ static void precreated_temporary_names_do_not_block_a_snapshot(void **state)
     run_cleanup(&r);
 }
 
+static void block_over_a_tebibyte_adds_and_subtracts_the_same_bytes(void **state)
+{
+    (void)state;
+    struct run r;
+    char env[1200];
+    snprintf(env, sizeof env, "LD_PRELOAD=%s:%s", preload_lib, bigalloc);
+    run_fixture(&r, (const char *[]){env, "MEMSNAP_AT_EXIT=0", NULL}, (const char *[]){"huge", NULL});
+    assert_exited(&r, 0);
+    run_cleanup(&r);
+}
+
 int main(void)
 {
     preload_lib = getenv("MEMSNAP_PRELOAD_LIB");
     fixture = getenv("MEMSNAP_FIXTURE");
     plugin = getenv("MEMSNAP_PLUGIN");
-    if (!preload_lib || access(preload_lib, R_OK) != 0 || !fixture || !plugin) {
+    bigalloc = getenv("MEMSNAP_BIGALLOC");
+    if (!preload_lib || access(preload_lib, R_OK) != 0 || !fixture || !plugin || !bigalloc) {
         fprintf(stderr, "MEMSNAP_PRELOAD_LIB / MEMSNAP_FIXTURE / MEMSNAP_PLUGIN not set: preload not built\n");
         return 77;
     }
@@ -541,6 +554,7 @@ int main(void)
         cmocka_unit_test(file_size_limit_fails_the_snapshot_not_the_program),
         cmocka_unit_test(cancelled_snapshot_thread_leaves_the_profiler_usable),
         cmocka_unit_test(precreated_temporary_names_do_not_block_a_snapshot),
+        cmocka_unit_test(block_over_a_tebibyte_adds_and_subtracts_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
