@@ -42,6 +42,16 @@ enum ms_status ms_error_set(struct ms_error *err, enum ms_status r, const char *
 /* Exit status for a result (0, 1 or 2). */
 int ms_error_exit_status(enum ms_status r);
 
+/* ---- file.c: input files ---------------------------------------------------------------------------- */
+
+/* Opens path read-only when it is a regular file (a FIFO, device or directory is refused without
+ * blocking); *size (may be NULL) gets its size. fd, or -errno: -ENODEV for not a regular file. */
+int ms_file_open_regular(const char *path, uint64_t *size);
+/* The same as a stdio stream; NULL with errno set. */
+FILE *ms_file_fopen_regular(const char *path, uint64_t *size);
+/* strerror, with ENODEV said as "not a regular file". */
+const char *ms_file_strerror(int e);
+
 /* ---- map.c: byte-key hash map --------------------------------------------------------------------- */
 
 /* Map from byte strings to uint32 values (open addressing, keys copied). */

@@ -7,6 +7,10 @@
 #include "analyze.h"
 
 #define MS_MASSIF_THRESHOLD 1.0 /* percent of the snapshot's heap, as massif's default --threshold */
+/* Frames kept per stack, as massif's default --depth. Each tree line is indented by its depth, so an
+ * unbounded depth made the output grow with its square (a crafted 2 MB snapshot gave 4.3 GB); with this
+ * bound it is at most a small multiple of the input, and the recursion below is at most this deep. */
+#define MS_MASSIF_DEPTH 30
 
 struct ms_massif_node {
     const struct ms_sym_frame *frame; /* NULL for the root */
@@ -109,7 +113,7 @@ static enum ms_status ms_export_massif_tree(struct ms_groups *g, struct ms_massi
             continue;
         struct ms_massif_node *n = root;
         n->bytes += row->size;
-        for (uint32_t j = 0; j < row->stack_len; j++) {
+        for (uint32_t j = 0; j < row->stack_len && j < MS_MASSIF_DEPTH; j++) {
             if (!(n = ms_export_massif_child(n, row->stack[j])))
                 return ms_error_set(err, MS_NOMEM, "out of memory");
             n->bytes += row->size;

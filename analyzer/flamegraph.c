@@ -47,13 +47,6 @@ static struct ms_fg_node *ms_fg_child(struct ms_fg_node *n, uint32_t name)
     return k;
 }
 
-static void ms_fg_free(struct ms_fg_node *n)
-{
-    for (size_t i = 0; i < n->nkids; i++)
-        ms_fg_free(&n->kids[i]);
-    free(n->kids);
-}
-
 static const struct ms_strtab *ms_fg_sort_strs; /* for qsort's comparator */
 
 static int ms_fg_cmp(const void *a, const void *b)
@@ -62,13 +55,46 @@ static int ms_fg_cmp(const void *a, const void *b)
     return strcmp(ms_strtab_get(ms_fg_sort_strs, x->name), ms_strtab_get(ms_fg_sort_strs, y->name));
 }
 
-/* Siblings in name order, as flamegraph.pl: the picture depends on the heap, not on the order of sites. */
-static void ms_fg_sort(struct ms_fg_node *n)
+/* Every node of the tree, parents before their children, without recursion (a stack may be thousands
+ * of frames deep). With `sort`, each node's children are put in name order first, as flamegraph.pl does:
+ * the picture depends on the heap, not on the order of sites. NULL when out of memory. */
+static struct ms_fg_node **ms_fg_nodes(struct ms_fg_node *root, bool sort, size_t *count)
 {
-    if (n->nkids)
-        qsort(n->kids, n->nkids, sizeof *n->kids, ms_fg_cmp);
-    for (size_t i = 0; i < n->nkids; i++)
-        ms_fg_sort(&n->kids[i]);
+    size_t n = 1, cap = 64;
+    struct ms_fg_node **v = malloc(cap * sizeof *v);
+    if (!v)
+        return NULL;
+    v[0] = root;
+    for (size_t i = 0; i < n; i++) {
+        struct ms_fg_node *p = v[i];
+        if (sort && p->nkids)
+            qsort(p->kids, p->nkids, sizeof *p->kids, ms_fg_cmp);
+        if (n + p->nkids > cap) {
+            while (n + p->nkids > cap)
+                cap *= 2;
+            struct ms_fg_node **nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                free(v);
+                return NULL;
+            }
+            v = nv;
+        }
+        for (size_t k = 0; k < p->nkids; k++)
+            v[n++] = &p->kids[k];
+    }
+    *count = n;
+    return v;
+}
+
+static void ms_fg_free(struct ms_fg_node *root)
+{
+    size_t n;
+    struct ms_fg_node **v = ms_fg_nodes(root, false, &n);
+    if (!v)
+        return; /* out of memory: the tree leaks, the process is about to report it and exit */
+    for (size_t i = n; i-- > 0;) /* children's arrays before the parent's array that holds them */
+        free(v[i]->kids);
+    free(v);
 }
 
 /* A warm colour from the name alone, so one function has one colour in every graph. */
@@ -132,30 +158,60 @@ static void ms_fg_box(struct ms_fg *fg, const char *name, uint64_t weight, doubl
     fg->frames++;
 }
 
-static void ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, uint32_t level)
+/* The frames in depth-first order (callers before callees, siblings left to right), with an explicit stack
+ * of depth + 1 entries instead of recursion (a stack may be thousands of frames deep). Embedded, callees
+ * narrower than min_width go into one "other" frame after their siblings (each is counted). */
+struct ms_fg_visit {
+    const struct ms_fg_node *n;
+    double next_x;    /* where the next child starts */
+    size_t next;      /* the next child to draw */
+    uint64_t merged;  /* weight of the children folded into "other" */
+    size_t nmerged;
+};
+
+/* Draws n unless it is too narrow (then neither are its children); true when it was drawn. */
+static bool ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, uint32_t level)
 {
     if ((double)n->weight * fg->scale < MS_FG_MINWIDTH)
-        return;
+        return false;
     ms_fg_box(fg, n->name == UINT32_MAX ? "all" : ms_strtab_get(fg->strs, n->name), n->weight, x, level);
-    /* Embedded, callees narrower than min_width go into one "other" frame at the end (each is counted). */
-    uint64_t merged = 0;
-    size_t nmerged = 0;
-    for (size_t i = 0; i < n->nkids; i++) {
-        if (fg->embed && (double)n->kids[i].weight * fg->scale < fg->embed->min_width) {
-            merged += n->kids[i].weight;
-            nmerged++;
+    return true;
+}
+
+static enum ms_status ms_fg_frames(struct ms_fg *fg, const struct ms_fg_node *root, struct ms_error *err)
+{
+    struct ms_fg_visit *st = malloc(((size_t)fg->depth + 2) * sizeof *st);
+    size_t sp = 0;
+    if (!st)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    if (ms_fg_frame(fg, root, MS_FG_PAD, 0))
+        st[sp++] = (struct ms_fg_visit){root, MS_FG_PAD, 0, 0, 0};
+    while (sp) {
+        struct ms_fg_visit *t = &st[sp - 1];
+        if (t->next == t->n->nkids) {
+            if (t->nmerged && (double)t->merged * fg->scale >= MS_FG_MINWIDTH) {
+                char name[64];
+                snprintf(name, sizeof name, "other (%zu small frame%s)", t->nmerged, t->nmerged == 1 ? "" : "s");
+                ms_fg_box(fg, name, t->merged, t->next_x, (uint32_t)sp);
+            }
+            if (fg->embed)
+                fg->embed->merged_frames += t->nmerged;
+            sp--;
             continue;
         }
-        ms_fg_frame(fg, &n->kids[i], x, level + 1);
-        x += (double)n->kids[i].weight * fg->scale;
+        const struct ms_fg_node *k = &t->n->kids[t->next++];
+        if (fg->embed && (double)k->weight * fg->scale < fg->embed->min_width) {
+            t->merged += k->weight;
+            t->nmerged++;
+            continue;
+        }
+        double x = t->next_x;
+        t->next_x += (double)k->weight * fg->scale;
+        if (ms_fg_frame(fg, k, x, (uint32_t)sp))
+            st[sp++] = (struct ms_fg_visit){k, x, 0, 0, 0};
     }
-    if (nmerged && (double)merged * fg->scale >= MS_FG_MINWIDTH) {
-        char name[64];
-        snprintf(name, sizeof name, "other (%zu small frame%s)", nmerged, nmerged == 1 ? "" : "s");
-        ms_fg_box(fg, name, merged, x, level + 1);
-    }
-    if (fg->embed)
-        fg->embed->merged_frames += nmerged;
+    free(st);
+    return MS_OK;
 }
 
 /* Zoom (click a frame; click "Reset Zoom" to go back) and search (Ctrl-F or "Search"), nothing external. */
@@ -211,7 +267,13 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
             fg.depth = row->stack_len;
     }
     ms_fg_sort_strs = fg.strs;
-    ms_fg_sort(&root);
+    size_t nnodes;
+    struct ms_fg_node **all = ms_fg_nodes(&root, true, &nnodes);
+    if (!all) {
+        ms_fg_free(&root);
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    }
+    free(all);
     fg.total = root.weight;
     fg.scale = root.weight ? (double)(MS_FG_WIDTH - 2 * MS_FG_PAD) / (double)root.weight : 0;
     int height = MS_FG_TOP + (int)(fg.depth + 1) * MS_FG_FRAME + MS_FG_BOTTOM;
@@ -248,8 +310,9 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
                 "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n",
                 MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, MS_FG_WIDTH - MS_FG_PAD, height - 12, MS_FG_PAD, height - 12);
     }
+    enum ms_status r = MS_OK;
     if (root.weight)
-        ms_fg_frame(&fg, &root, MS_FG_PAD, 0);
+        r = ms_fg_frames(&fg, &root, err);
     else
         fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">nothing to show: no %s</text>\n",
                 MS_FG_WIDTH / 2, MS_FG_TOP + MS_FG_FRAME, what);
@@ -259,7 +322,7 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
         embed->total = root.weight;
     }
     ms_fg_free(&root);
-    return MS_OK;
+    return r;
 }
 
 enum ms_status ms_flamegraph_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err)

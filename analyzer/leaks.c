@@ -112,8 +112,8 @@ enum ms_status ms_leaks_suppressions_load(const char *path, bool builtin, struct
             goto out;
         }
     if (path) {
-        if (!(f = fopen(path, "r"))) {
-            r = ms_error_set(err, MS_INPUT, "%s: cannot open suppressions: %s", path, strerror(errno));
+        if (!(f = ms_file_fopen_regular(path, NULL))) {
+            r = ms_error_set(err, MS_INPUT, "%s: cannot open suppressions: %s", path, ms_file_strerror(errno));
             goto out;
         }
         unsigned lineno = 0;

@@ -47,33 +47,60 @@ static int ms_lines_cmp(const void *a, const void *b)
     return x->line < y->line ? -1 : x->line > y->line;
 }
 
-/* The source text, trying --source-dir for relative or moved paths. NULL when not found. */
-static FILE *ms_lines_open_source(const char *path, const char *dir)
+/* Source files are named by the binary's DWARF, i.e. by whoever built it: only regular files of a sane
+ * size are read, and never more than their stated size (a /proc file states 0). */
+#define MS_LINES_SOURCE_MAX (16u << 20)
+
+static FILE *ms_lines_open_regular(const char *path, uint64_t *size)
 {
-    FILE *f = fopen(path, "r");
-    if (f || !dir)
-        return f;
-    char buf[8192];
-    /* Strip leading components until DIR/rest exists: "/build/x/src/a.c" finds DIR/src/a.c. */
-    for (const char *p = path; p; p = strchr(p + 1, '/')) {
-        const char *rest = *p == '/' ? p + 1 : p;
-        snprintf(buf, sizeof buf, "%s/%s", dir, rest);
-        if ((f = fopen(buf, "r")))
-            return f;
+    FILE *f = ms_file_fopen_regular(path, size);
+    if (f && (*size == 0 || *size > MS_LINES_SOURCE_MAX)) {
+        fclose(f);
+        return NULL;
     }
-    return NULL;
+    return f;
+}
+
+/* 1 when the resolved `path` lies inside the resolved directory `root`. */
+static int ms_lines_inside(const char *root, const char *path)
+{
+    char *rp = realpath(path, NULL);
+    size_t n = strlen(root);
+    int inside = rp && strncmp(rp, root, n) == 0 && (rp[n] == '/' || (n == 1 && root[0] == '/'));
+    free(rp);
+    return inside;
+}
+
+/* The source text. With --source-dir, only files under it: "/build/x/src/a.c" finds DIR/src/a.c
+ * (leading components stripped until DIR/rest exists). NULL when not found. */
+static FILE *ms_lines_open_source(const char *path, const char *dir, uint64_t *size)
+{
+    if (!dir)
+        return ms_lines_open_regular(path, size);
+    char *root = realpath(dir, NULL);
+    FILE *f = NULL;
+    char buf[8192];
+    for (const char *p = path; root && p && !f; p = strchr(p + 1, '/')) {
+        const char *rest = *p == '/' ? p + 1 : p;
+        snprintf(buf, sizeof buf, "%s/%s", root, rest);
+        if (ms_lines_inside(root, buf))
+            f = ms_lines_open_regular(buf, size);
+    }
+    free(root);
+    return f;
 }
 
 static char **ms_lines_read_source(const char *path, const char *dir, size_t *nlines)
 {
-    FILE *f = ms_lines_open_source(path, dir);
+    uint64_t size = 0, total = 0;
+    FILE *f = ms_lines_open_source(path, dir, &size);
     char **v = NULL, *line = NULL;
     size_t n = 0, cap = 0, lcap = 0;
     ssize_t got;
     *nlines = 0;
     if (!f)
         return NULL;
-    while ((got = getline(&line, &lcap, f)) >= 0) {
+    while ((got = getline(&line, &lcap, f)) >= 0 && (total += (uint64_t)got) <= size) {
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
             line[--got] = 0;
         if (n == cap) {

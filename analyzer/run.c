@@ -81,7 +81,7 @@ static char *ms_run_which(const char *name)
 /* 1 when `path` is an ELF executable with no program interpreter (LD_PRELOAD cannot reach it). */
 static int ms_run_is_static(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ms_file_open_regular(path, NULL); /* a FIFO must not hang `memsnap run` */
     if (fd < 0)
         return 0;
     int result = 0;

@@ -690,24 +690,16 @@ enum ms_status ms_snapfile_read(const char *path, struct ms_snap **out, struct m
 {
     enum ms_status r = MS_OK;
     unsigned char *buf = NULL;
-    struct stat st;
+    uint64_t fsize = 0;
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ms_file_open_regular(path, &fsize);
     if (fd < 0)
-        return ms_error_set(err, MS_INPUT, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0) {
-        r = ms_error_set(err, MS_INPUT, "%s: cannot stat: %s", path, strerror(errno));
+        return ms_error_set(err, MS_INPUT, "%s: cannot open: %s", path, ms_file_strerror(-fd));
+    if (fsize > MS_SNAPFILE_MAX_SIZE) {
+        r = ms_error_set(err, MS_INPUT, "%s: %llu bytes: too large to be a snapshot", path, (unsigned long long)fsize);
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
-        r = ms_error_set(err, MS_INPUT, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((unsigned long long)st.st_size > MS_SNAPFILE_MAX_SIZE) {
-        r = ms_error_set(err, MS_INPUT, "%s: %lld bytes: too large to be a snapshot", path, (long long)st.st_size);
-        goto out;
-    }
-    size_t size = (size_t)st.st_size, got = 0;
+    size_t size = (size_t)fsize, got = 0;
     buf = malloc(size ? size : 1);
     if (!buf) {
         r = ms_error_set(err, MS_NOMEM, "%s: out of memory reading %zu bytes", path, size);

@@ -235,12 +235,16 @@ enum ms_status ms_symbolize_attach(struct ms_symbolizer *s, const struct ms_snap
 
 static bool ms_symbolize_try(struct ms_symbolizer *s, struct ms_symmod *mod, const char *file, bool *changed)
 {
-    if (access(file, R_OK) != 0)
+    /* Only a regular file: a module path in a snapshot may name a FIFO or a device. */
+    int fd = ms_file_open_regular(file, NULL);
+    if (fd < 0)
         return false;
     Dwfl *dwfl = dwfl_begin(&s->callbacks);
-    if (!dwfl)
+    if (!dwfl) {
+        close(fd);
         return false;
-    Dwfl_Module *dm = dwfl_report_offline(dwfl, mod->base, file, -1);
+    }
+    Dwfl_Module *dm = dwfl_report_offline(dwfl, mod->base, file, fd); /* dwfl owns fd from here */
     if (!dm || dwfl_report_end(dwfl, NULL, NULL) != 0) {
         dwfl_end(dwfl);
         return false;

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int ms_err_set(struct ms_err *err, int code, const char *fmt, ...)
 {
@@ -20,16 +22,23 @@ int ms_err_set(struct ms_err *err, int code, const char *fmt, ...)
 int ms_err_open(const char *path, const char *what, FILE **out, struct ms_err *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO must not block open() before it can be refused; cleared for the reads. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
         int e = errno;
         return ms_err_set(err, -e, "%s: cannot open: %s", path, strerror(e));
     }
     struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return ms_err_set(err, -EISDIR, "%s: is a directory, not a %s", path, what);
-    }
-    *out = f;
-    return 0;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = ms_err_set(err, -errno, "%s: cannot stat: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        rc = ms_err_set(err, -EISDIR, "%s: is a directory, not a %s", path, what);
+    else if (!S_ISREG(st.st_mode))
+        rc = ms_err_set(err, -ENODEV, "%s: not a regular file, not a %s", path, what);
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(*out = fdopen(fd, "rb")))
+        rc = ms_err_set(err, -errno, "%s: cannot open: %s", path, strerror(errno));
+    if (rc < 0)
+        close(fd);
+    return rc;
 }

@@ -1,4 +1,5 @@
-/* snapgen NAME OUT: write one of the named test snapshots (valid or hostile) to OUT; snapgen --list. */
+/* snapgen NAME OUT: write one of the named test snapshots (valid or hostile) to OUT; snapgen --list.
+ * snapgen deep DEPTH N OUT: a valid snapshot of N distinct stacks of DEPTH frames each (raw addresses). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,21 @@ int main(int argc, char **argv)
             free(b);
         }
         return 0;
+    }
+    if (argc == 5 && strcmp(argv[1], "deep") == 0) {
+        struct snapgen *g = snapgen_new();
+        unsigned depth = (unsigned)atoi(argv[2]), n = (unsigned)atoi(argv[3]);
+        struct ms_fmt_frame *fr = calloc(depth ? depth : 1, sizeof *fr);
+        snapgen_info(g, 1, MS_FMT_TRIGGER_API, "/nonexistent/deep", "deep");
+        for (unsigned i = 0; fr && i < n; i++) {
+            for (unsigned j = 0; j < depth; j++)
+                fr[j] = (struct ms_fmt_frame){MS_FMT_MODULE_NONE, 0, 0x100000u + (uint64_t)i * depth + j};
+            snapgen_site(g, snapgen_stack(g, fr, (uint16_t)depth, 0), 1000 + i, 1, 1000 + i, 1);
+        }
+        int rc = fr ? snapgen_write(g, argv[4]) : -1;
+        free(fr);
+        snapgen_free(g);
+        return rc == 0 ? 0 : 1;
     }
     if (argc != 3) {
         fprintf(stderr, "usage: snapgen NAME OUT | snapgen --list\n");
