@@ -145,6 +145,8 @@ enum ms_status ms_snapfile_parse(const void *data, size_t len, const char *name,
 enum ms_status ms_snapfile_read(const char *path, struct ms_snap **out, struct ms_error *err);
 void ms_snapfile_free(struct ms_snap *s);
 const char *ms_snapfile_trigger_name(uint32_t trigger);
+/* "dwarf", "fp", "libunwind" or "unknown" for INFO.unwinder. */
+const char *ms_snapfile_unwinder_name(uint32_t unwinder);
 /* The LEAKS record of a stack, or NULL (no scanned block, or no LEAKS section: see has_leaks). */
 const struct ms_leak *ms_snapfile_leak(const struct ms_snap *s, uint32_t stack);
 

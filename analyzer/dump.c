@@ -96,7 +96,7 @@ static json_t *ms_dump_json(const struct ms_snap *s)
                              (json_int_t)s->info.uptime_ns, "sequence", (json_int_t)s->info.sequence, "trigger",
                              ms_snapfile_trigger_name(s->info.trigger), "sample_rate",
                              (json_int_t)s->info.sample_rate, "depth_limit", (json_int_t)s->info.depth_limit,
-                             "unwinder", s->info.unwinder ? "fp" : "dwarf", "exe", s->exe, "label", s->label);
+                             "unwinder", ms_snapfile_unwinder_name(s->info.unwinder), "exe", s->exe, "label", s->label);
     json_t *totals = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "current_bytes",
                                (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
                                (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
@@ -134,7 +134,7 @@ enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
                    "exe %s\nlabel %s\nsample_rate %llu depth_limit %u unwinder %s\n",
                 s->info.pid, s->info.ppid, s->info.sequence, ms_snapfile_trigger_name(s->info.trigger),
                 (unsigned long long)s->info.time_ns, (unsigned long long)s->info.uptime_ns, s->exe, s->label,
-                (unsigned long long)s->info.sample_rate, s->info.depth_limit, s->info.unwinder ? "fp" : "dwarf");
+                (unsigned long long)s->info.sample_rate, s->info.depth_limit, ms_snapfile_unwinder_name(s->info.unwinder));
     fprintf(o, "totals current_bytes %llu peak_bytes %llu live_count %llu alloc_bytes %llu alloc_count %llu "
                "free_count %llu unknown_frees %llu failed_allocs %llu stack_count %llu overhead_bytes %llu\n",
             (unsigned long long)t->current_bytes, (unsigned long long)t->peak_bytes, (unsigned long long)t->live_count,

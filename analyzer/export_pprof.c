@@ -38,7 +38,8 @@ static void ms_export_pprof_raw(struct ms_export_pprof_buf *b, const void *p, si
         b->p = np;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, p, n);
+    if (n) /* p may be NULL for an empty field */
+        memcpy(b->p + b->len, p, n);
     b->len += n;
 }
 

@@ -251,7 +251,8 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
         if (s->verdict == MS_GROWTH_UNBOUNDED)
             unbounded_rate += s->per_interval;
     }
-    qsort(sites, nsites, sizeof *sites, ms_growth_cmp);
+    if (nsites) /* sites is NULL when there are none */
+        qsort(sites, nsites, sizeof *sites, ms_growth_cmp);
     struct ms_strtab *strs = ms_symbolize_strtab(sym);
     char a[64], b[64], c[64];
     size_t shown_limit = cli->limit < 0 ? SIZE_MAX : (size_t)cli->limit;

@@ -64,6 +64,18 @@ void ms_output_text_stack(FILE *out, const struct ms_sym_frame *const *frames, u
                 frames[i]->inlined ? " (inlined)" : "");
 }
 
+/* Why the snapshot recorded nothing (another allocator took the calls), or NULL. */
+static const char *ms_output_empty_profile(const struct ms_snap *s)
+{
+    for (uint32_t i = 0; i < s->label_count; i++)
+        if (!strcmp(s->labels[i].key, "warning") && strstr(s->labels[i].value, "not recorded"))
+            return s->labels[i].value;
+    uint64_t calls = 0;
+    for (size_t i = 0; i < sizeof s->totals.calls / sizeof s->totals.calls[0]; i++)
+        calls += s->totals.calls[i];
+    return calls || s->totals.alloc_count ? NULL : "no allocation was recorded";
+}
+
 enum ms_status ms_output_load(const struct ms_cli *cli, struct ms_snap ***snaps, struct ms_error *err)
 {
     struct ms_snap **v = calloc((size_t)cli->input_count + 1, sizeof *v);
@@ -75,6 +87,15 @@ enum ms_status ms_output_load(const struct ms_cli *cli, struct ms_snap ***snaps,
             ms_output_unload(cli, v);
             return r;
         }
+        const char *why = ms_output_empty_profile(v[i]);
+        if (why && (cli->fail || cli->has_fail_over || cli->has_fail_site_over)) {
+            /* A gate that passes on a profile that recorded nothing would pass every leak. */
+            r = ms_error_set(err, MS_INPUT, "%s: %s: a gate cannot pass on it", v[i]->path, why);
+            ms_output_unload(cli, v);
+            return r;
+        }
+        if (why)
+            fprintf(stderr, "memsnap: warning: %s: %s\n", v[i]->path, why);
         if (v[i]->flags & MS_FMT_FLAG_SAMPLED)
             fprintf(stderr, "memsnap: note: %s is sampled (one allocation per %llu bytes on average): sizes and "
                     "counts are estimates\n", v[i]->path, (unsigned long long)v[i]->info.sample_rate);

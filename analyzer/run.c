@@ -281,9 +281,12 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
         free(lib);
         return 2;
     }
-    snprintf(preload, len, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
+    /* libmemsnap first: an allocator preloaded before it would take every call, and the profile would be
+     * empty. After it, that allocator is the one libmemsnap forwards to. */
+    snprintf(preload, len, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "");
     free(lib);
-    if (setenv("LD_PRELOAD", preload, 1) != 0 || (o->output && setenv("MEMSNAP_OUTPUT", o->output, 1) != 0) ||
+    const char *output = o->output && *o->output ? o->output : NULL; /* '' is the default, as for the library */
+    if (setenv("LD_PRELOAD", preload, 1) != 0 || (output && setenv("MEMSNAP_OUTPUT", output, 1) != 0) ||
         (o->interval && setenv("MEMSNAP_INTERVAL", o->interval, 1) != 0) ||
         (o->depth && setenv("MEMSNAP_DEPTH", o->depth, 1) != 0) ||
         (o->unwind && setenv("MEMSNAP_UNWIND", o->unwind, 1) != 0) ||
@@ -295,7 +298,7 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
     free(preload);
     bool gating = ms_memgate_wanted(&o->gate);
     char tmpdir[PATH_MAX] = "", tmppattern[PATH_MAX];
-    if (gating && !o->output) {
+    if (gating && !output) {
         const char *t = getenv("TMPDIR");
         snprintf(tmpdir, sizeof tmpdir, "%s/memsnap-run.XXXXXX", t && *t ? t : "/tmp");
         if (!mkdtemp(tmpdir)) {
@@ -310,7 +313,7 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
             return 2;
         }
     }
-    const char *pattern = *tmpdir ? tmppattern : o->output ? o->output : "memsnap.%e.%p.%n.snap";
+    const char *pattern = *tmpdir ? tmppattern : output ? output : "memsnap.%e.%p.%n.snap";
     struct ms_run_seen seen = {0};
     ms_run_seen_take(pattern, &seen);
     /* Closed by a successful exec; a byte in it means the program never started (no snapshots to list). */

@@ -64,6 +64,16 @@ const char *ms_snapfile_trigger_name(uint32_t trigger)
     }
 }
 
+const char *ms_snapfile_unwinder_name(uint32_t unwinder)
+{
+    switch (unwinder) {
+    case MS_FMT_UNWINDER_DWARF: return "dwarf";
+    case MS_FMT_UNWINDER_FP: return "fp";
+    case MS_FMT_UNWINDER_LIBUNWIND: return "libunwind";
+    default: return "unknown";
+    }
+}
+
 static enum ms_status ms_snapfile_take(struct ms_snapfile_cursor *c, void *dst, size_t n, const char *item,
                                        uint64_t index)
 {

@@ -522,7 +522,8 @@ static void ms_symbolize_index(struct ms_symmod *mod)
     Dwarf_Addr b;
     while ((cu = dwfl_module_nextcu(mod->mod, cu, &b)) != NULL)
         ms_symbolize_index_die(mod, cu, 0);
-    qsort(mod->fns, mod->nfns, sizeof *mod->fns, ms_symbolize_fn_cmp);
+    if (mod->nfns) /* fns is NULL for a module without functions */
+        qsort(mod->fns, mod->nfns, sizeof *mod->fns, ms_symbolize_fn_cmp);
 }
 
 /* The function containing addr and the inlined bodies inside it that contain addr, outermost first. */

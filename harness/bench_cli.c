@@ -396,7 +396,14 @@ int ms_bench_cli(int argc, char **argv)
                 fputs(subs[i].usage, stdout);
                 return 0;
             }
-            return subs[i].run(argc, argv);
+            int status = subs[i].run(argc, argv);
+            /* A table that never reached stdout (a full disk) is no result. */
+            if ((fflush(stdout) != 0 || ferror(stdout)) && status == 0) {
+                fprintf(stderr, "memsnap bench %s: cannot write the output: %s\n", subs[i].name,
+                        strerror(errno ? errno : EIO));
+                status = 2;
+            }
+            return status;
         }
     }
     fprintf(stderr, "memsnap bench: unknown subcommand '%s' (compare, ab, report, show; see memsnap bench --help)\n",

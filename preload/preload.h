@@ -146,6 +146,11 @@ MS_HIDDEN void *ms_real_pool_alloc(size_t size, size_t align);
 /* 1 when p came from the pool: never hand it to the real allocator. */
 MS_HIDDEN int ms_real_from_pool(const void *p);
 MS_HIDDEN size_t ms_real_pool_size(const void *p);
+/* Whether the program's malloc is this library's: when another allocator comes first in LD_PRELOAD,
+ * nothing is recorded; says so once on stderr. Call once at init, under the guard. */
+MS_HIDDEN void ms_real_check_first(void);
+/* That warning (for the snapshot's labels), or NULL when the program's malloc is ours. */
+MS_HIDDEN const char *ms_real_shadowed(uint32_t *len);
 
 /* ---- stacks.c: call stacks deduplicated into dense ids ----------------------------------------- */
 

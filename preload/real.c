@@ -86,3 +86,36 @@ void ms_real_init(void)
     __atomic_store_n(&ms_real.malloc, m, __ATOMIC_RELEASE);
     __atomic_store_n(&real_state, 2, __ATOMIC_RELEASE);
 }
+
+static char real_shadow[MS_CONFIG_PATH_MAX + 160];
+static uint32_t real_shadow_len;
+
+void ms_real_check_first(void)
+{
+    /* The program's malloc is the first definition in the global scope; ours only when this library
+     * comes before any other allocator in LD_PRELOAD. */
+    Dl_info first, self;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    if (!m || !dladdr(m, &first) || !dladdr((void *)&ms_real_init, &self) || !first.dli_fname ||
+        !self.dli_fname || !strcmp(first.dli_fname, self.dli_fname)) {
+        return;
+    }
+    static const char tail[] = "'s, not libmemsnap's (it comes first in LD_PRELOAD): allocations are not "
+                               "recorded; put libmemsnap.so first";
+    static const char head[] = "the program's malloc is ";
+    size_t n = strlen(first.dli_fname);
+    if (n > MS_CONFIG_PATH_MAX) {
+        n = MS_CONFIG_PATH_MAX;
+    }
+    memcpy(real_shadow, head, sizeof head - 1);
+    memcpy(real_shadow + sizeof head - 1, first.dli_fname, n);
+    memcpy(real_shadow + sizeof head - 1 + n, tail, sizeof tail);
+    real_shadow_len = (uint32_t)(sizeof head - 1 + n + sizeof tail - 1);
+    ms_text_warn(real_shadow, (const char *)0);
+}
+
+const char *ms_real_shadowed(uint32_t *len)
+{
+    *len = real_shadow_len;
+    return real_shadow_len ? real_shadow : NULL;
+}

@@ -559,6 +559,12 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         pl.label_count = 1;
         pl.labels_len += 8 + 5 + label_len;
     }
+    uint32_t shadow_len;
+    const char *shadow = ms_real_shadowed(&shadow_len); /* another allocator first: this file is empty */
+    if (shadow) {
+        pl.label_count++;
+        pl.labels_len += 8 + 7 + shadow_len;
+    }
     uint64_t lengths[] = {pl.info_len, sizeof(struct ms_fmt_totals), pl.modules_len, pl.stacks_len,
                           pl.sites_len, pl.labels_len, 8};
     uint64_t file_size = sizeof(struct ms_fmt_header);
@@ -648,6 +654,9 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_u32(o, pl.label_count);
     if (label_len) {
         snapshot_label(o, "label", label, label_len);
+    }
+    if (shadow) {
+        snapshot_label(o, "warning", shadow, shadow_len);
     }
     snapshot_end_section(o, pl.labels_len);
 

@@ -233,6 +233,7 @@ static void tracker_init(void)
     int g = ms_tracker_enter();
     ms_real_init();
     ms_config_load();
+    ms_real_check_first();
     tracker_start = ms_platform_monotonic_ns();
     tracker_pid_now = ms_platform_pid();
     if (ms_stacks_init() < 0 || ms_sites_init() < 0 || ms_heapmap_init() < 0) {

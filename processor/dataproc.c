@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,9 @@ static int dataproc_score(int argc, char **argv)
             char *end;
             errno = 0;
             t.amount = strtod(optarg, &end);
-            if (!*optarg || *end || errno == ERANGE)
+            /* ERANGE with a finite result is underflow: 5e-324 is a valid (subnormal) float, as in Python.
+             * Overflow gives HUGE_VAL. */
+            if (!*optarg || *end || (errno == ERANGE && isinf(t.amount)))
                 return dataproc_usage_error("--amount: '%s' is not a number", optarg);
             have_amount = true;
             break;
@@ -398,9 +401,17 @@ int main(int argc, char **argv)
     }
     /* getopt sees the command as argv[0]: options follow it. Its own messages are replaced by ours. */
     opterr = 0;
+    int status;
     if (!strcmp(cmd, "score"))
-        return dataproc_score(argc - 1, argv + 1);
-    if (!strcmp(cmd, "batch"))
-        return dataproc_batch(argc - 1, argv + 1);
-    return dataproc_usage_error("unknown command '%s' (score or batch)", cmd);
+        status = dataproc_score(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "batch"))
+        status = dataproc_batch(argc - 1, argv + 1);
+    else
+        return dataproc_usage_error("unknown command '%s' (score or batch)", cmd);
+    /* A result that never reached stdout (a full disk) is no result. */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && status == DATAPROC_OK) {
+        fprintf(stderr, "dataproc: %s: cannot write the output: %s\n", cmd, strerror(errno ? errno : EIO));
+        status = DATAPROC_EPROCESS;
+    }
+    return status;
 }

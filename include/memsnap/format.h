@@ -79,6 +79,13 @@ enum {
     MS_FMT_TRIGGER_EXIT = 4,     /* exit(), return from main, _exit where caught */
 };
 
+/* INFO.unwinder: how the stacks were walked (MEMSNAP_UNWIND). Readers name other values "unknown". */
+enum {
+    MS_FMT_UNWINDER_DWARF = 0,     /* CFI rules cached per return address, libunwind as fallback */
+    MS_FMT_UNWINDER_FP = 1,        /* frame pointers */
+    MS_FMT_UNWINDER_LIBUNWIND = 2, /* unw_backtrace on every allocation */
+};
+
 /* INFO payload: this prefix, then exe path (exe_len bytes) and label (label_len bytes), no NULs. */
 struct ms_fmt_info {
     uint32_t pid;
@@ -89,7 +96,7 @@ struct ms_fmt_info {
     uint32_t trigger;      /* MS_FMT_TRIGGER_* */
     uint64_t sample_rate;  /* mean bytes between samples; 0 = every allocation recorded */
     uint32_t depth_limit;  /* MEMSNAP_DEPTH in force */
-    uint32_t unwinder;     /* 0 = dwarf (CFI), 1 = frame pointers */
+    uint32_t unwinder;     /* MS_FMT_UNWINDER_* */
     uint32_t exe_len;
     uint32_t label_len;
 };

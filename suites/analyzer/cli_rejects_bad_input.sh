@@ -51,7 +51,7 @@ check --usage 2 "memsnap top: " "not '99999999999999999999'" "$memsnap" top "$v"
 check --usage 2 "memsnap top: " "--by takes line, function, file or stack, not 'nonsense'" "$memsnap" top "$v" --by nonsense
 check --usage 2 "memsnap diff: " "not a size: '12XB'" "$memsnap" diff "$v" "$v" --fail-over 12XB
 check --usage 2 "memsnap leaks: " "option --fail-over does not apply" "$memsnap" leaks "$v" --fail-over 1
-check 2 "memsnap leaks: $tmp: " "cannot read suppressions: Is a directory" "$memsnap" leaks "$v" --suppressions "$tmp"
+check 2 "memsnap leaks: $tmp: " "cannot open suppressions: Is a directory" "$memsnap" leaks "$v" --suppressions "$tmp"
 check 2 "memsnap leaks: $tmp/none.supp: " "cannot open suppressions" "$memsnap" leaks "$v" --suppressions "$tmp/none.supp"
 check --usage 2 "memsnap run: " "unknown or ambiguous option '--bogus'" "$memsnap" run --bogus -- true
 check --usage 2 "memsnap run: " "option --output needs an argument" "$memsnap" run --output

@@ -50,4 +50,35 @@ if [ "$(wc -l <"$tmp/err")" != 1 ] || ! grep -qF "memsnap run: $tmp: Permission 
   fail=1
 fi
 cd "$tmp" || exit 1
+
+# --output '' is the default name, as MEMSNAP_OUTPUT='' is: the snapshot is written and listed.
+mkdir "$tmp/empty" && cd "$tmp/empty" || exit 1
+expect 0 "--output ''" "$memsnap" run --output '' -- true
+if [ "$(ls memsnap.true.*.snap 2>/dev/null | wc -l)" != 1 ] || ! grep -q '^  memsnap\.true\.' "$tmp/err"; then
+  echo "FAIL: --output '': snapshot not written or not listed:" >&2
+  cat "$tmp/err" >&2
+  fail=1
+fi
+cd "$tmp" || exit 1
+
+# The unwinder is named in the snapshot as it was chosen.
+expect 0 "--unwind libunwind" "$memsnap" run --unwind libunwind --output "$tmp/lu.snap" -- true
+"$memsnap" dump "$tmp/lu.snap" 2>&1 | grep -q "unwinder libunwind" ||
+  { echo "FAIL: dump does not name the libunwind unwinder:" >&2; "$memsnap" dump "$tmp/lu.snap" | grep unwinder >&2; fail=1; }
+
+# Another allocator in LD_PRELOAD: memsnap run puts libmemsnap first, so the leak is still seen; preloaded
+# before libmemsnap by hand, the library says on stderr and in the snapshot that it recorded nothing, and
+# a gate refuses that snapshot instead of passing it.
+other=${MEMSNAP_BIGALLOC:-}
+if [ -n "$other" ] && [ -f "$other" ]; then
+  LD_PRELOAD=$other expect 1 "another allocator preloaded: leaks --fail" \
+    sh -c '"$1" run --output "$2/other.%p.%n.snap" -- "$3" leak >/dev/null 2>&1 && "$1" leaks --fail "$2"/other.*.snap' \
+    sh "$memsnap" "$tmp" "$fx/fx_leak"
+  LD_PRELOAD="$other:$lib" MEMSNAP_OUTPUT="$tmp/first.snap" "$fx/fx_leak" leak >/dev/null 2>"$tmp/first.err"
+  grep -q "memsnap: the program's malloc is .*msbigalloc.*not recorded" "$tmp/first.err" ||
+    { echo "FAIL: no warning for an allocator before libmemsnap:" >&2; cat "$tmp/first.err" >&2; fail=1; }
+  expect 2 "a gate on an empty profile" "$memsnap" leaks --fail "$tmp/first.snap"
+  grep -q "first.snap: the program's malloc is .*a gate cannot pass on it" "$tmp/err" ||
+    { echo "FAIL: the gate did not say why:" >&2; cat "$tmp/err" >&2; fail=1; }
+fi
 exit $fail

@@ -12,6 +12,15 @@
 
 #include "analyze.h"
 
+static void unwinder_values_have_names_and_others_are_unknown(void **state)
+{
+    (void)state;
+    assert_string_equal(ms_snapfile_unwinder_name(MS_FMT_UNWINDER_DWARF), "dwarf");
+    assert_string_equal(ms_snapfile_unwinder_name(MS_FMT_UNWINDER_FP), "fp");
+    assert_string_equal(ms_snapfile_unwinder_name(MS_FMT_UNWINDER_LIBUNWIND), "libunwind");
+    assert_string_equal(ms_snapfile_unwinder_name(7), "unknown");
+}
+
 static void size_format_matches_tracemalloc_examples(void **state)
 {
     (void)state;
@@ -234,6 +243,7 @@ int main(void)
         cmocka_unit_test(suppressions_match_any_frame_of_a_stack),
         cmocka_unit_test(builtin_suppressions_cover_runtime_only_stacks),
         cmocka_unit_test(diff_rows_render_the_tracemalloc_way),
+        cmocka_unit_test(unwinder_values_have_names_and_others_are_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

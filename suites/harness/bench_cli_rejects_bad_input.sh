@@ -40,6 +40,15 @@ check 2 "$tmp/dir: " "budgets" "$cli" report "$ok" --budgets "$tmp/dir"
 check 2 "$tmp/none.yml: " "cannot open" "$cli" report "$ok" --budgets "$tmp/none.yml"
 check 2 "$tmp/no/r.md: " "cannot write: No such file or directory" "$cli" report "$ok" -o "$tmp/no/r.md"
 check 2 "$tmp/dir: " "cannot write: Is a directory" "$cli" report "$ok" -o "$tmp/dir"
+if [ -w /dev/full ]; then # a full disk: the table never reached stdout
+  "$cli" show "$ok" >/dev/full 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" != 2 ] || [ "$(wc -l <"$tmp/err")" != 1 ] || ! grep -qF "bench show: cannot write the output" "$tmp/err"; then
+    echo "FAIL: bench show >/dev/full -> exit $rc:" >&2
+    cat "$tmp/err" >&2
+    fail=1
+  fi
+fi
 check 2 "--benchmark-max-time: 'abc'" "not a number" "$example" --benchmark-max-time=abc
 check 2 "unknown option '--benchmark-bogus'" "--help" "$example" --benchmark-bogus
 check 2 "'sometimes'" "on, off or auto" "$example" --benchmark-warmup=sometimes

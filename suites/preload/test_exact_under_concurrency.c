@@ -217,6 +217,8 @@ static void *thread_mailbox_free(void *arg)
         } else if (__atomic_load_n(&m->done, __ATOMIC_ACQUIRE) &&
                    !__atomic_load_n(&m->slot, __ATOMIC_ACQUIRE)) {
             return NULL;
+        } else {
+            sched_yield(); /* on a loaded machine a spinning wait starves the thread it waits for */
         }
     }
 }
@@ -232,7 +234,7 @@ static int mode_handoff(void)
     memsnap_stats(&a);
     worker_go(&w);
     uint64_t allocs = 0;
-    for (int i = 0; i < 300000; i++) {
+    for (int i = 0; i < 100000; i++) { /* each block a hand-off, under a snapshot every millisecond */
         void *p = malloc(16 + (size_t)(i % 64));
         void *expected = NULL;
         if (!p) {
@@ -246,6 +248,7 @@ static int mode_handoff(void)
         }
         while (!__atomic_compare_exchange_n(&m.slot, &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             expected = NULL;
+            sched_yield();
         }
     }
     __atomic_store_n(&m.done, 1, __ATOMIC_RELEASE);

@@ -25,7 +25,7 @@ expect() {
     fi
 }
 
-echo "1..29"
+echo "1..32"
 # The Python original's standard transaction: the reference vector's JSON, key and score.
 expect 0 '^\{"canonical_json": "\{\\"amount\\": 100.0, \\"customer_id\\": \\"C123\\", \\"merchant\\": \\"Test Store\\"\}", "cache_key_md5": "fa4a849f02d4e2d27549c4a8647fdccf", "score": 0.004039330000000001\}$' \
     -- score --amount 100.0 --merchant 'Test Store' --customer-id C123
@@ -36,6 +36,8 @@ expect 2 'missing command' --
 expect 2 "unknown command 'frobnicate'" -- frobnicate
 expect 2 "score needs --amount" -- score --merchant M --customer-id C
 expect 2 "--amount: 'abc' is not a number" -- score --amount abc --merchant M --customer-id C
+expect 0 '"cache_key_md5"' -- score --amount 5e-324 --merchant M --customer-id C # subnormal: a valid float
+expect 2 "--amount: '1e999' is not a number" -- score --amount 1e999 --merchant M --customer-id C
 expect 2 "--merchant: not valid UTF-8" -- score --amount 1 --merchant $'caf\xc3' --customer-id C
 expect 2 "--iterations: '0'" -- score --amount 1 --merchant M --customer-id C --iterations 0
 expect 2 "batch: unknown option '--bogus'" -- batch --count 3 --bogus
@@ -92,5 +94,21 @@ else
     failures=$((failures + 1))
 fi
 expect 2 'nodir/out.jsonl: cannot create' -- batch --count 2 --output "$tmp/nodir/out.jsonl"
+
+# A full disk: the score never reached stdout, so the command fails with one line.
+n=$((n + 1))
+if [ -w /dev/full ]; then
+    "$dataproc" score --amount 1 --merchant M --customer-id C >/dev/full 2>"$tmp/err"
+    got=$?
+    if [ "$got" -eq 1 ] && grep -q "cannot write the output" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ]; then
+        echo "ok $n - score into a full disk exits 1 with one line"
+    else
+        echo "not ok $n - score into a full disk exits 1 with one line (status $got)"
+        sed 's/^/# /' "$tmp/err"
+        failures=$((failures + 1))
+    fi
+else
+    echo "ok $n # SKIP no /dev/full"
+fi
 
 [ "$failures" -eq 0 ]
