@@ -267,6 +267,14 @@ int ms_run_main(const struct ms_run_opts *o, const struct ms_cli *cli)
         free(prog);
         return 2;
     }
+    struct stat pst;
+    /* The loader ignores LD_PRELOAD for it (and the library would write nothing): say why up front. */
+    bool privileged = stat(prog, &pst) == 0 && (pst.st_mode & (S_ISUID | S_ISGID)) &&
+                      (pst.st_uid != geteuid() || pst.st_gid != getegid());
+    if (privileged)
+        fprintf(stderr, "memsnap run: %s is setuid/setgid: it runs in secure-execution mode, where the loader "
+                        "ignores LD_PRELOAD and libmemsnap writes nothing; run a copy without the bit to "
+                        "profile it\n", prog);
     free(prog);
     char *lib = ms_run_find_preload("/proc/self/exe");
     if (!lib) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 struct ms_config ms_config;
 
@@ -159,8 +160,30 @@ static void config_unfollow(void)
     }
 }
 
+/* A setuid or setgid program runs with privileges its caller does not have: a setting from the caller's
+ * environment must not choose where that program writes (it could create files in directories only the
+ * privileged user may write). In secure-execution mode every MEMSNAP_* setting is ignored and no snapshot
+ * is written (the library still passes every call through). */
+static int config_secure(void)
+{
+    if (!getauxval(AT_SECURE)) {
+        return 0;
+    }
+    ms_text_warn("setuid/setgid program (secure-execution mode): MEMSNAP_* settings are ignored and no "
+                 "snapshot is written", (const char *)0);
+    ms_config.secure = 1;
+    ms_config.depth = 64;
+    ms_config.unwind = MS_UNWIND_DWARF;
+    ms_config.follow = 1;
+    ms_config.enabled = 1;
+    return 1;
+}
+
 void ms_config_load(void)
 {
+    if (config_secure()) {
+        return;
+    }
     config_output();
     ms_config.depth = (uint32_t)config_number("MEMSNAP_DEPTH", 64, 1, MS_CONFIG_DEPTH_MAX);
     ms_config.sample = config_number("MEMSNAP_SAMPLE", 0, 0, UINT64_C(1) << 40);

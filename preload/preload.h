@@ -110,6 +110,7 @@ struct ms_config {
     int at_exit;                     /* MEMSNAP_AT_EXIT: leak snapshot when the process exits */
     int leak_exitcode;               /* MEMSNAP_LEAK_EXITCODE: exit status on lost memory at exit; 0 = off */
     int enabled;                     /* MEMSNAP_DISABLE unset: record allocations */
+    int secure;                      /* setuid/setgid (AT_SECURE): settings ignored, nothing written */
 };
 
 MS_HIDDEN extern struct ms_config ms_config;

@@ -776,6 +776,9 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
     if (snapshot_held_by_me()) {
         return -EDEADLK;
     }
+    if (ms_config.secure) {
+        return -EPERM; /* see config_secure */
+    }
     int cancel = ms_platform_cancel_off(); /* a thread cancelled here would keep the lock */
     ms_snapshot_lock();
     struct snapshot_out *o = &snapshot_out;

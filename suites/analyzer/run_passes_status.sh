@@ -61,6 +61,15 @@ if [ "$(ls memsnap.true.*.snap 2>/dev/null | wc -l)" != 1 ] || ! grep -q '^  mem
 fi
 cd "$tmp" || exit 1
 
+# A setuid program of another user: the loader ignores LD_PRELOAD; run says why nothing is recorded.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  mkdir -m 755 "$tmp/suid" && cp "$(type -P true)" "$tmp/suid/true" && chown nobody "$tmp/suid/true" &&
+    chmod 4755 "$tmp/suid/true" || exit 1
+  expect 0 "a setuid program runs" "$memsnap" run --output "$tmp/suid/s.%p.snap" -- "$tmp/suid/true"
+  grep -q "suid/true is setuid/setgid: it runs in secure-execution mode" "$tmp/err" ||
+    { echo "FAIL: run does not explain a setuid program:" >&2; cat "$tmp/err" >&2; fail=1; }
+fi
+
 # The unwinder is named in the snapshot as it was chosen.
 expect 0 "--unwind libunwind" "$memsnap" run --unwind libunwind --output "$tmp/lu.snap" -- true
 "$memsnap" dump "$tmp/lu.snap" 2>&1 | grep -q "unwinder libunwind" ||

@@ -21,6 +21,7 @@
  *                                 then the main thread snapshots (alarm(20) ends a deadlock)
  *   fixture huge                  malloc(2 TiB) and free it (under an allocator that grants it): exits 0
  *                                 when the live bytes went up by 1 TiB - 1 and back to where they were
+ *   fixture secure LIB            dlopens LIB (the preload: a setuid program's loader ignores LD_PRELOAD)
  *   fixture tmpnames PATH         pre-creates PATH.tmp.<pid>.0..63, then memsnap_snapshot(PATH); exits 0
  *                                 when it was written */
 #include <dlfcn.h>
@@ -278,6 +279,13 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "cancel") && argc > 2) {
         return fixture_cancel(atoi(argv[2]));
+    }
+    if (!strcmp(mode, "secure") && argc > 2) {
+        if (!dlopen(argv[2], RTLD_NOW)) {
+            fprintf(stderr, "fixture: %s\n", dlerror());
+            return 6;
+        }
+        return 0;
     }
     if (!strcmp(mode, "huge")) {
         return fixture_huge();

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -523,6 +524,38 @@ static void block_over_a_tebibyte_adds_and_subtracts_the_same_bytes(void **state
     run_cleanup(&r);
 }
 
+static void setuid_program_ignores_the_settings_and_writes_nothing(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        skip(); /* making a setuid program of another user needs root */
+    }
+    char dir[] = "/tmp/memsnap-suid-XXXXXX", copy[300], out[400], cmd[2048];
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0777), 0); /* writable by the program's effective user, nobody */
+    snprintf(copy, sizeof copy, "%s/fixture", dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chown nobody '%s' && chmod 4755 '%s'", fixture, copy, copy, copy);
+    assert_int_equal(system(cmd), 0);
+    snprintf(out, sizeof out, "MEMSNAP_OUTPUT=%s/suid.%%p.snap", dir);
+    const char *saved = fixture;
+    fixture = copy;
+    struct run r;
+    run_fixture(&r, (const char *[]){out, NULL}, (const char *[]){"secure", preload_lib, NULL});
+    fixture = saved;
+    assert_exited(&r, 0);
+    assert_non_null(strstr(r.out, "memsnap: setuid/setgid program (secure-execution mode)"));
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c snap", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(n, 0); /* before: the caller's MEMSNAP_OUTPUT chose where the program wrote */
+    run_cleanup(&r);
+}
+
 int main(void)
 {
     preload_lib = getenv("MEMSNAP_PRELOAD_LIB");
@@ -555,6 +588,7 @@ int main(void)
         cmocka_unit_test(cancelled_snapshot_thread_leaves_the_profiler_usable),
         cmocka_unit_test(precreated_temporary_names_do_not_block_a_snapshot),
         cmocka_unit_test(block_over_a_tebibyte_adds_and_subtracts_the_same_bytes),
+        cmocka_unit_test(setuid_program_ignores_the_settings_and_writes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
