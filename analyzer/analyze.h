@@ -282,6 +282,8 @@ struct ms_cli {
 /* Write a jansson value (consumed) to cli->out. */
 struct json_t;
 enum ms_status ms_output_json(const struct ms_cli *cli, struct json_t *v, struct ms_error *err);
+/* A JSON string for s; bytes that are not UTF-8 become U+FFFD (the row stays; docs/cli.md). */
+struct json_t *ms_output_json_str(const char *s);
 struct json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t n);
 struct json_t *ms_output_json_totals(const struct ms_snap *s);
 void ms_output_text_stack(FILE *out, const struct ms_sym_frame *const *frames, uint32_t n, const char *indent);

@@ -35,15 +35,15 @@ static bool ms_export_json_site(FILE *out, const struct ms_group_row *r, bool la
 enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_error *err)
 {
     const struct ms_snap *s = g->snap;
-    json_t *info = json_pack("{s:i, s:i, s:s, s:s, s:s, s:I, s:I, s:i, s:b, s:I}", "pid", (int)s->info.pid,
-                             "sequence", (int)s->info.sequence, "exe", s->exe ? s->exe : "", "label",
-                             s->label ? s->label : "", "trigger", ms_snapfile_trigger_name(s->info.trigger),
+    json_t *info = json_pack("{s:i, s:i, s:o, s:o, s:s, s:I, s:I, s:i, s:b, s:I}", "pid", (int)s->info.pid,
+                             "sequence", (int)s->info.sequence, "exe", ms_output_json_str(s->exe ? s->exe : ""),
+                             "label", ms_output_json_str(s->label ? s->label : ""), "trigger", ms_snapfile_trigger_name(s->info.trigger),
                              "time_ns", (json_int_t)s->info.time_ns, "uptime_ns", (json_int_t)s->info.uptime_ns,
                              "depth_limit", (int)s->info.depth_limit, "at_exit",
                              (s->flags & MS_FMT_FLAG_AT_EXIT) != 0, "sample_rate",
                              (json_int_t)s->info.sample_rate);
-    json_t *head = info ? json_pack("{s:s, s:s, s:s, s:o, s:o}", "command", "export", "format", "json", "snapshot",
-                                    s->path, "info", info, "totals", ms_output_json_totals(s))
+    json_t *head = info ? json_pack("{s:s, s:s, s:o, s:o, s:o}", "command", "export", "format", "json", "snapshot",
+                                    ms_output_json_str(s->path), "info", info, "totals", ms_output_json_totals(s))
                         : NULL;
     char *text = head ? json_dumps(head, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(head);

@@ -16,16 +16,67 @@ enum ms_status ms_output_json(const struct ms_cli *cli, json_t *v, struct ms_err
     return MS_OK;
 }
 
+/* Length of the valid UTF-8 sequence at p (as jansson accepts: no overlong forms, surrogates or code
+ * points above U+10FFFF), 0 when it is not one. */
+static size_t ms_output_utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+json_t *ms_output_json_str(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v || !s)
+        return v;
+    /* Not UTF-8 (a path is bytes): each invalid byte becomes U+FFFD, so the row is kept, not dropped. */
+    size_t n = strlen(s), o = 0;
+    char *b = malloc(3 * n + 1);
+    if (!b)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = ms_output_utf8_len(p);
+        memcpy(b + o, len ? (const char *)p : "\xef\xbf\xbd", len ? len : 3);
+        o += len ? len : 3;
+        p += len ? len : 1;
+    }
+    b[o] = 0;
+    v = json_string(b);
+    free(b);
+    return v;
+}
+
 json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t n)
 {
     json_t *a = json_array();
     for (uint32_t i = 0; a && i < n; i++) {
         const struct ms_sym_frame *f = frames[i];
         json_t *o = json_object();
-        json_object_set_new(o, "function", f->function ? json_string(f->function) : json_null());
-        json_object_set_new(o, "file", f->file ? json_string(f->file) : json_null());
+        json_object_set_new(o, "function", f->function ? ms_output_json_str(f->function) : json_null());
+        json_object_set_new(o, "file", f->file ? ms_output_json_str(f->file) : json_null());
         json_object_set_new(o, "line", f->file ? json_integer(f->line) : json_null());
-        json_object_set_new(o, "module", json_string(f->module));
+        json_object_set_new(o, "module", ms_output_json_str(f->module));
         json_object_set_new(o, "offset", json_integer((json_int_t)f->offset));
         json_object_set_new(o, "inlined", json_boolean(f->inlined));
         json_array_append_new(a, o);
@@ -36,7 +87,7 @@ json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t 
 json_t *ms_output_json_totals(const struct ms_snap *s)
 {
     const struct ms_fmt_totals *t = &s->totals;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "snapshot", s->path, "current_bytes",
+    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "snapshot", ms_output_json_str(s->path), "current_bytes",
                      (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
                      (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
                      (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count);

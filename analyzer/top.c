@@ -66,7 +66,8 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
         json_t *a = json_array();
         for (size_t i = 0; i < shown; i++) {
             const struct ms_group_row *gr = rows[i];
-            json_t *o = json_pack("{s:s, s:I, s:I, s:o, s:I, s:I}", "key", ms_strtab_get(ms_top_strs, gr->label),
+            json_t *o = json_pack("{s:o, s:I, s:I, s:o, s:I, s:I}", "key",
+                                  ms_output_json_str(ms_strtab_get(ms_top_strs, gr->label)),
                                   "size", (json_int_t)gr->size, "count", (json_int_t)gr->count, "average",
                                   gr->count ? json_real((double)gr->size / (double)gr->count) : json_null(),
                                   "alloc_bytes", (json_int_t)gr->alloc_bytes, "alloc_count",

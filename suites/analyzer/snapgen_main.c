@@ -1,5 +1,6 @@
 /* snapgen NAME OUT: write one of the named test snapshots (valid or hostile) to OUT; snapgen --list.
- * snapgen deep DEPTH N OUT: a valid snapshot of N distinct stacks of DEPTH frames each (raw addresses). */
+ * snapgen deep DEPTH N OUT: a valid snapshot of N distinct stacks of DEPTH frames each (raw addresses).
+ * snapgen badutf8 OUT: a valid snapshot whose module paths are not UTF-8, six sites in them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,19 @@ int main(int argc, char **argv)
         }
         int rc = fr ? snapgen_write(g, argv[4]) : -1;
         free(fr);
+        snapgen_free(g);
+        return rc == 0 ? 0 : 1;
+    }
+    if (argc == 3 && strcmp(argv[1], "badutf8") == 0) {
+        struct snapgen *g = snapgen_new();
+        snapgen_info(g, 1, MS_FMT_TRIGGER_API, "/nonexistent/caf\xe9", "latin-1");
+        snapgen_module(g, "/nonexistent/caf\xe9/app", 0x555500000000ull, 0x4000, NULL, 0);
+        snapgen_module(g, "/nonexistent/lib\xff\xfe.so", 0x7f0000000000ull, 0x10000, NULL, 0);
+        for (uint32_t i = 0; i < 6; i++) {
+            struct ms_fmt_frame f = {i % 2, 0, 0x1000 + 0x40 * i};
+            snapgen_site(g, snapgen_stack(g, &f, 1, 0), 100 + i, 1, 100 + i, 1);
+        }
+        int rc = snapgen_write(g, argv[2]);
         snapgen_free(g);
         return rc == 0 ? 0 : 1;
     }
