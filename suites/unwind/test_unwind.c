@@ -1019,7 +1019,8 @@ static void jit_make(struct jit *j, uintptr_t fake_ra)
 {
     long page = sysconf(_SC_PAGESIZE);
     unsigned char *m = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(m != MAP_FAILED);
+    if (m == MAP_FAILED)
+        fail_msg("mmap: %s", strerror(errno)); /* also tells GCC m is a mapping (-Warray-bounds) */
     static const char prologue[] = "\x55\x48\x89\xe5";           /* push rbp; mov rbp, rsp */
     static const char args[] = "\x48\x89\xf8\x48\x89\xf7";       /* mov rax, rdi; mov rdi, rsi */
     static const char call_rax[] = "\xff\xd0";
