@@ -72,7 +72,8 @@ static struct ms_map_entry *ms_map_lookup(const struct ms_map *m, const void *ke
         struct ms_map_entry *e = &m->slots[i];
         if (e->key_len == UINT32_MAX)
             return e;
-        if (e->hash == h && e->key_len == len && memcmp(m->keys + e->key_off, key, len) == 0)
+        /* an empty key may be stored before any key bytes exist (keys still NULL) */
+        if (e->hash == h && e->key_len == len && (len == 0 || memcmp(m->keys + e->key_off, key, len) == 0))
             return e;
     }
 }
