@@ -232,8 +232,8 @@ enum ms_status ms_diff_main(const struct ms_cli *cli, struct ms_error *err)
                                                    (json_int_t)cli->fail_site_over, "value",
                                                    (json_int_t)(worst ? worst->size_diff : 0), "crossed",
                                                    worst != NULL, "sites", (json_int_t)sites_over));
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:I, s:o, s:o}", "command", "diff", "old",
-                                snaps[0]->path, "new", snaps[1]->path, "by", ms_group_by_name(cli->by),
+        json_t *doc = json_pack("{s:s, s:o, s:o, s:s, s:b, s:o, s:I, s:o, s:o}", "command", "diff", "old",
+                                ms_output_json_str(snaps[0]->path), "new", ms_output_json_str(snaps[1]->path), "by", ms_group_by_name(cli->by),
                                 "cumulative", cli->cumulative, "rows", rows, "other_rows",
                                 (json_int_t)(limit < 0 || (size_t)limit >= d->count ? 0 : d->count - (size_t)limit),
                                 "total", ms_diff_json_row(&d->total, false), "gates", gates);

@@ -66,7 +66,7 @@ static json_t *ms_dump_json(const struct ms_snap *s)
         char *hex = malloc(2 * (size_t)s->modules[i].build_id_len + 1);
         if (hex)
             ms_dump_hex(hex, s->modules[i].build_id, s->modules[i].build_id_len);
-        json_array_append_new(mods, json_pack("{s:s, s:I, s:I, s:s}", "path", s->modules[i].path, "base",
+        json_array_append_new(mods, json_pack("{s:o, s:I, s:I, s:s}", "path", ms_output_json_str(s->modules[i].path), "base",
                                               (json_int_t)s->modules[i].base, "size", (json_int_t)s->modules[i].size,
                                               "build_id", hex ? hex : ""));
         free(hex);
@@ -89,14 +89,23 @@ static json_t *ms_dump_json(const struct ms_snap *s)
                                                "alloc_count", (json_int_t)x->alloc_count, "free_bytes",
                                                (json_int_t)x->free_bytes, "free_count", (json_int_t)x->free_count));
     }
-    for (uint32_t i = 0; i < s->label_count; i++)
-        json_object_set_new(labels, s->labels[i].key, json_string(s->labels[i].value));
-    json_t *info = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:s, s:s, s:s}", "pid", (json_int_t)s->info.pid,
+    for (uint32_t i = 0; i < s->label_count; i++) {
+        json_t *k = ms_output_json_str(s->labels[i].key);
+        if (k)
+            json_object_set_new(labels, json_string_value(k), ms_output_json_str(s->labels[i].value));
+        json_decref(k);
+    }
+    json_t *info = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:s, s:o, s:o}", "pid", (json_int_t)s->info.pid,
                              "ppid", (json_int_t)s->info.ppid, "time_ns", (json_int_t)s->info.time_ns, "uptime_ns",
                              (json_int_t)s->info.uptime_ns, "sequence", (json_int_t)s->info.sequence, "trigger",
                              ms_snapfile_trigger_name(s->info.trigger), "sample_rate",
                              (json_int_t)s->info.sample_rate, "depth_limit", (json_int_t)s->info.depth_limit,
-                             "unwinder", ms_snapfile_unwinder_name(s->info.unwinder), "exe", s->exe, "label", s->label);
+                             "unwinder", ms_snapfile_unwinder_name(s->info.unwinder), "exe", ms_output_json_str(s->exe ? s->exe : ""), "label",
+                             ms_output_json_str(s->label ? s->label : ""));
+    if (!s->has_info) { /* built from zeros, not written: a file without INFO has null there */
+        json_decref(info);
+        info = json_null();
+    }
     json_t *totals = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "current_bytes",
                                (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
                                (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
@@ -104,10 +113,10 @@ static json_t *ms_dump_json(const struct ms_snap *s)
                                "unknown_frees", (json_int_t)t->unknown_frees, "failed_allocs",
                                (json_int_t)t->failed_allocs, "stack_count", (json_int_t)t->stack_count,
                                "overhead_bytes", (json_int_t)t->overhead_bytes);
-    return json_pack("{s:s, s:s, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump", "snapshot",
-                     s->path, "version", "major", (json_int_t)s->version_major, "minor",
+    return json_pack("{s:s, s:o, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump", "snapshot",
+                     ms_output_json_str(s->path), "version", "major", (json_int_t)s->version_major, "minor",
                      (json_int_t)s->version_minor, "flags", (json_int_t)s->flags, "info",
-                     s->has_info ? info : json_null(), "totals", totals, "modules", mods, "stacks", stacks,
+                     info, "totals", totals, "modules", mods, "stacks", stacks,
                      "sites", sites, "labels", labels, "leaks", ms_dump_json_leaks(s));
 }
 

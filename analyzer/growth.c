@@ -278,8 +278,8 @@ enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
                                       "mann_kendall_z", s->trend.mk_z, "rising", s->trend.rising,
                                       "record_gap", (json_int_t)s->trend.record_gap, "since_record",
                                       (json_int_t)s->trend.since_record, "plateau", s->trend.plateau);
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "key",
-                                                 ms_strtab_get(strs, s->label), "verdict",
+            json_array_append_new(arr, json_pack("{s:o, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "key",
+                                                 ms_output_json_str(ms_strtab_get(strs, s->label)), "verdict",
                                                  ms_growth_verdict_name(s->verdict), "per_interval",
                                                  s->per_interval, "grew_intervals", (json_int_t)s->trend.grew,
                                                  "intervals", (json_int_t)(n - 1), "peak", (json_int_t)s->peak,

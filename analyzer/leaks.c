@@ -430,7 +430,7 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                                                  ms_output_json_stack(leaks[i].row->stack, leaks[i].row->stack_len)));
         for (size_t k = 0; k < sup->n; k++)
             if (sup->v[k].hits)
-                json_array_append_new(sarr, json_pack("{s:s, s:b, s:I, s:I, s:I}", "pattern", sup->v[k].pattern,
+                json_array_append_new(sarr, json_pack("{s:o, s:b, s:I, s:I, s:I}", "pattern", ms_output_json_str(sup->v[k].pattern),
                                                       "builtin", sup->v[k].builtin, "stacks",
                                                       (json_int_t)sup->v[k].hits, "size",
                                                       (json_int_t)sup->v[k].bytes, "count",
@@ -451,8 +451,8 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                                     json_pack("{s:I, s:I, s:I}", "size", (json_int_t)sums[k].bytes, "count",
                                               (json_int_t)sums[k].blocks, "stacks", (json_int_t)sums[k].stacks));
         }
-        json_t *doc = json_pack("{s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}",
-                                "command", "leaks", "snapshot", snap->path, "at_exit", at_exit, "reachability",
+        json_t *doc = json_pack("{s:s, s:o, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}",
+                                "command", "leaks", "snapshot", ms_output_json_str(snap->path), "at_exit", at_exit, "reachability",
                                 scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total",
                                 "size", (json_int_t)lost.bytes, "count", (json_int_t)lost.blocks, "stacks",
                                 (json_int_t)lost.stacks, "suppressions", sarr, "suppressed", "size",

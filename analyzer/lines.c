@@ -262,10 +262,10 @@ enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err)
                                                   ? &ent[e++] : NULL;
             if (jl) {
                 if (en)
-                    json_array_append_new(jl, json_pack("{s:I, s:I, s:I, s:I, s:s}", "line", (json_int_t)ln,
+                    json_array_append_new(jl, json_pack("{s:I, s:I, s:I, s:I, s:o}", "line", (json_int_t)ln,
                                                         "allocated", (json_int_t)en->alloc_bytes, "live",
                                                         (json_int_t)en->live_bytes, "count",
-                                                        (json_int_t)en->alloc_count, "text", text));
+                                                        (json_int_t)en->alloc_count, "text", ms_output_json_str(text)));
                 continue;
             }
             if (en) {
@@ -281,14 +281,15 @@ enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err)
         if (!jl)
             fputc('\n', cli->out);
         if (jl)
-            json_array_append_new(jfiles, json_pack("{s:s, s:b, s:o}", "file", path, "source_found", src != NULL,
+            json_array_append_new(jfiles, json_pack("{s:o, s:b, s:o}", "file", ms_output_json_str(path), "source_found", src != NULL,
                                                     "lines", jl));
         ms_lines_free_source(src, nsrc);
     }
     if (jfiles)
-        r = ms_output_json(cli, json_pack("{s:s, s:s, s:s, s:s, s:o}", "command", "lines", "snapshot", snap->path,
-                                          "select", cli->file ? "file" : "function", "pattern",
-                                          cli->file ? cli->file : cli->function, "files", jfiles),
+        r = ms_output_json(cli, json_pack("{s:s, s:o, s:s, s:o, s:o}", "command", "lines", "snapshot",
+                                          ms_output_json_str(snap->path), "select", cli->file ? "file" : "function",
+                                          "pattern", ms_output_json_str(cli->file ? cli->file : cli->function),
+                                          "files", jfiles),
                            err);
 out:
     free(seen);

@@ -79,8 +79,8 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
             }
             json_array_append_new(a, o);
         }
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o}", "command",
-                                "top", "snapshot", snaps[0]->path, "by", ms_group_by_name(cli->by), "cumulative",
+        json_t *doc = json_pack("{s:s, s:o, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o}", "command",
+                                "top", "snapshot", ms_output_json_str(snaps[0]->path), "by", ms_group_by_name(cli->by), "cumulative",
                                 cli->cumulative, "rows", a, "other", "rows", (json_int_t)(n - shown), "size",
                                 (json_int_t)other_size, "count", (json_int_t)other_count, "selected", "size",
                                 (json_int_t)g.size, "count", (json_int_t)g.count_total, "totals",
