@@ -150,6 +150,15 @@ struct ms_mannwhitney {
 };
 int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out);
 
+/* ---- rank.c: mid-ranks with ties (shared by the rank tests) ---- */
+struct ms_rank_item {
+    double v;
+    int marked;
+};
+/* Sorts it[] by v; returns the sum of the 1-based mid-ranks of the marked items and sets *tie_term to the
+ * sum of t^3 - t over each group of t equal values (both tests' variance correction). */
+double ms_rank_sum(struct ms_rank_item *it, size_t n, double *tie_term);
+
 /* ---- wilcoxon.c: paired samples: Wilcoxon signed-rank (one-sided) and a median's interval ---- */
 #define MS_WILCOXON_EXACT_MAX 50 /* nonzero differences up to which the exact distribution is used */
 struct ms_wilcoxon {

@@ -7,11 +7,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-struct ms_mannwhitney_item {
-    double v;
-    int first;
-};
-
 /* P(U <= u) and P(U >= u) under H0, by counting the rank subsets of size n1 per rank sum. */
 static int ms_mannwhitney_exact(size_t n1, size_t n, double u, double *p)
 {
@@ -42,45 +37,24 @@ static int ms_mannwhitney_exact(size_t n1, size_t n, double u, double *p)
     return 0;
 }
 
-static int ms_mannwhitney_cmp(const void *a, const void *b)
-{
-    double x = ((const struct ms_mannwhitney_item *)a)->v, y = ((const struct ms_mannwhitney_item *)b)->v;
-    return (x > y) - (x < y);
-}
-
 int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out)
 {
     if (na == 0 || nb == 0) {
         return -EINVAL;
     }
     size_t n = na + nb;
-    struct ms_mannwhitney_item *it = malloc(n * sizeof *it);
+    struct ms_rank_item *it = malloc(n * sizeof *it);
     if (!it) {
         return -ENOMEM;
     }
     for (size_t i = 0; i < na; i++) {
-        it[i] = (struct ms_mannwhitney_item){a[i], 1};
+        it[i] = (struct ms_rank_item){a[i], 1};
     }
     for (size_t i = 0; i < nb; i++) {
-        it[na + i] = (struct ms_mannwhitney_item){b[i], 0};
+        it[na + i] = (struct ms_rank_item){b[i], 0};
     }
-    qsort(it, n, sizeof *it, ms_mannwhitney_cmp);
-    double rank_sum_a = 0, tie_term = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j + 1 < n && it[j + 1].v == it[i].v) {
-            j++;
-        }
-        double t = (double)(j - i + 1);
-        double avg_rank = ((double)i + (double)j) / 2.0 + 1.0; /* ranks are 1-based */
-        for (size_t k = i; k <= j; k++) {
-            if (it[k].first) {
-                rank_sum_a += avg_rank;
-            }
-        }
-        tie_term += t * t * t - t;
-        i = j + 1;
-    }
+    double tie_term;
+    double rank_sum_a = ms_rank_sum(it, n, &tie_term); /* the first sample is the marked one */
     free(it);
     double n1 = (double)na, n2 = (double)nb, nn = (double)n;
     double u = rank_sum_a - n1 * (n1 + 1) / 2.0;

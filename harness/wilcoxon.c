@@ -6,17 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-struct ms_wilcoxon_item {
-    double abs;
-    int positive;
-};
-
-static int ms_wilcoxon_cmp(const void *a, const void *b)
-{
-    double x = ((const struct ms_wilcoxon_item *)a)->abs, y = ((const struct ms_wilcoxon_item *)b)->abs;
-    return (x > y) - (x < y);
-}
-
 /* P(W+ >= w) for n untied ranks: count the subsets of 1..n by rank sum. */
 static int ms_wilcoxon_exact(size_t n, double w, double *p)
 {
@@ -43,30 +32,18 @@ static int ms_wilcoxon_exact(size_t n, double w, double *p)
 
 int ms_wilcoxon_test(const double *d, size_t n, struct ms_wilcoxon *out)
 {
-    struct ms_wilcoxon_item *it = malloc((n ? n : 1) * sizeof *it);
+    struct ms_rank_item *it = malloc((n ? n : 1) * sizeof *it);
     if (!it) {
         return -ENOMEM;
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (d[i] != 0) { /* zero differences carry no sign: dropped, as Wilcoxon did */
-            it[m++] = (struct ms_wilcoxon_item){fabs(d[i]), d[i] > 0};
+            it[m++] = (struct ms_rank_item){fabs(d[i]), d[i] > 0};
         }
     }
-    qsort(it, m, sizeof *it, ms_wilcoxon_cmp);
-    double w = 0, tie_term = 0;
-    for (size_t i = 0; i < m;) {
-        size_t j = i;
-        while (j + 1 < m && it[j + 1].abs == it[i].abs) {
-            j++;
-        }
-        double t = (double)(j - i + 1), rank = ((double)i + (double)j) / 2.0 + 1.0;
-        for (size_t k = i; k <= j; k++) {
-            w += it[k].positive ? rank : 0;
-        }
-        tie_term += t * t * t - t;
-        i = j + 1;
-    }
+    double tie_term;
+    double w = ms_rank_sum(it, m, &tie_term); /* W+: the ranks of the positive differences */
     free(it);
     out->n = m;
     out->w_plus = w;
