@@ -131,6 +131,8 @@ struct ms_snap {
     uint32_t leak_count;
     uint64_t leak_scanned, leak_skipped, leak_scan_ns;
     uint32_t leak_threads_unknown; /* threads whose stacks the scan could not use */
+    bool has_memory;               /* a MEMORY section (since 1.2): RSS and live blocks by size class */
+    struct ms_fmt_memory memory;
     void *mem_; /* owned storage */
 };
 
@@ -467,6 +469,8 @@ struct ms_plot {
     double *x;       /* seconds, or the snapshot's index with by_index */
     bool by_index;
     uint64_t *total; /* process live (or allocated) bytes per snapshot */
+    uint64_t *rss;   /* resident set per snapshot (MEMORY section), 0 when unknown */
+    bool has_rss;    /* some snapshot has one (live bytes only: RSS is not cumulative) */
     struct ms_plot_series *series; /* every site (cli->by, filters), largest peak first */
     size_t nseries, cap;
     struct ms_map *index; /* label id -> series index + 1 */
@@ -485,6 +489,8 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
                  bool embed);
 /* A w x h polyline of v (a table cell's series). */
 void ms_plot_sparkline(FILE *out, const uint64_t *v, size_t n, int w, int h);
+/* The snapshot's live blocks by power-of-two size class (MEMORY section) as a bar chart; nothing without. */
+void ms_plot_size_classes(FILE *out, const struct ms_snap *s, bool exact);
 enum ms_status ms_plot_main(const struct ms_cli *cli, const struct ms_export_opts *o, struct ms_error *err);
 
 /* ---- memgate.c: `memsnap run --fail-on ...`: verdicts on the snapshots one run wrote ----------------- */

@@ -55,6 +55,25 @@ static void ms_dump_text_leaks(FILE *o, const struct ms_snap *s)
     }
 }
 
+/* MEMORY: {"rss_bytes": N, "size_classes": [{"min": 0, "max": 0, "count": N, "bytes": N}, ...]} (the
+ * non-empty classes; max is inclusive), or null. */
+static json_t *ms_dump_json_memory(const struct ms_snap *s)
+{
+    if (!s->has_memory)
+        return json_null();
+    json_t *classes = json_array();
+    for (unsigned k = 0; k < MS_FMT_SIZE_CLASSES; k++) {
+        if (!s->memory.class_count[k])
+            continue;
+        uint64_t lo = k ? UINT64_C(1) << (k - 1) : 0, hi = k == MS_FMT_SIZE_CLASSES - 1 ? UINT64_MAX : k ? 2 * lo - 1 : 0;
+        json_array_append_new(classes, json_pack("{s:I, s:o, s:I, s:I}", "min", (json_int_t)lo, "max",
+                                                 hi == UINT64_MAX ? json_null() : json_integer((json_int_t)hi),
+                                                 "count", (json_int_t)s->memory.class_count[k], "bytes",
+                                                 (json_int_t)s->memory.class_bytes[k]));
+    }
+    return json_pack("{s:I, s:o}", "rss_bytes", (json_int_t)s->memory.rss_bytes, "size_classes", classes);
+}
+
 static json_t *ms_dump_json(const struct ms_snap *s)
 {
     const struct ms_fmt_totals *t = &s->totals;
@@ -113,11 +132,11 @@ static json_t *ms_dump_json(const struct ms_snap *s)
                                "unknown_frees", (json_int_t)t->unknown_frees, "failed_allocs",
                                (json_int_t)t->failed_allocs, "stack_count", (json_int_t)t->stack_count,
                                "overhead_bytes", (json_int_t)t->overhead_bytes);
-    return json_pack("{s:s, s:o, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump", "snapshot",
-                     ms_output_json_str(s->path), "version", "major", (json_int_t)s->version_major, "minor",
-                     (json_int_t)s->version_minor, "flags", (json_int_t)s->flags, "info",
-                     info, "totals", totals, "modules", mods, "stacks", stacks,
-                     "sites", sites, "labels", labels, "leaks", ms_dump_json_leaks(s));
+    return json_pack("{s:s, s:o, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump",
+                     "snapshot", ms_output_json_str(s->path), "version", "major", (json_int_t)s->version_major,
+                     "minor", (json_int_t)s->version_minor, "flags", (json_int_t)s->flags, "info", info, "totals",
+                     totals, "modules", mods, "stacks", stacks, "sites", sites, "labels", labels, "leaks",
+                     ms_dump_json_leaks(s), "memory", ms_dump_json_memory(s));
 }
 
 enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
@@ -187,6 +206,21 @@ enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
     for (uint32_t i = 0; i < s->label_count; i++)
         fprintf(o, "  %s = %s\n", s->labels[i].key, s->labels[i].value);
     ms_dump_text_leaks(o, s);
+    if (s->has_memory) {
+        fprintf(o, "memory rss_bytes %llu\nsize classes (live blocks of min..max bytes):\n",
+                (unsigned long long)s->memory.rss_bytes);
+        for (unsigned k = 0; k < MS_FMT_SIZE_CLASSES; k++) {
+            if (!s->memory.class_count[k])
+                continue;
+            uint64_t lo = k ? UINT64_C(1) << (k - 1) : 0;
+            if (k == MS_FMT_SIZE_CLASSES - 1)
+                fprintf(o, "  %llu.. ", (unsigned long long)lo);
+            else
+                fprintf(o, "  %llu..%llu ", (unsigned long long)lo, (unsigned long long)(k ? 2 * lo - 1 : 0));
+            fprintf(o, "count %llu bytes %llu\n", (unsigned long long)s->memory.class_count[k],
+                    (unsigned long long)s->memory.class_bytes[k]);
+        }
+    }
 out:
     ms_output_unload(cli, snaps);
     return r;

@@ -87,10 +87,11 @@ json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t 
 json_t *ms_output_json_totals(const struct ms_snap *s)
 {
     const struct ms_fmt_totals *t = &s->totals;
-    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "snapshot", ms_output_json_str(s->path), "current_bytes",
+    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "snapshot", ms_output_json_str(s->path), "current_bytes",
                      (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
                      (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
-                     (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count);
+                     (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count, "rss_bytes",
+                     s->has_memory && s->memory.rss_bytes ? json_integer((json_int_t)s->memory.rss_bytes) : json_null());
 }
 
 /* Text output shows C++ names without template arguments unless asked (--full-names); JSON always has them. */

@@ -113,13 +113,13 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
                                           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
     const double pw = MS_PLOT_W - MS_PLOT_LEFT - MS_PLOT_RIGHT, ph = MS_PLOT_H - MS_PLOT_TOP - 50;
     const double bottom = MS_PLOT_TOP + ph;
-    int height = MS_PLOT_H + (int)(shown + 1) * MS_PLOT_LEG + 10;
+    int height = MS_PLOT_H + (int)(shown + 1 + p->has_rss) * MS_PLOT_LEG + 10;
     double xmin = p->x[0], xmax = p->x[p->n - 1], ymax = 0;
     for (size_t i = 0; i < p->n; i++) {
         uint64_t stack = 0;
         for (size_t k = 0; k < shown; k++)
             stack += p->series[k].v[i];
-        ymax = fmax(ymax, fmax((double)stack, (double)p->total[i]));
+        ymax = fmax(ymax, fmax((double)stack, fmax((double)p->total[i], (double)p->rss[i])));
     }
     /* The process peak between snapshots, when above every snapshot's total (live bytes only). */
     uint64_t ppeak = 0;
@@ -196,6 +196,14 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
             base[i] += s->v[i];
     }
     free(base);
+    if (p->has_rss) { /* the gap between RSS and the heap: allocator overhead, fragmentation, stacks, code */
+        fputs("<polyline class=\"rss\" fill=\"none\" stroke=\"#7f7f7f\" stroke-width=\"2\" stroke-dasharray=\"6 3\" "
+              "points=\"", out);
+        for (size_t i = 0; i < p->n; i++)
+            if (p->rss[i])
+                fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->rss[i]));
+        fputs("\"/>\n", out);
+    }
     fputs("<polyline id=\"total\" fill=\"none\" stroke=\"#111\" stroke-width=\"2\" points=\"", out);
     for (size_t i = 0; i < p->n; i++)
         fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]));
@@ -227,6 +235,17 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
             "stroke-width=\"2\"/><text x=\"%d\" y=\"%.2f\">process total (peak %s)</text></g>\n",
             MS_PLOT_LEFT, ly - 4, MS_PLOT_LEFT + 14, ly - 4, MS_PLOT_LEFT + 20, ly,
             ms_size_format(buf, sizeof buf, (double)tpeak, false, exact));
+    if (p->has_rss) {
+        uint64_t rpeak = 0;
+        for (size_t i = 0; i < p->n; i++)
+            rpeak = p->rss[i] > rpeak ? p->rss[i] : rpeak;
+        ly += MS_PLOT_LEG;
+        fprintf(out, "<g class=\"legend\"><line x1=\"%d\" y1=\"%.2f\" x2=\"%d\" y2=\"%.2f\" stroke=\"#7f7f7f\" "
+                "stroke-width=\"2\" stroke-dasharray=\"6 3\"/><text x=\"%d\" y=\"%.2f\">resident set, RSS (peak %s; "
+                "above the heap: allocator overhead, fragmentation, stacks, code)</text></g>\n",
+                MS_PLOT_LEFT, ly - 4, MS_PLOT_LEFT + 14, ly - 4, MS_PLOT_LEFT + 20, ly,
+                ms_size_format(buf, sizeof buf, (double)rpeak, false, exact));
+    }
     for (size_t k = 0; k < shown; k++) {
         const char *label = ms_strtab_get(p->strs, p->series[k].label), *slash = strrchr(label, '/');
         ly += MS_PLOT_LEG;
@@ -266,6 +285,47 @@ void ms_plot_sparkline(FILE *out, const uint64_t *v, size_t n, int w, int h)
     fputs("\"/></svg>", out);
 }
 
+void ms_plot_size_classes(FILE *out, const struct ms_snap *s, bool exact)
+{
+    if (!s->has_memory)
+        return;
+    unsigned lo = MS_FMT_SIZE_CLASSES, hi = 0;
+    uint64_t max = 0;
+    for (unsigned k = 0; k < MS_FMT_SIZE_CLASSES; k++)
+        if (s->memory.class_count[k]) {
+            lo = k < lo ? k : lo;
+            hi = k;
+            max = s->memory.class_count[k] > max ? s->memory.class_count[k] : max;
+        }
+    if (!max)
+        return;
+    const int bw = 44, h = 120, top = 14, left = 10;
+    int w = left * 2 + (int)(hi - lo + 1) * bw;
+    char a[64], b[64], c[64];
+    fprintf(out, "<svg class=\"sizes\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+            "xmlns=\"http://www.w3.org/2000/svg\">\n", w, h + top + 34, w, h + top + 34);
+    for (unsigned k = lo; k <= hi; k++) {
+        uint64_t n = s->memory.class_count[k], min = k ? UINT64_C(1) << (k - 1) : 0;
+        double bh = (double)n / (double)max * h, x = left + (double)(k - lo) * bw;
+        char range[140];
+        ms_size_format(a, sizeof a, (double)min, false, true);
+        if (k == MS_FMT_SIZE_CLASSES - 1)
+            snprintf(range, sizeof range, "%s and more", a);
+        else
+            snprintf(range, sizeof range, "%s to %s", a,
+                     ms_size_format(c, sizeof c, (double)(k ? 2 * min - 1 : 0), false, true));
+        fprintf(out, "<g><title>%s: %llu live blocks, %s</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" "
+                "height=\"%.1f\" fill=\"#4e79a7\"/>", range, (unsigned long long)n,
+                ms_size_format(b, sizeof b, (double)s->memory.class_bytes[k], false, exact), x + 2, top + h - bh,
+                bw - 4, bh);
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%llu</text>"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%s</text></g>\n",
+                x + bw / 2.0, top + h - (int)bh - 3, (unsigned long long)n, x + bw / 2.0, top + h + 14,
+                ms_size_format(c, sizeof c, (double)min, false, exact));
+    }
+    fputs("</svg>\n", out);
+}
+
 enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, size_t n, const struct ms_cli *cli,
                              bool allocated, struct ms_plot *p, struct ms_error *err)
 {
@@ -275,8 +335,9 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
     p->n = n;
     p->x = calloc(p->n, sizeof *p->x);
     p->total = calloc(p->n, sizeof *p->total);
+    p->rss = calloc(p->n, sizeof *p->rss);
     p->index = ms_map_new();
-    if (!p->x || !p->total || !p->index)
+    if (!p->x || !p->total || !p->rss || !p->index)
         return ms_error_set(err, MS_NOMEM, "out of memory");
     p->strs = ms_symbolize_strtab(sym);
     ms_plot_times(p);
@@ -284,6 +345,8 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
     for (size_t i = 0; i < p->n; i++) {
         struct ms_groups g;
         p->total[i] = allocated ? p->snaps[i]->totals.alloc_bytes : p->snaps[i]->totals.current_bytes;
+        p->rss[i] = p->snaps[i]->has_memory && !allocated ? p->snaps[i]->memory.rss_bytes : 0;
+        p->has_rss |= p->rss[i] != 0;
         if ((r = ms_group_snap(sym, p->snaps[i], &go, &g, err)) != MS_OK)
             return r;
         for (size_t j = 0; j < g.count && r == MS_OK; j++) {
@@ -308,6 +371,7 @@ void ms_plot_free(struct ms_plot *p)
     free(p->series);
     free(p->x);
     free(p->total);
+    free(p->rss);
     ms_map_free(p->index);
 }
 

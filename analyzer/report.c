@@ -108,6 +108,9 @@ static void ms_report_facts(struct ms_report *rp)
              ms_report_size(rp, b, sizeof b, (double)t->peak_bytes),
              ms_report_size(rp, c, sizeof c, (double)t->alloc_bytes), (unsigned long long)t->alloc_count,
              (unsigned long long)t->free_count);
+    if (last->has_memory && last->memory.rss_bytes)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "; resident set (RSS) %s",
+                 ms_report_size(rp, a, sizeof a, (double)last->memory.rss_bytes));
     ms_report_fact(out, "At the last snapshot", buf);
     snprintf(buf, sizeof buf, "%s (tables and arenas of the profiler itself), %llu distinct stacks",
              ms_report_size(rp, a, sizeof a, (double)t->overhead_bytes), (unsigned long long)t->stack_count);
@@ -226,6 +229,18 @@ static enum ms_status ms_report_moment(struct ms_report *rp, size_t i, struct ms
     ms_group_free(&g);
     if (r == MS_OK)
         r = ms_report_sites(rp, s, err);
+    if (s->has_memory) {
+        char b[64];
+        fputs("<div class=\"memory\"><p>", out);
+        if (s->memory.rss_bytes)
+            fprintf(out, "Resident set (RSS): <b>%s</b>, for %s of live heap. ",
+                    ms_report_size(rp, a, sizeof a, (double)s->memory.rss_bytes),
+                    ms_report_size(rp, b, sizeof b, (double)s->totals.current_bytes));
+        fputs("Live blocks by size (power-of-two classes, labelled by their smallest size; hover for the bytes):"
+              "</p>\n", out);
+        ms_plot_size_classes(out, s, rp->cli->bytes);
+        fputs("</div>\n", out);
+    }
     fputs("</template>\n", out);
     return r;
 }
@@ -405,7 +420,8 @@ enum ms_status ms_report_main(const struct ms_cli *cli, const struct ms_export_o
                 "three views); <code>memsnap flamegraph</code> draws them all.</p>\n", MS_REPORT_MIN_PX,
                 rp.merged_frames, rp.n, rp.n == 1 ? "" : "s");
     fputs("</section>\n<section id=\"sites\"><h2>Largest sites at this moment</h2><p class=\"hint\">By source line "
-          "(<code>memsnap top</code>); click a heading to sort.</p><div id=\"sites-view\"></div></section>\n", out);
+          "(<code>memsnap top</code>); click a heading to sort.</p><div id=\"sites-view\"></div>"
+          "<div id=\"memory-view\"></div></section>\n", out);
     if ((r = ms_report_growth(&rp, err)) != MS_OK || (r = ms_report_leaks(&rp, err)) != MS_OK)
         goto out;
     ms_report_facts(&rp);

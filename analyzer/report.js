@@ -4,6 +4,7 @@
   'use strict';
   var W = 1200, P = 10, C = 7; /* the flame graph's width, padding and px per label character (flamegraph.c) */
   var view = document.getElementById('view'), sitesView = document.getElementById('sites-view');
+  var memoryView = document.getElementById('memory-view');
   var search = document.getElementById('search'), matched = document.getElementById('matched');
   var details = document.getElementById('details'), title = document.getElementById('moment-title');
   var moments = [].slice.call(document.querySelectorAll('svg.plot circle.moment'));
@@ -74,7 +75,8 @@
   function select(i) {
     var tpl = document.getElementById('moment-' + i);
     if (!tpl) return;
-    var c = tpl.content.cloneNode(true), table = c.querySelector('table');
+    var c = tpl.content.cloneNode(true), table = c.querySelector('table'), mem = c.querySelector('div.memory');
+    if (mem) memoryView.replaceChildren(mem); else memoryView.replaceChildren();
     if (table) {
       var note = table.nextElementSibling;
       sitesView.replaceChildren(table);

@@ -48,6 +48,7 @@ static const char *ms_snapfile_section_name(uint32_t type)
     case MS_FMT_SEC_LEAKS: return "LEAKS";
     case MS_FMT_SEC_STACK_TREE: return "STACK_TREE";
     case MS_FMT_SEC_SITES_PACKED: return "SITES_PACKED";
+    case MS_FMT_SEC_MEMORY: return "MEMORY";
     case MS_FMT_SEC_END: return "END";
     default: return "unknown";
     }
@@ -527,7 +528,7 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
                 goto out;
             }
             ended = true;
-        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_SITES_PACKED) {
+        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_MEMORY) {
             if (seen & (1u << sh.type)) {
                 r = ms_error_set(err, MS_INPUT, "%s: corrupt file: a second %s section at byte %zu", name,
                                  ms_snapfile_section_name(sh.type), off);
@@ -584,7 +585,7 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
     s->flags = h.flags;
     static const uint32_t order[] = {MS_FMT_SEC_INFO,   MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES,
                                      MS_FMT_SEC_STACKS, MS_FMT_SEC_STACK_TREE, MS_FMT_SEC_SITES,
-                                     MS_FMT_SEC_SITES_PACKED, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS};
+                                     MS_FMT_SEC_SITES_PACKED, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS, MS_FMT_SEC_MEMORY};
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         for (size_t i = 0; i < nsec; i++) {
             if (secs[i].type != order[k])
@@ -619,6 +620,10 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
                 break;
             case MS_FMT_SEC_LEAKS:
                 r = ms_snapfile_leaks(&c, s);
+                break;
+            case MS_FMT_SEC_MEMORY: /* a longer payload is a later minor version's: its prefix is ours */
+                r = ms_snapfile_take(&c, &s->memory, sizeof s->memory, "record", 0);
+                s->has_memory = r == MS_OK;
                 break;
             }
             if (r != MS_OK)

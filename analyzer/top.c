@@ -105,11 +105,14 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
     }
     if ((cli->include && cli->include[0]) || (cli->exclude && cli->exclude[0]))
         ms_top_row_text(out, "Selected", g.size, g.count_total, cli->bytes);
-    fprintf(out, "Total: current=%s, peak=%s, allocated=%s in %llu allocations, %llu frees\n",
+    fprintf(out, "Total: current=%s, peak=%s, allocated=%s in %llu allocations, %llu frees",
             ms_size_format(a, sizeof a, (double)t->current_bytes, false, cli->bytes),
             ms_size_format(b, sizeof b, (double)t->peak_bytes, false, cli->bytes),
             ms_size_format(c, sizeof c, (double)t->alloc_bytes, false, cli->bytes),
             (unsigned long long)t->alloc_count, (unsigned long long)t->free_count);
+    if (snaps[0]->has_memory && snaps[0]->memory.rss_bytes) /* the gap to current: allocator and the rest */
+        fprintf(out, ", rss=%s", ms_size_format(a, sizeof a, (double)snaps[0]->memory.rss_bytes, false, cli->bytes));
+    fputc('\n', out);
 out:
     free(rows);
     ms_group_free(&g);

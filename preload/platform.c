@@ -199,6 +199,32 @@ int ms_platform_exe_path(char *buf, size_t size)
     return (int)n;
 }
 
+int ms_platform_rss(uint64_t *bytes)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) {
+        return -EIO;
+    }
+    buf[n] = '\0';
+    /* "size resident shared text lib data dt", in pages */
+    const char *p = strchr(buf, ' ');
+    if (!p || p[1] < '0' || p[1] > '9') {
+        return -EIO;
+    }
+    uint64_t pages = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++) {
+        pages = pages * 10 + (uint64_t)(*p - '0');
+    }
+    *bytes = pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    return 0;
+}
+
 int ms_platform_cwd(char *buf, size_t size)
 {
     if (!getcwd(buf, size)) {

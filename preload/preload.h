@@ -51,6 +51,8 @@ MS_HIDDEN uint64_t ms_platform_realtime_ns(void);
 MS_HIDDEN uint64_t ms_platform_monotonic_ns(void);
 /* NUL-terminated into buf; length or -errno. */
 MS_HIDDEN int ms_platform_exe_path(char *buf, size_t size);
+/* Resident set size in bytes (/proc/self/statm), or -errno. */
+MS_HIDDEN int ms_platform_rss(uint64_t *bytes);
 MS_HIDDEN int ms_platform_cwd(char *buf, size_t size);
 MS_HIDDEN void ms_platform_yield(void);
 

@@ -474,6 +474,31 @@ static void snapshot_write_leaks(struct snapshot_out *o, const struct snapshot_p
     }
 }
 
+static void snapshot_size_class(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack)
+{
+    struct ms_fmt_memory *m = ctx;
+    (void)addr;
+    (void)stack;
+    unsigned k = size ? 64u - (unsigned)__builtin_clzll(size) : 0;
+    k = k < MS_FMT_SIZE_CLASSES ? k : MS_FMT_SIZE_CLASSES - 1;
+    m->class_count[k]++;
+    m->class_bytes[k] += size;
+}
+
+/* The MEMORY section: RSS, and the live blocks by size class (every stripe locked while they are counted:
+ * allocating threads wait that long, about a nanosecond per live block). */
+static void snapshot_memory(struct ms_fmt_memory *m)
+{
+    memset(m, 0, sizeof *m);
+    uint64_t rss;
+    if (ms_platform_rss(&rss) == 0) {
+        m->rss_bytes = rss;
+    }
+    ms_heapmap_lock_all();
+    ms_heapmap_each(snapshot_size_class, m);
+    ms_heapmap_unlock_all();
+}
+
 static void snapshot_write_modules(struct snapshot_out *o, const struct ms_modules *m)
 {
     snapshot_u32(o, m->count);
@@ -566,7 +591,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         pl.labels_len += 8 + 7 + shadow_len;
     }
     uint64_t lengths[] = {pl.info_len, sizeof(struct ms_fmt_totals), pl.modules_len, pl.stacks_len,
-                          pl.sites_len, pl.labels_len, 8};
+                          pl.sites_len, sizeof(struct ms_fmt_memory), pl.labels_len, 8};
     uint64_t file_size = sizeof(struct ms_fmt_header);
     for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
         file_size += sizeof(struct ms_fmt_section) + snapshot_pad(lengths[i]);
@@ -587,7 +612,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         .version_minor = MS_FMT_VERSION_MINOR,
         .flags = flags,
         .header_size = sizeof h,
-        .section_count = pl.reach.sites ? 8 : 7,
+        .section_count = pl.reach.sites ? 9 : 8,
         .file_size = file_size,
     };
     memcpy(h.magic, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN);
@@ -643,6 +668,11 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_section(o, MS_FMT_SEC_SITES_PACKED, pl.sites_len);
     snapshot_write_sites(o, sites, pl.stacks);
     snapshot_end_section(o, pl.sites_len);
+
+    struct ms_fmt_memory mem;
+    snapshot_memory(&mem);
+    snapshot_section(o, MS_FMT_SEC_MEMORY, sizeof mem);
+    snapshot_put(o, &mem, sizeof mem);
 
     if (pl.reach.sites) {
         snapshot_section(o, MS_FMT_SEC_LEAKS, pl.leaks_len);

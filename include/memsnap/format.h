@@ -1,5 +1,5 @@
-/* memsnap snapshot file format, version 1.2 (1.1 added the LEAKS section; 1.2 the compressed body and the
- * STACK_TREE and SITES_PACKED sections).
+/* memsnap snapshot file format, version 1.3 (1.1 added the LEAKS section; 1.2 the compressed body and the
+ * STACK_TREE and SITES_PACKED sections; 1.3 the MEMORY section).
  *
  * Shared by the writer (preload/snapshot.c) and the reader (analyzer/snapfile.c); the prose version with
  * examples is docs/snapshot-format.md. Everything is little-endian. A file is:
@@ -24,7 +24,7 @@
 #define MS_FMT_MAGIC "MEMSNAP\0"     /* 8 bytes, includes the NUL */
 #define MS_FMT_MAGIC_LEN 8
 #define MS_FMT_VERSION_MAJOR 1
-#define MS_FMT_VERSION_MINOR 2
+#define MS_FMT_VERSION_MINOR 3
 
 /* ms_fmt_header.flags */
 enum {
@@ -62,6 +62,7 @@ enum {
     MS_FMT_SEC_LEAKS = 7, /* since 1.1 */
     MS_FMT_SEC_STACK_TREE = 8, /* since 1.2: the stacks as a prefix tree (replaces STACKS) */
     MS_FMT_SEC_SITES_PACKED = 9, /* since 1.2: SITES in varints (replaces SITES) */
+    MS_FMT_SEC_MEMORY = 10, /* since 1.3: resident set and live blocks by size class */
     MS_FMT_SEC_END = 0xffff,
 };
 
@@ -214,6 +215,18 @@ struct ms_fmt_leak {
     uint64_t reachable_count;
 };
 
+/* MEMORY payload (since 1.3; optional, at most one): the process's resident set and the live blocks by
+ * size. Class 0 holds blocks of 0 bytes, class k >= 1 blocks of 2^(k-1) to 2^k - 1 bytes (the last class
+ * also everything larger). With MS_FMT_FLAG_SAMPLED the classes count the sampled blocks only. Readers
+ * accept a longer payload (later fields) and use this prefix. */
+#define MS_FMT_SIZE_CLASSES 48
+struct ms_fmt_memory {
+    uint64_t rss_bytes; /* resident set size at the snapshot (/proc/self/statm); 0 when unknown */
+    uint64_t reserved;  /* zero */
+    uint64_t class_count[MS_FMT_SIZE_CLASSES]; /* live blocks per size class */
+    uint64_t class_bytes[MS_FMT_SIZE_CLASSES]; /* their requested bytes */
+};
+
 /* END payload: u64 checksum = ms_fmt_checksum over every byte of the file before the END section header. */
 
 _Static_assert(sizeof(struct ms_fmt_header) == 64, "header layout");
@@ -226,6 +239,7 @@ _Static_assert(sizeof(struct ms_fmt_frame) == 16, "frame layout");
 _Static_assert(sizeof(struct ms_fmt_site) == 56, "site layout");
 _Static_assert(sizeof(struct ms_fmt_leaks) == 32, "leaks layout");
 _Static_assert(sizeof(struct ms_fmt_leak) == 56, "leak layout");
+_Static_assert(sizeof(struct ms_fmt_memory) == 16 + 16 * MS_FMT_SIZE_CLASSES, "memory layout");
 
 #define MS_FMT_CHECKSUM_SEED 0x6d656d736e617073ull /* "memsnaps" */
 

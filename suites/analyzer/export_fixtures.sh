@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # export, flamegraph and plot on fixture programs run under libmemsnap.so: the folded stacks name the planted
-# sites with their exact bytes, the flame graph agrees with them, the plot shows the growing cache.
+# sites with their exact bytes, the flame graph agrees with them, the plot shows the growing cache and the
+# resident set above it, the report a size histogram per moment.
 # Environment: as golden.sh (MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB; without the last, skip).
 set -u
 lib=${MEMSNAP_PRELOAD_LIB:-}
@@ -74,7 +75,18 @@ pts = [tuple(map(float, p.split(","))) for p in total.get("points").split()]
 assert len(pts) == 6 and all(a[0] < b[0] for a, b in zip(pts, pts[1:])), pts
 assert all(a[1] > b[1] for a, b in zip(pts, pts[1:])), "the heap grows: each point higher than the last"
 assert any("KiB" in (t.text or "") for t in root.iter(S + "text") if t.get("class") == "ytick")
+# the resident set (MEMORY section) beside the heap: one point per snapshot, never below the live heap
+rss = [p for p in root.iter(S + "polyline") if p.get("class") == "rss"]
+assert len(rss) == 1, "no RSS line"
+rpts = [tuple(map(float, p.split(","))) for p in rss[0].get("points").split()]
+assert len(rpts) == 6 and all(r[1] <= t[1] for r, t in zip(rpts, pts)), (rpts, pts)
 PY
+# The report draws each moment's live blocks by size class: the cache's 64-byte values, 100 more a round.
+"$memsnap" report "$tmp"/round-{0,1,2,3,4,5}.snap -o "$tmp/report.html" || bad "report failed"
+grep -q 'Resident set (RSS): <b>' "$tmp/report.html" || bad "report: no resident set"
+[ "$(grep -c '<svg class="sizes"' "$tmp/report.html")" = 6 ] || bad "report: not one size histogram per moment"
+got=$(grep -o '<title>64 B to 127 B: [0-9]* live blocks' "$tmp/report.html" | grep -o '[0-9]* live' | tr '\n' ' ')
+[ "$got" = "100 live 200 live 300 live 400 live 500 live 600 live " ] || bad "report: 64 B class counts: '$got'"
 # massif's file of the same series: ms_print (valgrind) reads it back and finds the cache's sites.
 "$memsnap" export "$tmp"/round-{5,4,3,2,1,0}.snap --format massif -o "$tmp/massif.out" || bad "export --format massif failed"
 "$py" - "$tmp/massif.out" <<'PY' || bad "massif file structure"

@@ -192,6 +192,58 @@ static void reader_skips_sections_it_does_not_know(void **state)
     snapgen_free(g);
 }
 
+/* A MEMORY payload (1.3) of `len` bytes, `extra` of them past the struct; NULL to leave the section out. */
+static enum ms_status memory_parse(const struct ms_fmt_memory *m, size_t len, int twice, struct ms_snap **s,
+                                   struct ms_error *err)
+{
+    struct snapgen *g = snapgen_new();
+    snapgen_module(g, "/bin/x", 0, 0, NULL, 0);
+    struct ms_fmt_frame f = {0, 0, 0x10};
+    snapgen_stack(g, &f, 1, 0);
+    snapgen_site(g, 0, 8, 1, 8, 1);
+    unsigned char payload[sizeof *m + 16] = {0};
+    if (m) {
+        memcpy(payload, m, sizeof *m);
+        for (int i = 0; i <= twice; i++)
+            snapgen_extra(g, MS_FMT_SEC_MEMORY, payload, len);
+    }
+    size_t n;
+    unsigned char *b = snapgen_build(g, &n);
+    enum ms_status r = ms_snapfile_parse(b, n, "mem.snap", 0, s, err);
+    free(b);
+    snapgen_free(g);
+    return r;
+}
+
+/* RSS and size classes: read when present (a longer payload's prefix too), absent in older files, and a
+ * short or second section is a corrupt file. */
+static void reader_reads_the_memory_section_and_files_without_it(void **state)
+{
+    (void)state;
+    struct ms_fmt_memory m = {.rss_bytes = 3 << 20};
+    m.class_count[4] = 7;  /* 8..15 bytes */
+    m.class_bytes[4] = 70;
+    m.class_count[MS_FMT_SIZE_CLASSES - 1] = 1;
+    struct ms_snap *s;
+    struct ms_error err = {""};
+    for (size_t extra = 0; extra <= 16; extra += 16) {
+        assert_int_equal(memory_parse(&m, sizeof m + extra, 0, &s, &err), MS_OK);
+        assert_true(s->has_memory);
+        assert_int_equal(s->memory.rss_bytes, 3 << 20);
+        assert_int_equal(s->memory.class_count[4], 7);
+        assert_int_equal(s->memory.class_bytes[4], 70);
+        assert_int_equal(s->memory.class_count[MS_FMT_SIZE_CLASSES - 1], 1);
+        ms_snapfile_free(s);
+    }
+    assert_int_equal(memory_parse(NULL, 0, 0, &s, &err), MS_OK);
+    assert_false(s->has_memory);
+    ms_snapfile_free(s);
+    assert_int_equal(memory_parse(&m, sizeof m - 8, 0, &s, &err), MS_INPUT);
+    assert_non_null(strstr(err.msg, "mem.snap: corrupt MEMORY section"));
+    assert_int_equal(memory_parse(&m, sizeof m, 1, &s, &err), MS_INPUT);
+    assert_non_null(strstr(err.msg, "a second MEMORY section"));
+}
+
 static void reader_reports_a_missing_file_by_name(void **state)
 {
     (void)state;
@@ -212,6 +264,7 @@ int main(void)
         cmocka_unit_test(reader_reads_the_compact_format_as_the_plain_one),
         cmocka_unit_test(reader_survives_every_corruption_of_a_compressed_file),
         cmocka_unit_test(reader_reports_a_missing_file_by_name),
+        cmocka_unit_test(reader_reads_the_memory_section_and_files_without_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

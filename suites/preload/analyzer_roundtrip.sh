@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The preload's snapshots read back through the analyzer: `memsnap dump --format json` sees the planted
 # leak (3 blocks of 777 bytes) with exact counters, and `memsnap top --by line` puts it on the source line
-# of fixture.c that allocated it (frame 0, module map and offsets are right).
+# of fixture.c that allocated it (frame 0, module map and offsets are right); the MEMORY section has the
+# process's RSS (above the live heap) and size classes that account for every live block, the three leaked
+# 777-byte blocks in the 512..1023 class.
 #   analyzer_roundtrip.sh MEMSNAP_CLI FIXTURE FIXTURE_SOURCE     (MEMSNAP_PRELOAD_LIB in the environment)
 set -u
 cli=$(realpath "$1")
@@ -36,6 +38,13 @@ assert d["totals"]["live_count"] == sum(x["live_count"] for x in d["sites"])
 assert d["totals"]["current_bytes"] == sum(x["live_bytes"] for x in d["sites"])
 frames = d["stacks"][s["stack"]]["frames"]
 assert frames and frames[0]["module"] == 0, frames  # innermost frame: in the fixture itself
+m = d["memory"]
+assert m["rss_bytes"] > d["totals"]["current_bytes"], (m["rss_bytes"], d["totals"])
+classes = m["size_classes"]
+assert sum(c["count"] for c in classes) == d["totals"]["live_count"], (classes, d["totals"])
+assert sum(c["bytes"] for c in classes) == d["totals"]["current_bytes"], (classes, d["totals"])
+c512 = [c for c in classes if c["min"] == 512 and c["max"] == 1023]
+assert c512 and c512[0]["count"] >= 3, classes
 PY
 then
   echo "ok 1 - memsnap dump --format json shows the planted leak exactly"
@@ -46,10 +55,10 @@ fi
 
 line=$(grep -n 'leaked\[at + i\] = malloc(size);' "$source_file" | cut -d: -f1)
 "$cli" top "$work/leak.snap" --by line >"$work/top.txt" 2>&1
-if grep -q "fixture.c:$line: size=2331 B, count=3" "$work/top.txt"; then
-  echo "ok 2 - memsnap top --by line names fixture.c:$line"
+if grep -q "fixture.c:$line: size=2331 B, count=3" "$work/top.txt" && grep -q "^Total: .*, rss=" "$work/top.txt"; then
+  echo "ok 2 - memsnap top --by line names fixture.c:$line, its Total line the RSS"
 else
-  echo "not ok 2 - memsnap top --by line: no 'fixture.c:$line: size=2331 B, count=3' in:"
+  echo "not ok 2 - memsnap top --by line: no 'fixture.c:$line: size=2331 B, count=3' or no rss= in:"
   sed 's/^/# /' "$work/top.txt" | head -10
   exit 1
 fi
