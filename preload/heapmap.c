@@ -11,7 +11,6 @@
 #include "preload.h"
 
 #include <errno.h>
-#include <pthread.h>
 
 #define HEAPMAP_STRIPES 256
 #define HEAPMAP_MIN 256 /* entries: one page */
@@ -31,24 +30,6 @@ struct heapmap_stripe {
 } __attribute__((aligned(64)));
 
 static struct heapmap_stripe heapmap_stripes[HEAPMAP_STRIPES];
-
-#define HEAPMAP_HOLDS 256 /* threads with a slot at once; later ones use the table only */
-
-struct heapmap_hold {
-    uint64_t key; /* 0, a block's address, or address | 1 while it moves into the table */
-    uint64_t val; /* as in the table; written by the owner only while key is 0 */
-    int taken;    /* owned by a live thread */
-} __attribute__((aligned(64)));
-
-/* Static, never freed: a thread scanning the slots never reads memory that went away with a thread. */
-static struct heapmap_hold heapmap_holds[HEAPMAP_HOLDS];
-static int heapmap_holds_used; /* slots ever taken: the scan stops there */
-static pthread_key_t heapmap_key;
-static int heapmap_keyed;
-
-/* This thread's slot; HEAPMAP_NO_HOLD when it has none (pool empty, or the thread is exiting). */
-#define HEAPMAP_NO_HOLD ((struct heapmap_hold *)1)
-static __thread struct heapmap_hold *heapmap_mine __attribute__((tls_model("initial-exec")));
 
 static inline uint64_t heapmap_hash(uint64_t key)
 {
@@ -88,15 +69,10 @@ static inline void heapmap_unlock(struct heapmap_stripe *s)
 /* Before the first block of a stripe: a one-entry empty table, so lookups need no NULL test. */
 static struct heapmap_entry heapmap_empty[1];
 
-static void heapmap_hold_release(void *arg);
-
 int ms_heapmap_init(void)
 {
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         heapmap_stripes[i].tab = heapmap_empty; /* mask 0, limit 0: the first insert grows it */
-    }
-    if (!heapmap_keyed && pthread_key_create(&heapmap_key, heapmap_hold_release) == 0) {
-        __atomic_store_n(&heapmap_keyed, 1, __ATOMIC_RELEASE);
     }
     return 0;
 }
@@ -234,7 +210,7 @@ static int heapmap_table_has(uint64_t key)
 
 /* The held block goes into the table (its owner allocates again, or exits). 0, 1 with the record of a
  * stale entry it replaced (as ms_heapmap_insert), or -ENOMEM: the block stays held. */
-static int heapmap_hold_flush(struct heapmap_hold *h, size_t *old_size, uint32_t *old_stack)
+static int heapmap_hold_flush(struct ms_heapmap_hold *h, size_t *old_size, uint32_t *old_stack)
 {
     uint64_t k = __atomic_load_n(&h->key, __ATOMIC_ACQUIRE);
     if (k == 0 || (k & 1) != 0 ||
@@ -246,60 +222,30 @@ static int heapmap_hold_flush(struct heapmap_hold *h, size_t *old_size, uint32_t
     return rc;
 }
 
-/* Thread exit (pthread key destructor): the held block into the table, the slot back to the pool. */
-static void heapmap_hold_release(void *arg)
+int ms_heapmap_hold_release(struct ms_heapmap_hold *h, int exited)
 {
-    struct heapmap_hold *h = arg;
-    int g = ms_tracker_enter();
-    heapmap_mine = HEAPMAP_NO_HOLD;
     size_t size;
     uint32_t stack;
-    if (heapmap_hold_flush(h, &size, &stack) < 0) {
-        /* No room in the table: the block stays listed in the slot, which is then never reused. */
-        ms_tracker_leave(g);
-        return;
+    if (!exited) {
+        return heapmap_hold_flush(h, &size, &stack) < 0 ? -ENOMEM : 0;
     }
-    __atomic_store_n(&h->taken, 0, __ATOMIC_RELEASE);
-    ms_tracker_leave(g);
-}
-
-/* Under the recursion guard (pthread_setspecific may allocate). */
-__attribute__((noinline, cold)) static struct heapmap_hold *heapmap_hold_claim(void)
-{
-    heapmap_mine = HEAPMAP_NO_HOLD;
-    if (!__atomic_load_n(&heapmap_keyed, __ATOMIC_ACQUIRE)) {
-        return HEAPMAP_NO_HOLD;
+    /* The fork child: a move that fork cut short included. */
+    uint64_t k = h->key & ~(uint64_t)1;
+    if (k != 0 && !heapmap_table_has(k) && heapmap_table_insert(k, h->val, &size, &stack) < 0) {
+        h->key = k;
+        return -ENOMEM;
     }
-    int e = errno;
-    for (int i = 0; i < HEAPMAP_HOLDS; i++) {
-        int expected = 0;
-        struct heapmap_hold *h = &heapmap_holds[i];
-        if (__atomic_load_n(&h->key, __ATOMIC_ACQUIRE) == 0 &&
-            __atomic_compare_exchange_n(&h->taken, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            if (pthread_setspecific(heapmap_key, h) != 0) {
-                __atomic_store_n(&h->taken, 0, __ATOMIC_RELEASE);
-                break;
-            }
-            int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_RELAXED);
-            while (used < i + 1 && !__atomic_compare_exchange_n(&heapmap_holds_used, &used, i + 1, 1,
-                                                                __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-            }
-            heapmap_mine = h;
-            errno = e;
-            return h;
-        }
-    }
-    errno = e;
-    return HEAPMAP_NO_HOLD;
+    h->key = 0;
+    return 0;
 }
 
 /* Another thread may hold p: take it from its slot. 1 with its record, 0 when no slot has it. A slot
  * whose owner is moving p into the table is waited for, and then the table has it. */
 __attribute__((noinline)) static int heapmap_hold_take(uint64_t key, size_t *size, uint32_t *stack)
 {
-    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_ACQUIRE);
+    int used = ms_thread_slots_used();
     for (int i = 0; i < used; i++) {
-        struct heapmap_hold *h = &heapmap_holds[i];
+        struct ms_heapmap_hold *h = &ms_thread_slot_at(i)->hold;
         uint64_t k = __atomic_load_n(&h->key, __ATOMIC_ACQUIRE);
         while (k == (key | 1)) {
             ms_platform_yield();
@@ -323,15 +269,14 @@ __attribute__((noinline)) static int heapmap_hold_take(uint64_t key, size_t *siz
 
 /* Every case of an insert but the common one (the slot is empty): out of line, so that the hooks stay
  * small. */
-__attribute__((noinline)) static int heapmap_insert_slow(struct heapmap_hold *h, uint64_t key, uint64_t val,
+__attribute__((noinline)) static int heapmap_insert_slow(struct ms_thread *t, uint64_t key, uint64_t val,
                                                          size_t *old_size, uint32_t *old_stack)
 {
-    if (h == NULL) {
-        h = heapmap_hold_claim();
-    }
-    if (h == HEAPMAP_NO_HOLD) {
+    struct ms_thread_slot *slot = ms_thread_slot(t);
+    if (slot == MS_THREAD_NO_SLOT) {
         return heapmap_table_insert(key, val, old_size, old_stack);
     }
+    struct ms_heapmap_hold *h = &slot->hold;
     uint64_t held = h->key; /* only this thread sets the low bit of its own slot */
     if (held == key) {
         /* The held block was freed unseen (a signal handler inside a hook) and its address came back. */
@@ -349,14 +294,16 @@ __attribute__((noinline)) static int heapmap_insert_slow(struct heapmap_hold *h,
     return rc;
 }
 
-int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size, uint32_t *old_stack)
+int ms_heapmap_insert(struct ms_thread *t, const void *p, size_t size, uint32_t stack, size_t *old_size,
+                      uint32_t *old_stack)
 {
     uint64_t key = (uint64_t)(uintptr_t)p;
     uint64_t val = heapmap_val(size, stack);
-    struct heapmap_hold *h = heapmap_mine;
-    if (MS_UNLIKELY((uintptr_t)h <= (uintptr_t)HEAPMAP_NO_HOLD) || MS_UNLIKELY(h->key != 0)) {
-        return heapmap_insert_slow(h, key, val, old_size, old_stack);
+    struct ms_thread_slot *slot = t->slot;
+    if (MS_UNLIKELY((uintptr_t)slot <= (uintptr_t)MS_THREAD_NO_SLOT) || MS_UNLIKELY(slot->hold.key != 0)) {
+        return heapmap_insert_slow(t, key, val, old_size, old_stack);
     }
+    struct ms_heapmap_hold *h = &slot->hold;
     h->val = val;
     __atomic_store_n(&h->key, key, __ATOMIC_RELEASE);
     return 0;
@@ -372,11 +319,12 @@ __attribute__((noinline)) static int heapmap_remove_slow(uint64_t key, size_t *s
     return heapmap_hold_take(key, size, stack) || heapmap_table_remove(key, size, stack);
 }
 
-int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack)
+int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t *stack)
 {
     uint64_t key = (uint64_t)(uintptr_t)p;
-    struct heapmap_hold *h = heapmap_mine;
-    if (MS_LIKELY((uintptr_t)h > (uintptr_t)HEAPMAP_NO_HOLD) && h->key == key) {
+    struct ms_thread_slot *slot = t->slot;
+    if (MS_LIKELY((uintptr_t)slot > (uintptr_t)MS_THREAD_NO_SLOT) && slot->hold.key == key) {
+        struct ms_heapmap_hold *h = &slot->hold;
         /* Only a double free could race with this: another thread takes a slot's block only to free it. */
         heapmap_unpack(h->val, size, stack);
         __atomic_store_n(&h->key, 0, __ATOMIC_RELAXED);
@@ -391,16 +339,16 @@ uint64_t ms_heapmap_count(void)
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         n += __atomic_load_n(&heapmap_stripes[i].count, __ATOMIC_RELAXED);
     }
-    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_ACQUIRE);
+    int used = ms_thread_slots_used();
     for (int i = 0; i < used; i++) {
-        n += __atomic_load_n(&heapmap_holds[i].key, __ATOMIC_RELAXED) != 0;
+        n += __atomic_load_n(&ms_thread_slot_at(i)->hold.key, __ATOMIC_RELAXED) != 0;
     }
     return n;
 }
 
 uint64_t ms_heapmap_overhead(void)
 {
-    uint64_t n = sizeof heapmap_stripes + sizeof heapmap_holds;
+    uint64_t n = sizeof heapmap_stripes;
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         if (__atomic_load_n(&heapmap_stripes[i].tab, __ATOMIC_RELAXED) != heapmap_empty) {
             n += (__atomic_load_n(&heapmap_stripes[i].mask, __ATOMIC_RELAXED) + 1) *
@@ -440,9 +388,9 @@ void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32
     /* Held blocks: other threads may change their slots meanwhile (they take no stripe lock for it), so
      * a (key, val) pair counts when the key is the same before and after reading val. A block being moved
      * is in the table already or about to be (its owner waits for a stripe lock): listed once either way. */
-    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_ACQUIRE);
+    int used = ms_thread_slots_used();
     for (int i = 0; i < used; i++) {
-        const struct heapmap_hold *h = &heapmap_holds[i];
+        const struct ms_heapmap_hold *h = &ms_thread_slot_at(i)->hold;
         uint64_t k, val;
         do {
             k = __atomic_load_n(&h->key, __ATOMIC_ACQUIRE);
@@ -456,27 +404,5 @@ void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32
         uint32_t stack;
         heapmap_unpack(val, &size, &stack);
         fn(ctx, (uintptr_t)(k & ~(uint64_t)1), size, stack);
-    }
-}
-
-void ms_heapmap_after_fork_child(void)
-{
-    /* Only this thread goes on: the other threads' held blocks go into the table (a move that fork cut
-     * short included), and their slots are free for the child's threads. */
-    int used = __atomic_load_n(&heapmap_holds_used, __ATOMIC_RELAXED);
-    for (int i = 0; i < used; i++) {
-        struct heapmap_hold *h = &heapmap_holds[i];
-        if (h == heapmap_mine || !h->taken) {
-            continue;
-        }
-        uint64_t k = h->key & ~(uint64_t)1;
-        size_t size;
-        uint32_t stack;
-        if (k != 0 && !heapmap_table_has(k) && heapmap_table_insert(k, h->val, &size, &stack) < 0) {
-            h->key = k;
-            continue; /* no room: it stays listed here, and the slot stays taken */
-        }
-        h->key = 0;
-        h->taken = 0;
     }
 }

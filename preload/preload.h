@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "memsnap/format.h"
+
 #define MS_HIDDEN __attribute__((visibility("hidden")))
 #define MS_EXPORT __attribute__((visibility("default")))
 #define MS_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -178,13 +180,26 @@ MS_HIDDEN void ms_stacks_unlock(void);
 
 #define MS_HEAPMAP_SIZE_MAX ((UINT64_C(1) << 40) - 1) /* larger sizes are recorded as this */
 
+struct ms_thread;
+
+/* A thread's newest block, held out of the table until its next allocation (part of struct ms_thread_slot;
+ * heapmap.c says how other threads take it). */
+struct ms_heapmap_hold {
+    uint64_t key; /* 0, a block's address, or address | 1 while it moves into the table */
+    uint64_t val; /* as in the table; written by the owner only while key is 0 */
+} __attribute__((aligned(64)));
+
 MS_HIDDEN int ms_heapmap_init(void);
-/* Both under the recursion guard. 0; 1 when p was already recorded (its free went unseen: *old_size, *old_stack say what it was);
- * -ENOMEM when the table cannot grow (the block then stays untracked). */
-MS_HIDDEN int ms_heapmap_insert(const void *p, size_t size, uint32_t stack, size_t *old_size,
-                                uint32_t *old_stack);
+/* Both under the recursion guard of thread t (the caller). 0; 1 when p was already recorded (its free
+ * went unseen: *old_size, *old_stack say what it was); -ENOMEM when the table cannot grow (the block then
+ * stays untracked). */
+MS_HIDDEN int ms_heapmap_insert(struct ms_thread *t, const void *p, size_t size, uint32_t stack,
+                                size_t *old_size, uint32_t *old_stack);
 /* 1 and the block's record when p was live (it is then forgotten), 0 when unknown. */
-MS_HIDDEN int ms_heapmap_remove(const void *p, size_t *size, uint32_t *stack);
+MS_HIDDEN int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t *stack);
+/* The held block of a thread that exits (exited: the fork child's lost threads, which may have been
+ * moving it) into the table. 0, or -ENOMEM: it stays held, and the slot must never be reused. */
+MS_HIDDEN int ms_heapmap_hold_release(struct ms_heapmap_hold *h, int exited);
 MS_HIDDEN uint64_t ms_heapmap_count(void);
 MS_HIDDEN uint64_t ms_heapmap_overhead(void);
 MS_HIDDEN void ms_heapmap_lock_all(void);
@@ -192,8 +207,6 @@ MS_HIDDEN void ms_heapmap_unlock_all(void);
 /* Every live block, in no particular order. The caller holds ms_heapmap_lock_all(); fn must not allocate
  * through the hooks (run it under the recursion guard). */
 MS_HIDDEN void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack), void *ctx);
-/* In the child of fork, before it makes threads: the parent's other threads' blocks stay known. */
-MS_HIDDEN void ms_heapmap_after_fork_child(void);
 
 /* ---- sites.c: counters per stack id ------------------------------------------------------------ */
 
@@ -201,20 +214,36 @@ struct ms_site_counts {
     uint64_t alloc_bytes, alloc_count, free_bytes, free_count;
 };
 
+#define MS_SITES_CACHE_SLOTS 256 /* per thread; a power of two */
+
+/* A thread's not-yet-folded deltas, direct-mapped by stack id (part of struct ms_thread_slot). */
+struct ms_sites_cache {
+    unsigned seq;    /* odd while a slot changes owner: readers retry */
+    int64_t current; /* live bytes not yet added to the process total */
+    uint64_t calls[MS_FMT_CALL_COUNT];
+    struct ms_sites_cache_slot {
+        uint64_t id; /* stack id + 1; 0 = empty */
+        struct ms_site_counts d;
+    } slot[MS_SITES_CACHE_SLOTS];
+};
+
 MS_HIDDEN int ms_sites_init(void);
 /* Hot path, under the recursion guard: a block of `stack` comes or goes, from one call of `kind`
  * (MS_FMT_CALL_*, counted with it; for a free -1 counts no call). No locked instruction while the
  * thread's cache holds the id and no new peak is reached. Live bytes and the peak follow. errno is kept. */
-MS_HIDDEN void ms_sites_alloc(int kind, uint32_t stack, uint64_t bytes, uint64_t count);
-MS_HIDDEN void ms_sites_free(int kind, uint32_t stack, uint64_t bytes, uint64_t count);
+MS_HIDDEN void ms_sites_alloc(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count);
+MS_HIDDEN void ms_sites_free(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count);
 /* One call of an allocation function (MS_FMT_CALL_*) that recorded no block, counted per thread. */
-MS_HIDDEN void ms_sites_call(int kind);
+MS_HIDDEN void ms_sites_call(struct ms_thread *t, int kind);
 MS_HIDDEN void ms_sites_calls(uint64_t out[12]);
 /* Process live bytes (every thread's batch included) and peak: alloc/free above keep them. */
 MS_HIDDEN void ms_sites_current(uint64_t *current, uint64_t *peak);
 /* Peak := current, like tracemalloc.reset_peak(). */
 MS_HIDDEN void ms_sites_reset_peak(void);
-MS_HIDDEN void ms_sites_after_fork_child(void);
+/* A thread takes a cache (zeroed but for calls), or gives it back: exiting, its deltas are folded into
+ * the rows; lost (the fork child's other threads), they stay for the cache's next owner to fold. */
+MS_HIDDEN void ms_sites_cache_start(struct ms_sites_cache *c);
+MS_HIDDEN void ms_sites_cache_release(struct ms_sites_cache *c, int exiting);
 /* Counters of ids 0..n-1 into out[0..n), every thread's cache included. Exact when no other thread
  * allocates meanwhile. Serialized by ms_snapshot_lock. */
 MS_HIDDEN void ms_sites_collect(uint32_t n, struct ms_site_counts *out);
@@ -247,8 +276,8 @@ MS_HIDDEN int ms_tracker_active(void);
 /* Sums sites[0..n) (from ms_sites_collect) with the process-wide counters. */
 MS_HIDDEN void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_counts *sites, uint32_t n);
 MS_HIDDEN void ms_tracker_reset_peak(void);
-/* Recursion guard of the calling thread: while entered, allocations pass straight through. Returns the
- * previous state for ms_tracker_leave. */
+/* Recursion guard of the calling thread (struct ms_thread): while entered, allocations pass straight
+ * through. Returns the previous state for ms_tracker_leave. */
 MS_HIDDEN int ms_tracker_enter(void);
 MS_HIDDEN void ms_tracker_leave(int previous);
 /* Monotonic time at init, for INFO.uptime_ns. */
@@ -364,14 +393,75 @@ MS_HIDDEN void ms_trigger_attend(void);
 
 /* ---- unwind.c: call stacks as return addresses ---------------------------------------------------- */
 
+/* A thread's memo of its last walks (part of struct ms_thread_slot); unwind.c says how it is used. */
+#define MS_UNWIND_MEMO_FRAMES 96
+#define MS_UNWIND_MEMO_COLS 4 /* ip, sp, bp, link */
+#define MS_UNWIND_FP_WAYS 4
+#define MS_UNWIND_DW_WAYS 4
+#define MS_UNWIND_DW_CHECKS 96
+
+/* One recorded fp walk: from frame address entry (0: none) it visited `visited` frames, skipped ones
+ * included; frame i's address is fps[i], and pairs[2i], pairs[2i + 1] the saved rbp and return address
+ * read there (a pair, as on the stack). The same entry and the same words make the same walk. fps and
+ * pairs are way w's part of the memo's ring and scratch (fp_way_fps, fp_way_pairs). */
+struct ms_unwind_fp_way {
+    uintptr_t entry;
+    uint64_t limits; /* unwind_limits(max, skip) of the capture */
+    int visited, n;
+    unsigned flags;
+    uint32_t stack; /* the id the tracker interned for it, or MS_STACK_UNKNOWN */
+};
+
+/* MS_UNWIND_DWARF: a walk the memo held earlier, kept by its stack id once the tracker interned it: from
+ * the entry (ip, sp), with bp when entry_bp, the words listed in check (as in the memo: checks, wides)
+ * hold what they held (unwind_memo_checks), under generation gen; count frames from frame 0. */
+struct ms_unwind_dw_way {
+    uintptr_t ip, sp, bp;
+    uint64_t gen; /* UINT64_MAX: empty */
+    uint64_t limits;
+    int entry_bp, checks, wides, count;
+    uint32_t stack;
+    uintptr_t check[2 * MS_UNWIND_DW_CHECKS] __attribute__((aligned(16)));
+};
+
+struct ms_unwind_memo {
+    uintptr_t ring[MS_UNWIND_MEMO_COLS * 2 * MS_UNWIND_MEMO_FRAMES];
+    /* This walk's frames until it meets the last one (first half); MS_UNWIND_FP: the ways' pairs. */
+    uintptr_t scratch[MS_UNWIND_MEMO_COLS * 2 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
+    int base, count;
+    int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
+    unsigned generation;
+    /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
+     * it interrupted; unwind_again, which only reads, sees by a change that one interrupted it. */
+    unsigned seq;
+    uint64_t again; /* generation when complete, else a value no generation has: one test for both */
+    /* What unwind_again must find again, for a complete walk: (address, word) pairs, the return address
+     * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
+     * of frame 0 itself. Last: the fields above share a cache line. */
+    int checks, wides, entry_bp; /* checks < 0: not listed yet (unwind_checks_hold says the layout) */
+    uintptr_t check[4 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
+    /* fresh: the last capture was the walk held here (MS_UNWIND_FP: 1 + its way), made with
+     * fresh_limits, so ms_unwind_remember may keep it with the id the tracker interned for it. */
+    int fresh;
+    uint64_t fresh_limits;
+    /* MS_UNWIND_FP: the last walks from up to MS_UNWIND_FP_WAYS entry frames (a loop over a few call
+     * sites), in the buffers the CFI walk uses otherwise. */
+    struct ms_unwind_fp_way fp[MS_UNWIND_FP_WAYS];
+    unsigned fp_victim;
+    struct ms_unwind_dw_way dw[MS_UNWIND_DW_WAYS];
+    unsigned dw_victim;
+};
+
 enum ms_unwind_mode {
     MS_UNWIND_DWARF = 0, /* CFI-correct: cached per return address, libunwind as fallback (default) */
     MS_UNWIND_FP = 1,    /* frame-pointer walk, every frame checked against the thread's stack bounds */
     MS_UNWIND_LIBUNWIND = 2, /* unw_backtrace on every capture: the reference, for comparisons */
 };
 
-/* Once, before the first capture (called under the recursion guard). */
+/* Once, before the first capture (called under the recursion guard). Calls ms_thread_init. */
 MS_HIDDEN void ms_unwind_init(enum ms_unwind_mode mode);
+/* A thread takes a memo: empty. */
+MS_HIDDEN void ms_unwind_memo_start(struct ms_unwind_memo *m);
 
 /* Fill ips[0..max) with the return addresses of the calling thread's stack, innermost first, starting
  * `skip` frames above the caller of ms_unwind_capture. Returns the number of frames; sets *flags to
@@ -385,12 +475,12 @@ MS_HIDDEN int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags);
  * with a frame pointer, whose return address is frame 0 before skipping). When the stack is the one
  * this thread's last walk found and the id of that walk is known (ms_unwind_remember), *stack is that id
  * and ips[] is left unwritten; otherwise *stack is MS_STACK_UNKNOWN and ips[] holds the frames. */
-MS_HIDDEN int ms_unwind_capture_from(const void *frame, void **ips, int max, int skip, unsigned *flags,
-                                     uint32_t *stack);
+MS_HIDDEN int ms_unwind_capture_from(struct ms_thread *t, const void *frame, void **ips, int max, int skip,
+                                     unsigned *flags, uint32_t *stack);
 
 /* The id of the frames the calling thread's last ms_unwind_capture_from returned (after interning
  * them): later captures of the same walk give it back without a lookup. */
-MS_HIDDEN void ms_unwind_remember(uint32_t stack);
+MS_HIDDEN void ms_unwind_remember(struct ms_thread *t, uint32_t stack);
 
 /* Modules were unloaded (dlclose): forget every cached rule, and libunwind's cache, so that code mapped
  * later at the same addresses is read afresh. Not for signal handlers. */
@@ -433,5 +523,61 @@ struct ms_cfi_rule {
  * Code no CFI describes (JIT code, a module's code without an FDE) gets the frame-pointer rule, CFA =
  * rbp + 16 with rbp saved at CFA - 16, as libunwind assumes there. */
 MS_HIDDEN struct ms_cfi_rule ms_cfi_lookup(uintptr_t pc);
+
+/* ---- thread.c: the calling thread's state -----------------------------------------------------------
+ * Two parts. struct ms_thread is small and in TLS: it exists before anything is claimed (its recursion
+ * guard protects the claim itself) and after the thread gave its slot back (destructors that run later
+ * still allocate). struct ms_thread_slot holds the large per-thread state: it comes from one static pool
+ * (not TLS: thread stacks of PTHREAD_STACK_MIN must stay usable, and other threads read the slots), is
+ * claimed on the thread's first recorded call, given back by one pthread key destructor at thread exit,
+ * and made free again in a fork child for every thread that did not survive the fork. A thread that finds
+ * the pool empty records without one (slower paths, same results). */
+
+#define MS_THREAD_SLOTS 256
+
+struct ms_thread_slot {
+    struct ms_heapmap_hold hold; /* first: other threads scan it on a free the table misses */
+    int taken;                   /* thread.c: free, owned, or kept for a held block the table had no room for */
+    struct ms_sites_cache counts;
+    struct ms_unwind_memo memo;
+};
+
+/* No slot: the pool was empty, or the thread is exiting. */
+#define MS_THREAD_NO_SLOT ((struct ms_thread_slot *)1)
+
+struct ms_thread {
+    int guard;            /* inside the profiler: allocations pass straight through */
+    int64_t sample_left;  /* MEMSNAP_SAMPLE: bytes until the next sampled block */
+    uint64_t rng;         /* xorshift state of the sampler; 0 until its first use */
+    uintptr_t stack_lo, stack_hi; /* the thread's stack; hi 0: not fetched yet, 1: unknown */
+    unsigned long unwind_fallbacks; /* captures that libunwind had to finish */
+    struct ms_thread_slot *slot;    /* NULL until claimed; MS_THREAD_NO_SLOT: none */
+};
+
+/* Initial-exec TLS, reached without a call; use ms_thread_self(). */
+MS_HIDDEN extern __thread struct ms_thread ms_thread_tls __attribute__((tls_model("initial-exec")));
+
+static inline struct ms_thread *ms_thread_self(void)
+{
+    return &ms_thread_tls;
+}
+
+/* The pthread key of the slots. Once, before the first claim (ms_unwind_init calls it). Idempotent. */
+MS_HIDDEN void ms_thread_init(void);
+/* The calling thread's slot, claimed on first use (under the recursion guard: pthread_setspecific may
+ * allocate). MS_THREAD_NO_SLOT when there is none. errno is kept. */
+MS_HIDDEN struct ms_thread_slot *ms_thread_claim(struct ms_thread *t);
+static inline struct ms_thread_slot *ms_thread_slot(struct ms_thread *t)
+{
+    struct ms_thread_slot *s = t->slot;
+    return MS_LIKELY(s != NULL) ? s : ms_thread_claim(t);
+}
+/* Slots [0, used) were ever claimed: whoever sums over threads reads these (never freed, so never gone). */
+MS_HIDDEN int ms_thread_slots_used(void);
+MS_HIDDEN struct ms_thread_slot *ms_thread_slot_at(int i);
+MS_HIDDEN uint64_t ms_thread_overhead(void);
+/* In the child of fork, the table locks released: only the calling thread goes on, the others' slots are
+ * free again (their held blocks and counts stay recorded). */
+MS_HIDDEN void ms_thread_after_fork_child(void);
 
 #endif /* MS_PRELOAD_H */

@@ -2,47 +2,27 @@
  * needs no lookup and no lock); in front of them each thread keeps a small direct-mapped cache of
  * not-yet-folded deltas, so the common update is four plain adds instead of four locked ones. A snapshot
  * adds the caches of all threads to the rows. Caches are folded back when a slot is reused and when the
- * thread exits; their blocks are recycled for new threads, never freed. */
+ * thread exits; they are part of the threads' slots (thread.c), recycled for new threads, never freed. */
 #include "preload.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "memsnap/format.h"
 
-#define SITES_SLOTS 256 /* per thread; a power of two */
+#define SITES_SLOTS MS_SITES_CACHE_SLOTS
 
 struct sites_row {
     uint64_t alloc_bytes, alloc_count, free_bytes, free_count;
 };
 
-struct sites_slot {
-    uint64_t id; /* stack id + 1; 0 = empty */
-    struct sites_row d;
-};
-
-struct sites_local {
-    struct sites_local *next; /* registry: every block ever made */
-    int in_use;
-    unsigned seq;    /* odd while a slot changes owner: readers retry */
-    int64_t current; /* live bytes not yet added to the process total */
-    uint64_t calls[MS_FMT_CALL_COUNT];
-    struct sites_slot slot[SITES_SLOTS];
-};
-
 static struct sites_row *sites_rows;
-static struct sites_local *sites_all;
 static int sites_mutex;
-static pthread_key_t sites_key;
-static int sites_key_ok;
-static uint64_t sites_blocks;
 static uint64_t sites_calls_global[MS_FMT_CALL_COUNT];
-static int sites_threads;          /* blocks in use: threads that allocate */
+static int sites_threads;          /* caches in use: threads that allocate */
 static uint64_t sites_retired_current; /* batched live bytes of exited threads */
 static uint64_t sites_live;            /* process live bytes, less what threads hold back */
 static uint64_t sites_peak;
-static __thread struct sites_local *sites_mine __attribute__((tls_model("initial-exec")));
 
 void ms_sites_lock(void)
 {
@@ -66,7 +46,7 @@ static inline void sites_bump(uint64_t *p, uint64_t v)
     __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
-static void sites_fold(struct sites_slot *s)
+static void sites_fold(struct ms_sites_cache_slot *s)
 {
     if (s->id) {
         struct sites_row *r = &sites_rows[s->id - 1];
@@ -77,14 +57,14 @@ static void sites_fold(struct sites_slot *s)
     }
 }
 
-static void sites_seq(struct sites_local *l)
+static void sites_seq(struct ms_sites_cache *l)
 {
     __atomic_store_n(&l->seq, l->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 /* The slot changes hands: its deltas go to the rows first. */
-__attribute__((noinline)) static void sites_evict(struct sites_local *l, struct sites_slot *s, uint32_t id)
+__attribute__((noinline)) static void sites_evict(struct ms_sites_cache *l, struct ms_sites_cache_slot *s, uint32_t id)
 {
     sites_seq(l);
     sites_fold(s);
@@ -96,59 +76,33 @@ __attribute__((noinline)) static void sites_evict(struct sites_local *l, struct 
     sites_seq(l);
 }
 
-/* Thread exit (pthread key destructor): fold everything, hand the block to the next thread. */
-static void sites_detach(void *arg)
+void ms_sites_cache_start(struct ms_sites_cache *c)
 {
-    struct sites_local *l = arg;
-    int g = ms_tracker_enter();
-    sites_seq(l);
-    for (int i = 0; i < SITES_SLOTS; i++) {
-        sites_fold(&l->slot[i]);
-        memset(&l->slot[i], 0, sizeof l->slot[i]);
-    }
-    sites_seq(l);
-    if (sites_mine == l) {
-        sites_mine = NULL;
-    }
-    ms_sites_lock();
-    __atomic_fetch_add(&sites_retired_current, (uint64_t)__atomic_exchange_n(&l->current, 0, __ATOMIC_RELAXED),
-                       __ATOMIC_RELAXED);
-    l->in_use = 0;
-    __atomic_fetch_sub(&sites_threads, 1, __ATOMIC_RELAXED);
-    ms_sites_unlock();
-    ms_tracker_leave(g);
+    (void)c; /* left as its last owner gave it back: zero but for calls and folded-later deltas */
+    __atomic_fetch_add(&sites_threads, 1, __ATOMIC_RELAXED);
 }
 
-/* Under the recursion guard (pthread_setspecific may allocate). NULL: use the rows directly. */
-__attribute__((noinline)) static struct sites_local *sites_attach(void)
+void ms_sites_cache_release(struct ms_sites_cache *c, int exiting)
 {
-    if (!sites_key_ok) {
-        return NULL;
+    if (!exiting) {
+        /* The fork child: the cache keeps what it counted, hands its batch of live bytes to the total. */
+        sites_retired_current += (uint64_t)c->current;
+        c->current = 0;
+        c->seq &= ~1u; /* a slot it was moving stays as it was left */
+        __atomic_fetch_sub(&sites_threads, 1, __ATOMIC_RELAXED);
+        return;
     }
-    int e = errno; /* the hooks leave errno to the real allocator: slow paths keep it themselves */
-    struct sites_local *l;
+    sites_seq(c);
+    for (int i = 0; i < SITES_SLOTS; i++) {
+        sites_fold(&c->slot[i]);
+        memset(&c->slot[i], 0, sizeof c->slot[i]);
+    }
+    sites_seq(c);
     ms_sites_lock();
-    for (l = sites_all; l && l->in_use; l = l->next) {
-    }
-    if (!l) {
-        void *mem;
-        if (ms_platform_map(sizeof *l, 0, &mem) < 0) {
-            ms_sites_unlock();
-            errno = e;
-            return NULL;
-        }
-        l = mem;
-        l->next = sites_all;
-        __atomic_store_n(&sites_all, l, __ATOMIC_RELEASE);
-        sites_blocks++;
-    }
-    l->in_use = 1;
-    __atomic_fetch_add(&sites_threads, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&sites_retired_current, (uint64_t)__atomic_exchange_n(&c->current, 0, __ATOMIC_RELAXED),
+                       __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&sites_threads, 1, __ATOMIC_RELAXED);
     ms_sites_unlock();
-    sites_mine = l;
-    pthread_setspecific(sites_key, l);
-    errno = e;
-    return l;
 }
 
 int ms_sites_init(void)
@@ -159,7 +113,6 @@ int ms_sites_init(void)
         return rc;
     }
     sites_rows = p;
-    sites_key_ok = pthread_key_create(&sites_key, sites_detach) == 0;
     return 0;
 }
 
@@ -177,7 +130,7 @@ __attribute__((noinline)) static void sites_raise_peak(uint64_t now)
 }
 
 /* The batch is full: into the process total. */
-__attribute__((noinline)) static void sites_publish(struct sites_local *l, int64_t v)
+__attribute__((noinline)) static void sites_publish(struct ms_sites_cache *l, int64_t v)
 {
     __atomic_store_n(&l->current, 0, __ATOMIC_RELAXED);
     if (__atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED) != 0) {
@@ -192,7 +145,7 @@ __attribute__((noinline)) static void sites_publish(struct sites_local *l, int64
 /* Live bytes change by delta on this thread: plain stores to its own block. While it is the only thread
  * that allocates, the process total is the published sum plus its batch, so the peak stays exact without
  * a locked instruction (one only when a new peak is reached). */
-static inline void sites_live_add(struct sites_local *l, int64_t delta)
+static inline void sites_live_add(struct ms_sites_cache *l, int64_t delta)
 {
     int64_t v = __atomic_load_n(&l->current, __ATOMIC_RELAXED) + delta;
     if (MS_UNLIKELY((uint64_t)(v + SITES_CURRENT_BATCH - 1) >= 2 * SITES_CURRENT_BATCH - 1)) {
@@ -223,39 +176,46 @@ __attribute__((noinline)) static void sites_unattached(uint32_t stack, int64_t b
     }
 }
 
-static inline struct sites_local *sites_local(void)
+/* The thread's cache, NULL when it has none. */
+static inline struct ms_sites_cache *sites_local(struct ms_thread *t)
 {
-    struct sites_local *l = sites_mine;
-    return MS_LIKELY(l != NULL) ? l : sites_attach();
+    struct ms_thread_slot *slot = t->slot;
+    if (MS_UNLIKELY((uintptr_t)slot <= (uintptr_t)MS_THREAD_NO_SLOT)) {
+        slot = ms_thread_slot(t);
+        if (slot == MS_THREAD_NO_SLOT) {
+            return NULL;
+        }
+    }
+    return &slot->counts;
 }
 
-static inline struct sites_slot *sites_slot(struct sites_local *l, uint32_t id)
+static inline struct ms_sites_cache_slot *sites_slot(struct ms_sites_cache *l, uint32_t id)
 {
-    struct sites_slot *s = &l->slot[id & (SITES_SLOTS - 1)];
+    struct ms_sites_cache_slot *s = &l->slot[id & (SITES_SLOTS - 1)];
     if (MS_UNLIKELY(s->id != (uint64_t)id + 1)) {
         sites_evict(l, s, id);
     }
     return s;
 }
 
-void ms_sites_alloc(int kind, uint32_t stack, uint64_t bytes, uint64_t count)
+void ms_sites_alloc(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count)
 {
-    struct sites_local *l = sites_local();
+    struct ms_sites_cache *l = sites_local(t);
     if (MS_UNLIKELY(!l)) {
         __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
         sites_unattached(stack, (int64_t)bytes, count);
         return;
     }
     sites_bump(&l->calls[kind], 1);
-    struct sites_slot *s = sites_slot(l, stack);
+    struct ms_sites_cache_slot *s = sites_slot(l, stack);
     sites_bump(&s->d.alloc_bytes, bytes);
     sites_bump(&s->d.alloc_count, count);
     sites_live_add(l, (int64_t)bytes);
 }
 
-void ms_sites_free(int kind, uint32_t stack, uint64_t bytes, uint64_t count)
+void ms_sites_free(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count)
 {
-    struct sites_local *l = sites_local();
+    struct ms_sites_cache *l = sites_local(t);
     if (MS_UNLIKELY(!l)) {
         if (kind >= 0) {
             __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
@@ -266,15 +226,15 @@ void ms_sites_free(int kind, uint32_t stack, uint64_t bytes, uint64_t count)
     if (kind >= 0) {
         sites_bump(&l->calls[kind], 1);
     }
-    struct sites_slot *s = sites_slot(l, stack);
+    struct ms_sites_cache_slot *s = sites_slot(l, stack);
     sites_bump(&s->d.free_bytes, bytes);
     sites_bump(&s->d.free_count, count);
     sites_live_add(l, -(int64_t)bytes);
 }
 
-void ms_sites_call(int kind)
+void ms_sites_call(struct ms_thread *t, int kind)
 {
-    struct sites_local *l = sites_local();
+    struct ms_sites_cache *l = sites_local(t);
     if (MS_UNLIKELY(!l)) {
         __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
         return;
@@ -285,8 +245,8 @@ void ms_sites_call(int kind)
 void ms_sites_current(uint64_t *current, uint64_t *peak)
 {
     int64_t sum = (int64_t)__atomic_load_n(&sites_retired_current, __ATOMIC_RELAXED);
-    for (struct sites_local *l = __atomic_load_n(&sites_all, __ATOMIC_ACQUIRE); l; l = l->next) {
-        sum += __atomic_load_n(&l->current, __ATOMIC_RELAXED);
+    for (int i = 0, used = ms_thread_slots_used(); i < used; i++) {
+        sum += __atomic_load_n(&ms_thread_slot_at(i)->counts.current, __ATOMIC_RELAXED);
     }
     *current = __atomic_load_n(&sites_live, __ATOMIC_RELAXED) + (uint64_t)sum;
     *peak = __atomic_load_n(&sites_peak, __ATOMIC_RELAXED);
@@ -302,29 +262,13 @@ void ms_sites_reset_peak(void)
     __atomic_store_n(&sites_peak, current, __ATOMIC_RELAXED);
 }
 
-void ms_sites_after_fork_child(void)
-{
-    /* Only the forking thread goes on: the others' blocks keep what they counted, hand their batches of
-     * live bytes to the total and are free for the child's new threads. */
-    int n = 0;
-    for (struct sites_local *l = sites_all; l; l = l->next) {
-        if (l != sites_mine && l->in_use) {
-            sites_retired_current += (uint64_t)l->current;
-            l->current = 0;
-            l->in_use = 0;
-            l->seq &= ~1u; /* a slot it was moving stays as it was left */
-        }
-        n += l->in_use;
-    }
-    __atomic_store_n(&sites_threads, n, __ATOMIC_RELAXED);
-}
-
 void ms_sites_calls(uint64_t out[MS_FMT_CALL_COUNT])
 {
     for (int k = 0; k < MS_FMT_CALL_COUNT; k++) {
         out[k] = sites_get(&sites_calls_global[k]);
     }
-    for (struct sites_local *l = __atomic_load_n(&sites_all, __ATOMIC_ACQUIRE); l; l = l->next) {
+    for (int i = 0, used = ms_thread_slots_used(); i < used; i++) {
+        const struct ms_sites_cache *l = &ms_thread_slot_at(i)->counts;
         for (int k = 0; k < MS_FMT_CALL_COUNT; k++) {
             out[k] += sites_get(&l->calls[k]);
         }
@@ -332,7 +276,7 @@ void ms_sites_calls(uint64_t out[MS_FMT_CALL_COUNT])
 }
 
 /* One thread's cache, copied consistently (a slot may change owner meanwhile: then copy again). */
-static void sites_copy(struct sites_local *l, struct sites_slot *copy)
+static void sites_copy(struct ms_sites_cache *l, struct ms_sites_cache_slot *copy)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned before = __atomic_load_n(&l->seq, __ATOMIC_ACQUIRE);
@@ -362,10 +306,10 @@ void ms_sites_collect(uint32_t n, struct ms_site_counts *out)
         out[id].free_bytes = sites_get(&sites_rows[id].free_bytes);
         out[id].free_count = sites_get(&sites_rows[id].free_count);
     }
-    static struct sites_slot copy[SITES_SLOTS]; /* callers are serialized by ms_snapshot_lock */
-    for (struct sites_local *l = __atomic_load_n(&sites_all, __ATOMIC_ACQUIRE); l; l = l->next) {
+    static struct ms_sites_cache_slot copy[SITES_SLOTS]; /* callers are serialized by ms_snapshot_lock */
+    for (int t = 0, used = ms_thread_slots_used(); t < used; t++) {
         memset(copy, 0, sizeof copy);
-        sites_copy(l, copy);
+        sites_copy(&ms_thread_slot_at(t)->counts, copy);
         for (int i = 0; i < SITES_SLOTS; i++) {
             if (copy[i].id && copy[i].id <= n) {
                 struct ms_site_counts *c = &out[copy[i].id - 1];
@@ -389,6 +333,5 @@ void ms_sites_collect(uint32_t n, struct ms_site_counts *out)
 
 uint64_t ms_sites_overhead(void)
 {
-    return (uint64_t)ms_stacks_count() * sizeof(struct sites_row) +
-           __atomic_load_n(&sites_blocks, __ATOMIC_RELAXED) * sizeof(struct sites_local);
+    return (uint64_t)ms_stacks_count() * sizeof(struct sites_row);
 }

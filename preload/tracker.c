@@ -16,12 +16,6 @@
  * tested on every call anyway, so asking costs the hot path nothing). */
 enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_ATTENTION = 3, TRACKER_STARTING = 4 };
 
-#define TRACKER_TLS __thread __attribute__((tls_model("initial-exec")))
-
-static TRACKER_TLS int tracker_guard;
-static TRACKER_TLS int64_t tracker_sample_left;
-static TRACKER_TLS uint64_t tracker_rng;
-
 static int tracker_state;
 static uint64_t tracker_unknown_frees;
 static uint64_t tracker_failed;
@@ -31,14 +25,15 @@ static pid_t tracker_pid_now;
 
 int ms_tracker_enter(void)
 {
-    int was = tracker_guard;
-    tracker_guard = 1;
+    struct ms_thread *t = ms_thread_self();
+    int was = t->guard;
+    t->guard = 1;
     return was;
 }
 
 void ms_tracker_leave(int previous)
 {
-    tracker_guard = previous;
+    ms_thread_self()->guard = previous;
 }
 
 int ms_tracker_active(void)
@@ -59,9 +54,9 @@ __attribute__((noinline, cold)) static int tracker_attend(void)
     if (__atomic_compare_exchange_n(&tracker_state, &attention, TRACKER_ON, 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_RELAXED)) {
         int e = errno;
-        tracker_guard = 1;
+        int g = ms_tracker_enter();
         ms_trigger_attend();
-        tracker_guard = 0;
+        ms_tracker_leave(g);
         errno = e;
     }
     return __atomic_load_n(&tracker_state, __ATOMIC_RELAXED) == TRACKER_ON;
@@ -82,51 +77,51 @@ void ms_tracker_after_fork_child(void)
     __atomic_store_n(&tracker_pid_now, ms_platform_pid(), __ATOMIC_RELAXED);
 }
 
-static inline void tracker_count(int kind)
+static inline void tracker_count(struct ms_thread *t, int kind)
 {
-    ms_sites_call(kind);
+    ms_sites_call(t, kind);
 }
 
 /* A call of `kind` that the real allocator failed. */
-__attribute__((noinline, cold)) static void tracker_fail(int kind)
+__attribute__((noinline, cold)) static void tracker_fail(struct ms_thread *t, int kind)
 {
-    ms_sites_call(kind);
+    ms_sites_call(t, kind);
     __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- sampling: a Poisson process over allocated bytes, as in tcmalloc -------------------------- */
 
-static uint64_t tracker_random(void)
+static uint64_t tracker_random(struct ms_thread *t)
 {
-    if (MS_UNLIKELY(tracker_rng == 0)) {
-        tracker_rng = ((uint64_t)(uintptr_t)&tracker_rng ^ ms_platform_monotonic_ns()) | 1;
+    if (MS_UNLIKELY(t->rng == 0)) {
+        t->rng = ((uint64_t)(uintptr_t)&t->rng ^ ms_platform_monotonic_ns()) | 1;
     }
-    tracker_rng ^= tracker_rng >> 12;
-    tracker_rng ^= tracker_rng << 25;
-    tracker_rng ^= tracker_rng >> 27;
-    return tracker_rng * 0x2545f4914f6cdd1dull;
+    t->rng ^= t->rng >> 12;
+    t->rng ^= t->rng << 25;
+    t->rng ^= t->rng >> 27;
+    return t->rng * 0x2545f4914f6cdd1dull;
 }
 
-__attribute__((noinline)) static int64_t tracker_next_gap(void)
+__attribute__((noinline)) static int64_t tracker_next_gap(struct ms_thread *t)
 {
     int e = errno; /* libm may set it */
-    double u = ((double)(tracker_random() >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+    double u = ((double)(tracker_random(t) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
     double gap = -log(u) * (double)ms_config.sample;
     errno = e;
     return gap < 1.0 ? 1 : (int64_t)gap;
 }
 
-static int tracker_sampled(size_t size)
+static int tracker_sampled(struct ms_thread *t, size_t size)
 {
-    if (MS_UNLIKELY(tracker_rng == 0)) {
-        tracker_sample_left = tracker_next_gap();
+    if (MS_UNLIKELY(t->rng == 0)) {
+        t->sample_left = tracker_next_gap(t);
     }
-    tracker_sample_left -= (int64_t)(size > INT64_MAX ? INT64_MAX : size);
-    if (MS_LIKELY(tracker_sample_left > 0)) {
+    t->sample_left -= (int64_t)(size > INT64_MAX ? INT64_MAX : size);
+    if (MS_LIKELY(t->sample_left > 0)) {
         return 0;
     }
-    while (tracker_sample_left <= 0) {
-        tracker_sample_left += tracker_next_gap();
+    while (t->sample_left <= 0) {
+        t->sample_left += tracker_next_gap(t);
     }
     return 1;
 }
@@ -147,80 +142,80 @@ __attribute__((noinline)) static void tracker_weight_sampled(uint64_t size, uint
 }
 
 /* Sampled blocks count with their weight; out of line, so that the common path adds constants. */
-__attribute__((noinline)) static void tracker_forget_sampled(int kind, uint64_t size, uint32_t stack)
+__attribute__((noinline)) static void tracker_forget_sampled(struct ms_thread *t, int kind, uint64_t size, uint32_t stack)
 {
     uint64_t bytes, count;
     tracker_weight_sampled(size, &bytes, &count);
-    ms_sites_free(kind, stack, bytes, count);
+    ms_sites_free(t, kind, stack, bytes, count);
 }
 
-__attribute__((noinline)) static void tracker_add_sampled(int kind, uint64_t size, uint32_t stack)
+__attribute__((noinline)) static void tracker_add_sampled(struct ms_thread *t, int kind, uint64_t size, uint32_t stack)
 {
     uint64_t bytes, count;
     tracker_weight_sampled(size, &bytes, &count);
-    ms_sites_alloc(kind, stack, bytes, count);
+    ms_sites_alloc(t, kind, stack, bytes, count);
 }
 
 /* ---- recording ------------------------------------------------------------------------------------ */
 
 /* A recorded block goes; the call of `kind` (-1: counted elsewhere) is counted with it. */
-static inline void tracker_forget(int kind, uint64_t size, uint32_t stack)
+static inline void tracker_forget(struct ms_thread *t, int kind, uint64_t size, uint32_t stack)
 {
     if (MS_UNLIKELY(ms_config.sample)) {
-        tracker_forget_sampled(kind, size, stack);
+        tracker_forget_sampled(t, kind, size, stack);
         return;
     }
-    ms_sites_free(kind, stack, size, 1);
+    ms_sites_free(t, kind, stack, size, 1);
 }
 
 /* Records the block from one call of `kind` (counted here). Inlined into each entry point, so the
  * unwinder sees the same frames above it from every hook. */
-static inline __attribute__((always_inline)) void tracker_record(int kind, void *p, size_t size)
+static inline __attribute__((always_inline)) void tracker_record(struct ms_thread *t, int kind, void *p, size_t size)
 {
     if (MS_UNLIKELY(size > MS_HEAPMAP_SIZE_MAX)) {
         size = MS_HEAPMAP_SIZE_MAX; /* what the heap map keeps, so that its free subtracts what is added here */
     }
-    if (ms_config.sample && !tracker_sampled(size)) {
-        tracker_count(kind);
+    if (ms_config.sample && !tracker_sampled(t, size)) {
+        tracker_count(t, kind);
         return;
     }
     void *ips[MS_CONFIG_DEPTH_MAX];
     unsigned flags = 0;
     uint32_t stack;
-    int depth = ms_unwind_capture_from(__builtin_frame_address(0), ips, (int)ms_config.depth, TRACKER_SKIP, &flags,
+    int depth = ms_unwind_capture_from(t, __builtin_frame_address(0), ips, (int)ms_config.depth, TRACKER_SKIP, &flags,
                                        &stack);
     if (stack == MS_STACK_UNKNOWN) {
         stack = ms_stacks_intern(ips, depth > 0 ? (unsigned)depth : 0, flags);
-        ms_unwind_remember(stack);
+        ms_unwind_remember(t, stack);
     }
     size_t old_size;
     uint32_t old_stack;
-    int rc = ms_heapmap_insert(p, size, stack, &old_size, &old_stack);
+    int rc = ms_heapmap_insert(t, p, size, stack, &old_size, &old_stack);
     if (MS_UNLIKELY(rc != 0)) {
         if (rc < 0) {
             __atomic_fetch_add(&tracker_untracked, 1, __ATOMIC_RELAXED);
-            tracker_count(kind);
+            tracker_count(t, kind);
             return;
         }
-        tracker_forget(-1, old_size, old_stack); /* its free went unseen */
+        tracker_forget(t, -1, old_size, old_stack); /* its free went unseen */
     }
     if (MS_UNLIKELY(ms_config.sample)) {
-        tracker_add_sampled(kind, size, stack);
+        tracker_add_sampled(t, kind, size, stack);
         return;
     }
-    ms_sites_alloc(kind, stack, size, 1);
+    ms_sites_alloc(t, kind, stack, size, 1);
 }
 
 /* The block at p is going away: free (the call of `kind` is counted here). */
-static inline void tracker_release(int kind, void *p)
+static inline void tracker_release(struct ms_thread *t, int kind, void *p)
 {
     size_t size;
     uint32_t stack;
-    if (ms_heapmap_remove(p, &size, &stack)) {
-        tracker_forget(kind, size, stack);
+    if (ms_heapmap_remove(t, p, &size, &stack)) {
+        tracker_forget(t, kind, size, stack);
         return;
     }
-    tracker_count(kind);
+    tracker_count(t, kind);
     if (!ms_config.sample) {
         __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
     }
@@ -289,9 +284,9 @@ static inline int tracker_have_real(void)
 }
 
 /* 1 when this call must be recorded; then the guard is set and the caller must clear it. */
-static inline int tracker_begin(void)
+static inline int tracker_begin(struct ms_thread *t)
 {
-    if (MS_UNLIKELY(tracker_guard)) {
+    if (MS_UNLIKELY(t->guard)) {
         return 0;
     }
     /* Acquire: ON is stored after the real functions (tracker_init). */
@@ -300,15 +295,15 @@ static inline int tracker_begin(void)
         (state == TRACKER_ATTENTION ? !tracker_attend() : state != TRACKER_OFF || !tracker_first_call())) {
         return 0;
     }
-    tracker_guard = 1;
+    t->guard = 1;
     return 1;
 }
 
 /* errno is the real function's: nothing on the recording path changes it (slow paths that make system
  * calls keep it themselves), so there is nothing to restore. */
-static inline void tracker_end(void)
+static inline void tracker_end(struct ms_thread *t)
 {
-    tracker_guard = 0;
+    t->guard = 0;
 }
 
 /* ---- entry points ------------------------------------------------------------------------------------ */
@@ -325,25 +320,27 @@ __attribute__((noinline)) static void *tracker_malloc_untracked(size_t size)
 
 __attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
 {
-    if (MS_UNLIKELY(!tracker_begin())) {
+    struct ms_thread *t = ms_thread_self();
+    if (MS_UNLIKELY(!tracker_begin(t))) {
         return tracker_malloc_untracked(size);
     }
     void *p = ms_real.malloc(size);
     if (MS_LIKELY(p != NULL)) {
-        tracker_record(MS_FMT_CALL_MALLOC, p, size);
+        tracker_record(t, MS_FMT_CALL_MALLOC, p, size);
     } else {
-        tracker_fail(MS_FMT_CALL_MALLOC);
+        tracker_fail(t, MS_FMT_CALL_MALLOC);
     }
-    tracker_end();
+    tracker_end(t);
     return p;
 }
 
 __attribute__((noinline)) static void tracker_free_untracked(void *p, int kind)
 {
+    struct ms_thread *t = ms_thread_self();
     if (p == NULL) {
-        if (tracker_begin()) {
-            tracker_count(kind);
-            tracker_end();
+        if (tracker_begin(t)) {
+            tracker_count(t, kind);
+            tracker_end(t);
         }
         return;
     }
@@ -355,22 +352,24 @@ __attribute__((noinline)) static void tracker_free_untracked(void *p, int kind)
 
 __attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
 {
+    struct ms_thread *t = ms_thread_self();
     if (MS_UNLIKELY(ms_real_from_pool(p))) {
         return; /* bootstrap memory is never reused */
     }
-    if (MS_UNLIKELY(p == NULL) || !tracker_begin()) {
+    if (MS_UNLIKELY(p == NULL) || !tracker_begin(t)) {
         tracker_free_untracked(p, kind);
         return;
     }
     /* Forget the block before the allocator can hand the address to another thread. The real free
      * calls no hook, so the guard can go first: nothing of the hook needs to outlive the call. */
-    tracker_release(kind, p);
-    tracker_end();
+    tracker_release(t, kind, p);
+    tracker_end(t);
     ms_real.free(p);
 }
 
 __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
 {
+    struct ms_thread *t = ms_thread_self();
     if (MS_UNLIKELY(!tracker_have_real())) {
         size_t total;
         if (__builtin_mul_overflow(n, size, &total)) {
@@ -379,16 +378,16 @@ __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
         }
         return ms_real_pool_alloc(total, 16);
     }
-    if (!tracker_begin()) {
+    if (!tracker_begin(t)) {
         return ms_real.calloc(n, size);
     }
     void *p = ms_real.calloc(n, size);
     if (MS_LIKELY(p != NULL)) {
-        tracker_record(MS_FMT_CALL_CALLOC, p, n * size); /* no overflow: the allocator succeeded */
+        tracker_record(t, MS_FMT_CALL_CALLOC, p, n * size); /* no overflow: the allocator succeeded */
     } else {
-        tracker_fail(MS_FMT_CALL_CALLOC);
+        tracker_fail(t, MS_FMT_CALL_CALLOC);
     }
-    tracker_end();
+    tracker_end(t);
     return p;
 }
 
@@ -405,28 +404,28 @@ static void *tracker_pool_realloc(void *p, size_t size)
 /* After the real realloc or reallocarray: the tracked old block moved to q, was freed (`freed`: a size of
  * 0), or stays where it was because the call failed. Inlined, so the stack is captured from the same
  * frame as for malloc. */
-static inline __attribute__((always_inline)) void tracker_settle(int kind, void *p, void *q, size_t size, int freed,
+static inline __attribute__((always_inline)) void tracker_settle(struct ms_thread *t, int kind, void *p, void *q, size_t size, int freed,
                                                                  int known, size_t old_size, uint32_t old_stack)
 {
     if (q) {
         if (known) {
-            tracker_forget(-1, old_size, old_stack);
+            tracker_forget(t, -1, old_size, old_stack);
         } else if (p && !ms_config.sample) {
             __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
         }
-        tracker_record(kind, q, size);
+        tracker_record(t, kind, q, size);
     } else if (freed) {
         if (known) {
-            tracker_forget(kind, old_size, old_stack);
+            tracker_forget(t, kind, old_size, old_stack);
         } else {
-            tracker_count(kind);
+            tracker_count(t, kind);
         }
     } else {
-        tracker_fail(kind);
+        tracker_fail(t, kind);
         if (known) {
             size_t s2;
             uint32_t st2;
-            ms_heapmap_insert(p, old_size, old_stack, &s2, &st2);
+            ms_heapmap_insert(t, p, old_size, old_stack, &s2, &st2);
         }
     }
 }
@@ -435,6 +434,7 @@ static inline __attribute__((always_inline)) void tracker_settle(int kind, void 
  * the moment it is released) and restore it when the call fails. */
 __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
 {
+    struct ms_thread *t = ms_thread_self();
     if (MS_UNLIKELY(!tracker_have_real())) {
         if (p) {
             void *q = ms_real_pool_alloc(size, 16);
@@ -449,21 +449,22 @@ __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
     if (MS_UNLIKELY(p && ms_real_from_pool(p))) {
         return tracker_pool_realloc(p, size);
     }
-    if (!tracker_begin()) {
+    if (!tracker_begin(t)) {
         return ms_real.realloc(p, size);
     }
     size_t old_size = 0;
     uint32_t old_stack = 0;
-    int known = p ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
+    int known = p ? ms_heapmap_remove(t, p, &old_size, &old_stack) : 0;
     void *q = ms_real.realloc(p, size);
     /* glibc: realloc(p, 0) frees p and returns NULL. */
-    tracker_settle(MS_FMT_CALL_REALLOC, p, q, size, p && size == 0, known, old_size, old_stack);
-    tracker_end();
+    tracker_settle(t, MS_FMT_CALL_REALLOC, p, q, size, p && size == 0, known, old_size, old_stack);
+    tracker_end(t);
     return q;
 }
 
 __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_t size)
 {
+    struct ms_thread *t = ms_thread_self();
     size_t total;
     if (MS_UNLIKELY(!tracker_have_real() || !ms_real.reallocarray || (p && ms_real_from_pool(p)))) {
         if (__builtin_mul_overflow(n, size, &total)) {
@@ -472,21 +473,22 @@ __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_
         }
         return ms_tracker_realloc(p, total);
     }
-    if (!tracker_begin()) {
+    if (!tracker_begin(t)) {
         return ms_real.reallocarray(p, n, size);
     }
     size_t old_size = 0;
     uint32_t old_stack = 0;
     int overflow = __builtin_mul_overflow(n, size, &total);
-    int known = p && !overflow ? ms_heapmap_remove(p, &old_size, &old_stack) : 0;
+    int known = p && !overflow ? ms_heapmap_remove(t, p, &old_size, &old_stack) : 0;
     void *q = ms_real.reallocarray(p, n, size);
-    tracker_settle(MS_FMT_CALL_REALLOCARRAY, p, q, total, p && total == 0 && !overflow, known, old_size, old_stack);
-    tracker_end();
+    tracker_settle(t, MS_FMT_CALL_REALLOCARRAY, p, q, total, p && total == 0 && !overflow, known, old_size, old_stack);
+    tracker_end(t);
     return q;
 }
 
 __attribute__((noinline)) int ms_tracker_posix_memalign(void **out, size_t align, size_t size)
 {
+    struct ms_thread *t = ms_thread_self();
     if (MS_UNLIKELY(!tracker_have_real())) {
         if (align < sizeof(void *) || (align & (align - 1))) {
             return EINVAL;
@@ -498,16 +500,16 @@ __attribute__((noinline)) int ms_tracker_posix_memalign(void **out, size_t align
         *out = p;
         return 0;
     }
-    if (!tracker_begin()) {
+    if (!tracker_begin(t)) {
         return ms_real.posix_memalign(out, align, size);
     }
     int rc = ms_real.posix_memalign(out, align, size);
     if (rc == 0) {
-        tracker_record(MS_FMT_CALL_POSIX_MEMALIGN, *out, size);
+        tracker_record(t, MS_FMT_CALL_POSIX_MEMALIGN, *out, size);
     } else {
-        tracker_fail(MS_FMT_CALL_POSIX_MEMALIGN);
+        tracker_fail(t, MS_FMT_CALL_POSIX_MEMALIGN);
     }
-    tracker_end();
+    tracker_end(t);
     return rc;
 }
 
@@ -527,6 +529,7 @@ static void *tracker_call_aligned(int kind, size_t align, size_t size)
 
 __attribute__((noinline)) void *ms_tracker_aligned(int kind, size_t align, size_t size)
 {
+    struct ms_thread *t = ms_thread_self();
     if (MS_UNLIKELY(!tracker_have_real())) {
         return ms_real_pool_alloc(size, align ? align : 4096);
     }
@@ -538,16 +541,16 @@ __attribute__((noinline)) void *ms_tracker_aligned(int kind, size_t align, size_
         errno = ENOMEM;
         return NULL;
     }
-    if (!tracker_begin()) {
+    if (!tracker_begin(t)) {
         return tracker_call_aligned(kind, align, size);
     }
     void *p = tracker_call_aligned(kind, align, size);
     if (p) {
-        tracker_record(kind, p, size);
+        tracker_record(t, kind, p, size);
     } else {
-        tracker_fail(kind);
+        tracker_fail(t, kind);
     }
-    tracker_end();
+    tracker_end(t);
     return p;
 }
 
@@ -583,7 +586,7 @@ void ms_tracker_totals(struct ms_tracker_totals *out, const struct ms_site_count
     out->failed_allocs = __atomic_load_n(&tracker_failed, __ATOMIC_RELAXED);
     out->untracked = __atomic_load_n(&tracker_untracked, __ATOMIC_RELAXED);
     if (n) {
-        out->overhead_bytes = ms_stacks_overhead() + ms_sites_overhead() + ms_heapmap_overhead();
+        out->overhead_bytes = ms_stacks_overhead() + ms_sites_overhead() + ms_heapmap_overhead() + ms_thread_overhead();
     }
 }
 

@@ -86,9 +86,8 @@ static void trigger_parent(void)
 static void trigger_child(void)
 {
     ms_heapmap_unlock_all();
-    ms_heapmap_after_fork_child();
     ms_stacks_unlock();
-    ms_sites_after_fork_child();
+    ms_thread_after_fork_child(); /* the slots of the threads that did not survive the fork */
     ms_sites_unlock();
     ms_tracker_after_fork_child();
     ms_snapshot_after_fork_child();

@@ -12,13 +12,10 @@
 #include <memsnap/format.h>
 
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
-
-#define MS_TLS __attribute__((tls_model("initial-exec")))
 
 /* The walkers read saved registers from other functions' frames on purpose. */
 #define MS_RAW_READ __attribute__((no_sanitize_address))
@@ -28,11 +25,6 @@
 
 static enum ms_unwind_mode unwind_mode;
 
-/* Stack bounds of this thread, fetched on its first capture; hi == 1 marks "unknown". */
-static __thread uintptr_t unwind_lo MS_TLS;
-static __thread uintptr_t unwind_hi MS_TLS;
-/* Captures of this thread that libunwind had to finish. */
-static __thread unsigned long unwind_fallbacks MS_TLS;
 
 /* ---- rule cache ------------------------------------------------------------------------------------
  * Sets of 4 slots, one cache line each, indexed by the return address itself (no multiply: the walk is a
@@ -131,32 +123,33 @@ void ms_unwind_invalidate(void)
 
 unsigned long ms_unwind_fallbacks(void)
 {
-    return unwind_fallbacks;
+    return ms_thread_self()->unwind_fallbacks;
 }
 
-__attribute__((noinline, cold)) static void unwind_fetch_bounds(void)
+/* The thread's stack bounds, fetched on its first capture. */
+__attribute__((noinline, cold)) static void unwind_fetch_bounds(struct ms_thread *t)
 {
     uintptr_t l, h;
     int saved_errno = errno;
     int rc = ms_platform_thread_stack(&l, &h);
     errno = saved_errno;
     if (rc == 0 && l < h) {
-        unwind_lo = l;
-        unwind_hi = h;
+        t->stack_lo = l;
+        t->stack_hi = h;
     } else {
-        unwind_lo = 0;
-        unwind_hi = 1;
+        t->stack_lo = 0;
+        t->stack_hi = 1;
     }
 }
 
-static inline int unwind_bounds(uintptr_t *lo, uintptr_t *hi)
+static inline int unwind_bounds(struct ms_thread *t, uintptr_t *lo, uintptr_t *hi)
 {
-    if (__builtin_expect(unwind_hi == 0, 0)) {
-        unwind_fetch_bounds();
+    if (__builtin_expect(t->stack_hi == 0, 0)) {
+        unwind_fetch_bounds(t);
     }
-    *lo = unwind_lo;
-    *hi = unwind_hi;
-    return unwind_hi > 1;
+    *lo = t->stack_lo;
+    *hi = t->stack_hi;
+    return t->stack_hi > 1;
 }
 
 /* ---- walkers --------------------------------------------------------------------------------------- */
@@ -210,11 +203,11 @@ static void **unwind_libunwind_steps(uintptr_t ip, uintptr_t sp, uintptr_t bp, v
     }
 }
 
-__attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip, uintptr_t sp, uintptr_t bp,
-                                                                    void **out, void **end, int skip,
-                                                                    unsigned *flags)
+__attribute__((noinline, cold)) static void **unwind_libunwind_from(struct ms_thread *t, uintptr_t ip,
+                                                                    uintptr_t sp, uintptr_t bp, void **out,
+                                                                    void **end, int skip, unsigned *flags)
 {
-    unwind_fallbacks++;
+    t->unwind_fallbacks++;
     int saved_errno = errno; /* libunwind probes memory with system calls that may fail */
     out = unwind_libunwind_steps(ip, sp, bp, out, end, skip, flags);
     errno = saved_errno;
@@ -233,168 +226,80 @@ __attribute__((noinline, cold)) static void **unwind_libunwind_from(uintptr_t ip
  * Frames are stored by column (all ips, then all sps, ...): the shared frames' return addresses then go
  * out with one memcpy. Memos come from a static pool (not TLS: thread stacks of PTHREAD_STACK_MIN must
  * stay usable); a thread that finds none walks without. */
-#define MEMO_FRAMES 96
-#define MEMO_POOL 64
+#define MEMO_FRAMES MS_UNWIND_MEMO_FRAMES
 #define MEMO_SPAN (2 * MEMO_FRAMES) /* slots per column */
 
 /* Columns of a frame x in a buffer b: b[x + COL_IP] and so on. COL_LINK holds where the walk read bp
  * from (0: carried over from the frame below; 8-aligned), | 1 when the step to this frame computed the
  * CFA from the frame below's bp. */
-enum { COL_IP = 0, COL_SP = MEMO_SPAN, COL_BP = 2 * MEMO_SPAN, COL_LINK = 3 * MEMO_SPAN, COLS = 4 };
+enum { COL_IP = 0, COL_SP = MEMO_SPAN, COL_BP = 2 * MEMO_SPAN, COL_LINK = 3 * MEMO_SPAN, COLS = MS_UNWIND_MEMO_COLS };
 
-/* One recorded fp walk: from frame address entry (0: none) it visited `visited` frames, skipped ones
- * included; frame i's address is fps[i], and pairs[2i], pairs[2i + 1] the saved rbp and return address
- * read there (a pair, as on the stack). The same entry and the same words make the same walk. fps and
- * pairs are way w's part of the memo's ring and scratch (fp_way_fps, fp_way_pairs). */
-#define FP_WAYS 4
+#define FP_WAYS MS_UNWIND_FP_WAYS
 #define FP_WAY_FRAMES MEMO_FRAMES /* a way's pairs fill a quarter of scratch */
-
-struct unwind_fp_way {
-    uintptr_t entry;
-    uint64_t limits; /* unwind_limits(max, skip) of the capture */
-    int visited, n;
-    unsigned flags;
-    uint32_t stack; /* the id the tracker interned for it, or MS_STACK_UNKNOWN */
-};
+#define DW_WAYS MS_UNWIND_DW_WAYS
+#define DW_CHECKS MS_UNWIND_DW_CHECKS
 
 static inline uint64_t unwind_limits(int max, int skip)
 {
     return (uint64_t)(unsigned)max << 32 | (unsigned)skip;
 }
 
-/* MS_UNWIND_DWARF: a walk the memo held earlier, kept by its stack id once the tracker interned it: from
- * the entry (ip, sp), with bp when entry_bp, the words listed in check (as in the memo: checks, wides)
- * hold what they held (unwind_memo_checks), under generation gen; count frames from frame 0. */
-#define DW_WAYS 4
-#define DW_CHECKS 96
 
-struct unwind_dw_way {
-    uintptr_t ip, sp, bp;
-    uint64_t gen; /* UINT64_MAX: empty */
-    uint64_t limits;
-    int entry_bp, checks, wides, count;
-    uint32_t stack;
-    uintptr_t check[2 * DW_CHECKS] __attribute__((aligned(16)));
-};
+/* The thread's memo when it has one, for the captures that only read it. */
+static inline struct ms_unwind_memo *unwind_memo_of(const struct ms_thread *t)
+{
+    struct ms_thread_slot *slot = t->slot;
+    return (uintptr_t)slot > (uintptr_t)MS_THREAD_NO_SLOT ? &slot->memo : NULL;
+}
 
-struct unwind_memo {
-    uintptr_t ring[COLS * MEMO_SPAN];
-    /* This walk's frames until it meets the last one (first half); MS_UNWIND_FP: the ways' pairs. */
-    uintptr_t scratch[COLS * MEMO_SPAN] __attribute__((aligned(16)));
-    int base, count;
-    int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
-    unsigned generation;
-    /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
-     * it interrupted; unwind_again, which only reads, sees by a change that one interrupted it. */
-    unsigned seq;
-    int taken; /* owned by a live thread */
-    uint64_t again; /* generation when complete, else a value no generation has: one test for both */
-    /* What unwind_again must find again, for a complete walk: (address, word) pairs, the return address
-     * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
-     * of frame 0 itself. Last: the fields above share a cache line. */
-    int checks, wides, entry_bp; /* checks < 0: not listed yet (unwind_checks_hold says the layout) */
-    uintptr_t check[4 * MEMO_FRAMES] __attribute__((aligned(16)));
-    /* fresh: the last capture was the walk held here (MS_UNWIND_FP: 1 + its way), made with
-     * fresh_limits, so ms_unwind_remember may keep it with the id the tracker interned for it. */
-    int fresh;
-    uint64_t fresh_limits;
-    /* MS_UNWIND_FP: the last walks from up to FP_WAYS entry frames (a loop over a few call sites), in
-     * the buffers the CFI walk uses otherwise. */
-    struct unwind_fp_way fp[FP_WAYS];
-    unsigned fp_victim;
-    struct unwind_dw_way dw[DW_WAYS];
-    unsigned dw_victim;
-};
-
-static struct unwind_memo unwind_memos[MEMO_POOL];
-static pthread_key_t unwind_memo_key;
-static int unwind_memo_keyed;
-
-/* This thread's memo; UNWIND_NO_MEMO once the pool was found empty. */
-#define UNWIND_NO_MEMO ((struct unwind_memo *)1)
-static __thread struct unwind_memo *unwind_memo_mine MS_TLS;
+/* The same, claimed on first use: for the walks that write it. */
+static inline struct ms_unwind_memo *unwind_memo_claim(struct ms_thread *t)
+{
+    struct ms_thread_slot *slot = ms_thread_slot(t);
+    return slot != MS_THREAD_NO_SLOT ? &slot->memo : NULL;
+}
 
 _Static_assert(FP_WAYS <= COLS && 2 * FP_WAY_FRAMES * FP_WAYS <= COLS * MEMO_SPAN, "fp ways fit the memo");
 
-static inline uintptr_t *fp_way_fps(struct unwind_memo *m, unsigned w)
+static inline uintptr_t *fp_way_fps(struct ms_unwind_memo *m, unsigned w)
 {
     return m->ring + w * MEMO_SPAN;
 }
 
-static inline uintptr_t *fp_way_pairs(struct unwind_memo *m, unsigned w)
+static inline uintptr_t *fp_way_pairs(struct ms_unwind_memo *m, unsigned w)
 {
     return m->scratch + w * 2 * FP_WAY_FRAMES;
 }
 
-static inline void fp_ways_clear(struct unwind_memo *m)
+static inline void fp_ways_clear(struct ms_unwind_memo *m)
 {
     for (unsigned w = 0; w < FP_WAYS; w++) {
         m->fp[w].entry = 0;
     }
 }
 
-static void dw_ways_clear(struct unwind_memo *m)
+static void dw_ways_clear(struct ms_unwind_memo *m)
 {
     for (unsigned w = 0; w < DW_WAYS; w++) {
         m->dw[w].gen = UINT64_MAX;
     }
 }
 
-/* Runs in the exiting thread; captures made by later destructors of that thread walk without a memo. */
-static void unwind_memo_release(void *memo)
+void ms_unwind_memo_start(struct ms_unwind_memo *m)
 {
-    unwind_memo_mine = UNWIND_NO_MEMO;
-    if (memo != NULL && memo != UNWIND_NO_MEMO) {
-        __atomic_store_n(&((struct unwind_memo *)memo)->taken, 0, __ATOMIC_RELEASE);
-    }
-}
-
-/* The child of fork has one thread: every other thread's memo is free again. */
-static void unwind_memo_after_fork(void)
-{
-    for (int i = 0; i < MEMO_POOL; i++) {
-        if (&unwind_memos[i] != unwind_memo_mine) {
-            __atomic_store_n(&unwind_memos[i].taken, 0, __ATOMIC_RELAXED);
-        }
-    }
-}
-
-__attribute__((noinline, cold)) static struct unwind_memo *unwind_memo_claim(void)
-{
-    if (!__atomic_load_n(&unwind_memo_keyed, __ATOMIC_ACQUIRE)) {
-        return UNWIND_NO_MEMO; /* before ms_unwind_init: no way yet to give it back at thread exit */
-    }
-    unwind_memo_mine = UNWIND_NO_MEMO;
-    for (int i = 0; i < MEMO_POOL; i++) {
-        int expected = 0;
-        if (__atomic_compare_exchange_n(&unwind_memos[i].taken, &expected, 1, 0, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED)) {
-            struct unwind_memo *m = &unwind_memos[i];
-            if (pthread_setspecific(unwind_memo_key, m) != 0) {
-                __atomic_store_n(&m->taken, 0, __ATOMIC_RELEASE);
-                return UNWIND_NO_MEMO;
-            }
-            m->count = 0;
-            m->complete = 0;
-            m->again = UINT64_MAX;
-            m->seq = 0;
-            m->fresh = 0;
-            fp_ways_clear(m);
-            dw_ways_clear(m);
-            unwind_memo_mine = m;
-            return m;
-        }
-    }
-    return UNWIND_NO_MEMO;
+    m->count = 0;
+    m->complete = 0;
+    m->again = UINT64_MAX;
+    m->seq = 0;
+    m->fresh = 0;
+    fp_ways_clear(m);
+    dw_ways_clear(m);
 }
 
 void ms_unwind_init(enum ms_unwind_mode mode)
 {
     unwind_mode = mode;
-    if (!unwind_memo_keyed && pthread_key_create(&unwind_memo_key, unwind_memo_release) == 0) {
-        pthread_atfork(NULL, NULL, unwind_memo_after_fork);
-        __atomic_store_n(&unwind_memo_keyed, 1, __ATOMIC_RELEASE);
-    }
+    ms_thread_init();
 }
 
 /* A few words without a call: walks that differ from the last one by a few inner frames are the rule. */
@@ -420,7 +325,7 @@ static inline void unwind_copy_words(uintptr_t *dst, const uintptr_t *src, int n
 
 /* Puts this walk's first k frames (in scratch) in front of the last walk's frames [from, from + n) of the
  * ring, so that the memo becomes scratch[0, k) + those. Returns the new count. */
-static int unwind_memo_join(struct unwind_memo *m, int k, int from, int n)
+static int unwind_memo_join(struct ms_unwind_memo *m, int k, int from, int n)
 {
     if (k + n > MEMO_FRAMES) {
         n = MEMO_FRAMES - k;
@@ -519,7 +424,7 @@ MS_RAW_READ static inline int unwind_checks_hold(const uintptr_t *c, int narrow,
 /* The pairs of unwind_again for the memo's walk: every return address at its place, and the bp a step
  * computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp values
  * do not matter: code without frame pointers keeps anything in rbp, a loop counter say. */
-__attribute__((noinline)) static void unwind_memo_checks(struct unwind_memo *m)
+__attribute__((noinline)) static void unwind_memo_checks(struct ms_unwind_memo *m)
 {
     const uintptr_t *f = &m->ring[m->base];
     uintptr_t *c = m->scratch; /* free once a walk is done; the list is arranged from there */
@@ -548,7 +453,7 @@ __attribute__((noinline)) static void unwind_memo_checks(struct unwind_memo *m)
 
 /* The memo now holds the walk the current capture made (with this max and skip): ms_unwind_remember may
  * keep it with the id the tracker interns for it. */
-static inline void unwind_memo_fresh(struct unwind_memo *m, int max, int skip)
+static inline void unwind_memo_fresh(struct ms_unwind_memo *m, int max, int skip)
 {
     m->fresh = 1;
     m->fresh_limits = unwind_limits(max, skip);
@@ -557,28 +462,26 @@ static inline void unwind_memo_fresh(struct unwind_memo *m, int max, int skip)
 /* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
  * Each step is a chain of dependent loads (return address -> cache slot -> next return address), so the
  * loop keeps everything in registers. */
-MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, void **end,
-                                     int skip, unsigned *flags)
+MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(struct ms_thread *t, uintptr_t ip, uintptr_t sp,
+                                                               uintptr_t bp, void **out, void **end, int skip,
+                                                               unsigned *flags)
 {
     uintptr_t lo, hi;
     int max0 = (int)(end - out), skip0 = skip;
     if (!unwind_emit(&out, end, &skip, ip, flags)) {
         return out;
     }
-    if (!unwind_bounds(&lo, &hi) || sp < lo || sp >= hi) {
+    if (!unwind_bounds(t, &lo, &hi) || sp < lo || sp >= hi) {
         /* An alternate signal stack or a coroutine: bounds unknown, so no fast walk. */
-        return unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
+        return unwind_libunwind_from(t, ip, sp, bp, out, end, skip, flags);
     }
 
-    struct unwind_memo *memo = unwind_memo_mine;
-    if (__builtin_expect(memo == NULL, 0)) {
-        memo = unwind_memo_claim();
-    }
+    struct ms_unwind_memo *memo = unwind_memo_claim(t);
     unsigned gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
     const uintptr_t *old = NULL;
     uintptr_t *rec = NULL; /* where this walk's frames are recorded (by column); NULL: not recorded */
     int old_n = 0, j = 0, k = 0, rec_cap = 0, old_complete = 0, complete = 0;
-    if (memo != UNWIND_NO_MEMO && (memo->seq & 1) == 0) {
+    if (memo != NULL && (memo->seq & 1) == 0) {
         memo->seq++;
         /* Only this thread's signal handlers race with it: keep the compiler from reordering. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -691,7 +594,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(uintptr_t ip, uin
             *flags |= MS_FMT_STACK_BROKEN;
             goto done;
         } else {
-            out = unwind_libunwind_from(ip, sp, bp, out, end, skip, flags);
+            out = unwind_libunwind_from(t, ip, sp, bp, out, end, skip, flags);
             goto done;
         }
         if (cfa < sp + 8 || cfa > hi || (cfa & 7) != 0) {
@@ -748,11 +651,11 @@ done:
  * and, where they all hold what they held, the frames go out without touching the memo (it stays one real
  * walk).
  * Returns the number of frames, or -1: not that stack, or no memo to compare with (walk it). */
-MS_RAW_READ static inline int unwind_again(uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
+MS_RAW_READ static inline int unwind_again(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
                                            int skip, unsigned *flags)
 {
-    struct unwind_memo *m = unwind_memo_mine;
-    if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0)) {
+    struct ms_unwind_memo *m = unwind_memo_of(t);
+    if (__builtin_expect(m == NULL, 0)) {
         return -1;
     }
 again:;
@@ -790,15 +693,15 @@ again:;
 /* fp chain: frame[0] = caller's rbp, frame[1] = return address. `frame` is the frame of
  * ms_unwind_capture itself, so its return address is frame 0 of the result. A zero rbp or return address
  * ends the chain normally (_start clears rbp); anything else outside the rules is a broken stack.
- * fps, pairs: where the frames visited (skipped ones too) are recorded (struct unwind_fp_way says how),
+ * fps, pairs: where the frames visited (skipped ones too) are recorded (struct ms_unwind_fp_way says how),
  * up to FP_WAY_FRAMES of them; *visited says how many there were. */
-MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **end, int skip, unsigned *flags,
+MS_RAW_READ static void **unwind_fp(struct ms_thread *t, const uintptr_t *frame, void **out, void **end, int skip, unsigned *flags,
                                     uintptr_t *fps, uintptr_t *pairs, int *visited)
 {
     uintptr_t lo, hi;
     int v = 0, cap = fps ? FP_WAY_FRAMES : 0;
     *visited = 0;
-    if (!unwind_bounds(&lo, &hi)) {
+    if (!unwind_bounds(t, &lo, &hi)) {
         *flags |= MS_FMT_STACK_BROKEN;
         return out;
     }
@@ -847,16 +750,13 @@ MS_RAW_READ static void **unwind_fp(const uintptr_t *frame, void **out, void **e
 
 /* The fp walk, recorded in the thread's memo when there is one to write: in the way of its entry
  * frame, or else in the next of them in turn. */
-MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t *frame, void **out, int max,
+MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(struct ms_thread *t, const uintptr_t *frame, void **out, int max,
                                                                 int skip, unsigned *flags)
 {
-    struct unwind_memo *m = unwind_memo_mine;
-    if (__builtin_expect(m == NULL, 0)) {
-        m = unwind_memo_claim();
-    }
+    struct ms_unwind_memo *m = unwind_memo_claim(t);
     int visited;
-    if (m == UNWIND_NO_MEMO || (m->seq & 1) != 0) {
-        return (int)(unwind_fp(frame, out, out + max, skip, flags, NULL, NULL, &visited) - out);
+    if (m == NULL || (m->seq & 1) != 0) {
+        return (int)(unwind_fp(t, frame, out, out + max, skip, flags, NULL, NULL, &visited) - out);
     }
     m->seq++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -873,8 +773,8 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(const uintptr_t 
     if (w == FP_WAYS) {
         w = m->fp_victim++ % FP_WAYS;
     }
-    struct unwind_fp_way *way = &m->fp[w];
-    int n = (int)(unwind_fp(frame, out, out + max, skip, flags, fp_way_fps(m, w), fp_way_pairs(m, w), &visited) -
+    struct ms_unwind_fp_way *way = &m->fp[w];
+    int n = (int)(unwind_fp(t, frame, out, out + max, skip, flags, fp_way_fps(m, w), fp_way_pairs(m, w), &visited) -
                   out);
     if (visited <= FP_WAY_FRAMES) {
         way->entry = (uintptr_t)frame;
@@ -919,11 +819,11 @@ MS_RAW_READ static inline int unwind_fp_same(const uintptr_t *fps, const uintptr
 /* The walk of the memo again when it starts from the same frame and every word it read still holds what
  * it held: independent loads (the walk checked these addresses against this thread's stack) instead of a
  * chain of dependent ones. Returns the number of frames, or -1: walk it. */
-MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out, int max, int skip,
+MS_RAW_READ static inline int unwind_fp_again(struct ms_thread *t, const uintptr_t *frame, void **out, int max, int skip,
                                               unsigned *flags, uint32_t *known)
 {
-    struct unwind_memo *m = unwind_memo_mine;
-    if (__builtin_expect((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO, 0)) {
+    struct ms_unwind_memo *m = unwind_memo_of(t);
+    if (__builtin_expect(m == NULL, 0)) {
         return -1;
     }
     unsigned seq = m->seq;
@@ -935,7 +835,7 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
         }
     }
     int n = -1;
-    const struct unwind_fp_way *way = &m->fp[w];
+    const struct ms_unwind_fp_way *way = &m->fp[w];
     if (__builtin_expect((seq & 1) == 0 && way->limits == unwind_limits(max, skip), 1)) {
         const uintptr_t *pairs = fp_way_pairs(m, w);
         if (__builtin_expect(unwind_fp_same(fp_way_fps(m, w), pairs, way->visited), 1)) {
@@ -957,7 +857,7 @@ MS_RAW_READ static inline int unwind_fp_again(const uintptr_t *frame, void **out
 
 /* The memo's complete walk, whose id the tracker just interned, into a way (the one of its entry, or the
  * next in turn): a capture from there finds the id again while other walks pass through the memo. */
-__attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint32_t stack)
+__attribute__((noinline)) static void unwind_dw_keep(struct ms_unwind_memo *m, uint32_t stack)
 {
     uint64_t gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
     if (m->again != gen || m->count <= 0) {
@@ -981,7 +881,7 @@ __attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint
     if (w == DW_WAYS) {
         w = m->dw_victim++ % DW_WAYS;
     }
-    struct unwind_dw_way *way = &m->dw[w];
+    struct ms_unwind_dw_way *way = &m->dw[w];
     way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     way->ip = f[COL_IP];
@@ -1000,17 +900,17 @@ __attribute__((noinline)) static void unwind_dw_keep(struct unwind_memo *m, uint
 
 /* A capture from the entry of a kept walk whose words all hold: its frame count and id, no walk. Returns
  * the number of frames, or -1. */
-MS_RAW_READ static inline int unwind_dw_again(uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,
+MS_RAW_READ static inline int unwind_dw_again(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,
                                               unsigned *flags, uint32_t *known)
 {
-    struct unwind_memo *m = unwind_memo_mine;
-    if ((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO) {
+    struct ms_unwind_memo *m = unwind_memo_of(t);
+    if (m == NULL) {
         return -1;
     }
     uint64_t gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
     uint64_t limits = unwind_limits(max, skip);
     for (unsigned w = 0; w < DW_WAYS; w++) {
-        const struct unwind_dw_way *way = &m->dw[w];
+        const struct ms_unwind_dw_way *way = &m->dw[w];
         if (way->ip != ip || way->sp != sp || way->gen != gen || way->limits != limits) {
             continue;
         }
@@ -1068,7 +968,8 @@ __attribute__((noinline)) static int unwind_libunwind(const uintptr_t *frame, vo
 
 /* frame: the entry point's own frame (frame[0] its caller's rbp, frame[1] the return address, frame + 2
  * the caller's rsp). known: NULL, or where a remembered stack id goes. */
-MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(const uintptr_t *frame, void **ips,
+MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(struct ms_thread *t,
+                                                                            const uintptr_t *frame, void **ips,
                                                                             int max, int skip, unsigned *flags,
                                                                             uint32_t *known)
 {
@@ -1090,26 +991,26 @@ MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(cons
     int n;
     switch (unwind_mode) {
     case MS_UNWIND_FP:
-        n = unwind_fp_again(frame, ips, max, skip, flags, known);
+        n = unwind_fp_again(t, frame, ips, max, skip, flags, known);
         if (n < 0) {
             if (known) {
                 *known = MS_STACK_UNKNOWN;
             }
             *flags = 0;
-            n = unwind_fp_walk(frame, ips, max, skip, flags);
+            n = unwind_fp_walk(t, frame, ips, max, skip, flags);
         }
         break;
     case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(frame, ips, max, skip, flags); break;
     default:
         /* A kept walk gives its id; else the memo's walk its frames; else walk. */
-        n = known ? unwind_dw_again(frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known) : -1;
+        n = known ? unwind_dw_again(t, frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known) : -1;
         if (n < 0) {
             *flags = 0;
-            n = unwind_again(frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
+            n = unwind_again(t, frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
         }
         if (n < 0) {
             *flags = 0;
-            n = (int)(unwind_cfi(frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) -
+            n = (int)(unwind_cfi(t, frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) -
                       ips);
         }
         break;
@@ -1121,22 +1022,22 @@ MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(cons
  * being tail calls, whose frame would not be this one. */
 MS_RAW_READ __attribute__((noinline)) int ms_unwind_capture(void **ips, int max, int skip, unsigned *flags)
 {
-    int n = unwind_capture(__builtin_frame_address(0), ips, max, skip, flags, NULL);
+    int n = unwind_capture(ms_thread_self(), __builtin_frame_address(0), ips, max, skip, flags, NULL);
     __asm__ volatile("" ::: "memory");
     return n;
 }
 
 /* Not noinline: the tracker's hooks take it inline, from their own frame. */
-MS_RAW_READ int ms_unwind_capture_from(const void *frame, void **ips, int max, int skip, unsigned *flags,
-                                       uint32_t *stack)
+MS_RAW_READ int ms_unwind_capture_from(struct ms_thread *t, const void *frame, void **ips, int max, int skip,
+                                       unsigned *flags, uint32_t *stack)
 {
-    return unwind_capture(frame, ips, max, skip, flags, stack);
+    return unwind_capture(t, frame, ips, max, skip, flags, stack);
 }
 
-void ms_unwind_remember(uint32_t stack)
+void ms_unwind_remember(struct ms_thread *t, uint32_t stack)
 {
-    struct unwind_memo *m = unwind_memo_mine;
-    if ((uintptr_t)m <= (uintptr_t)UNWIND_NO_MEMO || !m->fresh || (m->seq & 1) != 0) {
+    struct ms_unwind_memo *m = unwind_memo_of(t);
+    if (m == NULL || !m->fresh || (m->seq & 1) != 0) {
         return;
     }
     if (unwind_mode == MS_UNWIND_FP) {

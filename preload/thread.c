@@ -1,0 +1,101 @@
+/* The calling thread's state: struct ms_thread in TLS, and a slot of one static pool for the large part
+ * (held block, counter cache, unwind memo). One claim, one release (pthread key destructor), one fork
+ * story: see preload.h. */
+#include "preload.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+__thread struct ms_thread ms_thread_tls __attribute__((tls_model("initial-exec")));
+
+/* Static, never freed: a thread summing over the slots never reads memory that went away with a thread. */
+static struct ms_thread_slot thread_slots[MS_THREAD_SLOTS];
+static int thread_slots_used; /* slots ever claimed: sums over threads stop there */
+static pthread_key_t thread_key;
+static int thread_keyed;
+
+/* ms_thread_slot.taken */
+enum { THREAD_FREE = 0, THREAD_OWNED = 1, THREAD_HOLDING = 2 /* no owner, a held block the table had no room for */ };
+
+int ms_thread_slots_used(void)
+{
+    return __atomic_load_n(&thread_slots_used, __ATOMIC_ACQUIRE);
+}
+
+struct ms_thread_slot *ms_thread_slot_at(int i)
+{
+    return &thread_slots[i];
+}
+
+uint64_t ms_thread_overhead(void)
+{
+    return (uint64_t)ms_thread_slots_used() * sizeof(struct ms_thread_slot);
+}
+
+/* Thread exit: the held block into the table, the counts into the rows, the slot back to the pool.
+ * Captures and allocations of destructors that run later go on without a slot. */
+static void thread_release(void *arg)
+{
+    struct ms_thread_slot *s = arg;
+    struct ms_thread *t = ms_thread_self();
+    int g = t->guard;
+    t->guard = 1;
+    t->slot = MS_THREAD_NO_SLOT;
+    ms_sites_cache_release(&s->counts, 1);
+    /* No room in the table: the block stays listed in the slot, which is then never reused. */
+    __atomic_store_n(&s->taken, ms_heapmap_hold_release(&s->hold, 0) == 0 ? THREAD_FREE : THREAD_HOLDING,
+                     __ATOMIC_RELEASE);
+    t->guard = g;
+}
+
+void ms_thread_init(void)
+{
+    if (!__atomic_load_n(&thread_keyed, __ATOMIC_ACQUIRE) && pthread_key_create(&thread_key, thread_release) == 0) {
+        __atomic_store_n(&thread_keyed, 1, __ATOMIC_RELEASE);
+    }
+}
+
+__attribute__((noinline, cold)) struct ms_thread_slot *ms_thread_claim(struct ms_thread *t)
+{
+    if (!__atomic_load_n(&thread_keyed, __ATOMIC_ACQUIRE)) {
+        return MS_THREAD_NO_SLOT; /* before init: no way yet to give it back at thread exit */
+    }
+    t->slot = MS_THREAD_NO_SLOT;
+    int e = errno;
+    for (int i = 0; i < MS_THREAD_SLOTS; i++) {
+        int expected = THREAD_FREE;
+        struct ms_thread_slot *s = &thread_slots[i];
+        if (__atomic_compare_exchange_n(&s->taken, &expected, THREAD_OWNED, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            if (pthread_setspecific(thread_key, s) != 0) {
+                __atomic_store_n(&s->taken, THREAD_FREE, __ATOMIC_RELEASE);
+                break;
+            }
+            int used = __atomic_load_n(&thread_slots_used, __ATOMIC_RELAXED);
+            while (used < i + 1 && !__atomic_compare_exchange_n(&thread_slots_used, &used, i + 1, 1,
+                                                                __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+            }
+            ms_sites_cache_start(&s->counts);
+            ms_unwind_memo_start(&s->memo);
+            t->slot = s;
+            break;
+        }
+    }
+    errno = e;
+    return t->slot;
+}
+
+void ms_thread_after_fork_child(void)
+{
+    const struct ms_thread_slot *mine = ms_thread_self()->slot;
+    int used = ms_thread_slots_used();
+    for (int i = 0; i < used; i++) {
+        struct ms_thread_slot *s = &thread_slots[i];
+        if (s == mine || s->taken == THREAD_FREE) {
+            continue;
+        }
+        if (s->taken == THREAD_OWNED) {
+            ms_sites_cache_release(&s->counts, 0);
+        }
+        s->taken = ms_heapmap_hold_release(&s->hold, 1) == 0 ? THREAD_FREE : THREAD_HOLDING;
+    }
+}
