@@ -425,7 +425,7 @@ enum ms_status ms_export_main(const struct ms_cli *cli, const struct ms_export_o
 enum ms_status ms_export_collapsed_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o,
                                          struct ms_error *err);
 
-/* ---- export_pprof.c: pprof's profile.proto, uncompressed, encoded by hand --------------------------- */
+/* ---- export_pprof.c: pprof's profile.proto, encoded by hand, gzip-compressed (Go heap profile) ------ */
 /* Sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count, inuse_space/bytes; one location
  * per distinct return address, with its inlined chain as lines; one mapping per module, with its build-id. */
 enum ms_status ms_export_pprof_write(FILE *out, struct ms_groups *g, struct ms_error *err);

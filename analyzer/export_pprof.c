@@ -1,9 +1,11 @@
 /* pprof's profile.proto (github.com/google/pprof/proto/profile.proto), written by hand: the encoding needs a
- * varint and a length prefix, not a protobuf library. Uncompressed; pprof reads it as is (gzip is optional).
- * Values per sample: alloc_objects, alloc_space, inuse_objects, inuse_space, as Go's heap profiles, so that
- * `pprof -sample_index=inuse_space` and friends work unchanged. */
+ * varint and a length prefix, not a protobuf library. Gzip-compressed, as Go writes heap profiles and as
+ * profiling back ends (Pyroscope, Parca) expect on ingest. The layout is Go's heap profile: values
+ * alloc_objects/count, alloc_space/bytes, inuse_objects/count, inuse_space/bytes; period_type space/bytes;
+ * period = the sampling rate; default sample type inuse_space, so that every pprof reader shows it as Go's. */
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "analyze.h"
 
@@ -214,6 +216,37 @@ static void ms_export_pprof_value_type(struct ms_export_pprof_buf *b, uint32_t f
     free(m.p);
 }
 
+/* The encoded profile as one gzip member, in bounded chunks (a profile may be larger than uInt). */
+static enum ms_status ms_export_pprof_gzip(FILE *out, const unsigned char *p, size_t len)
+{
+    z_stream z = {0};
+    /* 15 + 16: a gzip header and trailer around the deflate stream, not zlib's. */
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return MS_NOMEM;
+    enum ms_status r = MS_OK;
+    unsigned char chunk[1 << 16];
+    int zr = Z_OK;
+    while (r == MS_OK && zr != Z_STREAM_END) {
+        if (z.avail_in == 0 && len) {
+            size_t n = len < (1u << 30) ? len : (1u << 30);
+            z.next_in = (unsigned char *)p;
+            z.avail_in = (uInt)n;
+            p += n;
+            len -= n;
+        }
+        z.next_out = chunk;
+        z.avail_out = sizeof chunk;
+        zr = deflate(&z, len ? Z_NO_FLUSH : Z_FINISH);
+        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+            r = MS_NOMEM;
+        size_t have = sizeof chunk - z.avail_out;
+        if (r == MS_OK && have && fwrite(chunk, 1, have, out) != have)
+            r = MS_IO;
+    }
+    deflateEnd(&z);
+    return r;
+}
+
 enum ms_status ms_export_pprof_write(FILE *out, struct ms_groups *g, struct ms_error *err)
 {
     static const char *const names[] = {"alloc_objects", "count", "alloc_space", "bytes", "inuse_objects",
@@ -275,7 +308,7 @@ enum ms_status ms_export_pprof_write(FILE *out, struct ms_groups *g, struct ms_e
     ms_export_pprof_int(&prof, 14, ids[5]);
     if (prof.oom || p.samples.oom || p.mappings.oom || p.locations.oom || p.functions.oom || m.oom)
         goto out;
-    r = fwrite(prof.p, 1, prof.len, out) == prof.len ? MS_OK : MS_IO;
+    r = ms_export_pprof_gzip(out, prof.p, prof.len);
 out:
     if (r == MS_NOMEM)
         ms_error_set(err, r, "out of memory");

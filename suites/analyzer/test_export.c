@@ -1,7 +1,7 @@
 /* memsnap export, flamegraph and plot on synthesized snapshots. Frames point into a binary that is not
  * there (labels are module+offset, exact) or into this test binary (real function names), so every expected
  * value comes from the snapshot written here, not from the code under test. The pprof output is read back
- * with a protobuf decoder written for this test. */
+ * with zlib and a protobuf decoder written for this test. */
 #include <jansson.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -244,7 +245,35 @@ struct prof {
     struct { uint64_t id, file, build_id, start, limit; } maps[4];
     size_t nmaps;
     uint64_t default_type, period;
+    uint64_t period_type[2];
 };
+
+static unsigned char *gunzip(const unsigned char *in, size_t len, size_t *outlen)
+{
+    z_stream z = {0};
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    size_t cap = 1 << 16;
+    unsigned char *out = malloc(cap);
+    assert_non_null(out);
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)len;
+    int r;
+    do {
+        if (z.total_out == cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+            assert_non_null(out);
+        }
+        z.next_out = out + z.total_out;
+        z.avail_out = (uInt)(cap - z.total_out);
+        r = inflate(&z, Z_NO_FLUSH);
+        assert_true(r == Z_OK || r == Z_STREAM_END);
+    } while (r != Z_STREAM_END);
+    assert_int_equal(z.avail_in, 0); /* one member, nothing after it */
+    *outlen = z.total_out;
+    inflateEnd(&z);
+    return out;
+}
 
 static void pb_decode(const unsigned char *buf, size_t len, struct prof *p)
 {
@@ -312,6 +341,10 @@ static void pb_decode(const unsigned char *buf, size_t len, struct prof *p)
             p->strings[p->nstr] = strndup((const char *)sub.p, (size_t)v);
             p->nstr++;
             break;
+        case 11:
+            while (pb_next(&sub, &f2, &v2, &s2))
+                p->period_type[f2 - 1] = v2;
+            break;
         case 12: p->period = v; break;
         case 14: p->default_type = v; break;
         default: break;
@@ -354,7 +387,11 @@ static void pprof_decodes_to_the_snapshot_totals_functions_and_build_id(void **s
     assert_int_equal(ms_export_pprof_write(out, &f.g, &err), MS_OK);
     fclose(out);
     struct prof p;
-    pb_decode((const unsigned char *)buf, len, &p);
+    /* A gzip member (magic 1f 8b), as pprof readers expect; inflated here by zlib on its own. */
+    assert_true(len > 18 && (unsigned char)buf[0] == 0x1f && (unsigned char)buf[1] == 0x8b);
+    size_t rawlen = 0;
+    unsigned char *raw = gunzip((const unsigned char *)buf, len, &rawlen);
+    pb_decode(raw, rawlen, &p);
     assert_true(p.nstr > 0);
     assert_string_equal(p.strings[0], "");
     static const char *const want[4][2] = {
@@ -365,6 +402,9 @@ static void pprof_decodes_to_the_snapshot_totals_functions_and_build_id(void **s
         assert_string_equal(pb_str(&p, p.types[i][1]), want[i][1]);
     }
     assert_string_equal(pb_str(&p, p.default_type), "inuse_space");
+    assert_string_equal(pb_str(&p, p.period_type[0]), "space");
+    assert_string_equal(pb_str(&p, p.period_type[1]), "bytes");
+    assert_int_equal(p.period, 1); /* exact: every allocation recorded */
     /* The two leaf_a stacks are one sample when their return addresses map to one source line, else two;
      * either way the values sum to the snapshot's counters. */
     assert_in_range(p.nsamples, 2, 3);
@@ -407,6 +447,7 @@ static void pprof_decodes_to_the_snapshot_totals_functions_and_build_id(void **s
     assert_true(found_outer);
     for (size_t i = 0; i < p.nstr; i++)
         free(p.strings[i]);
+    free(raw);
     free(buf);
     close_fixture(&f);
 }
