@@ -188,6 +188,8 @@ void ms_config_load(void)
     ms_config.depth = (uint32_t)config_number("MEMSNAP_DEPTH", 64, 1, MS_CONFIG_DEPTH_MAX);
     ms_config.sample = config_number("MEMSNAP_SAMPLE", 0, 0, UINT64_C(1) << 40);
     ms_config.interval_ms = config_number("MEMSNAP_INTERVAL", 0, 0, UINT64_C(1) << 40);
+    ms_config.keep = config_number("MEMSNAP_KEEP", 0, 0, 16384);
+    ms_config.keep_age_s = config_number("MEMSNAP_KEEP_AGE", 0, 0, UINT64_C(1) << 32);
     ms_config.signo = config_signal();
     ms_config.follow = config_flag("MEMSNAP_FOLLOW", 1);
     ms_config.at_exit = config_flag("MEMSNAP_AT_EXIT", 1);

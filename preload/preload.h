@@ -109,6 +109,8 @@ struct ms_config {
     uint32_t unwind;                 /* enum ms_unwind_mode (MEMSNAP_UNWIND) */
     uint64_t sample;                 /* MEMSNAP_SAMPLE mean bytes between samples; 0 = all */
     uint64_t interval_ms;            /* MEMSNAP_INTERVAL; 0 = off */
+    uint64_t keep;                   /* MEMSNAP_KEEP: interval snapshots kept; 0 = all */
+    uint64_t keep_age_s;             /* MEMSNAP_KEEP_AGE: seconds an interval snapshot is kept; 0 = always */
     int signo;                       /* MEMSNAP_SIGNAL; 0 = off */
     int follow;                      /* MEMSNAP_FOLLOW: children inherit the preload */
     int at_exit;                     /* MEMSNAP_AT_EXIT: leak snapshot when the process exits */
@@ -318,6 +320,14 @@ MS_HIDDEN int ms_snapshot_write(const char *path, const char *label, uint32_t tr
 MS_HIDDEN void ms_snapshot_lock(void);
 MS_HIDDEN void ms_snapshot_unlock(void);
 MS_HIDDEN void ms_snapshot_after_fork_child(void);
+/* The MEMSNAP_OUTPUT name of the snapshot numbered seq (%n). Length or -errno. */
+MS_HIDDEN int ms_snapshot_name(char *out, size_t size, uint32_t seq);
+
+/* ---- rotate.c: MEMSNAP_KEEP / MEMSNAP_KEEP_AGE, under the snapshot lock --------------------------- */
+
+/* Interval snapshot seq was written at now_ns (monotonic): deletes the ones beyond the bounds. */
+MS_HIDDEN void ms_rotate_written(uint32_t seq, uint64_t now_ns);
+MS_HIDDEN void ms_rotate_after_fork_child(void);
 
 /* ---- reach.c: which live blocks are still reachable (a LeakSanitizer-style scan at exit) ----------- */
 

@@ -55,6 +55,7 @@ static int snapshot_held_by_me(void)
 void ms_snapshot_after_fork_child(void)
 {
     snapshot_seq = 0; /* the child's files carry its own pid: its numbering starts afresh */
+    ms_rotate_after_fork_child();
 }
 
 /* Compresses n bytes (n == 0 with ZSTD_e_end: finishes the frame) and writes what comes out. */
@@ -707,7 +708,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
 }
 
 /* Final name for an automatic snapshot. */
-static int snapshot_name(char *out, size_t size, uint32_t seq)
+int ms_snapshot_name(char *out, size_t size, uint32_t seq)
 {
     char exe_buf[MS_CONFIG_PATH_MAX];
     uint32_t len;
@@ -779,7 +780,8 @@ static int snapshot_create_unnamed(const char *final)
 
 /* Names a complete unnamed file: an automatic name never replaces another file (the next number is
  * taken), an explicit path is replaced through a temporary name. 0 or -errno. */
-static int snapshot_name_unnamed(int fd, const char *path, char *final, size_t size, char *tmp, size_t tmp_size)
+static int snapshot_name_unnamed(int fd, const char *path, char *final, size_t size, char *tmp, size_t tmp_size,
+                                 uint32_t *seq)
 {
     if (path) {
         int rc = snapshot_create_temp(final, tmp, tmp_size, fd);
@@ -790,7 +792,7 @@ static int snapshot_name_unnamed(int fd, const char *path, char *final, size_t s
     }
     int rc = ms_platform_link_fd(fd, final);
     for (int tries = 0; rc == -EEXIST && tries < 1000; tries++) {
-        if (snapshot_name(final, size, snapshot_seq++) < 0) {
+        if (ms_snapshot_name(final, size, *seq = snapshot_seq++) < 0) {
             break;
         }
         rc = ms_platform_link_fd(fd, final);
@@ -827,7 +829,7 @@ int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
             memcpy(final, path, len + 1);
         }
     } else {
-        rc = snapshot_name(final, sizeof final, seq);
+        rc = ms_snapshot_name(final, sizeof final, seq);
     }
     if (rc < 0) {
         memcpy(final, ms_config.output, strlen(ms_config.output) + 1);
@@ -854,7 +856,7 @@ again:;
     rc = snapshot_body(o, label, trigger, seq);
     if (unnamed) {
         if (rc == 0) {
-            rc = snapshot_name_unnamed(fd, path, final, sizeof final, tmp, sizeof tmp);
+            rc = snapshot_name_unnamed(fd, path, final, sizeof final, tmp, sizeof tmp, &seq);
         }
         ms_platform_close(fd);
         if (rc == -ENOENT) { /* no /proc/self/fd to link from: write it the other way */
@@ -872,7 +874,7 @@ again:;
         rc = ms_platform_rename(tmp, final, path == NULL);
         /* A name left by an earlier process with the same pid: take the next number. */
         for (int tries = 0; rc == -EEXIST && !path && tries < 1000; tries++) {
-            if (snapshot_name(final, sizeof final, snapshot_seq++) < 0) {
+            if (ms_snapshot_name(final, sizeof final, seq = snapshot_seq++) < 0) {
                 break;
             }
             rc = ms_platform_rename(tmp, final, 1);
@@ -882,6 +884,9 @@ again:;
         ms_platform_unlink(tmp);
     }
 out:
+    if (rc == 0 && trigger == MS_FMT_TRIGGER_INTERVAL && !path) {
+        ms_rotate_written(seq, ms_platform_monotonic_ns());
+    }
     ms_platform_write_signals_restore(&sigs);
     ms_snapshot_unlock();
     ms_platform_cancel_restore(cancel);

@@ -243,6 +243,64 @@ static void interval_writes_numbered_snapshots(void **state)
     run_cleanup(&r);
 }
 
+/* MEMSNAP_KEEP=3: of some twenty interval snapshots the newest three remain, numbered without a gap up to
+ * the at-exit snapshot, which does not rotate. */
+static void keep_leaves_the_newest_interval_snapshots(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_INTERVAL=30", "MEMSNAP_KEEP=3", NULL},
+                (const char *[]){"sleep", "600", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    uint32_t interval[16], at_exit = 0;
+    int n = 0, exits = 0;
+    for (int i = 0; i < r.nfiles; i++) {
+        struct sr_snap s;
+        load(r.files[i], &s);
+        if (s.info.trigger == MS_FMT_TRIGGER_EXIT) {
+            at_exit = s.info.sequence;
+            exits++;
+        } else {
+            assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_INTERVAL);
+            assert_true(n < 16);
+            interval[n++] = s.info.sequence;
+        }
+        sr_free(&s);
+    }
+    assert_int_equal(exits, 1);
+    assert_int_equal(n, 3);
+    assert_true(at_exit >= 4); /* more than three were written: some were deleted */
+    for (int i = 0; i < n; i++)
+        assert_in_range(interval[i], at_exit - 3, at_exit - 1);
+    run_cleanup(&r);
+}
+
+/* MEMSNAP_KEEP_AGE=1: after 1.8 s of snapshots every 50 ms, the first ones are gone and those left were
+ * taken within the last second (plus the time one write takes, here given 300 ms). */
+static void keep_age_deletes_older_interval_snapshots(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", "MEMSNAP_INTERVAL=50", "MEMSNAP_KEEP_AGE=1", NULL},
+                (const char *[]){"sleep", "1800", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_true(r.nfiles >= 1);
+    uint64_t newest = 0, oldest = UINT64_MAX;
+    uint32_t lowest = UINT32_MAX;
+    for (int i = 0; i < r.nfiles; i++) {
+        struct sr_snap s;
+        load(r.files[i], &s);
+        assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_INTERVAL);
+        newest = s.info.uptime_ns > newest ? s.info.uptime_ns : newest;
+        oldest = s.info.uptime_ns < oldest ? s.info.uptime_ns : oldest;
+        lowest = s.info.sequence < lowest ? s.info.sequence : lowest;
+        sr_free(&s);
+    }
+    assert_true(lowest > 0);
+    assert_true(newest - oldest <= 1300000000u);
+    run_cleanup(&r);
+}
+
 static void fork_child_keeps_tracking_under_its_own_pid(void **state)
 {
     (void)state;
@@ -572,6 +630,8 @@ int main(void)
         cmocka_unit_test(exit_snapshot_can_be_turned_off),
         cmocka_unit_test(signal_wakes_the_helper_thread_to_snapshot),
         cmocka_unit_test(interval_writes_numbered_snapshots),
+        cmocka_unit_test(keep_leaves_the_newest_interval_snapshots),
+        cmocka_unit_test(keep_age_deletes_older_interval_snapshots),
         cmocka_unit_test(fork_child_answers_the_signal_with_its_own_helper),
         cmocka_unit_test(fork_child_keeps_tracking_under_its_own_pid),
         cmocka_unit_test(exec_follows_children_by_default),
