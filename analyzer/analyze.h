@@ -217,6 +217,8 @@ struct ms_group_row {
     uint32_t label;              /* strtab id of the row's text */
     uint64_t size, count;        /* live bytes and blocks */
     uint64_t alloc_bytes, alloc_count;
+    /* Sampled snapshots: variances of the four estimates above (estimate.c); 0 when exact. */
+    double size_var, count_var, alloc_bytes_var, alloc_count_var;
     uint32_t example;            /* the heaviest site's stack (index in the snapshot) */
     uint64_t example_weight;
     /* The example symbolized, filled on demand by ms_group_row_stack(). */
@@ -246,6 +248,14 @@ const struct ms_sym_frame *const *ms_group_row_stack(struct ms_groups *g, struct
 /* The symbolized stack of one site (inline-expanded, innermost first); *n frames, malloc'd array. */
 enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, const struct ms_snap *snap,
                               uint32_t stack, const struct ms_sym_frame ***out, uint32_t *n);
+
+/* ---- estimate.c: error bars of sampled estimates ------------------------------------------------- */
+
+/* Variance of a sampled site's byte and block estimates (bytes, count as the snapshot has them) at the
+ * snapshot's rate; 0 for rate 0 (exact). The standard error is the square root. */
+void ms_estimate_site(uint64_t rate, uint64_t bytes, uint64_t count, double *bytes_var, double *count_var);
+/* Adds a site's variances to a row (nothing for an exact snapshot). */
+void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, const struct ms_site *site);
 
 /* ---- size.c: tracemalloc's size rendering -------------------------------------------------------- */
 

@@ -171,8 +171,9 @@ static struct ms_group_row *ms_group_row(struct ms_groups *g, const void *key, s
     return r;
 }
 
-static void ms_group_add(struct ms_group_row *r, const struct ms_site *site)
+static void ms_group_add(struct ms_group_row *r, const struct ms_snap *snap, const struct ms_site *site)
 {
+    ms_estimate_row_add(r, snap, site);
     r->size += site->live_bytes;
     r->count += site->live_count;
     r->alloc_bytes += site->alloc_bytes;
@@ -238,7 +239,7 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
                 r = ms_error_set(err, MS_NOMEM, "out of memory");
                 goto out;
             }
-            ms_group_add(row, site);
+            ms_group_add(row, snap, site);
             continue;
         }
         if (n == 0)
@@ -259,7 +260,7 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
                 r = ms_error_set(err, MS_NOMEM, "out of memory");
                 goto out;
             }
-            ms_group_add(row, site);
+            ms_group_add(row, snap, site);
         }
     }
     r = MS_OK;

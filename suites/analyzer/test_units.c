@@ -1,5 +1,6 @@
 /* Small rules with exact expected values: tracemalloc's size format, size arguments, the growth rule,
- * LeakSanitizer's pattern match, suppression files, diff rows. */
+ * LeakSanitizer's pattern match, suppression files, diff rows, error bars of sampled estimates. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,10 +231,68 @@ static void diff_rows_render_the_tracemalloc_way(void **state)
                         "processor.c:88: size=241800 B (+241800 B), count=1001 (+1001), average=242 B");
 }
 
+/* The preload's sampling, simulated: each of N blocks of size s is recorded with p = 1 - exp(-s/rate) and
+ * weighted as tracker.c does (rounded s/p bytes, 1/p blocks). Over 2000 runs per case the estimates average
+ * to the truth, and estimate +- 1.96 standard errors (ms_estimate_site) covers it about 95% of the time. */
+static uint64_t sim_rng = 88172645463325252ull;
+
+static double sim_uniform(void)
+{
+    sim_rng ^= sim_rng << 13;
+    sim_rng ^= sim_rng >> 7;
+    sim_rng ^= sim_rng << 17;
+    return (double)(sim_rng >> 11) / 9007199254740992.0;
+}
+
+static void sampled_estimates_are_unbiased_and_their_intervals_cover(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t size, blocks;
+    } cases[] = {{16, 200000}, {512, 20000}, {4096, 3000}, {40000, 400}, {65536, 300}, {300000, 60}, {1 << 20, 20}};
+    const uint64_t rate = 65536;
+    const int runs = 2000;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        double s = (double)cases[c].size, p = -expm1(-s / (double)rate);
+        uint64_t wb = (uint64_t)(s / p + 0.5), wc = (uint64_t)(1.0 / p + 0.5);
+        double truth = s * (double)cases[c].blocks, sum = 0, sum2 = 0;
+        int covered = 0;
+        for (int run = 0; run < runs; run++) {
+            /* Blocks recorded: the gaps between them are geometric. */
+            uint64_t n = 0;
+            double lq = log1p(-p);
+            for (double k = 0;; n++) {
+                k += lq < 0 ? floor(log1p(-sim_uniform()) / lq) + 1 : 1;
+                if (k > (double)cases[c].blocks)
+                    break;
+            }
+            double bv, cv;
+            ms_estimate_site(rate, n * wb, n * wc, &bv, &cv);
+            double est = (double)(n * wb);
+            sum += est;
+            sum2 += est * est;
+            covered += fabs(est - truth) <= 1.96 * sqrt(bv);
+        }
+        double mean = sum / runs, sd = sqrt(sum2 / runs - mean * mean);
+        /* Unbiased: the mean of 2000 runs is within 4 of its standard errors (and 1% for rounding). */
+        if (fabs(mean - truth) > 4 * sd / sqrt(runs) + 0.01 * truth)
+            fail_msg("size %llu: mean estimate %.0f, truth %.0f", (unsigned long long)cases[c].size, mean, truth);
+        /* Not much more either (intervals too wide say little), unless nearly every block is sampled. */
+        if (covered < runs * 88 / 100 || (covered > runs * 99 / 100 && p < 0.9))
+            fail_msg("size %llu: the 95%% interval covered the truth in %d of %d runs",
+                     (unsigned long long)cases[c].size, covered, runs);
+    }
+    /* Exact snapshots have no error. */
+    double bv = 1, cv = 1;
+    ms_estimate_site(0, 1000, 10, &bv, &cv);
+    assert_true(bv == 0 && cv == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(size_format_matches_tracemalloc_examples),
+        cmocka_unit_test(sampled_estimates_are_unbiased_and_their_intervals_cover),
         cmocka_unit_test(size_format_signed_variant_prints_the_sign),
         cmocka_unit_test(size_arguments_parse_with_binary_units),
         cmocka_unit_test(growth_rule_separates_unbounded_from_bounded),
