@@ -89,6 +89,26 @@ static int config_signal(void)
     return SIGUSR2;
 }
 
+/* MEMSNAP_STOP_SIGNAL: the realtime signal that stops running threads for the leak scan (stop.c). */
+static int config_stop_signal(void)
+{
+    int dflt = SIGRTMAX - 2;
+    const char *s = getenv("MEMSNAP_STOP_SIGNAL");
+    uint64_t v;
+    if (!s || !*s) {
+        return dflt;
+    }
+    if (!strcmp(s, "off")) {
+        return 0;
+    }
+    if (ms_text_parse_u64(s, &v) < 0 || (v != 0 && (v < (uint64_t)SIGRTMIN || v > (uint64_t)SIGRTMAX))) {
+        ms_text_warn("MEMSNAP_STOP_SIGNAL=", s, ": expected a realtime signal number (SIGRTMIN..SIGRTMAX) or 0; using the default",
+                     (const char *)0);
+        return dflt;
+    }
+    return (int)v;
+}
+
 static void config_output(void)
 {
     const char *s = getenv("MEMSNAP_OUTPUT");
@@ -191,6 +211,7 @@ void ms_config_load(void)
     ms_config.keep = config_number("MEMSNAP_KEEP", 0, 0, 16384);
     ms_config.keep_age_s = config_number("MEMSNAP_KEEP_AGE", 0, 0, UINT64_C(1) << 32);
     ms_config.signo = config_signal();
+    ms_config.stop_signo = config_stop_signal();
     ms_config.follow = config_flag("MEMSNAP_FOLLOW", 1);
     ms_config.at_exit = config_flag("MEMSNAP_AT_EXIT", 1);
     ms_config.leak_exitcode = (int)config_number("MEMSNAP_LEAK_EXITCODE", 0, 0, 255);

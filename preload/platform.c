@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -125,6 +126,88 @@ long ms_platform_read(int fd, void *buf, size_t len)
             return -errno;
         }
     }
+}
+
+long ms_platform_read_small(const char *path, char *buf, size_t size)
+{
+    int fd = ms_platform_open_read(path, 0);
+    if (fd < 0) {
+        return fd;
+    }
+    size_t have = 0;
+    while (have + 1 < size) {
+        long got = ms_platform_read(fd, buf + have, size - 1 - have);
+        if (got <= 0) {
+            break;
+        }
+        have += (size_t)got;
+    }
+    ms_platform_close(fd);
+    buf[have] = 0;
+    return (long)have;
+}
+
+int ms_platform_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+    int saved = errno;
+    struct timespec ts, *tp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000);
+        tp = &ts;
+    }
+    /* Private: the words live in this process only. A relative timeout: FUTEX_WAIT's is. */
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, tp, NULL, 0);
+    int err = rc < 0 && errno != EAGAIN ? -errno : 0;
+    errno = saved;
+    return err;
+}
+
+void ms_platform_futex_wake(uint32_t *word)
+{
+    int saved = errno;
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+    errno = saved;
+}
+
+int ms_platform_signal_claim(int signo, void (*handler)(int, siginfo_t *, void *))
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask); /* none of the program's handlers runs on top of a parked thread */
+    if (sigaction(signo, NULL, &old) < 0) {
+        return -errno;
+    }
+    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == handler) {
+        return 1;
+    }
+    if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) {
+        return 0;
+    }
+    if (sigaction(signo, &sa, &old) < 0) {
+        return -errno;
+    }
+    /* The program installed its own between the two calls: it keeps it. */
+    if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) {
+        sigaction(signo, &old, NULL);
+        return 0;
+    }
+    return 1;
+}
+
+int ms_platform_signal_thread(pid_t tid, int signo)
+{
+    int saved = errno;
+    int rc = syscall(SYS_tgkill, getpid(), tid, signo) < 0 ? -errno : 0;
+    errno = saved;
+    return rc;
+}
+
+int ms_platform_sigrtmax(void)
+{
+    return SIGRTMAX;
 }
 
 long ms_platform_dirents(int fd, void *buf, size_t len)

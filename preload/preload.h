@@ -42,6 +42,20 @@ MS_HIDDEN int ms_platform_open_read(const char *path, int directory);
 MS_HIDDEN long ms_platform_read(int fd, void *buf, size_t len);
 /* Directory entries (struct linux_dirent64 records) into buf. Bytes (0 at the end) or -errno. */
 MS_HIDDEN long ms_platform_dirents(int fd, void *buf, size_t len);
+/* The whole of a small file (/proc) into buf, NUL-terminated, with plain system calls: length or -errno. */
+MS_HIDDEN long ms_platform_read_small(const char *path, char *buf, size_t size);
+/* A futex on a word of this process: wait while *word == expected, up to timeout_ns (-1: no limit); 0
+ * (woken, or the word had changed), -ETIMEDOUT or -EINTR. wake: every waiter. Async-signal-safe, errno
+ * kept. */
+MS_HIDDEN int ms_platform_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+MS_HIDDEN void ms_platform_futex_wake(uint32_t *word);
+/* Makes handler signo's handler (SA_SIGINFO, every signal blocked while it runs) unless the program has a
+ * disposition of its own for it: 1 handler is installed, 0 the program's (a handler or SIG_IGN) is kept,
+ * -errno. */
+MS_HIDDEN int ms_platform_signal_claim(int signo, void (*handler)(int, siginfo_t *, void *));
+/* tgkill to a thread of this process (signo 0: is it still there?). 0 or -errno (-ESRCH: gone). */
+MS_HIDDEN int ms_platform_signal_thread(pid_t tid, int signo);
+MS_HIDDEN int ms_platform_sigrtmax(void);
 /* Moves from over to; with noreplace, -EEXIST when `to` exists. 0 or -errno. */
 MS_HIDDEN int ms_platform_rename(const char *from, const char *to, int noreplace);
 MS_HIDDEN void ms_platform_unlink(const char *path);
@@ -112,6 +126,7 @@ struct ms_config {
     uint64_t keep;                   /* MEMSNAP_KEEP: interval snapshots kept; 0 = all */
     uint64_t keep_age_s;             /* MEMSNAP_KEEP_AGE: seconds an interval snapshot is kept; 0 = always */
     int signo;                       /* MEMSNAP_SIGNAL; 0 = off */
+    int stop_signo;                  /* MEMSNAP_STOP_SIGNAL; 0 = running threads are not stopped */
     int follow;                      /* MEMSNAP_FOLLOW: children inherit the preload */
     int at_exit;                     /* MEMSNAP_AT_EXIT: leak snapshot when the process exits */
     int leak_exitcode;               /* MEMSNAP_LEAK_EXITCODE: exit status on lost memory at exit; 0 = off */
@@ -354,6 +369,24 @@ MS_HIDDEN void ms_reach_init(void);
 /* 1 when a snapshot made by trigger (MS_FMT_TRIGGER_*) carries a scan (never when sampling). */
 MS_HIDDEN int ms_reach_enabled(uint32_t trigger);
 
+/* ---- stop.c: the program's running threads stopped for the leak scan ---------------------------------- */
+
+#define MS_STOP_REGS 16
+enum { MS_STOP_STOPPED, MS_STOP_BLOCKED, MS_STOP_UNKNOWN };
+struct ms_stop_thread {
+    int how;  /* MS_STOP_*: stopped by the signal, blocked in a system call, or neither (not a root) */
+    pid_t tid;
+    uintptr_t sp; /* STOPPED: where the signal interrupted it; BLOCKED: where it is blocked */
+    uintptr_t tp; /* STOPPED: its thread pointer */
+    uintptr_t regs[MS_STOP_REGS]; /* STOPPED: its general registers */
+};
+/* Stops every other thread of the process that is running (MEMSNAP_STOP_SIGNAL), but skip (the profiler's
+ * own), and lists every other live thread with how its stack can be read; *over: threads past the list's
+ * capacity. Waits for the stopped at most 2 s. Call with the heap map locked (a stopped thread never holds
+ * a stripe) and without allocating until ms_stop_release, which must follow, always. */
+MS_HIDDEN uint32_t ms_stop_world(pid_t skip, const struct ms_stop_thread **list, uint32_t *over);
+MS_HIDDEN void ms_stop_release(void);
+
 /* ---- leakexit.c: MEMSNAP_LEAK_EXITCODE --------------------------------------------------------------- */
 
 /* The exit scan's totals (called by the snapshot writer after each successful scan). */
@@ -376,8 +409,11 @@ MS_HIDDEN void ms_reach_entry(uintptr_t sp, const uintptr_t regs[6]);
  * at exit()'s frame, as LeakSanitizer's does; what atexit handlers and destructors left below it is dead. */
 MS_HIDDEN void ms_reach_in_exit(void);
 /* The profiler's helper thread: its creator says it is coming (1) or did not come (0); the thread itself
- * then says who it is. Its stack is not a root, nor is it counted as a thread the scan missed. */
+ * then says who it is. Its stack is not a root, nor is it stopped or counted as a thread the scan missed. */
 MS_HIDDEN void ms_reach_helper_starting(int starting);
+/* The creator: waits (up to 1 s) until the helper has said who it is, so that no scan mistakes it for one
+ * of the program's threads. */
+MS_HIDDEN void ms_reach_helper_wait(void);
 MS_HIDDEN void ms_reach_not_a_root(void);
 /* Records the calling function's entry for the scan; must be the first statement of that function. */
 static inline __attribute__((always_inline)) void ms_reach_capture_entry(void)

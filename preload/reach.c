@@ -45,7 +45,7 @@ static uint32_t reach_nroots;
 static int reach_roots_error; /* -errno: the roots are incomplete, so would the verdicts be */
 static uint32_t reach_threads_unknown;
 static long reach_helper_tid; /* the profiler's own thread: nothing of the program's on its stack */
-static int reach_helper_pending; /* started, not yet known by its tid */
+static uint32_t reach_helper_pending; /* started, not yet known by its tid (a futex) */
 static int reach_on = 1; /* 0 off, 1 at exit, 2 every snapshot */
 static uintptr_t reach_entry_sp;
 static pthread_t reach_entry_thread;
@@ -98,13 +98,23 @@ void ms_reach_init(void)
 
 void ms_reach_helper_starting(int starting)
 {
-    __atomic_store_n(&reach_helper_pending, starting, __ATOMIC_RELEASE);
+    __atomic_store_n(&reach_helper_pending, (uint32_t)starting, __ATOMIC_RELEASE);
+}
+
+void ms_reach_helper_wait(void)
+{
+    uint64_t until = ms_platform_monotonic_ns() + 1000000000u;
+    uint64_t now;
+    while (__atomic_load_n(&reach_helper_pending, __ATOMIC_ACQUIRE) && (now = ms_platform_monotonic_ns()) < until) {
+        (void)ms_platform_futex_wait(&reach_helper_pending, 1, (int64_t)(until - now));
+    }
 }
 
 void ms_reach_not_a_root(void)
 {
     __atomic_store_n(&reach_helper_tid, ms_platform_tid(), __ATOMIC_RELAXED);
     __atomic_store_n(&reach_helper_pending, 0, __ATOMIC_RELEASE);
+    ms_platform_futex_wake(&reach_helper_pending);
 }
 
 void ms_reach_in_exit(void)
@@ -150,26 +160,6 @@ static int reach_hex(const char **p, uintptr_t *out)
     }
     *out = v;
     return digits > 0;
-}
-
-/* The whole of a small /proc file into buf, NUL-terminated; length or -errno. */
-static ssize_t reach_read_small(const char *path, char *buf, size_t size)
-{
-    int fd = ms_platform_open_read(path, 0);
-    if (fd < 0) {
-        return fd;
-    }
-    size_t have = 0;
-    while (have + 1 < size) {
-        long got = ms_platform_read(fd, buf + have, size - 1 - have);
-        if (got <= 0) {
-            break;
-        }
-        have += (size_t)got;
-    }
-    ms_platform_close(fd);
-    buf[have] = 0;
-    return (ssize_t)have;
 }
 
 /* A maps line from the permissions on: readable, and safe to read whole. Kernel pages ([vvar] and the
@@ -374,78 +364,41 @@ static void reach_collect_roots(const struct reach_work *w, uintptr_t sp)
     }
 }
 
-/* The stack pointer of a thread blocked in a system call: "NR ARG1..ARG6 SP PC", or "-1 SP PC" when it is
- * blocked outside one; "running" and anything else: 0. */
-static uintptr_t reach_syscall_sp(const char *text)
+/* Before the heap map is locked: a process that exits at once may not have let the helper run yet (its
+ * creator waits for it, but only so long): give it a moment more to say who it is. */
+static void reach_wait_helper(void)
 {
-    const char *tok[9];
-    int n = 0;
-    for (const char *p = text; *p && n < 9;) {
-        while (*p == ' ' || *p == '\n') {
-            p++;
-        }
-        if (!*p) {
-            break;
-        }
-        tok[n++] = p;
-        while (*p && *p != ' ' && *p != '\n') {
-            p++;
-        }
-    }
-    int at = n == 9 ? 7 : n == 3 && tok[0][0] == '-' ? 1 : -1;
-    if (at < 0 || tok[at][0] != '0' || tok[at][1] != 'x') {
-        return 0;
-    }
-    const char *h = tok[at] + 2;
-    uintptr_t sp;
-    return reach_hex(&h, &sp) ? sp : 0;
-}
-
-/* Other threads' stacks, from where each is blocked up to the end of its mapping (with glibc, the thread's
- * descriptor and TLS sit there too). */
-static void reach_other_threads(const struct reach_work *w)
-{
-    reach_threads_unknown = 0;
-    /* A process that exits at once may not have let the helper run yet: give it a moment to say who it is. */
     uint64_t until = ms_platform_monotonic_ns() + 100000000u;
     while (__atomic_load_n(&reach_helper_pending, __ATOMIC_ACQUIRE) && ms_platform_monotonic_ns() < until) {
         ms_platform_yield();
     }
-    int dfd = ms_platform_open_read("/proc/self/task", 1);
-    if (dfd < 0) {
-        return;
-    }
-    long self = ms_platform_tid();
-    char ents[4096] __attribute__((aligned(8)));
-    long got;
-    while ((got = ms_platform_dirents(dfd, ents, sizeof ents)) > 0) {
-        for (long off = 0; off < got;) {
-            /* struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, name */
-            unsigned short reclen;
-            memcpy(&reclen, ents + off + 16, sizeof reclen);
-            const char *name = ents + off + 19;
-            off += reclen;
-            long tid = 0;
-            for (const char *p = name; *p >= '0' && *p <= '9'; p++) {
-                tid = tid * 10 + (*p - '0');
-            }
-            if (tid <= 0 || tid == self || tid == __atomic_load_n(&reach_helper_tid, __ATOMIC_RELAXED)) {
-                continue;
-            }
-            char path[64] = "/proc/self/task/", num[24], text[256];
-            size_t nl = ms_text_u64(num, (uint64_t)tid);
-            memcpy(path + 16, num, nl);
-            memcpy(path + 16 + nl, "/syscall", 9);
-            uintptr_t sp = reach_read_small(path, text, sizeof text) > 0 ? reach_syscall_sp(text) : 0;
-            const struct reach_range *r = sp ? reach_region_of(w, sp) : NULL;
-            if (r) {
-                reach_add_root(sp, r->hi);
-            } else {
-                reach_threads_unknown++;
-            }
+}
+
+/* Other threads, stopped (ms_stop_world) or blocked: each one's stack from where it is up to the end of its
+ * mapping (with glibc, the thread's descriptor and static TLS sit there too); a stopped thread's registers
+ * and TLS too. */
+static void reach_other_threads(const struct reach_work *w)
+{
+    const struct ms_stop_thread *list;
+    uint32_t over;
+    uint32_t n = ms_stop_world((pid_t)__atomic_load_n(&reach_helper_tid, __ATOMIC_RELAXED), &list, &over);
+    reach_threads_unknown = over;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct ms_stop_thread *t = &list[i];
+        const struct reach_range *r = t->how == MS_STOP_UNKNOWN ? NULL : reach_region_of(w, t->sp);
+        if (!r) {
+            reach_threads_unknown++;
+            continue;
         }
+        uintptr_t lo = t->sp;
+        if (t->how == MS_STOP_STOPPED) {
+            /* The 128 bytes below the stack pointer are the interrupted function's red zone. */
+            lo = lo - r->lo > 128 ? lo - 128 : r->lo;
+            reach_add_root((uintptr_t)t->regs, (uintptr_t)(t->regs + MS_STOP_REGS));
+            reach_thread_tls(w, t->tp);
+        }
+        reach_add_root(lo, r->hi);
     }
-    ms_platform_close(dfd);
 }
 
 /* ---- the block table ----------------------------------------------------------------------------------- */
@@ -635,14 +588,16 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
     /* Roots before the heap map is locked: dl_iterate_phdr takes the loader's lock, which a thread waiting
      * for a heap map stripe (allocating inside dlopen) may hold. */
     reach_collect_roots(&w, sp);
-    reach_other_threads(&w);
     if (reach_roots_error < 0) {
         ms_platform_unmap(w.regions, regions_len);
         ms_platform_unmap(sites, sites_len);
         return reach_roots_error;
     }
+    reach_wait_helper();
 
+    /* Other threads are stopped with the heap map locked, so that none is stopped holding a stripe. */
     ms_heapmap_lock_all();
+    reach_other_threads(&w);
     w.cap = (size_t)ms_heapmap_count();
     size_t per = 2 * sizeof(struct reach_block) + 2 + sizeof(uint32_t);
     size_t work_len = reach_page((w.cap ? w.cap : 1) * per);
@@ -674,9 +629,16 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
             w.hi = end > w.hi ? end : w.hi;
             w.readable[i] = (unsigned char)reach_readable(&w, w.blocks[i].addr, size);
         }
-        reach_mark(&w);
+        if (reach_roots_error == 0) {
+            reach_mark(&w);
+        }
     }
+    ms_stop_release();
     ms_heapmap_unlock_all();
+    if (rc == 0 && reach_roots_error < 0) {
+        ms_platform_unmap(mem, work_len);
+        rc = reach_roots_error;
+    }
     if (rc < 0) {
         ms_platform_unmap(w.regions, regions_len);
         ms_platform_unmap(sites, sites_len);

@@ -64,7 +64,9 @@ static void trigger_start_helper(void)
         ms_reach_helper_starting(0);
         ms_text_warn("cannot start the snapshot thread; MEMSNAP_SIGNAL and MEMSNAP_INTERVAL are off",
                      (const char *)0);
+        return;
     }
+    ms_reach_helper_wait();
 }
 
 static void trigger_prepare(void)

@@ -27,6 +27,7 @@ cases=(
   "main-tls 4200 still_reachable"
   "dlopen-tls 1048576 still_reachable"
   "running-thread 4400 still_reachable"
+  "running-register 4700 still_reachable"
   "suppressed-parent 4500 definitely_lost"
   "suppressed-parent 4600 indirectly_lost"
   "suppressed-parent 4600 suppressed leak:supp_parent"
