@@ -24,6 +24,7 @@ status=0
 cases=(
   "dead-atexit 4000 definitely_lost"
   "dead-below-exit 4100 definitely_lost"
+  "dead-handler-frame 4300 definitely_lost"
   "main-tls 4200 still_reachable"
   "dlopen-tls 1048576 still_reachable"
   "running-thread 4400 still_reachable"
