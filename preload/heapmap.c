@@ -41,6 +41,43 @@ static inline struct heapmap_stripe *heapmap_stripe_of(uint64_t h)
     return &heapmap_stripes[h >> 56];
 }
 
+/* ---- sampled mode: which addresses may be in the map -------------------------------------------------
+ * Under MEMSNAP_SAMPLE the map holds the sampled blocks only, and most frees are of blocks it never saw.
+ * A counting filter over the addresses in the table or a slot (one byte per hash bucket, 64 KiB, only
+ * read on an unsampled free, so no cache line bounces between threads) answers "certainly not here"
+ * without a lock or a probe. A count is raised before its block goes in and lowered after it came out,
+ * so it is never below the number of entries with that hash: a fork between the two, an insert that
+ * failed or replaced an entry leave it too high, which costs a probe, never a lost block. A count that
+ * reached 255 stays there. */
+#define HEAPMAP_FILTER_BITS 16
+static uint8_t heapmap_filter[1u << HEAPMAP_FILTER_BITS];
+static int heapmap_sampled; /* a count was ever raised: MEMSNAP_SAMPLE is on */
+
+static inline uint8_t *heapmap_filter_of(uint64_t key)
+{
+    return &heapmap_filter[heapmap_hash(key) >> (64 - HEAPMAP_FILTER_BITS)];
+}
+
+void ms_heapmap_sampled_add(const void *p)
+{
+    if (MS_UNLIKELY(!__atomic_load_n(&heapmap_sampled, __ATOMIC_RELAXED))) {
+        __atomic_store_n(&heapmap_sampled, 1, __ATOMIC_RELEASE);
+    }
+    uint8_t *c = heapmap_filter_of((uint64_t)(uintptr_t)p);
+    uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+    while (v != 255 && !__atomic_compare_exchange_n(c, &v, (uint8_t)(v + 1), 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    }
+}
+
+void ms_heapmap_sampled_drop(const void *p)
+{
+    uint8_t *c = heapmap_filter_of((uint64_t)(uintptr_t)p);
+    uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+    while (v != 255 && v != 0 &&
+           !__atomic_compare_exchange_n(c, &v, (uint8_t)(v - 1), 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    }
+}
+
 /* Contended: spin a little, then yield. Out of line, so the hooks stay small. */
 __attribute__((noinline, cold)) static void heapmap_lock_wait(struct heapmap_stripe *s)
 {
@@ -329,6 +366,12 @@ int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t
         heapmap_unpack(h->val, size, stack);
         __atomic_store_n(&h->key, 0, __ATOMIC_RELAXED);
         return 1;
+    }
+    /* Sampled: the count was raised before the block went in, by a thread whose malloc happened before
+     * this free. */
+    if (__atomic_load_n(&heapmap_sampled, __ATOMIC_RELAXED) &&
+        MS_LIKELY(__atomic_load_n(heapmap_filter_of(key), __ATOMIC_RELAXED) == 0)) {
+        return 0;
     }
     return heapmap_remove_slow(key, size, stack);
 }

@@ -214,6 +214,10 @@ MS_HIDDEN int ms_heapmap_insert(struct ms_thread *t, const void *p, size_t size,
                                 size_t *old_size, uint32_t *old_stack);
 /* 1 and the block's record when p was live (it is then forgotten), 0 when unknown. */
 MS_HIDDEN int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t *stack);
+/* MEMSNAP_SAMPLE: p's count in the filter of sampled addresses, raised before p is inserted and lowered
+ * after it was removed (from then on, frees of addresses never raised skip the table). */
+MS_HIDDEN void ms_heapmap_sampled_add(const void *p);
+MS_HIDDEN void ms_heapmap_sampled_drop(const void *p);
 /* The held block of a thread that exits (exited: the fork child's lost threads, which may have been
  * moving it) into the table. 0, or -ENOMEM: it stays held, and the slot must never be reused. */
 MS_HIDDEN int ms_heapmap_hold_release(struct ms_heapmap_hold *h, int exited);

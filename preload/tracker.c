@@ -142,8 +142,10 @@ __attribute__((noinline)) static void tracker_weight_sampled(uint64_t size, uint
 }
 
 /* Sampled blocks count with their weight; out of line, so that the common path adds constants. */
-__attribute__((noinline)) static void tracker_forget_sampled(struct ms_thread *t, int kind, uint64_t size, uint32_t stack)
+__attribute__((noinline)) static void tracker_forget_sampled(struct ms_thread *t, int kind, const void *p,
+                                                           uint64_t size, uint32_t stack)
 {
+    ms_heapmap_sampled_drop(p); /* after the block left the map */
     uint64_t bytes, count;
     tracker_weight_sampled(size, &bytes, &count);
     ms_sites_free(t, kind, stack, bytes, count);
@@ -159,10 +161,10 @@ __attribute__((noinline)) static void tracker_add_sampled(struct ms_thread *t, i
 /* ---- recording ------------------------------------------------------------------------------------ */
 
 /* A recorded block goes; the call of `kind` (-1: counted elsewhere) is counted with it. */
-static inline void tracker_forget(struct ms_thread *t, int kind, uint64_t size, uint32_t stack)
+static inline void tracker_forget(struct ms_thread *t, int kind, const void *p, uint64_t size, uint32_t stack)
 {
     if (MS_UNLIKELY(ms_config.sample)) {
-        tracker_forget_sampled(t, kind, size, stack);
+        tracker_forget_sampled(t, kind, p, size, stack);
         return;
     }
     ms_sites_free(t, kind, stack, size, 1);
@@ -175,9 +177,12 @@ static inline __attribute__((always_inline)) void tracker_record(struct ms_threa
     if (MS_UNLIKELY(size > MS_HEAPMAP_SIZE_MAX)) {
         size = MS_HEAPMAP_SIZE_MAX; /* what the heap map keeps, so that its free subtracts what is added here */
     }
-    if (ms_config.sample && !tracker_sampled(t, size)) {
-        tracker_count(t, kind);
-        return;
+    if (ms_config.sample) {
+        if (!tracker_sampled(t, size)) {
+            tracker_count(t, kind);
+            return;
+        }
+        ms_heapmap_sampled_add(p); /* before the block enters the map */
     }
     void *ips[MS_CONFIG_DEPTH_MAX];
     unsigned flags = 0;
@@ -197,7 +202,7 @@ static inline __attribute__((always_inline)) void tracker_record(struct ms_threa
             tracker_count(t, kind);
             return;
         }
-        tracker_forget(t, -1, old_size, old_stack); /* its free went unseen */
+        tracker_forget(t, -1, p, old_size, old_stack); /* its free went unseen */
     }
     if (MS_UNLIKELY(ms_config.sample)) {
         tracker_add_sampled(t, kind, size, stack);
@@ -212,7 +217,7 @@ static inline void tracker_release(struct ms_thread *t, int kind, void *p)
     size_t size;
     uint32_t stack;
     if (ms_heapmap_remove(t, p, &size, &stack)) {
-        tracker_forget(t, kind, size, stack);
+        tracker_forget(t, kind, p, size, stack);
         return;
     }
     tracker_count(t, kind);
@@ -409,14 +414,14 @@ static inline __attribute__((always_inline)) void tracker_settle(struct ms_threa
 {
     if (q) {
         if (known) {
-            tracker_forget(t, -1, old_size, old_stack);
+            tracker_forget(t, -1, p, old_size, old_stack);
         } else if (p && !ms_config.sample) {
             __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
         }
         tracker_record(t, kind, q, size);
     } else if (freed) {
         if (known) {
-            tracker_forget(t, kind, old_size, old_stack);
+            tracker_forget(t, kind, p, old_size, old_stack);
         } else {
             tracker_count(t, kind);
         }
