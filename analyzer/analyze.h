@@ -131,7 +131,7 @@ struct ms_snap {
     uint32_t leak_count;
     uint64_t leak_scanned, leak_skipped, leak_scan_ns;
     uint32_t leak_threads_unknown; /* threads whose stacks the scan could not use */
-    bool has_memory;               /* a MEMORY section (since 1.2): RSS and live blocks by size class */
+    bool has_memory;               /* a MEMORY section (since 1.3): RSS and live blocks by size class */
     struct ms_fmt_memory memory;
     void *mem_; /* owned storage */
 };
@@ -481,6 +481,8 @@ struct ms_plot {
     uint64_t *total; /* process live (or allocated) bytes per snapshot */
     uint64_t *rss;   /* resident set per snapshot (MEMORY section), 0 when unknown */
     bool has_rss;    /* some snapshot has one (live bytes only: RSS is not cumulative) */
+    size_t peak_snap;      /* the last MEMSNAP_PEAK snapshot, or n when there is none */
+    uint64_t process_peak; /* the highest TOTALS.peak_bytes of the snapshots */
     struct ms_plot_series *series; /* every site (cli->by, filters), largest peak first */
     size_t nseries, cap;
     struct ms_map *index; /* label id -> series index + 1 */

@@ -223,9 +223,13 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
                 ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact));
     fprintf(out, "<circle class=\"peak\" cx=\"%.2f\" cy=\"%.2f\" r=\"8\" fill=\"none\" stroke=\"#d62728\" "
             "stroke-width=\"2\" pointer-events=\"none\"/><text class=\"peak\" x=\"%.2f\" y=\"%.2f\" "
-            "text-anchor=\"middle\" fill=\"#d62728\">peak %s</text>\n",
+            "text-anchor=\"middle\" fill=\"#d62728\">peak %s",
             MS_PLOT_X(p->x[peak]), MS_PLOT_Y(p->total[peak]), MS_PLOT_X(p->x[peak]), MS_PLOT_Y(p->total[peak]) - 12,
             ms_size_format(buf, sizeof buf, (double)p->total[peak], false, exact));
+    if (peak == p->peak_snap && p->process_peak) /* MEMSNAP_PEAK's snapshot: how close it came */
+        fprintf(out, " (peak snapshot, %.1f%% of the process peak)",
+                100.0 * (double)p->total[peak] / (double)p->process_peak);
+    fputs("</text>\n", out);
     /* The legend: total first, then the sites; labels lose their directories (the full key is the title). */
     double ly = MS_PLOT_H + 4;
     uint64_t tpeak = 0;
@@ -333,6 +337,7 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
     memset(p, 0, sizeof *p);
     p->snaps = snaps;
     p->n = n;
+    p->peak_snap = n;
     p->x = calloc(p->n, sizeof *p->x);
     p->total = calloc(p->n, sizeof *p->total);
     p->rss = calloc(p->n, sizeof *p->rss);
@@ -347,6 +352,10 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
         p->total[i] = allocated ? p->snaps[i]->totals.alloc_bytes : p->snaps[i]->totals.current_bytes;
         p->rss[i] = p->snaps[i]->has_memory && !allocated ? p->snaps[i]->memory.rss_bytes : 0;
         p->has_rss |= p->rss[i] != 0;
+        if (p->snaps[i]->has_info && p->snaps[i]->info.trigger == MS_FMT_TRIGGER_PEAK)
+            p->peak_snap = i;
+        if (p->snaps[i]->totals.peak_bytes > p->process_peak)
+            p->process_peak = p->snaps[i]->totals.peak_bytes;
         if ((r = ms_group_snap(sym, p->snaps[i], &go, &g, err)) != MS_OK)
             return r;
         for (size_t j = 0; j < g.count && r == MS_OK; j++) {

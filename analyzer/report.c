@@ -112,6 +112,14 @@ static void ms_report_facts(struct ms_report *rp)
         snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "; resident set (RSS) %s",
                  ms_report_size(rp, a, sizeof a, (double)last->memory.rss_bytes));
     ms_report_fact(out, "At the last snapshot", buf);
+    if (rp->plot.peak_snap < rp->n) {
+        const struct ms_snap *pk = rp->snaps[rp->plot.peak_snap];
+        snprintf(buf, sizeof buf, "%s: %s live, %.1f%% of the process peak %s (MEMSNAP_PEAK: written at a new "
+                 "peak, the earlier ones removed)", pk->path, ms_report_size(rp, a, sizeof a,
+                 (double)pk->totals.current_bytes), rp->plot.process_peak ? 100.0 * (double)pk->totals.current_bytes /
+                 (double)rp->plot.process_peak : 100.0, ms_report_size(rp, b, sizeof b, (double)rp->plot.process_peak));
+        ms_report_fact(out, "Peak snapshot", buf);
+    }
     snprintf(buf, sizeof buf, "%s (tables and arenas of the profiler itself), %llu distinct stacks",
              ms_report_size(rp, a, sizeof a, (double)t->overhead_bytes), (unsigned long long)t->stack_count);
     ms_report_fact(out, "Profiler", buf);

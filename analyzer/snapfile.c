@@ -61,6 +61,7 @@ const char *ms_snapfile_trigger_name(uint32_t trigger)
     case MS_FMT_TRIGGER_SIGNAL: return "signal";
     case MS_FMT_TRIGGER_INTERVAL: return "interval";
     case MS_FMT_TRIGGER_EXIT: return "exit";
+    case MS_FMT_TRIGGER_PEAK: return "peak";
     default: return "unknown";
     }
 }

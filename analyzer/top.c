@@ -113,6 +113,8 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
     if (snaps[0]->has_memory && snaps[0]->memory.rss_bytes) /* the gap to current: allocator and the rest */
         fprintf(out, ", rss=%s", ms_size_format(a, sizeof a, (double)snaps[0]->memory.rss_bytes, false, cli->bytes));
     fputc('\n', out);
+    if (snaps[0]->has_info && snaps[0]->info.trigger == MS_FMT_TRIGGER_PEAK)
+        fputs("Peak snapshot: written at a new process peak (MEMSNAP_PEAK); the rows are what was live then\n", out);
 out:
     free(rows);
     ms_group_free(&g);

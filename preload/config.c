@@ -27,6 +27,33 @@ static uint64_t config_number(const char *name, uint64_t dflt, uint64_t lo, uint
     return v;
 }
 
+/* MEMSNAP_PEAK=10% (the % is optional): 1 to 1000 percent; anything else warns and turns it off. */
+static uint32_t config_percent(const char *name)
+{
+    const char *s = getenv(name);
+    char digits[24];
+    uint64_t v;
+    if (!s || !*s) {
+        return 0;
+    }
+    size_t n = strlen(s);
+    n -= n && s[n - 1] == '%';
+    if (n == 0 || n >= sizeof digits) {
+        v = 0;
+    } else {
+        memcpy(digits, s, n);
+        digits[n] = '\0';
+        if (ms_text_parse_u64(digits, &v) < 0) {
+            v = 0;
+        }
+    }
+    if (v < 1 || v > 1000) {
+        ms_text_warn(name, "=", s, ": expected a percentage from 1% to 1000%; no peak snapshots", (const char *)0);
+        return 0;
+    }
+    return (uint32_t)v;
+}
+
 static int config_flag(const char *name, int dflt)
 {
     const char *s = getenv(name);
@@ -212,6 +239,7 @@ void ms_config_load(void)
     ms_config.keep_age_s = config_number("MEMSNAP_KEEP_AGE", 0, 0, UINT64_C(1) << 32);
     ms_config.signo = config_signal();
     ms_config.stop_signo = config_stop_signal();
+    ms_config.peak_pct = config_percent("MEMSNAP_PEAK");
     ms_config.follow = config_flag("MEMSNAP_FOLLOW", 1);
     ms_config.at_exit = config_flag("MEMSNAP_AT_EXIT", 1);
     ms_config.leak_exitcode = (int)config_number("MEMSNAP_LEAK_EXITCODE", 0, 0, 255);

@@ -127,6 +127,7 @@ struct ms_config {
     uint64_t keep_age_s;             /* MEMSNAP_KEEP_AGE: seconds an interval snapshot is kept; 0 = always */
     int signo;                       /* MEMSNAP_SIGNAL; 0 = off */
     int stop_signo;                  /* MEMSNAP_STOP_SIGNAL; 0 = running threads are not stopped */
+    uint32_t peak_pct;               /* MEMSNAP_PEAK: snapshot a process peak this % above the last; 0 = off */
     int follow;                      /* MEMSNAP_FOLLOW: children inherit the preload */
     int at_exit;                     /* MEMSNAP_AT_EXIT: leak snapshot when the process exits */
     int leak_exitcode;               /* MEMSNAP_LEAK_EXITCODE: exit status on lost memory at exit; 0 = off */
@@ -265,6 +266,11 @@ MS_HIDDEN void ms_sites_reset_peak(void);
  * the rows; lost (the fork child's other threads), they stay for the cache's next owner to fold. */
 MS_HIDDEN void ms_sites_cache_start(struct ms_sites_cache *c);
 MS_HIDDEN void ms_sites_cache_release(struct ms_sites_cache *c, int exiting);
+/* MEMSNAP_PEAK: the first new peak at or above `bytes` (UINT64_MAX: never) marks a peak snapshot as asked
+ * for and wakes the helper thread (ms_platform_wake_post), once; ms_sites_peak_take() says whether one was
+ * asked for since the last call. */
+MS_HIDDEN void ms_sites_peak_arm(uint64_t bytes);
+MS_HIDDEN int ms_sites_peak_take(void);
 /* Counters of ids 0..n-1 into out[0..n), every thread's cache included. Exact when no other thread
  * allocates meanwhile. Serialized by ms_snapshot_lock. */
 MS_HIDDEN void ms_sites_collect(uint32_t n, struct ms_site_counts *out);
@@ -440,6 +446,9 @@ MS_HIDDEN void ms_trigger_init(void);
 MS_HIDDEN void ms_trigger_exit(void);
 /* Work put off to an ordinary moment (see ms_tracker_request_attention): a fork child's helper thread. */
 MS_HIDDEN void ms_trigger_attend(void);
+/* After a peak snapshot holding `current` live bytes (or after a failed one, current = the process peak):
+ * arms the next mark MEMSNAP_PEAK percent above it. */
+MS_HIDDEN void ms_trigger_peak_rearm(uint64_t current);
 
 /* ---- unwind.c: call stacks as return addresses ---------------------------------------------------- */
 

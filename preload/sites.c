@@ -23,6 +23,8 @@ static int sites_threads;          /* caches in use: threads that allocate */
 static uint64_t sites_retired_current; /* batched live bytes of exited threads */
 static uint64_t sites_live;            /* process live bytes, less what threads hold back */
 static uint64_t sites_peak;
+static uint64_t sites_peak_mark = UINT64_MAX; /* MEMSNAP_PEAK: a new peak this high asks for a snapshot */
+static int sites_peak_asked;
 
 void ms_sites_lock(void)
 {
@@ -127,6 +129,23 @@ __attribute__((noinline)) static void sites_raise_peak(uint64_t now)
     while (now > peak &&
            !__atomic_compare_exchange_n(&sites_peak, &peak, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
+    /* Only a new peak gets here, so MEMSNAP_PEAK costs nothing else; the exchange lets one thread post
+     * (inside a hook: the helper thread writes the snapshot). */
+    if (MS_UNLIKELY(now >= __atomic_load_n(&sites_peak_mark, __ATOMIC_RELAXED)) &&
+        __atomic_exchange_n(&sites_peak_mark, UINT64_MAX, __ATOMIC_RELAXED) != UINT64_MAX) {
+        __atomic_store_n(&sites_peak_asked, 1, __ATOMIC_RELEASE);
+        ms_platform_wake_post();
+    }
+}
+
+int ms_sites_peak_take(void)
+{
+    return __atomic_exchange_n(&sites_peak_asked, 0, __ATOMIC_ACQ_REL);
+}
+
+void ms_sites_peak_arm(uint64_t bytes)
+{
+    __atomic_store_n(&sites_peak_mark, bytes, __ATOMIC_RELAXED);
 }
 
 /* The batch is full: into the process total. */

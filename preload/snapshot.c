@@ -23,6 +23,8 @@ struct snapshot_out {
     size_t used;
     uint64_t sum;
     ZSTD_CCtx *zc; /* NULL: written as is (the header) */
+    uint64_t current; /* TOTALS.current_bytes of the file being written */
+    struct ms_fmt_memory mem; /* the MEMORY section's payload, here rather than on the writer's stack */
     unsigned char buf[SNAPSHOT_BUF];
     unsigned char zbuf[SNAPSHOT_ZBUF];
 };
@@ -31,6 +33,7 @@ static struct snapshot_out snapshot_out; /* under snapshot_mutex */
 static int snapshot_mutex;
 static pthread_t snapshot_owner; /* valid while snapshot_mutex is held */
 static uint32_t snapshot_seq;
+static char snapshot_peak_file[MS_CONFIG_PATH_MAX]; /* the last peak snapshot, removed by the next one */
 
 void ms_snapshot_lock(void)
 {
@@ -56,6 +59,7 @@ void ms_snapshot_after_fork_child(void)
 {
     snapshot_seq = 0; /* the child's files carry its own pid: its numbering starts afresh */
     ms_rotate_after_fork_child();
+    snapshot_peak_file[0] = '\0'; /* the parent's, not the child's to remove */
 }
 
 /* Compresses n bytes (n == 0 with ZSTD_e_end: finishes the frame) and writes what comes out. */
@@ -655,6 +659,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         .overhead_bytes = t.overhead_bytes,
     };
     memcpy(tt.calls, t.calls, sizeof tt.calls);
+    o->current = t.current_bytes;
     snapshot_section(o, MS_FMT_SEC_TOTALS, sizeof tt);
     snapshot_put(o, &tt, sizeof tt);
 
@@ -670,10 +675,9 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_write_sites(o, sites, pl.stacks);
     snapshot_end_section(o, pl.sites_len);
 
-    struct ms_fmt_memory mem;
-    snapshot_memory(&mem);
-    snapshot_section(o, MS_FMT_SEC_MEMORY, sizeof mem);
-    snapshot_put(o, &mem, sizeof mem);
+    snapshot_memory(&o->mem);
+    snapshot_section(o, MS_FMT_SEC_MEMORY, sizeof o->mem);
+    snapshot_put(o, &o->mem, sizeof o->mem);
 
     if (pl.reach.sites) {
         snapshot_section(o, MS_FMT_SEC_LEAKS, pl.leaks_len);
@@ -800,6 +804,23 @@ static int snapshot_name_unnamed(int fd, const char *path, char *final, size_t s
     return rc;
 }
 
+/* MEMSNAP_PEAK keeps one file: the newest peak snapshot replaces the one before. A failed write re-arms
+ * above the process peak, so that a full disk does not ask again at every new peak. */
+static void snapshot_peak_keep(const char *final, uint64_t current)
+{
+    if (!final) {
+        uint64_t peak;
+        ms_sites_current(&current, &peak);
+        ms_trigger_peak_rearm(peak);
+        return;
+    }
+    if (snapshot_peak_file[0]) {
+        ms_platform_unlink(snapshot_peak_file);
+    }
+    memcpy(snapshot_peak_file, final, strlen(final) + 1);
+    ms_trigger_peak_rearm(current);
+}
+
 int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
 {
     if (!ms_tracker_active()) {
@@ -886,6 +907,9 @@ again:;
 out:
     if (rc == 0 && trigger == MS_FMT_TRIGGER_INTERVAL && !path) {
         ms_rotate_written(seq, ms_platform_monotonic_ns());
+    }
+    if (trigger == MS_FMT_TRIGGER_PEAK) {
+        snapshot_peak_keep(rc == 0 ? final : NULL, o->current);
     }
     ms_platform_write_signals_restore(&sigs);
     ms_snapshot_unlock();

@@ -1,5 +1,6 @@
 /* Snapshots besides the API: a signal (the handler only posts a semaphore; a helper thread does the
- * work), an interval, and process exit. fork() handlers keep the tables consistent for the child, which
+ * work), an interval, a new process peak (MEMSNAP_PEAK: the hook that reached it posts the same way), and
+ * process exit. fork() handlers keep the tables consistent for the child, which
  * goes on recording and writes under its own pid. */
 #include "preload.h"
 
@@ -12,11 +13,27 @@
 static int trigger_exit_done;
 static int trigger_closing; /* the process is exiting: the helper writes no more */
 static int trigger_helper_pid; /* pid whose helper thread runs; 0 = none */
+static int trigger_signal_pending; /* the helper was woken by the signal (a new peak: ms_sites_peak_take) */
+
+/* MEMSNAP_PEAK below this asks for nothing: smaller heaps are not worth a file each 10% (and a thread's
+ * batch of live bytes, up to this much, may be missing from the peak while other threads allocate). */
+#define TRIGGER_PEAK_FLOOR (256u * 1024u)
 
 static void trigger_handler(int signo)
 {
     (void)signo;
+    __atomic_store_n(&trigger_signal_pending, 1, __ATOMIC_RELEASE);
     ms_platform_wake_post();
+}
+
+void ms_trigger_peak_rearm(uint64_t current)
+{
+    if (!ms_config.peak_pct) {
+        return;
+    }
+    uint64_t up = current / 100 * ms_config.peak_pct + current % 100 * ms_config.peak_pct / 100;
+    uint64_t mark = current + (up ? up : 1);
+    ms_sites_peak_arm(mark > TRIGGER_PEAK_FLOOR ? mark : TRIGGER_PEAK_FLOOR);
 }
 
 static void *trigger_helper(void *arg)
@@ -37,7 +54,13 @@ static void *trigger_helper(void *arg)
             continue;
         }
         if (rc == 1) {
-            (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_SIGNAL);
+            /* one wake-up may stand for both causes; a flag found clear was served by an earlier one */
+            if (ms_sites_peak_take()) {
+                (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_PEAK);
+            }
+            if (__atomic_exchange_n(&trigger_signal_pending, 0, __ATOMIC_ACQ_REL)) {
+                (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_SIGNAL);
+            }
         } else if (rc == 0 && period && ms_platform_monotonic_ns() >= next) {
             (void)ms_snapshot_write(NULL, NULL, MS_FMT_TRIGGER_INTERVAL);
             next += (uint64_t)period * 1000000u;
@@ -52,7 +75,7 @@ static void *trigger_helper(void *arg)
 
 static void trigger_start_helper(void)
 {
-    if (!ms_config.signo && !ms_config.interval_ms) {
+    if (!ms_config.signo && !ms_config.interval_ms && !ms_config.peak_pct) {
         return;
     }
     int pid = (int)ms_tracker_pid();
@@ -62,7 +85,8 @@ static void trigger_start_helper(void)
     ms_reach_helper_starting(1);
     if (ms_platform_thread(trigger_helper, NULL) < 0) {
         ms_reach_helper_starting(0);
-        ms_text_warn("cannot start the snapshot thread; MEMSNAP_SIGNAL and MEMSNAP_INTERVAL are off",
+        ms_sites_peak_arm(UINT64_MAX);
+        ms_text_warn("cannot start the snapshot thread; MEMSNAP_SIGNAL, MEMSNAP_INTERVAL and MEMSNAP_PEAK are off",
                      (const char *)0);
         return;
     }
@@ -100,7 +124,11 @@ static void trigger_child(void)
     ms_platform_wake_reset();
     __atomic_store_n(&trigger_helper_pid, 0, __ATOMIC_RELEASE);
     ms_reach_helper_starting(0); /* the parent's helper, if it was on its way, is not the child's */
-    if (ms_config.interval_ms || ms_config.signo) {
+    __atomic_store_n(&trigger_signal_pending, 0, __ATOMIC_RELAXED);
+    if (ms_sites_peak_take()) {
+        ms_trigger_peak_rearm(0); /* the parent's request, lost with its helper: the child asks anew */
+    }
+    if (ms_config.interval_ms || ms_config.signo || ms_config.peak_pct) {
         ms_tracker_request_attention();
     }
 }
@@ -118,6 +146,7 @@ void ms_trigger_init(void)
     if (ms_config.signo && ms_platform_on_signal(ms_config.signo, trigger_handler) < 0) {
         ms_text_warn("cannot install the MEMSNAP_SIGNAL handler", (const char *)0);
     }
+    ms_trigger_peak_rearm(0);
     trigger_start_helper();
 }
 

@@ -78,6 +78,7 @@ enum {
     MS_FMT_TRIGGER_SIGNAL = 2,   /* MEMSNAP_SIGNAL */
     MS_FMT_TRIGGER_INTERVAL = 3, /* MEMSNAP_INTERVAL */
     MS_FMT_TRIGGER_EXIT = 4,     /* exit(), return from main, _exit where caught */
+    MS_FMT_TRIGGER_PEAK = 5,     /* since 1.3: MEMSNAP_PEAK, a new process peak (older readers: unknown) */
 };
 
 /* INFO.unwinder: how the stacks were walked (MEMSNAP_UNWIND). Readers name other values "unknown". */

@@ -3,7 +3,8 @@
 # leak (3 blocks of 777 bytes) with exact counters, and `memsnap top --by line` puts it on the source line
 # of fixture.c that allocated it (frame 0, module map and offsets are right); the MEMORY section has the
 # process's RSS (above the live heap) and size classes that account for every live block, the three leaked
-# 777-byte blocks in the 512..1023 class.
+# 777-byte blocks in the 512..1023 class. A MEMSNAP_PEAK run's peak snapshot: `top` says what it is, `plot`
+# and `report` how close it came to the process peak.
 #   analyzer_roundtrip.sh MEMSNAP_CLI FIXTURE FIXTURE_SOURCE     (MEMSNAP_PRELOAD_LIB in the environment)
 set -u
 cli=$(realpath "$1")
@@ -21,7 +22,7 @@ if [ -z "$py" ]; then
 fi
 work=$(mktemp -d /tmp/memsnap-roundtrip-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "1..2"
+echo "1..3"
 
 env -u MEMSNAP_AT_EXIT LD_PRELOAD="$lib" MEMSNAP_OUTPUT="$work/leak.snap" "$fixture" leak
 "$cli" dump --format json "$work/leak.snap" >"$work/leak.json" 2>"$work/err"
@@ -60,5 +61,26 @@ if grep -q "fixture.c:$line: size=2331 B, count=3" "$work/top.txt" && grep -q "^
 else
   echo "not ok 2 - memsnap top --by line: no 'fixture.c:$line: size=2331 B, count=3' or no rss= in:"
   sed 's/^/# /' "$work/top.txt" | head -10
+  exit 1
+fi
+
+mkdir "$work/peak"
+env -u MEMSNAP_AT_EXIT LD_PRELOAD="$lib" MEMSNAP_PEAK=10% MEMSNAP_OUTPUT="$work/peak/run.%n.snap" "$fixture" peak "$work/peak" 8
+peakfile=
+for f in "$work"/peak/run.*.snap; do
+  "$cli" dump "$f" | grep -q ' trigger peak ' && peakfile=$f
+done
+why=
+[ -n "$peakfile" ] || why="no snapshot with trigger peak"
+[ -z "$why" ] && ! "$cli" top "$peakfile" | grep -q '^Peak snapshot: written at a new process peak' && why="top says nothing"
+[ -z "$why" ] && ! "$cli" plot "$work"/peak/run.*.snap -o "$work/peak.svg" && why="plot failed"
+[ -z "$why" ] && ! grep -Eq '\(peak snapshot, (9[0-9]|100)\.[0-9]% of the process peak\)' "$work/peak.svg" && why="plot: no share of the peak"
+[ -z "$why" ] && ! "$cli" report "$work"/peak/run.*.snap -o "$work/peak.html" && why="report failed"
+[ -z "$why" ] && ! grep -Eq 'Peak snapshot</th><td>[^<]*run\.[0-9]+\.snap: [0-9.]+ (KiB|MiB) live, (9[0-9]|100)\.[0-9]% of the process peak' \
+  "$work/peak.html" && why="report: no peak snapshot fact"
+if [ -z "$why" ]; then
+  echo "ok 3 - the MEMSNAP_PEAK snapshot is named by top, plot and report"
+else
+  echo "not ok 3 - MEMSNAP_PEAK snapshot: $why"
   exit 1
 fi

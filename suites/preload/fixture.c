@@ -24,6 +24,7 @@
  *   fixture secure LIB            dlopens LIB (the preload: a setuid program's loader ignores LD_PRELOAD)
  *   fixture tmpnames PATH         pre-creates PATH.tmp.<pid>.0..63, then memsnap_snapshot(PATH); exits 0
  *                                 when it was written */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -191,6 +192,62 @@ static int fixture_huge(void)
     return 0;
 }
 
+/* Names in dir, summed as a fingerprint: it changes when a file comes or goes. */
+static unsigned long fixture_dir_print(const char *dir)
+{
+    unsigned long h = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        for (const char *c = e->d_name; *c; c++) {
+            h = h * 31 + (unsigned char)*c;
+        }
+        h += 0x9e3779b9ul;
+    }
+    if (d) {
+        closedir(d);
+    }
+    return h;
+}
+
+/* Until no snapshot has come or gone in dir for half a second (at most 20 s). */
+static void fixture_wait_quiet(const char *dir)
+{
+    unsigned long was = fixture_dir_print(dir);
+    for (int quiet = 0, waited = 0; quiet < 50 && waited < 2000; waited++) {
+        fixture_sleep_ms(10);
+        unsigned long now = fixture_dir_print(dir);
+        quiet = now == was ? quiet + 1 : 0;
+        was = now;
+    }
+}
+
+/* Grows the heap in 64 KiB blocks to a quarter of mib MiB, then to mib MiB, each time staying there until
+ * the snapshots settle, then frees it all and ends with a smaller heap. */
+static int fixture_peak(const char *dir, long mib)
+{
+    enum { BLOCK = 64 * 1024 };
+    long n = mib * 16;
+    void **blocks = calloc((size_t)n, sizeof *blocks);
+    if (!blocks) {
+        return 2;
+    }
+    for (long i = 0; i < n; i++) {
+        blocks[i] = malloc(BLOCK);
+        KEEP(blocks[i]);
+        if (i + 1 == n / 4 || i + 1 == n) {
+            fixture_wait_quiet(dir);
+        }
+    }
+    for (long i = 0; i < n; i++) {
+        free(blocks[i]);
+    }
+    free(blocks);
+    void *rest = malloc(BLOCK);
+    KEEP(rest);
+    free(rest);
+    return 0;
+}
+
 static int fixture_tmpnames(const char *path)
 {
     char name[4096];
@@ -312,6 +369,9 @@ int main(int argc, char **argv)
             fixture_sleep_ms(10);
         }
         return stat(argv[2], &st) == 0 ? 0 : 3;
+    }
+    if (!strcmp(mode, "peak") && argc > 3) {
+        return fixture_peak(argv[2], atol(argv[3]));
     }
     if (!strcmp(mode, "sleep") && argc > 2) {
         fixture_sleep_ms(atol(argv[2]));

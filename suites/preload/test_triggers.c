@@ -301,6 +301,59 @@ static void keep_age_deletes_older_interval_snapshots(void **state)
     run_cleanup(&r);
 }
 
+/* MEMSNAP_PEAK=10%: a snapshot at every new peak 10% above the last one, each replacing the one before, so
+ * the run (a plateau at 4 MiB, then the peak at 16 MiB) leaves one peak file, numbered after the ones
+ * written at the plateau and removed, and it holds at least 1/1.1 of the process peak the exit snapshot
+ * reports. */
+static void peak_trigger_keeps_one_snapshot_within_the_fraction(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_PEAK=10%", NULL}, (const char *[]){"peak", "@DIR", "16", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    int peaks = 0, exits = 0;
+    struct sr_snap peak = {0}, last = {0};
+    for (int i = 0; i < r.nfiles; i++) {
+        struct sr_snap s;
+        load(r.files[i], &s);
+        if (s.info.trigger == MS_FMT_TRIGGER_PEAK) {
+            peaks++;
+            peak = s;
+        } else {
+            assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_EXIT);
+            exits++;
+            last = s;
+        }
+    }
+    assert_int_equal(peaks, 1);
+    assert_int_equal(exits, 1);
+    uint64_t true_peak = last.totals.peak_bytes;
+    assert_true(true_peak >= 16u << 20);
+    if (peak.totals.current_bytes * 110 < true_peak * 100) {
+        fail_msg("peak snapshot holds %llu bytes, the process peak was %llu",
+                 (unsigned long long)peak.totals.current_bytes, (unsigned long long)true_peak);
+    }
+    if (peak.info.sequence < 1) {
+        fail_msg("peak snapshot number %u: too few peak snapshots were written", peak.info.sequence);
+    }
+    sr_free(&peak);
+    sr_free(&last);
+    run_cleanup(&r);
+}
+
+/* A bad MEMSNAP_PEAK warns and writes no peak snapshot. */
+static void bad_peak_setting_warns_and_is_off(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_PEAK=ten", "MEMSNAP_AT_EXIT=0", NULL},
+                (const char *[]){"peak", "@DIR", "2", NULL});
+    assert_true(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
+    assert_non_null(strstr(r.out, "MEMSNAP_PEAK=ten: expected a percentage"));
+    assert_int_equal(r.nfiles, 0);
+    run_cleanup(&r);
+}
+
 static void fork_child_keeps_tracking_under_its_own_pid(void **state)
 {
     (void)state;
@@ -632,6 +685,8 @@ int main(void)
         cmocka_unit_test(interval_writes_numbered_snapshots),
         cmocka_unit_test(keep_leaves_the_newest_interval_snapshots),
         cmocka_unit_test(keep_age_deletes_older_interval_snapshots),
+        cmocka_unit_test(peak_trigger_keeps_one_snapshot_within_the_fraction),
+        cmocka_unit_test(bad_peak_setting_warns_and_is_off),
         cmocka_unit_test(fork_child_answers_the_signal_with_its_own_helper),
         cmocka_unit_test(fork_child_keeps_tracking_under_its_own_pid),
         cmocka_unit_test(exec_follows_children_by_default),
