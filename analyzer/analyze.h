@@ -98,6 +98,7 @@ struct ms_stack {
 struct ms_site {
     uint32_t stack;
     uint64_t live_bytes, live_count, alloc_bytes, alloc_count, free_bytes, free_count;
+    uint64_t temp_count; /* allocations freed before their thread's next one (TEMPORARY section; else 0) */
 };
 
 struct ms_label {
@@ -133,6 +134,7 @@ struct ms_snap {
     uint32_t leak_threads_unknown; /* threads whose stacks the scan could not use */
     bool has_memory;               /* a MEMORY section (since 1.3): RSS and live blocks by size class */
     struct ms_fmt_memory memory;
+    bool has_temporary;            /* a TEMPORARY section (since 1.4): ms_site.temp_count is known */
     void *mem_; /* owned storage */
 };
 
@@ -217,6 +219,7 @@ struct ms_group_row {
     uint32_t label;              /* strtab id of the row's text */
     uint64_t size, count;        /* live bytes and blocks */
     uint64_t alloc_bytes, alloc_count;
+    uint64_t temp_count;         /* allocations freed before their thread's next one (ms_site.temp_count) */
     /* Sampled snapshots: variances of the four estimates above (estimate.c); 0 when exact. */
     double size_var, count_var, alloc_bytes_var, alloc_count_var;
     uint32_t example;            /* the heaviest site's stack (index in the snapshot) */
@@ -232,7 +235,7 @@ struct ms_groups {
     size_t count, cap;
     struct ms_map *index;        /* key bytes -> row index + 1 */
     uint64_t size, count_total;  /* sums over the sites that passed the filters (not cumulative) */
-    uint64_t alloc_bytes, alloc_count;
+    uint64_t alloc_bytes, alloc_count, temp_count;
     struct ms_symbolizer *sym;   /* borrowed */
     const struct ms_snap *snap;  /* borrowed */
     void **handles;

@@ -102,11 +102,13 @@ static json_t *ms_dump_json(const struct ms_snap *s)
     }
     for (uint32_t i = 0; i < s->site_count; i++) {
         const struct ms_site *x = &s->sites[i];
-        json_array_append_new(sites, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "stack", (json_int_t)x->stack,
-                                               "live_bytes", (json_int_t)x->live_bytes, "live_count",
-                                               (json_int_t)x->live_count, "alloc_bytes", (json_int_t)x->alloc_bytes,
-                                               "alloc_count", (json_int_t)x->alloc_count, "free_bytes",
-                                               (json_int_t)x->free_bytes, "free_count", (json_int_t)x->free_count));
+        json_array_append_new(sites, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "stack",
+                                               (json_int_t)x->stack, "live_bytes", (json_int_t)x->live_bytes,
+                                               "live_count", (json_int_t)x->live_count, "alloc_bytes",
+                                               (json_int_t)x->alloc_bytes, "alloc_count", (json_int_t)x->alloc_count,
+                                               "free_bytes", (json_int_t)x->free_bytes, "free_count",
+                                               (json_int_t)x->free_count, "temporary", s->has_temporary ?
+                                               json_integer((json_int_t)x->temp_count) : json_null()));
     }
     for (uint32_t i = 0; i < s->label_count; i++) {
         json_t *k = ms_output_json_str(s->labels[i].key);
@@ -197,10 +199,13 @@ enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
     fprintf(o, "sites %u\n", s->site_count);
     for (uint32_t i = 0; i < s->site_count; i++) {
         const struct ms_site *x = &s->sites[i];
-        fprintf(o, "  stack %u live %llu B in %llu, allocated %llu B in %llu, freed %llu B in %llu\n", x->stack,
+        fprintf(o, "  stack %u live %llu B in %llu, allocated %llu B in %llu, freed %llu B in %llu", x->stack,
                 (unsigned long long)x->live_bytes, (unsigned long long)x->live_count,
                 (unsigned long long)x->alloc_bytes, (unsigned long long)x->alloc_count,
                 (unsigned long long)x->free_bytes, (unsigned long long)x->free_count);
+        if (s->has_temporary) /* TEMPORARY section (1.4) */
+            fprintf(o, ", %llu temporary", (unsigned long long)x->temp_count);
+        fputc('\n', o);
     }
     fprintf(o, "labels %u\n", s->label_count);
     for (uint32_t i = 0; i < s->label_count; i++)

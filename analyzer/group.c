@@ -178,6 +178,7 @@ static void ms_group_add(struct ms_group_row *r, const struct ms_snap *snap, con
     r->count += site->live_count;
     r->alloc_bytes += site->alloc_bytes;
     r->alloc_count += site->alloc_count;
+    r->temp_count += site->temp_count;
     /* The heaviest site is the row's example. */
     uint64_t w = site->live_bytes ? site->live_bytes : site->alloc_bytes / 2;
     if (r->example_weight == 0 || w > r->example_weight) {
@@ -220,6 +221,7 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
         g->count_total += site->live_count;
         g->alloc_bytes += site->alloc_bytes;
         g->alloc_count += site->alloc_count;
+        g->temp_count += site->temp_count;
         if (n + 1 > keycap) {
             keycap = (n + 1) * 2;
             uint32_t *nk = realloc(keybuf, keycap * sizeof *nk);

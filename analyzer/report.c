@@ -178,7 +178,10 @@ static enum ms_status ms_report_sites(struct ms_report *rp, const struct ms_snap
     char a[64], b[64], c[64];
     fputs("<table class=\"sites sortable\"><thead><tr><th>Site</th><th class=\"num\">Live</th>"
           "<th class=\"num\">Live blocks</th><th class=\"num\">Average</th><th class=\"num\">Allocated</th>"
-          "<th class=\"num\">Allocations</th></tr></thead><tbody>\n", out);
+          "<th class=\"num\">Allocations</th>", out);
+    if (snap->has_temporary) /* heaptrack's temporaries: freed before the thread's next allocation */
+        fputs("<th class=\"num\" title=\"freed before their thread's next allocation\">Temporary</th>", out);
+    fputs("</tr></thead><tbody>\n", out);
     size_t shown = n < MS_REPORT_SITES ? n : MS_REPORT_SITES;
     for (size_t i = 0; i < shown; i++) {
         const struct ms_group_row *gr = rows[i];
@@ -186,14 +189,21 @@ static enum ms_status ms_report_sites(struct ms_report *rp, const struct ms_snap
         ms_report_name(out, ms_strtab_get(ms_symbolize_strtab(rp->sym), gr->label));
         fprintf(out, "</td><td class=\"num\" data-v=\"%llu\">%s</td><td class=\"num\">%llu</td>"
                 "<td class=\"num\" data-v=\"%.1f\">%s</td><td class=\"num\" data-v=\"%llu\">%s</td>"
-                "<td class=\"num\">%llu</td></tr>\n", (unsigned long long)gr->size,
+                "<td class=\"num\">%llu</td>", (unsigned long long)gr->size,
                 ms_report_size(rp, a, sizeof a, (double)gr->size), (unsigned long long)gr->count,
                 gr->count ? (double)gr->size / (double)gr->count : 0.0,
                 gr->count ? ms_report_size(rp, b, sizeof b, (double)gr->size / (double)gr->count) : "",
                 (unsigned long long)gr->alloc_bytes, ms_report_size(rp, c, sizeof c, (double)gr->alloc_bytes),
                 (unsigned long long)gr->alloc_count);
+        if (snap->has_temporary)
+            fprintf(out, "<td class=\"num\">%llu</td>", (unsigned long long)gr->temp_count);
+        fputs("</tr>\n", out);
     }
     fputs("</tbody></table>\n", out);
+    if (snap->has_temporary)
+        fprintf(out, "<p class=\"note\">Temporary allocations (freed before their thread's next allocation): %llu of "
+                "%llu (%.1f%%).</p>\n", (unsigned long long)g.temp_count, (unsigned long long)g.alloc_count,
+                g.alloc_count ? 100.0 * (double)g.temp_count / (double)g.alloc_count : 0.0);
     if (shown < n)
         fprintf(out, "<p class=\"note\">%zu more sites not listed (the %d largest by live bytes are).</p>\n",
                 n - shown, MS_REPORT_SITES);

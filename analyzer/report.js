@@ -78,9 +78,10 @@
     var c = tpl.content.cloneNode(true), table = c.querySelector('table'), mem = c.querySelector('div.memory');
     if (mem) memoryView.replaceChildren(mem); else memoryView.replaceChildren();
     if (table) {
-      var note = table.nextElementSibling;
+      var notes = [], note = table.nextElementSibling;
+      for (; note && note.matches('p.note'); note = note.nextElementSibling) notes.push(note);
       sitesView.replaceChildren(table);
-      if (note) sitesView.appendChild(note);
+      notes.forEach(function (n) { sitesView.appendChild(n); });
     }
     view.replaceChildren(c);
     title.textContent = 'Flame graph: ' + tpl.getAttribute('data-title');

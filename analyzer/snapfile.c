@@ -49,6 +49,7 @@ static const char *ms_snapfile_section_name(uint32_t type)
     case MS_FMT_SEC_STACK_TREE: return "STACK_TREE";
     case MS_FMT_SEC_SITES_PACKED: return "SITES_PACKED";
     case MS_FMT_SEC_MEMORY: return "MEMORY";
+    case MS_FMT_SEC_TEMPORARY: return "TEMPORARY";
     case MS_FMT_SEC_END: return "END";
     default: return "unknown";
     }
@@ -328,7 +329,7 @@ static enum ms_status ms_snapfile_sites(struct ms_snapfile_cursor *c, struct ms_
                                 "%s: corrupt SITES section: site %u names stack %u of %u", c->name, i,
                                 fs.stack, s->stack_count);
         s->sites[i] = (struct ms_site){fs.stack, fs.live_bytes, fs.live_count, fs.alloc_bytes, fs.alloc_count,
-                                       fs.free_bytes, fs.free_count};
+                                       fs.free_bytes, fs.free_count, 0};
     }
     return MS_OK;
 }
@@ -354,9 +355,42 @@ static enum ms_status ms_snapfile_sites_packed(struct ms_snapfile_cursor *c, str
             return ms_error_set(c->err, MS_INPUT,
                                 "%s: corrupt SITES_PACKED section: site %u names stack %llu of %u", c->name, i,
                                 (unsigned long long)v[0], s->stack_count);
-        s->sites[i] = (struct ms_site){(uint32_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+        s->sites[i] = (struct ms_site){(uint32_t)v[0], v[1], v[2], v[3], v[4], v[5], v[6], 0};
     }
     return MS_OK;
+}
+
+/* After SITES: each record's count goes to the site of its stack. */
+static enum ms_status ms_snapfile_temporary(struct ms_snapfile_cursor *c, struct ms_snap *s)
+{
+    uint64_t n, id = 0, delta, temps;
+    enum ms_status r = ms_snapfile_varint(c, &n, "count", 0);
+    if (r != MS_OK)
+        return r;
+    if (n > c->left / 2)
+        return ms_error_set(c->err, MS_INPUT, "%s: corrupt TEMPORARY section: %llu records cannot fit in %zu bytes",
+                            c->name, (unsigned long long)n, c->left);
+    uint32_t *site_of = calloc(s->stack_count ? s->stack_count : 1, sizeof *site_of); /* site index + 1 */
+    if (!site_of)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    for (uint32_t i = 0; i < s->site_count; i++)
+        site_of[s->sites[i].stack] = i + 1;
+    for (uint64_t i = 0; i < n && r == MS_OK; i++) {
+        if ((r = ms_snapfile_varint(c, &delta, "record", (uint32_t)i)) != MS_OK ||
+            (r = ms_snapfile_varint(c, &temps, "record", (uint32_t)i)) != MS_OK)
+            break;
+        if ((i && delta == 0) || delta >= s->stack_count - id || !site_of[id + delta] || temps == 0) {
+            r = ms_error_set(c->err, MS_INPUT, "%s: corrupt TEMPORARY section: record %llu names %s", c->name,
+                             (unsigned long long)i, temps == 0 ? "no allocation" : "a stack out of order or "
+                             "without a site");
+            break;
+        }
+        id += delta;
+        s->sites[site_of[id] - 1].temp_count = temps;
+    }
+    free(site_of);
+    s->has_temporary = r == MS_OK;
+    return r;
 }
 
 static enum ms_status ms_snapfile_labels(struct ms_snapfile_cursor *c, struct ms_snap *s, struct ms_snapfile_mem *m)
@@ -529,7 +563,7 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
                 goto out;
             }
             ended = true;
-        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_MEMORY) {
+        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_TEMPORARY) {
             if (seen & (1u << sh.type)) {
                 r = ms_error_set(err, MS_INPUT, "%s: corrupt file: a second %s section at byte %zu", name,
                                  ms_snapfile_section_name(sh.type), off);
@@ -586,7 +620,8 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
     s->flags = h.flags;
     static const uint32_t order[] = {MS_FMT_SEC_INFO,   MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES,
                                      MS_FMT_SEC_STACKS, MS_FMT_SEC_STACK_TREE, MS_FMT_SEC_SITES,
-                                     MS_FMT_SEC_SITES_PACKED, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS, MS_FMT_SEC_MEMORY};
+                                     MS_FMT_SEC_SITES_PACKED, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS, MS_FMT_SEC_MEMORY,
+                                     MS_FMT_SEC_TEMPORARY};
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         for (size_t i = 0; i < nsec; i++) {
             if (secs[i].type != order[k])
@@ -625,6 +660,9 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
             case MS_FMT_SEC_MEMORY: /* a longer payload is a later minor version's: its prefix is ours */
                 r = ms_snapfile_take(&c, &s->memory, sizeof s->memory, "record", 0);
                 s->has_memory = r == MS_OK;
+                break;
+            case MS_FMT_SEC_TEMPORARY:
+                r = ms_snapfile_temporary(&c, s);
                 break;
             }
             if (r != MS_OK)

@@ -30,6 +30,60 @@ static void ms_top_row_text(FILE *out, const char *label, uint64_t size, uint64_
     fputc('\n', out);
 }
 
+/* heaptrack's "most temporary allocations": at most this many rows, most temporaries first. */
+#define MS_TOP_TEMPS 5
+
+static int ms_top_temp_cmp(const void *a, const void *b)
+{
+    const struct ms_group_row *x = *(struct ms_group_row *const *)a;
+    const struct ms_group_row *y = *(struct ms_group_row *const *)b;
+    if (x->temp_count != y->temp_count)
+        return x->temp_count > y->temp_count ? -1 : 1;
+    return strcmp(ms_strtab_get(ms_top_strs, x->label), ms_strtab_get(ms_top_strs, y->label));
+}
+
+/* The rows with temporary allocations, most first, into rows (room for g->count); how many. */
+static size_t ms_top_temps(const struct ms_groups *g, struct ms_group_row **rows)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->count; i++)
+        if (g->rows[i].temp_count)
+            rows[n++] = &g->rows[i];
+    qsort(rows, n, sizeof *rows, ms_top_temp_cmp);
+    return n < MS_TOP_TEMPS ? n : MS_TOP_TEMPS;
+}
+
+static json_t *ms_top_json_temps(const struct ms_snap *s, const struct ms_groups *g, struct ms_group_row **rows)
+{
+    if (!s->has_temporary)
+        return json_null();
+    size_t n = ms_top_temps(g, rows);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:o, s:I, s:I}", "key",
+                                           ms_output_json_str(ms_strtab_get(ms_top_strs, rows[i]->label)),
+                                           "temporary", (json_int_t)rows[i]->temp_count, "alloc_count",
+                                           (json_int_t)rows[i]->alloc_count));
+    return json_pack("{s:I, s:I, s:o}", "count", (json_int_t)g->temp_count, "alloc_count",
+                     (json_int_t)g->alloc_count, "rows", a);
+}
+
+static void ms_top_text_temps(FILE *out, const struct ms_snap *s, const struct ms_groups *g,
+                              struct ms_group_row **rows)
+{
+    if (!s->has_temporary)
+        return;
+    fprintf(out, "Temporary: %llu of %llu allocations (%.1f%%) freed before their thread's next allocation\n",
+            (unsigned long long)g->temp_count, (unsigned long long)g->alloc_count,
+            g->alloc_count ? 100.0 * (double)g->temp_count / (double)g->alloc_count : 0.0);
+    size_t n = ms_top_temps(g, rows);
+    char name[8192];
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "  %s: temporary=%llu of %llu allocations\n",
+                ms_output_name(ms_strtab_get(ms_top_strs, rows[i]->label), name, sizeof name),
+                (unsigned long long)rows[i]->temp_count, (unsigned long long)rows[i]->alloc_count);
+}
+
 enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
 {
     struct ms_snap **snaps = NULL;
@@ -79,12 +133,12 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
             }
             json_array_append_new(a, o);
         }
-        json_t *doc = json_pack("{s:s, s:o, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o}", "command",
+        json_t *doc = json_pack("{s:s, s:o, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:o}", "command",
                                 "top", "snapshot", ms_output_json_str(snaps[0]->path), "by", ms_group_by_name(cli->by), "cumulative",
                                 cli->cumulative, "rows", a, "other", "rows", (json_int_t)(n - shown), "size",
                                 (json_int_t)other_size, "count", (json_int_t)other_count, "selected", "size",
                                 (json_int_t)g.size, "count", (json_int_t)g.count_total, "totals",
-                                ms_output_json_totals(snaps[0]));
+                                ms_output_json_totals(snaps[0]), "temporary", ms_top_json_temps(snaps[0], &g, rows));
         r = ms_output_json(cli, doc, err);
         goto out;
     }
@@ -115,6 +169,7 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err)
     fputc('\n', out);
     if (snaps[0]->has_info && snaps[0]->info.trigger == MS_FMT_TRIGGER_PEAK)
         fputs("Peak snapshot: written at a new process peak (MEMSNAP_PEAK); the rows are what was live then\n", out);
+    ms_top_text_temps(out, snaps[0], &g, rows);
 out:
     free(rows);
     ms_group_free(&g);

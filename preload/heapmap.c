@@ -365,7 +365,7 @@ int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t
         /* Only a double free could race with this: another thread takes a slot's block only to free it. */
         heapmap_unpack(h->val, size, stack);
         __atomic_store_n(&h->key, 0, __ATOMIC_RELAXED);
-        return 1;
+        return 2; /* the thread's newest block: no allocation since (a temporary, in heaptrack's words) */
     }
     /* Sampled: the count was raised before the block went in, by a thread whose malloc happened before
      * this free. */

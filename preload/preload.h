@@ -213,7 +213,8 @@ MS_HIDDEN int ms_heapmap_init(void);
  * stays untracked). */
 MS_HIDDEN int ms_heapmap_insert(struct ms_thread *t, const void *p, size_t size, uint32_t stack,
                                 size_t *old_size, uint32_t *old_stack);
-/* 1 and the block's record when p was live (it is then forgotten), 0 when unknown. */
+/* 1 and the block's record when p was live (it is then forgotten), 2 when it was also the calling
+ * thread's newest block (a temporary allocation), 0 when unknown. */
 MS_HIDDEN int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t *stack);
 /* MEMSNAP_SAMPLE: p's count in the filter of sampled addresses, raised before p is inserted and lowered
  * after it was removed (from then on, frees of addresses never raised skip the table). */
@@ -234,6 +235,10 @@ MS_HIDDEN void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t si
 
 struct ms_site_counts {
     uint64_t alloc_bytes, alloc_count, free_bytes, free_count;
+    /* Frees of blocks that were not their thread's newest: free_count less these is heaptrack's temporary
+     * allocations (freed before the thread allocated again). Counted apart, the temporaries, the common
+     * case, cost nothing on the free path. */
+    uint64_t kept_frees;
 };
 
 #define MS_SITES_CACHE_SLOTS 256 /* per thread; a power of two */
@@ -255,6 +260,8 @@ MS_HIDDEN int ms_sites_init(void);
  * thread's cache holds the id and no new peak is reached. Live bytes and the peak follow. errno is kept. */
 MS_HIDDEN void ms_sites_alloc(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count);
 MS_HIDDEN void ms_sites_free(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count);
+/* The same for one block that was not its thread's newest (see ms_site_counts.kept_frees). */
+MS_HIDDEN void ms_sites_free_kept(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes);
 /* One call of an allocation function (MS_FMT_CALL_*) that recorded no block, counted per thread. */
 MS_HIDDEN void ms_sites_call(struct ms_thread *t, int kind);
 MS_HIDDEN void ms_sites_calls(uint64_t out[12]);

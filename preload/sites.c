@@ -13,7 +13,7 @@
 #define SITES_SLOTS MS_SITES_CACHE_SLOTS
 
 struct sites_row {
-    uint64_t alloc_bytes, alloc_count, free_bytes, free_count;
+    uint64_t alloc_bytes, alloc_count, free_bytes, free_count, kept_frees;
 };
 
 static struct sites_row *sites_rows;
@@ -56,6 +56,7 @@ static void sites_fold(struct ms_sites_cache_slot *s)
         __atomic_fetch_add(&r->alloc_count, s->d.alloc_count, __ATOMIC_RELAXED);
         __atomic_fetch_add(&r->free_bytes, s->d.free_bytes, __ATOMIC_RELAXED);
         __atomic_fetch_add(&r->free_count, s->d.free_count, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->kept_frees, s->d.kept_frees, __ATOMIC_RELAXED);
     }
 }
 
@@ -75,6 +76,7 @@ __attribute__((noinline)) static void sites_evict(struct ms_sites_cache *l, stru
     __atomic_store_n(&s->d.alloc_count, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->d.free_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&s->d.free_count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->d.kept_frees, 0, __ATOMIC_RELAXED);
     sites_seq(l);
 }
 
@@ -232,7 +234,9 @@ void ms_sites_alloc(struct ms_thread *t, int kind, uint32_t stack, uint64_t byte
     sites_live_add(l, (int64_t)bytes);
 }
 
-void ms_sites_free(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count)
+/* kept: a constant in each caller, so the common free carries no test for it. */
+static inline __attribute__((always_inline)) void sites_free(struct ms_thread *t, int kind, uint32_t stack,
+                                                             uint64_t bytes, uint64_t count, int kept)
 {
     struct ms_sites_cache *l = sites_local(t);
     if (MS_UNLIKELY(!l)) {
@@ -240,6 +244,9 @@ void ms_sites_free(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes
             __atomic_fetch_add(&sites_calls_global[kind], 1, __ATOMIC_RELAXED);
         }
         sites_unattached(stack, -(int64_t)bytes, count);
+        if (kept) {
+            __atomic_fetch_add(&sites_rows[stack].kept_frees, 1, __ATOMIC_RELAXED);
+        }
         return;
     }
     if (kind >= 0) {
@@ -248,7 +255,20 @@ void ms_sites_free(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes
     struct ms_sites_cache_slot *s = sites_slot(l, stack);
     sites_bump(&s->d.free_bytes, bytes);
     sites_bump(&s->d.free_count, count);
+    if (kept) {
+        sites_bump(&s->d.kept_frees, 1);
+    }
     sites_live_add(l, -(int64_t)bytes);
+}
+
+void ms_sites_free(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes, uint64_t count)
+{
+    sites_free(t, kind, stack, bytes, count, 0);
+}
+
+void ms_sites_free_kept(struct ms_thread *t, int kind, uint32_t stack, uint64_t bytes)
+{
+    sites_free(t, kind, stack, bytes, 1, 1);
 }
 
 void ms_sites_call(struct ms_thread *t, int kind)
@@ -309,6 +329,7 @@ static void sites_copy(struct ms_sites_cache *l, struct ms_sites_cache_slot *cop
             copy[i].d.alloc_count = sites_get(&l->slot[i].d.alloc_count);
             copy[i].d.free_bytes = sites_get(&l->slot[i].d.free_bytes);
             copy[i].d.free_count = sites_get(&l->slot[i].d.free_count);
+            copy[i].d.kept_frees = sites_get(&l->slot[i].d.kept_frees);
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&l->seq, __ATOMIC_RELAXED) == before) {
@@ -324,6 +345,7 @@ void ms_sites_collect(uint32_t n, struct ms_site_counts *out)
         out[id].alloc_count = sites_get(&sites_rows[id].alloc_count);
         out[id].free_bytes = sites_get(&sites_rows[id].free_bytes);
         out[id].free_count = sites_get(&sites_rows[id].free_count);
+        out[id].kept_frees = sites_get(&sites_rows[id].kept_frees);
     }
     static struct ms_sites_cache_slot copy[SITES_SLOTS]; /* callers are serialized by ms_snapshot_lock */
     for (int t = 0, used = ms_thread_slots_used(); t < used; t++) {
@@ -336,6 +358,7 @@ void ms_sites_collect(uint32_t n, struct ms_site_counts *out)
                 c->alloc_count += copy[i].d.alloc_count;
                 c->free_bytes += copy[i].d.free_bytes;
                 c->free_count += copy[i].d.free_count;
+                c->kept_frees += copy[i].d.kept_frees;
             }
         }
     }

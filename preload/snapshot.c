@@ -385,6 +385,7 @@ struct snapshot_plan {
     struct snapshot_tree tree;
     uint32_t stacks;
     uint64_t stacks_len, modules_len, info_len, labels_len, sites_len, leaks_len;
+    uint64_t temps_len; /* 0: no TEMPORARY section (sampled counts) */
     uint32_t label_count;
     struct ms_reach reach; /* reach.sites NULL: no scan, no LEAKS section */
     uint32_t leak_records;
@@ -427,6 +428,38 @@ static void snapshot_write_sites(struct snapshot_out *o, const struct ms_site_co
         }
         o->used = (size_t)(w - o->buf);
     }
+}
+
+/* TEMPORARY: the stacks with temporary allocations as (id delta, count) varints. With o NULL, only the
+ * payload's length. */
+static uint64_t snapshot_temp_count(const struct ms_site_counts *c)
+{
+    return c->free_count > c->kept_frees ? c->free_count - c->kept_frees : 0;
+}
+
+static uint64_t snapshot_temps(struct snapshot_out *o, const struct ms_site_counts *sites, uint32_t n)
+{
+    uint32_t count = 0, prev = 0;
+    for (uint32_t id = 0; id < n; id++) {
+        count += snapshot_temp_count(&sites[id]) != 0;
+    }
+    uint64_t len = snapshot_varint_len(count);
+    if (o) {
+        o->used = (size_t)(snapshot_varint(snapshot_reserve(o, 10), count) - o->buf);
+    }
+    for (uint32_t id = 0; id < n; id++) {
+        uint64_t temps = snapshot_temp_count(&sites[id]);
+        if (!temps) {
+            continue;
+        }
+        len += snapshot_varint_len(id - prev) + snapshot_varint_len(temps);
+        if (o) {
+            unsigned char *w = snapshot_varint(snapshot_reserve(o, 20), id - prev);
+            o->used = (size_t)(snapshot_varint(w, temps) - o->buf);
+        }
+        prev = id;
+    }
+    return len;
 }
 
 static int snapshot_leak_nonzero(const struct ms_reach_site *r)
@@ -579,6 +612,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     }
     pl.stacks_len = pl.tree.len;
     pl.sites_len = snapshot_sites_len(sites, pl.stacks);
+    pl.temps_len = ms_config.sample ? 0 : snapshot_temps(NULL, sites, pl.stacks);
     pl.modules_len = 4;
     for (uint32_t i = 0; i < pl.mods.count; i++) {
         pl.modules_len += sizeof(struct ms_fmt_module) + pl.mods.items[i].path_len + pl.mods.items[i].build_id_len;
@@ -604,6 +638,9 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     if (pl.reach.sites) {
         file_size += sizeof(struct ms_fmt_section) + snapshot_pad(pl.leaks_len);
     }
+    if (pl.temps_len) {
+        file_size += sizeof(struct ms_fmt_section) + snapshot_pad(pl.temps_len);
+    }
 
     struct ms_tracker_totals t;
     ms_tracker_totals(&t, sites, pl.stacks);
@@ -617,7 +654,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         .version_minor = MS_FMT_VERSION_MINOR,
         .flags = flags,
         .header_size = sizeof h,
-        .section_count = pl.reach.sites ? 9 : 8,
+        .section_count = 8 + (pl.reach.sites != NULL) + (pl.temps_len != 0),
         .file_size = file_size,
     };
     memcpy(h.magic, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN);
@@ -678,6 +715,12 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_memory(&o->mem);
     snapshot_section(o, MS_FMT_SEC_MEMORY, sizeof o->mem);
     snapshot_put(o, &o->mem, sizeof o->mem);
+
+    if (pl.temps_len) {
+        snapshot_section(o, MS_FMT_SEC_TEMPORARY, pl.temps_len);
+        snapshot_temps(o, sites, pl.stacks);
+        snapshot_end_section(o, pl.temps_len);
+    }
 
     if (pl.reach.sites) {
         snapshot_section(o, MS_FMT_SEC_LEAKS, pl.leaks_len);

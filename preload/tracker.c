@@ -148,7 +148,7 @@ __attribute__((noinline)) static void tracker_forget_sampled(struct ms_thread *t
     ms_heapmap_sampled_drop(p); /* after the block left the map */
     uint64_t bytes, count;
     tracker_weight_sampled(size, &bytes, &count);
-    ms_sites_free(t, kind, stack, bytes, count);
+    ms_sites_free(t, kind, stack, bytes, count); /* no temporaries: the slot holds the newest sampled block */
 }
 
 __attribute__((noinline)) static void tracker_add_sampled(struct ms_thread *t, int kind, uint64_t size, uint32_t stack)
@@ -160,11 +160,17 @@ __attribute__((noinline)) static void tracker_add_sampled(struct ms_thread *t, i
 
 /* ---- recording ------------------------------------------------------------------------------------ */
 
-/* A recorded block goes; the call of `kind` (-1: counted elsewhere) is counted with it. */
-static inline void tracker_forget(struct ms_thread *t, int kind, const void *p, uint64_t size, uint32_t stack)
+/* A recorded block goes (kept: it was not its thread's newest block, so not a temporary allocation); the
+ * call of `kind` (-1: counted elsewhere) is counted with it. */
+static inline void tracker_forget(struct ms_thread *t, int kind, const void *p, uint64_t size, uint32_t stack,
+                                  int kept)
 {
     if (MS_UNLIKELY(ms_config.sample)) {
         tracker_forget_sampled(t, kind, p, size, stack);
+        return;
+    }
+    if (kept) {
+        ms_sites_free_kept(t, kind, stack, size);
         return;
     }
     ms_sites_free(t, kind, stack, size, 1);
@@ -202,7 +208,7 @@ static inline __attribute__((always_inline)) void tracker_record(struct ms_threa
             tracker_count(t, kind);
             return;
         }
-        tracker_forget(t, -1, p, old_size, old_stack); /* its free went unseen */
+        tracker_forget(t, -1, p, old_size, old_stack, 1); /* its free went unseen */
     }
     if (MS_UNLIKELY(ms_config.sample)) {
         tracker_add_sampled(t, kind, size, stack);
@@ -216,8 +222,9 @@ static inline void tracker_release(struct ms_thread *t, int kind, void *p)
 {
     size_t size;
     uint32_t stack;
-    if (ms_heapmap_remove(t, p, &size, &stack)) {
-        tracker_forget(t, kind, p, size, stack);
+    int known = ms_heapmap_remove(t, p, &size, &stack);
+    if (known) {
+        tracker_forget(t, kind, p, size, stack, known == 1); /* 2: the thread's newest block, a temporary */
         return;
     }
     tracker_count(t, kind);
@@ -414,14 +421,14 @@ static inline __attribute__((always_inline)) void tracker_settle(struct ms_threa
 {
     if (q) {
         if (known) {
-            tracker_forget(t, -1, p, old_size, old_stack);
+            tracker_forget(t, -1, p, old_size, old_stack, 1); /* a realloc's old block is no temporary */
         } else if (p && !ms_config.sample) {
             __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
         }
         tracker_record(t, kind, q, size);
     } else if (freed) {
         if (known) {
-            tracker_forget(t, kind, p, old_size, old_stack);
+            tracker_forget(t, kind, p, old_size, old_stack, 1);
         } else {
             tracker_count(t, kind);
         }

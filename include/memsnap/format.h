@@ -1,5 +1,5 @@
-/* memsnap snapshot file format, version 1.3 (1.1 added the LEAKS section; 1.2 the compressed body and the
- * STACK_TREE and SITES_PACKED sections; 1.3 the MEMORY section).
+/* memsnap snapshot file format, version 1.4 (1.1 added the LEAKS section; 1.2 the compressed body and the
+ * STACK_TREE and SITES_PACKED sections; 1.3 the MEMORY section; 1.4 the TEMPORARY section).
  *
  * Shared by the writer (preload/snapshot.c) and the reader (analyzer/snapfile.c); the prose version with
  * examples is docs/snapshot-format.md. Everything is little-endian. A file is:
@@ -24,7 +24,7 @@
 #define MS_FMT_MAGIC "MEMSNAP\0"     /* 8 bytes, includes the NUL */
 #define MS_FMT_MAGIC_LEN 8
 #define MS_FMT_VERSION_MAJOR 1
-#define MS_FMT_VERSION_MINOR 3
+#define MS_FMT_VERSION_MINOR 4
 
 /* ms_fmt_header.flags */
 enum {
@@ -63,6 +63,7 @@ enum {
     MS_FMT_SEC_STACK_TREE = 8, /* since 1.2: the stacks as a prefix tree (replaces STACKS) */
     MS_FMT_SEC_SITES_PACKED = 9, /* since 1.2: SITES in varints (replaces SITES) */
     MS_FMT_SEC_MEMORY = 10, /* since 1.3: resident set and live blocks by size class */
+    MS_FMT_SEC_TEMPORARY = 11, /* since 1.4: temporary allocations per stack */
     MS_FMT_SEC_END = 0xffff,
 };
 
@@ -227,6 +228,12 @@ struct ms_fmt_memory {
     uint64_t class_count[MS_FMT_SIZE_CLASSES]; /* live blocks per size class */
     uint64_t class_bytes[MS_FMT_SIZE_CLASSES]; /* their requested bytes */
 };
+
+/* TEMPORARY payload (since 1.4; optional, at most one): the allocations freed before their thread's next
+ * allocation (heaptrack's "temporary"), per stack. Unsigned LEB128 varints: count, then count records of
+ * (stack id minus the previous record's, the first minus 0; ids strictly increasing, each a stack with a
+ * site) and (temporary allocations, >= 1). Stacks not listed had none. With MS_FMT_FLAG_SAMPLED the
+ * counts are of the sampled blocks only. */
 
 /* END payload: u64 checksum = ms_fmt_checksum over every byte of the file before the END section header. */
 

@@ -26,7 +26,8 @@ def need(obj, keys, where):
 frame = ["function", "file", "line", "module", "offset", "inlined"]
 
 top = load("top")
-need(top, ["command", "snapshot", "by", "cumulative", "rows", "other", "selected", "totals"], "top")
+need(top, ["command", "snapshot", "by", "cumulative", "rows", "other", "selected", "totals", "temporary"], "top")
+assert top["temporary"] is None  # no TEMPORARY section in this file
 assert top["command"] == "top" and top["by"] == "line"
 for r in top["rows"]:
     need(r, ["key", "size", "count", "average", "alloc_bytes", "alloc_count", "stack"], "top row")

@@ -244,6 +244,64 @@ static void reader_reads_the_memory_section_and_files_without_it(void **state)
     assert_non_null(strstr(err.msg, "a second MEMORY section"));
 }
 
+/* Three stacks with sites (0, 1, 2) and a TEMPORARY payload of n bytes (NULL: no section). */
+static enum ms_status temporary_parse(const unsigned char *payload, size_t n, struct ms_snap **s, struct ms_error *err)
+{
+    struct snapgen *g = snapgen_new();
+    snapgen_module(g, "/bin/x", 0, 0, NULL, 0);
+    for (uint64_t k = 0; k < 3; k++) {
+        struct ms_fmt_frame f = {0, 0, 0x10 + k};
+        snapgen_site(g, snapgen_stack(g, &f, 1, 0), 8, 1, 800, 100);
+    }
+    if (payload)
+        snapgen_extra(g, MS_FMT_SEC_TEMPORARY, payload, n);
+    size_t len;
+    unsigned char *b = snapgen_build(g, &len);
+    enum ms_status r = ms_snapfile_parse(b, len, "temp.snap", 0, s, err);
+    free(b);
+    snapgen_free(g);
+    return r;
+}
+
+/* Temporary allocations per stack (1.4): read onto the sites, absent in older files; a record out of
+ * order, of no allocation, or past the stacks is a corrupt file. */
+static void reader_reads_the_temporary_section_and_files_without_it(void **state)
+{
+    (void)state;
+    struct ms_snap *s;
+    struct ms_error err = {""};
+    /* 2 records: stack 0 has 5, stack 2 (delta 2) has 300 (varint 0xac 0x02) */
+    static const unsigned char ok[] = {2, 0, 5, 2, 0xac, 0x02};
+    assert_int_equal(temporary_parse(ok, sizeof ok, &s, &err), MS_OK);
+    assert_true(s->has_temporary);
+    uint64_t got[3] = {0};
+    for (uint32_t i = 0; i < s->site_count; i++)
+        got[s->sites[i].stack] = s->sites[i].temp_count;
+    assert_int_equal(got[0], 5);
+    assert_int_equal(got[1], 0);
+    assert_int_equal(got[2], 300);
+    ms_snapfile_free(s);
+    assert_int_equal(temporary_parse(NULL, 0, &s, &err), MS_OK);
+    assert_false(s->has_temporary);
+    ms_snapfile_free(s);
+    static const struct {
+        unsigned char p[8];
+        size_t n;
+        const char *why;
+    } bad[] = {
+        {{2, 1, 5, 0, 5}, 5, "out of order"},  /* the same stack twice */
+        {{1, 1, 0}, 3, "no allocation"},       /* a zero count */
+        {{1, 3, 5}, 3, "out of order"},        /* stack 3 of 3 */
+        {{2, 0, 5}, 3, "cannot fit"},          /* a record missing */
+        {{1, 0, 0x80}, 3, "truncated"},        /* a varint cut short */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(temporary_parse(bad[i].p, bad[i].n, &s, &err), MS_INPUT);
+        if (!strstr(err.msg, "temp.snap: corrupt TEMPORARY section") || !strstr(err.msg, bad[i].why))
+            fail_msg("case %zu: %s", i, err.msg);
+    }
+}
+
 static void reader_reports_a_missing_file_by_name(void **state)
 {
     (void)state;
@@ -265,6 +323,7 @@ int main(void)
         cmocka_unit_test(reader_survives_every_corruption_of_a_compressed_file),
         cmocka_unit_test(reader_reports_a_missing_file_by_name),
         cmocka_unit_test(reader_reads_the_memory_section_and_files_without_it),
+        cmocka_unit_test(reader_reads_the_temporary_section_and_files_without_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
 # of fixture.c that allocated it (frame 0, module map and offsets are right); the MEMORY section has the
 # process's RSS (above the live heap) and size classes that account for every live block, the three leaked
 # 777-byte blocks in the 512..1023 class. A MEMSNAP_PEAK run's peak snapshot: `top` says what it is, `plot`
-# and `report` how close it came to the process peak.
+# and `report` how close it came to the process peak. Temporary allocations (freed before the thread's next
+# allocation) per line: 100 at the fixture's first loop, 50 at the second block of each pair, none at the
+# first (an allocation came between), in `top`'s JSON and text and in the report.
 #   analyzer_roundtrip.sh MEMSNAP_CLI FIXTURE FIXTURE_SOURCE     (MEMSNAP_PRELOAD_LIB in the environment)
 set -u
 cli=$(realpath "$1")
@@ -22,7 +24,7 @@ if [ -z "$py" ]; then
 fi
 work=$(mktemp -d /tmp/memsnap-roundtrip-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "1..3"
+echo "1..4"
 
 env -u MEMSNAP_AT_EXIT LD_PRELOAD="$lib" MEMSNAP_OUTPUT="$work/leak.snap" "$fixture" leak
 "$cli" dump --format json "$work/leak.snap" >"$work/leak.json" 2>"$work/err"
@@ -82,5 +84,30 @@ if [ -z "$why" ]; then
   echo "ok 3 - the MEMSNAP_PEAK snapshot is named by top, plot and report"
 else
   echo "not ok 3 - MEMSNAP_PEAK snapshot: $why"
+  exit 1
+fi
+
+env -u MEMSNAP_AT_EXIT LD_PRELOAD="$lib" MEMSNAP_OUTPUT="$work/temps.snap" "$fixture" temps
+l1=$(grep -n 'malloc(32); /\* temporary' "$source_file" | cut -d: -f1)
+l2=$(grep -n 'malloc(16); /\* not temporary' "$source_file" | cut -d: -f1)
+l3=$(grep -n 'malloc(24); /\* temporary' "$source_file" | cut -d: -f1)
+"$cli" top --format json --by line "$work/temps.snap" >"$work/temps.json" 2>"$work/err"
+"$cli" top --by line "$work/temps.snap" >"$work/temps.txt" 2>>"$work/err"
+"$cli" report "$work/temps.snap" -o "$work/temps.html" 2>>"$work/err"
+if "$py" - "$work/temps.json" "$l1" "$l2" "$l3" <<'PY' && grep -q "^  .*fixture.c:$l1: temporary=100 of 100 allocations" "$work/temps.txt" &&
+import json, sys
+d = json.load(open(sys.argv[1]))
+l1, l2, l3 = sys.argv[2:5]
+rows = {r["key"].rsplit("/", 1)[-1]: r for r in d["temporary"]["rows"]}
+assert rows["fixture.c:" + l1]["temporary"] == 100, rows
+assert rows["fixture.c:" + l3]["temporary"] == 50, rows
+assert "fixture.c:" + l2 not in rows, rows
+assert d["temporary"]["count"] >= 150, d["temporary"]
+PY
+  grep -q '<th class="num" title="freed before their thread.s next allocation">Temporary</th>' "$work/temps.html"; then
+  echo "ok 4 - temporary allocations per line in top (JSON and text) and the report"
+else
+  echo "not ok 4 - temporary allocations: $(head -3 "$work/err")"
+  sed 's/^/# /' "$work/temps.txt" | tail -8
   exit 1
 fi

@@ -248,6 +248,26 @@ static int fixture_peak(const char *dir, long mib)
     return 0;
 }
 
+/* Temporary allocations (freed before the thread's next allocation), heaptrack's definition: 100 at the
+ * first line; of each pair below only the second block is one (the first sees an allocation before its
+ * free): 50 more at its line. */
+static void fixture_temps(void)
+{
+    for (int i = 0; i < 100; i++) {
+        char *p = malloc(32); /* temporary */
+        KEEP(p);
+        free(p);
+    }
+    for (int i = 0; i < 50; i++) {
+        char *a = malloc(16); /* not temporary */
+        char *b = malloc(24); /* temporary */
+        KEEP(a);
+        KEEP(b);
+        free(b);
+        free(a);
+    }
+}
+
 static int fixture_tmpnames(const char *path)
 {
     char name[4096];
@@ -369,6 +389,10 @@ int main(int argc, char **argv)
             fixture_sleep_ms(10);
         }
         return stat(argv[2], &st) == 0 ? 0 : 3;
+    }
+    if (!strcmp(mode, "temps")) {
+        fixture_temps();
+        return 0;
     }
     if (!strcmp(mode, "peak") && argc > 3) {
         return fixture_peak(argv[2], atol(argv[3]));
