@@ -259,6 +259,12 @@ enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, c
 void ms_estimate_site(uint64_t rate, uint64_t bytes, uint64_t count, double *bytes_var, double *count_var);
 /* Adds a site's variances to a row (nothing for an exact snapshot). */
 void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, const struct ms_site *site);
+/* A sampled snapshot's row in JSON gets the standard errors of its estimates: of its live bytes and
+ * blocks under the names given, alloc_bytes_se, alloc_count_se (a 95% interval is the value +- 1.96 of
+ * them). Nothing when exact. */
+struct json_t;
+void ms_estimate_json_row(struct json_t *o, const struct ms_snap *snap, const struct ms_group_row *row,
+                          const char *live_bytes_se, const char *live_count_se);
 
 /* ---- size.c: tracemalloc's size rendering -------------------------------------------------------- */
 

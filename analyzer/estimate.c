@@ -4,6 +4,7 @@
  * N s^2 (1-p)/p for bytes and N (1-p)/p for blocks. A snapshot keeps each site's sums, not its block
  * sizes, so a site is taken as blocks of its mean size (exact when it allocates one size, the common
  * case) and N as its estimated count. Sites are independent: a row's variance is the sum of its sites'. */
+#include <jansson.h>
 #include <math.h>
 
 #include "analyze.h"
@@ -41,4 +42,15 @@ void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, c
     ms_estimate_site(snap->info.sample_rate, site->alloc_bytes, site->alloc_count, &b, &c);
     row->alloc_bytes_var += b;
     row->alloc_count_var += c;
+}
+
+void ms_estimate_json_row(struct json_t *o, const struct ms_snap *snap, const struct ms_group_row *row,
+                          const char *live_bytes_se, const char *live_count_se)
+{
+    if (!o || !(snap->flags & MS_FMT_FLAG_SAMPLED))
+        return;
+    json_object_set_new(o, live_bytes_se, json_real(sqrt(row->size_var)));
+    json_object_set_new(o, live_count_se, json_real(sqrt(row->count_var)));
+    json_object_set_new(o, "alloc_bytes_se", json_real(sqrt(row->alloc_bytes_var)));
+    json_object_set_new(o, "alloc_count_se", json_real(sqrt(row->alloc_count_var)));
 }

@@ -16,7 +16,7 @@ static int ms_export_json_cmp(const void *a, const void *b)
 }
 
 /* One site per line, written as it is built: a DOM of every frame of 100,000 stacks would take a gigabyte. */
-static bool ms_export_json_site(FILE *out, const struct ms_group_row *r, bool last)
+static bool ms_export_json_site(FILE *out, const struct ms_snap *snap, const struct ms_group_row *r, bool last)
 {
     json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "live_bytes", (json_int_t)r->size, "live_count",
                           (json_int_t)r->count, "alloc_bytes", (json_int_t)r->alloc_bytes, "alloc_count",
@@ -25,6 +25,7 @@ static bool ms_export_json_site(FILE *out, const struct ms_group_row *r, bool la
                           ms_output_json_stack(r->stack, r->stack_len));
     if (!o)
         return false;
+    ms_estimate_json_row(o, snap, r, "live_bytes_se", "live_count_se"); /* sampled: standard errors */
     fputs("    ", out);
     int rc = json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(o);
@@ -63,7 +64,7 @@ enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_er
     /* The head object without its closing brace, then the sites as its last member. */
     fprintf(out, "%.*s,\n  \"sites\": [%s", (int)(len - 2), text, n ? "\n" : "");
     for (size_t i = 0; i < n; i++)
-        if (!ms_export_json_site(out, rows[i], i + 1 == n)) {
+        if (!ms_export_json_site(out, s, rows[i], i + 1 == n)) {
             r = ms_error_set(err, MS_NOMEM, "out of memory building JSON");
             goto out;
         }
