@@ -70,3 +70,26 @@ MS_EXPORT size_t malloc_usable_size(void *p)
 {
     return ms_tracker_usable_size(p);
 }
+
+/* A library unloaded now may have its addresses reused by the next one: the unwinder's cached rules for
+ * them must go. Interposed because the dynamic linker offers no notification for it. */
+MS_EXPORT int dlclose(void *handle);
+
+MS_EXPORT int dlclose(void *handle)
+{
+    return ms_modules_dlclose(handle);
+}
+
+/* _exit skips destructors: caught here when the program calls it through the dynamic linker. */
+MS_EXPORT _Noreturn void _exit(int status);
+MS_EXPORT _Noreturn void _Exit(int status);
+
+MS_EXPORT _Noreturn void _exit(int status)
+{
+    ms_trigger_exit_now(status);
+}
+
+MS_EXPORT _Noreturn void _Exit(int status)
+{
+    ms_trigger_exit_now(status);
+}

@@ -149,11 +149,7 @@ void ms_modules_release(struct ms_modules *m)
     memset(m, 0, sizeof *m);
 }
 
-/* A library unloaded now may have its addresses reused by the next one: the unwinder's cached rules for
- * them must go. Interposed because the dynamic linker offers no notification for it. */
-MS_EXPORT int dlclose(void *handle);
-
-int dlclose(void *handle)
+int ms_modules_dlclose(void *handle)
 {
     static int (*next)(void *);
     int (*fn)(void *) = __atomic_load_n(&next, __ATOMIC_ACQUIRE);

@@ -343,6 +343,8 @@ MS_HIDDEN int ms_modules_collect(struct ms_modules *out);
 /* Module index holding addr, or MS_FMT_MODULE_NONE. */
 MS_HIDDEN uint32_t ms_modules_find(const struct ms_modules *m, uintptr_t addr);
 MS_HIDDEN void ms_modules_release(struct ms_modules *m);
+/* dlclose (interpose.c), then the unwinder's rules for the code that went are forgotten. */
+MS_HIDDEN int ms_modules_dlclose(void *handle);
 
 /* ---- snapshot.c: the .snap writer ------------------------------------------------------------------ */
 
@@ -451,6 +453,8 @@ static inline __attribute__((always_inline)) void ms_reach_capture_entry(void)
 MS_HIDDEN void ms_trigger_init(void);
 /* The at-exit snapshot, at most once per process. */
 MS_HIDDEN void ms_trigger_exit(void);
+/* _exit and _Exit (interpose.c): the exit snapshot, MEMSNAP_LEAK_EXITCODE on a zero status, then exit. */
+MS_HIDDEN _Noreturn void ms_trigger_exit_now(int status);
 /* Work put off to an ordinary moment (see ms_tracker_request_attention): a fork child's helper thread. */
 MS_HIDDEN void ms_trigger_attend(void);
 /* After a peak snapshot holding `current` live bytes (or after a failed one, current = the process peak):

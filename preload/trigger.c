@@ -183,24 +183,11 @@ __attribute__((destructor)) static void trigger_destructor(void)
     ms_leakexit_finish(1);
 }
 
-/* _exit skips destructors: caught here when the program calls it through the dynamic linker. */
-MS_EXPORT _Noreturn void _exit(int status);
-MS_EXPORT _Noreturn void _Exit(int status);
-
-MS_EXPORT _Noreturn void _exit(int status)
+void ms_trigger_exit_now(int status)
 {
     ms_trigger_exit();
     if (status == 0) {
         ms_leakexit_finish(0); /* a failing program keeps its own status */
-    }
-    ms_platform_exit_group(status);
-}
-
-MS_EXPORT _Noreturn void _Exit(int status)
-{
-    ms_trigger_exit();
-    if (status == 0) {
-        ms_leakexit_finish(0);
     }
     ms_platform_exit_group(status);
 }
