@@ -16,7 +16,7 @@ struct modules_walk {
     int err;
 };
 
-static void modules_build_id(struct ms_module *mod, const struct dl_phdr_info *info)
+static void modules_build_id(struct ms_modules_entry *mod, const struct dl_phdr_info *info)
 {
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -64,7 +64,7 @@ static int modules_visit(struct dl_phdr_info *info, size_t size, void *data)
     }
     if (m->count == w->cap) {
         uint32_t cap = w->cap ? w->cap * 2 : 64;
-        struct ms_module *items = ms_real.realloc(m->items, cap * sizeof *items);
+        struct ms_modules_entry *items = ms_real.realloc(m->items, cap * sizeof *items);
         if (!items) {
             w->err = -ENOMEM;
             return 1;
@@ -72,7 +72,7 @@ static int modules_visit(struct dl_phdr_info *info, size_t size, void *data)
         m->items = items;
         w->cap = cap;
     }
-    struct ms_module *mod = &m->items[m->count];
+    struct ms_modules_entry *mod = &m->items[m->count];
     memset(mod, 0, sizeof *mod);
     mod->base = info->dlpi_addr;
     mod->lo = lo;

@@ -319,12 +319,13 @@ MS_HIDDEN uint64_t ms_tracker_start_ns(void);
 /* The pid the tracker belongs to (updated in fork children). */
 MS_HIDDEN pid_t ms_tracker_pid(void);
 MS_HIDDEN void ms_tracker_after_fork_child(void);
-/* Have the next allocation call (outside the guard, on any thread) run ms_trigger_attend first. */
-MS_HIDDEN void ms_tracker_request_attention(void);
+/* Have the next allocation call (outside the guard, on any thread) run ms_trigger_run_deferred first. */
+MS_HIDDEN void ms_tracker_defer_work(void);
 
 /* ---- modules.c: the loaded objects, for offsets that survive the process ------------------------ */
 
-struct ms_module {
+/* One loaded object as the process sees it (the analyzer reads it back as its own struct ms_module). */
+struct ms_modules_entry {
     uintptr_t base, lo, hi; /* load bias; [lo, hi) spans the PT_LOAD segments */
     char *path;
     uint32_t path_len;
@@ -333,7 +334,7 @@ struct ms_module {
 };
 
 struct ms_modules {
-    struct ms_module *items; /* items[0] is the main executable; sorted copy for lookups in `order` */
+    struct ms_modules_entry *items; /* items[0] is the main executable; sorted copy for lookups in `order` */
     uint32_t count;
     uint32_t *order;
 };
@@ -455,8 +456,8 @@ MS_HIDDEN void ms_trigger_init(void);
 MS_HIDDEN void ms_trigger_exit(void);
 /* _exit and _Exit (interpose.c): the exit snapshot, MEMSNAP_LEAK_EXITCODE on a zero status, then exit. */
 MS_HIDDEN _Noreturn void ms_trigger_exit_now(int status);
-/* Work put off to an ordinary moment (see ms_tracker_request_attention): a fork child's helper thread. */
-MS_HIDDEN void ms_trigger_attend(void);
+/* Work put off to an ordinary moment (see ms_tracker_defer_work): a fork child's helper thread. */
+MS_HIDDEN void ms_trigger_run_deferred(void);
 /* After a peak snapshot holding `current` live bytes (or after a failed one, current = the process peak):
  * arms the next mark MEMSNAP_PEAK percent above it. */
 MS_HIDDEN void ms_trigger_peak_rearm(uint64_t current);
@@ -483,13 +484,13 @@ struct ms_unwind_fp_way {
 };
 
 /* MS_UNWIND_DWARF: a walk the memo held earlier, kept by its stack id once the tracker interned it: from
- * the entry (ip, sp), with bp when entry_bp, the words listed in check (as in the memo: checks, wides)
+ * the entry (ip, sp), with bp when entry_bp, the words listed in check (as in the memo: narrow_checks, wide_checks)
  * hold what they held (unwind_memo_checks), under generation gen; count frames from frame 0. */
 struct ms_unwind_dw_way {
     uintptr_t ip, sp, bp;
     uint64_t gen; /* UINT64_MAX: empty */
     uint64_t limits;
-    int entry_bp, checks, wides, count;
+    int entry_bp, narrow_checks, wide_checks, count;
     uint32_t stack;
     uintptr_t check[2 * MS_UNWIND_DW_CHECKS] __attribute__((aligned(16)));
 };
@@ -502,18 +503,18 @@ struct ms_unwind_memo {
     int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
     unsigned generation;
     /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
-     * it interrupted; unwind_again, which only reads, sees by a change that one interrupted it. */
+     * it interrupted; unwind_memo_reuse, which only reads, sees by a change that one interrupted it. */
     unsigned seq;
-    uint64_t again; /* generation when complete, else a value no generation has: one test for both */
-    /* What unwind_again must find again, for a complete walk: (address, word) pairs, the return address
+    uint64_t reuse_gen; /* generation when complete, else a value no generation has: one test for both */
+    /* What unwind_memo_reuse must find again, for a complete walk: (address, word) pairs, the return address
      * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
      * of frame 0 itself. Last: the fields above share a cache line. */
-    int checks, wides, entry_bp; /* checks < 0: not listed yet (unwind_checks_hold says the layout) */
+    int narrow_checks, wide_checks, entry_bp; /* narrow_checks < 0: not listed yet (unwind_checks_hold says the layout) */
     uintptr_t check[4 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
-    /* fresh: the last capture was the walk held here (MS_UNWIND_FP: 1 + its way), made with
-     * fresh_limits, so ms_unwind_remember may keep it with the id the tracker interned for it. */
-    int fresh;
-    uint64_t fresh_limits;
+    /* pending: the last capture was the walk held here (MS_UNWIND_FP: 1 + its way), made with
+     * pending_limits, waiting for ms_unwind_remember to keep it with the id the tracker interns for it. */
+    int pending;
+    uint64_t pending_limits;
     /* MS_UNWIND_FP: the last walks from up to MS_UNWIND_FP_WAYS entry frames (a loop over a few call
      * sites), in the buffers the CFI walk uses otherwise. */
     struct ms_unwind_fp_way fp[MS_UNWIND_FP_WAYS];

@@ -239,7 +239,7 @@ static uint32_t snapshot_tree_add(struct snapshot_tree *t, const struct ms_modul
     uint32_t n = t->nodes++;
     t->parent[n] = parent;
     t->ip[n] = ip;
-    const struct ms_module *lm = *last != MS_FMT_MODULE_NONE ? &mods->items[*last] : NULL;
+    const struct ms_modules_entry *lm = *last != MS_FMT_MODULE_NONE ? &mods->items[*last] : NULL;
     if (!lm || ip < lm->lo || ip >= lm->hi) { /* frames cluster: try the previous module first */
         *last = ms_modules_find(mods, ip);
     }
@@ -541,7 +541,7 @@ static void snapshot_write_modules(struct snapshot_out *o, const struct ms_modul
 {
     snapshot_u32(o, m->count);
     for (uint32_t i = 0; i < m->count; i++) {
-        const struct ms_module *mod = &m->items[i];
+        const struct ms_modules_entry *mod = &m->items[i];
         struct ms_fmt_module r = {
             .base = mod->base,
             .size = mod->hi - mod->lo,

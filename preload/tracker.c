@@ -12,9 +12,9 @@
 /* Frames skipped: the exported function in interpose.c (captures start from the entry point's frame). */
 #define TRACKER_SKIP 1
 
-/* ATTENTION: recording, and the next hook outside the guard first runs ms_trigger_attend (the state is
+/* DEFERRED: recording, and the next hook outside the guard first runs ms_trigger_run_deferred (the state is
  * tested on every call anyway, so asking costs the hot path nothing). */
-enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_ATTENTION = 3, TRACKER_STARTING = 4 };
+enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_DEFERRED = 3, TRACKER_STARTING = 4 };
 
 static int tracker_state;
 static uint64_t tracker_unknown_frees;
@@ -39,23 +39,23 @@ void ms_tracker_leave(int previous)
 int ms_tracker_active(void)
 {
     int state = __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE);
-    return state == TRACKER_ON || state == TRACKER_ATTENTION;
+    return state == TRACKER_ON || state == TRACKER_DEFERRED;
 }
 
-void ms_tracker_request_attention(void)
+void ms_tracker_defer_work(void)
 {
     int on = TRACKER_ON;
-    __atomic_compare_exchange_n(&tracker_state, &on, TRACKER_ATTENTION, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(&tracker_state, &on, TRACKER_DEFERRED, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
-__attribute__((noinline, cold)) static int tracker_attend(void)
+__attribute__((noinline, cold)) static int tracker_run_deferred(void)
 {
-    int attention = TRACKER_ATTENTION;
-    if (__atomic_compare_exchange_n(&tracker_state, &attention, TRACKER_ON, 0, __ATOMIC_ACQ_REL,
+    int deferred = TRACKER_DEFERRED;
+    if (__atomic_compare_exchange_n(&tracker_state, &deferred, TRACKER_ON, 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_RELAXED)) {
         int e = errno;
         int g = ms_tracker_enter();
-        ms_trigger_attend();
+        ms_trigger_run_deferred();
         ms_tracker_leave(g);
         errno = e;
     }
@@ -304,7 +304,7 @@ static inline int tracker_begin(struct ms_thread *t)
     /* Acquire: ON is stored after the real functions (tracker_init). */
     int state = __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE);
     if (MS_UNLIKELY(state != TRACKER_ON) &&
-        (state == TRACKER_ATTENTION ? !tracker_attend() : state != TRACKER_OFF || !tracker_first_call())) {
+        (state == TRACKER_DEFERRED ? !tracker_run_deferred() : state != TRACKER_OFF || !tracker_first_call())) {
         return 0;
     }
     t->guard = 1;
@@ -416,7 +416,7 @@ static void *tracker_pool_realloc(void *p, size_t size)
 /* After the real realloc or reallocarray: the tracked old block moved to q, was freed (`freed`: a size of
  * 0), or stays where it was because the call failed. Inlined, so the stack is captured from the same
  * frame as for malloc. */
-static inline __attribute__((always_inline)) void tracker_settle(struct ms_thread *t, int kind, void *p, void *q, size_t size, int freed,
+static inline __attribute__((always_inline)) void tracker_record_realloc(struct ms_thread *t, int kind, void *p, void *q, size_t size, int freed,
                                                                  int known, size_t old_size, uint32_t old_stack)
 {
     if (q) {
@@ -469,7 +469,7 @@ __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
     int known = p ? ms_heapmap_remove(t, p, &old_size, &old_stack) : 0;
     void *q = ms_real.realloc(p, size);
     /* glibc: realloc(p, 0) frees p and returns NULL. */
-    tracker_settle(t, MS_FMT_CALL_REALLOC, p, q, size, p && size == 0, known, old_size, old_stack);
+    tracker_record_realloc(t, MS_FMT_CALL_REALLOC, p, q, size, p && size == 0, known, old_size, old_stack);
     tracker_end(t);
     return q;
 }
@@ -493,7 +493,7 @@ __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_
     int overflow = __builtin_mul_overflow(n, size, &total);
     int known = p && !overflow ? ms_heapmap_remove(t, p, &old_size, &old_stack) : 0;
     void *q = ms_real.reallocarray(p, n, size);
-    tracker_settle(t, MS_FMT_CALL_REALLOCARRAY, p, q, total, p && total == 0 && !overflow, known, old_size, old_stack);
+    tracker_record_realloc(t, MS_FMT_CALL_REALLOCARRAY, p, q, total, p && total == 0 && !overflow, known, old_size, old_stack);
     tracker_end(t);
     return q;
 }

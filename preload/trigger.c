@@ -129,11 +129,11 @@ static void trigger_child(void)
         ms_trigger_peak_rearm(0); /* the parent's request, lost with its helper: the child asks anew */
     }
     if (ms_config.interval_ms || ms_config.signo || ms_config.peak_pct) {
-        ms_tracker_request_attention();
+        ms_tracker_defer_work();
     }
 }
 
-void ms_trigger_attend(void)
+void ms_trigger_run_deferred(void)
 {
     trigger_start_helper();
 }

@@ -289,9 +289,9 @@ void ms_unwind_memo_start(struct ms_unwind_memo *m)
 {
     m->count = 0;
     m->complete = 0;
-    m->again = UINT64_MAX;
+    m->reuse_gen = UINT64_MAX;
     m->seq = 0;
-    m->fresh = 0;
+    m->pending = 0;
     fp_ways_clear(m);
     dw_ways_clear(m);
 }
@@ -421,7 +421,7 @@ MS_RAW_READ static inline int unwind_checks_hold(const uintptr_t *c, int narrow,
     return (acc[0] | acc[1]) == 0;
 }
 
-/* The pairs of unwind_again for the memo's walk: every return address at its place, and the bp a step
+/* The pairs of unwind_memo_reuse for the memo's walk: every return address at its place, and the bp a step
  * computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp values
  * do not matter: code without frame pointers keeps anything in rbp, a loop counter say. */
 __attribute__((noinline)) static void unwind_memo_checks(struct ms_unwind_memo *m)
@@ -448,15 +448,15 @@ __attribute__((noinline)) static void unwind_memo_checks(struct ms_unwind_memo *
             src_checked = 0;
         }
     }
-    unwind_checks_arrange(m->scratch, (int)(c - m->scratch) / 2, m->check, &m->checks, &m->wides);
+    unwind_checks_arrange(m->scratch, (int)(c - m->scratch) / 2, m->check, &m->narrow_checks, &m->wide_checks);
 }
 
 /* The memo now holds the walk the current capture made (with this max and skip): ms_unwind_remember may
  * keep it with the id the tracker interns for it. */
-static inline void unwind_memo_fresh(struct ms_unwind_memo *m, int max, int skip)
+static inline void unwind_memo_pending(struct ms_unwind_memo *m, int max, int skip)
 {
-    m->fresh = 1;
-    m->fresh_limits = unwind_limits(max, skip);
+    m->pending = 1;
+    m->pending_limits = unwind_limits(max, skip);
 }
 
 /* The CFI walk from the caller of ms_unwind_capture: ip its return address, sp and bp its registers.
@@ -485,7 +485,7 @@ MS_RAW_READ __attribute__((noinline)) static void **unwind_cfi(struct ms_thread 
         memo->seq++;
         /* Only this thread's signal handlers race with it: keep the compiler from reordering. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        memo->fresh = 0;
+        memo->pending = 0;
         fp_ways_clear(memo);
         if (memo->generation == gen) {
             old = &memo->ring[memo->base];
@@ -634,10 +634,10 @@ done:
         memo->count = k;
         memo->complete = complete && rec_cap != 0;
         memo->generation = gen;
-        memo->again = memo->complete ? gen : UINT64_MAX;
-        memo->checks = -1; /* listed by the first unwind_again that needs them */
+        memo->reuse_gen = memo->complete ? gen : UINT64_MAX;
+        memo->narrow_checks = -1; /* listed by the first unwind_memo_reuse that needs them */
         if (memo->complete) {
-            unwind_memo_fresh(memo, max0, skip0);
+            unwind_memo_pending(memo, max0, skip0);
         }
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         memo->seq++;
@@ -651,29 +651,29 @@ done:
  * and, where they all hold what they held, the frames go out without touching the memo (it stays one real
  * walk).
  * Returns the number of frames, or -1: not that stack, or no memo to compare with (walk it). */
-MS_RAW_READ static inline int unwind_again(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
+MS_RAW_READ static inline int unwind_memo_reuse(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
                                            int skip, unsigned *flags)
 {
     struct ms_unwind_memo *m = unwind_memo_of(t);
     if (__builtin_expect(m == NULL, 0)) {
         return -1;
     }
-again:;
+retry:;
     unsigned seq = m->seq;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     const uintptr_t *old = &m->ring[m->base];
     int count = m->count, n = -1;
     if (__builtin_expect(old[COL_IP] == ip && old[COL_SP] == sp && (seq & 1) == 0, 1) &&
-        m->again == __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE)) {
-        if (__builtin_expect(m->checks < 0, 0)) {
+        m->reuse_gen == __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE)) {
+        if (__builtin_expect(m->narrow_checks < 0, 0)) {
             m->seq++; /* odd: the memo is being written */
             __atomic_signal_fence(__ATOMIC_SEQ_CST);
             unwind_memo_checks(m);
             __atomic_signal_fence(__ATOMIC_SEQ_CST);
             m->seq++;
-            goto again;
+            goto retry;
         }
-        if (__builtin_expect(unwind_checks_hold(m->check, m->checks, m->wides,
+        if (__builtin_expect(unwind_checks_hold(m->check, m->narrow_checks, m->wide_checks,
                                                 m->entry_bp ? old[COL_BP] ^ bp : 0), 1)) {
             n = count - skip;
             if (n < 0) {
@@ -683,7 +683,7 @@ again:;
                 *flags |= MS_FMT_STACK_TRUNCATED;
             }
             memcpy(out, old + skip + COL_IP, (size_t)n * sizeof *out);
-            unwind_memo_fresh(m, max, skip);
+            unwind_memo_pending(m, max, skip);
         }
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -763,8 +763,8 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(struct ms_thread
     /* The buffers are the CFI walk's too (tests switch modes): that memo is gone now. */
     m->count = 0;
     m->complete = 0;
-    m->again = UINT64_MAX;
-    m->fresh = 0;
+    m->reuse_gen = UINT64_MAX;
+    m->pending = 0;
     dw_ways_clear(m);
     unsigned w = 0;
     while (w < FP_WAYS && m->fp[w].entry != (uintptr_t)frame) {
@@ -783,7 +783,7 @@ MS_RAW_READ __attribute__((noinline)) static int unwind_fp_walk(struct ms_thread
         way->flags = *flags;
         way->limits = unwind_limits(max, skip);
         way->stack = MS_STACK_UNKNOWN;
-        m->fresh = 1 + (int)w;
+        m->pending = 1 + (int)w;
     } else {
         way->entry = 0;
     }
@@ -819,7 +819,7 @@ MS_RAW_READ static inline int unwind_fp_same(const uintptr_t *fps, const uintptr
 /* The walk of the memo again when it starts from the same frame and every word it read still holds what
  * it held: independent loads (the walk checked these addresses against this thread's stack) instead of a
  * chain of dependent ones. Returns the number of frames, or -1: walk it. */
-MS_RAW_READ static inline int unwind_fp_again(struct ms_thread *t, const uintptr_t *frame, void **out, int max, int skip,
+MS_RAW_READ static inline int unwind_fp_kept(struct ms_thread *t, const uintptr_t *frame, void **out, int max, int skip,
                                               unsigned *flags, uint32_t *known)
 {
     struct ms_unwind_memo *m = unwind_memo_of(t);
@@ -847,7 +847,7 @@ MS_RAW_READ static inline int unwind_fp_again(struct ms_thread *t, const uintptr
                 for (int i = 0; i < n; i++) {
                     out[i] = (void *)pairs[2 * (skip + i) + 1];
                 }
-                m->fresh = 1 + (int)w;
+                m->pending = 1 + (int)w;
             }
         }
     }
@@ -860,17 +860,17 @@ MS_RAW_READ static inline int unwind_fp_again(struct ms_thread *t, const uintptr
 __attribute__((noinline)) static void unwind_dw_keep(struct ms_unwind_memo *m, uint32_t stack)
 {
     uint64_t gen = __atomic_load_n(&unwind_generation, __ATOMIC_ACQUIRE);
-    if (m->again != gen || m->count <= 0) {
+    if (m->reuse_gen != gen || m->count <= 0) {
         return;
     }
-    if (m->checks < 0) {
+    if (m->narrow_checks < 0) {
         m->seq++;
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         unwind_memo_checks(m);
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         m->seq++;
     }
-    if (m->checks + 2 * m->wides > DW_CHECKS) {
+    if (m->narrow_checks + 2 * m->wide_checks > DW_CHECKS) {
         return;
     }
     const uintptr_t *f = &m->ring[m->base];
@@ -888,19 +888,19 @@ __attribute__((noinline)) static void unwind_dw_keep(struct ms_unwind_memo *m, u
     way->sp = f[COL_SP];
     way->bp = f[COL_BP];
     way->entry_bp = m->entry_bp;
-    way->checks = m->checks;
-    way->wides = m->wides;
+    way->narrow_checks = m->narrow_checks;
+    way->wide_checks = m->wide_checks;
     way->count = m->count;
-    way->limits = m->fresh_limits;
+    way->limits = m->pending_limits;
     way->stack = stack;
-    memcpy(way->check, m->check, (size_t)(m->checks + 2 * m->wides) * 2 * sizeof *way->check);
+    memcpy(way->check, m->check, (size_t)(m->narrow_checks + 2 * m->wide_checks) * 2 * sizeof *way->check);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     way->gen = gen;
 }
 
 /* A capture from the entry of a kept walk whose words all hold: its frame count and id, no walk. Returns
  * the number of frames, or -1. */
-MS_RAW_READ static inline int unwind_dw_again(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,
+MS_RAW_READ static inline int unwind_dw_kept(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,
                                               unsigned *flags, uint32_t *known)
 {
     struct ms_unwind_memo *m = unwind_memo_of(t);
@@ -914,7 +914,7 @@ MS_RAW_READ static inline int unwind_dw_again(struct ms_thread *t, uintptr_t ip,
         if (way->ip != ip || way->sp != sp || way->gen != gen || way->limits != limits) {
             continue;
         }
-        if (!unwind_checks_hold(way->check, way->checks, way->wides, way->entry_bp ? way->bp ^ bp : 0)) {
+        if (!unwind_checks_hold(way->check, way->narrow_checks, way->wide_checks, way->entry_bp ? way->bp ^ bp : 0)) {
             return -1; /* one way per entry */
         }
         int n = way->count - skip;
@@ -991,7 +991,7 @@ MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(stru
     int n;
     switch (unwind_mode) {
     case MS_UNWIND_FP:
-        n = unwind_fp_again(t, frame, ips, max, skip, flags, known);
+        n = unwind_fp_kept(t, frame, ips, max, skip, flags, known);
         if (n < 0) {
             if (known) {
                 *known = MS_STACK_UNKNOWN;
@@ -1003,10 +1003,10 @@ MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(stru
     case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(frame, ips, max, skip, flags); break;
     default:
         /* A kept walk gives its id; else the memo's walk its frames; else walk. */
-        n = known ? unwind_dw_again(t, frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known) : -1;
+        n = known ? unwind_dw_kept(t, frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known) : -1;
         if (n < 0) {
             *flags = 0;
-            n = unwind_again(t, frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
+            n = unwind_memo_reuse(t, frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
         }
         if (n < 0) {
             *flags = 0;
@@ -1037,13 +1037,13 @@ MS_RAW_READ int ms_unwind_capture_from(struct ms_thread *t, const void *frame, v
 void ms_unwind_remember(struct ms_thread *t, uint32_t stack)
 {
     struct ms_unwind_memo *m = unwind_memo_of(t);
-    if (m == NULL || !m->fresh || (m->seq & 1) != 0) {
+    if (m == NULL || !m->pending || (m->seq & 1) != 0) {
         return;
     }
     if (unwind_mode == MS_UNWIND_FP) {
-        m->fp[m->fresh - 1].stack = stack;
+        m->fp[m->pending - 1].stack = stack;
     } else if (unwind_mode == MS_UNWIND_DWARF) {
         unwind_dw_keep(m, stack);
     }
-    m->fresh = 0;
+    m->pending = 0;
 }
