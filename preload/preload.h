@@ -462,66 +462,23 @@ MS_HIDDEN void ms_trigger_run_deferred(void);
  * arms the next mark MEMSNAP_PEAK percent above it. */
 MS_HIDDEN void ms_trigger_peak_rearm(uint64_t current);
 
-/* ---- unwind.c: call stacks as return addresses ---------------------------------------------------- */
+/* ---- unwind.c: call stacks as return addresses ----------------------------------------------------
+ * The entry point, over three walkers: dwarf.c (CFI rules from rulecache.c), fpwalk.c, and libunwind;
+ * kept.c knows which stacks the thread saw, with their ids. */
 
-/* A thread's memo of its last walks (part of struct ms_thread_slot); unwind.c says how it is used. */
+/* The walkers read saved registers from other functions' frames on purpose. */
+#define MS_RAW_READ __attribute__((no_sanitize_address))
+
+/* The frames a walk keeps for later checks, and the kept walks per walker. */
 #define MS_UNWIND_MEMO_FRAMES 96
-#define MS_UNWIND_MEMO_COLS 4 /* ip, sp, bp, link */
-#define MS_UNWIND_FP_WAYS 4
-#define MS_UNWIND_DW_WAYS 4
+#define MS_UNWIND_KEPT_WAYS 4
 #define MS_UNWIND_DW_CHECKS 96
 
-/* One recorded fp walk: from frame address entry (0: none) it visited `visited` frames, skipped ones
- * included; frame i's address is fps[i], and pairs[2i], pairs[2i + 1] the saved rbp and return address
- * read there (a pair, as on the stack). The same entry and the same words make the same walk. fps and
- * pairs are way w's part of the memo's ring and scratch (fp_way_fps, fp_way_pairs). */
-struct ms_unwind_fp_way {
-    uintptr_t entry;
-    uint64_t limits; /* unwind_limits(max, skip) of the capture */
-    int visited, n;
-    unsigned flags;
-    uint32_t stack; /* the id the tracker interned for it, or MS_STACK_UNKNOWN */
-};
-
-/* MS_UNWIND_DWARF: a walk the memo held earlier, kept by its stack id once the tracker interned it: from
- * the entry (ip, sp), with bp when entry_bp, the words listed in check (as in the memo: narrow_checks, wide_checks)
- * hold what they held (unwind_memo_checks), under generation gen; count frames from frame 0. */
-struct ms_unwind_dw_way {
-    uintptr_t ip, sp, bp;
-    uint64_t gen; /* UINT64_MAX: empty */
-    uint64_t limits;
-    int entry_bp, narrow_checks, wide_checks, count;
-    uint32_t stack;
-    uintptr_t check[2 * MS_UNWIND_DW_CHECKS] __attribute__((aligned(16)));
-};
-
-struct ms_unwind_memo {
-    uintptr_t ring[MS_UNWIND_MEMO_COLS * 2 * MS_UNWIND_MEMO_FRAMES];
-    /* This walk's frames until it meets the last one (first half); MS_UNWIND_FP: the ways' pairs. */
-    uintptr_t scratch[MS_UNWIND_MEMO_COLS * 2 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
-    int base, count;
-    int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
-    unsigned generation;
-    /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
-     * it interrupted; unwind_memo_reuse, which only reads, sees by a change that one interrupted it. */
-    unsigned seq;
-    uint64_t reuse_gen; /* generation when complete, else a value no generation has: one test for both */
-    /* What unwind_memo_reuse must find again, for a complete walk: (address, word) pairs, the return address
-     * of every frame and the saved rbp a step computed its CFA from; entry_bp: such a step used the rbp
-     * of frame 0 itself. Last: the fields above share a cache line. */
-    int narrow_checks, wide_checks, entry_bp; /* narrow_checks < 0: not listed yet (unwind_checks_hold says the layout) */
-    uintptr_t check[4 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
-    /* pending: the last capture was the walk held here (MS_UNWIND_FP: 1 + its way), made with
-     * pending_limits, waiting for ms_unwind_remember to keep it with the id the tracker interns for it. */
-    int pending;
-    uint64_t pending_limits;
-    /* MS_UNWIND_FP: the last walks from up to MS_UNWIND_FP_WAYS entry frames (a loop over a few call
-     * sites), in the buffers the CFI walk uses otherwise. */
-    struct ms_unwind_fp_way fp[MS_UNWIND_FP_WAYS];
-    unsigned fp_victim;
-    struct ms_unwind_dw_way dw[MS_UNWIND_DW_WAYS];
-    unsigned dw_victim;
-};
+/* A capture's max and skip as one word: a kept walk serves only captures made with the same. */
+static inline uint64_t ms_unwind_limits(int max, int skip)
+{
+    return (uint64_t)(unsigned)max << 32 | (unsigned)skip;
+}
 
 enum ms_unwind_mode {
     MS_UNWIND_DWARF = 0, /* CFI-correct: cached per return address, libunwind as fallback (default) */
@@ -531,8 +488,6 @@ enum ms_unwind_mode {
 
 /* Once, before the first capture (called under the recursion guard). Calls ms_thread_init. */
 MS_HIDDEN void ms_unwind_init(enum ms_unwind_mode mode);
-/* A thread takes a memo: empty. */
-MS_HIDDEN void ms_unwind_memo_start(struct ms_unwind_memo *m);
 
 /* Fill ips[0..max) with the return addresses of the calling thread's stack, innermost first, starting
  * `skip` frames above the caller of ms_unwind_capture. Returns the number of frames; sets *flags to
@@ -559,6 +514,181 @@ MS_HIDDEN void ms_unwind_invalidate(void);
 
 /* How many of the calling thread's captures needed libunwind for some frame (MS_UNWIND_DWARF). */
 MS_HIDDEN unsigned long ms_unwind_fallbacks(void);
+
+/* ---- rulecache.c: the CFI rule of each return address, cached ------------------------------------- */
+
+/* A rule word: cfa offset:32 | rbp offset:16 | kind:2 (enum ms_cfi_kind) | check:14. */
+#define MS_RULE_CFA(w) ((uint32_t)(w))
+#define MS_RULE_RBP(w) ((uint32_t)((w) >> 32 & 0xffff))
+#define MS_RULE_KIND(w) ((unsigned)((w) >> 48 & 3))
+/* Kind MS_CFI_OTHER with this CFA offset, which no rule has: the address is no code. */
+#define MS_RULE_NOT_CODE_CFA 1u
+
+/* The rule word of return address ip (its CFI at ip - 1), looked up (ms_cfi_lookup) on a miss. Lock-free;
+ * errno is kept. */
+MS_HIDDEN uint64_t ms_rulecache_get(uintptr_t ip);
+/* Changes whenever cached rules are dropped: a walk remembered under another generation is stale. */
+MS_HIDDEN unsigned ms_rulecache_generation(void);
+/* Drops every rule (modules were unloaded). */
+MS_HIDDEN void ms_rulecache_clear(void);
+
+/* ---- dwarf.c: the CFI walk, with the memo of the thread's last walk -------------------------------- */
+
+/* What a kept dwarf walk must find again (kept.c): (address, value) pairs, `narrow` of them as they are,
+ * then `wide` entries {address, 0, value, value at address + 8}; with entry_bp, the entry's rbp too. */
+struct ms_dwarf_check {
+    uintptr_t bp;
+    int entry_bp, narrow, wide;
+    uintptr_t pairs[2 * MS_UNWIND_DW_CHECKS] __attribute__((aligned(16)));
+};
+
+/* The thread's last walk (part of struct ms_thread_slot); dwarf.c says how it is used. */
+struct ms_dwarf_memo {
+    uintptr_t ring[4 * 2 * MS_UNWIND_MEMO_FRAMES]; /* columns ip, sp, bp, link */
+    /* This walk's frames until it meets the last one (first half). */
+    uintptr_t scratch[4 * 2 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
+    int base, count;
+    int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
+    unsigned generation;
+    /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
+     * it interrupted; ms_dwarf_reuse, which only reads, sees by a change that one interrupted it. */
+    unsigned seq;
+    uint64_t reuse_gen; /* generation when complete, else a value no generation has: one test for both */
+    /* What ms_dwarf_reuse must find again, for a complete walk (the layout of struct ms_dwarf_check):
+     * the return address of every frame and the saved rbp a step computed its CFA from; entry_bp: such a
+     * step used the rbp of frame 0 itself. Last: the fields above share a cache line. */
+    int narrow_checks, wide_checks, entry_bp; /* narrow_checks < 0: not listed yet */
+    uintptr_t check[4 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
+    /* pending: the last capture was the walk held here, made with pending_limits, waiting for
+     * ms_unwind_remember to keep it (kept.c) with the id the tracker interns for it. */
+    int pending;
+    uint64_t pending_limits;
+};
+
+/* A thread takes a memo: empty. */
+MS_HIDDEN void ms_dwarf_memo_start(struct ms_dwarf_memo *m);
+/* The walk from the caller's frame (ip its return address, sp and bp its registers) into out[0, end),
+ * the first `skip` frames dropped; recorded in the thread's memo. Returns the end of the frames. */
+MS_HIDDEN void **ms_dwarf_walk(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out,
+                               void **end, int skip, unsigned *flags);
+/* The memo's complete walk again, when it starts at the same (ip, sp) and every word it depended on holds:
+ * its frames, no walk. The number of frames, or -1. */
+MS_HIDDEN int ms_dwarf_reuse(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
+                             int skip, unsigned *flags);
+/* The memo's walk, complete under generation gen and pending: its entry, frame count and check data for
+ * a kept walk. 0, or -1 when there is none or it has too many words to check. */
+MS_HIDDEN int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count,
+                                 struct ms_dwarf_check *c);
+
+/* Whether every word of c still holds (and, with entry_bp, bp is the entry's). Independent loads; no early
+ * exit, a stack that passed the first frame's test rarely differs further out. */
+MS_RAW_READ static inline int ms_dwarf_checks_hold(const uintptr_t *c, int narrow, int wide, uintptr_t diff)
+{
+    typedef uint64_t v2 __attribute__((vector_size(16)));
+    typedef uint64_t v2_unaligned __attribute__((vector_size(16), aligned(8)));
+    for (const uintptr_t *end = c + 2 * narrow; c < end; c += 2) {
+        diff |= *(const uintptr_t *)c[0] ^ c[1];
+    }
+    if (wide == 0) {
+        return diff == 0; /* short stacks: nothing to merge */
+    }
+    v2 acc = {diff, 0};
+    for (const uintptr_t *end = c + 4 * wide; c < end; c += 4) {
+        acc |= *(const v2_unaligned *)c[0] ^ *(const v2 *)&c[2];
+    }
+    return (acc[0] | acc[1]) == 0;
+}
+
+/* ---- fpwalk.c: the frame-pointer walk ------------------------------------------------------------- */
+
+/* What a kept fp walk must find again (kept.c): it visited `visited` frames, skipped ones included; frame
+ * i's address is fps[i], and pairs[2i], pairs[2i + 1] the saved rbp and return address read there (a
+ * pair, as on the stack). The same entry and the same words make the same walk. */
+struct ms_fp_check {
+    int visited;
+    uintptr_t fps[MS_UNWIND_MEMO_FRAMES];
+    uintptr_t pairs[2 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
+};
+
+/* The fp chain from `frame` (the entry point's own frame: frame[1] is frame 0) into out[0, end), the first
+ * `skip` frames dropped; recorded in rec unless NULL (rec->visited past MS_UNWIND_MEMO_FRAMES: too deep
+ * to keep). Returns the end of the frames. */
+MS_HIDDEN void **ms_fpwalk(struct ms_thread *t, const uintptr_t *frame, void **out, void **end, int skip,
+                           unsigned *flags, struct ms_fp_check *rec);
+
+/* Whether the words at the recorded frames still hold what the walk read there: independent loads, the
+ * (saved rbp, return address) pair of a frame as one 16-byte load. The two innermost frames (the hook's
+ * and the interposer's, just pushed) are read a word at a time: a wide load of words still in the store
+ * buffer waits for them to reach the cache. */
+MS_RAW_READ static inline int ms_fp_check_holds(const struct ms_fp_check *c)
+{
+    typedef uint64_t v2 __attribute__((vector_size(16)));
+    typedef uint64_t v2_unaligned __attribute__((vector_size(16), aligned(8)));
+    const uintptr_t *fps = c->fps, *pairs = c->pairs;
+    int visited = c->visited;
+    uintptr_t diff = 0;
+    int i = 0;
+    for (; i < visited && i < 2; i++) {
+        const uintptr_t *f = (const uintptr_t *)fps[i];
+        diff |= (f[0] ^ pairs[2 * i]) | (f[1] ^ pairs[2 * i + 1]);
+    }
+    if (diff != 0) {
+        return 0; /* another caller: most misses show here */
+    }
+    v2 acc = {0, 0};
+    for (; i < visited; i++) {
+        acc |= *(const v2_unaligned *)fps[i] ^ *(const v2 *)&pairs[2 * i];
+    }
+    return (acc[0] | acc[1]) == 0;
+}
+
+/* ---- kept.c: the stacks the thread saw, with their ids --------------------------------------------- */
+
+/* One kept walk per entry: MS_UNWIND_FP keyed by the entry frame, MS_UNWIND_DWARF by the entry (ip, sp)
+ * and the rule cache's generation. A capture from the same entry with the same limits whose check data
+ * still holds is that walk again: its id (or, not interned yet, its frames), no walk. */
+struct ms_kept_fp {
+    uintptr_t entry; /* 0: empty */
+    uint64_t limits;
+    int n;
+    unsigned flags;
+    uint32_t stack; /* the id the tracker interned for it, or MS_STACK_UNKNOWN */
+    struct ms_fp_check check;
+};
+
+struct ms_kept_dwarf {
+    uintptr_t ip, sp;
+    uint64_t gen; /* UINT64_MAX: empty */
+    uint64_t limits;
+    int count; /* frames from frame 0 */
+    uint32_t stack;
+    struct ms_dwarf_check check;
+};
+
+struct ms_kept {
+    /* Odd while an fp walk writes a way: a signal handler's capture leaves the ways alone. */
+    unsigned seq;
+    int fp_pending; /* 1 + the way of the last capture, waiting for its id (ms_unwind_remember); 0: none */
+    unsigned fp_victim, dw_victim;
+    struct ms_kept_fp fp[MS_UNWIND_KEPT_WAYS];
+    struct ms_kept_dwarf dw[MS_UNWIND_KEPT_WAYS];
+};
+
+/* A thread takes the ways: empty. */
+MS_HIDDEN void ms_kept_start(struct ms_kept *k);
+/* MS_UNWIND_FP: the kept walk from frame, when its words hold: *known its id, or (not interned yet) its
+ * frames in out. The number of frames, or -1: walk (ms_kept_fp_walk). */
+MS_HIDDEN int ms_kept_fp_find(struct ms_thread *t, const uintptr_t *frame, void **out, int max, int skip,
+                              unsigned *flags, uint32_t *known);
+/* The fp walk, recorded in the way of its entry frame, or else in the next way in turn. */
+MS_HIDDEN int ms_kept_fp_walk(struct ms_thread *t, const uintptr_t *frame, void **out, int max, int skip,
+                              unsigned *flags);
+/* MS_UNWIND_DWARF: the kept walk from (ip, sp), when its words hold: its frame count and *known its id.
+ * Otherwise -1. */
+MS_HIDDEN int ms_kept_dwarf_find(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,
+                                 unsigned *flags, uint32_t *known);
+/* The last capture's walk is kept with the id the tracker interned for it. */
+MS_HIDDEN void ms_kept_remember(struct ms_thread *t, enum ms_unwind_mode mode, uint32_t stack);
 
 /* ---- codemap.c: which addresses are code ---------------------------------------------------------- */
 
@@ -610,7 +740,8 @@ struct ms_thread_slot {
     struct ms_heapmap_hold hold; /* first: other threads scan it on a free the table misses */
     int taken;                   /* thread.c: free, owned, or kept for a held block the table had no room for */
     struct ms_sites_cache counts;
-    struct ms_unwind_memo memo;
+    struct ms_dwarf_memo memo;
+    struct ms_kept kept;
 };
 
 /* No slot: the pool was empty, or the thread is exiting. */
@@ -647,6 +778,17 @@ static inline struct ms_thread_slot *ms_thread_slot(struct ms_thread *t)
 MS_HIDDEN int ms_thread_slots_used(void);
 MS_HIDDEN struct ms_thread_slot *ms_thread_slot_at(int i);
 MS_HIDDEN uint64_t ms_thread_overhead(void);
+/* Bounds [*lo, *hi) of the thread's stack, fetched on its first use: 0 when unknown. */
+MS_HIDDEN void ms_thread_fetch_stack(struct ms_thread *t);
+static inline int ms_thread_stack(struct ms_thread *t, uintptr_t *lo, uintptr_t *hi)
+{
+    if (MS_UNLIKELY(t->stack_hi == 0)) {
+        ms_thread_fetch_stack(t);
+    }
+    *lo = t->stack_lo;
+    *hi = t->stack_hi;
+    return t->stack_hi > 1;
+}
 /* In the child of fork, the table locks released: only the calling thread goes on, the others' slots are
  * free again (their held blocks and counts stay recorded). */
 MS_HIDDEN void ms_thread_after_fork_child(void);

@@ -48,6 +48,21 @@ static void thread_release(void *arg)
     t->guard = g;
 }
 
+__attribute__((noinline, cold)) void ms_thread_fetch_stack(struct ms_thread *t)
+{
+    uintptr_t lo, hi;
+    int saved_errno = errno;
+    int rc = ms_platform_thread_stack(&lo, &hi);
+    errno = saved_errno;
+    if (rc == 0 && lo < hi) {
+        t->stack_lo = lo;
+        t->stack_hi = hi;
+    } else {
+        t->stack_lo = 0;
+        t->stack_hi = 1;
+    }
+}
+
 void ms_thread_init(void)
 {
     if (!__atomic_load_n(&thread_keyed, __ATOMIC_ACQUIRE) && pthread_key_create(&thread_key, thread_release) == 0) {
@@ -75,7 +90,8 @@ __attribute__((noinline, cold)) struct ms_thread_slot *ms_thread_claim(struct ms
                                                                 __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
             }
             ms_sites_cache_start(&s->counts);
-            ms_unwind_memo_start(&s->memo);
+            ms_dwarf_memo_start(&s->memo);
+            ms_kept_start(&s->kept);
             t->slot = s;
             break;
         }

@@ -1,0 +1,179 @@
+/* The stacks the thread saw, with their ids: the one place the capture asks "is this a stack I walked
+ * before?". Consecutive captures of a loop over a few call sites come from a few entry frames; for each
+ * of them the last walk is kept (MS_UNWIND_KEPT_WAYS per walker, reused in turn) with the data its walker
+ * needs to tell that the stack is still the same (struct ms_fp_check, struct ms_dwarf_check): a batch of
+ * independent loads instead of a walk, and, once the tracker interned the walk, its id instead of a
+ * lookup. The ways are part of the thread's slot (thread.c). */
+#include "preload.h"
+
+#include <string.h>
+
+#define WAYS MS_UNWIND_KEPT_WAYS
+
+static inline struct ms_kept *kept_of(const struct ms_thread *t)
+{
+    struct ms_thread_slot *slot = t->slot;
+    return (uintptr_t)slot > (uintptr_t)MS_THREAD_NO_SLOT ? &slot->kept : NULL;
+}
+
+void ms_kept_start(struct ms_kept *k)
+{
+    k->seq = 0;
+    k->fp_pending = 0;
+    for (unsigned w = 0; w < WAYS; w++) {
+        k->fp[w].entry = 0;
+        k->dw[w].gen = UINT64_MAX;
+    }
+}
+
+/* ---- MS_UNWIND_FP ----------------------------------------------------------------------------------- */
+
+MS_RAW_READ __attribute__((noinline)) int ms_kept_fp_walk(struct ms_thread *t, const uintptr_t *frame, void **out,
+                                                          int max, int skip, unsigned *flags)
+{
+    struct ms_thread_slot *slot = ms_thread_slot(t);
+    struct ms_kept *k = slot != MS_THREAD_NO_SLOT ? &slot->kept : NULL;
+    if (k == NULL || (k->seq & 1) != 0) {
+        return (int)(ms_fpwalk(t, frame, out, out + max, skip, flags, NULL) - out);
+    }
+    k->seq++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    k->fp_pending = 0;
+    unsigned w = 0;
+    while (w < WAYS && k->fp[w].entry != (uintptr_t)frame) {
+        w++;
+    }
+    if (w == WAYS) {
+        w = k->fp_victim++ % WAYS;
+    }
+    struct ms_kept_fp *way = &k->fp[w];
+    int n = (int)(ms_fpwalk(t, frame, out, out + max, skip, flags, &way->check) - out);
+    if (way->check.visited <= MS_UNWIND_MEMO_FRAMES) {
+        way->entry = (uintptr_t)frame;
+        way->n = n;
+        way->flags = *flags;
+        way->limits = ms_unwind_limits(max, skip);
+        way->stack = MS_STACK_UNKNOWN;
+        k->fp_pending = 1 + (int)w;
+    } else {
+        way->entry = 0;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    k->seq++;
+    return n;
+}
+
+MS_RAW_READ int ms_kept_fp_find(struct ms_thread *t, const uintptr_t *frame, void **out, int max, int skip,
+                                unsigned *flags, uint32_t *known)
+{
+    struct ms_kept *k = kept_of(t);
+    if (MS_UNLIKELY(k == NULL)) {
+        return -1;
+    }
+    unsigned seq = k->seq;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    unsigned w = 0;
+    while (k->fp[w].entry != (uintptr_t)frame) {
+        if (++w == WAYS) {
+            return -1;
+        }
+    }
+    int n = -1;
+    const struct ms_kept_fp *way = &k->fp[w];
+    if (MS_LIKELY((seq & 1) == 0 && way->limits == ms_unwind_limits(max, skip)) &&
+        MS_LIKELY(ms_fp_check_holds(&way->check))) {
+        n = way->n;
+        *flags = way->flags;
+        if (known && way->stack != MS_STACK_UNKNOWN) {
+            *known = way->stack;
+        } else {
+            for (int i = 0; i < n; i++) {
+                out[i] = (void *)way->check.pairs[2 * (skip + i) + 1];
+            }
+            k->fp_pending = 1 + (int)w;
+        }
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    return k->seq == seq ? n : -1;
+}
+
+/* ---- MS_UNWIND_DWARF -------------------------------------------------------------------------------- */
+
+/* The memo's complete walk, whose id the tracker just interned, into a way (the one of its entry, or the
+ * next in turn): a capture from there finds the id again while other walks pass through the memo. */
+__attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct ms_dwarf_memo *m, uint32_t stack)
+{
+    unsigned gen = ms_rulecache_generation();
+    uintptr_t ip, sp;
+    int count;
+    if (ms_dwarf_memo_kept(m, gen, &ip, &sp, &count, NULL) < 0) {
+        return;
+    }
+    unsigned w = 0;
+    while (w < WAYS && !(k->dw[w].gen == gen && k->dw[w].ip == ip && k->dw[w].sp == sp)) {
+        w++;
+    }
+    if (w == WAYS) {
+        w = k->dw_victim++ % WAYS;
+    }
+    struct ms_kept_dwarf *way = &k->dw[w];
+    way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    (void)ms_dwarf_memo_kept(m, gen, &way->ip, &way->sp, &way->count, &way->check);
+    way->limits = m->pending_limits;
+    way->stack = stack;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    way->gen = gen;
+}
+
+MS_RAW_READ int ms_kept_dwarf_find(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,
+                                   unsigned *flags, uint32_t *known)
+{
+    struct ms_kept *k = kept_of(t);
+    if (k == NULL) {
+        return -1;
+    }
+    uint64_t gen = ms_rulecache_generation();
+    uint64_t limits = ms_unwind_limits(max, skip);
+    for (unsigned w = 0; w < WAYS; w++) {
+        const struct ms_kept_dwarf *way = &k->dw[w];
+        if (way->ip != ip || way->sp != sp || way->gen != gen || way->limits != limits) {
+            continue;
+        }
+        const struct ms_dwarf_check *c = &way->check;
+        if (!ms_dwarf_checks_hold(c->pairs, c->narrow, c->wide, c->entry_bp ? c->bp ^ bp : 0)) {
+            return -1; /* one way per entry */
+        }
+        int n = way->count - skip;
+        if (n < 0) {
+            n = 0;
+        } else if (n > max) {
+            n = max;
+            *flags |= MS_FMT_STACK_TRUNCATED;
+        }
+        *known = way->stack;
+        return n;
+    }
+    return -1;
+}
+
+void ms_kept_remember(struct ms_thread *t, enum ms_unwind_mode mode, uint32_t stack)
+{
+    struct ms_thread_slot *slot = t->slot;
+    if ((uintptr_t)slot <= (uintptr_t)MS_THREAD_NO_SLOT) {
+        return;
+    }
+    if (mode == MS_UNWIND_FP) {
+        struct ms_kept *k = &slot->kept;
+        if (k->fp_pending && (k->seq & 1) == 0) {
+            k->fp[k->fp_pending - 1].stack = stack;
+            k->fp_pending = 0;
+        }
+    } else if (mode == MS_UNWIND_DWARF) {
+        struct ms_dwarf_memo *m = &slot->memo;
+        if (m->pending && (m->seq & 1) == 0) {
+            kept_dwarf_keep(&slot->kept, m, stack);
+            m->pending = 0;
+        }
+    }
+}
