@@ -373,8 +373,18 @@ struct ms_reach_site {
     uint64_t reachable_bytes, reachable_count;
 };
 
+/* Which definitely lost structure indirectly lost blocks hang from: per (block's stack, stack of the lost
+ * block that leads the structure the scan reached it from first). */
+struct ms_reach_root {
+    uint32_t stack, root;
+    uint64_t bytes, count;
+};
+
 struct ms_reach {
     struct ms_reach_site *sites; /* [nstacks], mapped */
+    struct ms_reach_root *roots; /* [nroots], sorted by (stack, root), mapped; NULL when no block is indirect */
+    uint32_t nroots;
+    size_t roots_len;
     uint32_t nstacks;
     uint64_t blocks;  /* live blocks scanned */
     uint64_t skipped; /* live blocks of stack ids newer than nstacks: in no kind */
@@ -416,7 +426,8 @@ MS_HIDDEN void ms_leakexit_note(const struct ms_reach *r);
 MS_HIDDEN void ms_leakexit_finish(int flush_stdio);
 /* Marks the live blocks reachable from the roots (writable segments of loaded modules, the calling
  * thread's registers, stack and TLS (static and dynamic), the main thread's TLS when another thread
- * exits, other threads' stacks where they are blocked), transitively. Memory
+ * exits, other threads' stacks where they are blocked, running threads' registers, stacks and TLS while
+ * ms_stop_world holds them), transitively. Memory
  * comes from ms_platform_map, never from an allocator. Call under the guard and the snapshot lock, not
  * from a signal handler. 0 or -errno. */
 MS_HIDDEN int ms_reach_scan(uint32_t nstacks, struct ms_reach *out);

@@ -8,9 +8,11 @@
  * Only memory known to be readable is read: /proc/self/maps is taken before the scan, and every root range
  * and block is clipped to its readable mappings. All working memory is mapped anonymous memory, so the scan
  * depends on no allocator. The heap map is locked for the scan: no block can be freed (or unmapped) under
- * it. Other threads: a thread blocked in a system call shows its stack pointer in /proc/self/task/TID/syscall,
- * and its stack from there up is a root (its registers are out of reach); a running thread's is unknown,
- * and counted. The files are read with plain system calls: /proc/self/maps and the task directory. */
+ * it. Other threads (stop.c): a running thread is stopped, and its registers and its stack from where it
+ * was interrupted up are roots; a thread blocked in a system call shows its stack pointer in
+ * /proc/self/task/TID/syscall, and its stack from there up is a root (its registers are out of reach); a
+ * thread neither stopped nor blocked is unknown, and counted. /proc/self/maps is read with plain system
+ * calls. */
 #include "preload.h"
 
 #include <dlfcn.h>
@@ -66,6 +68,7 @@ struct reach_work {
     unsigned char *state;        /* REACH_* per block */
     unsigned char *readable;     /* 1 when the block's bytes lie in readable mappings */
     uint32_t *stack;             /* the mark stack: each block is pushed at most once */
+    uint32_t *owner;             /* an indirectly lost block's leader: the lost block whose drain reached it */
     size_t n, cap, top;
     uint64_t lo, hi;             /* lowest block start, highest block end */
 };
@@ -481,9 +484,11 @@ static inline void reach_hit(struct reach_work *w, size_t j, unsigned char mark,
     unsigned char s = w->state[j];
     if (s == REACH_NEW) {
         w->state[j] = mark;
+        w->owner[j] = (uint32_t)leader;
         w->stack[w->top++] = (uint32_t)j;
     } else if (mark == REACH_INDIRECT && s == REACH_LEADER && j != leader) {
         w->state[j] = REACH_INDIRECT; /* an earlier leader is part of this structure; its own are already marked */
+        w->owner[j] = (uint32_t)leader;
     }
 }
 
@@ -558,12 +563,75 @@ static int reach_readable(const struct reach_work *w, uint64_t addr, uint64_t si
     return r && addr + size <= r->hi;
 }
 
-/* ---- the scan ------------------------------------------------------------------------------------------ */
-
 static size_t reach_page(size_t n)
 {
     return (n + 4095) & ~(size_t)4095;
 }
+
+/* ---- the lost blocks' roots ----------------------------------------------------------------------------- */
+
+/* The definitely lost block that leads the structure an indirectly lost block hangs from: its leader, or
+ * the leader of the structure that reached that leader in turn (leaders reach only earlier leaders, so
+ * the chain ends). The path is shortened as it is walked. */
+static uint32_t reach_root(struct reach_work *w, uint32_t i)
+{
+    uint32_t r = i;
+    while (w->state[r] == REACH_INDIRECT) {
+        r = w->owner[r];
+    }
+    while (w->state[i] == REACH_INDIRECT && w->owner[i] != r) {
+        uint32_t next = w->owner[i];
+        w->owner[i] = r;
+        i = next;
+    }
+    return r;
+}
+
+/* out->roots: for each (indirectly lost block's stack, its root's stack), bytes and blocks; sorted. */
+static void reach_roots_of_indirect(struct reach_work *w, struct ms_reach *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        n += w->state[i] == REACH_INDIRECT;
+    }
+    if (n == 0) {
+        return;
+    }
+    size_t pairs_len = reach_page(2 * n * sizeof(struct reach_block));
+    struct reach_block *pairs = NULL;
+    if (ms_platform_map(pairs_len, 1, (void **)&pairs) < 0) {
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->state[i] != REACH_INDIRECT) {
+            continue;
+        }
+        uint32_t id = reach_stack_id(&w->blocks[i]), root = reach_stack_id(&w->blocks[reach_root(w, (uint32_t)i)]);
+        if (id < out->nstacks && root < out->nstacks) {
+            pairs[k++] = (struct reach_block){(uint64_t)id << 32 | root, reach_size(&w->blocks[i])};
+        }
+    }
+    reach_sort(pairs, pairs + n, k);
+    size_t distinct = 0;
+    for (size_t i = 0; i < k; i++) {
+        distinct += i == 0 || pairs[i].addr != pairs[i - 1].addr;
+    }
+    size_t roots_len = reach_page((distinct ? distinct : 1) * sizeof *out->roots);
+    if (ms_platform_map(roots_len, 1, (void **)&out->roots) == 0) {
+        out->roots_len = roots_len;
+        for (size_t i = 0; i < k; i++) {
+            if (i == 0 || pairs[i].addr != pairs[i - 1].addr) {
+                out->roots[out->nroots++] = (struct ms_reach_root){(uint32_t)(pairs[i].addr >> 32), (uint32_t)pairs[i].addr, 0, 0};
+            }
+            out->roots[out->nroots - 1].bytes += pairs[i].meta;
+            out->roots[out->nroots - 1].count++;
+        }
+    }
+    ms_platform_unmap(pairs, pairs_len);
+}
+
+/* ---- the scan ------------------------------------------------------------------------------------------ */
 
 int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
 {
@@ -599,7 +667,7 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
     ms_heapmap_lock_all();
     reach_other_threads(&w);
     w.cap = (size_t)ms_heapmap_count();
-    size_t per = 2 * sizeof(struct reach_block) + 2 + sizeof(uint32_t);
+    size_t per = 2 * sizeof(struct reach_block) + 2 + 2 * sizeof(uint32_t);
     size_t work_len = reach_page((w.cap ? w.cap : 1) * per);
     unsigned char *mem = NULL;
     rc = ms_platform_map(work_len, 1, (void **)&mem);
@@ -607,7 +675,8 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
         w.blocks = (struct reach_block *)mem;
         struct reach_block *tmp = w.blocks + w.cap;
         w.stack = (uint32_t *)(tmp + w.cap);
-        w.state = (unsigned char *)(w.stack + w.cap);
+        w.owner = w.stack + w.cap;
+        w.state = (unsigned char *)(w.owner + w.cap);
         w.readable = w.state + w.cap;
         ms_heapmap_each(reach_gather, &w);
         reach_sort(w.blocks, tmp, w.n);
@@ -673,6 +742,7 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
             break;
         }
     }
+    reach_roots_of_indirect(&w, out); /* without them (no memory), suppressions hide fewer blocks */
     ms_platform_unmap(mem, work_len);
     ms_platform_unmap(w.regions, regions_len);
     out->scan_ns = ms_platform_monotonic_ns() - t0;
@@ -682,5 +752,6 @@ int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
 void ms_reach_release(struct ms_reach *r)
 {
     ms_platform_unmap(r->sites, r->map_len);
+    ms_platform_unmap(r->roots, r->roots_len);
     memset(r, 0, sizeof *r);
 }

@@ -384,7 +384,7 @@ struct snapshot_plan {
     struct ms_modules mods;
     struct snapshot_tree tree;
     uint32_t stacks;
-    uint64_t stacks_len, modules_len, info_len, labels_len, sites_len, leaks_len;
+    uint64_t stacks_len, modules_len, info_len, labels_len, sites_len, leaks_len, roots_len;
     uint64_t temps_len; /* 0: no TEMPORARY section (sampled counts) */
     uint32_t label_count;
     struct ms_reach reach; /* reach.sites NULL: no scan, no LEAKS section */
@@ -482,6 +482,17 @@ static void snapshot_scan(struct snapshot_plan *pl)
         pl->leak_records += snapshot_leak_nonzero(&pl->reach.sites[id]) ? 1 : 0;
     }
     pl->leaks_len = sizeof(struct ms_fmt_leaks) + (uint64_t)pl->leak_records * sizeof(struct ms_fmt_leak);
+    pl->roots_len = sizeof(struct ms_fmt_leak_roots) + (uint64_t)pl->reach.nroots * sizeof(struct ms_fmt_leak_root);
+}
+
+static void snapshot_write_leak_roots(struct snapshot_out *o, const struct ms_reach *r)
+{
+    struct ms_fmt_leak_roots h = {.count = r->nroots};
+    snapshot_put(o, &h, sizeof h);
+    for (uint32_t i = 0; i < r->nroots; i++) {
+        struct ms_fmt_leak_root l = {r->roots[i].stack, r->roots[i].root, r->roots[i].bytes, r->roots[i].count};
+        snapshot_put(o, &l, sizeof l);
+    }
 }
 
 static void snapshot_write_leaks(struct snapshot_out *o, const struct snapshot_plan *pl)
@@ -637,6 +648,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     }
     if (pl.reach.sites) {
         file_size += sizeof(struct ms_fmt_section) + snapshot_pad(pl.leaks_len);
+        file_size += sizeof(struct ms_fmt_section) + snapshot_pad(pl.roots_len);
     }
     if (pl.temps_len) {
         file_size += sizeof(struct ms_fmt_section) + snapshot_pad(pl.temps_len);
@@ -654,7 +666,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         .version_minor = MS_FMT_VERSION_MINOR,
         .flags = flags,
         .header_size = sizeof h,
-        .section_count = 8 + (pl.reach.sites != NULL) + (pl.temps_len != 0),
+        .section_count = 8 + 2 * (pl.reach.sites != NULL) + (pl.temps_len != 0),
         .file_size = file_size,
     };
     memcpy(h.magic, MS_FMT_MAGIC, MS_FMT_MAGIC_LEN);
@@ -726,6 +738,9 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
         snapshot_section(o, MS_FMT_SEC_LEAKS, pl.leaks_len);
         snapshot_write_leaks(o, &pl);
         snapshot_end_section(o, pl.leaks_len);
+        snapshot_section(o, MS_FMT_SEC_LEAK_ROOTS, pl.roots_len);
+        snapshot_write_leak_roots(o, &pl.reach);
+        snapshot_end_section(o, pl.roots_len);
     }
 
     snapshot_section(o, MS_FMT_SEC_LABELS, pl.labels_len);

@@ -1,5 +1,6 @@
-/* memsnap snapshot file format, version 1.4 (1.1 added the LEAKS section; 1.2 the compressed body and the
- * STACK_TREE and SITES_PACKED sections; 1.3 the MEMORY section; 1.4 the TEMPORARY section).
+/* memsnap snapshot file format, version 1.5 (1.1 added the LEAKS section; 1.2 the compressed body and the
+ * STACK_TREE and SITES_PACKED sections; 1.3 the MEMORY section; 1.4 the TEMPORARY section; 1.5 the LEAK_ROOTS
+ * section).
  *
  * Shared by the writer (preload/snapshot.c) and the reader (analyzer/snapfile.c); the prose version with
  * examples is docs/snapshot-format.md. Everything is little-endian. A file is:
@@ -24,7 +25,7 @@
 #define MS_FMT_MAGIC "MEMSNAP\0"     /* 8 bytes, includes the NUL */
 #define MS_FMT_MAGIC_LEN 8
 #define MS_FMT_VERSION_MAJOR 1
-#define MS_FMT_VERSION_MINOR 4
+#define MS_FMT_VERSION_MINOR 5
 
 /* ms_fmt_header.flags */
 enum {
@@ -64,6 +65,7 @@ enum {
     MS_FMT_SEC_SITES_PACKED = 9, /* since 1.2: SITES in varints (replaces SITES) */
     MS_FMT_SEC_MEMORY = 10, /* since 1.3: resident set and live blocks by size class */
     MS_FMT_SEC_TEMPORARY = 11, /* since 1.4: temporary allocations per stack */
+    MS_FMT_SEC_LEAK_ROOTS = 12, /* since 1.5: which lost structure indirectly lost blocks hang from */
     MS_FMT_SEC_END = 0xffff,
 };
 
@@ -217,6 +219,24 @@ struct ms_fmt_leak {
     uint64_t reachable_count;
 };
 
+/* LEAK_ROOTS payload (since 1.5; at most one, beside LEAKS): u32 count, u32 reserved, then count records
+ * of struct ms_fmt_leak_root, sorted by (stack, root), each pair once. Every indirectly lost block counts
+ * once, under the stack of the definitely lost block that leads the structure the scan reached it from
+ * first; so a stack's records sum to at most its LEAKS indirect figures (less only for blocks the scan
+ * could not attribute). For LeakSanitizer's suppression rule: what hangs from a suppressed block is not
+ * reported either. */
+struct ms_fmt_leak_roots {
+    uint32_t count;
+    uint32_t reserved;
+};
+
+struct ms_fmt_leak_root {
+    uint32_t stack; /* an indirectly lost block's stack (index into STACKS) */
+    uint32_t root;  /* the stack of the definitely lost block its structure hangs from */
+    uint64_t bytes;
+    uint64_t count;
+};
+
 /* MEMORY payload (since 1.3; optional, at most one): the process's resident set and the live blocks by
  * size. Class 0 holds blocks of 0 bytes, class k >= 1 blocks of 2^(k-1) to 2^k - 1 bytes (the last class
  * also everything larger). With MS_FMT_FLAG_SAMPLED the classes count the sampled blocks only. Readers
@@ -247,6 +267,8 @@ _Static_assert(sizeof(struct ms_fmt_frame) == 16, "frame layout");
 _Static_assert(sizeof(struct ms_fmt_site) == 56, "site layout");
 _Static_assert(sizeof(struct ms_fmt_leaks) == 32, "leaks layout");
 _Static_assert(sizeof(struct ms_fmt_leak) == 56, "leak layout");
+_Static_assert(sizeof(struct ms_fmt_leak_roots) == 8, "leak roots layout");
+_Static_assert(sizeof(struct ms_fmt_leak_root) == 24, "leak root layout");
 _Static_assert(sizeof(struct ms_fmt_memory) == 16 + 16 * MS_FMT_SIZE_CLASSES, "memory layout");
 
 #define MS_FMT_CHECKSUM_SEED 0x6d656d736e617073ull /* "memsnaps" */
