@@ -111,6 +111,12 @@ struct ms_leak {
     uint64_t lost_bytes, lost_count, indirect_bytes, indirect_count, reachable_bytes, reachable_count;
 };
 
+/* A LEAK_ROOTS record: indirectly lost blocks of `stack` hanging from a definitely lost block of `root`. */
+struct ms_leak_root {
+    uint32_t stack, root;
+    uint64_t bytes, count;
+};
+
 struct ms_snap {
     const char *path; /* as given to the reader */
     uint16_t version_major, version_minor;
@@ -132,6 +138,8 @@ struct ms_snap {
     uint32_t leak_count;
     uint64_t leak_scanned, leak_skipped, leak_scan_ns;
     uint32_t leak_threads_unknown; /* threads whose stacks the scan could not use */
+    struct ms_leak_root *leak_roots; /* LEAK_ROOTS (since 1.5): sorted by (stack, root); NULL before */
+    uint32_t leak_root_count;
     bool has_memory;               /* a MEMORY section (since 1.3): RSS and live blocks by size class */
     struct ms_fmt_memory memory;
     bool has_temporary;            /* a TEMPORARY section (since 1.4): ms_site.temp_count is known */
@@ -153,6 +161,9 @@ const char *ms_snapfile_trigger_name(uint32_t trigger);
 const char *ms_snapfile_unwinder_name(uint32_t unwinder);
 /* The LEAKS record of a stack, or NULL (no scanned block, or no LEAKS section: see has_leaks). */
 const struct ms_leak *ms_snapfile_leak(const struct ms_snap *s, uint32_t stack);
+/* The LEAK_ROOTS records of a stack's indirectly lost blocks: *n of them from the returned one (NULL, 0:
+ * none, or a file before 1.5). */
+const struct ms_leak_root *ms_snapfile_leak_roots(const struct ms_snap *s, uint32_t stack, uint32_t *n);
 
 /* ---- symbolize.c: module + offset -> function, file:line, inlined frames (offline, libdwfl) -------- */
 

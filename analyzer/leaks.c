@@ -261,10 +261,92 @@ static enum ms_status ms_leaks_seen_mark(struct ms_leaks_seen *s, const struct m
     return MS_OK;
 }
 
-/* A view of the snapshot whose live counters are one kind's (from LEAKS), so that grouping, filters and
- * stacks work unchanged. */
-static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_kind kind, struct ms_snap *view,
-                                    struct ms_error *err)
+/* Per stack, the indirectly lost bytes and blocks that hang from a suppressed block. */
+struct ms_leaks_hidden {
+    uint64_t bytes, blocks;
+    int sup; /* 1 + the suppression of (the first of) their roots; 0: none */
+};
+
+/* LeakSanitizer's rule: what is reachable only from a suppressed block is not reported either. A snapshot's
+ * LEAK_ROOTS (1.5) says which definitely lost block's stack each indirectly lost block hangs from: when that
+ * stack is suppressed, the blocks are left out of the indirect kind (and counted as suppressed later).
+ * hidden[stack_count + 1], calloc'd; *any: some block is hidden. */
+static enum ms_status ms_leaks_hidden(struct ms_symbolizer *sym, const struct ms_snap *snap,
+                                      const struct ms_suppressions *sup, struct ms_leaks_hidden **hidden,
+                                      bool *any, struct ms_error *err)
+{
+    enum ms_status r = MS_OK;
+    void **handles = NULL;
+    const struct ms_sym_frame **st = NULL;
+    int *verdict = NULL; /* per stack: -3 not looked at yet, else ms_leaks_suppressed's answer */
+    *hidden = calloc(snap->stack_count + 1, sizeof **hidden);
+    if (!*hidden)
+        return ms_error_set(err, MS_NOMEM, "out of memory");
+    if (!snap->leak_root_count)
+        return MS_OK;
+    if (!(verdict = malloc(snap->stack_count * sizeof *verdict))) {
+        r = ms_error_set(err, MS_NOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < snap->stack_count; i++)
+        verdict[i] = -3;
+    if ((r = ms_symbolize_attach(sym, snap, &handles, err)) != MS_OK)
+        goto out;
+    for (uint32_t i = 0; i < snap->leak_root_count; i++) {
+        const struct ms_leak_root *lr = &snap->leak_roots[i];
+        if (verdict[lr->root] == -3) {
+            uint32_t n;
+            free(st);
+            st = NULL;
+            if (ms_group_stack(sym, handles, snap, lr->root, &st, &n) != MS_OK) {
+                r = ms_error_set(err, MS_NOMEM, "out of memory");
+                goto out;
+            }
+            verdict[lr->root] = ms_leaks_suppressed(sup, st, n);
+        }
+        int s = verdict[lr->root];
+        if (s < 0)
+            continue;
+        struct ms_leaks_hidden *h = &(*hidden)[lr->stack];
+        h->bytes += lr->bytes;
+        h->blocks += lr->count;
+        h->sup = h->sup ? h->sup : s + 1;
+        *any = true;
+    }
+out:
+    free(st);
+    free(verdict);
+    free(handles);
+    return r;
+}
+
+/* Counts a suppressed row against suppression s (sup->n: the runtime's), its stack once. */
+static enum ms_status ms_leaks_charge(struct ms_suppressions *sup, struct ms_leaks_seen *seen,
+                                      const struct ms_sym_frame *const *st, uint32_t sn, int s,
+                                      const struct ms_group_row *row, uint64_t *sup_stacks, struct ms_error *err)
+{
+    bool fresh;
+    enum ms_status r = ms_leaks_seen_mark(seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &fresh, err);
+    if (r != MS_OK)
+        return r;
+    *sup_stacks += fresh;
+    if ((size_t)s < sup->n) {
+        sup->v[s].hits += fresh;
+        sup->v[s].bytes += row->size;
+        sup->v[s].blocks += row->count;
+    } else {
+        sup->runtime_hits += fresh;
+        sup->runtime_bytes += row->size;
+        sup->runtime_blocks += row->count;
+    }
+    return MS_OK;
+}
+
+/* A view of the snapshot whose live counters are one kind's (from LEAKS, less what `hidden` leaves out of
+ * the indirect kind), so that grouping, filters and stacks work unchanged. MS_LEAKS_KINDS: what `hidden`
+ * leaves out. */
+static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_kind kind,
+                                    const struct ms_leaks_hidden *hidden, struct ms_snap *view, struct ms_error *err)
 {
     *view = *snap;
     view->sites = malloc((snap->site_count ? snap->site_count : 1) * sizeof *view->sites);
@@ -278,14 +360,22 @@ static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_ki
             st.live_bytes = l ? l->lost_bytes : 0;
             st.live_count = l ? l->lost_count : 0;
             break;
-        case MS_LEAKS_INDIRECT:
-            st.live_bytes = l ? l->indirect_bytes : 0;
-            st.live_count = l ? l->indirect_count : 0;
+        case MS_LEAKS_INDIRECT: {
+            const struct ms_leaks_hidden *h = &hidden[st.stack < snap->stack_count ? st.stack : snap->stack_count];
+            st.live_bytes = l && l->indirect_bytes > h->bytes ? l->indirect_bytes - h->bytes : 0;
+            st.live_count = l && l->indirect_count > h->blocks ? l->indirect_count - h->blocks : 0;
             break;
+        }
         case MS_LEAKS_REACHABLE:
             st.live_bytes = l ? l->reachable_bytes : 0;
             st.live_count = l ? l->reachable_count : 0;
             break;
+        case MS_LEAKS_KINDS: {
+            const struct ms_leaks_hidden *h = &hidden[st.stack < snap->stack_count ? st.stack : snap->stack_count];
+            st.live_bytes = h->bytes;
+            st.live_count = h->blocks;
+            break;
+        }
         default:
             break;
         }
@@ -311,6 +401,10 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
     struct ms_snap views[MS_LEAKS_KINDS] = {{0}};
     struct ms_leaks_entry *leaks = NULL;
     struct ms_leaks_seen seen = {0};
+    struct ms_leaks_hidden *hidden = NULL;
+    bool hidden_any = false;
+    struct ms_snap hidden_view = {0};
+    struct ms_groups hidden_groups = {0};
     enum ms_status r;
     if (cli->input_count != 1)
         return ms_error_set(err, MS_USAGE, "leaks takes one snapshot");
@@ -326,13 +420,15 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
                 snap->path);
     /* The kinds looked at: with a scan, still-reachable blocks only on request. */
     bool wanted[MS_LEAKS_KINDS] = {scanned, scanned, scanned && cli->show_reachable, !scanned};
+    if ((r = ms_leaks_hidden(sym, snap, sup, &hidden, &hidden_any, err)) != MS_OK)
+        goto out;
     size_t total_rows = 0;
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
         if (!wanted[k] && !(scanned && k == MS_LEAKS_REACHABLE))
             continue;
         const struct ms_snap *src = snap;
         if (k != MS_LEAKS_UNKNOWN) {
-            if ((r = ms_leaks_view(snap, (enum ms_leaks_kind)k, &views[k], err)) != MS_OK)
+            if ((r = ms_leaks_view(snap, (enum ms_leaks_kind)k, hidden, &views[k], err)) != MS_OK)
                 goto out;
             src = &views[k];
         }
@@ -368,19 +464,9 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
             if (s >= 0) {
                 if (!wanted[k])
                     continue;
-                if ((r = ms_leaks_seen_mark(&seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &fresh, err)) != MS_OK)
-                    goto out;
                 /* Suppression depends on the frames alone: a stack seen before matched this same entry. */
-                sup_stacks += fresh;
-                if ((size_t)s < sup->n) {
-                    sup->v[s].hits += fresh;
-                    sup->v[s].bytes += row->size;
-                    sup->v[s].blocks += row->count;
-                } else {
-                    sup->runtime_hits += fresh;
-                    sup->runtime_bytes += row->size;
-                    sup->runtime_blocks += row->count;
-                }
+                if ((r = ms_leaks_charge(sup, &seen, st, sn, s, row, &sup_stacks, err)) != MS_OK)
+                    goto out;
                 continue;
             }
             sums[k].bytes += row->size;
@@ -406,6 +492,27 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
         for (size_t i = first; i < n; i++)
             leaks[i].row = rows[i - first];
         free(rows);
+    }
+    /* The blocks hanging from suppressed ones: suppressed as their own stack has it, else as their root. */
+    if (hidden_any) {
+        if ((r = ms_leaks_view(snap, MS_LEAKS_KINDS, hidden, &hidden_view, err)) != MS_OK ||
+            (r = ms_group_snap(sym, &hidden_view, &go, &hidden_groups, err)) != MS_OK)
+            goto out;
+        for (size_t i = 0; i < hidden_groups.count; i++) {
+            struct ms_group_row *row = &hidden_groups.rows[i];
+            uint32_t sn;
+            const struct ms_sym_frame *const *st = row->count ? ms_group_row_stack(&hidden_groups, row, &sn) : NULL;
+            if (!row->count)
+                continue;
+            if (!st) {
+                r = ms_error_set(err, MS_NOMEM, "out of memory");
+                goto out;
+            }
+            int s = ms_leaks_suppressed(sup, st, sn);
+            s = s >= 0 ? s : hidden[row->example].sup - 1;
+            if ((r = ms_leaks_charge(sup, &seen, st, sn, s, row, &sup_stacks, err)) != MS_OK)
+                goto out;
+        }
     }
     /* What --fail and "total" count: the lost kinds, or every live block when reachability is unknown. */
     struct ms_leaks_sum lost = sums[MS_LEAKS_UNKNOWN];
@@ -518,6 +625,9 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
     }
 out:
     free(leaks);
+    free(hidden);
+    ms_group_free(&hidden_groups);
+    free(hidden_view.sites);
     ms_map_free(seen.map);
     free(seen.key);
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {

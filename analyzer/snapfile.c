@@ -50,6 +50,7 @@ static const char *ms_snapfile_section_name(uint32_t type)
     case MS_FMT_SEC_SITES_PACKED: return "SITES_PACKED";
     case MS_FMT_SEC_MEMORY: return "MEMORY";
     case MS_FMT_SEC_TEMPORARY: return "TEMPORARY";
+    case MS_FMT_SEC_LEAK_ROOTS: return "LEAK_ROOTS";
     case MS_FMT_SEC_END: return "END";
     default: return "unknown";
     }
@@ -456,6 +457,68 @@ static enum ms_status ms_snapfile_leaks(struct ms_snapfile_cursor *c, struct ms_
     return MS_OK;
 }
 
+static enum ms_status ms_snapfile_leak_roots_section(struct ms_snapfile_cursor *c, struct ms_snap *s)
+{
+    struct ms_fmt_leak_roots h;
+    enum ms_status r = ms_snapfile_take(c, &h, sizeof h, "header", 0);
+    if (r != MS_OK)
+        return r;
+    if ((uint64_t)h.count * sizeof(struct ms_fmt_leak_root) > c->left)
+        return ms_error_set(c->err, MS_INPUT,
+                            "%s: corrupt LEAK_ROOTS section: count %u needs %llu bytes, only %zu remain", c->name,
+                            h.count, (unsigned long long)h.count * sizeof(struct ms_fmt_leak_root), c->left);
+    s->leak_roots = calloc(h.count ? h.count : 1, sizeof *s->leak_roots);
+    if (!s->leak_roots)
+        return ms_error_set(c->err, MS_NOMEM, "%s: out of memory", c->name);
+    for (uint32_t i = 0; i < h.count; i++) {
+        struct ms_fmt_leak_root fr;
+        ms_snapfile_take(c, &fr, sizeof fr, "record", i);
+        if (fr.stack >= s->stack_count || fr.root >= s->stack_count)
+            return ms_error_set(c->err, MS_INPUT,
+                                "%s: corrupt LEAK_ROOTS section: record %u names stacks %u and %u of %u", c->name, i,
+                                fr.stack, fr.root, s->stack_count);
+        const struct ms_leak_root *prev = i ? &s->leak_roots[i - 1] : NULL;
+        if (prev && (prev->stack > fr.stack || (prev->stack == fr.stack && prev->root >= fr.root)))
+            return ms_error_set(c->err, MS_INPUT, "%s: corrupt LEAK_ROOTS section: record %u out of order", c->name,
+                                i);
+        s->leak_roots[i] = (struct ms_leak_root){fr.stack, fr.root, fr.bytes, fr.count};
+    }
+    s->leak_root_count = h.count;
+    /* LEAKS is read first: a stack's indirectly lost blocks are what its records share out. */
+    for (uint32_t i = 0; i < h.count;) {
+        uint32_t stack = s->leak_roots[i].stack;
+        uint64_t bytes = 0, count = 0;
+        for (; i < h.count && s->leak_roots[i].stack == stack; i++) {
+            bytes += s->leak_roots[i].bytes;
+            count += s->leak_roots[i].count;
+        }
+        const struct ms_leak *l = ms_snapfile_leak(s, stack);
+        if (!l || bytes > l->indirect_bytes || count > l->indirect_count)
+            return ms_error_set(c->err, MS_INPUT,
+                                "%s: corrupt LEAK_ROOTS section: stack %u has %llu B in %llu indirectly lost blocks "
+                                "under its roots, more than LEAKS says",
+                                c->name, stack, (unsigned long long)bytes, (unsigned long long)count);
+    }
+    return MS_OK;
+}
+
+const struct ms_leak_root *ms_snapfile_leak_roots(const struct ms_snap *s, uint32_t stack, uint32_t *n)
+{
+    size_t lo = 0, hi = s->leak_root_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->leak_roots[mid].stack < stack)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < s->leak_root_count && s->leak_roots[end].stack == stack)
+        end++;
+    *n = (uint32_t)(end - lo);
+    return end > lo ? &s->leak_roots[lo] : NULL;
+}
+
 const struct ms_leak *ms_snapfile_leak(const struct ms_snap *s, uint32_t stack)
 {
     size_t lo = 0, hi = s->leak_count;
@@ -563,7 +626,7 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
                 goto out;
             }
             ended = true;
-        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_TEMPORARY) {
+        } else if (sh.type >= MS_FMT_SEC_INFO && sh.type <= MS_FMT_SEC_LEAK_ROOTS) {
             if (seen & (1u << sh.type)) {
                 r = ms_error_set(err, MS_INPUT, "%s: corrupt file: a second %s section at byte %zu", name,
                                  ms_snapfile_section_name(sh.type), off);
@@ -621,7 +684,8 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
     static const uint32_t order[] = {MS_FMT_SEC_INFO,   MS_FMT_SEC_TOTALS, MS_FMT_SEC_MODULES,
                                      MS_FMT_SEC_STACKS, MS_FMT_SEC_STACK_TREE, MS_FMT_SEC_SITES,
                                      MS_FMT_SEC_SITES_PACKED, MS_FMT_SEC_LABELS, MS_FMT_SEC_LEAKS, MS_FMT_SEC_MEMORY,
-                                     MS_FMT_SEC_TEMPORARY};
+                                     MS_FMT_SEC_TEMPORARY,
+                                     MS_FMT_SEC_LEAK_ROOTS};
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         for (size_t i = 0; i < nsec; i++) {
             if (secs[i].type != order[k])
@@ -656,6 +720,9 @@ static enum ms_status ms_snapfile_parse_image(const void *data, size_t len, cons
                 break;
             case MS_FMT_SEC_LEAKS:
                 r = ms_snapfile_leaks(&c, s);
+                break;
+            case MS_FMT_SEC_LEAK_ROOTS:
+                r = ms_snapfile_leak_roots_section(&c, s);
                 break;
             case MS_FMT_SEC_MEMORY: /* a longer payload is a later minor version's: its prefix is ours */
                 r = ms_snapfile_take(&c, &s->memory, sizeof s->memory, "record", 0);
@@ -737,6 +804,7 @@ void ms_snapfile_free(struct ms_snap *s)
     free(s->sites);
     free(s->labels);
     free(s->leaks);
+    free(s->leak_roots);
     free(s);
 }
 

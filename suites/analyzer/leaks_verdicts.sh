@@ -32,6 +32,8 @@ cases=(
   "suppressed-parent 4500 definitely_lost"
   "suppressed-parent 4600 indirectly_lost"
   "suppressed-parent 4600 suppressed leak:supp_parent"
+  "suppressed-parent 4500 suppressed leak:supp_parent"
+  "suppressed-parent 4500 definitely_lost leak:supp_child"
 )
 printf '| case | block | expected | memsnap | memcheck |\n|---|---|---|---|---|\n'
 for c in "${cases[@]}"; do
