@@ -49,6 +49,22 @@ int ms_platform_map(size_t size, int reserve, void **out)
     return 0;
 }
 
+int ms_platform_map_stack(size_t size, void **top)
+{
+    void *p = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        return -errno;
+    }
+    if (mprotect(p, 4096, PROT_NONE) < 0) {
+        int rc = -errno;
+        munmap(p, size + 4096);
+        return rc;
+    }
+    *top = (char *)p + size + 4096;
+    return 0;
+}
+
 void ms_platform_unmap(void *p, size_t size)
 {
     if (p) {
@@ -405,9 +421,14 @@ void ms_platform_cancel_restore(int previous)
 void ms_platform_write_signals_block(struct ms_platform_sigs *s)
 {
     sigset_t quiet, pending;
-    sigemptyset(&quiet);
-    sigaddset(&quiet, SIGXFSZ);
-    sigaddset(&quiet, SIGPIPE);
+    stack_t alt;
+    if (sigaltstack(NULL, &alt) == 0 && (alt.ss_flags & SS_ONSTACK)) {
+        sigfillset(&quiet);
+    } else {
+        sigemptyset(&quiet);
+        sigaddset(&quiet, SIGXFSZ);
+        sigaddset(&quiet, SIGPIPE);
+    }
     pthread_sigmask(SIG_BLOCK, &quiet, &s->old);
     sigpending(&pending);
     s->had_xfsz = sigismember(&pending, SIGXFSZ) == 1;

@@ -25,6 +25,9 @@ MS_HIDDEN int ms_platform_thread_stack(uintptr_t *lo, uintptr_t *hi);
 /* Anonymous private memory, zero-filled. `reserve` maps without committing swap (pages cost only once
  * touched): for the append-only tables that must never move. 0 or -errno. */
 MS_HIDDEN int ms_platform_map(size_t size, int reserve, void **out);
+/* A stack of size bytes with a guard page below it (an overrun faults, it writes over nothing); *top is
+ * its end. Never unmapped. 0 or -errno. */
+MS_HIDDEN int ms_platform_map_stack(size_t size, void **top);
 MS_HIDDEN void ms_platform_unmap(void *p, size_t size);
 
 /* Creates path for writing; fails with -EEXIST rather than follow a symlink or clobber a file. fd or -errno. */
@@ -91,6 +94,8 @@ struct ms_platform_sigs {
     sigset_t old;
     int had_xfsz, had_pipe;
 };
+/* Also every signal while on an alternate signal stack: the writer leaves it for its own stack, and a
+ * signal delivered meanwhile would be put at its top, over the running handler's frames. */
 MS_HIDDEN void ms_platform_write_signals_block(struct ms_platform_sigs *s);
 MS_HIDDEN void ms_platform_write_signals_restore(const struct ms_platform_sigs *s);
 /* len unpredictable bytes (getrandom; a clock-based mix when it has none). 0. */
@@ -364,6 +369,12 @@ MS_HIDDEN int ms_snapshot_name(char *out, size_t size, uint32_t seq);
 MS_HIDDEN void ms_rotate_written(uint32_t seq, uint64_t now_ns);
 MS_HIDDEN void ms_rotate_after_fork_child(void);
 
+/* ---- ownstack.S: calls on a stack of the profiler's own ------------------------------------------- */
+
+/* fn(arg, caller_sp) on the stack ending at top; caller_sp: the caller's stack pointer, its callee-saved
+ * registers stored at it. */
+MS_HIDDEN void ms_ownstack_call(void (*fn)(void *arg, uintptr_t caller_sp), void *arg, void *top);
+
 /* ---- reach.c: which live blocks are still reachable (a LeakSanitizer-style scan at exit) ----------- */
 
 /* Per stack id; a live block is in exactly one kind (blocks the scan could not place are in none). */
@@ -429,8 +440,9 @@ MS_HIDDEN void ms_leakexit_finish(int flush_stdio);
  * exits, other threads' stacks where they are blocked, running threads' registers, stacks and TLS while
  * ms_stop_world holds them), transitively. Memory
  * comes from ms_platform_map, never from an allocator. Call under the guard and the snapshot lock, not
- * from a signal handler. 0 or -errno. */
-MS_HIDDEN int ms_reach_scan(uint32_t nstacks, struct ms_reach *out);
+ * from a signal handler. caller_sp: when the scan runs on the profiler's own stack, the stack pointer
+ * of the thread's own frames (their callee-saved registers pushed at it); 0 otherwise. 0 or -errno. */
+MS_HIDDEN int ms_reach_scan(uint32_t nstacks, uintptr_t caller_sp, struct ms_reach *out);
 MS_HIDDEN void ms_reach_release(struct ms_reach *r);
 /* Where the program entered the profiler on its way out: its stack pointer and callee-saved registers
  * (rbx, rbp, r12-r15). With it the scan's stack root starts at the program's frames, not at the

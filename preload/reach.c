@@ -633,13 +633,16 @@ static void reach_roots_of_indirect(struct reach_work *w, struct ms_reach *out)
 
 /* ---- the scan ------------------------------------------------------------------------------------------ */
 
-int ms_reach_scan(uint32_t nstacks, struct ms_reach *out)
+int ms_reach_scan(uint32_t nstacks, uintptr_t caller_sp, struct ms_reach *out)
 {
     uint64_t t0 = ms_platform_monotonic_ns();
     memset(out, 0, sizeof *out);
     __builtin_unwind_init(); /* callee-saved registers onto this frame, which the stack root covers */
     uintptr_t sp;
     __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    if (caller_sp) {
+        sp = caller_sp; /* on the profiler's own stack: the thread's frames start there */
+    }
     struct reach_work w;
     memset(&w, 0, sizeof w);
     size_t regions_len = reach_page(REACH_REGIONS_MAX * sizeof *w.regions);

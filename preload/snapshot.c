@@ -34,6 +34,9 @@ static int snapshot_mutex;
 static pthread_t snapshot_owner; /* valid while snapshot_mutex is held */
 static uint32_t snapshot_seq;
 static char snapshot_peak_file[MS_CONFIG_PATH_MAX]; /* the last peak snapshot, removed by the next one */
+#define SNAPSHOT_STACK (256 * 1024)
+static void *snapshot_stack_top; /* the profiler's own stack, under snapshot_mutex */
+static uintptr_t snapshot_caller_sp; /* the writer's caller's stack pointer when on it, else 0 */
 
 void ms_snapshot_lock(void)
 {
@@ -470,7 +473,7 @@ static int snapshot_leak_nonzero(const struct ms_reach_site *r)
 /* The at-exit scan; a failure costs only the LEAKS section. */
 static void snapshot_scan(struct snapshot_plan *pl)
 {
-    int rc = ms_reach_scan(pl->stacks, &pl->reach);
+    int rc = ms_reach_scan(pl->stacks, snapshot_caller_sp, &pl->reach);
     if (rc < 0) {
         const char *why = rc == -EFAULT ? "the exiting thread's stack is unknown"
                                         : strerrordesc_np(-rc);
@@ -879,27 +882,24 @@ static void snapshot_peak_keep(const char *final, uint64_t current)
     ms_trigger_peak_rearm(current);
 }
 
-int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
+/* One snapshot, under snapshot_mutex, on the profiler's own stack when it has one (see ms_snapshot_write). */
+struct snapshot_call {
+    const char *path, *label;
+    uint32_t trigger;
+    int rc;
+};
+
+static void snapshot_write_locked(void *arg, uintptr_t caller_sp)
 {
-    if (!ms_tracker_active()) {
-        return -ENOSYS;
-    }
-    if (snapshot_held_by_me()) {
-        return -EDEADLK;
-    }
-    if (ms_config.secure) {
-        return -EPERM; /* see config_secure */
-    }
-    int cancel = ms_platform_cancel_off(); /* a thread cancelled here would keep the lock */
-    ms_snapshot_lock();
+    struct snapshot_call *c = arg;
+    const char *path = c->path;
     struct snapshot_out *o = &snapshot_out;
+    snapshot_caller_sp = caller_sp;
     /* %n counts the files named by the pattern; an explicit path takes no number. */
     uint32_t seq = path ? snapshot_seq : snapshot_seq++;
     char final[MS_CONFIG_PATH_MAX], tmp[MS_CONFIG_PATH_MAX + 48];
-    struct ms_platform_sigs sigs;
     int fd = -1;
     int rc = 0;
-    ms_platform_write_signals_block(&sigs);
     if (path) {
         size_t len = strlen(path);
         if (len == 0 || len >= sizeof final) {
@@ -932,7 +932,7 @@ again:;
     o->err = 0;
     o->used = 0;
     o->sum = MS_FMT_CHECKSUM_SEED;
-    rc = snapshot_body(o, label, trigger, seq);
+    rc = snapshot_body(o, c->label, c->trigger, seq);
     if (unnamed) {
         if (rc == 0) {
             rc = snapshot_name_unnamed(fd, path, final, sizeof final, tmp, sizeof tmp, &seq);
@@ -963,17 +963,47 @@ again:;
         ms_platform_unlink(tmp);
     }
 out:
-    if (rc == 0 && trigger == MS_FMT_TRIGGER_INTERVAL && !path) {
+    if (rc == 0 && c->trigger == MS_FMT_TRIGGER_INTERVAL && !path) {
         ms_rotate_written(seq, ms_platform_monotonic_ns());
     }
-    if (trigger == MS_FMT_TRIGGER_PEAK) {
+    if (c->trigger == MS_FMT_TRIGGER_PEAK) {
         snapshot_peak_keep(rc == 0 ? final : NULL, o->current);
+    }
+    if (rc < 0 && !path) {
+        snapshot_warn(final, rc);
+    }
+    c->rc = rc;
+}
+
+int ms_snapshot_write(const char *path, const char *label, uint32_t trigger)
+{
+    if (!ms_tracker_active()) {
+        return -ENOSYS;
+    }
+    if (snapshot_held_by_me()) {
+        return -EDEADLK;
+    }
+    if (ms_config.secure) {
+        return -EPERM; /* see config_secure */
+    }
+    int cancel = ms_platform_cancel_off(); /* a thread cancelled here would keep the lock */
+    ms_snapshot_lock();
+    struct ms_platform_sigs sigs;
+    ms_platform_write_signals_block(&sigs);
+    struct snapshot_call c = {path, label, trigger, 0};
+    /* The writer's buffers (paths, the tree's last stack, the scan's) take tens of KB: more than a
+     * PTHREAD_STACK_MIN thread or a SIGSTKSZ signal stack that calls exit() has left. They go on a stack of
+     * the profiler's own, mapped at the first snapshot and kept (one writer at a time: the lock). */
+    if (!snapshot_stack_top && ms_platform_map_stack(SNAPSHOT_STACK, &snapshot_stack_top) < 0) {
+        snapshot_stack_top = NULL;
+    }
+    if (snapshot_stack_top) {
+        ms_ownstack_call(snapshot_write_locked, &c, snapshot_stack_top);
+    } else {
+        snapshot_write_locked(&c, 0); /* no memory for it: on the caller's stack */
     }
     ms_platform_write_signals_restore(&sigs);
     ms_snapshot_unlock();
     ms_platform_cancel_restore(cancel);
-    if (rc < 0 && !path) {
-        snapshot_warn(final, rc);
-    }
-    return rc;
+    return c.rc;
 }

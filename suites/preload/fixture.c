@@ -23,7 +23,12 @@
  *                                 when the live bytes went up by 1 TiB - 1 and back to where they were
  *   fixture secure LIB            dlopens LIB (the preload: a setuid program's loader ignores LD_PRELOAD)
  *   fixture tmpnames PATH         pre-creates PATH.tmp.<pid>.0..63, then memsnap_snapshot(PATH); exits 0
- *                                 when it was written */
+ *                                 when it was written
+ *   fixture smallstack exit|_exit CODE
+ *                                 the 3 blocks, then a thread on a PTHREAD_STACK_MIN stack calls exit or
+ *                                 _exit(CODE) (alarm(20) ends a hang)
+ *   fixture altcrash              the 3 blocks, then a null pointer write; the SIGSEGV handler runs on a
+ *                                 SIGSTKSZ alternate stack and calls _exit(2) */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -282,6 +287,55 @@ static int fixture_tmpnames(const char *path)
     return rc == 0 ? 0 : 5;
 }
 
+static int fixture_exit_code;
+static int fixture_exit_underscore;
+
+static void *fixture_exit_thread(void *arg)
+{
+    (void)arg;
+    if (fixture_exit_underscore) {
+        _exit(fixture_exit_code);
+    }
+    exit(fixture_exit_code);
+}
+
+static int fixture_smallstack(const char *how, int code)
+{
+    alarm(20);
+    fixture_exit_code = code;
+    fixture_exit_underscore = !strcmp(how, "_exit");
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    if (pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN) != 0 ||
+        pthread_create(&t, &attr, fixture_exit_thread, NULL) != 0) {
+        return 6;
+    }
+    pthread_join(t, NULL);
+    return 6; /* never: the thread exits the process */
+}
+
+static void fixture_on_segv(int sig)
+{
+    (void)sig;
+    _exit(2);
+}
+
+static int fixture_altcrash(void)
+{
+    alarm(5);
+    stack_t ss = {.ss_sp = malloc(SIGSTKSZ), .ss_size = SIGSTKSZ, .ss_flags = 0};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fixture_on_segv;
+    sa.sa_flags = SA_ONSTACK;
+    if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0 || sigaction(SIGSEGV, &sa, NULL) != 0) {
+        return 6;
+    }
+    *(volatile int *)(uintptr_t)fixture_null() = 1;
+    return 6;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -366,6 +420,12 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "huge")) {
         return fixture_huge();
+    }
+    if (!strcmp(mode, "smallstack") && argc > 3) {
+        return fixture_smallstack(argv[2], atoi(argv[3]));
+    }
+    if (!strcmp(mode, "altcrash")) {
+        return fixture_altcrash();
     }
     if (!strcmp(mode, "tmpnames") && argc > 2) {
         return fixture_tmpnames(argv[2]);

@@ -635,6 +635,44 @@ static void block_over_a_tebibyte_adds_and_subtracts_the_same_bytes(void **state
     run_cleanup(&r);
 }
 
+/* The run wrote one snapshot, at exit, with the fixture's 3 blocks of 777 bytes live. */
+static void assert_one_exit_snapshot(const struct run *r)
+{
+    struct sr_snap s;
+    if (r->nfiles != 1) {
+        fail_msg("%d files: %s", r->nfiles, r->out);
+    }
+    load(r->files[0], &s);
+    assert_int_equal(s.info.trigger, MS_FMT_TRIGGER_EXIT);
+    assert_int_equal(live_of_size(&s, 777), 3);
+    sr_free(&s);
+}
+
+static void exit_from_a_minimum_stack_thread_writes_the_snapshot(void **state)
+{
+    (void)state;
+    static const char *const how[] = {"exit", "_exit"};
+    for (size_t i = 0; i < 2; i++) {
+        struct run r;
+        run_fixture(&r, NULL, (const char *[]){"smallstack", how[i], "3", NULL});
+        /* the writer's ~22 KB of buffers overran the 16 KiB stack: SIGSEGV */
+        assert_exited(&r, 3);
+        assert_one_exit_snapshot(&r);
+        run_cleanup(&r);
+    }
+}
+
+static void crash_handler_on_an_alternate_stack_exits_with_its_status(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, NULL, (const char *[]){"altcrash", NULL});
+    /* _exit(2) from a handler on a SIGSTKSZ stack: the exit snapshot overran it (139) */
+    assert_exited(&r, 2);
+    assert_one_exit_snapshot(&r);
+    run_cleanup(&r);
+}
+
 static void setuid_program_ignores_the_settings_and_writes_nothing(void **state)
 {
     (void)state;
@@ -704,6 +742,8 @@ int main(void)
         cmocka_unit_test(precreated_temporary_names_do_not_block_a_snapshot),
         cmocka_unit_test(block_over_a_tebibyte_adds_and_subtracts_the_same_bytes),
         cmocka_unit_test(setuid_program_ignores_the_settings_and_writes_nothing),
+        cmocka_unit_test(exit_from_a_minimum_stack_thread_writes_the_snapshot),
+        cmocka_unit_test(crash_handler_on_an_alternate_stack_exits_with_its_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
