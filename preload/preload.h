@@ -29,6 +29,9 @@ MS_HIDDEN int ms_platform_map(size_t size, int reserve, void **out);
  * its end. Never unmapped. 0 or -errno. */
 MS_HIDDEN int ms_platform_map_stack(size_t size, void **top);
 MS_HIDDEN void ms_platform_unmap(void *p, size_t size);
+/* Maps in the pages of [p, p + size) of such memory in one system call, instead of a page fault each
+ * (the pages a caller is about to write). Best effort. */
+MS_HIDDEN void ms_platform_prefault(void *p, size_t size);
 
 /* Creates path for writing; fails with -EEXIST rather than follow a symlink or clobber a file. fd or -errno. */
 MS_HIDDEN int ms_platform_create(const char *path);

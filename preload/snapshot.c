@@ -167,21 +167,34 @@ static const char *snapshot_exe(char *buf, size_t size, uint32_t *len)
 /* ---- the stack tree (STACK_TREE) ---------------------------------------------------------------------
  * Node = (caller node, return address); a stack = its innermost node. Built before writing so that the
  * section's length is known: consecutive stacks mostly share their outer frames, so each stack first
- * follows the previous one's nodes as long as the frames agree, and only the rest goes through a hash
- * table of (parent, address). Arrays come from ms_platform_map: sized by the total number of frames,
- * they can be large for a moment and are given back whole. */
+ * follows the previous one's nodes as long as the frames agree, and only the rest is looked up among
+ * the parent's children: a list while they are few (the list's nodes were made or visited lately, so
+ * they are in cache, where a hash table costs a cache miss per node), a hash table of (parent, address)
+ * for the children of a node that has many. Arrays come from ms_platform_map: sized by the total
+ * number of frames, they can be large for a moment and are given back whole. */
 #define TREE_NONE UINT32_MAX
+#define TREE_LIST_MAX 8 /* children past this many: hashed */
+
+struct snapshot_node {
+    uintptr_t ip;
+    uint32_t parent;
+    uint32_t module;
+    uint32_t first; /* first child + 1, 0 = none (children kept in a list) */
+    uint32_t next; /* next sibling + 1 */
+    uint32_t kids; /* children, counted up to TREE_LIST_MAX + 1: then they are in the hash table */
+    uint32_t pad;
+};
 
 struct snapshot_tree {
+    struct snapshot_node root; /* the outermost frames' parent (TREE_NONE) */
     uint32_t nodes;
-    uint32_t *parent;
-    uint32_t *module;
-    uint64_t *offset;
-    uintptr_t *ip;
+    uint32_t faulted; /* nodes whose pages are mapped in (see snapshot_tree_add) */
+    uint32_t cap;
+    struct snapshot_node *node;
     uint32_t *leaf; /* per stack: innermost node + 1, 0 when it has no frames */
     uint32_t *slots; /* node + 1; its own mapping, grown as nodes come */
     uint64_t mask;
-    int full;
+    uint32_t hashed; /* nodes in the table */
     void *map;
     size_t map_size;
     uint64_t len; /* the payload's bytes */
@@ -212,6 +225,17 @@ static inline uint64_t snapshot_tree_hash(uint32_t parent, uintptr_t ip)
     return ((uint64_t)parent * 0x9e3779b97f4a7c15ull ^ ip) * 0xff51afd7ed558ccdull >> 17;
 }
 
+static inline struct snapshot_node *snapshot_tree_at(struct snapshot_tree *t, uint32_t n)
+{
+    return n == TREE_NONE ? &t->root : &t->node[n];
+}
+
+/* Whether the children of node n are in the hash table. */
+static inline int snapshot_tree_hashed(struct snapshot_tree *t, uint32_t n)
+{
+    return snapshot_tree_at(t, n)->kids > TREE_LIST_MAX;
+}
+
 /* Doubles the hash table: it starts small (a table sized for every frame would touch tens of MB, one
  * page fault per page, for stacks that mostly share their nodes). */
 static int snapshot_tree_grow(struct snapshot_tree *t)
@@ -222,9 +246,13 @@ static int snapshot_tree_grow(struct snapshot_tree *t)
     if (rc < 0) {
         return rc;
     }
+    ms_platform_prefault(map, (size_t)slots * sizeof(uint32_t));
     uint32_t *table = map;
     for (uint32_t n = 0; n < t->nodes; n++) {
-        uint64_t i = snapshot_tree_hash(t->parent[n], t->ip[n]);
+        if (!snapshot_tree_hashed(t, t->node[n].parent)) {
+            continue;
+        }
+        uint64_t i = snapshot_tree_hash(t->node[n].parent, t->node[n].ip);
         while (table[i & (slots - 1)] != 0) {
             i++;
         }
@@ -236,47 +264,95 @@ static int snapshot_tree_grow(struct snapshot_tree *t)
     return 0;
 }
 
+/* Nodes' pages are mapped in ahead, a batch at a time: one system call instead of a page fault per page
+ * (faults are most of the cost of a large tree, more so in a virtual machine). */
+#define TREE_PREFAULT_NODES 8192
+
 static uint32_t snapshot_tree_add(struct snapshot_tree *t, const struct ms_modules *mods, uint32_t *last,
                                   uint32_t parent, uintptr_t ip)
 {
     uint32_t n = t->nodes++;
-    t->parent[n] = parent;
-    t->ip[n] = ip;
+    if (MS_UNLIKELY(n == t->faulted)) {
+        uint32_t k = t->cap - n < TREE_PREFAULT_NODES ? t->cap - n : TREE_PREFAULT_NODES;
+        ms_platform_prefault(&t->node[n], (size_t)k * sizeof *t->node);
+        t->faulted += k;
+    }
+    struct snapshot_node *d = &t->node[n];
+    d->parent = parent;
+    d->ip = ip;
     const struct ms_modules_entry *lm = *last != MS_FMT_MODULE_NONE ? &mods->items[*last] : NULL;
     if (!lm || ip < lm->lo || ip >= lm->hi) { /* frames cluster: try the previous module first */
         *last = ms_modules_find(mods, ip);
     }
-    t->module[n] = *last;
-    t->offset[n] = *last == MS_FMT_MODULE_NONE ? ip : ip - mods->items[*last].base;
+    d->module = *last;
+    uint64_t offset = *last == MS_FMT_MODULE_NONE ? ip : ip - mods->items[*last].base;
     t->len += snapshot_varint_len(parent == TREE_NONE ? 0 : n - parent) +
               snapshot_varint_len(*last == MS_FMT_MODULE_NONE ? 0 : (uint64_t)*last + 1) +
-              snapshot_varint_len(t->offset[n]);
+              snapshot_varint_len(offset);
     return n;
 }
 
-/* The node of (parent, ip), made when new. A table that could not grow takes no more nodes: later ones
- * are made unshared (a larger file, the same stacks). */
+/* Room in the hash table for k more nodes (it is kept at most half full). 0 or -errno. */
+static int snapshot_tree_room(struct snapshot_tree *t, uint32_t k)
+{
+    while (2 * ((uint64_t)t->hashed + k) > t->mask) {
+        int rc = snapshot_tree_grow(t);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void snapshot_tree_insert(struct snapshot_tree *t, uint32_t n)
+{
+    uint64_t i = snapshot_tree_hash(t->node[n].parent, t->node[n].ip);
+    while (t->slots[i & t->mask] != 0) {
+        i++;
+    }
+    t->slots[i & t->mask] = n + 1;
+    t->hashed++;
+}
+
+/* The node of (parent, ip), made when new. When the table cannot grow, a parent's children stay in its
+ * list (slower, the same file). */
 static uint32_t snapshot_tree_node(struct snapshot_tree *t, const struct ms_modules *mods, uint32_t *last,
                                    uint32_t parent, uintptr_t ip)
 {
-    if (t->full) {
-        return snapshot_tree_add(t, mods, last, parent, ip);
+    struct snapshot_node *p = snapshot_tree_at(t, parent);
+    if (p->kids <= TREE_LIST_MAX) {
+        for (uint32_t c = p->first; c; c = t->node[c - 1].next) {
+            if (t->node[c - 1].ip == ip) {
+                return c - 1;
+            }
+        }
+        uint32_t n = snapshot_tree_add(t, mods, last, parent, ip);
+        t->node[n].next = p->first;
+        p->first = n + 1;
+        if (p->kids < TREE_LIST_MAX) {
+            p->kids++;
+        } else if (snapshot_tree_room(t, TREE_LIST_MAX + 1) == 0) { /* many: from now on hashed */
+            p->kids++;
+            for (uint32_t c = p->first; c; c = t->node[c - 1].next) {
+                snapshot_tree_insert(t, c - 1);
+            }
+        }
+        return n;
     }
     for (uint64_t i = snapshot_tree_hash(parent, ip);; i++) {
-        uint32_t *slot = &t->slots[i & t->mask];
-        if (*slot == 0) {
-            uint32_t n = snapshot_tree_add(t, mods, last, parent, ip);
-            *slot = n + 1;
-            if (2 * (uint64_t)t->nodes > t->mask && snapshot_tree_grow(t) < 0) {
-                t->full = 1;
-            }
-            return n;
+        uint32_t slot = t->slots[i & t->mask];
+        if (slot == 0) {
+            break;
         }
-        uint32_t n = *slot - 1;
-        if (t->parent[n] == parent && t->ip[n] == ip) {
-            return n;
+        if (t->node[slot - 1].parent == parent && t->node[slot - 1].ip == ip) {
+            return slot - 1;
         }
     }
+    uint32_t n = snapshot_tree_add(t, mods, last, parent, ip);
+    if (snapshot_tree_room(t, 1) == 0) {
+        snapshot_tree_insert(t, n);
+    } /* else never found again: later stacks repeat its frames (a larger file, the same stacks) */
+    return n;
 }
 
 static void snapshot_tree_release(struct snapshot_tree *t)
@@ -300,14 +376,10 @@ static int snapshot_tree_build(struct snapshot_tree *t, uint32_t n, const struct
     if (frames >= TREE_NONE) {
         return -EOVERFLOW;
     }
-    /* Sized for a few new nodes per stack (what consecutive stacks usually differ by): growing rehashes
-     * every node, a table sized for every frame touches pages that stay empty. */
+    /* Only the children of nodes with many are hashed: the table starts small and grows. */
     size_t cap = (size_t)frames + 1, slots = 4096;
-    while (slots < 8 * (uint64_t)n && slots < 2 * frames) {
-        slots *= 2;
-    }
-    t->map_size = cap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(uintptr_t)) +
-                  (size_t)n * sizeof(uint32_t);
+    size_t leaf_size = ((size_t)n * sizeof(uint32_t) + 63) & ~(size_t)63;
+    t->map_size = leaf_size + cap * sizeof(struct snapshot_node);
     void *table;
     int rc = ms_platform_map(t->map_size, 1, &t->map);
     if (rc == 0 && (rc = ms_platform_map(slots * sizeof(uint32_t), 1, &table)) < 0) {
@@ -317,17 +389,12 @@ static int snapshot_tree_build(struct snapshot_tree *t, uint32_t n, const struct
         memset(t, 0, sizeof *t);
         return rc;
     }
+    /* Every leaf is written. */
+    ms_platform_prefault(t->map, leaf_size);
     t->slots = table;
-    char *p = t->map;
-    t->offset = (uint64_t *)(void *)p;
-    p += cap * sizeof(uint64_t);
-    t->ip = (uintptr_t *)(void *)p;
-    p += cap * sizeof(uintptr_t);
-    t->parent = (uint32_t *)(void *)p;
-    p += cap * sizeof(uint32_t);
-    t->module = (uint32_t *)(void *)p;
-    p += cap * sizeof(uint32_t);
-    t->leaf = (uint32_t *)(void *)p;
+    t->leaf = t->map;
+    t->node = (struct snapshot_node *)(void *)((char *)t->map + leaf_size);
+    t->cap = (uint32_t)cap;
     t->mask = slots - 1;
 
     /* The previous stack from its outermost frame: prev_ip[k] and the node it became. */
@@ -360,15 +427,18 @@ static int snapshot_tree_build(struct snapshot_tree *t, uint32_t n, const struct
     return 0;
 }
 
-static void snapshot_write_tree(struct snapshot_out *o, const struct snapshot_tree *t, uint32_t n)
+static void snapshot_write_tree(struct snapshot_out *o, const struct snapshot_tree *t, uint32_t n,
+                                const struct ms_modules *mods)
 {
     unsigned char *w = snapshot_reserve(o, 10);
     o->used = (size_t)(snapshot_varint(w, t->nodes) - o->buf);
     for (uint32_t i = 0; i < t->nodes; i++) {
+        const struct snapshot_node *d = &t->node[i];
+        int none = d->module == MS_FMT_MODULE_NONE;
         w = snapshot_reserve(o, 30);
-        w = snapshot_varint(w, t->parent[i] == TREE_NONE ? 0 : i - t->parent[i]);
-        w = snapshot_varint(w, t->module[i] == MS_FMT_MODULE_NONE ? 0 : (uint64_t)t->module[i] + 1);
-        w = snapshot_varint(w, t->offset[i]);
+        w = snapshot_varint(w, d->parent == TREE_NONE ? 0 : i - d->parent);
+        w = snapshot_varint(w, none ? 0 : (uint64_t)d->module + 1);
+        w = snapshot_varint(w, none ? d->ip : d->ip - mods->items[d->module].base);
         o->used = (size_t)(w - o->buf);
     }
     w = snapshot_reserve(o, 10);
@@ -608,11 +678,14 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     uint32_t label_len = label ? (uint32_t)strnlen(label, 65536) : 0;
 
     pl.stacks = ms_stacks_count();
-    struct ms_site_counts *sites = ms_real.malloc((pl.stacks ? pl.stacks : 1) * sizeof *sites);
-    if (!sites) {
+    struct ms_site_counts *sites;
+    size_t sites_size = (pl.stacks ? pl.stacks : 1) * sizeof *sites;
+    rc = ms_platform_map(sites_size, 1, (void **)&sites);
+    if (rc < 0) {
         ms_modules_release(&pl.mods);
-        return -ENOMEM;
+        return rc;
     }
+    ms_platform_prefault(sites, sites_size);
     ms_sites_collect(pl.stacks, sites);
     if (ms_reach_enabled(trigger)) {
         snapshot_scan(&pl);
@@ -621,7 +694,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     if (rc < 0) {
         ms_modules_release(&pl.mods);
         ms_reach_release(&pl.reach);
-        ms_real.free(sites);
+        ms_platform_unmap(sites, sites_size);
         return rc;
     }
     pl.stacks_len = pl.tree.len;
@@ -720,7 +793,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_end_section(o, pl.modules_len);
 
     snapshot_section(o, MS_FMT_SEC_STACK_TREE, pl.stacks_len);
-    snapshot_write_tree(o, &pl.tree, pl.stacks);
+    snapshot_write_tree(o, &pl.tree, pl.stacks, &pl.mods);
     snapshot_end_section(o, pl.stacks_len);
 
     snapshot_section(o, MS_FMT_SEC_SITES_PACKED, pl.sites_len);
@@ -768,7 +841,7 @@ static int snapshot_body(struct snapshot_out *o, const char *label, uint32_t tri
     snapshot_tree_release(&pl.tree);
     ms_modules_release(&pl.mods);
     ms_reach_release(&pl.reach);
-    ms_real.free(sites);
+    ms_platform_unmap(sites, sites_size);
     return o->err;
 }
 
