@@ -28,7 +28,9 @@
  *                                 the 3 blocks, then a thread on a PTHREAD_STACK_MIN stack calls exit or
  *                                 _exit(CODE) (alarm(20) ends a hang)
  *   fixture altcrash              the 3 blocks, then a null pointer write; the SIGSEGV handler runs on a
- *                                 SIGSTKSZ alternate stack and calls _exit(2) */
+ *                                 SIGSTKSZ alternate stack and calls _exit(2)
+ *   fixture fanout                the 3 blocks; then through each of 8 call paths, one function calls
+ *                                 malloc from 50 call sites, site k leaking one block of 10000 + k bytes */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -287,6 +289,38 @@ static int fixture_tmpnames(const char *path)
     return rc == 0 ? 0 : 5;
 }
 
+__attribute__((noinline)) static void fixture_fan_leaf(size_t size)
+{
+    void *p = malloc(size);
+    KEEP(p);
+}
+
+#define FIXTURE_FAN10(k)                                                                                   \
+    fixture_fan_leaf(k), fixture_fan_leaf(k + 1), fixture_fan_leaf(k + 2), fixture_fan_leaf(k + 3),         \
+        fixture_fan_leaf(k + 4), fixture_fan_leaf(k + 5), fixture_fan_leaf(k + 6), fixture_fan_leaf(k + 7), \
+        fixture_fan_leaf(k + 8), fixture_fan_leaf(k + 9)
+
+/* One node of the stack tree with 50 children. */
+__attribute__((noinline)) static void fixture_fan(void)
+{
+    FIXTURE_FAN10(10000);
+    FIXTURE_FAN10(10010);
+    FIXTURE_FAN10(10020);
+    FIXTURE_FAN10(10030);
+    FIXTURE_FAN10(10040);
+}
+
+__attribute__((noinline)) static void fixture_fan_paths(int depth)
+{
+    if (depth == 0) {
+        fixture_fan();
+    } else {
+        fixture_fan_paths(depth - 1);
+        fixture_fan_paths(depth - 1);
+    }
+    KEEP(depth);
+}
+
 static int fixture_exit_code;
 static int fixture_exit_underscore;
 
@@ -423,6 +457,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "smallstack") && argc > 3) {
         return fixture_smallstack(argv[2], atoi(argv[3]));
+    }
+    if (!strcmp(mode, "fanout")) {
+        fixture_fan_paths(3);
+        return 0;
     }
     if (!strcmp(mode, "altcrash")) {
         return fixture_altcrash();

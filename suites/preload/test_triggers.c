@@ -673,6 +673,61 @@ static void crash_handler_on_an_alternate_stack_exits_with_its_status(void **sta
     run_cleanup(&r);
 }
 
+static int compare_frames(const struct sr_snap *s, const struct sr_stack *a, const struct sr_stack *b)
+{
+    if (a->depth != b->depth) {
+        return a->depth < b->depth ? -1 : 1;
+    }
+    for (unsigned i = 0; i < a->depth; i++) {
+        uintptr_t x = sr_frame_address(s, &a->frames[i]), y = sr_frame_address(s, &b->frames[i]);
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+static void stack_tree_keeps_every_stack_of_a_node_with_many_callees(void **state)
+{
+    (void)state;
+    struct run r;
+    struct sr_snap s;
+    run_fixture(&r, NULL, (const char *[]){"fanout", NULL});
+    assert_exited(&r, 0);
+    assert_int_equal(r.nfiles, 1);
+    load(r.files[0], &s);
+    /* 8 paths x 50 call sites: 400 stacks with one block each, all different (a node's children past the
+     * first few are found through a hash table, the first ones through a list) */
+    const struct sr_stack *fan[400];
+    uintptr_t caller_of_size[50] = {0};
+    int n = 0;
+    for (uint32_t i = 0; i < s.site_count; i++) {
+        const struct ms_fmt_site *site = &s.sites[i];
+        if (site->live_count != 1 || site->live_bytes < 10000 || site->live_bytes >= 10050) {
+            continue;
+        }
+        assert_true(site->stack < s.stack_count && n < 400);
+        const struct sr_stack *st = &s.stacks[site->stack];
+        assert_true(st->depth > 4);
+        fan[n++] = st;
+        /* each size is allocated from one call site: its return address is the same on every path */
+        uint32_t k = (uint32_t)(site->live_bytes - 10000);
+        uintptr_t ret = sr_frame_address(&s, &st->frames[1]);
+        assert_true(caller_of_size[k] == 0 || caller_of_size[k] == ret);
+        caller_of_size[k] = ret;
+    }
+    assert_int_equal(n, 400);
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+            if (compare_frames(&s, fan[i], fan[j]) == 0) {
+                fail_msg("stacks %d and %d have the same frames", i, j);
+            }
+        }
+    }
+    sr_free(&s);
+    run_cleanup(&r);
+}
+
 static void setuid_program_ignores_the_settings_and_writes_nothing(void **state)
 {
     (void)state;
@@ -744,6 +799,7 @@ int main(void)
         cmocka_unit_test(setuid_program_ignores_the_settings_and_writes_nothing),
         cmocka_unit_test(exit_from_a_minimum_stack_thread_writes_the_snapshot),
         cmocka_unit_test(crash_handler_on_an_alternate_stack_exits_with_its_status),
+        cmocka_unit_test(stack_tree_keeps_every_stack_of_a_node_with_many_callees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
