@@ -8,10 +8,13 @@
 
 #include "memsnap/format.h"
 
-/* Address space for stack records: 2 GiB (offsets / 8 fit the table's 32 bits), less when a limit on
- * address space (ulimit -v) refuses that much. */
-#define STACKS_ARENA_RESERVE (UINT64_C(1) << 31)
-#define STACKS_ARENA_MIN (UINT64_C(1) << 24)
+/* Stack records: up to 2 GiB (offsets / 8 fit the table's 32 bits), mapped 16 MiB at a time as stacks
+ * come, so that a program under an address-space limit (ulimit -v) keeps what it did not use. A record
+ * never spans two chunks; an offset finds its chunk through a small directory (in cache, unlike the
+ * record). Chunks are never unmapped: lock-free readers may be in any of them. */
+#define STACKS_CHUNK_BITS 24
+#define STACKS_CHUNK (UINT64_C(1) << STACKS_CHUNK_BITS)
+#define STACKS_CHUNKS 128
 #define STACKS_TABLE_MIN 4096
 
 struct stacks_record {
@@ -30,8 +33,8 @@ struct stacks_table {
     uint64_t slots[]; /* hash << 32 | (arena offset / 8 + 1): one load less than going through the id */
 };
 
-static unsigned char *stacks_arena;
-static uint64_t stacks_arena_size;
+static unsigned char *stacks_chunk[STACKS_CHUNKS]; /* written before any offset into it is published */
+static uint32_t stacks_chunks;
 static uint64_t stacks_arena_used;
 static uint64_t *stacks_offset; /* id -> arena offset */
 static uint32_t stacks_n;       /* published count */
@@ -81,9 +84,14 @@ static struct stacks_table *stacks_table_new(uint64_t slots)
     return t;
 }
 
+static inline const struct stacks_record *stacks_at(uint64_t offset)
+{
+    return (const struct stacks_record *)(stacks_chunk[offset >> STACKS_CHUNK_BITS] + (offset & (STACKS_CHUNK - 1)));
+}
+
 static const struct stacks_record *stacks_record(uint32_t id)
 {
-    return (const struct stacks_record *)(stacks_arena + stacks_offset[id]);
+    return stacks_at(stacks_offset[id]);
 }
 
 /* Word by word, not memcmp: the unwinder has just stored these frames 8 bytes at a time, and memcmp's wide
@@ -115,8 +123,7 @@ static inline uint32_t stacks_find(const struct stacks_table *t, uint64_t h, voi
             return 0;
         }
         if ((uint32_t)(e >> 32) == h32) {
-            const struct stacks_record *r =
-                (const struct stacks_record *)(stacks_arena + ((uint64_t)(uint32_t)e - 1) * 8);
+            const struct stacks_record *r = stacks_at(((uint64_t)(uint32_t)e - 1) * 8);
             if (stacks_equal(r, h32, ips, depth, flags)) {
                 return r->id + 1;
             }
@@ -132,6 +139,23 @@ static void stacks_put(struct stacks_table *t, uint64_t h, uint32_t id)
     }
     __atomic_store_n(&t->slots[i], (h >> 32) << 32 | (stacks_offset[id] / 8 + 1), __ATOMIC_RELEASE);
     t->used++;
+}
+
+/* Under the lock: the chunk that holds offset `last` mapped. 0, or -errno (none left, or no memory). */
+static int stacks_chunk_for(uint64_t last)
+{
+    uint64_t c = last >> STACKS_CHUNK_BITS;
+    if (c < stacks_chunks) {
+        return 0;
+    }
+    void *p;
+    int rc = c < STACKS_CHUNKS ? ms_platform_map(STACKS_CHUNK, 1, &p) : -ENOSPC;
+    if (rc < 0) {
+        return rc;
+    }
+    stacks_chunk[c] = p;
+    stacks_chunks = (uint32_t)c + 1;
+    return 0;
 }
 
 /* Under the lock: doubles the table when half full. */
@@ -164,11 +188,16 @@ static uint32_t stacks_add_locked(uint64_t h, void *const *ips, unsigned depth, 
     }
     uint32_t id = stacks_n;
     uint64_t size = (sizeof(struct stacks_record) + depth * sizeof(void *) + 7) & ~(uint64_t)7;
-    if (id >= MS_STACKS_MAX || stacks_arena_used + size > stacks_arena_size || stacks_grow() < 0) {
+    uint64_t at = stacks_arena_used;
+    if ((at & (STACKS_CHUNK - 1)) + size > STACKS_CHUNK) {
+        at = (at + STACKS_CHUNK - 1) & ~(STACKS_CHUNK - 1); /* the rest of this chunk stays unused */
+    }
+    if (id >= MS_STACKS_MAX || stacks_chunk_for(at + size - 1) < 0 || stacks_grow() < 0) {
         ms_stacks_unlock();
         return MS_STACK_OVERFLOW;
     }
-    struct stacks_record *r = (struct stacks_record *)(stacks_arena + stacks_arena_used);
+    stacks_arena_used = at;
+    struct stacks_record *r = (struct stacks_record *)(void *)stacks_at(at);
     r->hash = (uint32_t)(h >> 32);
     r->depth = (uint16_t)depth;
     r->flags = (uint16_t)flags;
@@ -204,21 +233,15 @@ uint32_t ms_stacks_intern(void *const *ips, unsigned depth, unsigned flags)
 
 int ms_stacks_init(void)
 {
-    void *arena, *offsets;
-    uint64_t size = STACKS_ARENA_RESERVE;
-    int rc;
-    while ((rc = ms_platform_map(size, 1, &arena)) < 0 && size > STACKS_ARENA_MIN) {
-        size /= 4;
-    }
+    void *offsets;
+    int rc = stacks_chunk_for(0);
     if (rc < 0) {
         return rc;
     }
-    stacks_arena_size = size;
     rc = ms_platform_map((size_t)MS_STACKS_MAX * sizeof(uint64_t), 1, &offsets);
     if (rc < 0) {
         return rc;
     }
-    stacks_arena = arena;
     stacks_offset = offsets;
     stacks_table = stacks_table_new(STACKS_TABLE_MIN);
     if (!stacks_table) {

@@ -29,8 +29,10 @@
  *                                 _exit(CODE) (alarm(20) ends a hang)
  *   fixture altcrash              the 3 blocks, then a null pointer write; the SIGSEGV handler runs on a
  *                                 SIGSTKSZ alternate stack and calls _exit(2)
- *   fixture fanout                the 3 blocks; then through each of 8 call paths, one function calls
- *                                 malloc from 50 call sites, site k leaking one block of 10000 + k bytes */
+ *   fixture fanout DEPTH          the 3 blocks; then through each of 2^DEPTH call paths, one function
+ *                                 calls malloc from 50 call sites, site k allocating (and freeing) one
+ *                                 block of 10000 + k bytes
+ *   fixture vmsize                the 3 blocks; prints the VmSize line of /proc/self/status */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -293,6 +295,7 @@ __attribute__((noinline)) static void fixture_fan_leaf(size_t size)
 {
     void *p = malloc(size);
     KEEP(p);
+    free(p);
 }
 
 #define FIXTURE_FAN10(k)                                                                                   \
@@ -458,9 +461,19 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "smallstack") && argc > 3) {
         return fixture_smallstack(argv[2], atoi(argv[3]));
     }
-    if (!strcmp(mode, "fanout")) {
-        fixture_fan_paths(3);
+    if (!strcmp(mode, "fanout") && argc > 2) {
+        fixture_fan_paths(atoi(argv[2]));
         return 0;
+    }
+    if (!strcmp(mode, "vmsize")) {
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        while (f && fgets(line, sizeof line, f)) {
+            if (!strncmp(line, "VmSize:", 7)) {
+                fputs(line, stdout);
+            }
+        }
+        return f && fclose(f) == 0 ? 0 : 6;
     }
     if (!strcmp(mode, "altcrash")) {
         return fixture_altcrash();

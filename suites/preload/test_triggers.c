@@ -673,13 +673,17 @@ static void crash_handler_on_an_alternate_stack_exits_with_its_status(void **sta
     run_cleanup(&r);
 }
 
-static int compare_frames(const struct sr_snap *s, const struct sr_stack *a, const struct sr_stack *b)
+static const struct sr_snap *compare_snap;
+
+static int compare_frames(const void *pa, const void *pb)
 {
+    const struct sr_stack *a = *(const struct sr_stack *const *)pa, *b = *(const struct sr_stack *const *)pb;
     if (a->depth != b->depth) {
         return a->depth < b->depth ? -1 : 1;
     }
     for (unsigned i = 0; i < a->depth; i++) {
-        uintptr_t x = sr_frame_address(s, &a->frames[i]), y = sr_frame_address(s, &b->frames[i]);
+        uintptr_t x = sr_frame_address(compare_snap, &a->frames[i]);
+        uintptr_t y = sr_frame_address(compare_snap, &b->frames[i]);
         if (x != y) {
             return x < y ? -1 : 1;
         }
@@ -687,44 +691,77 @@ static int compare_frames(const struct sr_snap *s, const struct sr_stack *a, con
     return 0;
 }
 
-static void stack_tree_keeps_every_stack_of_a_node_with_many_callees(void **state)
+/* `fixture fanout depth`: 2^depth paths x 50 call sites, each stack allocated one block of 10000 + k
+ * bytes from call site k. Every such stack must come back whole and different from the others. */
+static void assert_fanout_stacks(int depth)
 {
-    (void)state;
     struct run r;
     struct sr_snap s;
-    run_fixture(&r, NULL, (const char *[]){"fanout", NULL});
+    char arg[16];
+    snprintf(arg, sizeof arg, "%d", depth);
+    run_fixture(&r, NULL, (const char *[]){"fanout", arg, NULL});
     assert_exited(&r, 0);
     assert_int_equal(r.nfiles, 1);
     load(r.files[0], &s);
-    /* 8 paths x 50 call sites: 400 stacks with one block each, all different (a node's children past the
-     * first few are found through a hash table, the first ones through a list) */
-    const struct sr_stack *fan[400];
+    int want = 50 << depth, n = 0;
+    const struct sr_stack **fan = calloc((size_t)want, sizeof *fan);
     uintptr_t caller_of_size[50] = {0};
-    int n = 0;
+    assert_non_null(fan);
     for (uint32_t i = 0; i < s.site_count; i++) {
         const struct ms_fmt_site *site = &s.sites[i];
-        if (site->live_count != 1 || site->live_bytes < 10000 || site->live_bytes >= 10050) {
+        if (site->alloc_count != 1 || site->alloc_bytes < 10000 || site->alloc_bytes >= 10050) {
             continue;
         }
-        assert_true(site->stack < s.stack_count && n < 400);
+        assert_true(site->stack < s.stack_count && n < want);
         const struct sr_stack *st = &s.stacks[site->stack];
-        assert_true(st->depth > 4);
+        assert_true(st->depth > (unsigned)depth + 2);
         fan[n++] = st;
         /* each size is allocated from one call site: its return address is the same on every path */
-        uint32_t k = (uint32_t)(site->live_bytes - 10000);
+        uint32_t k = (uint32_t)(site->alloc_bytes - 10000);
         uintptr_t ret = sr_frame_address(&s, &st->frames[1]);
         assert_true(caller_of_size[k] == 0 || caller_of_size[k] == ret);
         caller_of_size[k] = ret;
     }
-    assert_int_equal(n, 400);
-    for (int i = 0; i < n; i++) {
-        for (int j = i + 1; j < n; j++) {
-            if (compare_frames(&s, fan[i], fan[j]) == 0) {
-                fail_msg("stacks %d and %d have the same frames", i, j);
-            }
+    assert_int_equal(n, want);
+    compare_snap = &s;
+    qsort(fan, (size_t)n, sizeof *fan, compare_frames);
+    for (int i = 1; i < n; i++) {
+        if (compare_frames(&fan[i - 1], &fan[i]) == 0) {
+            fail_msg("two of the %d stacks have the same frames", n);
         }
     }
+    free(fan);
     sr_free(&s);
+    run_cleanup(&r);
+}
+
+static void stack_tree_keeps_every_stack_of_a_node_with_many_callees(void **state)
+{
+    (void)state;
+    /* 400 stacks: a node's first children are found through a list, the rest through a hash table */
+    assert_fanout_stacks(3);
+}
+
+static void stacks_past_the_first_arena_chunk_read_back_whole(void **state)
+{
+    (void)state;
+    /* 204,800 stacks of ~20 frames: ~36 MB of records, three of the arena's 16 MiB chunks */
+    assert_fanout_stacks(12);
+}
+
+static void address_space_reserved_at_start_stays_small(void **state)
+{
+    (void)state;
+    struct run r;
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", NULL}, (const char *[]){"vmsize", NULL});
+    assert_exited(&r, 0);
+    const char *v = strstr(r.out, "VmSize:");
+    assert_non_null(v);
+    long kb = atol(v + 7);
+    /* the stack arena was reserved whole, 2 GiB: VmSize 2.2 GB */
+    if (kb <= 0 || kb > 384 * 1024) {
+        fail_msg("VmSize %ld kB", kb);
+    }
     run_cleanup(&r);
 }
 
@@ -800,6 +837,8 @@ int main(void)
         cmocka_unit_test(exit_from_a_minimum_stack_thread_writes_the_snapshot),
         cmocka_unit_test(crash_handler_on_an_alternate_stack_exits_with_its_status),
         cmocka_unit_test(stack_tree_keeps_every_stack_of_a_node_with_many_callees),
+        cmocka_unit_test(stacks_past_the_first_arena_chunk_read_back_whole),
+        cmocka_unit_test(address_space_reserved_at_start_stays_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
