@@ -42,6 +42,14 @@ enum ms_status ms_error_set(struct ms_error *err, enum ms_status r, const char *
 /* Exit status for a result (0, 1 or 2). */
 int ms_error_exit_status(enum ms_status r);
 
+/* ---- grow.c: the growable array ------------------------------------------------------------------- */
+
+/* Room for `need` elements of `size` bytes in the array *array (a T **, capacity *cap elements), doubling
+ * from `min`. false, the array unchanged, when out of memory. */
+bool ms_grow(void *array, size_t *cap, size_t need, size_t size, size_t min);
+/* T *v; size_t cap; if (!MS_GROW(v, cap, n + 1, 16)) ... */
+#define MS_GROW(v, cap, need, min) ms_grow(&(v), &(cap), (need), sizeof *(v), (min))
+
 /* ---- file.c: input files ---------------------------------------------------------------------------- */
 
 /* Opens path read-only when it is a regular file (a FIFO, device or directory is refused without
