@@ -352,6 +352,9 @@ struct ms_diff {
     struct ms_diff_row *rows;
     size_t count;
     struct ms_diff_row total; /* label "Total" */
+    const char *old_path, *new_path; /* the snapshots' */
+    enum ms_by by;
+    bool cumulative;
     struct ms_symbolizer *sym_; /* owns the strings */
     struct ms_snap *snaps_[2];
     struct ms_groups groups_[2];
@@ -372,6 +375,24 @@ enum { MS_DIFF_PRINT_BYTES = 1, MS_DIFF_PRINT_STACK = 2 };
 /* The first `limit` rows (< 0: all), then the total line. */
 void ms_diff_print(const struct ms_diff *d, FILE *out, long limit, unsigned flags);
 void ms_diff_free(struct ms_diff *d);
+/* The CI gates: growth of the total, and of any one row. */
+struct ms_diff_gate_opts {
+    bool has_fail_over;
+    long long fail_over;
+    bool has_fail_site_over;
+    long long fail_site_over;
+};
+struct ms_diff_gates {
+    struct ms_diff_gate_opts opts;
+    bool total_crossed;
+    size_t sites_over;              /* rows that grew by more than fail_site_over */
+    const struct ms_diff_row *worst; /* the one that grew most of them, or NULL */
+};
+void ms_diff_gate(const struct ms_diff *d, const struct ms_diff_gate_opts *o, struct ms_diff_gates *g);
+/* One line per crossed gate on `report`; MS_GATE when any was crossed. */
+enum ms_status ms_diff_gate_report(const struct ms_diff *d, const struct ms_diff_gates *g, bool exact, FILE *report);
+/* stack: each row's example stack. */
+struct json_t *ms_diff_render_json(const struct ms_diff *d, const struct ms_diff_gates *g, long limit, bool stack);
 enum ms_status ms_diff_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- leaks.c: `memsnap leaks` and LeakSanitizer-style suppressions ------------------------------- */

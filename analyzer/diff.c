@@ -34,6 +34,10 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
     if (!d)
         return ms_error_set(err, MS_NOMEM, "out of memory");
     struct ms_groups *o = &d->groups_[0], *n = &d->groups_[1];
+    d->old_path = old_snap->path;
+    d->new_path = new_snap->path;
+    d->by = opts ? opts->by : MS_BY_LINE;
+    d->cumulative = opts && opts->cumulative;
     if ((r = ms_group_snap(sym, old_snap, opts, o, err)) != MS_OK ||
         (r = ms_group_snap(sym, new_snap, opts, n, err)) != MS_OK)
         goto out;
@@ -178,6 +182,60 @@ static json_t *ms_diff_json_row(const struct ms_diff_row *r, bool stack)
     return o;
 }
 
+void ms_diff_gate(const struct ms_diff *d, const struct ms_diff_gate_opts *o, struct ms_diff_gates *g)
+{
+    *g = (struct ms_diff_gates){.opts = *o};
+    g->total_crossed = o->has_fail_over && d->total.size_diff > o->fail_over;
+    if (!o->has_fail_site_over)
+        return;
+    for (size_t i = 0; i < d->count; i++)
+        if (d->rows[i].size_diff > o->fail_site_over) {
+            g->sites_over++;
+            if (!g->worst || d->rows[i].size_diff > g->worst->size_diff)
+                g->worst = &d->rows[i];
+        }
+}
+
+enum ms_status ms_diff_gate_report(const struct ms_diff *d, const struct ms_diff_gates *g, bool exact, FILE *report)
+{
+    char lim[64], val[64], over[64];
+    const struct ms_diff_gate_opts *o = &g->opts;
+    /* Total growth, then the worst single site. */
+    if (g->total_crossed)
+        fprintf(report, "memsnap: gate --fail-over %s crossed: the total grew by %s, %s over\n",
+                ms_size_format(lim, sizeof lim, (double)o->fail_over, false, exact),
+                ms_size_format(val, sizeof val, (double)d->total.size_diff, false, exact),
+                ms_size_format(over, sizeof over, (double)(d->total.size_diff - o->fail_over), false, exact));
+    if (g->worst)
+        fprintf(report, "memsnap: gate --fail-site-over %s crossed by %zu site%s; the largest, %s, grew by %s, %s over\n",
+                ms_size_format(lim, sizeof lim, (double)o->fail_site_over, false, exact), g->sites_over,
+                g->sites_over == 1 ? "" : "s", g->worst->label,
+                ms_size_format(val, sizeof val, (double)g->worst->size_diff, false, exact),
+                ms_size_format(over, sizeof over, (double)(g->worst->size_diff - o->fail_site_over), false, exact));
+    return g->total_crossed || g->worst ? MS_GATE : MS_OK;
+}
+
+struct json_t *ms_diff_render_json(const struct ms_diff *d, const struct ms_diff_gates *g, long limit, bool stack)
+{
+    json_t *rows = json_array(), *gates = json_array();
+    for (size_t i = 0; i < d->count && (limit < 0 || i < (size_t)limit); i++)
+        json_array_append_new(rows, ms_diff_json_row(&d->rows[i], stack));
+    if (g->opts.has_fail_over)
+        json_array_append_new(gates, json_pack("{s:s, s:I, s:I, s:b}", "gate", "fail-over", "limit",
+                                               (json_int_t)g->opts.fail_over, "value", (json_int_t)d->total.size_diff,
+                                               "crossed", g->total_crossed));
+    if (g->opts.has_fail_site_over)
+        json_array_append_new(gates, json_pack("{s:s, s:I, s:I, s:b, s:I}", "gate", "fail-site-over", "limit",
+                                               (json_int_t)g->opts.fail_site_over, "value",
+                                               (json_int_t)(g->worst ? g->worst->size_diff : 0), "crossed",
+                                               g->worst != NULL, "sites", (json_int_t)g->sites_over));
+    return json_pack("{s:s, s:o, s:o, s:s, s:b, s:o, s:I, s:o, s:o}", "command", "diff", "old",
+                     ms_output_json_str(d->old_path), "new", ms_output_json_str(d->new_path), "by",
+                     ms_group_by_name(d->by), "cumulative", d->cumulative, "rows", rows, "other_rows",
+                     (json_int_t)(limit < 0 || (size_t)limit >= d->count ? 0 : d->count - (size_t)limit), "total",
+                     ms_diff_json_row(&d->total, false), "gates", gates);
+}
+
 enum ms_status ms_diff_main(const struct ms_cli *cli, struct ms_error *err)
 {
     struct ms_snap **snaps = NULL;
@@ -190,64 +248,19 @@ enum ms_status ms_diff_main(const struct ms_cli *cli, struct ms_error *err)
     if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
         (r = ms_diff_compute(sym, snaps[0], snaps[1], &go, &d, err)) != MS_OK)
         goto out;
-
-    /* Gates: total growth, then the worst single site. */
-    char lim[64], val[64], over[64], gate_msg[2][1024] = {"", ""};
-    const struct ms_diff_row *worst = NULL;
-    size_t sites_over = 0;
-    bool total_crossed = cli->has_fail_over && d->total.size_diff > cli->fail_over;
-    if (total_crossed)
-        snprintf(gate_msg[0], sizeof gate_msg[0], "gate --fail-over %s crossed: the total grew by %s, %s over",
-                 ms_size_format(lim, sizeof lim, (double)cli->fail_over, false, cli->bytes),
-                 ms_size_format(val, sizeof val, (double)d->total.size_diff, false, cli->bytes),
-                 ms_size_format(over, sizeof over, (double)(d->total.size_diff - cli->fail_over), false, cli->bytes));
-    if (cli->has_fail_site_over) {
-        for (size_t i = 0; i < d->count; i++)
-            if (d->rows[i].size_diff > cli->fail_site_over) {
-                sites_over++;
-                if (!worst || d->rows[i].size_diff > worst->size_diff)
-                    worst = &d->rows[i];
-            }
-        if (worst)
-            snprintf(gate_msg[1], sizeof gate_msg[1],
-                     "gate --fail-site-over %s crossed by %zu site%s; the largest, %s, grew by %s, %s over",
-                     ms_size_format(lim, sizeof lim, (double)cli->fail_site_over, false, cli->bytes), sites_over,
-                     sites_over == 1 ? "" : "s", worst->label,
-                     ms_size_format(val, sizeof val, (double)worst->size_diff, false, cli->bytes),
-                     ms_size_format(over, sizeof over, (double)(worst->size_diff - cli->fail_site_over), false,
-                                    cli->bytes));
-    }
-    long limit = cli->limit;
+    struct ms_diff_gate_opts gopts = {cli->has_fail_over, cli->fail_over, cli->has_fail_site_over,
+                                      cli->fail_site_over};
+    struct ms_diff_gates gates;
+    ms_diff_gate(d, &gopts, &gates);
     if (cli->format == MS_OUT_JSON) {
         bool stack = cli->show_stack || cli->by == MS_BY_STACK;
-        json_t *rows = json_array(), *gates = json_array();
-        for (size_t i = 0; i < d->count && (limit < 0 || i < (size_t)limit); i++)
-            json_array_append_new(rows, ms_diff_json_row(&d->rows[i], stack));
-        if (cli->has_fail_over)
-            json_array_append_new(gates, json_pack("{s:s, s:I, s:I, s:b}", "gate", "fail-over", "limit",
-                                                   (json_int_t)cli->fail_over, "value",
-                                                   (json_int_t)d->total.size_diff, "crossed", total_crossed));
-        if (cli->has_fail_site_over)
-            json_array_append_new(gates, json_pack("{s:s, s:I, s:I, s:b, s:I}", "gate", "fail-site-over", "limit",
-                                                   (json_int_t)cli->fail_site_over, "value",
-                                                   (json_int_t)(worst ? worst->size_diff : 0), "crossed",
-                                                   worst != NULL, "sites", (json_int_t)sites_over));
-        json_t *doc = json_pack("{s:s, s:o, s:o, s:s, s:b, s:o, s:I, s:o, s:o}", "command", "diff", "old",
-                                ms_output_json_str(snaps[0]->path), "new", ms_output_json_str(snaps[1]->path), "by", ms_group_by_name(cli->by),
-                                "cumulative", cli->cumulative, "rows", rows, "other_rows",
-                                (json_int_t)(limit < 0 || (size_t)limit >= d->count ? 0 : d->count - (size_t)limit),
-                                "total", ms_diff_json_row(&d->total, false), "gates", gates);
-        if ((r = ms_output_json(cli, doc, err)) != MS_OK)
+        if ((r = ms_output_json(cli, ms_diff_render_json(d, &gates, cli->limit, stack), err)) != MS_OK)
             goto out;
     } else {
-        ms_diff_print(d, cli->out, limit,
+        ms_diff_print(d, cli->out, cli->limit,
                       (cli->bytes ? MS_DIFF_PRINT_BYTES : 0) | (cli->show_stack ? MS_DIFF_PRINT_STACK : 0));
     }
-    for (int i = 0; i < 2; i++)
-        if (gate_msg[i][0]) {
-            fprintf(stderr, "memsnap: %s\n", gate_msg[i]);
-            r = MS_GATE;
-        }
+    r = ms_diff_gate_report(d, &gates, cli->bytes, stderr);
 out:
     ms_diff_free(d);
     ms_symbolize_free(sym);
