@@ -426,6 +426,40 @@ void ms_growth_trend(const uint64_t *series, size_t n, struct ms_growth_trend *t
 /* Unbounded: rising, Sen's slope above 0, and no plateau seen; steady: never changed; otherwise bounded. */
 enum ms_growth_verdict ms_growth_classify(const uint64_t *series, size_t n);
 const char *ms_growth_verdict_name(enum ms_growth_verdict v);
+
+struct ms_growth_site {
+    uint32_t label;                /* strtab id */
+    uint64_t *series;              /* live bytes per snapshot, in time order */
+    struct ms_groups *eg;          /* the latest snapshot that has the site */
+    struct ms_group_row *example;  /* its row there */
+    enum ms_growth_verdict verdict;
+    struct ms_growth_trend trend;
+    double per_interval;
+    uint64_t peak;
+};
+struct ms_growth {
+    struct ms_snap **snaps;        /* the series, in time order (borrowed) */
+    size_t n;
+    struct ms_snap **left_out;     /* at-exit snapshots left out, as given */
+    size_t nleft;
+    enum ms_by by;
+    const struct ms_strtab *strs;  /* site labels */
+    struct ms_growth_site *sites;  /* unbounded first, then by rate, peak */
+    size_t nsites;
+    size_t counts[3];              /* per verdict */
+    double unbounded_rate;         /* bytes per interval, the unbounded sites together */
+    struct ms_groups *groups_;
+};
+/* At-exit snapshots are left out of the series unless include_exit. */
+enum ms_status ms_growth_compute(struct ms_symbolizer *sym, struct ms_snap *const *all, size_t nall,
+                                 const struct ms_group_opts *go, bool include_exit, struct ms_growth *gr,
+                                 struct ms_error *err);
+void ms_growth_free(struct ms_growth *gr);
+/* The first `limit` sites that changed (< 0: all); unbounded ones with their stack, the others with show_stack. */
+void ms_growth_render_text(FILE *out, struct ms_growth *gr, long limit, bool exact, bool show_stack);
+struct json_t *ms_growth_render_json(struct ms_growth *gr, long limit);
+/* --fail: MS_GATE with one line on `report` when a site is unbounded. */
+enum ms_status ms_growth_gate(const struct ms_growth *gr, bool exact, FILE *report);
 enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- lines.c: per-source-line totals beside the source (memory_profiler's table) ------------------ */

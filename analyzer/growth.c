@@ -116,17 +116,6 @@ const char *ms_growth_verdict_name(enum ms_growth_verdict v)
     return names[v];
 }
 
-struct ms_growth_site {
-    uint32_t label;
-    uint64_t *series;
-    struct ms_groups *eg;               /* the latest snapshot that has the site */
-    struct ms_group_row *example;       /* its row there */
-    enum ms_growth_verdict verdict;
-    struct ms_growth_trend trend;
-    double per_interval;
-    uint64_t peak;
-};
-
 static int ms_growth_time_cmp(const void *a, const void *b)
 {
     const struct ms_snap *x = *(struct ms_snap *const *)a, *y = *(struct ms_snap *const *)b;
@@ -145,9 +134,9 @@ static void ms_growth_order(struct ms_snap **snaps, size_t n)
     qsort(snaps, n, sizeof *snaps, ms_growth_time_cmp);
 }
 
-static bool ms_growth_left_out(const struct ms_cli *cli, const struct ms_snap *s)
+static bool ms_growth_left_out(bool include_exit, const struct ms_snap *s)
 {
-    return !cli->include_exit && s->has_info && s->info.trigger == MS_FMT_TRIGGER_EXIT;
+    return !include_exit && s->has_info && s->info.trigger == MS_FMT_TRIGGER_EXIT;
 }
 
 static int ms_growth_cmp(const void *a, const void *b)
@@ -162,188 +151,222 @@ static int ms_growth_cmp(const void *a, const void *b)
     return x->label < y->label ? -1 : x->label > y->label;
 }
 
-enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
+/* Each site's series: the key maps the sites of every snapshot onto one. */
+static enum ms_status ms_growth_series(struct ms_growth *gr, struct ms_symbolizer *sym, const struct ms_group_opts *go,
+                                       struct ms_map *keys, struct ms_error *err)
 {
-    struct ms_snap **snaps = NULL, **all = NULL;
-    struct ms_symbolizer *sym = NULL;
-    struct ms_groups *g = NULL;
-    struct ms_map *keys = NULL;
-    struct ms_growth_site *sites = NULL;
-    size_t nsites = 0, cap = 0;
     enum ms_status r;
-    size_t n = (size_t)cli->input_count, nall = n, left_out = 0;
-    if (n < 3)
-        return ms_error_set(err, MS_USAGE, "growth needs at least three snapshots (two intervals)");
-    struct ms_group_opts go = {cli->by_set ? cli->by : MS_BY_STACK, cli->cumulative, cli->include, cli->exclude,
-                               cli->all_frames};
-    g = calloc(n, sizeof *g);
-    snaps = calloc(n, sizeof *snaps);
-    keys = ms_map_new();
-    if (!g || !snaps || !keys) {
-        r = ms_error_set(err, MS_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((r = ms_output_load(cli, &all, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
-        goto out;
-    /* An at-exit snapshot is taken after static destructors freed caches: as a point of the series it
-     * would read as the cache shrinking. */
-    n = 0;
-    for (size_t i = 0; i < nall; i++)
-        if (!ms_growth_left_out(cli, all[i]))
-            snaps[n++] = all[i];
-    left_out = nall - n;
-    if (n < 3) {
-        r = ms_error_set(err, MS_USAGE, "growth needs at least three snapshots (two intervals) besides the %zu "
-                         "at-exit one%s left out (--include-exit keeps them)", left_out, left_out == 1 ? "" : "s");
-        goto out;
-    }
-    ms_growth_order(snaps, n);
+    size_t n = gr->n, cap = 0;
     for (size_t i = 0; i < n; i++) {
-        if ((r = ms_group_snap(sym, snaps[i], &go, &g[i], err)) != MS_OK)
-            goto out;
-        for (size_t j = 0; j < ms_map_capacity(g[i].index); j++) {
+        struct ms_groups *g = &gr->groups_[i];
+        if ((r = ms_group_snap(sym, gr->snaps[i], go, g, err)) != MS_OK)
+            return r;
+        for (size_t j = 0; j < ms_map_capacity(g->index); j++) {
             const void *key;
             size_t len;
             uint32_t v;
             bool created;
-            if (!ms_map_at(g[i].index, j, &key, &len, &v))
+            if (!ms_map_at(g->index, j, &key, &len, &v))
                 continue;
             uint32_t *slot = ms_map_slot(keys, key, len, &created);
-            if (!slot) {
-                r = ms_error_set(err, MS_NOMEM, "out of memory");
-                goto out;
-            }
+            if (!slot)
+                return ms_error_set(err, MS_NOMEM, "out of memory");
             if (created) {
-                if (nsites == cap) {
+                if (gr->nsites == cap) {
                     cap = cap ? cap * 2 : 256;
-                    struct ms_growth_site *ns = realloc(sites, cap * sizeof *ns);
-                    if (!ns) {
-                        r = ms_error_set(err, MS_NOMEM, "out of memory");
-                        goto out;
-                    }
-                    sites = ns;
+                    struct ms_growth_site *ns = realloc(gr->sites, cap * sizeof *ns);
+                    if (!ns)
+                        return ms_error_set(err, MS_NOMEM, "out of memory");
+                    gr->sites = ns;
                 }
-                memset(&sites[nsites], 0, sizeof sites[nsites]);
-                if (!(sites[nsites].series = calloc(n, sizeof(uint64_t)))) {
-                    r = ms_error_set(err, MS_NOMEM, "out of memory");
-                    goto out;
-                }
-                *slot = (uint32_t)++nsites;
+                memset(&gr->sites[gr->nsites], 0, sizeof gr->sites[gr->nsites]);
+                if (!(gr->sites[gr->nsites].series = calloc(n, sizeof(uint64_t))))
+                    return ms_error_set(err, MS_NOMEM, "out of memory");
+                *slot = (uint32_t)++gr->nsites;
             }
-            struct ms_growth_site *s = &sites[*slot - 1];
-            s->series[i] = g[i].rows[v - 1].size;
-            s->label = g[i].rows[v - 1].label;
-            s->eg = &g[i];
-            s->example = &g[i].rows[v - 1];
+            struct ms_growth_site *s = &gr->sites[*slot - 1];
+            s->series[i] = g->rows[v - 1].size;
+            s->label = g->rows[v - 1].label;
+            s->eg = g;
+            s->example = &g->rows[v - 1];
         }
     }
-    size_t counts[3] = {0, 0, 0};
-    double unbounded_rate = 0;
-    for (size_t i = 0; i < nsites; i++) {
-        struct ms_growth_site *s = &sites[i];
-        s->verdict = ms_growth_classify(s->series, n);
-        ms_growth_trend(s->series, n, &s->trend);
-        for (size_t j = 0; j < n; j++)
+    return MS_OK;
+}
+
+enum ms_status ms_growth_compute(struct ms_symbolizer *sym, struct ms_snap *const *all, size_t nall,
+                                 const struct ms_group_opts *go, bool include_exit, struct ms_growth *gr,
+                                 struct ms_error *err)
+{
+    struct ms_map *keys = NULL;
+    enum ms_status r = MS_OK;
+    *gr = (struct ms_growth){.by = go->by, .strs = ms_symbolize_strtab(sym)};
+    if (nall < 3)
+        return ms_error_set(err, MS_USAGE, "growth needs at least three snapshots (two intervals)");
+    gr->groups_ = calloc(nall, sizeof *gr->groups_);
+    gr->snaps = calloc(nall, sizeof *gr->snaps);
+    gr->left_out = calloc(nall, sizeof *gr->left_out);
+    keys = ms_map_new();
+    if (!gr->groups_ || !gr->snaps || !gr->left_out || !keys) {
+        r = ms_error_set(err, MS_NOMEM, "out of memory");
+        goto out;
+    }
+    /* An at-exit snapshot is taken after static destructors freed caches: as a point of the series it
+     * would read as the cache shrinking. */
+    for (size_t i = 0; i < nall; i++) {
+        if (ms_growth_left_out(include_exit, all[i]))
+            gr->left_out[gr->nleft++] = all[i];
+        else
+            gr->snaps[gr->n++] = all[i];
+    }
+    if (gr->n < 3) {
+        r = ms_error_set(err, MS_USAGE, "growth needs at least three snapshots (two intervals) besides the %zu "
+                         "at-exit one%s left out (--include-exit keeps them)", gr->nleft, gr->nleft == 1 ? "" : "s");
+        goto out;
+    }
+    ms_growth_order(gr->snaps, gr->n);
+    if ((r = ms_growth_series(gr, sym, go, keys, err)) != MS_OK)
+        goto out;
+    for (size_t i = 0; i < gr->nsites; i++) {
+        struct ms_growth_site *s = &gr->sites[i];
+        s->verdict = ms_growth_classify(s->series, gr->n);
+        ms_growth_trend(s->series, gr->n, &s->trend);
+        for (size_t j = 0; j < gr->n; j++)
             if (s->series[j] > s->peak)
                 s->peak = s->series[j];
         s->per_interval = s->trend.sen_slope;
-        counts[s->verdict]++;
+        gr->counts[s->verdict]++;
         if (s->verdict == MS_GROWTH_UNBOUNDED)
-            unbounded_rate += s->per_interval;
+            gr->unbounded_rate += s->per_interval;
     }
-    if (nsites) /* sites is NULL when there are none */
-        qsort(sites, nsites, sizeof *sites, ms_growth_cmp);
-    struct ms_strtab *strs = ms_symbolize_strtab(sym);
+    if (gr->nsites) /* sites is NULL when there are none */
+        qsort(gr->sites, gr->nsites, sizeof *gr->sites, ms_growth_cmp);
+out:
+    ms_map_free(keys);
+    return r;
+}
+
+void ms_growth_free(struct ms_growth *gr)
+{
+    for (size_t i = 0; i < gr->nsites; i++)
+        free(gr->sites[i].series);
+    free(gr->sites);
+    for (size_t i = 0; gr->groups_ && i < gr->n; i++)
+        ms_group_free(&gr->groups_[i]);
+    free(gr->groups_);
+    free(gr->snaps);
+    free(gr->left_out);
+    *gr = (struct ms_growth){0};
+}
+
+struct json_t *ms_growth_render_json(struct ms_growth *gr, long limit)
+{
+    size_t n = gr->n, shown_limit = limit < 0 ? SIZE_MAX : (size_t)limit, shown = 0;
+    json_t *arr = json_array(), *paths = json_array(), *outs = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(paths, json_string(gr->snaps[i]->path));
+    for (size_t i = 0; i < gr->nleft; i++)
+        json_array_append_new(outs, json_string(gr->left_out[i]->path));
+    for (size_t i = 0; i < gr->nsites; i++) {
+        struct ms_growth_site *s = &gr->sites[i];
+        if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
+            continue;
+        shown++;
+        json_t *series = json_array();
+        for (size_t j = 0; j < n; j++)
+            json_array_append_new(series, json_integer((json_int_t)s->series[j]));
+        uint32_t sn;
+        const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
+        json_t *trend = json_pack("{s:I, s:f, s:b, s:I, s:I, s:b}", "mann_kendall_s", (json_int_t)s->trend.mk_s,
+                                  "mann_kendall_z", s->trend.mk_z, "rising", s->trend.rising, "record_gap",
+                                  (json_int_t)s->trend.record_gap, "since_record", (json_int_t)s->trend.since_record,
+                                  "plateau", s->trend.plateau);
+        json_array_append_new(arr, json_pack("{s:o, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "key",
+                                             ms_output_json_str(ms_strtab_get(gr->strs, s->label)), "verdict",
+                                             ms_growth_verdict_name(s->verdict), "per_interval", s->per_interval,
+                                             "grew_intervals", (json_int_t)s->trend.grew, "intervals",
+                                             (json_int_t)(n - 1), "peak", (json_int_t)s->peak, "series", series,
+                                             "trend", trend, "stack", ms_output_json_stack(st, sn)));
+    }
+    return json_pack("{s:s, s:o, s:o, s:s, s:o, s:{s:I, s:I, s:I}}", "command", "growth", "snapshots", paths,
+                     "left_out_at_exit", outs, "by", ms_group_by_name(gr->by), "sites", arr, "summary", "unbounded",
+                     (json_int_t)gr->counts[0], "bounded", (json_int_t)gr->counts[1], "steady",
+                     (json_int_t)gr->counts[2]);
+}
+
+void ms_growth_render_text(FILE *out, struct ms_growth *gr, long limit, bool exact, bool show_stack)
+{
+    size_t n = gr->n, shown_limit = limit < 0 ? SIZE_MAX : (size_t)limit, shown = 0;
     char a[64], b[64], c[64];
-    size_t shown_limit = cli->limit < 0 ? SIZE_MAX : (size_t)cli->limit;
-    if (cli->format == MS_OUT_JSON) {
-        json_t *arr = json_array(), *paths = json_array(), *outs = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(paths, json_string(snaps[i]->path));
-        for (size_t i = 0; i < nall; i++)
-            if (ms_growth_left_out(cli, all[i]))
-                json_array_append_new(outs, json_string(all[i]->path));
-        size_t shown = 0;
-        for (size_t i = 0; i < nsites; i++) {
-            struct ms_growth_site *s = &sites[i];
-            if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
-                continue;
-            shown++;
-            json_t *series = json_array();
-            for (size_t j = 0; j < n; j++)
-                json_array_append_new(series, json_integer((json_int_t)s->series[j]));
+    for (size_t i = 0; i < gr->nsites; i++) {
+        struct ms_growth_site *s = &gr->sites[i];
+        if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
+            continue;
+        shown++;
+        char name[8192];
+        const char *label = ms_output_name(ms_strtab_get(gr->strs, s->label), name, sizeof name);
+        if (s->verdict == MS_GROWTH_UNBOUNDED)
+            fprintf(out, "unbounded: %s: %s per interval, grew in %zu of %zu intervals: %s -> %s\n", label,
+                    ms_size_format(a, sizeof a, s->per_interval, true, exact), s->trend.grew, n - 1,
+                    ms_size_format(b, sizeof b, (double)s->series[0], false, exact),
+                    ms_size_format(c, sizeof c, (double)s->series[n - 1], false, exact));
+        else
+            fprintf(out, "bounded: %s: grew in %zu of %zu intervals, peak %s, last %s\n", label, s->trend.grew, n - 1,
+                    ms_size_format(a, sizeof a, (double)s->peak, false, exact),
+                    ms_size_format(b, sizeof b, (double)s->series[n - 1], false, exact));
+        fprintf(out, "    live:");
+        for (size_t j = 0; j < n; j++)
+            fprintf(out, "%s %s", j ? "," : "", ms_size_format(a, sizeof a, (double)s->series[j], false, exact));
+        fputc('\n', out);
+        if (s->verdict == MS_GROWTH_UNBOUNDED || show_stack) {
             uint32_t sn;
             const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
-            json_t *trend = json_pack("{s:I, s:f, s:b, s:I, s:I, s:b}", "mann_kendall_s", (json_int_t)s->trend.mk_s,
-                                      "mann_kendall_z", s->trend.mk_z, "rising", s->trend.rising,
-                                      "record_gap", (json_int_t)s->trend.record_gap, "since_record",
-                                      (json_int_t)s->trend.since_record, "plateau", s->trend.plateau);
-            json_array_append_new(arr, json_pack("{s:o, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "key",
-                                                 ms_output_json_str(ms_strtab_get(strs, s->label)), "verdict",
-                                                 ms_growth_verdict_name(s->verdict), "per_interval",
-                                                 s->per_interval, "grew_intervals", (json_int_t)s->trend.grew,
-                                                 "intervals", (json_int_t)(n - 1), "peak", (json_int_t)s->peak,
-                                                 "series", series, "trend", trend, "stack",
-                                                 ms_output_json_stack(st, sn)));
+            ms_output_text_stack(out, st, sn, "    ");
         }
-        json_t *doc = json_pack("{s:s, s:o, s:o, s:s, s:o, s:{s:I, s:I, s:I}}", "command", "growth",
-                                "snapshots", paths, "left_out_at_exit", outs, "by", ms_group_by_name(go.by), "sites", arr, "summary", "unbounded",
-                                (json_int_t)counts[0], "bounded", (json_int_t)counts[1], "steady",
-                                (json_int_t)counts[2]);
-        if ((r = ms_output_json(cli, doc, err)) != MS_OK)
+    }
+    for (size_t i = 0; i < gr->nleft; i++)
+        fprintf(out, "Left out the at-exit snapshot %s (taken after destructors ran; --include-exit keeps it)\n",
+                gr->left_out[i]->path);
+    fprintf(out, "Growth over %zu snapshots (%zu intervals): %zu unbounded (%s per interval), %zu bounded, %zu steady\n",
+            n, n - 1, gr->counts[0], ms_size_format(a, sizeof a, gr->unbounded_rate, true, exact), gr->counts[1],
+            gr->counts[2]);
+}
+
+enum ms_status ms_growth_gate(const struct ms_growth *gr, bool exact, FILE *report)
+{
+    char a[64];
+    size_t u = gr->counts[MS_GROWTH_UNBOUNDED];
+    if (!u)
+        return MS_OK;
+    fprintf(report, "memsnap: gate --fail crossed: %zu unbounded site%s, growing by %s per interval together\n", u,
+            u == 1 ? "" : "s", ms_size_format(a, sizeof a, gr->unbounded_rate, false, exact));
+    return MS_GATE;
+}
+
+enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err)
+{
+    struct ms_snap **all = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_growth gr = {0};
+    enum ms_status r;
+    if (cli->input_count < 3)
+        return ms_error_set(err, MS_USAGE, "growth needs at least three snapshots (two intervals)");
+    struct ms_group_opts go = {cli->by_set ? cli->by : MS_BY_STACK, cli->cumulative, cli->include, cli->exclude,
+                               cli->all_frames};
+    if ((r = ms_output_load(cli, &all, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_growth_compute(sym, all, (size_t)cli->input_count, &go, cli->include_exit, &gr, err)) != MS_OK)
+        goto out;
+    if (cli->format == MS_OUT_JSON) {
+        if ((r = ms_output_json(cli, ms_growth_render_json(&gr, cli->limit), err)) != MS_OK)
             goto out;
     } else {
-        size_t shown = 0;
-        for (size_t i = 0; i < nsites; i++) {
-            struct ms_growth_site *s = &sites[i];
-            if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
-                continue;
-            shown++;
-            char name[8192];
-            const char *label = ms_output_name(ms_strtab_get(strs, s->label), name, sizeof name);
-            if (s->verdict == MS_GROWTH_UNBOUNDED)
-                fprintf(cli->out, "unbounded: %s: %s per interval, grew in %zu of %zu intervals: %s -> %s\n", label,
-                        ms_size_format(a, sizeof a, s->per_interval, true, cli->bytes), s->trend.grew, n - 1,
-                        ms_size_format(b, sizeof b, (double)s->series[0], false, cli->bytes),
-                        ms_size_format(c, sizeof c, (double)s->series[n - 1], false, cli->bytes));
-            else
-                fprintf(cli->out, "bounded: %s: grew in %zu of %zu intervals, peak %s, last %s\n", label, s->trend.grew,
-                        n - 1, ms_size_format(a, sizeof a, (double)s->peak, false, cli->bytes),
-                        ms_size_format(b, sizeof b, (double)s->series[n - 1], false, cli->bytes));
-            fprintf(cli->out, "    live:");
-            for (size_t j = 0; j < n; j++)
-                fprintf(cli->out, "%s %s", j ? "," : "", ms_size_format(a, sizeof a, (double)s->series[j], false,
-                                                                       cli->bytes));
-            fputc('\n', cli->out);
-            if (s->verdict == MS_GROWTH_UNBOUNDED || cli->show_stack) {
-                uint32_t sn;
-                const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
-                ms_output_text_stack(cli->out, st, sn, "    ");
-            }
-        }
-        for (size_t i = 0; i < nall; i++)
-            if (ms_growth_left_out(cli, all[i]))
-                fprintf(cli->out, "Left out the at-exit snapshot %s (taken after destructors ran; --include-exit "
-                        "keeps it)\n", all[i]->path);
-        fprintf(cli->out, "Growth over %zu snapshots (%zu intervals): %zu unbounded (%s per interval), %zu bounded, "
-                "%zu steady\n", n, n - 1, counts[0], ms_size_format(a, sizeof a, unbounded_rate, true, cli->bytes),
-                counts[1], counts[2]);
+        ms_growth_render_text(cli->out, &gr, cli->limit, cli->bytes, cli->show_stack);
     }
-    if (cli->fail && counts[0]) {
-        fprintf(stderr, "memsnap: gate --fail crossed: %zu unbounded site%s, growing by %s per interval together\n",
-                counts[0], counts[0] == 1 ? "" : "s", ms_size_format(a, sizeof a, unbounded_rate, false, cli->bytes));
-        r = MS_GATE;
-    }
+    if (cli->fail)
+        r = ms_growth_gate(&gr, cli->bytes, stderr);
 out:
-    for (size_t i = 0; i < nsites; i++)
-        free(sites[i].series);
-    free(sites);
-    for (size_t i = 0; g && i < n; i++)
-        ms_group_free(&g[i]);
-    free(g);
-    ms_map_free(keys);
+    ms_growth_free(&gr);
     ms_symbolize_free(sym);
-    free(snaps);
     ms_output_unload(cli, all);
     return r;
 }
