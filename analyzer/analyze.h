@@ -463,6 +463,37 @@ enum ms_status ms_growth_gate(const struct ms_growth *gr, bool exact, FILE *repo
 enum ms_status ms_growth_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- lines.c: per-source-line totals beside the source (memory_profiler's table) ------------------ */
+
+struct ms_lines_opts {
+    const char *file, *function; /* exactly one: a file (path, suffix, base name, fnmatch) or a function */
+    const char *source_dir;      /* where the sources are now (NULL: as the DWARF names them) */
+};
+struct ms_lines_entry {
+    uint32_t file; /* strtab id */
+    uint32_t line;
+    uint64_t alloc_bytes, live_bytes, alloc_count;
+};
+struct ms_lines_file {
+    uint32_t file;        /* strtab id */
+    const char *path;
+    uint32_t first, last; /* line range shown */
+    char **src;           /* its text, one string a line; NULL when not found */
+    size_t nsrc;
+};
+struct ms_lines {
+    const struct ms_snap *snap; /* borrowed */
+    struct ms_lines_opts opts;
+    struct ms_lines_entry *ent; /* by file, then line */
+    size_t nent;
+    struct ms_lines_file *files; /* in name (id) order */
+    size_t nfiles;
+};
+/* MS_INPUT when no allocation has a frame in the file or function. */
+enum ms_status ms_lines_compute(struct ms_symbolizer *sym, const struct ms_snap *snap, const struct ms_lines_opts *o,
+                                struct ms_lines *l, struct ms_error *err);
+void ms_lines_free(struct ms_lines *l);
+void ms_lines_render_text(FILE *out, const struct ms_lines *l, bool exact);
+struct json_t *ms_lines_render_json(const struct ms_lines *l);
 enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- dump.c: the raw, unsymbolized contents of a snapshot --------------------------------------- */

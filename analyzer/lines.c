@@ -8,17 +8,6 @@
 
 #include "analyze.h"
 
-struct ms_lines_entry {
-    uint32_t file; /* strtab id */
-    uint32_t line;
-    uint64_t alloc_bytes, live_bytes, alloc_count;
-};
-
-struct ms_lines_file {
-    uint32_t file;
-    uint32_t first, last; /* line range to show */
-};
-
 static bool ms_lines_file_matches(const char *path, const char *want)
 {
     size_t pl = strlen(path), wl = strlen(want);
@@ -30,13 +19,13 @@ static bool ms_lines_file_matches(const char *path, const char *want)
     return fnmatch(want, path, 0) == 0 || (base && fnmatch(want, base + 1, 0) == 0);
 }
 
-static bool ms_lines_frame_matches(const struct ms_cli *cli, const struct ms_sym_frame *f)
+static bool ms_lines_frame_matches(const struct ms_lines_opts *o, const struct ms_sym_frame *f)
 {
     if (!f->file || !f->line)
         return false;
-    if (cli->file)
-        return ms_lines_file_matches(f->file, cli->file);
-    return f->function && (strcmp(f->function, cli->function) == 0 || fnmatch(cli->function, f->function, 0) == 0);
+    if (o->file)
+        return ms_lines_file_matches(f->file, o->file);
+    return f->function && (strcmp(f->function, o->function) == 0 || fnmatch(o->function, f->function, 0) == 0);
 }
 
 static int ms_lines_cmp(const void *a, const void *b)
@@ -127,35 +116,87 @@ static void ms_lines_free_source(char **v, size_t n)
     free(v);
 }
 
-enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err)
+/* One site's stack: every matching source line charged once. */
+static enum ms_status ms_lines_site(struct ms_lines *l, const struct ms_lines_opts *o, struct ms_strtab *strs,
+                                    struct ms_map *index, const struct ms_site *site,
+                                    const struct ms_sym_frame *const *st, uint32_t n, uint64_t *seen,
+                                    size_t *cap, struct ms_error *err)
 {
-    struct ms_snap **snaps = NULL;
-    struct ms_symbolizer *sym = NULL;
+    size_t nseen = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        const struct ms_sym_frame *f = st[j];
+        if (!ms_lines_frame_matches(o, f))
+            continue;
+        uint32_t key[2] = {ms_strtab_intern(strs, f->file, strlen(f->file)), f->line};
+        uint64_t k64 = (uint64_t)key[0] << 32 | key[1];
+        bool dup = false;
+        for (size_t q = 0; q < nseen && !dup; q++)
+            dup = seen[q] == k64; /* recursion: once per stack */
+        if (dup)
+            continue;
+        seen[nseen++] = k64;
+        bool created;
+        uint32_t *slot = ms_map_slot(index, key, sizeof key, &created);
+        if (!slot)
+            return ms_error_set(err, MS_NOMEM, "out of memory");
+        if (created) {
+            if (l->nent == *cap) {
+                *cap = *cap ? *cap * 2 : 256;
+                struct ms_lines_entry *ne = realloc(l->ent, *cap * sizeof *ne);
+                if (!ne)
+                    return ms_error_set(err, MS_NOMEM, "out of memory");
+                l->ent = ne;
+            }
+            l->ent[l->nent] = (struct ms_lines_entry){.file = key[0], .line = key[1]};
+            *slot = (uint32_t)++l->nent;
+            /* The file list, with the function's first line when known. */
+            size_t fi = 0;
+            while (fi < l->nfiles && l->files[fi].file != key[0])
+                fi++;
+            if (fi == l->nfiles) {
+                struct ms_lines_file *nf = realloc(l->files, (l->nfiles + 1) * sizeof *nf);
+                if (!nf)
+                    return ms_error_set(err, MS_NOMEM, "out of memory");
+                l->files = nf;
+                l->files[l->nfiles++] = (struct ms_lines_file){.file = key[0], .first = key[1], .last = key[1]};
+            }
+            if (key[1] < l->files[fi].first)
+                l->files[fi].first = key[1];
+            if (key[1] > l->files[fi].last)
+                l->files[fi].last = key[1];
+            if (o->function && f->decl_line && f->decl_line < l->files[fi].first)
+                l->files[fi].first = f->decl_line;
+        }
+        struct ms_lines_entry *e = &l->ent[*slot - 1];
+        e->alloc_bytes += site->alloc_bytes;
+        e->live_bytes += site->live_bytes;
+        e->alloc_count += site->alloc_count;
+    }
+    return MS_OK;
+}
+
+enum ms_status ms_lines_compute(struct ms_symbolizer *sym, const struct ms_snap *snap, const struct ms_lines_opts *o,
+                                struct ms_lines *l, struct ms_error *err)
+{
     struct ms_map *index = NULL;
-    struct ms_lines_entry *ent = NULL;
-    struct ms_lines_file *files = NULL;
     void **handles = NULL;
     const struct ms_sym_frame **st = NULL;
     uint64_t *seen = NULL;
-    size_t nent = 0, cap = 0, nfiles = 0;
+    size_t cap = 0;
     enum ms_status r;
-    if (cli->input_count != 1)
-        return ms_error_set(err, MS_USAGE, "lines takes one snapshot");
-    if (!cli->file == !cli->function)
+    *l = (struct ms_lines){.snap = snap, .opts = *o};
+    if (!o->file == !o->function)
         return ms_error_set(err, MS_USAGE, "lines needs exactly one of --file F or --function F");
     if (!(index = ms_map_new()))
         return ms_error_set(err, MS_NOMEM, "out of memory");
-    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
-        (r = ms_symbolize_attach(sym, snaps[0], &handles, err)) != MS_OK)
+    if ((r = ms_symbolize_attach(sym, snap, &handles, err)) != MS_OK)
         goto out;
-    const struct ms_snap *snap = snaps[0];
     struct ms_strtab *strs = ms_symbolize_strtab(sym);
     for (uint32_t i = 0; i < snap->site_count; i++) {
-        const struct ms_site *site = &snap->sites[i];
         uint32_t n;
         free(st);
         st = NULL;
-        if (ms_group_stack(sym, handles, snap, site->stack, &st, &n) != MS_OK) {
+        if (ms_group_stack(sym, handles, snap, snap->sites[i].stack, &st, &n) != MS_OK) {
             r = ms_error_set(err, MS_NOMEM, "out of memory");
             goto out;
         }
@@ -164,140 +205,146 @@ enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err)
             r = ms_error_set(err, MS_NOMEM, "out of memory");
             goto out;
         }
-        size_t nseen = 0;
-        for (uint32_t j = 0; j < n; j++) {
-            const struct ms_sym_frame *f = st[j];
-            if (!ms_lines_frame_matches(cli, f))
-                continue;
-            uint32_t key[2] = {ms_strtab_intern(strs, f->file, strlen(f->file)), f->line};
-            uint64_t k64 = (uint64_t)key[0] << 32 | key[1];
-            bool dup = false;
-            for (size_t q = 0; q < nseen && !dup; q++)
-                dup = seen[q] == k64; /* recursion: once per stack */
-            if (dup)
-                continue;
-            seen[nseen++] = k64;
-            bool created;
-            uint32_t *slot = ms_map_slot(index, key, sizeof key, &created);
-            if (!slot) {
-                r = ms_error_set(err, MS_NOMEM, "out of memory");
-                goto out;
-            }
-            if (created) {
-                if (nent == cap) {
-                    cap = cap ? cap * 2 : 256;
-                    struct ms_lines_entry *ne = realloc(ent, cap * sizeof *ne);
-                    if (!ne) {
-                        r = ms_error_set(err, MS_NOMEM, "out of memory");
-                        goto out;
-                    }
-                    ent = ne;
-                }
-                ent[nent] = (struct ms_lines_entry){.file = key[0], .line = key[1]};
-                *slot = (uint32_t)++nent;
-                /* The file list, with the function's first line when known. */
-                size_t fi = 0;
-                while (fi < nfiles && files[fi].file != key[0])
-                    fi++;
-                if (fi == nfiles) {
-                    struct ms_lines_file *nf = realloc(files, (nfiles + 1) * sizeof *nf);
-                    if (!nf) {
-                        r = ms_error_set(err, MS_NOMEM, "out of memory");
-                        goto out;
-                    }
-                    files = nf;
-                    files[nfiles++] = (struct ms_lines_file){key[0], key[1], key[1]};
-                }
-                if (key[1] < files[fi].first)
-                    files[fi].first = key[1];
-                if (key[1] > files[fi].last)
-                    files[fi].last = key[1];
-                if (cli->function && f->decl_line && f->decl_line < files[fi].first)
-                    files[fi].first = f->decl_line;
-            }
-            struct ms_lines_entry *e = &ent[*slot - 1];
-            e->alloc_bytes += site->alloc_bytes;
-            e->live_bytes += site->live_bytes;
-            e->alloc_count += site->alloc_count;
-        }
+        if ((r = ms_lines_site(l, o, strs, index, &snap->sites[i], st, n, seen, &cap, err)) != MS_OK)
+            goto out;
     }
-    if (nfiles == 0) {
+    if (l->nfiles == 0) {
         r = ms_error_set(err, MS_INPUT, "%s: no allocation has a frame in %s %s", snap->path,
-                         cli->file ? "file" : "function", cli->file ? cli->file : cli->function);
+                         o->file ? "file" : "function", o->file ? o->file : o->function);
         goto out;
     }
-    qsort(ent, nent, sizeof *ent, ms_lines_cmp);
-    for (size_t i = 1; i < nfiles; i++) /* files in name order, for stable output */
-        for (size_t j = i; j > 0 && files[j].file < files[j - 1].file; j--) {
-            struct ms_lines_file t = files[j];
-            files[j] = files[j - 1];
-            files[j - 1] = t;
+    if (l->nent) /* ent is NULL when there are none */
+        qsort(l->ent, l->nent, sizeof *l->ent, ms_lines_cmp);
+    for (size_t i = 1; i < l->nfiles; i++) /* files in name order, for stable output */
+        for (size_t j = i; j > 0 && l->files[j].file < l->files[j - 1].file; j--) {
+            struct ms_lines_file t = l->files[j];
+            l->files[j] = l->files[j - 1];
+            l->files[j - 1] = t;
         }
-    json_t *jfiles = cli->format == MS_OUT_JSON ? json_array() : NULL;
-    size_t e = 0;
-    for (size_t fi = 0; fi < nfiles; fi++) {
-        const char *path = ms_strtab_get(strs, files[fi].file);
-        size_t nsrc;
-        char **src = ms_lines_read_source(path, cli->source_dir, &nsrc);
-        uint32_t first = cli->file ? 1 : files[fi].first, last = files[fi].last;
-        if (cli->file && nsrc > last)
-            last = (uint32_t)nsrc;
-        if (cli->function && src) /* extend to the closing brace of the function */
-            while (last < nsrc && src[last - 1][0] != '}')
-                last++;
-        json_t *jl = jfiles ? json_array() : NULL;
-        if (!jfiles) {
-            fprintf(cli->out, "Filename: %s%s\n\n", path, src ? "" : " (source not found; see --source-dir)");
-            const char *hdr = "Line #    Allocated     Live now  Allocations   Line Contents";
-            fprintf(cli->out, "%s\n", hdr);
-            for (size_t i = 0; i < strlen(hdr); i++)
-                fputc('=', cli->out);
-            fputc('\n', cli->out);
-        }
-        while (e < nent && ent[e].file != files[fi].file)
-            e++;
-        for (uint32_t ln = first; ln <= last; ln++) {
-            const char *text = src && ln >= 1 && ln <= nsrc ? src[ln - 1] : "";
-            const struct ms_lines_entry *en = e < nent && ent[e].file == files[fi].file && ent[e].line == ln
-                                                  ? &ent[e++] : NULL;
-            if (jl) {
-                if (en)
-                    json_array_append_new(jl, json_pack("{s:I, s:I, s:I, s:I, s:o}", "line", (json_int_t)ln,
-                                                        "allocated", (json_int_t)en->alloc_bytes, "live",
-                                                        (json_int_t)en->live_bytes, "count",
-                                                        (json_int_t)en->alloc_count, "text", ms_output_json_str(text)));
-                continue;
-            }
-            if (en) {
-                char a[64], b[64];
-                fprintf(cli->out, "%6u %12s %12s  %10llu   %s\n", ln,
-                        ms_size_format(a, sizeof a, (double)en->alloc_bytes, false, cli->bytes),
-                        ms_size_format(b, sizeof b, (double)en->live_bytes, false, cli->bytes),
-                        (unsigned long long)en->alloc_count, text);
-            } else {
-                fprintf(cli->out, "%6u %12s %12s  %10s   %s\n", ln, "", "", "", text);
-            }
-        }
-        if (!jl)
-            fputc('\n', cli->out);
-        if (jl)
-            json_array_append_new(jfiles, json_pack("{s:o, s:b, s:o}", "file", ms_output_json_str(path), "source_found", src != NULL,
-                                                    "lines", jl));
-        ms_lines_free_source(src, nsrc);
+    /* Each file's source and the lines shown: a whole file, or a function to its closing brace. */
+    for (size_t fi = 0; fi < l->nfiles; fi++) {
+        struct ms_lines_file *f = &l->files[fi];
+        f->path = ms_strtab_get(strs, f->file);
+        f->src = ms_lines_read_source(f->path, o->source_dir, &f->nsrc);
+        if (o->file)
+            f->first = 1;
+        if (o->file && f->nsrc > f->last)
+            f->last = (uint32_t)f->nsrc;
+        if (o->function && f->src)
+            while (f->last < f->nsrc && f->src[f->last - 1][0] != '}')
+                f->last++;
     }
-    if (jfiles)
-        r = ms_output_json(cli, json_pack("{s:s, s:o, s:s, s:o, s:o}", "command", "lines", "snapshot",
-                                          ms_output_json_str(snap->path), "select", cli->file ? "file" : "function",
-                                          "pattern", ms_output_json_str(cli->file ? cli->file : cli->function),
-                                          "files", jfiles),
-                           err);
 out:
     free(seen);
     free(st);
     free(handles);
-    free(ent);
-    free(files);
     ms_map_free(index);
+    return r;
+}
+
+void ms_lines_free(struct ms_lines *l)
+{
+    for (size_t i = 0; i < l->nfiles; i++)
+        ms_lines_free_source(l->files[i].src, l->files[i].nsrc);
+    free(l->files);
+    free(l->ent);
+    *l = (struct ms_lines){0};
+}
+
+/* Calls fn for each shown line of file fi with its entry (NULL: nothing allocated there) and its text. */
+static void ms_lines_each(const struct ms_lines *l, size_t fi,
+                          void (*fn)(void *ctx, uint32_t ln, const struct ms_lines_entry *en, const char *text),
+                          void *ctx)
+{
+    const struct ms_lines_file *f = &l->files[fi];
+    size_t e = 0;
+    while (e < l->nent && l->ent[e].file != f->file)
+        e++;
+    for (uint32_t ln = f->first; ln <= f->last; ln++) {
+        const char *text = f->src && ln >= 1 && ln <= f->nsrc ? f->src[ln - 1] : "";
+        const struct ms_lines_entry *en =
+            e < l->nent && l->ent[e].file == f->file && l->ent[e].line == ln ? &l->ent[e++] : NULL;
+        fn(ctx, ln, en, text);
+    }
+}
+
+static void ms_lines_json_line(void *ctx, uint32_t ln, const struct ms_lines_entry *en, const char *text)
+{
+    if (en)
+        json_array_append_new(ctx, json_pack("{s:I, s:I, s:I, s:I, s:o}", "line", (json_int_t)ln, "allocated",
+                                             (json_int_t)en->alloc_bytes, "live", (json_int_t)en->live_bytes, "count",
+                                             (json_int_t)en->alloc_count, "text", ms_output_json_str(text)));
+}
+
+struct json_t *ms_lines_render_json(const struct ms_lines *l)
+{
+    json_t *jfiles = json_array();
+    for (size_t fi = 0; fi < l->nfiles; fi++) {
+        json_t *jl = json_array();
+        ms_lines_each(l, fi, ms_lines_json_line, jl);
+        json_array_append_new(jfiles, json_pack("{s:o, s:b, s:o}", "file", ms_output_json_str(l->files[fi].path),
+                                                "source_found", l->files[fi].src != NULL, "lines", jl));
+    }
+    return json_pack("{s:s, s:o, s:s, s:o, s:o}", "command", "lines", "snapshot", ms_output_json_str(l->snap->path),
+                     "select", l->opts.file ? "file" : "function", "pattern",
+                     ms_output_json_str(l->opts.file ? l->opts.file : l->opts.function), "files", jfiles);
+}
+
+struct ms_lines_text {
+    FILE *out;
+    bool exact;
+};
+
+static void ms_lines_text_line(void *ctx, uint32_t ln, const struct ms_lines_entry *en, const char *text)
+{
+    const struct ms_lines_text *t = ctx;
+    if (en) {
+        char a[64], b[64];
+        fprintf(t->out, "%6u %12s %12s  %10llu   %s\n", ln,
+                ms_size_format(a, sizeof a, (double)en->alloc_bytes, false, t->exact),
+                ms_size_format(b, sizeof b, (double)en->live_bytes, false, t->exact),
+                (unsigned long long)en->alloc_count, text);
+    } else {
+        fprintf(t->out, "%6u %12s %12s  %10s   %s\n", ln, "", "", "", text);
+    }
+}
+
+void ms_lines_render_text(FILE *out, const struct ms_lines *l, bool exact)
+{
+    struct ms_lines_text t = {out, exact};
+    for (size_t fi = 0; fi < l->nfiles; fi++) {
+        fprintf(out, "Filename: %s%s\n\n", l->files[fi].path,
+                l->files[fi].src ? "" : " (source not found; see --source-dir)");
+        const char *hdr = "Line #    Allocated     Live now  Allocations   Line Contents";
+        fprintf(out, "%s\n", hdr);
+        for (size_t i = 0; i < strlen(hdr); i++)
+            fputc('=', out);
+        fputc('\n', out);
+        ms_lines_each(l, fi, ms_lines_text_line, &t);
+        fputc('\n', out);
+    }
+}
+
+enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_lines l = {0};
+    enum ms_status r;
+    if (cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, "lines takes one snapshot");
+    if (!cli->file == !cli->function)
+        return ms_error_set(err, MS_USAGE, "lines needs exactly one of --file F or --function F");
+    struct ms_lines_opts o = {cli->file, cli->function, cli->source_dir};
+    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK ||
+        (r = ms_lines_compute(sym, snaps[0], &o, &l, err)) != MS_OK)
+        goto out;
+    if (cli->format == MS_OUT_JSON)
+        r = ms_output_json(cli, ms_lines_render_json(&l), err);
+    else
+        ms_lines_render_text(cli->out, &l, cli->bytes);
+out:
+    ms_lines_free(&l);
     ms_symbolize_free(sym);
     ms_output_unload(cli, snaps);
     return r;
