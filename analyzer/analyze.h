@@ -497,6 +497,9 @@ struct json_t *ms_lines_render_json(const struct ms_lines *l);
 enum ms_status ms_lines_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- dump.c: the raw, unsymbolized contents of a snapshot --------------------------------------- */
+/* Nothing to compute: the snapshot as read is the result. */
+void ms_dump_render_text(FILE *out, const struct ms_snap *s);
+struct json_t *ms_dump_render_json(const struct ms_snap *s);
 enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- export.c: `memsnap export`, and the weighted stacks every export format and the flame graph draw -- */

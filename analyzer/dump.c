@@ -74,7 +74,7 @@ static json_t *ms_dump_json_memory(const struct ms_snap *s)
     return json_pack("{s:I, s:o}", "rss_bytes", (json_int_t)s->memory.rss_bytes, "size_classes", classes);
 }
 
-static json_t *ms_dump_json(const struct ms_snap *s)
+struct json_t *ms_dump_render_json(const struct ms_snap *s)
 {
     const struct ms_fmt_totals *t = &s->totals;
     json_t *calls = json_object(), *mods = json_array(), *stacks = json_array(), *sites = json_array(),
@@ -141,20 +141,8 @@ static json_t *ms_dump_json(const struct ms_snap *s)
                      ms_dump_json_leaks(s), "memory", ms_dump_json_memory(s));
 }
 
-enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
+void ms_dump_render_text(FILE *o, const struct ms_snap *s)
 {
-    struct ms_snap **snaps = NULL;
-    enum ms_status r;
-    if (cli->input_count != 1)
-        return ms_error_set(err, MS_USAGE, "dump takes one snapshot");
-    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK)
-        return r;
-    const struct ms_snap *s = snaps[0];
-    if (cli->format == MS_OUT_JSON) {
-        r = ms_output_json(cli, ms_dump_json(s), err);
-        goto out;
-    }
-    FILE *o = cli->out;
     const struct ms_fmt_totals *t = &s->totals;
     fprintf(o, "snapshot %s\nformat %u.%u flags 0x%x%s%s%s\n", s->path, s->version_major, s->version_minor, s->flags,
             s->flags & MS_FMT_FLAG_SAMPLED ? " sampled" : "", s->flags & MS_FMT_FLAG_TRUNCATED ? " truncated" : "",
@@ -226,7 +214,20 @@ enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
                     (unsigned long long)s->memory.class_bytes[k]);
         }
     }
-out:
+}
+
+enum ms_status ms_dump_main(const struct ms_cli *cli, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    enum ms_status r;
+    if (cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, "dump takes one snapshot");
+    if ((r = ms_output_load(cli, &snaps, err)) != MS_OK)
+        return r;
+    if (cli->format == MS_OUT_JSON)
+        r = ms_output_json(cli, ms_dump_render_json(snaps[0]), err);
+    else
+        ms_dump_render_text(cli->out, snaps[0]);
     ms_output_unload(cli, snaps);
     return r;
 }
