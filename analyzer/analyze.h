@@ -565,6 +565,23 @@ enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_er
 enum ms_status ms_export_massif_write(FILE *out, struct ms_symbolizer *sym, struct ms_snap **snaps, size_t n,
                                       const struct ms_cli *cli, struct ms_error *err);
 
+/* ---- tree.c: a tree of frames, callers first (flame graph, massif) --------------------------------- */
+
+struct ms_tree {
+    uint32_t key;          /* tells siblings apart (a strtab id, a frame id) */
+    const void *data;      /* the caller's, e.g. the frame */
+    uint64_t weight;       /* everything below this node */
+    struct ms_tree *kids;
+    size_t nkids, cap;
+};
+/* The child of n with `key`, added with weight 0 and `data` when missing; NULL when out of memory. */
+struct ms_tree *ms_tree_child(struct ms_tree *n, uint32_t key, const void *data);
+/* Every node, parents before their children; with cmp, each node's children are sorted first (qsort on
+ * struct ms_tree). A malloc'd array of *count, or NULL when out of memory. */
+struct ms_tree **ms_tree_nodes(struct ms_tree *root, int (*cmp)(const void *, const void *), size_t *count);
+/* Frees every node below root (root itself is the caller's). */
+void ms_tree_free(struct ms_tree *root);
+
 /* ---- flamegraph.c: `memsnap flamegraph`: a self-contained SVG ------------------------------------- */
 /* The flame graph inside a page (memsnap report): no XML prolog, script, style or heading of its own; labels
  * with short names (ms_symbolize_shorten), the full name in each frame's title; per frame, the callees narrower

@@ -12,45 +12,12 @@
  * bound it is at most a small multiple of the input, and the recursion below is at most this deep. */
 #define MS_MASSIF_DEPTH 30
 
-struct ms_massif_node {
-    const struct ms_sym_frame *frame; /* NULL for the root */
-    uint64_t bytes;
-    struct ms_massif_node *kids;
-    size_t nkids, cap;
-};
-
-static struct ms_massif_node *ms_export_massif_child(struct ms_massif_node *n, const struct ms_sym_frame *f)
-{
-    for (size_t i = 0; i < n->nkids; i++)
-        if (n->kids[i].frame->id == f->id)
-            return &n->kids[i];
-    if (n->nkids == n->cap) {
-        size_t cap = n->cap ? n->cap * 2 : 4;
-        struct ms_massif_node *nk = realloc(n->kids, cap * sizeof *nk);
-        if (!nk)
-            return NULL;
-        n->kids = nk;
-        n->cap = cap;
-    }
-    struct ms_massif_node *k = &n->kids[n->nkids++];
-    memset(k, 0, sizeof *k);
-    k->frame = f;
-    return k;
-}
-
-static void ms_export_massif_free(struct ms_massif_node *n)
-{
-    for (size_t i = 0; i < n->nkids; i++)
-        ms_export_massif_free(&n->kids[i]);
-    free(n->kids);
-}
-
 static int ms_export_massif_cmp(const void *a, const void *b)
 {
-    const struct ms_massif_node *x = a, *y = b;
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    return x->frame->id < y->frame->id ? -1 : x->frame->id > y->frame->id;
+    const struct ms_tree *x = a, *y = b; /* keyed by frame id */
+    if (x->weight != y->weight)
+        return x->weight > y->weight ? -1 : 1;
+    return x->key < y->key ? -1 : x->key > y->key;
 }
 
 /* ms_print drops everything after '#' on a line (comments), so names keep none. */
@@ -77,22 +44,22 @@ static void ms_export_massif_frame(FILE *out, const struct ms_sym_frame *f)
     }
 }
 
-static void ms_export_massif_node(FILE *out, struct ms_massif_node *n, uint64_t total, unsigned depth)
+static void ms_export_massif_node(FILE *out, struct ms_tree *n, uint64_t total, unsigned depth)
 {
     size_t shown = 0;
     uint64_t below = 0;
     if (n->nkids)
         qsort(n->kids, n->nkids, sizeof *n->kids, ms_export_massif_cmp);
     for (size_t i = 0; i < n->nkids; i++) {
-        if ((double)n->kids[i].bytes * 100.0 >= MS_MASSIF_THRESHOLD * (double)total)
+        if ((double)n->kids[i].weight * 100.0 >= MS_MASSIF_THRESHOLD * (double)total)
             shown++;
         else
-            below += n->kids[i].bytes;
+            below += n->kids[i].weight;
     }
     size_t folded = n->nkids - shown;
-    fprintf(out, "%*sn%zu: %llu ", (int)depth, "", shown + (folded ? 1 : 0), (unsigned long long)n->bytes);
-    if (n->frame)
-        ms_export_massif_frame(out, n->frame);
+    fprintf(out, "%*sn%zu: %llu ", (int)depth, "", shown + (folded ? 1 : 0), (unsigned long long)n->weight);
+    if (n->data)
+        ms_export_massif_frame(out, n->data);
     else
         fputs("(heap allocation functions) malloc/new/new[], --alloc-fns, etc.", out);
     fputc('\n', out);
@@ -105,18 +72,18 @@ static void ms_export_massif_node(FILE *out, struct ms_massif_node *n, uint64_t 
 }
 
 /* One snapshot's tree; the root holds the bytes of every site that passed the filters. */
-static enum ms_status ms_export_massif_tree(struct ms_groups *g, struct ms_massif_node *root, struct ms_error *err)
+static enum ms_status ms_export_massif_tree(struct ms_groups *g, struct ms_tree *root, struct ms_error *err)
 {
     for (size_t i = 0; i < g->count; i++) {
         const struct ms_group_row *row = &g->rows[i];
         if (!row->size)
             continue;
-        struct ms_massif_node *n = root;
-        n->bytes += row->size;
+        struct ms_tree *n = root;
+        n->weight += row->size;
         for (uint32_t j = 0; j < row->stack_len && j < MS_MASSIF_DEPTH; j++) {
-            if (!(n = ms_export_massif_child(n, row->stack[j])))
+            if (!(n = ms_tree_child(n, row->stack[j]->id, row->stack[j])))
                 return ms_error_set(err, MS_NOMEM, "out of memory");
-            n->bytes += row->size;
+            n->weight += row->size;
         }
     }
     return MS_OK;
@@ -155,10 +122,10 @@ enum ms_status ms_export_massif_write(FILE *out, struct ms_symbolizer *sym, stru
         fprintf(out, "#-----------\nsnapshot=%zu\n#-----------\ntime=%llu\nmem_heap_B=%llu\nmem_heap_extra_B=0\n"
                 "mem_stacks_B=0\nheap_tree=%s\n", i, (unsigned long long)time, (unsigned long long)gs[i].size,
                 i == peak ? "peak" : "detailed");
-        struct ms_massif_node root = {0};
+        struct ms_tree root = {0};
         if ((r = ms_export_massif_tree(&gs[i], &root, err)) == MS_OK)
-            ms_export_massif_node(out, &root, root.bytes, 0);
-        ms_export_massif_free(&root);
+            ms_export_massif_node(out, &root, root.weight, 0);
+        ms_tree_free(&root);
     }
 out:
     for (size_t i = 0; i < n; i++)

@@ -9,13 +9,6 @@ enum { MS_FG_WIDTH = 1200, MS_FG_PAD = 10, MS_FG_FRAME = 16, MS_FG_TOP = 60, MS_
 #define MS_FG_MINWIDTH 0.1 /* px: narrower frames are left out, as flamegraph.pl does */
 #define MS_FG_CHAR 7.0     /* px per character of 12px Verdana, for fitting labels */
 
-struct ms_fg_node {
-    uint32_t name; /* strtab id; UINT32_MAX for the root */
-    uint64_t weight;
-    struct ms_fg_node *kids;
-    size_t nkids, cap;
-};
-
 struct ms_fg {
     FILE *out;
     const struct ms_strtab *strs;
@@ -28,73 +21,12 @@ struct ms_fg {
     size_t frames;
 };
 
-static struct ms_fg_node *ms_fg_child(struct ms_fg_node *n, uint32_t name)
-{
-    for (size_t i = 0; i < n->nkids; i++)
-        if (n->kids[i].name == name)
-            return &n->kids[i];
-    if (n->nkids == n->cap) {
-        size_t cap = n->cap ? n->cap * 2 : 4;
-        struct ms_fg_node *nk = realloc(n->kids, cap * sizeof *nk);
-        if (!nk)
-            return NULL;
-        n->kids = nk;
-        n->cap = cap;
-    }
-    struct ms_fg_node *k = &n->kids[n->nkids++];
-    memset(k, 0, sizeof *k);
-    k->name = name;
-    return k;
-}
-
 static const struct ms_strtab *ms_fg_sort_strs; /* for qsort's comparator */
 
 static int ms_fg_cmp(const void *a, const void *b)
 {
-    const struct ms_fg_node *x = a, *y = b;
-    return strcmp(ms_strtab_get(ms_fg_sort_strs, x->name), ms_strtab_get(ms_fg_sort_strs, y->name));
-}
-
-/* Every node of the tree, parents before their children, without recursion (a stack may be thousands
- * of frames deep). With `sort`, each node's children are put in name order first, as flamegraph.pl does:
- * the picture depends on the heap, not on the order of sites. NULL when out of memory. */
-static struct ms_fg_node **ms_fg_nodes(struct ms_fg_node *root, bool sort, size_t *count)
-{
-    size_t n = 1, cap = 64;
-    struct ms_fg_node **v = malloc(cap * sizeof *v);
-    if (!v)
-        return NULL;
-    v[0] = root;
-    for (size_t i = 0; i < n; i++) {
-        struct ms_fg_node *p = v[i];
-        if (sort && p->nkids)
-            qsort(p->kids, p->nkids, sizeof *p->kids, ms_fg_cmp);
-        if (n + p->nkids > cap) {
-            while (n + p->nkids > cap)
-                cap *= 2;
-            struct ms_fg_node **nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                free(v);
-                return NULL;
-            }
-            v = nv;
-        }
-        for (size_t k = 0; k < p->nkids; k++)
-            v[n++] = &p->kids[k];
-    }
-    *count = n;
-    return v;
-}
-
-static void ms_fg_free(struct ms_fg_node *root)
-{
-    size_t n;
-    struct ms_fg_node **v = ms_fg_nodes(root, false, &n);
-    if (!v)
-        return; /* out of memory: the tree leaks, the process is about to report it and exit */
-    for (size_t i = n; i-- > 0;) /* children's arrays before the parent's array that holds them */
-        free(v[i]->kids);
-    free(v);
+    const struct ms_tree *x = a, *y = b;
+    return strcmp(ms_strtab_get(ms_fg_sort_strs, x->key), ms_strtab_get(ms_fg_sort_strs, y->key));
 }
 
 /* A warm colour from the name alone, so one function has one colour in every graph. */
@@ -162,7 +94,7 @@ static void ms_fg_box(struct ms_fg *fg, const char *name, uint64_t weight, doubl
  * of depth + 1 entries instead of recursion (a stack may be thousands of frames deep). Embedded, callees
  * narrower than min_width go into one "other" frame after their siblings (each is counted). */
 struct ms_fg_visit {
-    const struct ms_fg_node *n;
+    const struct ms_tree *n;
     double next_x;    /* where the next child starts */
     size_t next;      /* the next child to draw */
     uint64_t merged;  /* weight of the children folded into "other" */
@@ -170,15 +102,15 @@ struct ms_fg_visit {
 };
 
 /* Draws n unless it is too narrow (then neither are its children); true when it was drawn. */
-static bool ms_fg_frame(struct ms_fg *fg, const struct ms_fg_node *n, double x, uint32_t level)
+static bool ms_fg_frame(struct ms_fg *fg, const struct ms_tree *n, double x, uint32_t level)
 {
     if ((double)n->weight * fg->scale < MS_FG_MINWIDTH)
         return false;
-    ms_fg_box(fg, n->name == UINT32_MAX ? "all" : ms_strtab_get(fg->strs, n->name), n->weight, x, level);
+    ms_fg_box(fg, n->key == UINT32_MAX ? "all" : ms_strtab_get(fg->strs, n->key), n->weight, x, level);
     return true;
 }
 
-static enum ms_status ms_fg_frames(struct ms_fg *fg, const struct ms_fg_node *root, struct ms_error *err)
+static enum ms_status ms_fg_frames(struct ms_fg *fg, const struct ms_tree *root, struct ms_error *err)
 {
     struct ms_fg_visit *st = malloc(((size_t)fg->depth + 2) * sizeof *st);
     size_t sp = 0;
@@ -199,7 +131,7 @@ static enum ms_status ms_fg_frames(struct ms_fg *fg, const struct ms_fg_node *ro
             sp--;
             continue;
         }
-        const struct ms_fg_node *k = &t->n->kids[t->next++];
+        const struct ms_tree *k = &t->n->kids[t->next++];
         if (fg->embed && (double)k->weight * fg->scale < fg->embed->min_width) {
             t->merged += k->weight;
             t->nmerged++;
@@ -247,18 +179,18 @@ static const char ms_fg_script[] =
 enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct ms_export_opts *o, bool exact,
                                    struct ms_flamegraph_embed *embed, struct ms_error *err)
 {
-    struct ms_fg_node root = {.name = UINT32_MAX};
+    struct ms_tree root = {.key = UINT32_MAX};
     struct ms_fg fg = {out, ms_symbolize_strtab(g->sym), o, exact, 0, 0, 0, embed, 0};
     for (size_t i = 0; i < g->count; i++) {
         const struct ms_group_row *row = &g->rows[i];
         uint64_t w = ms_export_weight(row, o);
         if (!w)
             continue;
-        struct ms_fg_node *n = &root;
+        struct ms_tree *n = &root;
         n->weight += w;
         for (uint32_t j = row->stack_len; j-- > 0;) {
-            if (!(n = ms_fg_child(n, row->stack[j]->function_key))) {
-                ms_fg_free(&root);
+            if (!(n = ms_tree_child(n, row->stack[j]->function_key, NULL))) {
+                ms_tree_free(&root);
                 return ms_error_set(err, MS_NOMEM, "out of memory");
             }
             n->weight += w;
@@ -268,9 +200,9 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
     }
     ms_fg_sort_strs = fg.strs;
     size_t nnodes;
-    struct ms_fg_node **all = ms_fg_nodes(&root, true, &nnodes);
+    struct ms_tree **all = ms_tree_nodes(&root, ms_fg_cmp, &nnodes);
     if (!all) {
-        ms_fg_free(&root);
+        ms_tree_free(&root);
         return ms_error_set(err, MS_NOMEM, "out of memory");
     }
     free(all);
@@ -321,7 +253,7 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
         embed->frames = fg.frames;
         embed->total = root.weight;
     }
-    ms_fg_free(&root);
+    ms_tree_free(&root);
     return r;
 }
 
