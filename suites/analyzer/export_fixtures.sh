@@ -4,16 +4,8 @@
 # resident set above it, the report a size histogram per moment.
 # Environment: as golden.sh (MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB; without the last, skip).
 set -u
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-memsnap=$MEMSNAP_BIN fx=$MEMSNAP_FIXTURES
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fixture_common.sh"
+fx=$fxdir
 fail=0
 bad() { echo "FAIL: $*" >&2; fail=1; }
 

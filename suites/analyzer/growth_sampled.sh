@@ -3,15 +3,7 @@
 # among 40 steady structures that also allocate and free every round is the one unbounded site; the
 # steady ones are not. Environment: as golden.sh (MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB).
 set -u
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fixture_common.sh"
 MEMSNAP_AT_EXIT=0 MEMSNAP_SAMPLE=64k LD_PRELOAD="$lib" "$MEMSNAP_FIXTURES/fx_sampled" "$tmp" 10 ||
   { echo "FAIL: fx_sampled failed" >&2; exit 1; }
 "$MEMSNAP_BIN" growth "$tmp"/round-*.snap --by function --format json >"$tmp/growth.json" 2>"$tmp/err" ||

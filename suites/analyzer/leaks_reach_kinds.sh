@@ -5,17 +5,8 @@
 # MEMSNAP_LEAK_SCAN=0 the report says reachability is unknown and lists every live block.
 # Environment: MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB (without it: skipped).
 set -u
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-memsnap=$MEMSNAP_BIN
-fx=$MEMSNAP_FIXTURES/fx_reach
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fixture_common.sh"
+fx=$fxdir/fx_reach
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 for how in return _exit altstack api; do

@@ -5,18 +5,9 @@
 # printed but not asserted.
 # Environment: MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB (without it: skipped).
 set -u
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-memsnap=$MEMSNAP_BIN
-fx=$MEMSNAP_FIXTURES/fx_verdicts
-mod=$MEMSNAP_FIXTURES/fx_tlsmod.so
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fixture_common.sh"
+fx=$fxdir/fx_verdicts
+mod=$fxdir/fx_tlsmod.so
 info_only=" ${MEMSNAP_VERDICTS_INFO_ONLY:-} "
 vg=$(command -v valgrind || true)
 status=0
