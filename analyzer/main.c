@@ -135,6 +135,28 @@ enum {
     OPT_FAILON, OPT_MAXLIVE, OPT_MAXPEAK, OPT_FAILEXIT, OPT_VERSION, /* run's gates; --version */
 };
 
+/* The group (O_*) of each option: a command takes an option when its table entry has the group. */
+static const struct {
+    int opt;
+    unsigned group;
+} ms_main_groups[] = {
+    {OPT_FORMAT, O_FORMAT}, {OPT_BYTES, O_BYTES}, {OPT_BY, O_BY}, {'n', O_N}, {OPT_CUMUL, O_CUMUL},
+    {OPT_STACK, O_STACK}, {OPT_INCLUDE, O_FILTER}, {OPT_EXCLUDE, O_FILTER}, {OPT_ALLFRAMES, O_FILTER},
+    {OPT_SYSROOT, O_SYM}, {OPT_DEBUGDIR, O_SYM}, {OPT_FAILOVER, O_FAILSIZE}, {OPT_FAILSITE, O_FAILSIZE},
+    {OPT_FAIL, O_FAIL}, {OPT_SUPP, O_SUPP}, {OPT_NOSUPP, O_SUPP}, {OPT_REACHABLE, O_SUPP}, {OPT_FILE, O_LINES},
+    {OPT_FUNCTION, O_LINES}, {OPT_SRCDIR, O_LINES}, {'o', O_EXPORT}, {OPT_OUTPUT, O_EXPORT},
+    {OPT_LIVE, O_EXPORT}, {OPT_ALLOCATED, O_EXPORT}, {OPT_COUNT, O_EXPORT}, {OPT_TITLE, O_EXPORT},
+    {OPT_INCLUDEEXIT, O_EXITSNAP}, {OPT_FULLNAMES, O_NAMES},
+};
+
+static unsigned ms_main_group(int c)
+{
+    for (size_t i = 0; i < sizeof ms_main_groups / sizeof *ms_main_groups; i++)
+        if (ms_main_groups[i].opt == c)
+            return ms_main_groups[i].group;
+    return 0;
+}
+
 static const struct option ms_main_long[] = {
     {"format", required_argument, 0, OPT_FORMAT}, {"bytes", no_argument, 0, OPT_BYTES},
     {"by", required_argument, 0, OPT_BY}, {"cumulative", no_argument, 0, OPT_CUMUL},
@@ -356,15 +378,7 @@ int main(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hn:o:", ms_main_long, NULL)) != -1) {
-        unsigned need = c == OPT_FORMAT ? O_FORMAT : c == OPT_BYTES ? O_BYTES : c == OPT_BY ? O_BY
-                        : c == 'n' ? O_N : c == OPT_CUMUL ? O_CUMUL : c == OPT_STACK ? O_STACK
-                        : c == OPT_INCLUDE || c == OPT_EXCLUDE || c == OPT_ALLFRAMES ? O_FILTER
-                        : c == OPT_SYSROOT || c == OPT_DEBUGDIR ? O_SYM
-                        : c == OPT_FAILOVER || c == OPT_FAILSITE ? O_FAILSIZE : c == OPT_FAIL ? O_FAIL
-                        : c == OPT_SUPP || c == OPT_NOSUPP || c == OPT_REACHABLE ? O_SUPP
-                        : c == OPT_FILE || c == OPT_FUNCTION || c == OPT_SRCDIR ? O_LINES
-                        : c == 'o' || c == OPT_OUTPUT || c == OPT_LIVE || c == OPT_ALLOCATED || c == OPT_COUNT ||
-                          c == OPT_TITLE ? O_EXPORT : c == OPT_INCLUDEEXIT ? O_EXITSNAP : c == OPT_FULLNAMES ? O_NAMES : 0;
+        unsigned need = ms_main_group(c);
         if (c == 'h') {
             fputs(cmd->usage, stdout);
             status = 0;
