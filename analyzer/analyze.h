@@ -405,6 +405,48 @@ void ms_leaks_suppressions_free(struct ms_suppressions *s);
 bool ms_leaks_match(const char *pattern, const char *text);
 /* Index of the suppression matching the stack, or -1. */
 int ms_leaks_suppressed(const struct ms_suppressions *s, const struct ms_sym_frame *const *frames, uint32_t n);
+
+/* Report kinds, in report order. Without a LEAKS section there is one: every live block. */
+enum ms_leaks_kind { MS_LEAKS_DEFINITE, MS_LEAKS_INDIRECT, MS_LEAKS_REACHABLE, MS_LEAKS_UNKNOWN, MS_LEAKS_KINDS };
+struct ms_leaks_sum {
+    uint64_t bytes, blocks, stacks;
+};
+struct ms_leaks_hits {
+    uint64_t stacks, bytes, blocks;
+};
+struct ms_leaks_entry {
+    const struct ms_group_row *row; /* its stack symbolized */
+    enum ms_leaks_kind kind;
+};
+struct ms_leaks_opts {
+    const char *const *include, *const *exclude; /* as in struct ms_group_opts */
+    bool all_frames;
+    bool show_reachable; /* list the still-reachable stacks too */
+};
+/* What `memsnap leaks` reports on one snapshot. */
+struct ms_leaks {
+    const struct ms_snap *snap;        /* borrowed */
+    const struct ms_suppressions *sup; /* borrowed */
+    bool at_exit, scanned;             /* scanned: a LEAKS section, reachability known */
+    bool listed[MS_LEAKS_KINDS];
+    struct ms_leaks_entry *entries;    /* the listed stacks: by kind, largest first */
+    size_t count;
+    struct ms_leaks_sum kinds[MS_LEAKS_KINDS]; /* what no suppression matched */
+    struct ms_leaks_sum lost;          /* what --fail counts: the lost kinds, or every live block unscanned */
+    struct ms_leaks_sum suppressed;
+    struct ms_leaks_hits *hits;        /* per suppression, then the built-in runtime-only rule */
+    struct ms_groups groups_[MS_LEAKS_KINDS];
+    struct ms_snap views_[MS_LEAKS_KINDS];
+};
+enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap *snap,
+                                const struct ms_suppressions *sup, const struct ms_leaks_opts *o, struct ms_leaks *l,
+                                struct ms_error *err);
+void ms_leaks_free(struct ms_leaks *l);
+/* The first `limit` entries (< 0: all), then the summary. */
+void ms_leaks_render_text(FILE *out, const struct ms_leaks *l, long limit, bool exact, bool show_reachable);
+struct json_t *ms_leaks_render_json(const struct ms_leaks *l, long limit);
+/* --fail: MS_GATE with one line on `report` when a lost block is left, else MS_OK. */
+enum ms_status ms_leaks_gate(const struct ms_leaks *l, bool exact, FILE *report);
 enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- growth.c: the trend of live bytes per site across >= 3 snapshots ---------------------------- */

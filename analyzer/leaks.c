@@ -29,14 +29,12 @@ static const char *const ms_leaks_builtin[] = {
 struct ms_suppression {
     char *pattern;
     bool builtin;
-    uint64_t hits, bytes, blocks;
 };
 
 struct ms_suppressions {
     struct ms_suppression *v;
     size_t n, cap;
     bool builtin;
-    uint64_t runtime_hits, runtime_bytes, runtime_blocks;
 };
 
 bool ms_leaks_match(const char *templ, const char *str)
@@ -197,8 +195,8 @@ int ms_leaks_suppressed(const struct ms_suppressions *s, const struct ms_sym_fra
 
 static int ms_leaks_cmp(const void *a, const void *b)
 {
-    const struct ms_group_row *x = *(const struct ms_group_row *const *)a;
-    const struct ms_group_row *y = *(const struct ms_group_row *const *)b;
+    const struct ms_leaks_entry *xe = a, *ye = b;
+    const struct ms_group_row *x = xe->row, *y = ye->row;
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
     if (x->count != y->count)
@@ -213,21 +211,9 @@ static int ms_leaks_cmp(const void *a, const void *b)
     return (int)x->stack_len - (int)y->stack_len;
 }
 
-/* Report kinds, in report order. Without a LEAKS section there is one: every live block. */
-enum ms_leaks_kind { MS_LEAKS_DEFINITE, MS_LEAKS_INDIRECT, MS_LEAKS_REACHABLE, MS_LEAKS_UNKNOWN, MS_LEAKS_KINDS };
-
 static const char *const ms_leaks_kind_json[] = {"definitely_lost", "indirectly_lost", "still_reachable", "unknown"};
 static const char *const ms_leaks_kind_text[] = {"definitely lost", "indirectly lost", "still reachable",
                                                  "still allocated"};
-
-struct ms_leaks_entry {
-    const struct ms_group_row *row;
-    enum ms_leaks_kind kind;
-};
-
-struct ms_leaks_sum {
-    uint64_t bytes, blocks, stacks;
-};
 
 /* Stacks already counted, by their frames' ids: one stack has a row in each kind its blocks fall in, and
  * the figures that span kinds (the lost total, the suppressed ones) count it once. */
@@ -239,9 +225,9 @@ struct ms_leaks_seen {
     size_t cap;
 };
 
-/* Marks the stack with `bit`; *fresh tells whether it was not marked so before. */
+/* Marks the stack with `bit`; *first tells whether it was not marked so before. */
 static enum ms_status ms_leaks_seen_mark(struct ms_leaks_seen *s, const struct ms_sym_frame *const *frames,
-                                         uint32_t n, uint32_t bit, bool *fresh, struct ms_error *err)
+                                         uint32_t n, uint32_t bit, bool *first, struct ms_error *err)
 {
     if (n + 1 > s->cap) { /* + 1: an empty stack still has a key buffer to point at */
         uint32_t *nk = realloc(s->key, (n + 1) * sizeof *nk);
@@ -256,7 +242,7 @@ static enum ms_status ms_leaks_seen_mark(struct ms_leaks_seen *s, const struct m
     uint32_t *v = ms_map_slot(s->map, s->key, n * sizeof *s->key, &created);
     if (!v)
         return ms_error_set(err, MS_NOMEM, "out of memory");
-    *fresh = !(*v & bit);
+    *first = !(*v & bit);
     *v |= bit;
     return MS_OK;
 }
@@ -321,24 +307,19 @@ out:
 }
 
 /* Counts a suppressed row against suppression s (sup->n: the runtime's), its stack once. */
-static enum ms_status ms_leaks_charge(struct ms_suppressions *sup, struct ms_leaks_seen *seen,
-                                      const struct ms_sym_frame *const *st, uint32_t sn, int s,
-                                      const struct ms_group_row *row, uint64_t *sup_stacks, struct ms_error *err)
+static enum ms_status ms_leaks_charge(struct ms_leaks *l, struct ms_leaks_seen *seen, const struct ms_sym_frame *const *st,
+                                      uint32_t sn, int s, const struct ms_group_row *row, struct ms_error *err)
 {
-    bool fresh;
-    enum ms_status r = ms_leaks_seen_mark(seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &fresh, err);
+    bool first;
+    enum ms_status r = ms_leaks_seen_mark(seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &first, err);
     if (r != MS_OK)
         return r;
-    *sup_stacks += fresh;
-    if ((size_t)s < sup->n) {
-        sup->v[s].hits += fresh;
-        sup->v[s].bytes += row->size;
-        sup->v[s].blocks += row->count;
-    } else {
-        sup->runtime_hits += fresh;
-        sup->runtime_bytes += row->size;
-        sup->runtime_blocks += row->count;
-    }
+    l->suppressed.stacks += first;
+    l->suppressed.bytes += row->size;
+    l->suppressed.blocks += row->count;
+    l->hits[s].stacks += first;
+    l->hits[s].bytes += row->size;
+    l->hits[s].blocks += row->count;
     return MS_OK;
 }
 
@@ -384,114 +365,94 @@ static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_ki
     return MS_OK;
 }
 
-static void ms_leaks_text_sum(char *buf, size_t len, const char *what, const struct ms_leaks_sum *s, bool exact)
+/* One kind's rows: suppressed ones counted against their suppression, the others summed and, when the kind
+ * is listed, appended to l->entries. */
+static enum ms_status ms_leaks_kind_rows(struct ms_leaks *l, enum ms_leaks_kind k, struct ms_leaks_seen *seen,
+                                         struct ms_error *err)
 {
-    char a[64];
-    snprintf(buf, len, "%s: %s in %llu block%s from %llu stack%s", what,
-             ms_size_format(a, sizeof a, (double)s->bytes, false, exact), (unsigned long long)s->blocks,
-             s->blocks == 1 ? "" : "s", (unsigned long long)s->stacks, s->stacks == 1 ? "" : "s");
+    struct ms_groups *g = &l->groups_[k];
+    bool lost_kind = k != MS_LEAKS_REACHABLE;
+    enum ms_status r;
+    for (size_t i = 0; i < g->count; i++) {
+        struct ms_group_row *row = &g->rows[i];
+        if (!row->count)
+            continue;
+        uint32_t sn;
+        const struct ms_sym_frame *const *st = ms_group_row_stack(g, row, &sn);
+        if (!st)
+            return ms_error_set(err, MS_NOMEM, "out of memory");
+        int s = ms_leaks_suppressed(l->sup, st, sn);
+        bool first;
+        if (s >= 0) {
+            if (!l->listed[k])
+                continue;
+            /* Suppression depends on the frames alone: a stack seen before matched this same entry. */
+            if ((r = ms_leaks_charge(l, seen, st, sn, s, row, err)) != MS_OK)
+                return r;
+            continue;
+        }
+        l->kinds[k].bytes += row->size;
+        l->kinds[k].blocks += row->count;
+        l->kinds[k].stacks++;
+        if (lost_kind) {
+            if ((r = ms_leaks_seen_mark(seen, st, sn, MS_LEAKS_SEEN_LOST, &first, err)) != MS_OK)
+                return r;
+            l->lost.stacks += first;
+        }
+        if (l->listed[k])
+            l->entries[l->count++] = (struct ms_leaks_entry){row, k};
+    }
+    return MS_OK;
 }
 
-enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
+enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap *snap,
+                                const struct ms_suppressions *sup, const struct ms_leaks_opts *o, struct ms_leaks *l,
+                                struct ms_error *err)
 {
-    struct ms_snap **snaps = NULL;
-    struct ms_symbolizer *sym = NULL;
-    struct ms_suppressions *sup = NULL;
-    struct ms_groups g[MS_LEAKS_KINDS] = {{0}};
-    struct ms_snap views[MS_LEAKS_KINDS] = {{0}};
-    struct ms_leaks_entry *leaks = NULL;
     struct ms_leaks_seen seen = {0};
     struct ms_leaks_hidden *hidden = NULL;
     bool hidden_any = false;
     struct ms_snap hidden_view = {0};
     struct ms_groups hidden_groups = {0};
-    enum ms_status r;
-    if (cli->input_count != 1)
-        return ms_error_set(err, MS_USAGE, "leaks takes one snapshot");
-    struct ms_group_opts go = {MS_BY_STACK, false, cli->include, cli->exclude, cli->all_frames};
-    if ((r = ms_leaks_suppressions_load(cli->suppressions, !cli->no_default_suppressions, &sup, err)) != MS_OK ||
-        (r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
-        goto out;
-    const struct ms_snap *snap = snaps[0];
-    bool at_exit = snap->flags & MS_FMT_FLAG_AT_EXIT;
-    bool scanned = snap->has_leaks;
-    if (!at_exit)
-        fprintf(stderr, "memsnap: warning: %s was not taken at exit: live blocks are not necessarily leaks\n",
-                snap->path);
-    /* The kinds looked at: with a scan, still-reachable blocks only on request. */
-    bool wanted[MS_LEAKS_KINDS] = {scanned, scanned, scanned && cli->show_reachable, !scanned};
+    enum ms_status r = MS_OK;
+    struct ms_group_opts go = {MS_BY_STACK, false, o->include, o->exclude, o->all_frames};
+    *l = (struct ms_leaks){.snap = snap, .sup = sup};
+    l->at_exit = snap->flags & MS_FMT_FLAG_AT_EXIT;
+    l->scanned = snap->has_leaks;
+    /* The kinds listed: with a scan, still-reachable blocks only on request (counted for the summary even
+     * when not listed). */
+    l->listed[MS_LEAKS_DEFINITE] = l->listed[MS_LEAKS_INDIRECT] = l->scanned;
+    l->listed[MS_LEAKS_REACHABLE] = l->scanned && o->show_reachable;
+    l->listed[MS_LEAKS_UNKNOWN] = !l->scanned;
     if ((r = ms_leaks_hidden(sym, snap, sup, &hidden, &hidden_any, err)) != MS_OK)
         goto out;
     size_t total_rows = 0;
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
-        if (!wanted[k] && !(scanned && k == MS_LEAKS_REACHABLE))
+        if (!l->listed[k] && !(l->scanned && k == MS_LEAKS_REACHABLE))
             continue;
         const struct ms_snap *src = snap;
         if (k != MS_LEAKS_UNKNOWN) {
-            if ((r = ms_leaks_view(snap, (enum ms_leaks_kind)k, hidden, &views[k], err)) != MS_OK)
+            if ((r = ms_leaks_view(snap, (enum ms_leaks_kind)k, hidden, &l->views_[k], err)) != MS_OK)
                 goto out;
-            src = &views[k];
+            src = &l->views_[k];
         }
-        if ((r = ms_group_snap(sym, src, &go, &g[k], err)) != MS_OK)
+        if ((r = ms_group_snap(sym, src, &go, &l->groups_[k], err)) != MS_OK)
             goto out;
-        total_rows += g[k].count;
+        total_rows += l->groups_[k].count;
     }
-    leaks = malloc((total_rows + 1) * sizeof *leaks);
+    l->entries = malloc((total_rows + 1) * sizeof *l->entries);
+    l->hits = calloc(sup->n + 1, sizeof *l->hits);
     seen.map = ms_map_new();
-    if (!leaks || !seen.map) {
+    if (!l->entries || !l->hits || !seen.map) {
         r = ms_error_set(err, MS_NOMEM, "out of memory");
         goto out;
     }
-    size_t n = 0;
-    struct ms_leaks_sum sums[MS_LEAKS_KINDS] = {{0}};
-    uint64_t sup_stacks = 0, lost_stacks = 0;
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
-        bool lost_kind = k != MS_LEAKS_REACHABLE;
-        /* Still-reachable groups are counted for the summary even when not listed. */
-        size_t first = n;
-        for (size_t i = 0; i < g[k].count; i++) {
-            struct ms_group_row *row = &g[k].rows[i];
-            if (!row->count)
-                continue;
-            uint32_t sn;
-            const struct ms_sym_frame *const *st = ms_group_row_stack(&g[k], row, &sn);
-            if (!st) {
-                r = ms_error_set(err, MS_NOMEM, "out of memory");
-                goto out;
-            }
-            int s = ms_leaks_suppressed(sup, st, sn);
-            bool fresh;
-            if (s >= 0) {
-                if (!wanted[k])
-                    continue;
-                /* Suppression depends on the frames alone: a stack seen before matched this same entry. */
-                if ((r = ms_leaks_charge(sup, &seen, st, sn, s, row, &sup_stacks, err)) != MS_OK)
-                    goto out;
-                continue;
-            }
-            sums[k].bytes += row->size;
-            sums[k].blocks += row->count;
-            sums[k].stacks++;
-            if (lost_kind) {
-                if ((r = ms_leaks_seen_mark(&seen, st, sn, MS_LEAKS_SEEN_LOST, &fresh, err)) != MS_OK)
-                    goto out;
-                lost_stacks += fresh;
-            }
-            if (wanted[k])
-                leaks[n++] = (struct ms_leaks_entry){row, (enum ms_leaks_kind)k};
-        }
-        /* Largest first within a kind; a stable order for golden files. */
-        const struct ms_group_row **rows = malloc((n - first + 1) * sizeof *rows);
-        if (!rows) {
-            r = ms_error_set(err, MS_NOMEM, "out of memory");
+        size_t first = l->count;
+        if ((r = ms_leaks_kind_rows(l, (enum ms_leaks_kind)k, &seen, err)) != MS_OK)
             goto out;
-        }
-        for (size_t i = first; i < n; i++)
-            rows[i - first] = leaks[i].row;
-        qsort(rows, n - first, sizeof *rows, ms_leaks_cmp);
-        for (size_t i = first; i < n; i++)
-            leaks[i].row = rows[i - first];
-        free(rows);
+        /* Largest first within a kind; a stable order for golden files. */
+        qsort(l->entries + first, l->count - first, sizeof *l->entries, ms_leaks_cmp);
     }
     /* The blocks hanging from suppressed ones: suppressed as their own stack has it, else as their root. */
     if (hidden_any) {
@@ -500,140 +461,192 @@ enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
             goto out;
         for (size_t i = 0; i < hidden_groups.count; i++) {
             struct ms_group_row *row = &hidden_groups.rows[i];
-            uint32_t sn;
-            const struct ms_sym_frame *const *st = row->count ? ms_group_row_stack(&hidden_groups, row, &sn) : NULL;
             if (!row->count)
                 continue;
+            uint32_t sn;
+            const struct ms_sym_frame *const *st = ms_group_row_stack(&hidden_groups, row, &sn);
             if (!st) {
                 r = ms_error_set(err, MS_NOMEM, "out of memory");
                 goto out;
             }
             int s = ms_leaks_suppressed(sup, st, sn);
             s = s >= 0 ? s : hidden[row->example].sup - 1;
-            if ((r = ms_leaks_charge(sup, &seen, st, sn, s, row, &sup_stacks, err)) != MS_OK)
+            if ((r = ms_leaks_charge(l, &seen, st, sn, s, row, err)) != MS_OK)
                 goto out;
         }
     }
     /* What --fail and "total" count: the lost kinds, or every live block when reachability is unknown. */
-    struct ms_leaks_sum lost = sums[MS_LEAKS_UNKNOWN];
-    if (scanned) {
-        lost.bytes = sums[MS_LEAKS_DEFINITE].bytes + sums[MS_LEAKS_INDIRECT].bytes;
-        lost.blocks = sums[MS_LEAKS_DEFINITE].blocks + sums[MS_LEAKS_INDIRECT].blocks;
+    uint64_t lost_stacks = l->lost.stacks;
+    l->lost = l->kinds[MS_LEAKS_UNKNOWN];
+    if (l->scanned) {
+        l->lost.bytes = l->kinds[MS_LEAKS_DEFINITE].bytes + l->kinds[MS_LEAKS_INDIRECT].bytes;
+        l->lost.blocks = l->kinds[MS_LEAKS_DEFINITE].blocks + l->kinds[MS_LEAKS_INDIRECT].blocks;
     }
-    lost.stacks = lost_stacks;
-    size_t shown = cli->limit < 0 || (size_t)cli->limit > n ? n : (size_t)cli->limit;
-    uint64_t sup_bytes = sup->runtime_bytes, sup_blocks = sup->runtime_blocks;
-    for (size_t k = 0; k < sup->n; k++) {
-        sup_bytes += sup->v[k].bytes;
-        sup_blocks += sup->v[k].blocks;
-    }
-    char a[64], b[64];
-    if (cli->format == MS_OUT_JSON) {
-        json_t *arr = json_array(), *sarr = json_array();
-        for (size_t i = 0; i < shown; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:o}", "kind", ms_leaks_kind_json[leaks[i].kind],
-                                                 "size", (json_int_t)leaks[i].row->size, "count",
-                                                 (json_int_t)leaks[i].row->count, "stack",
-                                                 ms_output_json_stack(leaks[i].row->stack, leaks[i].row->stack_len)));
-        for (size_t k = 0; k < sup->n; k++)
-            if (sup->v[k].hits)
-                json_array_append_new(sarr, json_pack("{s:o, s:b, s:I, s:I, s:I}", "pattern", ms_output_json_str(sup->v[k].pattern),
-                                                      "builtin", sup->v[k].builtin, "stacks",
-                                                      (json_int_t)sup->v[k].hits, "size",
-                                                      (json_int_t)sup->v[k].bytes, "count",
-                                                      (json_int_t)sup->v[k].blocks));
-        if (sup->runtime_hits)
-            json_array_append_new(sarr, json_pack("{s:s, s:b, s:I, s:I, s:I}", "pattern", "<runtime-only stack>",
-                                                  "builtin", 1, "stacks", (json_int_t)sup->runtime_hits, "size",
-                                                  (json_int_t)sup->runtime_bytes, "count",
-                                                  (json_int_t)sup->runtime_blocks));
-        json_t *kinds = json_null(), *scan = json_null();
-        if (scanned) {
-            scan = json_pack("{s:I, s:I, s:I, s:I}", "blocks", (json_int_t)snap->leak_scanned, "skipped",
-                             (json_int_t)snap->leak_skipped, "ns", (json_int_t)snap->leak_scan_ns, "threads_unknown",
-                             (json_int_t)snap->leak_threads_unknown);
-            kinds = json_object();
-            for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
-                json_object_set_new(kinds, ms_leaks_kind_json[k],
-                                    json_pack("{s:I, s:I, s:I}", "size", (json_int_t)sums[k].bytes, "count",
-                                              (json_int_t)sums[k].blocks, "stacks", (json_int_t)sums[k].stacks));
-        }
-        json_t *doc = json_pack("{s:s, s:o, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}",
-                                "command", "leaks", "snapshot", ms_output_json_str(snap->path), "at_exit", at_exit, "reachability",
-                                scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total",
-                                "size", (json_int_t)lost.bytes, "count", (json_int_t)lost.blocks, "stacks",
-                                (json_int_t)lost.stacks, "suppressions", sarr, "suppressed", "size",
-                                (json_int_t)sup_bytes, "count", (json_int_t)sup_blocks, "stacks",
-                                (json_int_t)sup_stacks);
-        if ((r = ms_output_json(cli, doc, err)) != MS_OK)
-            goto out;
-    } else {
-        for (size_t i = 0; i < shown; i++) {
-            const struct ms_group_row *row = leaks[i].row;
-            if (scanned)
-                fprintf(cli->out, "%s in %llu block%s %s, allocated from:\n",
-                        ms_size_format(a, sizeof a, (double)row->size, false, cli->bytes),
-                        (unsigned long long)row->count, row->count == 1 ? "" : "s", ms_leaks_kind_text[leaks[i].kind]);
-            else
-                fprintf(cli->out, "%s in %llu block%s allocated from:\n",
-                        ms_size_format(a, sizeof a, (double)row->size, false, cli->bytes),
-                        (unsigned long long)row->count, row->count == 1 ? "" : "s");
-            ms_output_text_stack(cli->out, row->stack, row->stack_len, "    ");
-            if (row->stack_flags & MS_FMT_STACK_TRUNCATED)
-                fprintf(cli->out, "    ... (truncated at the depth limit)\n");
-            fputc('\n', cli->out);
-        }
-        if (shown < n)
-            fprintf(cli->out, "... and %zu more stacks\n\n", n - shown);
-        char line[3][160];
-        if (scanned && snap->leak_threads_unknown)
-            fprintf(cli->out, "note: %u other thread%s ran during the scan; what only %s stack%s held shows as lost\n",
-                    snap->leak_threads_unknown, snap->leak_threads_unknown == 1 ? "" : "s",
-                    snap->leak_threads_unknown == 1 ? "its" : "their", snap->leak_threads_unknown == 1 ? "" : "s");
-        if (scanned) {
-            for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
-                ms_leaks_text_sum(line[k], sizeof line[k], ms_leaks_kind_text[k], &sums[k], cli->bytes);
-            fprintf(cli->out, "SUMMARY: %s; %s; %s%s; suppressed: %s in %llu block%s from %llu stack%s\n", line[0],
-                    line[1], line[2],
-                    cli->show_reachable || !sums[MS_LEAKS_REACHABLE].blocks ? "" : " (--show-reachable lists them)",
-                    ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes), (unsigned long long)sup_blocks,
-                    sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks, sup_stacks == 1 ? "" : "s");
-        } else {
-            fprintf(cli->out, "note: reachability unknown (no scan in this snapshot): every block still allocated "
-                              "is listed\n");
-            fprintf(cli->out, "SUMMARY: %s leaked in %llu block%s from %llu stack%s; suppressed: %s in %llu block%s "
-                    "from %llu stack%s\n", ms_size_format(a, sizeof a, (double)lost.bytes, false, cli->bytes),
-                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", (unsigned long long)lost.stacks,
-                    lost.stacks == 1 ? "" : "s", ms_size_format(b, sizeof b, (double)sup_bytes, false, cli->bytes),
-                    (unsigned long long)sup_blocks, sup_blocks == 1 ? "" : "s", (unsigned long long)sup_stacks,
-                    sup_stacks == 1 ? "" : "s");
-        }
-    }
-    if (cli->fail && lost.blocks) {
-        if (scanned) {
-            char d[160], e[160];
-            ms_leaks_text_sum(d, sizeof d, "definitely lost", &sums[MS_LEAKS_DEFINITE], cli->bytes);
-            ms_leaks_text_sum(e, sizeof e, "indirectly lost", &sums[MS_LEAKS_INDIRECT], cli->bytes);
-            fprintf(stderr, "memsnap: gate --fail crossed: %s; %s\n", d, e);
-        } else {
-            fprintf(stderr, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %llu stack%s\n",
-                    ms_size_format(a, sizeof a, (double)lost.bytes, false, cli->bytes),
-                    (unsigned long long)lost.blocks, lost.blocks == 1 ? "" : "s", (unsigned long long)lost.stacks,
-                    lost.stacks == 1 ? "" : "s");
-        }
-        r = MS_GATE;
-    }
+    l->lost.stacks = lost_stacks;
 out:
-    free(leaks);
     free(hidden);
     ms_group_free(&hidden_groups);
     free(hidden_view.sites);
     ms_map_free(seen.map);
     free(seen.key);
+    return r;
+}
+
+void ms_leaks_free(struct ms_leaks *l)
+{
+    free(l->entries);
+    free(l->hits);
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
-        ms_group_free(&g[k]);
-        free(views[k].sites);
+        ms_group_free(&l->groups_[k]);
+        free(l->views_[k].sites);
     }
+    *l = (struct ms_leaks){0};
+}
+
+static size_t ms_leaks_shown(const struct ms_leaks *l, long limit)
+{
+    return limit < 0 || (size_t)limit > l->count ? l->count : (size_t)limit;
+}
+
+struct json_t *ms_leaks_render_json(const struct ms_leaks *l, long limit)
+{
+    const struct ms_snap *snap = l->snap;
+    const struct ms_suppressions *sup = l->sup;
+    size_t shown = ms_leaks_shown(l, limit);
+    json_t *arr = json_array(), *sarr = json_array();
+    for (size_t i = 0; i < shown; i++) {
+        const struct ms_group_row *row = l->entries[i].row;
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:o}", "kind", ms_leaks_kind_json[l->entries[i].kind],
+                                             "size", (json_int_t)row->size, "count", (json_int_t)row->count, "stack",
+                                             ms_output_json_stack(row->stack, row->stack_len)));
+    }
+    for (size_t k = 0; k < sup->n; k++)
+        if (l->hits[k].stacks)
+            json_array_append_new(sarr, json_pack("{s:o, s:b, s:I, s:I, s:I}", "pattern",
+                                                  ms_output_json_str(sup->v[k].pattern), "builtin", sup->v[k].builtin,
+                                                  "stacks", (json_int_t)l->hits[k].stacks, "size",
+                                                  (json_int_t)l->hits[k].bytes, "count", (json_int_t)l->hits[k].blocks));
+    const struct ms_leaks_hits *rt = &l->hits[sup->n];
+    if (rt->stacks)
+        json_array_append_new(sarr, json_pack("{s:s, s:b, s:I, s:I, s:I}", "pattern", "<runtime-only stack>",
+                                              "builtin", 1, "stacks", (json_int_t)rt->stacks, "size",
+                                              (json_int_t)rt->bytes, "count", (json_int_t)rt->blocks));
+    json_t *kinds = json_null(), *scan = json_null();
+    if (l->scanned) {
+        scan = json_pack("{s:I, s:I, s:I, s:I}", "blocks", (json_int_t)snap->leak_scanned, "skipped",
+                         (json_int_t)snap->leak_skipped, "ns", (json_int_t)snap->leak_scan_ns, "threads_unknown",
+                         (json_int_t)snap->leak_threads_unknown);
+        kinds = json_object();
+        for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
+            json_object_set_new(kinds, ms_leaks_kind_json[k],
+                                json_pack("{s:I, s:I, s:I}", "size", (json_int_t)l->kinds[k].bytes, "count",
+                                          (json_int_t)l->kinds[k].blocks, "stacks", (json_int_t)l->kinds[k].stacks));
+    }
+    return json_pack("{s:s, s:o, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}", "command",
+                     "leaks", "snapshot", ms_output_json_str(snap->path), "at_exit", l->at_exit, "reachability",
+                     l->scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total", "size",
+                     (json_int_t)l->lost.bytes, "count", (json_int_t)l->lost.blocks, "stacks",
+                     (json_int_t)l->lost.stacks, "suppressions", sarr, "suppressed", "size",
+                     (json_int_t)l->suppressed.bytes, "count", (json_int_t)l->suppressed.blocks, "stacks",
+                     (json_int_t)l->suppressed.stacks);
+}
+
+static void ms_leaks_text_sum(char *buf, size_t len, const char *what, const struct ms_leaks_sum *s, bool exact)
+{
+    char a[64];
+    snprintf(buf, len, "%s: %s in %llu block%s from %llu stack%s", what,
+             ms_size_format(a, sizeof a, (double)s->bytes, false, exact), (unsigned long long)s->blocks,
+             s->blocks == 1 ? "" : "s", (unsigned long long)s->stacks, s->stacks == 1 ? "" : "s");
+}
+
+void ms_leaks_render_text(FILE *out, const struct ms_leaks *l, long limit, bool exact, bool show_reachable)
+{
+    const struct ms_snap *snap = l->snap;
+    size_t shown = ms_leaks_shown(l, limit);
+    char a[64];
+    for (size_t i = 0; i < shown; i++) {
+        const struct ms_group_row *row = l->entries[i].row;
+        if (l->scanned)
+            fprintf(out, "%s in %llu block%s %s, allocated from:\n",
+                    ms_size_format(a, sizeof a, (double)row->size, false, exact), (unsigned long long)row->count,
+                    row->count == 1 ? "" : "s", ms_leaks_kind_text[l->entries[i].kind]);
+        else
+            fprintf(out, "%s in %llu block%s allocated from:\n",
+                    ms_size_format(a, sizeof a, (double)row->size, false, exact), (unsigned long long)row->count,
+                    row->count == 1 ? "" : "s");
+        ms_output_text_stack(out, row->stack, row->stack_len, "    ");
+        if (row->stack_flags & MS_FMT_STACK_TRUNCATED)
+            fprintf(out, "    ... (truncated at the depth limit)\n");
+        fputc('\n', out);
+    }
+    if (shown < l->count)
+        fprintf(out, "... and %zu more stacks\n\n", l->count - shown);
+    char line[3][160], sup[160];
+    ms_leaks_text_sum(sup, sizeof sup, "suppressed", &l->suppressed, exact);
+    if (l->scanned && snap->leak_threads_unknown)
+        fprintf(out, "note: %u other thread%s ran during the scan; what only %s stack%s held shows as lost\n",
+                snap->leak_threads_unknown, snap->leak_threads_unknown == 1 ? "" : "s",
+                snap->leak_threads_unknown == 1 ? "its" : "their", snap->leak_threads_unknown == 1 ? "" : "s");
+    if (l->scanned) {
+        for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
+            ms_leaks_text_sum(line[k], sizeof line[k], ms_leaks_kind_text[k], &l->kinds[k], exact);
+        fprintf(out, "SUMMARY: %s; %s; %s%s; %s\n", line[0], line[1], line[2],
+                show_reachable || !l->kinds[MS_LEAKS_REACHABLE].blocks ? "" : " (--show-reachable lists them)", sup);
+    } else {
+        fprintf(out, "note: reachability unknown (no scan in this snapshot): every block still allocated is listed\n");
+        fprintf(out, "SUMMARY: %s leaked in %llu block%s from %llu stack%s; %s\n",
+                ms_size_format(a, sizeof a, (double)l->lost.bytes, false, exact), (unsigned long long)l->lost.blocks,
+                l->lost.blocks == 1 ? "" : "s", (unsigned long long)l->lost.stacks, l->lost.stacks == 1 ? "" : "s",
+                sup);
+    }
+}
+
+enum ms_status ms_leaks_gate(const struct ms_leaks *l, bool exact, FILE *report)
+{
+    if (!l->lost.blocks)
+        return MS_OK;
+    if (l->scanned) {
+        char d[160], e[160];
+        ms_leaks_text_sum(d, sizeof d, "definitely lost", &l->kinds[MS_LEAKS_DEFINITE], exact);
+        ms_leaks_text_sum(e, sizeof e, "indirectly lost", &l->kinds[MS_LEAKS_INDIRECT], exact);
+        fprintf(report, "memsnap: gate --fail crossed: %s; %s\n", d, e);
+    } else {
+        char a[64];
+        fprintf(report, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %llu stack%s\n",
+                ms_size_format(a, sizeof a, (double)l->lost.bytes, false, exact), (unsigned long long)l->lost.blocks,
+                l->lost.blocks == 1 ? "" : "s", (unsigned long long)l->lost.stacks, l->lost.stacks == 1 ? "" : "s");
+    }
+    return MS_GATE;
+}
+
+enum ms_status ms_leaks_main(const struct ms_cli *cli, struct ms_error *err)
+{
+    struct ms_snap **snaps = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_suppressions *sup = NULL;
+    struct ms_leaks l = {0};
+    enum ms_status r;
+    if (cli->input_count != 1)
+        return ms_error_set(err, MS_USAGE, "leaks takes one snapshot");
+    if ((r = ms_leaks_suppressions_load(cli->suppressions, !cli->no_default_suppressions, &sup, err)) != MS_OK ||
+        (r = ms_output_load(cli, &snaps, err)) != MS_OK || (r = ms_symbolize_new(&cli->sym, &sym, err)) != MS_OK)
+        goto out;
+    if (!(snaps[0]->flags & MS_FMT_FLAG_AT_EXIT))
+        fprintf(stderr, "memsnap: warning: %s was not taken at exit: live blocks are not necessarily leaks\n",
+                snaps[0]->path);
+    struct ms_leaks_opts o = {cli->include, cli->exclude, cli->all_frames, cli->show_reachable};
+    if ((r = ms_leaks_compute(sym, snaps[0], sup, &o, &l, err)) != MS_OK)
+        goto out;
+    if (cli->format == MS_OUT_JSON) {
+        if ((r = ms_output_json(cli, ms_leaks_render_json(&l, cli->limit), err)) != MS_OK)
+            goto out;
+    } else {
+        ms_leaks_render_text(cli->out, &l, cli->limit, cli->bytes, cli->show_reachable);
+    }
+    if (cli->fail)
+        r = ms_leaks_gate(&l, cli->bytes, stderr);
+out:
+    ms_leaks_free(&l);
     ms_symbolize_free(sym);
     ms_output_unload(cli, snaps);
     ms_leaks_suppressions_free(sup);

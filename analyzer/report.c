@@ -362,28 +362,31 @@ static enum ms_status ms_report_leaks(struct ms_report *rp, struct ms_error *err
     }
     char *text = NULL;
     size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    if (!mem)
-        return ms_error_set(err, MS_NOMEM, "out of memory");
-    struct ms_cli lc = *rp->cli;
-    char *inputs[1] = {(char *)at_exit->path};
-    lc.inputs = inputs;
-    lc.input_count = 1;
-    lc.limit = 5;
-    lc.format = MS_OUT_TEXT;
-    lc.fail = false;
-    lc.out = mem;
-    lc.sym.quiet = true;
-    enum ms_status r = ms_leaks_main(&lc, err);
-    if (fclose(mem) != 0 && r == MS_OK)
+    struct ms_suppressions *sup = NULL;
+    struct ms_leaks l = {0};
+    struct ms_leaks_opts lo = {rp->cli->include, rp->cli->exclude, rp->cli->all_frames, false};
+    FILE *mem = NULL;
+    enum ms_status r;
+    if ((r = ms_leaks_suppressions_load(NULL, true, &sup, err)) != MS_OK ||
+        (r = ms_leaks_compute(rp->sym, at_exit, sup, &lo, &l, err)) != MS_OK)
+        goto out;
+    if (!(mem = open_memstream(&text, &len))) {
         r = ms_error_set(err, MS_NOMEM, "out of memory");
-    if (r == MS_OK) {
-        fputs("<p><code>memsnap leaks ", out);
-        ms_report_text(out, at_exit->path);
-        fputs(" -n 5</code>:</p><pre class=\"leaks\">", out);
-        ms_report_text(out, text);
-        fputs("</pre></section>\n", out);
+        goto out;
     }
+    ms_leaks_render_text(mem, &l, 5, rp->cli->bytes, false);
+    if (fclose(mem) != 0) {
+        r = ms_error_set(err, MS_NOMEM, "out of memory");
+        goto out;
+    }
+    fputs("<p><code>memsnap leaks ", out);
+    ms_report_text(out, at_exit->path);
+    fputs(" -n 5</code>:</p><pre class=\"leaks\">", out);
+    ms_report_text(out, text);
+    fputs("</pre></section>\n", out);
+out:
+    ms_leaks_free(&l);
+    ms_leaks_suppressions_free(sup);
     free(text);
     return r;
 }
