@@ -1,6 +1,7 @@
 /* `memsnap leaks` counts stacks, not rows: a stack whose blocks fall in two kinds (a lost structure's head
  * and its children, allocated from one line) is one stack in the lost total and one in the suppressed
- * figures, in JSON and in the text SUMMARY, while each kind still counts it among its own stacks. */
+ * figures, in JSON and in the text SUMMARY, while each kind still counts it among its own stacks. The
+ * computed result (ms_leaks_compute) holds the same figures before any rendering. */
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,6 +170,53 @@ static void text_summary_counts_each_kind_own_stacks(void **state)
     unlink(path);
 }
 
+static void compute_sums_kinds_and_orders_entries_without_rendering(void **state)
+{
+    (void)state;
+    char path[96];
+    snprintf(path, sizeof path, "%s/compute.snap", report_dir);
+    report_write(path);
+    struct ms_snap *snap = NULL;
+    struct ms_symbolizer *sym = NULL;
+    struct ms_suppressions *sup = NULL;
+    struct ms_error err = {""};
+    struct ms_symbolize_opts so = {.quiet = true};
+    assert_int_equal(ms_snapfile_read(path, &snap, &err), MS_OK);
+    assert_int_equal(ms_symbolize_new(&so, &sym, &err), MS_OK);
+    assert_int_equal(ms_leaks_suppressions_load(NULL, false, &sup, &err), MS_OK);
+    struct ms_leaks l;
+    struct ms_leaks_opts o = {.show_reachable = false};
+    assert_int_equal(ms_leaks_compute(sym, snap, sup, &o, &l, &err), MS_OK);
+    assert_true(l.scanned);
+    assert_int_equal(l.kinds[MS_LEAKS_DEFINITE].bytes, 130);
+    assert_int_equal(l.kinds[MS_LEAKS_INDIRECT].blocks, 3);
+    assert_int_equal(l.kinds[MS_LEAKS_REACHABLE].stacks, 2); /* counted, not listed */
+    assert_int_equal(l.lost.bytes, 380);
+    assert_int_equal(l.lost.stacks, 3);
+    /* Listed: the lost kinds only, each largest first: definite 100, 30; indirect 200, 50. */
+    assert_int_equal(l.count, 4);
+    static const uint64_t sizes[] = {100, 30, 200, 50};
+    static const enum ms_leaks_kind kinds[] = {MS_LEAKS_DEFINITE, MS_LEAKS_DEFINITE, MS_LEAKS_INDIRECT,
+                                               MS_LEAKS_INDIRECT};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(l.entries[i].row->size, sizes[i]);
+        assert_int_equal(l.entries[i].kind, kinds[i]);
+    }
+    char *gate = NULL;
+    size_t gate_len = 0;
+    FILE *report = open_memstream(&gate, &gate_len);
+    assert_non_null(report);
+    assert_int_equal(ms_leaks_gate(&l, true, report), MS_GATE);
+    fclose(report);
+    report_expect_text(gate, "gate --fail crossed: definitely lost: 130 B in 2 blocks from 2 stacks");
+    free(gate);
+    ms_leaks_free(&l);
+    ms_leaks_suppressions_free(sup);
+    ms_symbolize_free(sym);
+    ms_snapfile_free(snap);
+    unlink(path);
+}
+
 static int report_setup(void **state)
 {
     (void)state;
@@ -179,7 +227,7 @@ static int report_teardown(void **state)
 {
     (void)state;
     /* A failed check leaves its files behind. */
-    static const char *const names[] = {"kinds.snap", "supp.snap", "supp.txt", "text.snap"};
+    static const char *const names[] = {"kinds.snap", "supp.snap", "supp.txt", "text.snap", "compute.snap"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[96];
         snprintf(path, sizeof path, "%s/%s", report_dir, names[i]);
@@ -194,6 +242,7 @@ int main(void)
         cmocka_unit_test(json_total_counts_a_stack_lost_in_two_kinds_once),
         cmocka_unit_test(a_suppressed_stack_in_two_kinds_counts_once),
         cmocka_unit_test(text_summary_counts_each_kind_own_stacks),
+        cmocka_unit_test(compute_sums_kinds_and_orders_entries_without_rendering),
     };
     return cmocka_run_group_tests(tests, report_setup, report_teardown);
 }
