@@ -417,6 +417,7 @@ struct ms_leaks_hits {
 struct ms_leaks_entry {
     const struct ms_group_row *row; /* its stack symbolized */
     enum ms_leaks_kind kind;
+    const uint32_t *rank_;          /* its frames' order by text, for sorting */
 };
 struct ms_leaks_opts {
     const char *const *include, *const *exclude; /* as in struct ms_group_opts */
@@ -435,6 +436,7 @@ struct ms_leaks {
     struct ms_leaks_sum lost;          /* what --fail counts: the lost kinds, or every live block unscanned */
     struct ms_leaks_sum suppressed;
     struct ms_leaks_hits *hits;        /* per suppression, then the built-in runtime-only rule */
+    uint32_t *ranks_;
     struct ms_groups groups_[MS_LEAKS_KINDS];
     struct ms_snap views_[MS_LEAKS_KINDS];
 };

@@ -182,6 +182,41 @@ static bool ms_leaks_runtime_only(const struct ms_sym_frame *const *frames, uint
     return n > 0;
 }
 
+/* The first suppression a frame matches (s->n: none), each distinct frame matched once: the symbolizer
+ * hands out one object per module and offset, so the object's address keys the memo. -1 on no memory. */
+static int ms_leaks_frame_first(const struct ms_suppressions *s, struct ms_map *memo, const struct ms_sym_frame *f)
+{
+    bool created;
+    uint32_t *v = ms_map_slot(memo, &f, sizeof f, &created);
+    if (!v)
+        return -1;
+    if (created) {
+        size_t k = 0;
+        while (k < s->n && !ms_leaks_frame_matches(s->v[k].pattern, f))
+            k++;
+        *v = (uint32_t)k + 1; /* 0 is a new slot */
+    }
+    return (int)*v - 1;
+}
+
+/* ms_leaks_suppressed through the memo; -2 on no memory. */
+static int ms_leaks_suppressed_memo(const struct ms_suppressions *s, struct ms_map *memo,
+                                    const struct ms_sym_frame *const *frames, uint32_t n)
+{
+    int first = (int)s->n;
+    for (uint32_t i = 0; i < n; i++) {
+        int k = ms_leaks_frame_first(s, memo, frames[i]);
+        if (k < 0)
+            return -2;
+        first = k < first ? k : first;
+    }
+    if (first < (int)s->n)
+        return first;
+    if (s->builtin && ms_leaks_runtime_only(frames, n))
+        return (int)s->n;
+    return -1;
+}
+
 int ms_leaks_suppressed(const struct ms_suppressions *s, const struct ms_sym_frame *const *frames, uint32_t n)
 {
     for (size_t k = 0; k < s->n; k++)
@@ -201,14 +236,80 @@ static int ms_leaks_cmp(const void *a, const void *b)
         return x->size > y->size ? -1 : 1;
     if (x->count != y->count)
         return x->count > y->count ? -1 : 1;
-    /* Same size: a stable order for golden files, by the frames' text. */
+    /* Same size: a stable order for golden files, by the frames' text (ranked in ms_leaks_rank). */
     for (uint32_t i = 0; i < x->stack_len && i < y->stack_len; i++)
-        if (x->stack[i]->id != y->stack[i]->id) {
-            char p[4096], q[4096];
-            return strcmp(ms_symbolize_describe(x->stack[i], p, sizeof p),
-                          ms_symbolize_describe(y->stack[i], q, sizeof q));
-        }
+        if (x->stack[i]->id != y->stack[i]->id)
+            return (xe->rank_[i] > ye->rank_[i]) - (xe->rank_[i] < ye->rank_[i]);
     return (int)x->stack_len - (int)y->stack_len;
+}
+
+static const char *const *ms_leaks_rank_texts; /* for qsort's comparator */
+
+static int ms_leaks_text_cmp(const void *a, const void *b)
+{
+    return strcmp(ms_leaks_rank_texts[*(const uint32_t *)a], ms_leaks_rank_texts[*(const uint32_t *)b]);
+}
+
+/* Each entry's frames ranked by their text (ms_symbolize_describe), equal texts equal: the sort's tie-break
+ * compares two integers where it formatted two frames. */
+static enum ms_status ms_leaks_rank(struct ms_leaks *l, struct ms_error *err)
+{
+    enum ms_status r = MS_OK;
+    size_t total = 0, nd = 0;
+    for (size_t i = 0; i < l->count; i++)
+        total += l->entries[i].row->stack_len;
+    struct ms_map *index = ms_map_new();
+    const struct ms_sym_frame **frames = malloc((total + 1) * sizeof *frames);
+    char **texts = NULL;
+    uint32_t *order = NULL, *rank = NULL;
+    l->ranks_ = malloc((total + 1) * sizeof *l->ranks_);
+    if (!index || !frames || !l->ranks_)
+        goto nomem;
+    uint32_t *dense = l->ranks_;
+    for (size_t i = 0; i < l->count; i++) {
+        const struct ms_group_row *row = l->entries[i].row;
+        l->entries[i].rank_ = dense;
+        for (uint32_t j = 0; j < row->stack_len; j++) {
+            bool created;
+            uint32_t *v = ms_map_slot(index, &row->stack[j], sizeof row->stack[j], &created);
+            if (!v)
+                goto nomem;
+            if (created) {
+                frames[nd] = row->stack[j];
+                *v = (uint32_t)++nd;
+            }
+            *dense++ = *v - 1;
+        }
+    }
+    texts = calloc(nd + 1, sizeof *texts);
+    order = malloc((nd + 1) * sizeof *order);
+    rank = malloc((nd + 1) * sizeof *rank);
+    if (!texts || !order || !rank)
+        goto nomem;
+    for (size_t i = 0; i < nd; i++) {
+        char buf[4096];
+        if (!(texts[i] = strdup(ms_symbolize_describe(frames[i], buf, sizeof buf))))
+            goto nomem;
+        order[i] = (uint32_t)i;
+    }
+    ms_leaks_rank_texts = (const char *const *)texts;
+    qsort(order, nd, sizeof *order, ms_leaks_text_cmp);
+    for (size_t i = 0; i < nd; i++)
+        rank[order[i]] = i && strcmp(texts[order[i]], texts[order[i - 1]]) == 0 ? rank[order[i - 1]] : (uint32_t)i;
+    for (size_t i = 0; i < total; i++)
+        l->ranks_[i] = rank[l->ranks_[i]];
+    goto out;
+nomem:
+    r = ms_error_set(err, MS_NOMEM, "out of memory");
+out:
+    for (size_t i = 0; texts && i < nd; i++)
+        free(texts[i]);
+    free(texts);
+    free(order);
+    free(rank);
+    free(frames);
+    ms_map_free(index);
+    return r;
 }
 
 static const char *const ms_leaks_kind_json[] = {"definitely_lost", "indirectly_lost", "still_reachable", "unknown"};
@@ -368,7 +469,7 @@ static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_ki
 /* One kind's rows: suppressed ones counted against their suppression, the others summed and, when the kind
  * is listed, appended to l->entries. */
 static enum ms_status ms_leaks_kind_rows(struct ms_leaks *l, enum ms_leaks_kind k, struct ms_leaks_seen *seen,
-                                         struct ms_error *err)
+                                         struct ms_map *memo, struct ms_error *err)
 {
     struct ms_groups *g = &l->groups_[k];
     bool lost_kind = k != MS_LEAKS_REACHABLE;
@@ -381,7 +482,9 @@ static enum ms_status ms_leaks_kind_rows(struct ms_leaks *l, enum ms_leaks_kind 
         const struct ms_sym_frame *const *st = ms_group_row_stack(g, row, &sn);
         if (!st)
             return ms_error_set(err, MS_NOMEM, "out of memory");
-        int s = ms_leaks_suppressed(l->sup, st, sn);
+        int s = ms_leaks_suppressed_memo(l->sup, memo, st, sn);
+        if (s == -2)
+            return ms_error_set(err, MS_NOMEM, "out of memory");
         bool first;
         if (s >= 0) {
             if (!l->listed[k])
@@ -400,7 +503,7 @@ static enum ms_status ms_leaks_kind_rows(struct ms_leaks *l, enum ms_leaks_kind 
             l->lost.stacks += first;
         }
         if (l->listed[k])
-            l->entries[l->count++] = (struct ms_leaks_entry){row, k};
+            l->entries[l->count++] = (struct ms_leaks_entry){.row = row, .kind = k};
     }
     return MS_OK;
 }
@@ -414,6 +517,7 @@ enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap 
     bool hidden_any = false;
     struct ms_snap hidden_view = {0};
     struct ms_groups hidden_groups = {0};
+    struct ms_map *memo = NULL; /* frame -> first suppression it matches */
     enum ms_status r = MS_OK;
     struct ms_group_opts go = {MS_BY_STACK, false, o->include, o->exclude, o->all_frames};
     *l = (struct ms_leaks){.snap = snap, .sup = sup};
@@ -443,16 +547,16 @@ enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap 
     l->entries = malloc((total_rows + 1) * sizeof *l->entries);
     l->hits = calloc(sup->n + 1, sizeof *l->hits);
     seen.map = ms_map_new();
-    if (!l->entries || !l->hits || !seen.map) {
+    memo = ms_map_new();
+    if (!l->entries || !l->hits || !seen.map || !memo) {
         r = ms_error_set(err, MS_NOMEM, "out of memory");
         goto out;
     }
+    size_t first[MS_LEAKS_KINDS + 1];
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
-        size_t first = l->count;
-        if ((r = ms_leaks_kind_rows(l, (enum ms_leaks_kind)k, &seen, err)) != MS_OK)
+        first[k] = l->count;
+        if ((r = ms_leaks_kind_rows(l, (enum ms_leaks_kind)k, &seen, memo, err)) != MS_OK)
             goto out;
-        /* Largest first within a kind; a stable order for golden files. */
-        qsort(l->entries + first, l->count - first, sizeof *l->entries, ms_leaks_cmp);
     }
     /* The blocks hanging from suppressed ones: suppressed as their own stack has it, else as their root. */
     if (hidden_any) {
@@ -475,6 +579,12 @@ enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap 
                 goto out;
         }
     }
+    first[MS_LEAKS_KINDS] = l->count;
+    if ((r = ms_leaks_rank(l, err)) != MS_OK)
+        goto out;
+    /* Largest first within a kind; a stable order for golden files. */
+    for (int k = 0; k < MS_LEAKS_KINDS; k++)
+        qsort(l->entries + first[k], first[k + 1] - first[k], sizeof *l->entries, ms_leaks_cmp);
     /* What --fail and "total" count: the lost kinds, or every live block when reachability is unknown. */
     uint64_t lost_stacks = l->lost.stacks;
     l->lost = l->kinds[MS_LEAKS_UNKNOWN];
@@ -487,6 +597,7 @@ out:
     free(hidden);
     ms_group_free(&hidden_groups);
     free(hidden_view.sites);
+    ms_map_free(memo);
     ms_map_free(seen.map);
     free(seen.key);
     return r;
@@ -495,6 +606,7 @@ out:
 void ms_leaks_free(struct ms_leaks *l)
 {
     free(l->entries);
+    free(l->ranks_);
     free(l->hits);
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
         ms_group_free(&l->groups_[k]);
