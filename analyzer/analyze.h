@@ -198,6 +198,7 @@ struct ms_sym_frame {
     uint32_t line_key;    /* "file:line" or the function/module fallback */
     uint32_t function_key;
     uint32_t file_key;
+    uint32_t serial;      /* 1, 2, ...: this frame's number in its symbolizer, for tables per frame (0: none) */
 };
 
 struct ms_symbolizer;
@@ -205,6 +206,8 @@ enum ms_status ms_symbolize_new(const struct ms_symbolize_opts *opts, struct ms_
                                 struct ms_error *err);
 void ms_symbolize_free(struct ms_symbolizer *s);
 struct ms_strtab *ms_symbolize_strtab(struct ms_symbolizer *s);
+/* Frames resolved so far: the largest serial handed out. */
+uint32_t ms_symbolize_frame_count(const struct ms_symbolizer *s);
 /* Per snapshot: map its module table to cached modules (call once per snapshot before resolving). */
 enum ms_status ms_symbolize_attach(struct ms_symbolizer *s, const struct ms_snap *snap, void ***handles,
                                    struct ms_error *err);

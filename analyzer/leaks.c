@@ -182,25 +182,36 @@ static bool ms_leaks_runtime_only(const struct ms_sym_frame *const *frames, uint
     return n > 0;
 }
 
-/* The first suppression a frame matches (s->n: none), each distinct frame matched once: the symbolizer
- * hands out one object per module and offset, so the object's address keys the memo. -1 on no memory. */
-static int ms_leaks_frame_first(const struct ms_suppressions *s, struct ms_map *memo, const struct ms_sym_frame *f)
+/* Per frame (by its serial), the first suppression it matches + 1; 0: not matched yet. */
+struct ms_leaks_memo {
+    uint32_t *first;
+    size_t cap;
+};
+
+/* The first suppression a frame matches (s->n: none), each distinct frame matched once. -1 on no memory. */
+static int ms_leaks_frame_first(const struct ms_suppressions *s, struct ms_leaks_memo *memo,
+                                const struct ms_sym_frame *f)
 {
-    bool created;
-    uint32_t *v = ms_map_slot(memo, &f, sizeof f, &created);
-    if (!v)
-        return -1;
-    if (created) {
-        size_t k = 0;
-        while (k < s->n && !ms_leaks_frame_matches(s->v[k].pattern, f))
-            k++;
-        *v = (uint32_t)k + 1; /* 0 is a new slot */
+    uint32_t *v = NULL, k = 0;
+    if (f->serial) {
+        size_t old = memo->cap;
+        if (!MS_GROW(memo->first, memo->cap, f->serial, 1024))
+            return -1;
+        if (memo->cap > old)
+            memset(memo->first + old, 0, (memo->cap - old) * sizeof *memo->first);
+        v = &memo->first[f->serial - 1];
+        if (*v)
+            return (int)*v - 1;
     }
-    return (int)*v - 1;
+    while (k < s->n && !ms_leaks_frame_matches(s->v[k].pattern, f))
+        k++;
+    if (v)
+        *v = k + 1;
+    return (int)k;
 }
 
 /* ms_leaks_suppressed through the memo; -2 on no memory. */
-static int ms_leaks_suppressed_memo(const struct ms_suppressions *s, struct ms_map *memo,
+static int ms_leaks_suppressed_memo(const struct ms_suppressions *s, struct ms_leaks_memo *memo,
                                     const struct ms_sym_frame *const *frames, uint32_t n)
 {
     int first = (int)s->n;
@@ -256,9 +267,16 @@ static enum ms_status ms_leaks_rank(struct ms_leaks *l, struct ms_error *err)
 {
     enum ms_status r = MS_OK;
     size_t total = 0, nd = 0;
-    for (size_t i = 0; i < l->count; i++)
-        total += l->entries[i].row->stack_len;
-    struct ms_map *index = ms_map_new();
+    uint32_t serials = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        const struct ms_group_row *row = l->entries[i].row;
+        total += row->stack_len;
+        for (uint32_t j = 0; j < row->stack_len; j++)
+            serials = row->stack[j]->serial > serials ? row->stack[j]->serial : serials;
+    }
+    /* Frame serial -> its index among the distinct frames + 1 (serial 0, a frame the symbolizer did not
+     * number, is only ever its one placeholder for no memory). */
+    uint32_t *index = calloc((size_t)serials + 1, sizeof *index);
     const struct ms_sym_frame **frames = malloc((total + 1) * sizeof *frames);
     char **texts = NULL;
     uint32_t *order = NULL, *rank = NULL;
@@ -270,11 +288,8 @@ static enum ms_status ms_leaks_rank(struct ms_leaks *l, struct ms_error *err)
         const struct ms_group_row *row = l->entries[i].row;
         l->entries[i].rank_ = dense;
         for (uint32_t j = 0; j < row->stack_len; j++) {
-            bool created;
-            uint32_t *v = ms_map_slot(index, &row->stack[j], sizeof row->stack[j], &created);
-            if (!v)
-                goto nomem;
-            if (created) {
+            uint32_t *v = &index[row->stack[j]->serial];
+            if (!*v) {
                 frames[nd] = row->stack[j];
                 *v = (uint32_t)++nd;
             }
@@ -308,7 +323,7 @@ out:
     free(order);
     free(rank);
     free(frames);
-    ms_map_free(index);
+    free(index);
     return r;
 }
 
@@ -407,12 +422,24 @@ out:
     return r;
 }
 
+/* Without a scan there is one kind, grouped by stack: each row is a stack of its own, never seen before. */
+static enum ms_status ms_leaks_seen(const struct ms_leaks *l, struct ms_leaks_seen *s,
+                                    const struct ms_sym_frame *const *frames, uint32_t n, uint32_t bit, bool *first,
+                                    struct ms_error *err)
+{
+    if (!l->scanned) {
+        *first = true;
+        return MS_OK;
+    }
+    return ms_leaks_seen_mark(s, frames, n, bit, first, err);
+}
+
 /* Counts a suppressed row against suppression s (sup->n: the runtime's), its stack once. */
 static enum ms_status ms_leaks_charge(struct ms_leaks *l, struct ms_leaks_seen *seen, const struct ms_sym_frame *const *st,
                                       uint32_t sn, int s, const struct ms_group_row *row, struct ms_error *err)
 {
     bool first;
-    enum ms_status r = ms_leaks_seen_mark(seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &first, err);
+    enum ms_status r = ms_leaks_seen(l, seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &first, err);
     if (r != MS_OK)
         return r;
     l->suppressed.stacks += first;
@@ -469,7 +496,7 @@ static enum ms_status ms_leaks_view(const struct ms_snap *snap, enum ms_leaks_ki
 /* One kind's rows: suppressed ones counted against their suppression, the others summed and, when the kind
  * is listed, appended to l->entries. */
 static enum ms_status ms_leaks_kind_rows(struct ms_leaks *l, enum ms_leaks_kind k, struct ms_leaks_seen *seen,
-                                         struct ms_map *memo, struct ms_error *err)
+                                         struct ms_leaks_memo *memo, struct ms_error *err)
 {
     struct ms_groups *g = &l->groups_[k];
     bool lost_kind = k != MS_LEAKS_REACHABLE;
@@ -498,7 +525,7 @@ static enum ms_status ms_leaks_kind_rows(struct ms_leaks *l, enum ms_leaks_kind 
         l->kinds[k].blocks += row->count;
         l->kinds[k].stacks++;
         if (lost_kind) {
-            if ((r = ms_leaks_seen_mark(seen, st, sn, MS_LEAKS_SEEN_LOST, &first, err)) != MS_OK)
+            if ((r = ms_leaks_seen(l, seen, st, sn, MS_LEAKS_SEEN_LOST, &first, err)) != MS_OK)
                 return r;
             l->lost.stacks += first;
         }
@@ -517,7 +544,7 @@ enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap 
     bool hidden_any = false;
     struct ms_snap hidden_view = {0};
     struct ms_groups hidden_groups = {0};
-    struct ms_map *memo = NULL; /* frame -> first suppression it matches */
+    struct ms_leaks_memo memo = {0};
     enum ms_status r = MS_OK;
     struct ms_group_opts go = {MS_BY_STACK, false, o->include, o->exclude, o->all_frames};
     *l = (struct ms_leaks){.snap = snap, .sup = sup};
@@ -547,15 +574,14 @@ enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap 
     l->entries = malloc((total_rows + 1) * sizeof *l->entries);
     l->hits = calloc(sup->n + 1, sizeof *l->hits);
     seen.map = ms_map_new();
-    memo = ms_map_new();
-    if (!l->entries || !l->hits || !seen.map || !memo) {
+    if (!l->entries || !l->hits || !seen.map) {
         r = ms_error_set(err, MS_NOMEM, "out of memory");
         goto out;
     }
     size_t first[MS_LEAKS_KINDS + 1];
     for (int k = 0; k < MS_LEAKS_KINDS; k++) {
         first[k] = l->count;
-        if ((r = ms_leaks_kind_rows(l, (enum ms_leaks_kind)k, &seen, memo, err)) != MS_OK)
+        if ((r = ms_leaks_kind_rows(l, (enum ms_leaks_kind)k, &seen, &memo, err)) != MS_OK)
             goto out;
     }
     /* The blocks hanging from suppressed ones: suppressed as their own stack has it, else as their root. */
@@ -597,7 +623,7 @@ out:
     free(hidden);
     ms_group_free(&hidden_groups);
     free(hidden_view.sites);
-    ms_map_free(memo);
+    free(memo.first);
     ms_map_free(seen.map);
     free(seen.key);
     return r;

@@ -73,6 +73,7 @@ struct ms_symbolizer {
     size_t cache_cap, cache_used;
     struct ms_sym_frame **chunks;
     size_t chunk_count, chunk_used;
+    uint32_t frames; /* serials handed out */
 };
 
 static char *(*ms_symbolize_cxa)(const char *, char *, size_t *, int *);
@@ -759,6 +760,7 @@ size_t ms_symbolize_frame(struct ms_symbolizer *s, void *const *handles, const s
     for (size_t j = 0; j < n; j++) {
         dst[j] = tmp[j];
         dst[j].runtime = runtime || ms_symbolize_stdlib_frame(&dst[j]);
+        dst[j].serial = ++s->frames;
         ms_symbolize_keys(s, &dst[j], mod);
     }
     s->cache[i] = (struct ms_sym_slot){f->offset, mod->index, (uint32_t)n, dst};
