@@ -4,15 +4,7 @@
 # leak of exactly 10 MiB at 64k is within 4 of them of its estimate; an exact snapshot has none.
 # Environment: as golden.sh (MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB; without the last, skip).
 set -u
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fixture_common.sh"
 mkdir "$tmp/s" "$tmp/e"
 MEMSNAP_AT_EXIT=0 MEMSNAP_SAMPLE=64k LD_PRELOAD="$lib" "$MEMSNAP_FIXTURES/fx_sampled" "$tmp/s" 10 &&
   MEMSNAP_AT_EXIT=0 LD_PRELOAD="$lib" "$MEMSNAP_FIXTURES/fx_sampled" "$tmp/e" 2 ||

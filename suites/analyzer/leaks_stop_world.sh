@@ -8,17 +8,8 @@
 # allocating, starting and ending threads exits with its own status. Every run has a 30 s limit.
 # Environment: MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB (without it: skipped).
 set -u
-lib=${MEMSNAP_PRELOAD_LIB:-}
-if [ -z "$lib" ] || [ ! -f "$lib" ]; then
-  echo "skip: libmemsnap.so not built here (MEMSNAP_PRELOAD_LIB='$lib')" >&2
-  exit 77
-fi
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
-memsnap=$MEMSNAP_BIN
-fx=$(realpath "$MEMSNAP_FIXTURES/fx_stop")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/fixture_common.sh"
+fx=$(realpath "$fxdir/fx_stop")
 cd "$tmp" || exit 1
 status=0
 fail() { echo "FAIL: $*"; status=1; }
