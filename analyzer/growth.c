@@ -172,13 +172,8 @@ static enum ms_status ms_growth_series(struct ms_growth *gr, struct ms_symbolize
             if (!slot)
                 return ms_error_set(err, MS_NOMEM, "out of memory");
             if (created) {
-                if (gr->nsites == cap) {
-                    cap = cap ? cap * 2 : 256;
-                    struct ms_growth_site *ns = realloc(gr->sites, cap * sizeof *ns);
-                    if (!ns)
-                        return ms_error_set(err, MS_NOMEM, "out of memory");
-                    gr->sites = ns;
-                }
+                if (!MS_GROW(gr->sites, cap, gr->nsites + 1, 256))
+                    return ms_error_set(err, MS_NOMEM, "out of memory");
                 memset(&gr->sites[gr->nsites], 0, sizeof gr->sites[gr->nsites]);
                 if (!(gr->sites[gr->nsites].series = calloc(n, sizeof(uint64_t))))
                     return ms_error_set(err, MS_NOMEM, "out of memory");

@@ -77,14 +77,8 @@ bool ms_leaks_match(const char *templ, const char *str)
 
 static enum ms_status ms_leaks_add(struct ms_suppressions *s, const char *pat, size_t len, bool builtin)
 {
-    if (s->n == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 32;
-        struct ms_suppression *nv = realloc(s->v, ncap * sizeof *nv);
-        if (!nv)
-            return MS_NOMEM;
-        s->v = nv;
-        s->cap = ncap;
-    }
+    if (!MS_GROW(s->v, s->cap, s->n + 1, 32))
+        return MS_NOMEM;
     char *p = strndup(pat, len);
     if (!p)
         return MS_NOMEM;

@@ -92,13 +92,8 @@ static char **ms_lines_read_source(const char *path, const char *dir, size_t *nl
     while ((got = getline(&line, &lcap, f)) >= 0 && (total += (uint64_t)got) <= size) {
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
             line[--got] = 0;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv)
-                break;
-            v = nv;
-        }
+        if (!MS_GROW(v, cap, n + 1, 256))
+            break;
         if (!(v[n] = strdup(line)))
             break;
         n++;
@@ -140,13 +135,8 @@ static enum ms_status ms_lines_site(struct ms_lines *l, const struct ms_lines_op
         if (!slot)
             return ms_error_set(err, MS_NOMEM, "out of memory");
         if (created) {
-            if (l->nent == *cap) {
-                *cap = *cap ? *cap * 2 : 256;
-                struct ms_lines_entry *ne = realloc(l->ent, *cap * sizeof *ne);
-                if (!ne)
-                    return ms_error_set(err, MS_NOMEM, "out of memory");
-                l->ent = ne;
-            }
+            if (!MS_GROW(l->ent, *cap, l->nent + 1, 256))
+                return ms_error_set(err, MS_NOMEM, "out of memory");
             l->ent[l->nent] = (struct ms_lines_entry){.file = key[0], .line = key[1]};
             *slot = (uint32_t)++l->nent;
             /* The file list, with the function's first line when known. */
