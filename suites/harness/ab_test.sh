@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `memsnap bench ab`: two programs in interleaved rounds; a planted +25% fails a 5% gate with the median
 # ratio, its interval and the Wilcoxon p in the message; the same program against itself passes a 25% gate;
-# bad usage is one line and exit 2. The planted case is timed in instructions (callgrind): wall-clock rounds
+# bad usage is one line and exit 2. The planted case is timed and gated in instructions (callgrind): wall-clock rounds
 # on a loaded machine can flip one round and miss p <= 0.01, and a test must not depend on the machine's
 # load. Without valgrind the rest runs and the test exits 77.
 #   ab_test.sh BENCH_EXAMPLE BENCH_CLI
@@ -22,10 +22,10 @@ case ${MEMSNAP_SANITIZE:-none} in
 esac
 
 if [ $planted = 1 ]; then
-"$cli" ab "$example" ./slow --fail median:5% --rounds 8 -- -k "fnv1a and 16" --benchmark-timer=instructions \
+"$cli" ab "$example" ./slow --fail instructions:5% --rounds 8 -- -k "fnv1a and 16" --benchmark-timer=instructions \
   --benchmark-min-rounds=3 >out.txt 2>err.txt
 rc=$?
-if [ $rc -ne 1 ] || ! grep -qE "fnv1a\[16\] - Field 'median' has failed the A/B check: median ratio 1\.[1-4][0-9]* > 1\.0500 over 8 rounds \([0-9]+% CI [0-9.]+ \.\. [0-9.]+; Wilcoxon signed-rank p=0\.(00[0-9]+|010+) <= alpha 0\.01\)" out.txt; then
+if [ $rc -ne 1 ] || ! grep -qE "fnv1a\[16\] - Field 'instructions' has failed the A/B check: median ratio 1\.2500 > 1\.0500 over 8 rounds \([0-9]+% CI [0-9.]+ \.\. [0-9.]+; Wilcoxon signed-rank p=0\.(00[0-9]+|010+) <= alpha 0\.01\)" out.txt; then
   echo "FAIL: planted +25%: exit $rc" >&2; cat out.txt err.txt >&2; fail=1
 fi
 fi
