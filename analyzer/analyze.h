@@ -340,6 +340,27 @@ enum ms_status ms_output_load(const struct ms_cli *cli, struct ms_snap ***snaps,
 void ms_output_unload(const struct ms_cli *cli, struct ms_snap **snaps);
 
 /* ---- top.c: `memsnap top` (Snapshot.statistics) -------------------------------------------------- */
+/* top has no gate: it reports, it does not judge. */
+#define MS_TOP_TEMPS 5 /* rows of heaptrack's "most temporary allocations" */
+struct ms_top {
+    const struct ms_snap *snap;       /* borrowed */
+    enum ms_by by;
+    bool cumulative, filtered;        /* filtered: include/exclude patterns given (a "Selected" line) */
+    struct ms_groups g;               /* every row, and the sums over the selected sites */
+    const struct ms_strtab *strs;     /* row labels */
+    struct ms_group_row **rows;       /* the rows with live memory, largest first */
+    size_t count, shown;              /* shown: the first `limit` */
+    uint64_t other_size, other_count; /* the rows after the shown ones */
+    struct ms_group_row **temps;      /* TEMPORARY section: the rows with the most, at most MS_TOP_TEMPS */
+    size_t ntemps;
+};
+/* limit < 0: all rows shown. On failure the caller still calls ms_top_free. */
+enum ms_status ms_top_compute(struct ms_symbolizer *sym, const struct ms_snap *snap, const struct ms_group_opts *go,
+                              long limit, struct ms_top *t, struct ms_error *err);
+void ms_top_free(struct ms_top *t);
+/* stack: each row's example stack under it (symbolized on first use, hence not const). */
+void ms_top_render_text(FILE *out, struct ms_top *t, bool stack, bool exact);
+struct json_t *ms_top_render_json(struct ms_top *t, bool stack);
 enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err);
 
 /* ---- diff.c: `memsnap diff` (Snapshot.compare_to) and the in-process diff API -------------------- */
