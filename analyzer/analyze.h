@@ -325,6 +325,11 @@ struct ms_cli {
 /* Write a jansson value (consumed) to cli->out. */
 struct json_t;
 enum ms_status ms_output_json(const struct ms_cli *cli, struct json_t *v, struct ms_error *err);
+/* An unsigned value as JSON: an integer up to INT64_MAX, above it a stand-in (jansson's integers are
+ * signed) that ms_output_json_dumps writes as the exact number. */
+struct json_t *ms_output_json_u64(uint64_t v);
+/* json_dumps, with each u64 stand-in written as its number; malloc'd, NULL when out of memory. */
+char *ms_output_json_dumps(const struct json_t *v, size_t flags);
 /* A JSON string for s; bytes that are not UTF-8 become U+FFFD (the row stays; docs/cli.md). */
 struct json_t *ms_output_json_str(const char *s);
 struct json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t n);

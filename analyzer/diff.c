@@ -169,8 +169,9 @@ out:
 
 static json_t *ms_diff_json_row(const struct ms_diff_row *r, bool stack)
 {
-    json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:I}", "key", ms_output_json_str(r->label), "size", (json_int_t)r->size, "size_diff",
-                          (json_int_t)r->size_diff, "count", (json_int_t)r->count, "count_diff",
+    json_t *o = json_pack("{s:o, s:o, s:I, s:o, s:I}", "key", ms_output_json_str(r->label), "size",
+                          ms_output_json_u64((uint64_t)r->size), "size_diff", (json_int_t)r->size_diff, "count",
+                          ms_output_json_u64((uint64_t)r->count), "count_diff",
                           (json_int_t)r->count_diff);
     if (o)
         json_object_set_new(o, "average", r->count ? json_real((double)r->size / (double)r->count) : json_null());

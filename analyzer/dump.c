@@ -24,17 +24,17 @@ static json_t *ms_dump_json_leaks(const struct ms_snap *s)
     json_t *recs = json_array();
     for (uint32_t i = 0; i < s->leak_count; i++) {
         const struct ms_leak *l = &s->leaks[i];
-        json_array_append_new(recs, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "stack", (json_int_t)l->stack,
-                                              "lost_bytes", (json_int_t)l->lost_bytes, "lost_count",
-                                              (json_int_t)l->lost_count, "indirect_bytes",
-                                              (json_int_t)l->indirect_bytes, "indirect_count",
-                                              (json_int_t)l->indirect_count, "reachable_bytes",
-                                              (json_int_t)l->reachable_bytes, "reachable_count",
-                                              (json_int_t)l->reachable_count));
+        json_array_append_new(recs, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "stack", ms_output_json_u64(l->stack),
+                                              "lost_bytes", ms_output_json_u64(l->lost_bytes), "lost_count",
+                                              ms_output_json_u64(l->lost_count), "indirect_bytes",
+                                              ms_output_json_u64(l->indirect_bytes), "indirect_count",
+                                              ms_output_json_u64(l->indirect_count), "reachable_bytes",
+                                              ms_output_json_u64(l->reachable_bytes), "reachable_count",
+                                              ms_output_json_u64(l->reachable_count)));
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:o}", "threads_unknown", (json_int_t)s->leak_threads_unknown,
-                     "scanned_blocks", (json_int_t)s->leak_scanned, "skipped_blocks", (json_int_t)s->leak_skipped,
-                     "scan_ns", (json_int_t)s->leak_scan_ns, "records", recs);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "threads_unknown", ms_output_json_u64(s->leak_threads_unknown),
+                     "scanned_blocks", ms_output_json_u64(s->leak_scanned), "skipped_blocks", ms_output_json_u64(s->leak_skipped),
+                     "scan_ns", ms_output_json_u64(s->leak_scan_ns), "records", recs);
 }
 
 static void ms_dump_text_leaks(FILE *o, const struct ms_snap *s)
@@ -66,12 +66,12 @@ static json_t *ms_dump_json_memory(const struct ms_snap *s)
         if (!s->memory.class_count[k])
             continue;
         uint64_t lo = k ? UINT64_C(1) << (k - 1) : 0, hi = k == MS_FMT_SIZE_CLASSES - 1 ? UINT64_MAX : k ? 2 * lo - 1 : 0;
-        json_array_append_new(classes, json_pack("{s:I, s:o, s:I, s:I}", "min", (json_int_t)lo, "max",
-                                                 hi == UINT64_MAX ? json_null() : json_integer((json_int_t)hi),
-                                                 "count", (json_int_t)s->memory.class_count[k], "bytes",
-                                                 (json_int_t)s->memory.class_bytes[k]));
+        json_array_append_new(classes, json_pack("{s:o, s:o, s:o, s:o}", "min", ms_output_json_u64(lo), "max",
+                                                 hi == UINT64_MAX ? json_null() : ms_output_json_u64(hi),
+                                                 "count", ms_output_json_u64(s->memory.class_count[k]), "bytes",
+                                                 ms_output_json_u64(s->memory.class_bytes[k])));
     }
-    return json_pack("{s:I, s:o}", "rss_bytes", (json_int_t)s->memory.rss_bytes, "size_classes", classes);
+    return json_pack("{s:o, s:o}", "rss_bytes", ms_output_json_u64(s->memory.rss_bytes), "size_classes", classes);
 }
 
 struct json_t *ms_dump_render_json(const struct ms_snap *s)
@@ -80,13 +80,13 @@ struct json_t *ms_dump_render_json(const struct ms_snap *s)
     json_t *calls = json_object(), *mods = json_array(), *stacks = json_array(), *sites = json_array(),
            *labels = json_object();
     for (int i = 0; i < MS_FMT_CALL_COUNT; i++)
-        json_object_set_new(calls, ms_dump_calls[i], json_integer((json_int_t)t->calls[i]));
+        json_object_set_new(calls, ms_dump_calls[i], ms_output_json_u64(t->calls[i]));
     for (uint32_t i = 0; i < s->module_count; i++) {
         char *hex = malloc(2 * (size_t)s->modules[i].build_id_len + 1);
         if (hex)
             ms_dump_hex(hex, s->modules[i].build_id, s->modules[i].build_id_len);
-        json_array_append_new(mods, json_pack("{s:o, s:I, s:I, s:s}", "path", ms_output_json_str(s->modules[i].path), "base",
-                                              (json_int_t)s->modules[i].base, "size", (json_int_t)s->modules[i].size,
+        json_array_append_new(mods, json_pack("{s:o, s:o, s:o, s:s}", "path", ms_output_json_str(s->modules[i].path), "base",
+                                              ms_output_json_u64(s->modules[i].base), "size", ms_output_json_u64(s->modules[i].size),
                                               "build_id", hex ? hex : ""));
         free(hex);
     }
@@ -94,21 +94,21 @@ struct json_t *ms_dump_render_json(const struct ms_snap *s)
         json_t *fr = json_array();
         for (uint32_t j = 0; j < s->stacks[i].depth; j++) {
             const struct ms_frame *f = &s->stacks[i].frames[j];
-            json_array_append_new(fr, json_pack("{s:o, s:I}", "module",
+            json_array_append_new(fr, json_pack("{s:o, s:o}", "module",
                                                 f->module == MS_FMT_MODULE_NONE ? json_null() : json_integer(f->module),
-                                                "offset", (json_int_t)f->offset));
+                                                "offset", ms_output_json_u64(f->offset)));
         }
-        json_array_append_new(stacks, json_pack("{s:I, s:o}", "flags", (json_int_t)s->stacks[i].flags, "frames", fr));
+        json_array_append_new(stacks, json_pack("{s:o, s:o}", "flags", ms_output_json_u64(s->stacks[i].flags), "frames", fr));
     }
     for (uint32_t i = 0; i < s->site_count; i++) {
         const struct ms_site *x = &s->sites[i];
-        json_array_append_new(sites, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "stack",
-                                               (json_int_t)x->stack, "live_bytes", (json_int_t)x->live_bytes,
-                                               "live_count", (json_int_t)x->live_count, "alloc_bytes",
-                                               (json_int_t)x->alloc_bytes, "alloc_count", (json_int_t)x->alloc_count,
-                                               "free_bytes", (json_int_t)x->free_bytes, "free_count",
-                                               (json_int_t)x->free_count, "temporary", s->has_temporary ?
-                                               json_integer((json_int_t)x->temp_count) : json_null()));
+        json_array_append_new(sites, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "stack",
+                                               ms_output_json_u64(x->stack), "live_bytes", ms_output_json_u64(x->live_bytes),
+                                               "live_count", ms_output_json_u64(x->live_count), "alloc_bytes",
+                                               ms_output_json_u64(x->alloc_bytes), "alloc_count", ms_output_json_u64(x->alloc_count),
+                                               "free_bytes", ms_output_json_u64(x->free_bytes), "free_count",
+                                               ms_output_json_u64(x->free_count), "temporary", s->has_temporary ?
+                                               ms_output_json_u64(x->temp_count) : json_null()));
     }
     for (uint32_t i = 0; i < s->label_count; i++) {
         json_t *k = ms_output_json_str(s->labels[i].key);
@@ -116,27 +116,27 @@ struct json_t *ms_dump_render_json(const struct ms_snap *s)
             json_object_set_new(labels, json_string_value(k), ms_output_json_str(s->labels[i].value));
         json_decref(k);
     }
-    json_t *info = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:s, s:o, s:o}", "pid", (json_int_t)s->info.pid,
-                             "ppid", (json_int_t)s->info.ppid, "time_ns", (json_int_t)s->info.time_ns, "uptime_ns",
-                             (json_int_t)s->info.uptime_ns, "sequence", (json_int_t)s->info.sequence, "trigger",
+    json_t *info = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o}", "pid", ms_output_json_u64(s->info.pid),
+                             "ppid", ms_output_json_u64(s->info.ppid), "time_ns", ms_output_json_u64(s->info.time_ns), "uptime_ns",
+                             ms_output_json_u64(s->info.uptime_ns), "sequence", ms_output_json_u64(s->info.sequence), "trigger",
                              ms_snapfile_trigger_name(s->info.trigger), "sample_rate",
-                             (json_int_t)s->info.sample_rate, "depth_limit", (json_int_t)s->info.depth_limit,
+                             ms_output_json_u64(s->info.sample_rate), "depth_limit", ms_output_json_u64(s->info.depth_limit),
                              "unwinder", ms_snapfile_unwinder_name(s->info.unwinder), "exe", ms_output_json_str(s->exe ? s->exe : ""), "label",
                              ms_output_json_str(s->label ? s->label : ""));
     if (!s->has_info) { /* built from zeros, not written: a file without INFO has null there */
         json_decref(info);
         info = json_null();
     }
-    json_t *totals = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "current_bytes",
-                               (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
-                               (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
-                               (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count, "calls", calls,
-                               "unknown_frees", (json_int_t)t->unknown_frees, "failed_allocs",
-                               (json_int_t)t->failed_allocs, "stack_count", (json_int_t)t->stack_count,
-                               "overhead_bytes", (json_int_t)t->overhead_bytes);
-    return json_pack("{s:s, s:o, s:{s:I, s:I}, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump",
-                     "snapshot", ms_output_json_str(s->path), "version", "major", (json_int_t)s->version_major,
-                     "minor", (json_int_t)s->version_minor, "flags", (json_int_t)s->flags, "info", info, "totals",
+    json_t *totals = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "current_bytes",
+                               ms_output_json_u64(t->current_bytes), "peak_bytes", ms_output_json_u64(t->peak_bytes), "live_count",
+                               ms_output_json_u64(t->live_count), "alloc_bytes", ms_output_json_u64(t->alloc_bytes), "alloc_count",
+                               ms_output_json_u64(t->alloc_count), "free_count", ms_output_json_u64(t->free_count), "calls", calls,
+                               "unknown_frees", ms_output_json_u64(t->unknown_frees), "failed_allocs",
+                               ms_output_json_u64(t->failed_allocs), "stack_count", ms_output_json_u64(t->stack_count),
+                               "overhead_bytes", ms_output_json_u64(t->overhead_bytes));
+    return json_pack("{s:s, s:o, s:{s:o, s:o}, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "dump",
+                     "snapshot", ms_output_json_str(s->path), "version", "major", ms_output_json_u64(s->version_major),
+                     "minor", ms_output_json_u64(s->version_minor), "flags", ms_output_json_u64(s->flags), "info", info, "totals",
                      totals, "modules", mods, "stacks", stacks, "sites", sites, "labels", labels, "leaks",
                      ms_dump_json_leaks(s), "memory", ms_dump_json_memory(s));
 }

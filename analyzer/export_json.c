@@ -18,35 +18,37 @@ static int ms_export_json_cmp(const void *a, const void *b)
 /* One site per line, written as it is built: a DOM of every frame of 100,000 stacks would take a gigabyte. */
 static bool ms_export_json_site(FILE *out, const struct ms_snap *snap, const struct ms_group_row *r, bool last)
 {
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "live_bytes", (json_int_t)r->size, "live_count",
-                          (json_int_t)r->count, "alloc_bytes", (json_int_t)r->alloc_bytes, "alloc_count",
-                          (json_int_t)r->alloc_count, "free_bytes", (json_int_t)(r->alloc_bytes - r->size),
-                          "free_count", (json_int_t)(r->alloc_count - r->count), "stack",
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "live_bytes", ms_output_json_u64(r->size), "live_count",
+                          ms_output_json_u64(r->count), "alloc_bytes", ms_output_json_u64(r->alloc_bytes), "alloc_count",
+                          ms_output_json_u64(r->alloc_count), "free_bytes", ms_output_json_u64(r->alloc_bytes - r->size),
+                          "free_count", ms_output_json_u64(r->alloc_count - r->count), "stack",
                           ms_output_json_stack(r->stack, r->stack_len));
     if (!o)
         return false;
     ms_estimate_json_row(o, snap, r, "live_bytes_se", "live_count_se"); /* sampled: standard errors */
-    fputs("    ", out);
-    int rc = json_dumpf(o, out, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    char *text = ms_output_json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(o);
-    fputs(last ? "\n" : ",\n", out);
-    return rc == 0;
+    if (!text)
+        return false;
+    fprintf(out, "    %s%s", text, last ? "\n" : ",\n");
+    free(text);
+    return true;
 }
 
 enum ms_status ms_export_json_write(FILE *out, struct ms_groups *g, struct ms_error *err)
 {
     const struct ms_snap *s = g->snap;
-    json_t *info = json_pack("{s:i, s:i, s:o, s:o, s:s, s:I, s:I, s:i, s:b, s:I}", "pid", (int)s->info.pid,
-                             "sequence", (int)s->info.sequence, "exe", ms_output_json_str(s->exe ? s->exe : ""),
+    json_t *info = json_pack("{s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:b, s:o}", "pid", ms_output_json_u64(s->info.pid),
+                             "sequence", ms_output_json_u64(s->info.sequence), "exe", ms_output_json_str(s->exe ? s->exe : ""),
                              "label", ms_output_json_str(s->label ? s->label : ""), "trigger", ms_snapfile_trigger_name(s->info.trigger),
-                             "time_ns", (json_int_t)s->info.time_ns, "uptime_ns", (json_int_t)s->info.uptime_ns,
-                             "depth_limit", (int)s->info.depth_limit, "at_exit",
+                             "time_ns", ms_output_json_u64(s->info.time_ns), "uptime_ns", ms_output_json_u64(s->info.uptime_ns),
+                             "depth_limit", ms_output_json_u64(s->info.depth_limit), "at_exit",
                              (s->flags & MS_FMT_FLAG_AT_EXIT) != 0, "sample_rate",
-                             (json_int_t)s->info.sample_rate);
+                             ms_output_json_u64(s->info.sample_rate));
     json_t *head = info ? json_pack("{s:s, s:s, s:o, s:o, s:o}", "command", "export", "format", "json", "snapshot",
                                     ms_output_json_str(s->path), "info", info, "totals", ms_output_json_totals(s))
                         : NULL;
-    char *text = head ? json_dumps(head, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    char *text = head ? ms_output_json_dumps(head, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(head);
     struct ms_group_row **rows = malloc((g->count + 1) * sizeof *rows);
     enum ms_status r = MS_OK;

@@ -259,9 +259,9 @@ struct json_t *ms_growth_render_json(struct ms_growth *gr, long limit)
     size_t n = gr->n, shown_limit = limit < 0 ? SIZE_MAX : (size_t)limit, shown = 0;
     json_t *arr = json_array(), *paths = json_array(), *outs = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(paths, json_string(gr->snaps[i]->path));
+        json_array_append_new(paths, ms_output_json_str(gr->snaps[i]->path));
     for (size_t i = 0; i < gr->nleft; i++)
-        json_array_append_new(outs, json_string(gr->left_out[i]->path));
+        json_array_append_new(outs, ms_output_json_str(gr->left_out[i]->path));
     for (size_t i = 0; i < gr->nsites; i++) {
         struct ms_growth_site *s = &gr->sites[i];
         if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
@@ -269,24 +269,24 @@ struct json_t *ms_growth_render_json(struct ms_growth *gr, long limit)
         shown++;
         json_t *series = json_array();
         for (size_t j = 0; j < n; j++)
-            json_array_append_new(series, json_integer((json_int_t)s->series[j]));
+            json_array_append_new(series, ms_output_json_u64(s->series[j]));
         uint32_t sn;
         const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
-        json_t *trend = json_pack("{s:I, s:f, s:b, s:I, s:I, s:b}", "mann_kendall_s", (json_int_t)s->trend.mk_s,
+        json_t *trend = json_pack("{s:I, s:f, s:b, s:o, s:o, s:b}", "mann_kendall_s", (json_int_t)s->trend.mk_s,
                                   "mann_kendall_z", s->trend.mk_z, "rising", s->trend.rising, "record_gap",
-                                  (json_int_t)s->trend.record_gap, "since_record", (json_int_t)s->trend.since_record,
+                                  ms_output_json_u64(s->trend.record_gap), "since_record", ms_output_json_u64(s->trend.since_record),
                                   "plateau", s->trend.plateau);
-        json_array_append_new(arr, json_pack("{s:o, s:s, s:f, s:I, s:I, s:I, s:o, s:o, s:o}", "key",
+        json_array_append_new(arr, json_pack("{s:o, s:s, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "key",
                                              ms_output_json_str(ms_strtab_get(gr->strs, s->label)), "verdict",
                                              ms_growth_verdict_name(s->verdict), "per_interval", s->per_interval,
-                                             "grew_intervals", (json_int_t)s->trend.grew, "intervals",
-                                             (json_int_t)(n - 1), "peak", (json_int_t)s->peak, "series", series,
+                                             "grew_intervals", ms_output_json_u64(s->trend.grew), "intervals",
+                                             ms_output_json_u64((n - 1)), "peak", ms_output_json_u64(s->peak), "series", series,
                                              "trend", trend, "stack", ms_output_json_stack(st, sn)));
     }
-    return json_pack("{s:s, s:o, s:o, s:s, s:o, s:{s:I, s:I, s:I}}", "command", "growth", "snapshots", paths,
+    return json_pack("{s:s, s:o, s:o, s:s, s:o, s:{s:o, s:o, s:o}}", "command", "growth", "snapshots", paths,
                      "left_out_at_exit", outs, "by", ms_group_by_name(gr->by), "sites", arr, "summary", "unbounded",
-                     (json_int_t)gr->counts[0], "bounded", (json_int_t)gr->counts[1], "steady",
-                     (json_int_t)gr->counts[2]);
+                     ms_output_json_u64(gr->counts[0]), "bounded", ms_output_json_u64(gr->counts[1]), "steady",
+                     ms_output_json_u64(gr->counts[2]));
 }
 
 void ms_growth_render_text(FILE *out, struct ms_growth *gr, long limit, bool exact, bool show_stack)

@@ -648,39 +648,39 @@ struct json_t *ms_leaks_render_json(const struct ms_leaks *l, long limit)
     json_t *arr = json_array(), *sarr = json_array();
     for (size_t i = 0; i < shown; i++) {
         const struct ms_group_row *row = l->entries[i].row;
-        json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:o}", "kind", ms_leaks_kind_json[l->entries[i].kind],
-                                             "size", (json_int_t)row->size, "count", (json_int_t)row->count, "stack",
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o}", "kind", ms_leaks_kind_json[l->entries[i].kind],
+                                             "size", ms_output_json_u64(row->size), "count", ms_output_json_u64(row->count), "stack",
                                              ms_output_json_stack(row->stack, row->stack_len)));
     }
     for (size_t k = 0; k < sup->n; k++)
         if (l->hits[k].stacks)
-            json_array_append_new(sarr, json_pack("{s:o, s:b, s:I, s:I, s:I}", "pattern",
+            json_array_append_new(sarr, json_pack("{s:o, s:b, s:o, s:o, s:o}", "pattern",
                                                   ms_output_json_str(sup->v[k].pattern), "builtin", sup->v[k].builtin,
-                                                  "stacks", (json_int_t)l->hits[k].stacks, "size",
-                                                  (json_int_t)l->hits[k].bytes, "count", (json_int_t)l->hits[k].blocks));
+                                                  "stacks", ms_output_json_u64(l->hits[k].stacks), "size",
+                                                  ms_output_json_u64(l->hits[k].bytes), "count", ms_output_json_u64(l->hits[k].blocks)));
     const struct ms_leaks_hits *rt = &l->hits[sup->n];
     if (rt->stacks)
-        json_array_append_new(sarr, json_pack("{s:s, s:b, s:I, s:I, s:I}", "pattern", "<runtime-only stack>",
-                                              "builtin", 1, "stacks", (json_int_t)rt->stacks, "size",
-                                              (json_int_t)rt->bytes, "count", (json_int_t)rt->blocks));
+        json_array_append_new(sarr, json_pack("{s:s, s:b, s:o, s:o, s:o}", "pattern", "<runtime-only stack>",
+                                              "builtin", 1, "stacks", ms_output_json_u64(rt->stacks), "size",
+                                              ms_output_json_u64(rt->bytes), "count", ms_output_json_u64(rt->blocks)));
     json_t *kinds = json_null(), *scan = json_null();
     if (l->scanned) {
-        scan = json_pack("{s:I, s:I, s:I, s:I}", "blocks", (json_int_t)snap->leak_scanned, "skipped",
-                         (json_int_t)snap->leak_skipped, "ns", (json_int_t)snap->leak_scan_ns, "threads_unknown",
-                         (json_int_t)snap->leak_threads_unknown);
+        scan = json_pack("{s:o, s:o, s:o, s:o}", "blocks", ms_output_json_u64(snap->leak_scanned), "skipped",
+                         ms_output_json_u64(snap->leak_skipped), "ns", ms_output_json_u64(snap->leak_scan_ns), "threads_unknown",
+                         ms_output_json_u64(snap->leak_threads_unknown));
         kinds = json_object();
         for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
             json_object_set_new(kinds, ms_leaks_kind_json[k],
-                                json_pack("{s:I, s:I, s:I}", "size", (json_int_t)l->kinds[k].bytes, "count",
-                                          (json_int_t)l->kinds[k].blocks, "stacks", (json_int_t)l->kinds[k].stacks));
+                                json_pack("{s:o, s:o, s:o}", "size", ms_output_json_u64(l->kinds[k].bytes), "count",
+                                          ms_output_json_u64(l->kinds[k].blocks), "stacks", ms_output_json_u64(l->kinds[k].stacks)));
     }
-    return json_pack("{s:s, s:o, s:b, s:s, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I}}", "command",
+    return json_pack("{s:s, s:o, s:b, s:s, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:{s:o, s:o, s:o}}", "command",
                      "leaks", "snapshot", ms_output_json_str(snap->path), "at_exit", l->at_exit, "reachability",
                      l->scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total", "size",
-                     (json_int_t)l->lost.bytes, "count", (json_int_t)l->lost.blocks, "stacks",
-                     (json_int_t)l->lost.stacks, "suppressions", sarr, "suppressed", "size",
-                     (json_int_t)l->suppressed.bytes, "count", (json_int_t)l->suppressed.blocks, "stacks",
-                     (json_int_t)l->suppressed.stacks);
+                     ms_output_json_u64(l->lost.bytes), "count", ms_output_json_u64(l->lost.blocks), "stacks",
+                     ms_output_json_u64(l->lost.stacks), "suppressions", sarr, "suppressed", "size",
+                     ms_output_json_u64(l->suppressed.bytes), "count", ms_output_json_u64(l->suppressed.blocks), "stacks",
+                     ms_output_json_u64(l->suppressed.stacks));
 }
 
 static void ms_leaks_text_sum(char *buf, size_t len, const char *what, const struct ms_leaks_sum *s, bool exact)

@@ -261,9 +261,9 @@ static void ms_lines_each(const struct ms_lines *l, size_t fi,
 static void ms_lines_json_line(void *ctx, uint32_t ln, const struct ms_lines_entry *en, const char *text)
 {
     if (en)
-        json_array_append_new(ctx, json_pack("{s:I, s:I, s:I, s:I, s:o}", "line", (json_int_t)ln, "allocated",
-                                             (json_int_t)en->alloc_bytes, "live", (json_int_t)en->live_bytes, "count",
-                                             (json_int_t)en->alloc_count, "text", ms_output_json_str(text)));
+        json_array_append_new(ctx, json_pack("{s:o, s:o, s:o, s:o, s:o}", "line", ms_output_json_u64(ln), "allocated",
+                                             ms_output_json_u64(en->alloc_bytes), "live", ms_output_json_u64(en->live_bytes), "count",
+                                             ms_output_json_u64(en->alloc_count), "text", ms_output_json_str(text)));
 }
 
 struct json_t *ms_lines_render_json(const struct ms_lines *l)

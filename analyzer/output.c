@@ -5,13 +5,59 @@
 
 #include "analyze.h"
 
+/* jansson's integers are signed (json_int_t): a u64 above INT64_MAX travels through the tree as a string,
+ * this mark (U+FDD0, a noncharacter) and its digits, and ms_output_json_dumps writes the digits as a bare
+ * number. Strings from input have the mark replaced (ms_output_json_str), so none is taken for a number. */
+#define MS_OUTPUT_U64_MARK "\xef\xb7\x90"
+
+json_t *ms_output_json_u64(uint64_t v)
+{
+    if (v <= INT64_MAX)
+        return json_integer((json_int_t)v);
+    char buf[32];
+    snprintf(buf, sizeof buf, MS_OUTPUT_U64_MARK "%llu", (unsigned long long)v);
+    return json_string(buf);
+}
+
+char *ms_output_json_dumps(const json_t *v, size_t flags)
+{
+    char *text = json_dumps(v, flags);
+    if (!text)
+        return NULL;
+    /* In place: a marked string is longer than its number. Inside a string every '"' is escaped, so a '"'
+     * after anything but a backslash and before the mark opens a string that starts with it. */
+    const size_t ml = sizeof MS_OUTPUT_U64_MARK - 1;
+    char *w = text, prev = 0;
+    for (const char *p = text; *p;) {
+        if (*p == '"' && prev != '\\' && strncmp(p + 1, MS_OUTPUT_U64_MARK, ml) == 0) {
+            const char *d = p + 1 + ml;
+            size_t nd = strspn(d, "0123456789");
+            if (nd && d[nd] == '"') {
+                memmove(w, d, nd);
+                w += nd;
+                p = d + nd + 1;
+                prev = '0';
+                continue;
+            }
+        }
+        prev = *p;
+        *w++ = *p++;
+    }
+    *w = 0;
+    return text;
+}
+
 enum ms_status ms_output_json(const struct ms_cli *cli, json_t *v, struct ms_error *err)
 {
     if (!v)
         return ms_error_set(err, MS_NOMEM, "out of memory building JSON");
-    int rc = json_dumpf(v, cli->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *text = ms_output_json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(v);
-    if (rc != 0 || fputc('\n', cli->out) == EOF)
+    if (!text)
+        return ms_error_set(err, MS_NOMEM, "out of memory building JSON");
+    int rc = fputs(text, cli->out);
+    free(text);
+    if (rc == EOF || fputc('\n', cli->out) == EOF)
         return ms_error_set(err, MS_IO, "writing JSON output failed");
     return MS_OK;
 }
@@ -47,16 +93,20 @@ static size_t ms_output_utf8_len(const unsigned char *p)
 
 json_t *ms_output_json_str(const char *s)
 {
-    json_t *v = json_string(s);
+    json_t *v = s && !strstr(s, MS_OUTPUT_U64_MARK) ? json_string(s) : NULL;
     if (v || !s)
         return v;
-    /* Not UTF-8 (a path is bytes): each invalid byte becomes U+FFFD, so the row is kept, not dropped. */
+    /* Not UTF-8 (a path is bytes): each invalid byte becomes U+FFFD, so the row is kept, not dropped. The
+     * u64 mark becomes U+FFFD too. */
     size_t n = strlen(s), o = 0;
     char *b = malloc(3 * n + 1);
     if (!b)
         return NULL;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t len = ms_output_utf8_len(p);
+        bool mark = strncmp((const char *)p, MS_OUTPUT_U64_MARK, 3) == 0;
+        size_t len = mark ? 0 : ms_output_utf8_len(p);
+        if (mark) /* all three bytes go */
+            p += 2;
         memcpy(b + o, len ? (const char *)p : "\xef\xbf\xbd", len ? len : 3);
         o += len ? len : 3;
         p += len ? len : 1;
@@ -77,7 +127,7 @@ json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t 
         json_object_set_new(o, "file", f->file ? ms_output_json_str(f->file) : json_null());
         json_object_set_new(o, "line", f->file ? json_integer(f->line) : json_null());
         json_object_set_new(o, "module", ms_output_json_str(f->module));
-        json_object_set_new(o, "offset", json_integer((json_int_t)f->offset));
+        json_object_set_new(o, "offset", ms_output_json_u64(f->offset));
         json_object_set_new(o, "inlined", json_boolean(f->inlined));
         json_array_append_new(a, o);
     }
@@ -87,11 +137,11 @@ json_t *ms_output_json_stack(const struct ms_sym_frame *const *frames, uint32_t 
 json_t *ms_output_json_totals(const struct ms_snap *s)
 {
     const struct ms_fmt_totals *t = &s->totals;
-    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "snapshot", ms_output_json_str(s->path), "current_bytes",
-                     (json_int_t)t->current_bytes, "peak_bytes", (json_int_t)t->peak_bytes, "live_count",
-                     (json_int_t)t->live_count, "alloc_bytes", (json_int_t)t->alloc_bytes, "alloc_count",
-                     (json_int_t)t->alloc_count, "free_count", (json_int_t)t->free_count, "rss_bytes",
-                     s->has_memory && s->memory.rss_bytes ? json_integer((json_int_t)s->memory.rss_bytes) : json_null());
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "snapshot", ms_output_json_str(s->path), "current_bytes",
+                     ms_output_json_u64(t->current_bytes), "peak_bytes", ms_output_json_u64(t->peak_bytes), "live_count",
+                     ms_output_json_u64(t->live_count), "alloc_bytes", ms_output_json_u64(t->alloc_bytes), "alloc_count",
+                     ms_output_json_u64(t->alloc_count), "free_count", ms_output_json_u64(t->free_count), "rss_bytes",
+                     s->has_memory && s->memory.rss_bytes ? ms_output_json_u64(s->memory.rss_bytes) : json_null());
 }
 
 /* Text output shows C++ names without template arguments unless asked (--full-names); JSON always has them. */

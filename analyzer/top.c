@@ -76,12 +76,12 @@ static json_t *ms_top_json_temps(const struct ms_top *t)
         return json_null();
     json_t *a = json_array();
     for (size_t i = 0; i < t->ntemps; i++)
-        json_array_append_new(a, json_pack("{s:o, s:I, s:I}", "key",
+        json_array_append_new(a, json_pack("{s:o, s:o, s:o}", "key",
                                            ms_output_json_str(ms_strtab_get(t->strs, t->temps[i]->label)),
-                                           "temporary", (json_int_t)t->temps[i]->temp_count, "alloc_count",
-                                           (json_int_t)t->temps[i]->alloc_count));
-    return json_pack("{s:I, s:I, s:o}", "count", (json_int_t)t->g.temp_count, "alloc_count",
-                     (json_int_t)t->g.alloc_count, "rows", a);
+                                           "temporary", ms_output_json_u64(t->temps[i]->temp_count), "alloc_count",
+                                           ms_output_json_u64(t->temps[i]->alloc_count)));
+    return json_pack("{s:o, s:o, s:o}", "count", ms_output_json_u64(t->g.temp_count), "alloc_count",
+                     ms_output_json_u64(t->g.alloc_count), "rows", a);
 }
 
 struct json_t *ms_top_render_json(struct ms_top *t, bool stack)
@@ -89,11 +89,11 @@ struct json_t *ms_top_render_json(struct ms_top *t, bool stack)
     json_t *a = json_array();
     for (size_t i = 0; i < t->shown; i++) {
         const struct ms_group_row *gr = t->rows[i];
-        json_t *o = json_pack("{s:o, s:I, s:I, s:o, s:I, s:I}", "key",
-                              ms_output_json_str(ms_strtab_get(t->strs, gr->label)), "size", (json_int_t)gr->size,
-                              "count", (json_int_t)gr->count, "average",
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "key",
+                              ms_output_json_str(ms_strtab_get(t->strs, gr->label)), "size", ms_output_json_u64(gr->size),
+                              "count", ms_output_json_u64(gr->count), "average",
                               gr->count ? json_real((double)gr->size / (double)gr->count) : json_null(),
-                              "alloc_bytes", (json_int_t)gr->alloc_bytes, "alloc_count", (json_int_t)gr->alloc_count);
+                              "alloc_bytes", ms_output_json_u64(gr->alloc_bytes), "alloc_count", ms_output_json_u64(gr->alloc_count));
         if (o && stack) {
             uint32_t sn;
             const struct ms_sym_frame *const *st = ms_group_row_stack(&t->g, t->rows[i], &sn);
@@ -101,11 +101,11 @@ struct json_t *ms_top_render_json(struct ms_top *t, bool stack)
         }
         json_array_append_new(a, o);
     }
-    return json_pack("{s:s, s:o, s:s, s:b, s:o, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:o}", "command", "top",
+    return json_pack("{s:s, s:o, s:s, s:b, s:o, s:{s:o, s:o, s:o}, s:{s:o, s:o}, s:o, s:o}", "command", "top",
                      "snapshot", ms_output_json_str(t->snap->path), "by", ms_group_by_name(t->by), "cumulative",
-                     t->cumulative, "rows", a, "other", "rows", (json_int_t)(t->count - t->shown), "size",
-                     (json_int_t)t->other_size, "count", (json_int_t)t->other_count, "selected", "size",
-                     (json_int_t)t->g.size, "count", (json_int_t)t->g.count_total, "totals",
+                     t->cumulative, "rows", a, "other", "rows", ms_output_json_u64(t->count - t->shown), "size",
+                     ms_output_json_u64(t->other_size), "count", ms_output_json_u64(t->other_count), "selected", "size",
+                     ms_output_json_u64(t->g.size), "count", ms_output_json_u64(t->g.count_total), "totals",
                      ms_output_json_totals(t->snap), "temporary", ms_top_json_temps(t));
 }
 

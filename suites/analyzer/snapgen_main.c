@@ -1,6 +1,8 @@
 /* snapgen NAME OUT: write one of the named test snapshots (valid or hostile) to OUT; snapgen --list.
  * snapgen deep DEPTH N OUT: a valid snapshot of N distinct stacks of DEPTH frames each (raw addresses).
- * snapgen badutf8 OUT: a valid snapshot whose module paths are not UTF-8, six sites in them. */
+ * snapgen badutf8 OUT: a valid snapshot whose module paths are not UTF-8, six sites in them.
+ * snapgen bigu64 OUT: a valid snapshot whose module base, frame offset, sizes and counts are above INT64_MAX,
+ * and whose module path is U+FDD0 then "42". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,17 @@ int main(int argc, char **argv)
             struct ms_fmt_frame f = {i % 2, 0, 0x1000 + 0x40 * i};
             snapgen_site(g, snapgen_stack(g, &f, 1, 0), 100 + i, 1, 100 + i, 1);
         }
+        int rc = snapgen_write(g, argv[2]);
+        snapgen_free(g);
+        return rc == 0 ? 0 : 1;
+    }
+    if (argc == 3 && strcmp(argv[1], "bigu64") == 0) {
+        struct snapgen *g = snapgen_new();
+        snapgen_info(g, 1, MS_FMT_TRIGGER_API, "/nonexistent/big", "big");
+        snapgen_module(g, "\xef\xb7\x90" "42", 0xfffffffffff00000ull, 0x10000, NULL, 0);
+        struct ms_fmt_frame f = {MS_FMT_MODULE_NONE, 0, 0xffffffffffffff00ull};
+        snapgen_site(g, snapgen_stack(g, &f, 1, 0), 0x8000000000000001ull, 0x8000000000000000ull,
+                     0xfffffffffffffffeull, 0xffffffffffffffffull);
         int rc = snapgen_write(g, argv[2]);
         snapgen_free(g);
         return rc == 0 ? 0 : 1;
