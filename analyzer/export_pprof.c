@@ -28,17 +28,9 @@ static void ms_export_pprof_raw(struct ms_export_pprof_buf *b, const void *p, si
 {
     if (b->oom)
         return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
+    if (b->len + n < n || !MS_GROW(b->p, b->cap, b->len + n, 256)) {
+        b->oom = true;
+        return;
     }
     if (n) /* p may be NULL for an empty field */
         memcpy(b->p + b->len, p, n);
@@ -91,14 +83,8 @@ static uint32_t ms_export_pprof_str(struct ms_export_pprof *p, const char *s)
         return UINT32_MAX;
     if (!created)
         return *slot;
-    if (p->nstr == p->strcap) {
-        size_t cap = p->strcap * 2;
-        char **nv = realloc(p->strv, cap * sizeof *nv);
-        if (!nv)
-            return UINT32_MAX;
-        p->strv = nv;
-        p->strcap = cap;
-    }
+    if (!MS_GROW(p->strv, p->strcap, p->nstr + 1, 64))
+        return UINT32_MAX;
     if (!(p->strv[p->nstr] = strdup(s)))
         return UINT32_MAX;
     *slot = (uint32_t)p->nstr++;

@@ -50,16 +50,9 @@ static enum ms_status ms_group_stack_into(struct ms_symbolizer *sym, void *const
         /* The profiler's own frames are noise if the unwinder left them in. */
         if (len == 0 && ms_group_profiler_frame(fr))
             continue;
-        if (len + k > *cap) {
-            size_t ncap = *cap ? *cap : 16;
-            while (len + k > ncap)
-                ncap *= 2;
-            const struct ms_sym_frame **nv = realloc(v, ncap * sizeof *nv);
-            if (!nv)
-                return MS_NOMEM;
-            *buf = v = nv;
-            *cap = ncap;
-        }
+        if (!MS_GROW(*buf, *cap, len + k, 16))
+            return MS_NOMEM;
+        v = *buf;
         for (size_t j = 0; j < k; j++)
             v[len++] = &fr[j];
     }
@@ -156,14 +149,8 @@ static struct ms_group_row *ms_group_row(struct ms_groups *g, const void *key, s
         return NULL;
     if (!created)
         return &g->rows[*slot - 1];
-    if (g->count == g->cap) {
-        size_t ncap = g->cap ? g->cap * 2 : 256;
-        struct ms_group_row *nr = realloc(g->rows, ncap * sizeof *nr);
-        if (!nr)
-            return NULL;
-        g->rows = nr;
-        g->cap = ncap;
-    }
+    if (!MS_GROW(g->rows, g->cap, g->count + 1, 256))
+        return NULL;
     struct ms_group_row *r = &g->rows[g->count];
     memset(r, 0, sizeof *r);
     r->label = label;
@@ -222,14 +209,9 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
         g->alloc_bytes += site->alloc_bytes;
         g->alloc_count += site->alloc_count;
         g->temp_count += site->temp_count;
-        if (n + 1 > keycap) {
-            keycap = (n + 1) * 2;
-            uint32_t *nk = realloc(keybuf, keycap * sizeof *nk);
-            if (!nk) {
-                r = ms_error_set(err, MS_NOMEM, "out of memory");
-                goto out;
-            }
-            keybuf = nk;
+        if (!MS_GROW(keybuf, keycap, (size_t)n + 1, 16)) {
+            r = ms_error_set(err, MS_NOMEM, "out of memory");
+            goto out;
         }
         size_t nkeys = 0;
         if (opts->by == MS_BY_STACK) {

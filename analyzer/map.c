@@ -116,18 +116,9 @@ uint32_t *ms_map_slot(struct ms_map *m, const void *key, size_t len, bool *creat
             return NULL;
         e = ms_map_lookup(m, key, len, h);
     }
-    if (m->keys_len + len > m->keys_cap) {
-        size_t ncap = m->keys_cap ? m->keys_cap * 2 : 4096;
-        while (ncap < m->keys_len + len)
-            ncap *= 2;
-        if (ncap > UINT32_MAX)
-            return NULL;
-        char *nk = realloc(m->keys, ncap);
-        if (!nk)
-            return NULL;
-        m->keys = nk;
-        m->keys_cap = ncap;
-    }
+    /* Key offsets are 32-bit. */
+    if (m->keys_len + len > UINT32_MAX || !MS_GROW(m->keys, m->keys_cap, m->keys_len + len, 4096))
+        return NULL;
     if (len)
         memcpy(m->keys + m->keys_len, key, len);
     e->hash = h;

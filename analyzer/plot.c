@@ -61,14 +61,8 @@ static enum ms_status ms_plot_add(struct ms_plot *p, size_t snap, uint32_t label
     if (!slot)
         return ms_error_set(err, MS_NOMEM, "out of memory");
     if (created) {
-        if (p->nseries == p->cap) {
-            size_t cap = p->cap ? p->cap * 2 : 64;
-            struct ms_plot_series *ns = realloc(p->series, cap * sizeof *ns);
-            if (!ns)
-                return ms_error_set(err, MS_NOMEM, "out of memory");
-            p->series = ns;
-            p->cap = cap;
-        }
+        if (!MS_GROW(p->series, p->cap, p->nseries + 1, 64))
+            return ms_error_set(err, MS_NOMEM, "out of memory");
         struct ms_plot_series *s = &p->series[p->nseries];
         if (!(s->v = calloc(p->n, sizeof *s->v)))
             return ms_error_set(err, MS_NOMEM, "out of memory");

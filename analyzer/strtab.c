@@ -40,14 +40,8 @@ uint32_t ms_strtab_intern(struct ms_strtab *t, const char *s, size_t len)
     if (found)
         return *found;
     /* Everything that can fail happens before the map learns the key. */
-    if (t->count == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 256;
-        char **ns = realloc(t->strs, ncap * sizeof *ns);
-        if (!ns)
-            return UINT32_MAX;
-        t->strs = ns;
-        t->cap = ncap;
-    }
+    if (!MS_GROW(t->strs, t->cap, t->count + 1, 256))
+        return UINT32_MAX;
     char *copy = malloc(len + 1);
     bool created;
     uint32_t *slot = copy ? ms_map_slot(t->map, s, len, &created) : NULL;

@@ -186,14 +186,8 @@ static struct ms_symmod *ms_symbolize_module(struct ms_symbolizer *s, const stru
         return NULL;
     if (!created)
         return s->mods[*slot - 1];
-    if (s->mod_count == s->mod_cap) {
-        size_t ncap = s->mod_cap ? s->mod_cap * 2 : 16;
-        struct ms_symmod **nm = realloc(s->mods, ncap * sizeof *nm);
-        if (!nm)
-            return NULL;
-        s->mods = nm;
-        s->mod_cap = ncap;
-    }
+    if (!MS_GROW(s->mods, s->mod_cap, s->mod_count + 1, 16))
+        return NULL;
     struct ms_symmod *mod = calloc(1, sizeof *mod);
     if (!mod)
         return NULL;
@@ -490,14 +484,8 @@ static void ms_symbolize_index_die(struct ms_symmod *mod, Dwarf_Die *parent, int
             Dwarf_Addr base, lo, hi;
             ptrdiff_t o = 0;
             while ((o = dwarf_ranges(&child, o, &base, &lo, &hi)) > 0) {
-                if (mod->nfns == mod->fns_cap) {
-                    size_t ncap = mod->fns_cap ? mod->fns_cap * 2 : 1024;
-                    struct ms_symfn *nf = realloc(mod->fns, ncap * sizeof *nf);
-                    if (!nf)
-                        return;
-                    mod->fns = nf;
-                    mod->fns_cap = ncap;
-                }
+                if (!MS_GROW(mod->fns, mod->fns_cap, mod->nfns + 1, 1024))
+                    return;
                 mod->fns[mod->nfns++] = (struct ms_symfn){lo, hi, dwarf_dieoffset(&child)};
             }
         } else if ((tag == DW_TAG_namespace || tag == DW_TAG_class_type || tag == DW_TAG_structure_type ||
