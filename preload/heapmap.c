@@ -31,10 +31,6 @@ struct heapmap_stripe {
 
 static struct heapmap_stripe heapmap_stripes[HEAPMAP_STRIPES];
 
-static inline uint64_t heapmap_hash(uint64_t key)
-{
-    return (key >> 4) * 0x9e3779b97f4a7c15ull;
-}
 
 static inline struct heapmap_stripe *heapmap_stripe_of(uint64_t h)
 {
@@ -49,20 +45,15 @@ static inline struct heapmap_stripe *heapmap_stripe_of(uint64_t h)
  * so it is never below the number of entries with that hash: a fork between the two, an insert that
  * failed or replaced an entry leave it too high, which costs a probe, never a lost block. A count that
  * reached 255 stays there. */
-#define HEAPMAP_FILTER_BITS 16
-static uint8_t heapmap_filter[1u << HEAPMAP_FILTER_BITS];
-static int heapmap_sampled; /* a count was ever raised: MEMSNAP_SAMPLE is on */
+uint8_t ms_heapmap_filter[1u << MS_HEAPMAP_FILTER_BITS];
 
 static inline uint8_t *heapmap_filter_of(uint64_t key)
 {
-    return &heapmap_filter[heapmap_hash(key) >> (64 - HEAPMAP_FILTER_BITS)];
+    return &ms_heapmap_filter[ms_heapmap_hash(key) >> (64 - MS_HEAPMAP_FILTER_BITS)];
 }
 
 void ms_heapmap_sampled_add(const void *p)
 {
-    if (MS_UNLIKELY(!__atomic_load_n(&heapmap_sampled, __ATOMIC_RELAXED))) {
-        __atomic_store_n(&heapmap_sampled, 1, __ATOMIC_RELEASE);
-    }
     uint8_t *c = heapmap_filter_of((uint64_t)(uintptr_t)p);
     uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
     while (v != 255 && !__atomic_compare_exchange_n(c, &v, (uint8_t)(v + 1), 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
@@ -116,7 +107,7 @@ int ms_heapmap_init(void)
 
 static void heapmap_place(struct heapmap_entry *tab, uint64_t mask, uint64_t key, uint64_t val)
 {
-    uint64_t i = (heapmap_hash(key) >> 24) & mask;
+    uint64_t i = (ms_heapmap_hash(key) >> 24) & mask;
     while (tab[i].key) {
         i = (i + 1) & mask;
     }
@@ -167,7 +158,7 @@ static inline void heapmap_unpack(uint64_t val, size_t *size, uint32_t *stack)
 /* The pointer is hashed once: its top byte picks the stripe, the middle bits the slot. */
 static int heapmap_table_insert(uint64_t key, uint64_t val, size_t *old_size, uint32_t *old_stack)
 {
-    uint64_t h = heapmap_hash(key);
+    uint64_t h = ms_heapmap_hash(key);
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
     if (MS_UNLIKELY(s->count >= s->limit) && heapmap_grow(s) < 0) {
@@ -196,7 +187,7 @@ static int heapmap_table_insert(uint64_t key, uint64_t val, size_t *old_size, ui
 
 static int heapmap_table_remove(uint64_t key, size_t *size, uint32_t *stack)
 {
-    uint64_t h = heapmap_hash(key);
+    uint64_t h = ms_heapmap_hash(key);
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
     struct heapmap_entry *tab = s->tab;
@@ -214,7 +205,7 @@ static int heapmap_table_remove(uint64_t key, size_t *size, uint32_t *stack)
     /* Backward shift: pull later entries of the probe run into the hole unless that would move them
      * before their home slot. */
     for (uint64_t j = (i + 1) & mask; (k = tab[j].key) != 0; j = (j + 1) & mask) {
-        uint64_t home = (heapmap_hash(k) >> 24) & mask;
+        uint64_t home = (ms_heapmap_hash(k) >> 24) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             tab[i] = tab[j];
             i = j;
@@ -230,7 +221,7 @@ static int heapmap_table_remove(uint64_t key, size_t *size, uint32_t *stack)
 /* Under the caller's ms_heapmap_lock_all(). */
 static int heapmap_table_has(uint64_t key)
 {
-    uint64_t h = heapmap_hash(key);
+    uint64_t h = ms_heapmap_hash(key);
     const struct heapmap_stripe *s = heapmap_stripe_of(h);
     for (uint64_t i = (h >> 24) & s->mask;; i = (i + 1) & s->mask) {
         uint64_t k = s->tab[i].key;
@@ -369,8 +360,7 @@ int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t
     }
     /* Sampled: the count was raised before the block went in, by a thread whose malloc happened before
      * this free. */
-    if (__atomic_load_n(&heapmap_sampled, __ATOMIC_RELAXED) &&
-        MS_LIKELY(__atomic_load_n(heapmap_filter_of(key), __ATOMIC_RELAXED) == 0)) {
+    if (ms_config.sample && MS_LIKELY(!ms_heapmap_maybe_sampled(p))) {
         return 0;
     }
     return heapmap_remove_slow(key, size, stack);

@@ -228,6 +228,19 @@ MS_HIDDEN int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size
  * after it was removed (from then on, frees of addresses never raised skip the table). */
 MS_HIDDEN void ms_heapmap_sampled_add(const void *p);
 MS_HIDDEN void ms_heapmap_sampled_drop(const void *p);
+#define MS_HEAPMAP_FILTER_BITS 16
+MS_HIDDEN extern uint8_t ms_heapmap_filter[1u << MS_HEAPMAP_FILTER_BITS];
+static inline uint64_t ms_heapmap_hash(uint64_t key)
+{
+    return (key >> 4) * 0x9e3779b97f4a7c15ull;
+}
+/* 1 when p may be a sampled block (or a bootstrap pool block: ms_real_pool_alloc raises their counts),
+ * 0 when it certainly is not. Meaningful under MEMSNAP_SAMPLE only. */
+static inline int ms_heapmap_maybe_sampled(const void *p)
+{
+    uint64_t h = ms_heapmap_hash((uint64_t)(uintptr_t)p) >> (64 - MS_HEAPMAP_FILTER_BITS);
+    return __atomic_load_n(&ms_heapmap_filter[h], __ATOMIC_RELAXED) != 0;
+}
 /* The held block of a thread that exits (exited: the fork child's lost threads, which may have been
  * moving it) into the table. 0, or -ENOMEM: it stays held, and the slot must never be reused. */
 MS_HIDDEN int ms_heapmap_hold_release(struct ms_heapmap_hold *h, int exited);
@@ -329,6 +342,11 @@ MS_HIDDEN pid_t ms_tracker_pid(void);
 MS_HIDDEN void ms_tracker_after_fork_child(void);
 /* Have the next allocation call (outside the guard, on any thread) run ms_trigger_run_deferred first. */
 MS_HIDDEN void ms_tracker_defer_work(void);
+/* 1 while recording is on (no deferred work waiting) in sampled mode: the fast path (end of this header)
+ * may serve calls. One flag, so that exact mode pays one test for it. */
+MS_HIDDEN extern int ms_tracker_fast;
+/* A call the sampled fast path made whose real allocation failed (the call itself is counted). */
+MS_HIDDEN void ms_tracker_fast_failed(void);
 
 /* ---- modules.c: the loaded objects, for offsets that survive the process ------------------------ */
 
@@ -818,5 +836,66 @@ static inline int ms_thread_stack(struct ms_thread *t, uintptr_t *lo, uintptr_t 
 /* In the child of fork, the table locks released: only the calling thread goes on, the others' slots are
  * free again (their held blocks and counts stay recorded). */
 MS_HIDDEN void ms_thread_after_fork_child(void);
+
+/* ---- tracker.c: the sampled fast path, inlined into the exported malloc and free -------------------
+ * Under MEMSNAP_SAMPLE most calls are not sampled: they are decided here, before the hook, by the
+ * thread's byte countdown (malloc) or the filter of sampled addresses (free), counted in the thread's own
+ * slot, and handed to the real allocator; no guard, no shared line written, no map. Everything else
+ * (exact mode, recording not on, the guard is up, no slot yet, no draw yet) goes to the hook. */
+
+/* The thread's slot when this thread may take the fast path. */
+static inline struct ms_thread_slot *ms_tracker_fast_slot(struct ms_thread *t)
+{
+    struct ms_thread_slot *s = t->slot;
+    if (MS_LIKELY(!t->guard) && MS_LIKELY((uintptr_t)s > (uintptr_t)MS_THREAD_NO_SLOT)) {
+        return s;
+    }
+    return NULL;
+}
+
+static inline void ms_tracker_fast_count(struct ms_thread_slot *s, int kind)
+{
+    uint64_t *c = &s->counts.calls[kind];
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+/* 1 and *out when malloc(size) was served here (not sampled), 0: call the hook. */
+static inline int ms_tracker_fast_malloc(size_t size, int kind, void **out)
+{
+    if (!__atomic_load_n(&ms_tracker_fast, __ATOMIC_RELAXED)) {
+        return 0;
+    }
+    struct ms_thread *t = ms_thread_self();
+    uint64_t left = (uint64_t)t->sample_left; /* 0 until the thread's first draw */
+    if (MS_LIKELY(left > size)) {
+        struct ms_thread_slot *s = ms_tracker_fast_slot(t);
+        if (MS_LIKELY(s != NULL)) {
+            t->sample_left = (int64_t)(left - size);
+            ms_tracker_fast_count(s, kind);
+            void *p = ms_real.malloc(size);
+            if (MS_UNLIKELY(p == NULL)) {
+                ms_tracker_fast_failed();
+            }
+            *out = p;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when free(p) was done here (p is no sampled block), 0: call the hook. */
+static inline int ms_tracker_fast_free(void *p, int kind)
+{
+    if (!__atomic_load_n(&ms_tracker_fast, __ATOMIC_RELAXED) || ms_heapmap_maybe_sampled(p)) {
+        return 0;
+    }
+    struct ms_thread_slot *s = ms_tracker_fast_slot(ms_thread_self());
+    if (MS_LIKELY(s != NULL)) {
+        ms_tracker_fast_count(s, kind);
+        ms_real.free(p);
+        return 1;
+    }
+    return 0;
+}
 
 #endif /* MS_PRELOAD_H */

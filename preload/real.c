@@ -33,6 +33,9 @@ void *ms_real_pool_alloc(size_t size, size_t align)
     } while (!__atomic_compare_exchange_n(&real_pool_used, &used, start + size, 0, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
     memcpy(real_pool + start - sizeof size, &size, sizeof size);
+    /* Its free must reach the hook, which knows pool blocks: in sampled mode, free's fast path would hand
+     * any address the filter does not know to the real allocator. Never lowered: never reused. */
+    ms_heapmap_sampled_add(real_pool + start);
     return real_pool + start; /* zero: static storage, never reused */
 }
 

@@ -17,6 +17,7 @@
 enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_DEFERRED = 3, TRACKER_STARTING = 4 };
 
 static int tracker_state;
+int ms_tracker_fast;
 static uint64_t tracker_unknown_frees;
 static uint64_t tracker_failed;
 static uint64_t tracker_untracked;
@@ -42,10 +43,22 @@ int ms_tracker_active(void)
     return state == TRACKER_ON || state == TRACKER_DEFERRED;
 }
 
+/* ms_tracker_fast follows the state after each change of it. Whoever changed the state last also writes
+ * the flag last: each writer checks after its store that the state it read is still there. */
+static void tracker_fast_follow(void)
+{
+    int state;
+    do {
+        state = __atomic_load_n(&tracker_state, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&ms_tracker_fast, state == TRACKER_ON && ms_config.sample != 0, __ATOMIC_SEQ_CST);
+    } while (__atomic_load_n(&tracker_state, __ATOMIC_SEQ_CST) != state);
+}
+
 void ms_tracker_defer_work(void)
 {
     int on = TRACKER_ON;
     __atomic_compare_exchange_n(&tracker_state, &on, TRACKER_DEFERRED, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    tracker_fast_follow();
 }
 
 __attribute__((noinline, cold)) static int tracker_run_deferred(void)
@@ -53,6 +66,7 @@ __attribute__((noinline, cold)) static int tracker_run_deferred(void)
     int deferred = TRACKER_DEFERRED;
     if (__atomic_compare_exchange_n(&tracker_state, &deferred, TRACKER_ON, 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_RELAXED)) {
+        tracker_fast_follow();
         int e = errno;
         int g = ms_tracker_enter();
         ms_trigger_run_deferred();
@@ -86,6 +100,11 @@ static inline void tracker_count(struct ms_thread *t, int kind)
 __attribute__((noinline, cold)) static void tracker_fail(struct ms_thread *t, int kind)
 {
     ms_sites_call(t, kind);
+    __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+}
+
+void ms_tracker_fast_failed(void)
+{
     __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
 }
 
@@ -251,6 +270,7 @@ static void tracker_init(void)
     }
     ms_unwind_init((enum ms_unwind_mode)ms_config.unwind);
     __atomic_store_n(&tracker_state, ms_config.enabled ? TRACKER_ON : TRACKER_DISABLED, __ATOMIC_RELEASE);
+    tracker_fast_follow();
     ms_trigger_init();
     ms_tracker_leave(g);
 }
