@@ -257,6 +257,7 @@ struct ms_groups {
     size_t count, cap;
     struct ms_map *index;        /* key bytes -> row index + 1 */
     uint64_t size, count_total;  /* sums over the sites that passed the filters (not cumulative) */
+    double size_var, count_var;  /* sampled: their variances (estimate.c); 0 when exact */
     uint64_t alloc_bytes, alloc_count, temp_count;
     struct ms_symbolizer *sym;   /* borrowed */
     const struct ms_snap *snap;  /* borrowed */
@@ -279,14 +280,35 @@ enum ms_status ms_group_stack(struct ms_symbolizer *sym, void *const *handles, c
 /* Variance of a sampled site's byte and block estimates (bytes, count as the snapshot has them) at the
  * snapshot's rate; 0 for rate 0 (exact). The standard error is the square root. */
 void ms_estimate_site(uint64_t rate, uint64_t bytes, uint64_t count, double *bytes_var, double *count_var);
+/* MS_FMT_FLAG_SAMPLED: the snapshot's sizes and counts are estimates. */
+bool ms_estimate_sampled(const struct ms_snap *snap);
 /* Adds a site's variances to a row (nothing for an exact snapshot). */
 void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, const struct ms_site *site);
+/* The same for the site's live bytes and blocks alone, into two sums. */
+void ms_estimate_live_add(const struct ms_snap *snap, const struct ms_site *site, double *bytes_var, double *count_var);
+/* Text marks. Each estimated figure is followed by the half width of its 95% interval (1.96 standard
+ * errors): " +-1.2 MiB" (bytes, formatted as the size beside it) or " +-300" (a count); the first line of
+ * the output says which figures are estimates and at what rate. */
+#define MS_ESTIMATE_Z95 1.959963984540054
+const char *ms_estimate_pm(char *buf, size_t len, double var, bool bytes, bool exact);
+/* The sampling rates of a command's snapshots (start from {0}; an exact snapshot adds nothing). */
+struct ms_estimate_rates {
+    uint64_t lo, hi;
+    size_t sampled; /* how many are sampled */
+};
+void ms_estimate_rates_add(struct ms_estimate_rates *r, const struct ms_snap *snap);
+/* That first line; nothing when no snapshot is sampled. */
+void ms_estimate_text_note(FILE *out, const struct ms_estimate_rates *r, bool exact);
 /* A sampled snapshot's row in JSON gets the standard errors of its estimates: of its live bytes and
  * blocks under the names given, alloc_bytes_se, alloc_count_se (a 95% interval is the value +- 1.96 of
  * them). Nothing when exact. */
 struct json_t;
 void ms_estimate_json_row(struct json_t *o, const struct ms_snap *snap, const struct ms_group_row *row,
                           const char *live_bytes_se, const char *live_count_se);
+/* o[key] = the standard error for a variance. */
+void ms_estimate_json_se(struct json_t *o, const char *key, double var);
+/* doc["sample_rate"] = the largest rate when some snapshot is sampled; nothing otherwise. */
+void ms_estimate_json_rate(struct json_t *doc, const struct ms_estimate_rates *r);
 
 /* ---- size.c: tracemalloc's size rendering -------------------------------------------------------- */
 
@@ -358,6 +380,8 @@ struct ms_top {
     uint64_t other_size, other_count; /* the rows after the shown ones */
     struct ms_group_row **temps;      /* TEMPORARY section: the rows with the most, at most MS_TOP_TEMPS */
     size_t ntemps;
+    struct ms_estimate_rates rates;   /* a sampled snapshot: its rate (the rows' variances are in g) */
+    double other_size_var, other_count_var;
 };
 /* limit < 0: all rows shown. On failure the caller still calls ms_top_free. */
 enum ms_status ms_top_compute(struct ms_symbolizer *sym, const struct ms_snap *snap, const struct ms_group_opts *go,
@@ -373,6 +397,11 @@ enum ms_status ms_top_main(const struct ms_cli *cli, struct ms_error *err);
 struct ms_diff_row {
     const char *label;
     long long size, size_diff, count, count_diff;
+    /* A sampled snapshot on either side: the variances of the four estimates. The change's is the sum of
+     * both sides' (independent samples; an upper bound when both come from one process, whose blocks live
+     * in both count in both). */
+    bool estimated;
+    double size_var, size_diff_var, count_var, count_diff_var;
     struct ms_groups *g_;        /* where the row came from, for its example stack */
     struct ms_group_row *row_;
 };
@@ -384,6 +413,7 @@ struct ms_diff {
     const char *old_path, *new_path; /* the snapshots' */
     enum ms_by by;
     bool cumulative;
+    struct ms_estimate_rates rates; /* of the sampled snapshots among the two */
     struct ms_symbolizer *sym_; /* owns the strings */
     struct ms_snap *snaps_[2];
     struct ms_groups groups_[2];
@@ -398,10 +428,11 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
 const struct ms_diff_row *ms_diff_total(const struct ms_diff *d);
 /* A row's example stack (symbolized on first use); *n frames. */
 const struct ms_sym_frame *const *ms_diff_row_stack(const struct ms_diff_row *r, uint32_t *n);
-/* One row the tracemalloc way: "f.c:25: size=236 KiB (+236 KiB), count=1001 (+1001), average=242 B". */
+/* One row the tracemalloc way: "f.c:25: size=236 KiB (+236 KiB), count=1001 (+1001), average=242 B"; an
+ * estimated row has each figure followed by its 95% interval: "size=236 KiB ±31 KiB (+236 KiB ±40 KiB)". */
 const char *ms_diff_format_row(const struct ms_diff_row *r, bool exact, char *buf, size_t len);
 enum { MS_DIFF_PRINT_BYTES = 1, MS_DIFF_PRINT_STACK = 2 };
-/* The first `limit` rows (< 0: all), then the total line. */
+/* The first `limit` rows (< 0: all), then the total line; estimates say so on a first line. */
 void ms_diff_print(const struct ms_diff *d, FILE *out, long limit, unsigned flags);
 void ms_diff_free(struct ms_diff *d);
 /* The CI gates: growth of the total, and of any one row. */
@@ -503,6 +534,7 @@ const char *ms_growth_verdict_name(enum ms_growth_verdict v);
 struct ms_growth_site {
     uint32_t label;                /* strtab id */
     uint64_t *series;              /* live bytes per snapshot, in time order */
+    double *series_var;            /* sampled snapshots: the variance of each (0 where exact) */
     struct ms_groups *eg;          /* the latest snapshot that has the site */
     struct ms_group_row *example;  /* its row there */
     enum ms_growth_verdict verdict;
@@ -521,6 +553,7 @@ struct ms_growth {
     size_t nsites;
     size_t counts[3];              /* per verdict */
     double unbounded_rate;         /* bytes per interval, the unbounded sites together */
+    struct ms_estimate_rates rates; /* of the sampled snapshots in the series */
     struct ms_groups *groups_;
 };
 /* At-exit snapshots are left out of the series unless include_exit. */
@@ -545,6 +578,7 @@ struct ms_lines_entry {
     uint32_t file; /* strtab id */
     uint32_t line;
     uint64_t alloc_bytes, live_bytes, alloc_count;
+    double alloc_bytes_var, live_bytes_var, alloc_count_var; /* sampled: their variances (estimate.c) */
 };
 struct ms_lines_file {
     uint32_t file;        /* strtab id */
@@ -555,6 +589,7 @@ struct ms_lines_file {
 };
 struct ms_lines {
     const struct ms_snap *snap; /* borrowed */
+    struct ms_estimate_rates rates; /* a sampled snapshot: its rate */
     struct ms_lines_opts opts;
     struct ms_lines_entry *ent; /* by file, then line */
     size_t nent;

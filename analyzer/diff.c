@@ -38,6 +38,9 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
     d->new_path = new_snap->path;
     d->by = opts ? opts->by : MS_BY_LINE;
     d->cumulative = opts && opts->cumulative;
+    ms_estimate_rates_add(&d->rates, old_snap);
+    ms_estimate_rates_add(&d->rates, new_snap);
+    bool est = d->rates.sampled;
     if ((r = ms_group_snap(sym, old_snap, opts, o, err)) != MS_OK ||
         (r = ms_group_snap(sym, new_snap, opts, n, err)) != MS_OK)
         goto out;
@@ -65,11 +68,16 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
             dr->label = ms_strtab_get(strs, gr->label);
             dr->g_ = g;
             dr->row_ = (struct ms_group_row *)gr;
+            dr->estimated = est;
+            dr->size_diff_var = gr->size_var + (orow ? orow->size_var : 0);
+            dr->count_diff_var = gr->count_var + (orow ? orow->count_var : 0);
             if (side == 1) {
                 dr->size = (long long)gr->size;
                 dr->count = (long long)gr->count;
                 dr->size_diff = dr->size - (orow ? (long long)orow->size : 0);
                 dr->count_diff = dr->count - (orow ? (long long)orow->count : 0);
+                dr->size_var = gr->size_var;
+                dr->count_var = gr->count_var;
             } else {
                 dr->size_diff = -(long long)gr->size;
                 dr->count_diff = -(long long)gr->count;
@@ -84,6 +92,11 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
     d->total.count = (long long)n->count_total;
     d->total.size_diff = (long long)n->size - (long long)o->size;
     d->total.count_diff = (long long)n->count_total - (long long)o->count_total;
+    d->total.estimated = est;
+    d->total.size_var = n->size_var;
+    d->total.count_var = n->count_var;
+    d->total.size_diff_var = n->size_var + o->size_var;
+    d->total.count_diff_var = n->count_var + o->count_var;
     *out = d;
     d = NULL;
 out:
@@ -108,10 +121,17 @@ const struct ms_sym_frame *const *ms_diff_row_stack(const struct ms_diff_row *r,
 
 const char *ms_diff_format_row(const struct ms_diff_row *r, bool exact, char *buf, size_t len)
 {
-    char a[64], b[64], c[64], name[8192];
-    int n = snprintf(buf, len, "%s: size=%s (%s), count=%lld (%+lld)", ms_output_name(r->label, name, sizeof name),
-                     ms_size_format(a, sizeof a, (double)r->size, false, exact),
-                     ms_size_format(b, sizeof b, (double)r->size_diff, true, exact), r->count, r->count_diff);
+    char a[64], b[64], c[64], name[8192], pm[4][80] = {"", "", "", ""};
+    if (r->estimated) {
+        ms_estimate_pm(pm[0], sizeof pm[0], r->size_var, true, exact);
+        ms_estimate_pm(pm[1], sizeof pm[1], r->size_diff_var, true, exact);
+        ms_estimate_pm(pm[2], sizeof pm[2], r->count_var, false, exact);
+        ms_estimate_pm(pm[3], sizeof pm[3], r->count_diff_var, false, exact);
+    }
+    int n = snprintf(buf, len, "%s: size=%s%s (%s%s), count=%lld%s (%+lld%s)", ms_output_name(r->label, name, sizeof name),
+                     ms_size_format(a, sizeof a, (double)r->size, false, exact), pm[0],
+                     ms_size_format(b, sizeof b, (double)r->size_diff, true, exact), pm[1], r->count, pm[2],
+                     r->count_diff, pm[3]);
     if (r->count && n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, ", average=%s",
                  ms_size_format(c, sizeof c, (double)r->size / (double)r->count, false, exact));
@@ -122,6 +142,7 @@ void ms_diff_print(const struct ms_diff *d, FILE *out, long limit, unsigned flag
 {
     char buf[16384];
     bool exact = flags & MS_DIFF_PRINT_BYTES;
+    ms_estimate_text_note(out, &d->rates, exact);
     for (size_t i = 0; i < d->count && (limit < 0 || i < (size_t)limit); i++) {
         fprintf(out, "%s\n", ms_diff_format_row(&d->rows[i], exact, buf, sizeof buf));
         if (flags & MS_DIFF_PRINT_STACK) {
@@ -175,6 +196,12 @@ static json_t *ms_diff_json_row(const struct ms_diff_row *r, bool stack)
                           (json_int_t)r->count_diff);
     if (o)
         json_object_set_new(o, "average", r->count ? json_real((double)r->size / (double)r->count) : json_null());
+    if (r->estimated) {
+        ms_estimate_json_se(o, "size_se", r->size_var);
+        ms_estimate_json_se(o, "size_diff_se", r->size_diff_var);
+        ms_estimate_json_se(o, "count_se", r->count_var);
+        ms_estimate_json_se(o, "count_diff_se", r->count_diff_var);
+    }
     if (o && stack) {
         uint32_t n;
         const struct ms_sym_frame *const *st = ms_diff_row_stack(r, &n);
@@ -230,11 +257,13 @@ struct json_t *ms_diff_render_json(const struct ms_diff *d, const struct ms_diff
                                                (json_int_t)g->opts.fail_site_over, "value",
                                                (json_int_t)(g->worst ? g->worst->size_diff : 0), "crossed",
                                                g->worst != NULL, "sites", (json_int_t)g->sites_over));
-    return json_pack("{s:s, s:o, s:o, s:s, s:b, s:o, s:I, s:o, s:o}", "command", "diff", "old",
-                     ms_output_json_str(d->old_path), "new", ms_output_json_str(d->new_path), "by",
-                     ms_group_by_name(d->by), "cumulative", d->cumulative, "rows", rows, "other_rows",
-                     (json_int_t)(limit < 0 || (size_t)limit >= d->count ? 0 : d->count - (size_t)limit), "total",
-                     ms_diff_json_row(&d->total, false), "gates", gates);
+    json_t *doc = json_pack("{s:s, s:o, s:o, s:s, s:b, s:o, s:I, s:o, s:o}", "command", "diff", "old",
+                            ms_output_json_str(d->old_path), "new", ms_output_json_str(d->new_path), "by",
+                            ms_group_by_name(d->by), "cumulative", d->cumulative, "rows", rows, "other_rows",
+                            (json_int_t)(limit < 0 || (size_t)limit >= d->count ? 0 : d->count - (size_t)limit),
+                            "total", ms_diff_json_row(&d->total, false), "gates", gates);
+    ms_estimate_json_rate(doc, &d->rates);
+    return doc;
 }
 
 enum ms_status ms_diff_main(const struct ms_cli *cli, struct ms_error *err)

@@ -6,6 +6,7 @@
  * case) and N as its estimated count. Sites are independent: a row's variance is the sum of its sites'. */
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "analyze.h"
 
@@ -31,26 +32,87 @@ void ms_estimate_site(uint64_t rate, uint64_t bytes, uint64_t count, double *byt
     *count_var = n * q;
 }
 
-void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, const struct ms_site *site)
+bool ms_estimate_sampled(const struct ms_snap *snap)
 {
-    if (!(snap->flags & MS_FMT_FLAG_SAMPLED))
+    return snap->flags & MS_FMT_FLAG_SAMPLED;
+}
+
+void ms_estimate_live_add(const struct ms_snap *snap, const struct ms_site *site, double *bytes_var, double *count_var)
+{
+    if (!ms_estimate_sampled(snap))
         return;
     double b, c;
     ms_estimate_site(snap->info.sample_rate, site->live_bytes, site->live_count, &b, &c);
-    row->size_var += b;
-    row->count_var += c;
+    *bytes_var += b;
+    *count_var += c;
+}
+
+void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, const struct ms_site *site)
+{
+    if (!ms_estimate_sampled(snap))
+        return;
+    double b, c;
+    ms_estimate_live_add(snap, site, &row->size_var, &row->count_var);
     ms_estimate_site(snap->info.sample_rate, site->alloc_bytes, site->alloc_count, &b, &c);
     row->alloc_bytes_var += b;
     row->alloc_count_var += c;
 }
 
+const char *ms_estimate_pm(char *buf, size_t len, double var, bool bytes, bool exact)
+{
+    double half = MS_ESTIMATE_Z95 * sqrt(var);
+    char v[64];
+    if (bytes)
+        snprintf(buf, len, " \u00b1%s", ms_size_format(v, sizeof v, half, false, exact));
+    else
+        snprintf(buf, len, " \u00b1%.0f", half);
+    return buf;
+}
+
+void ms_estimate_rates_add(struct ms_estimate_rates *r, const struct ms_snap *snap)
+{
+    if (!ms_estimate_sampled(snap))
+        return;
+    uint64_t rate = snap->info.sample_rate;
+    if (!r->sampled || rate < r->lo)
+        r->lo = rate;
+    if (!r->sampled || rate > r->hi)
+        r->hi = rate;
+    r->sampled++;
+}
+
+void ms_estimate_text_note(FILE *out, const struct ms_estimate_rates *r, bool exact)
+{
+    if (!r->sampled)
+        return;
+    char a[64], b[64];
+    ms_size_format(a, sizeof a, (double)r->lo, false, exact);
+    ms_size_format(b, sizeof b, (double)r->hi, false, exact);
+    fprintf(out, "Estimated from %s (about one allocation recorded per %s%s%s allocated): sizes and counts are "
+            "estimates, \u00b1 gives their 95%% interval\n",
+            r->sampled == 1 ? "a sampled snapshot" : "sampled snapshots", a, r->lo == r->hi ? "" : " to ",
+            r->lo == r->hi ? "" : b);
+}
+
 void ms_estimate_json_row(struct json_t *o, const struct ms_snap *snap, const struct ms_group_row *row,
                           const char *live_bytes_se, const char *live_count_se)
 {
-    if (!o || !(snap->flags & MS_FMT_FLAG_SAMPLED))
+    if (!o || !ms_estimate_sampled(snap))
         return;
     json_object_set_new(o, live_bytes_se, json_real(sqrt(row->size_var)));
     json_object_set_new(o, live_count_se, json_real(sqrt(row->count_var)));
     json_object_set_new(o, "alloc_bytes_se", json_real(sqrt(row->alloc_bytes_var)));
     json_object_set_new(o, "alloc_count_se", json_real(sqrt(row->alloc_count_var)));
+}
+
+void ms_estimate_json_se(struct json_t *o, const char *key, double var)
+{
+    if (o)
+        json_object_set_new(o, key, json_real(sqrt(var)));
+}
+
+void ms_estimate_json_rate(struct json_t *doc, const struct ms_estimate_rates *r)
+{
+    if (doc && r->sampled)
+        json_object_set_new(doc, "sample_rate", ms_output_json_u64(r->hi));
 }

@@ -19,6 +19,7 @@ struct ms_fg {
     uint32_t depth;
     struct ms_flamegraph_embed *embed; /* NULL: a standalone SVG */
     size_t frames;
+    bool estimated; /* a sampled snapshot: the amounts are estimates, and say so */
 };
 
 static const struct ms_strtab *ms_fg_sort_strs; /* for qsort's comparator */
@@ -69,7 +70,8 @@ static void ms_fg_box(struct ms_fg *fg, const char *name, uint64_t weight, doubl
     ms_output_xml(fg->out, label);
     fputs("\"><title>", fg->out);
     ms_output_xml(fg->out, name);
-    fprintf(fg->out, " (%s, %.2f%%)</title>", amount, fg->total ? 100.0 * (double)weight / (double)fg->total : 0);
+    fprintf(fg->out, " (%s%s, %.2f%%)</title>", fg->estimated ? "estimated " : "", amount,
+            fg->total ? 100.0 * (double)weight / (double)fg->total : 0);
     fprintf(fg->out, "<rect x=\"%.3f\" y=\"%.1f\" width=\"%.3f\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" rx=\"2\"/>",
             x, y, w, MS_FG_FRAME - 1, rgb[0], rgb[1], rgb[2]);
     size_t fit = w > 6 ? (size_t)((w - 6) / MS_FG_CHAR) : 0, len = strlen(label);
@@ -180,7 +182,7 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
                                    struct ms_flamegraph_embed *embed, struct ms_error *err)
 {
     struct ms_tree root = {.key = UINT32_MAX};
-    struct ms_fg fg = {out, ms_symbolize_strtab(g->sym), o, exact, 0, 0, 0, embed, 0};
+    struct ms_fg fg = {out, ms_symbolize_strtab(g->sym), o, exact, 0, 0, 0, embed, 0, ms_estimate_sampled(g->snap)};
     for (size_t i = 0; i < g->count; i++) {
         const struct ms_group_row *row = &g->rows[i];
         uint64_t w = ms_export_weight(row, o);
@@ -230,9 +232,17 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
         fprintf(out, ms_fg_script, MS_FG_WIDTH, MS_FG_PAD, MS_FG_CHAR);
         fprintf(out, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n", MS_FG_WIDTH, height);
         fprintf(out, "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
-        ms_output_xml(out, o->title ? o->title : "Heap flame graph");
+        ms_output_xml(out, o->title ? o->title : fg.estimated ? "Heap flame graph (estimated)" : "Heap flame graph");
         fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"44\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
-        fprintf(out, "%s by call stack: %s in all; ", what, ms_fg_amount(&fg, amount, sizeof amount, root.weight));
+        if (fg.estimated) {
+            char rate[64];
+            fprintf(out, "%s by call stack, estimated from a sampled snapshot (about one allocation recorded per %s "
+                    "allocated): %s in all; ", what, ms_size_format(rate, sizeof rate,
+                    (double)g->snap->info.sample_rate, false, exact), ms_fg_amount(&fg, amount, sizeof amount,
+                    root.weight));
+        } else {
+            fprintf(out, "%s by call stack: %s in all; ", what, ms_fg_amount(&fg, amount, sizeof amount, root.weight));
+        }
         ms_output_xml(out, g->snap->path);
         fputs("</text>\n", out);
         fprintf(out,

@@ -206,6 +206,7 @@ enum ms_status ms_group_snap(struct ms_symbolizer *sym, const struct ms_snap *sn
             continue;
         g->size += site->live_bytes;
         g->count_total += site->live_count;
+        ms_estimate_live_add(snap, site, &g->size_var, &g->count_var);
         g->alloc_bytes += site->alloc_bytes;
         g->alloc_count += site->alloc_count;
         g->temp_count += site->temp_count;

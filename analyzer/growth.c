@@ -175,12 +175,19 @@ static enum ms_status ms_growth_series(struct ms_growth *gr, struct ms_symbolize
                 if (!MS_GROW(gr->sites, cap, gr->nsites + 1, 256))
                     return ms_error_set(err, MS_NOMEM, "out of memory");
                 memset(&gr->sites[gr->nsites], 0, sizeof gr->sites[gr->nsites]);
-                if (!(gr->sites[gr->nsites].series = calloc(n, sizeof(uint64_t))))
+                struct ms_growth_site *ns = &gr->sites[gr->nsites];
+                ns->series = calloc(n, sizeof(uint64_t));
+                ns->series_var = calloc(n, sizeof(double));
+                if (!ns->series || !ns->series_var) {
+                    free(ns->series);
+                    free(ns->series_var);
                     return ms_error_set(err, MS_NOMEM, "out of memory");
+                }
                 *slot = (uint32_t)++gr->nsites;
             }
             struct ms_growth_site *s = &gr->sites[*slot - 1];
             s->series[i] = g->rows[v - 1].size;
+            s->series_var[i] = g->rows[v - 1].size_var;
             s->label = g->rows[v - 1].label;
             s->eg = g;
             s->example = &g->rows[v - 1];
@@ -220,6 +227,8 @@ enum ms_status ms_growth_compute(struct ms_symbolizer *sym, struct ms_snap *cons
         goto out;
     }
     ms_growth_order(gr->snaps, gr->n);
+    for (size_t i = 0; i < gr->n; i++)
+        ms_estimate_rates_add(&gr->rates, gr->snaps[i]);
     if ((r = ms_growth_series(gr, sym, go, keys, err)) != MS_OK)
         goto out;
     for (size_t i = 0; i < gr->nsites; i++) {
@@ -243,8 +252,10 @@ out:
 
 void ms_growth_free(struct ms_growth *gr)
 {
-    for (size_t i = 0; i < gr->nsites; i++)
+    for (size_t i = 0; i < gr->nsites; i++) {
         free(gr->sites[i].series);
+        free(gr->sites[i].series_var);
+    }
     free(gr->sites);
     for (size_t i = 0; gr->groups_ && i < gr->n; i++)
         ms_group_free(&gr->groups_[i]);
@@ -267,32 +278,42 @@ struct json_t *ms_growth_render_json(struct ms_growth *gr, long limit)
         if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
             continue;
         shown++;
-        json_t *series = json_array();
-        for (size_t j = 0; j < n; j++)
+        json_t *series = json_array(), *series_se = json_array();
+        for (size_t j = 0; j < n; j++) {
             json_array_append_new(series, ms_output_json_u64(s->series[j]));
+            json_array_append_new(series_se, json_real(sqrt(s->series_var[j])));
+        }
         uint32_t sn;
         const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
         json_t *trend = json_pack("{s:I, s:f, s:b, s:o, s:o, s:b}", "mann_kendall_s", (json_int_t)s->trend.mk_s,
                                   "mann_kendall_z", s->trend.mk_z, "rising", s->trend.rising, "record_gap",
                                   ms_output_json_u64(s->trend.record_gap), "since_record", ms_output_json_u64(s->trend.since_record),
                                   "plateau", s->trend.plateau);
-        json_array_append_new(arr, json_pack("{s:o, s:s, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "key",
-                                             ms_output_json_str(ms_strtab_get(gr->strs, s->label)), "verdict",
-                                             ms_growth_verdict_name(s->verdict), "per_interval", s->per_interval,
-                                             "grew_intervals", ms_output_json_u64(s->trend.grew), "intervals",
-                                             ms_output_json_u64((n - 1)), "peak", ms_output_json_u64(s->peak), "series", series,
-                                             "trend", trend, "stack", ms_output_json_stack(st, sn)));
+        json_t *o = json_pack("{s:o, s:s, s:f, s:o, s:o, s:o, s:o, s:o, s:o}", "key",
+                              ms_output_json_str(ms_strtab_get(gr->strs, s->label)), "verdict",
+                              ms_growth_verdict_name(s->verdict), "per_interval", s->per_interval, "grew_intervals",
+                              ms_output_json_u64(s->trend.grew), "intervals", ms_output_json_u64((n - 1)), "peak",
+                              ms_output_json_u64(s->peak), "series", series, "trend", trend, "stack",
+                              ms_output_json_stack(st, sn));
+        if (o && gr->rates.sampled) /* sampled: each point's standard error */
+            json_object_set_new(o, "series_se", series_se);
+        else
+            json_decref(series_se);
+        json_array_append_new(arr, o);
     }
-    return json_pack("{s:s, s:o, s:o, s:s, s:o, s:{s:o, s:o, s:o}}", "command", "growth", "snapshots", paths,
-                     "left_out_at_exit", outs, "by", ms_group_by_name(gr->by), "sites", arr, "summary", "unbounded",
-                     ms_output_json_u64(gr->counts[0]), "bounded", ms_output_json_u64(gr->counts[1]), "steady",
-                     ms_output_json_u64(gr->counts[2]));
+    json_t *doc = json_pack("{s:s, s:o, s:o, s:s, s:o, s:{s:o, s:o, s:o}}", "command", "growth", "snapshots", paths,
+                            "left_out_at_exit", outs, "by", ms_group_by_name(gr->by), "sites", arr, "summary",
+                            "unbounded", ms_output_json_u64(gr->counts[0]), "bounded", ms_output_json_u64(gr->counts[1]),
+                            "steady", ms_output_json_u64(gr->counts[2]));
+    ms_estimate_json_rate(doc, &gr->rates);
+    return doc;
 }
 
 void ms_growth_render_text(FILE *out, struct ms_growth *gr, long limit, bool exact, bool show_stack)
 {
     size_t n = gr->n, shown_limit = limit < 0 ? SIZE_MAX : (size_t)limit, shown = 0;
-    char a[64], b[64], c[64];
+    char a[64], b[64], c[64], pm[80] = "";
+    ms_estimate_text_note(out, &gr->rates, exact);
     for (size_t i = 0; i < gr->nsites; i++) {
         struct ms_growth_site *s = &gr->sites[i];
         if (s->verdict == MS_GROWTH_STEADY || shown >= shown_limit)
@@ -310,8 +331,11 @@ void ms_growth_render_text(FILE *out, struct ms_growth *gr, long limit, bool exa
                     ms_size_format(a, sizeof a, (double)s->peak, false, exact),
                     ms_size_format(b, sizeof b, (double)s->series[n - 1], false, exact));
         fprintf(out, "    live:");
-        for (size_t j = 0; j < n; j++)
-            fprintf(out, "%s %s", j ? "," : "", ms_size_format(a, sizeof a, (double)s->series[j], false, exact));
+        for (size_t j = 0; j < n; j++) {
+            if (gr->rates.sampled)
+                ms_estimate_pm(pm, sizeof pm, s->series_var[j], true, exact);
+            fprintf(out, "%s %s%s", j ? "," : "", ms_size_format(a, sizeof a, (double)s->series[j], false, exact), pm);
+        }
         fputc('\n', out);
         if (s->verdict == MS_GROWTH_UNBOUNDED || show_stack) {
             uint32_t sn;

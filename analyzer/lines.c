@@ -118,6 +118,11 @@ static enum ms_status ms_lines_site(struct ms_lines *l, const struct ms_lines_op
                                     size_t *cap, struct ms_error *err)
 {
     size_t nseen = 0;
+    double var[4] = {0}; /* live bytes, live blocks, allocated bytes, allocations */
+    if (l->rates.sampled) {
+        ms_estimate_site(l->snap->info.sample_rate, site->live_bytes, site->live_count, &var[0], &var[1]);
+        ms_estimate_site(l->snap->info.sample_rate, site->alloc_bytes, site->alloc_count, &var[2], &var[3]);
+    }
     for (uint32_t j = 0; j < n; j++) {
         const struct ms_sym_frame *f = st[j];
         if (!ms_lines_frame_matches(o, f))
@@ -161,6 +166,9 @@ static enum ms_status ms_lines_site(struct ms_lines *l, const struct ms_lines_op
         e->alloc_bytes += site->alloc_bytes;
         e->live_bytes += site->live_bytes;
         e->alloc_count += site->alloc_count;
+        e->live_bytes_var += var[0];
+        e->alloc_bytes_var += var[2];
+        e->alloc_count_var += var[3];
     }
     return MS_OK;
 }
@@ -175,6 +183,7 @@ enum ms_status ms_lines_compute(struct ms_symbolizer *sym, const struct ms_snap 
     size_t cap = 0;
     enum ms_status r;
     *l = (struct ms_lines){.snap = snap, .opts = *o};
+    ms_estimate_rates_add(&l->rates, snap);
     if (!o->file == !o->function)
         return ms_error_set(err, MS_USAGE, "lines needs exactly one of --file F or --function F");
     if (!(index = ms_map_new()))
@@ -258,12 +267,25 @@ static void ms_lines_each(const struct ms_lines *l, size_t fi,
     }
 }
 
+struct ms_lines_json {
+    json_t *lines;
+    bool sampled;
+};
+
 static void ms_lines_json_line(void *ctx, uint32_t ln, const struct ms_lines_entry *en, const char *text)
 {
-    if (en)
-        json_array_append_new(ctx, json_pack("{s:o, s:o, s:o, s:o, s:o}", "line", ms_output_json_u64(ln), "allocated",
-                                             ms_output_json_u64(en->alloc_bytes), "live", ms_output_json_u64(en->live_bytes), "count",
-                                             ms_output_json_u64(en->alloc_count), "text", ms_output_json_str(text)));
+    const struct ms_lines_json *j = ctx;
+    if (!en)
+        return;
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o}", "line", ms_output_json_u64(ln), "allocated",
+                          ms_output_json_u64(en->alloc_bytes), "live", ms_output_json_u64(en->live_bytes), "count",
+                          ms_output_json_u64(en->alloc_count), "text", ms_output_json_str(text));
+    if (j->sampled) {
+        ms_estimate_json_se(o, "allocated_se", en->alloc_bytes_var);
+        ms_estimate_json_se(o, "live_se", en->live_bytes_var);
+        ms_estimate_json_se(o, "count_se", en->alloc_count_var);
+    }
+    json_array_append_new(j->lines, o);
 }
 
 struct json_t *ms_lines_render_json(const struct ms_lines *l)
@@ -271,19 +293,40 @@ struct json_t *ms_lines_render_json(const struct ms_lines *l)
     json_t *jfiles = json_array();
     for (size_t fi = 0; fi < l->nfiles; fi++) {
         json_t *jl = json_array();
-        ms_lines_each(l, fi, ms_lines_json_line, jl);
+        struct ms_lines_json ctx = {jl, l->rates.sampled};
+        ms_lines_each(l, fi, ms_lines_json_line, &ctx);
         json_array_append_new(jfiles, json_pack("{s:o, s:b, s:o}", "file", ms_output_json_str(l->files[fi].path),
                                                 "source_found", l->files[fi].src != NULL, "lines", jl));
     }
-    return json_pack("{s:s, s:o, s:s, s:o, s:o}", "command", "lines", "snapshot", ms_output_json_str(l->snap->path),
-                     "select", l->opts.file ? "file" : "function", "pattern",
-                     ms_output_json_str(l->opts.file ? l->opts.file : l->opts.function), "files", jfiles);
+    json_t *doc = json_pack("{s:s, s:o, s:s, s:o, s:o}", "command", "lines", "snapshot",
+                            ms_output_json_str(l->snap->path), "select", l->opts.file ? "file" : "function", "pattern",
+                            ms_output_json_str(l->opts.file ? l->opts.file : l->opts.function), "files", jfiles);
+    ms_estimate_json_rate(doc, &l->rates);
+    return doc;
 }
 
 struct ms_lines_text {
     FILE *out;
     bool exact;
 };
+
+/* Sampled: the estimates with their 95% intervals in columns of their own. */
+#define MS_LINES_PM95 " \u00b195%"
+static void ms_lines_text_estimate(void *ctx, uint32_t ln, const struct ms_lines_entry *en, const char *text)
+{
+    const struct ms_lines_text *t = ctx;
+    if (en) {
+        char a[64], b[64], pa[80], pb[80], pc[80];
+        fprintf(t->out, "%6u %12s %11s %12s %11s  %10llu %7s   %s\n", ln,
+                ms_size_format(a, sizeof a, (double)en->alloc_bytes, false, t->exact),
+                ms_estimate_pm(pa, sizeof pa, en->alloc_bytes_var, true, t->exact),
+                ms_size_format(b, sizeof b, (double)en->live_bytes, false, t->exact),
+                ms_estimate_pm(pb, sizeof pb, en->live_bytes_var, true, t->exact), (unsigned long long)en->alloc_count,
+                ms_estimate_pm(pc, sizeof pc, en->alloc_count_var, false, t->exact), text);
+    } else {
+        fprintf(t->out, "%6u %12s %11s %12s %11s  %10s %7s   %s\n", ln, "", "", "", "", "", "", text);
+    }
+}
 
 static void ms_lines_text_line(void *ctx, uint32_t ln, const struct ms_lines_entry *en, const char *text)
 {
@@ -302,15 +345,23 @@ static void ms_lines_text_line(void *ctx, uint32_t ln, const struct ms_lines_ent
 void ms_lines_render_text(FILE *out, const struct ms_lines *l, bool exact)
 {
     struct ms_lines_text t = {out, exact};
+    bool est = l->rates.sampled;
+    ms_estimate_text_note(out, &l->rates, exact);
     for (size_t fi = 0; fi < l->nfiles; fi++) {
         fprintf(out, "Filename: %s%s\n\n", l->files[fi].path,
                 l->files[fi].src ? "" : " (source not found; see --source-dir)");
-        const char *hdr = "Line #    Allocated     Live now  Allocations   Line Contents";
+        char hdr[160] = "Line #    Allocated     Live now  Allocations   Line Contents";
+        size_t width = strlen(hdr);
+        if (est) { /* the columns of ms_lines_text_estimate; each "±" is two bytes, one column */
+            snprintf(hdr, sizeof hdr, "%6s %12s %11s %12s %11s  %10s %7s   %s", "Line #", "Allocated", MS_LINES_PM95,
+                     "Live now", MS_LINES_PM95, "Allocations", MS_LINES_PM95, "Line Contents");
+            width = strlen(hdr) - 3;
+        }
         fprintf(out, "%s\n", hdr);
-        for (size_t i = 0; i < strlen(hdr); i++)
+        for (size_t i = 0; i < width; i++)
             fputc('=', out);
         fputc('\n', out);
-        ms_lines_each(l, fi, ms_lines_text_line, &t);
+        ms_lines_each(l, fi, est ? ms_lines_text_estimate : ms_lines_text_line, &t);
         fputc('\n', out);
     }
 }

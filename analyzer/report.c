@@ -97,7 +97,8 @@ static void ms_report_facts(struct ms_report *rp)
              first->flags & MS_FMT_FLAG_TRUNCATED ? " (some cut at that depth)" : "");
     ms_report_fact(out, "Unwinder", buf);
     if (first->info.sample_rate)
-        snprintf(buf, sizeof buf, "one allocation per %llu bytes on average: sizes and counts are estimates",
+        snprintf(buf, sizeof buf, "one allocation per %llu bytes on average: sizes and counts are estimates (\u00b1: "
+                 "their 95%% intervals)",
                  (unsigned long long)first->info.sample_rate);
     else
         snprintf(buf, sizeof buf, "every allocation recorded");
@@ -187,13 +188,18 @@ static enum ms_status ms_report_sites(struct ms_report *rp, const struct ms_snap
         const struct ms_group_row *gr = rows[i];
         fputs("<tr><td class=\"site\">", out);
         ms_report_name(out, ms_strtab_get(ms_symbolize_strtab(rp->sym), gr->label));
-        fprintf(out, "</td><td class=\"num\" data-v=\"%llu\">%s</td><td class=\"num\">%llu</td>"
-                "<td class=\"num\" data-v=\"%.1f\">%s</td><td class=\"num\" data-v=\"%llu\">%s</td>"
+        char pa[80] = "", pc[80] = ""; /* sampled: the 95% intervals */
+        if (ms_estimate_sampled(snap)) {
+            ms_estimate_pm(pa, sizeof pa, gr->size_var, true, rp->cli->bytes);
+            ms_estimate_pm(pc, sizeof pc, gr->alloc_bytes_var, true, rp->cli->bytes);
+        }
+        fprintf(out, "</td><td class=\"num\" data-v=\"%llu\">%s%s</td><td class=\"num\">%llu</td>"
+                "<td class=\"num\" data-v=\"%.1f\">%s</td><td class=\"num\" data-v=\"%llu\">%s%s</td>"
                 "<td class=\"num\">%llu</td>", (unsigned long long)gr->size,
-                ms_report_size(rp, a, sizeof a, (double)gr->size), (unsigned long long)gr->count,
+                ms_report_size(rp, a, sizeof a, (double)gr->size), pa, (unsigned long long)gr->count,
                 gr->count ? (double)gr->size / (double)gr->count : 0.0,
                 gr->count ? ms_report_size(rp, b, sizeof b, (double)gr->size / (double)gr->count) : "",
-                (unsigned long long)gr->alloc_bytes, ms_report_size(rp, c, sizeof c, (double)gr->alloc_bytes),
+                (unsigned long long)gr->alloc_bytes, ms_report_size(rp, c, sizeof c, (double)gr->alloc_bytes), pc,
                 (unsigned long long)gr->alloc_count);
         if (snap->has_temporary)
             fprintf(out, "<td class=\"num\">%llu</td>", (unsigned long long)gr->temp_count);

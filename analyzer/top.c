@@ -35,6 +35,7 @@ enum ms_status ms_top_compute(struct ms_symbolizer *sym, const struct ms_snap *s
 {
     enum ms_status r;
     *t = (struct ms_top){.snap = snap, .by = go->by, .cumulative = go->cumulative};
+    ms_estimate_rates_add(&t->rates, snap);
     t->filtered = (go->include && go->include[0]) || (go->exclude && go->exclude[0]);
     if ((r = ms_group_snap(sym, snap, go, &t->g, err)) != MS_OK)
         return r;
@@ -58,6 +59,8 @@ enum ms_status ms_top_compute(struct ms_symbolizer *sym, const struct ms_snap *s
     for (size_t i = t->shown; i < t->count; i++) {
         t->other_size += t->rows[i]->size;
         t->other_count += t->rows[i]->count;
+        t->other_size_var += t->rows[i]->size_var;
+        t->other_count_var += t->rows[i]->count_var;
     }
     return MS_OK;
 }
@@ -94,6 +97,7 @@ struct json_t *ms_top_render_json(struct ms_top *t, bool stack)
                               "count", ms_output_json_u64(gr->count), "average",
                               gr->count ? json_real((double)gr->size / (double)gr->count) : json_null(),
                               "alloc_bytes", ms_output_json_u64(gr->alloc_bytes), "alloc_count", ms_output_json_u64(gr->alloc_count));
+        ms_estimate_json_row(o, t->snap, gr, "size_se", "count_se"); /* sampled: standard errors */
         if (o && stack) {
             uint32_t sn;
             const struct ms_sym_frame *const *st = ms_group_row_stack(&t->g, t->rows[i], &sn);
@@ -101,19 +105,35 @@ struct json_t *ms_top_render_json(struct ms_top *t, bool stack)
         }
         json_array_append_new(a, o);
     }
-    return json_pack("{s:s, s:o, s:s, s:b, s:o, s:{s:o, s:o, s:o}, s:{s:o, s:o}, s:o, s:o}", "command", "top",
-                     "snapshot", ms_output_json_str(t->snap->path), "by", ms_group_by_name(t->by), "cumulative",
-                     t->cumulative, "rows", a, "other", "rows", ms_output_json_u64(t->count - t->shown), "size",
-                     ms_output_json_u64(t->other_size), "count", ms_output_json_u64(t->other_count), "selected", "size",
-                     ms_output_json_u64(t->g.size), "count", ms_output_json_u64(t->g.count_total), "totals",
-                     ms_output_json_totals(t->snap), "temporary", ms_top_json_temps(t));
+    json_t *other = json_pack("{s:o, s:o, s:o}", "rows", ms_output_json_u64(t->count - t->shown), "size",
+                              ms_output_json_u64(t->other_size), "count", ms_output_json_u64(t->other_count));
+    json_t *selected = json_pack("{s:o, s:o}", "size", ms_output_json_u64(t->g.size), "count",
+                                 ms_output_json_u64(t->g.count_total));
+    if (t->rates.sampled) {
+        ms_estimate_json_se(other, "size_se", t->other_size_var);
+        ms_estimate_json_se(other, "count_se", t->other_count_var);
+        ms_estimate_json_se(selected, "size_se", t->g.size_var);
+        ms_estimate_json_se(selected, "count_se", t->g.count_var);
+    }
+    json_t *doc = json_pack("{s:s, s:o, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "command", "top", "snapshot",
+                            ms_output_json_str(t->snap->path), "by", ms_group_by_name(t->by), "cumulative",
+                            t->cumulative, "rows", a, "other", other, "selected", selected, "totals",
+                            ms_output_json_totals(t->snap), "temporary", ms_top_json_temps(t));
+    ms_estimate_json_rate(doc, &t->rates);
+    return doc;
 }
 
-static void ms_top_row_text(FILE *out, const char *label, uint64_t size, uint64_t count, bool exact)
+/* Sampled: each figure followed by its 95% interval (size_var, count_var); average is their ratio. */
+static void ms_top_row_text(FILE *out, const char *label, uint64_t size, uint64_t count, bool sampled,
+                            double size_var, double count_var, bool exact)
 {
-    char a[64], b[64], name[8192];
-    fprintf(out, "%s: size=%s, count=%llu", ms_output_name(label, name, sizeof name), ms_size_format(a, sizeof a, (double)size, false, exact),
-            (unsigned long long)count);
+    char a[64], b[64], pa[80] = "", pb[80] = "", name[8192];
+    if (sampled) {
+        ms_estimate_pm(pa, sizeof pa, size_var, true, exact);
+        ms_estimate_pm(pb, sizeof pb, count_var, false, exact);
+    }
+    fprintf(out, "%s: size=%s%s, count=%llu%s", ms_output_name(label, name, sizeof name),
+            ms_size_format(a, sizeof a, (double)size, false, exact), pa, (unsigned long long)count, pb);
     if (count)
         fprintf(out, ", average=%s", ms_size_format(b, sizeof b, (double)size / (double)count, false, exact));
     fputc('\n', out);
@@ -137,8 +157,12 @@ static void ms_top_text_temps(FILE *out, const struct ms_top *t)
 void ms_top_render_text(FILE *out, struct ms_top *t, bool stack, bool exact)
 {
     char a[64], b[64], c[64];
+    bool est = t->rates.sampled;
+    ms_estimate_text_note(out, &t->rates, exact);
     for (size_t i = 0; i < t->shown; i++) {
-        ms_top_row_text(out, ms_strtab_get(t->strs, t->rows[i]->label), t->rows[i]->size, t->rows[i]->count, exact);
+        const struct ms_group_row *gr = t->rows[i];
+        ms_top_row_text(out, ms_strtab_get(t->strs, gr->label), gr->size, gr->count, est, gr->size_var, gr->count_var,
+                        exact);
         if (stack) {
             uint32_t sn;
             const struct ms_sym_frame *const *st = ms_group_row_stack(&t->g, t->rows[i], &sn);
@@ -148,10 +172,10 @@ void ms_top_render_text(FILE *out, struct ms_top *t, bool stack, bool exact)
     if (t->shown < t->count) {
         char label[64];
         snprintf(label, sizeof label, "%zu other", t->count - t->shown);
-        ms_top_row_text(out, label, t->other_size, t->other_count, exact);
+        ms_top_row_text(out, label, t->other_size, t->other_count, est, t->other_size_var, t->other_count_var, exact);
     }
     if (t->filtered)
-        ms_top_row_text(out, "Selected", t->g.size, t->g.count_total, exact);
+        ms_top_row_text(out, "Selected", t->g.size, t->g.count_total, est, t->g.size_var, t->g.count_var, exact);
     const struct ms_snap *s = t->snap;
     const struct ms_fmt_totals *tt = &s->totals;
     fprintf(out, "Total: current=%s, peak=%s, allocated=%s in %llu allocations, %llu frees",

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# top, diff, growth, lines and flamegraph on a sampled snapshot say their figures are estimates and give
+# each its standard error (JSON) or 95% interval (text), and the intervals are the right size: fx_sampled's
+# leak of exactly 1 MiB per round (256 blocks of 4 KiB) at 64k is within 4 standard errors of its estimate
+# in every command (a 95% interval is 1.96 of them; 4 keeps the test from failing by chance), with a
+# relative error near 1/sqrt(samples). An exact snapshot has neither fields nor marks.
+# Environment: as golden.sh (MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB; without the last, skip).
+set -u
+. "$(dirname "$0")/fixture_common.sh"
+mkdir "$tmp/s" "$tmp/e"
+MEMSNAP_AT_EXIT=0 MEMSNAP_SAMPLE=64k LD_PRELOAD="$lib" "$fxdir/fx_sampled" "$tmp/s" 10 &&
+  MEMSNAP_AT_EXIT=0 LD_PRELOAD="$lib" "$fxdir/fx_sampled" "$tmp/e" 3 ||
+  { echo "FAIL: fx_sampled failed" >&2; exit 1; }
+s=$tmp/s e=$tmp/e
+run() { # OUT ARGS...: memsnap ARGS > OUT, stderr kept aside
+  local out=$1
+  shift
+  "$memsnap" "$@" >"$out" 2>>"$tmp/err" || { echo "FAIL: memsnap $* exited $?: $(cat "$tmp/err")" >&2; exit 1; }
+}
+run "$tmp/top.json" top "$s/round-09.snap" --by function -n 0 --format json
+run "$tmp/top.txt" top "$s/round-09.snap" --by function -n 3
+run "$tmp/top-e.json" top "$e/round-02.snap" --by function -n 0 --format json
+run "$tmp/top-e.txt" top "$e/round-02.snap" --by function -n 3
+run "$tmp/diff.json" diff "$s/round-04.snap" "$s/round-09.snap" --by function -n 0 --format json
+run "$tmp/diff.txt" diff "$s/round-04.snap" "$s/round-09.snap" --by function -n 3
+run "$tmp/diff-e.json" diff "$e/round-00.snap" "$e/round-02.snap" --by function -n 0 --format json
+run "$tmp/growth.json" growth "$s"/round-*.snap --by function -n 0 --format json
+run "$tmp/growth.txt" growth "$s"/round-*.snap --by function -n 1
+run "$tmp/growth-e.json" growth "$e"/round-*.snap --by function -n 0 --format json
+run "$tmp/lines.json" lines "$s/round-09.snap" --function leak_round --format json
+run "$tmp/lines.txt" lines "$s/round-09.snap" --function leak_round
+run "$tmp/lines-e.json" lines "$e/round-02.snap" --function leak_round --format json
+run "$tmp/fg.svg" flamegraph "$s/round-09.snap" -o "$tmp/fg.svg"
+run "$tmp/fg-e.svg" flamegraph "$e/round-02.snap" -o "$tmp/fg-e.svg"
+
+"$py" - "$tmp" <<'PY'
+import json, math, os, sys
+d = sys.argv[1]
+def load(name):
+    return json.load(open(os.path.join(d, name)))
+def text(name):
+    return open(os.path.join(d, name), encoding="utf-8").read()
+MiB = 1 << 20
+
+def covers(what, value, se, truth, most=0.2):
+    assert se > 0, (what, "no standard error", se)
+    assert abs(value - truth) <= 4 * se, (what, "estimate", value, "+-", se, "misses", truth)
+    rel = se / truth
+    # 160 samples for 10 MiB, 80 for 5 MiB: about 1/sqrt(samples)
+    assert 0.03 < rel < most, (what, "relative standard error", rel)
+    print("%-28s %10d +- %8.0f (truth %d, 95%%: %d..%d)" % (what, value, se, truth, value - 1.96 * se, value + 1.96 * se))
+
+# top: every row has the four standard errors; other and selected theirs; the rate is said
+top = load("top.json")
+assert top["sample_rate"] == 65536, top.get("sample_rate")
+fields = ["size_se", "count_se", "alloc_bytes_se", "alloc_count_se"]
+assert all(f in r for r in top["rows"] for f in fields), "a sampled top row without standard errors"
+(leak,) = [r for r in top["rows"] if r["key"] == "leak_round"]
+covers("top size", leak["size"], leak["size_se"], 10 * MiB)
+covers("top count", leak["count"], leak["count_se"], 2560)
+covers("top alloc_bytes", leak["alloc_bytes"], leak["alloc_bytes_se"], 10 * MiB)
+for k in ("size_se", "count_se"):
+    assert k in top["other"] and k in top["selected"], (k, top["other"], top["selected"])
+t = text("top.txt")
+assert t.startswith("Estimated from a sampled snapshot (about one allocation recorded per 64.0 KiB allocated)"), t
+assert "leak_round: size=" in t and " \u00b1" in t.splitlines()[1], t
+
+# diff: the change has its own standard error
+diff = load("diff.json")
+assert diff["sample_rate"] == 65536
+fields = ["size_se", "size_diff_se", "count_se", "count_diff_se"]
+assert all(f in r for r in diff["rows"] + [diff["total"]] for f in fields), "a sampled diff row without them"
+(leak,) = [r for r in diff["rows"] if r["key"] == "leak_round"]
+# both sides' variances summed: 5 MiB +- sqrt(10^2/160 + 5^2/80) MiB, an upper bound in one process
+covers("diff size_diff", leak["size_diff"], leak["size_diff_se"], 5 * MiB, 0.3)
+covers("diff count_diff", leak["count_diff"], leak["count_diff_se"], 1280, 0.3)
+t = text("diff.txt")
+assert t.startswith("Estimated from sampled snapshots"), t
+assert "leak_round: size=" in t and " (+" in t and " \u00b1" in t, t
+
+# growth: each point of the series has its standard error
+growth = load("growth.json")
+assert growth["sample_rate"] == 65536
+(leak,) = [x for x in growth["sites"] if x["key"] == "leak_round"]
+assert len(leak["series_se"]) == len(leak["series"]) == 10, leak
+for i in (4, 9):
+    covers("growth series[%d]" % i, leak["series"][i], leak["series_se"][i], (i + 1) * MiB)
+t = text("growth.txt")
+assert t.startswith("Estimated from sampled snapshots"), t
+assert "    live: " in t and " \u00b1" in t.split("    live: ")[1].splitlines()[0], t
+
+# lines: the malloc line's three figures
+lines = load("lines.json")
+assert lines["sample_rate"] == 65536
+(ln,) = [x for f in lines["files"] for x in f["lines"] if "malloc(4096)" in x["text"]]
+covers("lines live", ln["live"], ln["live_se"], 10 * MiB)
+covers("lines allocated", ln["allocated"], ln["allocated_se"], 10 * MiB)
+covers("lines count", ln["count"], ln["count_se"], 2560)
+t = text("lines.txt")
+assert t.startswith("Estimated from a sampled snapshot") and "\u00b195%" in t, t
+
+# flame graph: title, subtitle and every tooltip say estimated
+fg = text("fg.svg")
+assert "Heap flame graph (estimated)" in fg and "estimated from a sampled snapshot" in fg, "flame graph title"
+assert "(estimated " in fg.split("<title>")[1], "flame graph tooltip"
+
+# exact snapshots: no field, no mark
+for name in ("top-e.json", "diff-e.json", "growth-e.json", "lines-e.json"):
+    s = text(name)
+    assert "_se" not in s and "sample_rate" not in s, (name, "exact output with estimate fields")
+for name in ("top-e.txt", "fg-e.svg"):
+    s = text(name)
+    assert "stimated" not in s and "\u00b1" not in s, (name, "exact output marked as estimated")
+PY
