@@ -6,6 +6,8 @@
  * sites, half in 1 KiB blocks, half in 16 KiB blocks, N = R/2) and checks both figures against what the
  * sites show: the fraction of intervals with a rise, and the fraction of sites found unbounded.
  *
+ * `memsnap leaks` on a sampled at-exit snapshot is checked the same way (sampled_leaks_are_listed_...).
+ *
  * `test-... --table` prints the table of detection probabilities in the docs instead. */
 #include <math.h>
 #include <setjmp.h>
@@ -89,28 +91,57 @@ struct detect_count {
     size_t sites, unbounded, intervals, rises;
 };
 
-/* One run of fx_detect under the preload; its sites' verdicts and rises added to small/large. */
-static void detect_run(struct ms_symbolizer *sym, const char *lib, const char *fixtures, struct detect_count *small,
-                       struct detect_count *large)
+/* Without libmemsnap.so (a build without the preload) there is nothing to run: the test is skipped. */
+#define DETECT_SKIP_UNLESS_BUILT()                                                                                   \
+    do {                                                                                                           \
+        const char *lib_ = getenv("MEMSNAP_PRELOAD_LIB");                                                          \
+        if (!lib_ || access(lib_, R_OK) != 0 || !getenv("MEMSNAP_FIXTURES")) {                                     \
+            skip();                                                                                                \
+        }                                                                                                          \
+    } while (0)
+
+/* fx_detect DIR rounds LEAK under the preload at 64k; with at_exit its at-exit snapshot is DIR/exit.snap. */
+static void detect_spawn(const char *dir, int rounds, bool at_exit)
 {
-    char dir[] = "/tmp/memsnap-detect-XXXXXX", exe[4096], leak[32];
-    assert_non_null(mkdtemp(dir));
+    const char *lib = getenv("MEMSNAP_PRELOAD_LIB"), *fixtures = getenv("MEMSNAP_FIXTURES");
+    char exe[4096], leak[32], nrounds[16], out[4200];
     snprintf(exe, sizeof exe, "%s/fx_detect", fixtures);
     snprintf(leak, sizeof leak, "%d", LEAK);
+    snprintf(nrounds, sizeof nrounds, "%d", rounds);
+    snprintf(out, sizeof out, "%s/exit.snap", dir);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char rounds[16];
-        snprintf(rounds, sizeof rounds, "%d", ROUNDS);
         setenv("MEMSNAP_SAMPLE", "64k", 1);
-        setenv("MEMSNAP_AT_EXIT", "0", 1);
+        setenv("MEMSNAP_AT_EXIT", at_exit ? "1" : "0", 1);
+        setenv("MEMSNAP_OUTPUT", out, 1);
         setenv("LD_PRELOAD", lib, 1);
-        execl(exe, exe, dir, rounds, leak, (char *)NULL);
+        execl(exe, exe, dir, nrounds, leak, (char *)NULL);
         _exit(127);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The counts of the site whose stack st is: fx_detect's small or large leaks, or NULL for anything else. */
+static struct detect_count *detect_which(const struct ms_sym_frame *const *st, uint32_t sn, struct detect_count *small,
+                                         struct detect_count *large)
+{
+    for (uint32_t j = 0; j < sn; j++)
+        if (st[j]->function && !strcmp(st[j]->function, "leak_small"))
+            return small;
+        else if (st[j]->function && !strcmp(st[j]->function, "leak_large"))
+            return large;
+    return NULL;
+}
+
+/* One run of fx_detect; its sites' verdicts and rises added to small/large. */
+static void detect_run(struct ms_symbolizer *sym, struct detect_count *small, struct detect_count *large)
+{
+    char dir[] = "/tmp/memsnap-detect-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    detect_spawn(dir, ROUNDS, false);
     struct ms_snap *snaps[ROUNDS];
     char path[4200];
     struct ms_error err = {""};
@@ -130,10 +161,7 @@ static void detect_run(struct ms_symbolizer *sym, const char *lib, const char *f
         const struct ms_growth_site *s = &gr.sites[i];
         uint32_t sn;
         const struct ms_sym_frame *const *st = ms_group_row_stack(s->eg, s->example, &sn);
-        struct detect_count *c = NULL;
-        for (uint32_t j = 0; j < sn && !c; j++)
-            if (st[j]->function)
-                c = !strcmp(st[j]->function, "leak_small") ? small : !strcmp(st[j]->function, "leak_large") ? large : NULL;
+        struct detect_count *c = detect_which(st, sn, small, large);
         if (!c)
             continue;
         c->sites++;
@@ -160,17 +188,14 @@ static void detect_check(const char *what, size_t observed, size_t trials, doubl
 static void sampled_leaks_are_found_as_often_as_the_formula_says(void **state)
 {
     (void)state;
-    const char *lib = getenv("MEMSNAP_PRELOAD_LIB"), *fixtures = getenv("MEMSNAP_FIXTURES");
-    if (!lib || access(lib, R_OK) != 0 || !fixtures) {
-        skip();
-    }
+    DETECT_SKIP_UNLESS_BUILT();
     struct ms_symbolizer *sym;
     struct ms_error err = {""};
     struct ms_symbolize_opts so = {.quiet = true};
     assert_int_equal(ms_symbolize_new(&so, &sym, &err), MS_OK);
     struct detect_count small = {0}, large = {0};
     for (int run = 0; run < RUNS; run++)
-        detect_run(sym, lib, fixtures, &small, &large);
+        detect_run(sym, &small, &large);
     ms_symbolize_free(sym);
     /* A site none of whose blocks was ever recorded has no row: it counts as a site not found. */
     size_t sites = 64 * RUNS, intervals = sites * (ROUNDS - 1);
@@ -185,6 +210,53 @@ static void sampled_leaks_are_found_as_often_as_the_formula_says(void **state)
                  detect_probability(ROUNDS, LEAK / 16384, pl, 0));
 }
 
+/* `memsnap leaks` on a sampled at-exit snapshot (no reachability scan: every recorded block still allocated
+ * is listed) lists a site that leaked N bytes in all with probability 1 - exp(-N/R): one round of fx_detect,
+ * N = R/2, 128 sites in each of 4 runs. */
+static void sampled_leaks_are_listed_as_often_as_the_formula_says(void **state)
+{
+    (void)state;
+    DETECT_SKIP_UNLESS_BUILT();
+    struct ms_symbolizer *sym;
+    struct ms_suppressions *sup;
+    struct ms_error err = {""};
+    struct ms_symbolize_opts so = {.quiet = true};
+    assert_int_equal(ms_symbolize_new(&so, &sym, &err), MS_OK);
+    assert_int_equal(ms_leaks_suppressions_load(NULL, false, &sup, &err), MS_OK);
+    struct detect_count small = {0}, large = {0};
+    for (int run = 0; run < RUNS / 2; run++) {
+        char dir[] = "/tmp/memsnap-detect-XXXXXX", path[64];
+        assert_non_null(mkdtemp(dir));
+        detect_spawn(dir, 1, true);
+        struct ms_snap *snap;
+        snprintf(path, sizeof path, "%s/exit.snap", dir);
+        if (ms_snapfile_read(path, &snap, &err) != MS_OK) {
+            fail_msg("%s", err.msg);
+        }
+        unlink(path);
+        snprintf(path, sizeof path, "%s/round-00.snap", dir);
+        unlink(path);
+        rmdir(dir);
+        assert_true((snap->flags & MS_FMT_FLAG_SAMPLED) && (snap->flags & MS_FMT_FLAG_AT_EXIT));
+        struct ms_leaks l;
+        struct ms_leaks_opts lo = {.show_reachable = false};
+        assert_int_equal(ms_leaks_compute(sym, snap, sup, &lo, &l, &err), MS_OK);
+        assert_false(l.scanned);
+        for (size_t i = 0; i < l.count; i++) {
+            struct detect_count *c = detect_which(l.entries[i].row->stack, l.entries[i].row->stack_len, &small, &large);
+            if (c)
+                c->sites++;
+        }
+        ms_leaks_free(&l);
+        ms_snapfile_free(snap);
+    }
+    ms_leaks_suppressions_free(sup);
+    ms_symbolize_free(sym);
+    double p = -expm1(-LEAK / RATE);
+    detect_check("1 KiB blocks: listed by leaks", small.sites, 64 * RUNS / 2, p);
+    detect_check("16 KiB blocks: listed by leaks", large.sites, 64 * RUNS / 2, p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--table")) {
@@ -193,6 +265,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sampled_leaks_are_found_as_often_as_the_formula_says),
+        cmocka_unit_test(sampled_leaks_are_listed_as_often_as_the_formula_says),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
