@@ -1,14 +1,17 @@
 /* The stacks the thread saw, with their ids: the one place the capture asks "is this a stack I walked
  * before?". Consecutive captures of a loop over a few call sites come from a few entry frames; for each
- * of them the last walk is kept (MS_UNWIND_KEPT_WAYS per walker, reused in turn) with the data its walker
- * needs to tell that the stack is still the same (struct ms_fp_check, struct ms_dwarf_check): a batch of
- * independent loads instead of a walk, and, once the tracker interned the walk, its id instead of a
- * lookup. The ways are part of the thread's slot (thread.c). */
+ * of them the last walk is kept (MS_UNWIND_KEPT_WAYS for fp, MS_UNWIND_KEPT_DW_WAYS for dwarf, reused in
+ * turn) with the data its walker needs to tell that the stack is still the same (struct ms_fp_check,
+ * struct ms_dwarf_check): a batch of independent loads instead of a walk, and, once the tracker interned
+ * the walk, its id instead of a lookup. The ways are part of the thread's slot (thread.c). Sixteen dwarf
+ * ways: sqlite3's statement loop allocates from more entries than four, and with four ways each kept
+ * walk was gone before its entry came back. */
 #include "preload.h"
 
 #include <string.h>
 
 #define WAYS MS_UNWIND_KEPT_WAYS
+#define DW_WAYS MS_UNWIND_KEPT_DW_WAYS
 
 static inline struct ms_kept *kept_of(const struct ms_thread *t)
 {
@@ -22,8 +25,12 @@ void ms_kept_start(struct ms_kept *k)
     k->fp_pending = 0;
     for (unsigned w = 0; w < WAYS; w++) {
         k->fp[w].entry = 0;
+    }
+    for (unsigned w = 0; w < DW_WAYS; w++) {
+        k->dw_sp[w] = 0;
         k->dw[w].gen = UINT64_MAX;
     }
+    memset(k->dw_hint, 0, sizeof k->dw_hint);
 }
 
 /* ---- MS_UNWIND_FP ----------------------------------------------------------------------------------- */
@@ -99,6 +106,28 @@ MS_RAW_READ int ms_kept_fp_find(struct ms_thread *t, const uintptr_t *frame, voi
 
 /* ---- MS_UNWIND_DWARF -------------------------------------------------------------------------------- */
 
+/* Where the way that last held an entry is noted: by its sp (the entry ip is the exported function's, one
+ * of a few), 16-byte aligned at a call. A hint only, checked against the way's entry. */
+static inline unsigned kept_dwarf_hint(uintptr_t sp)
+{
+    return (unsigned)(sp >> 4) & 63;
+}
+
+/* The way of the entry (ip, sp): the hinted one, else a scan of the ways' entry sp. DW_WAYS: none. */
+static inline unsigned kept_dwarf_way(const struct ms_kept *k, uintptr_t ip, uintptr_t sp)
+{
+    unsigned w = k->dw_hint[kept_dwarf_hint(sp)];
+    if (MS_LIKELY(k->dw_sp[w] == sp && k->dw[w].ip == ip)) {
+        return w;
+    }
+    for (w = 0; w < DW_WAYS; w++) {
+        if (k->dw_sp[w] == sp && k->dw[w].ip == ip) {
+            break;
+        }
+    }
+    return w;
+}
+
 /* The memo's complete walk, whose id the tracker just interned, into a way (the one of its entry, or the
  * next in turn): a capture from there finds the id again while other walks pass through the memo. */
 __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct ms_dwarf_memo *m, uint32_t stack)
@@ -109,17 +138,16 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
     if (ms_dwarf_memo_kept(m, gen, &ip, &sp, &count, NULL) < 0) {
         return;
     }
-    unsigned w = 0;
-    while (w < WAYS && !(k->dw[w].gen == gen && k->dw[w].ip == ip && k->dw[w].sp == sp)) {
-        w++;
-    }
-    if (w == WAYS) {
-        w = k->dw_victim++ % WAYS;
+    unsigned w = kept_dwarf_way(k, ip, sp);
+    if (w == DW_WAYS) {
+        w = k->dw_victim++ % DW_WAYS;
     }
     struct ms_kept_dwarf *way = &k->dw[w];
     way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     (void)ms_dwarf_memo_kept(m, gen, &way->ip, &way->sp, &way->count, &way->check);
+    k->dw_sp[w] = way->sp;
+    k->dw_hint[kept_dwarf_hint(sp)] = (unsigned char)w;
     way->limits = m->pending_limits;
     way->stack = stack;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -133,28 +161,27 @@ MS_RAW_READ int ms_kept_dwarf_find(struct ms_thread *t, uintptr_t ip, uintptr_t 
     if (k == NULL) {
         return -1;
     }
-    uint64_t gen = ms_rulecache_generation();
-    uint64_t limits = ms_unwind_limits(max, skip);
-    for (unsigned w = 0; w < WAYS; w++) {
-        const struct ms_kept_dwarf *way = &k->dw[w];
-        if (way->ip != ip || way->sp != sp || way->gen != gen || way->limits != limits) {
-            continue;
-        }
-        const struct ms_dwarf_check *c = &way->check;
-        if (!ms_dwarf_checks_hold(c->pairs, c->narrow, c->wide, c->entry_bp ? c->bp ^ bp : 0)) {
-            return -1; /* one way per entry */
-        }
-        int n = way->count - skip;
-        if (n < 0) {
-            n = 0;
-        } else if (n > max) {
-            n = max;
-            *flags |= MS_FMT_STACK_TRUNCATED;
-        }
-        *known = way->stack;
-        return n;
+    unsigned w = kept_dwarf_way(k, ip, sp); /* one way per entry */
+    if (w == DW_WAYS) {
+        return -1;
     }
-    return -1;
+    const struct ms_kept_dwarf *way = &k->dw[w];
+    if (way->gen != ms_rulecache_generation() || way->limits != ms_unwind_limits(max, skip)) {
+        return -1;
+    }
+    const struct ms_dwarf_check *c = &way->check;
+    if (!ms_dwarf_checks_hold(c->pairs, c->narrow, c->wide, c->entry_bp ? c->bp ^ bp : 0)) {
+        return -1;
+    }
+    int n = way->count - skip;
+    if (n < 0) {
+        n = 0;
+    } else if (n > max) {
+        n = max;
+        *flags |= MS_FMT_STACK_TRUNCATED;
+    }
+    *known = way->stack;
+    return n;
 }
 
 void ms_kept_remember(struct ms_thread *t, enum ms_unwind_mode mode, uint32_t stack)

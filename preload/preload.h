@@ -516,6 +516,7 @@ MS_HIDDEN void ms_trigger_peak_rearm(uint64_t current);
 /* The frames a walk keeps for later checks, and the kept walks per walker. */
 #define MS_UNWIND_MEMO_FRAMES 96
 #define MS_UNWIND_KEPT_WAYS 4
+#define MS_UNWIND_KEPT_DW_WAYS 16
 #define MS_UNWIND_DW_CHECKS 96
 
 /* A capture's max and skip as one word: a kept walk serves only captures made with the same. */
@@ -714,8 +715,11 @@ struct ms_kept {
     unsigned seq;
     int fp_pending; /* 1 + the way of the last capture, waiting for its id (ms_unwind_remember); 0: none */
     unsigned fp_victim, dw_victim;
+    /* The entry sp of each dwarf way (0: empty), side by side: a capture scans them, not the ways. */
+    uintptr_t dw_sp[MS_UNWIND_KEPT_DW_WAYS];
+    unsigned char dw_hint[64]; /* kept.c: the way an entry went to last, by its sp */
     struct ms_kept_fp fp[MS_UNWIND_KEPT_WAYS];
-    struct ms_kept_dwarf dw[MS_UNWIND_KEPT_WAYS];
+    struct ms_kept_dwarf dw[MS_UNWIND_KEPT_DW_WAYS];
 };
 
 /* A thread takes the ways: empty. */

@@ -3,6 +3,7 @@
  *   churn N        N malloc/free pairs through a shallow stack
  *   deep N         N pairs, each made 40 calls deep
  *   sites N        N pairs, rotating over four call paths of 1 to 4 frames (consecutive stacks differ)
+ *   sites12 N      the same over twelve call paths of 1 to 12 frames (more than a few kept walks)
  *   threads N      2 threads, N/2 pairs each
  *   live N         N live 32-byte blocks; extra = resident bytes added (VmRSS)
  *   stacks N PATH  N distinct call stacks with one live block each, then one snapshot to PATH;
@@ -53,6 +54,14 @@ NOINLINE static void bench_sites(long n)
 {
     for (long i = 0; i < n; i++) {
         bench_site(1 + (int)(i & 3), i);
+    }
+}
+
+/* Twelve entries in turn: more than an unwinder that keeps a few walks in turn can hold. */
+NOINLINE static void bench_sites12(long n)
+{
+    for (long i = 0; i < n; i++) {
+        bench_site(1 + (int)(i % 12), i);
     }
 }
 
@@ -119,7 +128,7 @@ NOINLINE static void bench_tree(int levels, long *budget, void **out)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_preload churn|deep|sites|threads|live|stacks N [PATH]\n");
+        fprintf(stderr, "usage: bench_preload churn|deep|sites|sites12|threads|live|stacks N [PATH]\n");
         return 2;
     }
     const char *what = argv[1];
@@ -133,6 +142,8 @@ int main(int argc, char **argv)
         bench_deep(40, n);
     } else if (!strcmp(what, "sites")) {
         bench_sites(n);
+    } else if (!strcmp(what, "sites12")) {
+        bench_sites12(n);
     } else if (!strcmp(what, "threads")) {
         pthread_t t[2];
         for (int i = 0; i < 2; i++) {
