@@ -32,6 +32,11 @@ struct heapmap_stripe {
 static struct heapmap_stripe heapmap_stripes[HEAPMAP_STRIPES];
 
 
+static inline uint64_t heapmap_hash(uint64_t key)
+{
+    return (key >> 4) * 0x9e3779b97f4a7c15ull;
+}
+
 static inline struct heapmap_stripe *heapmap_stripe_of(uint64_t h)
 {
     return &heapmap_stripes[h >> 56];
@@ -39,22 +44,17 @@ static inline struct heapmap_stripe *heapmap_stripe_of(uint64_t h)
 
 /* ---- sampled mode: which addresses may be in the map -------------------------------------------------
  * Under MEMSNAP_SAMPLE the map holds the sampled blocks only, and most frees are of blocks it never saw.
- * A counting filter over the addresses in the table or a slot (one byte per hash bucket, 64 KiB, only
- * read on an unsampled free, so no cache line bounces between threads) answers "certainly not here"
- * without a lock or a probe. A count is raised before its block goes in and lowered after it came out,
- * so it is never below the number of entries with that hash: a fork between the two, an insert that
- * failed or replaced an entry leave it too high, which costs a probe, never a lost block. A count that
- * reached 255 stays there. */
+ * A counting filter over the addresses in the table or a slot (64 KiB, one byte per 16 bytes of address
+ * modulo 1 MiB; only read on an unsampled free, so no cache line bounces between threads) answers
+ * "certainly not here" without a lock or a probe. A count is raised before its block goes in and
+ * lowered after it came out, so it is never below the number of entries with that byte: a fork between
+ * the two, an insert that failed or replaced an entry leave it too high, which costs a probe, never a
+ * lost block. A count that reached 255 stays there. */
 uint8_t ms_heapmap_filter[1u << MS_HEAPMAP_FILTER_BITS];
-
-static inline uint8_t *heapmap_filter_of(uint64_t key)
-{
-    return &ms_heapmap_filter[ms_heapmap_hash(key) >> (64 - MS_HEAPMAP_FILTER_BITS)];
-}
 
 void ms_heapmap_sampled_add(const void *p)
 {
-    uint8_t *c = heapmap_filter_of((uint64_t)(uintptr_t)p);
+    uint8_t *c = ms_heapmap_filter_of(p);
     uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
     while (v != 255 && !__atomic_compare_exchange_n(c, &v, (uint8_t)(v + 1), 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
     }
@@ -62,7 +62,7 @@ void ms_heapmap_sampled_add(const void *p)
 
 void ms_heapmap_sampled_drop(const void *p)
 {
-    uint8_t *c = heapmap_filter_of((uint64_t)(uintptr_t)p);
+    uint8_t *c = ms_heapmap_filter_of(p);
     uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
     while (v != 255 && v != 0 &&
            !__atomic_compare_exchange_n(c, &v, (uint8_t)(v - 1), 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
@@ -107,7 +107,7 @@ int ms_heapmap_init(void)
 
 static void heapmap_place(struct heapmap_entry *tab, uint64_t mask, uint64_t key, uint64_t val)
 {
-    uint64_t i = (ms_heapmap_hash(key) >> 24) & mask;
+    uint64_t i = (heapmap_hash(key) >> 24) & mask;
     while (tab[i].key) {
         i = (i + 1) & mask;
     }
@@ -158,7 +158,7 @@ static inline void heapmap_unpack(uint64_t val, size_t *size, uint32_t *stack)
 /* The pointer is hashed once: its top byte picks the stripe, the middle bits the slot. */
 static int heapmap_table_insert(uint64_t key, uint64_t val, size_t *old_size, uint32_t *old_stack)
 {
-    uint64_t h = ms_heapmap_hash(key);
+    uint64_t h = heapmap_hash(key);
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
     if (MS_UNLIKELY(s->count >= s->limit) && heapmap_grow(s) < 0) {
@@ -187,7 +187,7 @@ static int heapmap_table_insert(uint64_t key, uint64_t val, size_t *old_size, ui
 
 static int heapmap_table_remove(uint64_t key, size_t *size, uint32_t *stack)
 {
-    uint64_t h = ms_heapmap_hash(key);
+    uint64_t h = heapmap_hash(key);
     struct heapmap_stripe *s = heapmap_stripe_of(h);
     heapmap_lock(s);
     struct heapmap_entry *tab = s->tab;
@@ -205,7 +205,7 @@ static int heapmap_table_remove(uint64_t key, size_t *size, uint32_t *stack)
     /* Backward shift: pull later entries of the probe run into the hole unless that would move them
      * before their home slot. */
     for (uint64_t j = (i + 1) & mask; (k = tab[j].key) != 0; j = (j + 1) & mask) {
-        uint64_t home = (ms_heapmap_hash(k) >> 24) & mask;
+        uint64_t home = (heapmap_hash(k) >> 24) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             tab[i] = tab[j];
             i = j;
@@ -221,7 +221,7 @@ static int heapmap_table_remove(uint64_t key, size_t *size, uint32_t *stack)
 /* Under the caller's ms_heapmap_lock_all(). */
 static int heapmap_table_has(uint64_t key)
 {
-    uint64_t h = ms_heapmap_hash(key);
+    uint64_t h = heapmap_hash(key);
     const struct heapmap_stripe *s = heapmap_stripe_of(h);
     for (uint64_t i = (h >> 24) & s->mask;; i = (i + 1) & s->mask) {
         uint64_t k = s->tab[i].key;
@@ -337,14 +337,25 @@ int ms_heapmap_insert(struct ms_thread *t, const void *p, size_t size, uint32_t 
     return 0;
 }
 
+/* What heapmap_remove_slow found, returned in registers (no caller's variable goes through memory). */
+struct heapmap_found {
+    uint64_t known;
+    uint64_t val;
+};
+
 /* Not the calling thread's held block: the table, or another thread's slot. */
-__attribute__((noinline)) static int heapmap_remove_slow(uint64_t key, size_t *size, uint32_t *stack)
+__attribute__((noinline)) static struct heapmap_found heapmap_remove_slow(uint64_t key)
 {
-    if (heapmap_table_remove(key, size, stack)) {
-        return 1;
-    }
+    size_t size;
+    uint32_t stack;
+    struct heapmap_found f = {0, 0};
     /* Held by another thread, or moved into the table between the two looks. */
-    return heapmap_hold_take(key, size, stack) || heapmap_table_remove(key, size, stack);
+    if (heapmap_table_remove(key, &size, &stack) || heapmap_hold_take(key, &size, &stack) ||
+        heapmap_table_remove(key, &size, &stack)) {
+        f.known = 1;
+        f.val = heapmap_val(size, stack);
+    }
+    return f;
 }
 
 int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t *stack)
@@ -363,7 +374,9 @@ int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t
     if (ms_config.sample && MS_LIKELY(!ms_heapmap_maybe_sampled(p))) {
         return 0;
     }
-    return heapmap_remove_slow(key, size, stack);
+    struct heapmap_found f = heapmap_remove_slow(key);
+    heapmap_unpack(f.val, size, stack);
+    return (int)f.known;
 }
 
 uint64_t ms_heapmap_count(void)

@@ -22,13 +22,13 @@ MS_EXPORT void free(void *p)
     if (ms_tracker_fast_free(p, MS_FMT_CALL_FREE)) {
         return;
     }
-    ms_tracker_free(p, MS_FMT_CALL_FREE);
+    ms_tracker_free(p);
 }
 
 MS_EXPORT void cfree(void *p);
 MS_EXPORT void cfree(void *p)
 {
-    ms_tracker_free(p, MS_FMT_CALL_CFREE);
+    ms_tracker_cfree(p);
 }
 
 MS_EXPORT void *calloc(size_t n, size_t size)

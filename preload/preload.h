@@ -230,16 +230,17 @@ MS_HIDDEN void ms_heapmap_sampled_add(const void *p);
 MS_HIDDEN void ms_heapmap_sampled_drop(const void *p);
 #define MS_HEAPMAP_FILTER_BITS 16
 MS_HIDDEN extern uint8_t ms_heapmap_filter[1u << MS_HEAPMAP_FILTER_BITS];
-static inline uint64_t ms_heapmap_hash(uint64_t key)
+static inline uint8_t *ms_heapmap_filter_of(const void *p)
 {
-    return (key >> 4) * 0x9e3779b97f4a7c15ull;
+    /* The address bits above the allocator's 16-byte alignment, unhashed: blocks near each other get
+     * bytes of their own, and a large block's page-aligned neighbours that share one cost a probe. */
+    return &ms_heapmap_filter[(uint16_t)((uintptr_t)p >> 4)];
 }
 /* 1 when p may be a sampled block (or a bootstrap pool block: ms_real_pool_alloc raises their counts),
  * 0 when it certainly is not. Meaningful under MEMSNAP_SAMPLE only. */
 static inline int ms_heapmap_maybe_sampled(const void *p)
 {
-    uint64_t h = ms_heapmap_hash((uint64_t)(uintptr_t)p) >> (64 - MS_HEAPMAP_FILTER_BITS);
-    return __atomic_load_n(&ms_heapmap_filter[h], __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n(ms_heapmap_filter_of(p), __ATOMIC_RELAXED) != 0;
 }
 /* The held block of a thread that exits (exited: the fork child's lost threads, which may have been
  * moving it) into the table. 0, or -ENOMEM: it stays held, and the slot must never be reused. */
@@ -318,7 +319,8 @@ struct ms_tracker_totals {
 
 /* Entry points for interpose.c, one per allocation function: they keep the real function's semantics. */
 MS_HIDDEN void *ms_tracker_malloc(size_t size);
-MS_HIDDEN void ms_tracker_free(void *p, int kind);
+MS_HIDDEN void ms_tracker_free(void *p);
+MS_HIDDEN void ms_tracker_cfree(void *p);
 MS_HIDDEN void *ms_tracker_calloc(size_t n, size_t size);
 MS_HIDDEN void *ms_tracker_realloc(void *p, size_t size);
 MS_HIDDEN void *ms_tracker_reallocarray(void *p, size_t n, size_t size);
@@ -790,13 +792,20 @@ struct ms_thread_slot {
     struct ms_sites_cache counts;
     struct ms_dwarf_memo memo;
     struct ms_kept kept;
+    void *ips[MS_CONFIG_DEPTH_MAX]; /* a hook's capture: here, not in the hook's frame (small stacks) */
 };
 
 /* No slot: the pool was empty, or the thread is exiting. */
 #define MS_THREAD_NO_SLOT ((struct ms_thread_slot *)1)
 
 struct ms_thread {
-    int guard;            /* inside the profiler: allocations pass straight through */
+    union {
+        struct {
+            int guard;    /* inside the profiler: allocations pass straight through */
+            int slotless; /* 1 until the thread claimed its slot, and again once it gave it back */
+        };
+        uint64_t blocked; /* both in one word: 0 lets the sampled fast path (tracker.c) serve the thread */
+    };
     int64_t sample_left;  /* MEMSNAP_SAMPLE: bytes until the next sampled block */
     uint64_t rng;         /* xorshift state of the sampler; 0 until its first use */
     uintptr_t stack_lo, stack_hi; /* the thread's stack; hi 0: not fetched yet, 1: unknown */
@@ -847,20 +856,11 @@ MS_HIDDEN void ms_thread_after_fork_child(void);
  * slot, and handed to the real allocator; no guard, no shared line written, no map. Everything else
  * (exact mode, recording not on, the guard is up, no slot yet, no draw yet) goes to the hook. */
 
-/* The thread's slot when this thread may take the fast path. */
-static inline struct ms_thread_slot *ms_tracker_fast_slot(struct ms_thread *t)
-{
-    struct ms_thread_slot *s = t->slot;
-    if (MS_LIKELY(!t->guard) && MS_LIKELY((uintptr_t)s > (uintptr_t)MS_THREAD_NO_SLOT)) {
-        return s;
-    }
-    return NULL;
-}
-
+/* Only the owner writes, others read with relaxed loads: one plain add (an aligned 8-byte store, atomic
+ * for them on x86-64) instead of a load, an add and a store. */
 static inline void ms_tracker_fast_count(struct ms_thread_slot *s, int kind)
 {
-    uint64_t *c = &s->counts.calls[kind];
-    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    __asm__("addq $1, %0" : "+m"(s->counts.calls[kind]));
 }
 
 /* 1 and *out when malloc(size) was served here (not sampled), 0: call the hook. */
@@ -871,18 +871,15 @@ static inline int ms_tracker_fast_malloc(size_t size, int kind, void **out)
     }
     struct ms_thread *t = ms_thread_self();
     uint64_t left = (uint64_t)t->sample_left; /* 0 until the thread's first draw */
-    if (MS_LIKELY(left > size)) {
-        struct ms_thread_slot *s = ms_tracker_fast_slot(t);
-        if (MS_LIKELY(s != NULL)) {
-            t->sample_left = (int64_t)(left - size);
-            ms_tracker_fast_count(s, kind);
-            void *p = ms_real.malloc(size);
-            if (MS_UNLIKELY(p == NULL)) {
-                ms_tracker_fast_failed();
-            }
-            *out = p;
-            return 1;
+    if (MS_LIKELY(left > size) && MS_LIKELY(t->blocked == 0)) {
+        t->sample_left = (int64_t)(left - size);
+        ms_tracker_fast_count(t->slot, kind);
+        void *p = ms_real.malloc(size);
+        if (MS_UNLIKELY(p == NULL)) {
+            ms_tracker_fast_failed();
         }
+        *out = p;
+        return 1;
     }
     return 0;
 }
@@ -893,9 +890,9 @@ static inline int ms_tracker_fast_free(void *p, int kind)
     if (!__atomic_load_n(&ms_tracker_fast, __ATOMIC_RELAXED) || ms_heapmap_maybe_sampled(p)) {
         return 0;
     }
-    struct ms_thread_slot *s = ms_tracker_fast_slot(ms_thread_self());
-    if (MS_LIKELY(s != NULL)) {
-        ms_tracker_fast_count(s, kind);
+    struct ms_thread *t = ms_thread_self();
+    if (MS_LIKELY(t->blocked == 0)) {
+        ms_tracker_fast_count(t->slot, kind);
         ms_real.free(p);
         return 1;
     }

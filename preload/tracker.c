@@ -195,6 +195,27 @@ static inline void tracker_forget(struct ms_thread *t, int kind, const void *p, 
     ms_sites_free(t, kind, stack, size, 1);
 }
 
+/* The stack id of the hook whose frame is `frame`, its frames captured into ips (MS_CONFIG_DEPTH_MAX). */
+static inline __attribute__((always_inline)) uint32_t tracker_stack(struct ms_thread *t, void *frame, void **ips)
+{
+    unsigned flags = 0;
+    uint32_t stack;
+    int depth = ms_unwind_capture_from(t, frame, ips, (int)ms_config.depth, TRACKER_SKIP, &flags, &stack);
+    if (stack == MS_STACK_UNKNOWN) {
+        stack = ms_stacks_intern(ips, depth > 0 ? (unsigned)depth : 0, flags);
+        ms_unwind_remember(t, stack);
+    }
+    return stack;
+}
+
+/* A thread without a slot yet (its first capture claims one) or at all (more threads than the pool
+ * has): its frames on its own stack, 2 KB. */
+__attribute__((noinline)) static uint32_t tracker_stack_no_slot(struct ms_thread *t, void *frame)
+{
+    void *ips[MS_CONFIG_DEPTH_MAX];
+    return tracker_stack(t, frame, ips);
+}
+
 /* Records the block from one call of `kind` (counted here). Inlined into each entry point, so the
  * unwinder sees the same frames above it from every hook. */
 static inline __attribute__((always_inline)) void tracker_record(struct ms_thread *t, int kind, void *p, size_t size)
@@ -209,15 +230,10 @@ static inline __attribute__((always_inline)) void tracker_record(struct ms_threa
         }
         ms_heapmap_sampled_add(p); /* before the block enters the map */
     }
-    void *ips[MS_CONFIG_DEPTH_MAX];
-    unsigned flags = 0;
-    uint32_t stack;
-    int depth = ms_unwind_capture_from(t, __builtin_frame_address(0), ips, (int)ms_config.depth, TRACKER_SKIP, &flags,
-                                       &stack);
-    if (stack == MS_STACK_UNKNOWN) {
-        stack = ms_stacks_intern(ips, depth > 0 ? (unsigned)depth : 0, flags);
-        ms_unwind_remember(t, stack);
-    }
+    struct ms_thread_slot *slot = t->slot; /* claimed by the thread's first capture */
+    uint32_t stack = MS_LIKELY((uintptr_t)slot > (uintptr_t)MS_THREAD_NO_SLOT)
+                         ? tracker_stack(t, __builtin_frame_address(0), slot->ips)
+                         : tracker_stack_no_slot(t, __builtin_frame_address(0));
     size_t old_size;
     uint32_t old_stack;
     int rc = ms_heapmap_insert(t, p, size, stack, &old_size, &old_stack);
@@ -236,20 +252,25 @@ static inline __attribute__((always_inline)) void tracker_record(struct ms_threa
     ms_sites_alloc(t, kind, stack, size, 1);
 }
 
-/* The block at p is going away: free (the call of `kind` is counted here). */
-static inline void tracker_release(struct ms_thread *t, int kind, void *p)
+/* The block at p is going away: free (the call of `kind` is counted here). 0 when p is bootstrap memory,
+ * never reused (asked only here, off the path of a recorded block's free). */
+static inline int tracker_release(struct ms_thread *t, int kind, void *p)
 {
     size_t size;
     uint32_t stack;
     int known = ms_heapmap_remove(t, p, &size, &stack);
     if (known) {
         tracker_forget(t, kind, p, size, stack, known == 1); /* 2: the thread's newest block, a temporary */
-        return;
+        return 1;
+    }
+    if (MS_UNLIKELY(ms_real_from_pool(p))) {
+        return 0;
     }
     tracker_count(t, kind);
     if (!ms_config.sample) {
         __atomic_fetch_add(&tracker_unknown_frees, 1, __ATOMIC_RELAXED);
     }
+    return 1;
 }
 
 /* ---- init ------------------------------------------------------------------------------------------ */
@@ -369,6 +390,9 @@ __attribute__((noinline, flatten)) void *ms_tracker_malloc(size_t size)
 __attribute__((noinline)) static void tracker_free_untracked(void *p, int kind)
 {
     struct ms_thread *t = ms_thread_self();
+    if (MS_UNLIKELY(ms_real_from_pool(p))) {
+        return; /* bootstrap memory is never reused */
+    }
     if (p == NULL) {
         if (tracker_begin(t)) {
             tracker_count(t, kind);
@@ -382,21 +406,31 @@ __attribute__((noinline)) static void tracker_free_untracked(void *p, int kind)
     ms_real.free(p);
 }
 
-__attribute__((noinline, flatten)) void ms_tracker_free(void *p, int kind)
+/* kind: a constant in each entry point, so that counting the call needs no index. */
+static inline __attribute__((always_inline)) void tracker_free(void *p, int kind)
 {
     struct ms_thread *t = ms_thread_self();
-    if (MS_UNLIKELY(ms_real_from_pool(p))) {
-        return; /* bootstrap memory is never reused */
-    }
     if (MS_UNLIKELY(p == NULL) || !tracker_begin(t)) {
         tracker_free_untracked(p, kind);
         return;
     }
     /* Forget the block before the allocator can hand the address to another thread. The real free
      * calls no hook, so the guard can go first: nothing of the hook needs to outlive the call. */
-    tracker_release(t, kind, p);
+    int real = tracker_release(t, kind, p);
     tracker_end(t);
-    ms_real.free(p);
+    if (MS_LIKELY(real)) {
+        ms_real.free(p);
+    }
+}
+
+__attribute__((noinline, flatten)) void ms_tracker_free(void *p)
+{
+    tracker_free(p, MS_FMT_CALL_FREE);
+}
+
+__attribute__((noinline, flatten)) void ms_tracker_cfree(void *p)
+{
+    tracker_free(p, MS_FMT_CALL_CFREE);
 }
 
 __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)

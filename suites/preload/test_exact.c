@@ -584,6 +584,90 @@ static void snapshot_replaces_a_symlink_without_following_it(void **state)
     assert_int_equal(memsnap_snapshot("/nonexistent-dir/x.snap"), -ENOENT);
 }
 
+/* ---- stack use of the hooks: a thread on a stack of ours, filled with a pattern below the caller ---- */
+
+#define HWM_STACK (256 * 1024)
+static unsigned char hwm_stack[HWM_STACK] __attribute__((aligned(4096)));
+static uintptr_t hwm_sp;
+static void *(*hwm_malloc)(size_t);
+static void (*hwm_free)(void *);
+
+NOINLINE void hwm_pairs(int n);
+NOINLINE void hwm_pairs(int n)
+{
+    for (int i = 0; i < n; i++) {
+        void *p = hwm_malloc(16 + (size_t)(i % 64));
+        KEEP(p);
+        hwm_free(p);
+    }
+}
+
+NOINLINE void hwm_probe(int n);
+NOINLINE void hwm_probe(int n)
+{
+    hwm_sp = (uintptr_t)__builtin_frame_address(0);
+    hwm_pairs(n);
+}
+
+/* Bytes of stack below hwm_probe's frame that 1000 pairs of the current functions touched, once their
+ * call path is known (a first round records it). */
+static void *hwm_thread(void *arg)
+{
+    long *used = arg;
+    for (volatile int round = 0; round < 2; round++) {
+        if (round == 1) {
+            for (volatile unsigned char *q = hwm_stack; (uintptr_t)q < hwm_sp; q++) {
+                *q = 0xA5;
+            }
+        }
+        hwm_probe(1000);
+    }
+    size_t i = 0;
+    while (i < HWM_STACK && hwm_stack[i] == 0xA5) {
+        i++;
+    }
+    *used = (long)(hwm_sp - ((uintptr_t)hwm_stack + i));
+    return NULL;
+}
+
+static long hwm_measure(void *(*m)(size_t), void (*f)(void *))
+{
+    hwm_malloc = m;
+    hwm_free = f;
+    long used = -1;
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    assert_int_equal(pthread_attr_setstack(&attr, hwm_stack, HWM_STACK), 0);
+    assert_int_equal(pthread_create(&t, &attr, hwm_thread, &used), 0);
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+    return used;
+}
+
+static void recorded_malloc_and_free_take_at_most_512_bytes_of_stack(void **state)
+{
+    (void)state;
+    /* libunwind's own context and cursor take several KB (5.6 KB measured): a looser bound there */
+    const char *mode = getenv("MEMSNAP_UNWIND");
+    long bound = mode && !strcmp(mode, "libunwind") ? 8192 : 512;
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD); /* its own malloc, past the preload's */
+    assert_non_null(libc);
+    void *(*real_malloc)(size_t) = (void *(*)(size_t))dlsym(libc, "malloc");
+    void (*real_free)(void *) = (void (*)(void *))dlsym(libc, "free");
+    assert_non_null(real_malloc);
+    assert_non_null(real_free);
+    long plain = hwm_measure(real_malloc, real_free);
+    long hooked = hwm_measure(malloc, free);
+    printf("# stack of 1000 recorded malloc/free pairs: %ld bytes, %ld without the preload\n", hooked, plain);
+    /* the 2 KB frame buffer was on the hook's stack: 2,256 bytes against 124 plain */
+    if (plain <= 0 || hooked - plain > bound) {
+        fail_msg("malloc/free under the preload: %ld bytes of stack, %ld without it (at most %ld more)", hooked,
+                 plain, bound);
+    }
+    dlclose(libc);
+}
+
 int main(void)
 {
     if (!memsnap_active()) {
@@ -610,6 +694,7 @@ int main(void)
         cmocka_unit_test(snapshot_file_is_complete_and_describes_the_process),
         cmocka_unit_test(frees_of_blocks_never_seen_are_passed_on_and_counted),
         cmocka_unit_test(snapshot_replaces_a_symlink_without_following_it),
+        cmocka_unit_test(recorded_malloc_and_free_take_at_most_512_bytes_of_stack),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(snap_dir);
