@@ -1,6 +1,7 @@
 /* libmemsnap-analyze: reading, symbolizing, grouping and reporting snapshots; the `memsnap` CLI sits on top.
  *
- * Error convention: functions that can fail return `enum ms_status` and leave one line in a
+ * Error convention: the one of common/common.h, shared with the harness: functions that can fail return
+ * `enum ms_status` (MS_OK, MS_GATE, or a negative errno such as MS_INPUT) and leave one line in a
  * `struct ms_error` naming the file and the problem (no trailing newline). The CLI maps results to exit
  * statuses: MS_OK -> 0, MS_GATE -> 1, everything else -> 2. Functions clean up through one `out:` label.
  *
@@ -23,24 +24,7 @@
 
 #include <memsnap/format.h>
 
-enum ms_status {
-    MS_OK = 0,
-    MS_GATE = 1,    /* a CI gate was crossed (exit 1) */
-    MS_USAGE = 2,   /* bad command line */
-    MS_INPUT = 3,   /* bad or unreadable input file */
-    MS_NOMEM = 4,
-    MS_IO = 5,      /* writing output failed */
-};
-
-struct ms_error {
-    char msg[512];
-};
-
-/* Fill err->msg printf-style and return `r`. */
-enum ms_status ms_error_set(struct ms_error *err, enum ms_status r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Exit status for a result (0, 1 or 2). */
-int ms_error_exit_status(enum ms_status r);
+#include "common.h"
 
 /* ---- grow.c: the growable array ------------------------------------------------------------------- */
 

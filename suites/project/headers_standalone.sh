@@ -13,7 +13,7 @@ for h in "${headers[@]}"; do
   n=$((n + 1))
   dir=$(dirname "$h")
   if out=$(printf '#include "%s"\n' "$root/$h" |
-      "$cc" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -Iinclude -I"$dir" -x c - 2>&1); then
+      "$cc" -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -Iinclude -Icommon -I"$dir" -x c - 2>&1); then
     echo "ok $n - $h"
   else
     echo "not ok $n - $h"

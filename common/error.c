@@ -1,7 +1,8 @@
-/* The analyzer's error convention: enum ms_status plus one line of text. */
+/* The error convention of the analyzer and the harness: a status plus one line of text (common.h). */
 #include <stdarg.h>
+#include <stdio.h>
 
-#include "analyze.h"
+#include "common.h"
 
 enum ms_status ms_error_set(struct ms_error *err, enum ms_status r, const char *fmt, ...)
 {
