@@ -41,7 +41,7 @@ static void ms_ab_last_line(const char *path, char *buf, size_t len)
 /* Runs PROG [bench flags] --benchmark-json=JSON, output to /dev/null and stderr to a file, and reads the
  * results. */
 static int ms_ab_run_once(const struct ms_ab_opts *o, const char *prog, const char *dir, struct ms_run **run,
-                          struct ms_err *err)
+                          struct ms_error *err)
 {
     char json[4200], json_flag[4300], errfile[4200];
     snprintf(json, sizeof json, "%s/round.json", dir);
@@ -49,7 +49,7 @@ static int ms_ab_run_once(const struct ms_ab_opts *o, const char *prog, const ch
     snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
     char **args = calloc((size_t)o->nbench_args + 3, sizeof *args);
     if (!args) {
-        return ms_err_set(err, -ENOMEM, "out of memory");
+        return ms_error_set(err, -ENOMEM, "out of memory");
     }
     args[0] = (char *)prog;
     for (int i = 0; i < o->nbench_args; i++) {
@@ -65,7 +65,7 @@ static int ms_ab_run_once(const struct ms_ab_opts *o, const char *prog, const ch
     posix_spawn_file_actions_destroy(&fa);
     free(args);
     if (rc != 0) {
-        return ms_err_set(err, -rc, "%s: cannot run: %s", prog, strerror(rc));
+        return ms_error_set(err, -rc, "%s: cannot run: %s", prog, strerror(rc));
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -73,7 +73,7 @@ static int ms_ab_run_once(const struct ms_ab_opts *o, const char *prog, const ch
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char last[512];
         ms_ab_last_line(errfile, last, sizeof last);
-        return ms_err_set(err, -ECHILD, "%s: %s %d%s%s", prog, WIFEXITED(status) ? "exited with status" : "killed by signal",
+        return ms_error_set(err, -ECHILD, "%s: %s %d%s%s", prog, WIFEXITED(status) ? "exited with status" : "killed by signal",
                           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), last[0] ? ": " : "", last);
     }
     rc = ms_json_read(json, run, err);
@@ -153,17 +153,17 @@ void ms_ab_gate(const struct ms_gate *g, const double *ratios, size_t n, double 
     free(sorted);
 }
 
-int ms_ab_run(const struct ms_ab_opts *o, FILE *out, struct ms_err *err)
+enum ms_status ms_ab_run(const struct ms_ab_opts *o, FILE *out, struct ms_error *err)
 {
     char dir[] = "/tmp/memsnap-ab.XXXXXX";
     if (!mkdtemp(dir)) {
-        return ms_err_set(err, -errno, "%s: cannot create: %s", dir, strerror(errno));
+        return ms_error_set(err, -errno, "%s: cannot create: %s", dir, strerror(errno));
     }
     struct ms_run **olds = calloc((size_t)o->rounds, sizeof *olds), **news = calloc((size_t)o->rounds, sizeof *news);
     double *ratios = NULL;
     struct ms_ab_row *rows = NULL;
     char *messages = NULL;
-    int rc = olds && news ? 0 : ms_err_set(err, -ENOMEM, "out of memory");
+    int rc = olds && news ? 0 : ms_error_set(err, -ENOMEM, "out of memory");
     for (int r = 0; !rc && r < o->rounds; r++) {
         /* ABBA: the program that runs first alternates, so that neither always gets the warmer machine */
         if (r % 2 == 0) {
@@ -195,7 +195,7 @@ int ms_ab_run(const struct ms_ab_opts *o, FILE *out, struct ms_err *err)
         ratios = malloc((size_t)o->rounds * sizeof *ratios);
         rows = calloc(nb * nfields + 1, sizeof *rows);
         messages = calloc(nb * (o->ngates + 1) + 1, 512);
-        rc = ratios && rows && messages ? 0 : ms_err_set(err, -ENOMEM, "out of memory");
+        rc = ratios && rows && messages ? 0 : ms_error_set(err, -ENOMEM, "out of memory");
     }
     int failures = 0;
     if (!rc) {
@@ -262,5 +262,5 @@ int ms_ab_run(const struct ms_ab_opts *o, FILE *out, struct ms_err *err)
     free(ratios);
     free(rows);
     free(messages);
-    return rc ? rc : failures;
+    return rc ? rc : failures ? MS_GATE : MS_OK;
 }

@@ -240,7 +240,7 @@ static json_t *memsnap_bench_options_json(const struct ms_options *o, int pedant
 static void memsnap_bench_call_once(memsnap_bench *b);
 
 /* The counts of an empty toggled region: what one round's pair of client requests adds. */
-static int memsnap_bench_toggle_overhead(struct ms_callgrind_counts *out, struct ms_err *err)
+static int memsnap_bench_toggle_overhead(struct ms_callgrind_counts *out, struct ms_error *err)
 {
     ms_callgrind_zero();
     ms_callgrind_toggle();
@@ -250,7 +250,7 @@ static int memsnap_bench_toggle_overhead(struct ms_callgrind_counts *out, struct
 
 static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, const struct ms_options *o,
                                  double precision, struct ms_counters *counters,
-                                 const struct ms_callgrind_counts *toggle_cost, struct ms_err *err)
+                                 const struct ms_callgrind_counts *toggle_cost, struct ms_error *err)
 {
     struct memsnap_bench_round r = {s, b, 0};
     uint64_t iterations;
@@ -277,7 +277,7 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
         struct ms_calibration cal;
         int rc = ms_calibrate(memsnap_bench_time_round, &r, &co, &cal);
         if (rc) {
-            return ms_err_set(err, rc, "%s: calibration failed: %s", b->name,
+            return ms_error_set(err, rc, "%s: calibration failed: %s", b->name,
                               rc == -ERANGE ? "the timer did not advance over 1e9 calls" : strerror(-rc));
         }
         iterations = cal.iterations;
@@ -302,7 +302,7 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
     }
     double *samples = malloc(rounds * sizeof *samples);
     if (!samples) {
-        return ms_err_set(err, -ENOMEM, "%s: out of memory for %zu rounds", b->name, rounds);
+        return ms_error_set(err, -ENOMEM, "%s: out of memory for %zu rounds", b->name, rounds);
     }
     int profiled = memsnap_active();
     struct memsnap_stats before = {0}, after = {0};
@@ -384,7 +384,7 @@ static int memsnap_bench_measure(memsnap_bench_session *s, memsnap_bench *b, con
                     : "");
     }
     free(samples);
-    return rc ? ms_err_set(err, rc, "%s: %s", b->name, strerror(-rc)) : 0;
+    return rc ? ms_error_set(err, rc, "%s: %s", b->name, strerror(-rc)) : 0;
 }
 
 static void memsnap_bench_call_once(memsnap_bench *b)
@@ -411,7 +411,7 @@ static void memsnap_bench_now_iso(char *buf, size_t len)
 }
 
 /* Loads the run to compare with; its rows get the short file name as source, as pytest-benchmark shows. */
-static int memsnap_bench_load_compared(memsnap_bench_session *s, const struct ms_options *o, struct ms_err *err)
+static int memsnap_bench_load_compared(memsnap_bench_session *s, const struct ms_options *o, struct ms_error *err)
 {
     char path[4096];
     int rc = ms_storage_find(o->storage, o->compare_spec, path, sizeof path, err);
@@ -422,12 +422,12 @@ static int memsnap_bench_load_compared(memsnap_bench_session *s, const struct ms
     if (rc) {
         return rc;
     }
-    return ms_result_set_source(s->compared, path) == 0 ? 0 : ms_err_set(err, -ENOMEM, "out of memory");
+    return ms_result_set_source(s->compared, path) == 0 ? 0 : ms_error_set(err, -ENOMEM, "out of memory");
 }
 
 static int memsnap_bench_finish(memsnap_bench_session *s, const struct ms_options *o, FILE *out)
 {
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     int status = 0;
     size_t nrows = 0;
     struct ms_result **rows = calloc(s->run->count * 2 + 1, sizeof *rows);
@@ -488,7 +488,7 @@ int memsnap_bench_run(memsnap_bench_session *s, int argc, char **argv)
 {
     FILE *out = s->out ? s->out : stdout;
     struct ms_options o;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     ms_options_defaults(&o);
     int rc = ms_options_parse(&o, argc, argv, out, &err);
     if (rc == 1) {

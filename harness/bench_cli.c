@@ -80,7 +80,7 @@ static int ms_bench_cli_wants_help(int argc, char **argv)
  * 0, or 2 with the message printed. */
 static int ms_bench_cli_fail(const char *cmd, int argc, char **argv, int *i, struct ms_gate *gates, size_t *ngates)
 {
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     const char *a = argv[*i];
     int taken = 0;
     const char *expr = a[6] == '=' ? a + 7 : NULL;
@@ -137,7 +137,7 @@ static int ms_bench_cli_compare(int argc, char **argv)
     struct ms_gate gates[MS_OPTIONS_MAX_GATES];
     size_t ngates = 0;
     double alpha = MS_GATE_ALPHA_DEFAULT;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--fail") == 0 || strncmp(a, "--fail=", 7) == 0) {
@@ -230,7 +230,7 @@ static int ms_bench_cli_ab(int argc, char **argv)
     }
     o.old_prog = progs[0];
     o.new_prog = progs[1];
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     int rc = ms_ab_run(&o, stdout, &err);
     if (rc < 0) {
         fprintf(stderr, "memsnap bench ab: %s\n", err.msg);
@@ -244,7 +244,7 @@ static int ms_bench_cli_ab(int argc, char **argv)
 static int ms_bench_cli_show(int argc, char **argv)
 {
     struct ms_options o;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     ms_options_defaults(&o);
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     struct ms_run **runs = calloc((size_t)argc + 1, sizeof *runs);
@@ -336,7 +336,7 @@ static int ms_bench_cli_report(int argc, char **argv)
         fprintf(stderr, "memsnap bench report: needs RESULTS.json\n");
         return 2;
     }
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     struct ms_run *run = NULL;
     struct ms_budgets *budgets = NULL;
     if (ms_json_read(results, &run, &err) || (budgets_path && ms_budgets_load(budgets_path, &budgets, &err))) {
@@ -350,7 +350,7 @@ static int ms_bench_cli_report(int argc, char **argv)
         fprintf(stderr, "memsnap bench report: %s: cannot write: %s\n", output, strerror(errno));
         status = 2;
     } else {
-        int failed = ms_report_write(out, run, budgets, &err);
+        enum ms_status failed = ms_report_write(out, run, budgets, &err);
         if (failed < 0) {
             fprintf(stderr, "memsnap bench report: %s\n", err.msg);
             status = 2;

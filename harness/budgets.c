@@ -69,15 +69,15 @@ static const struct ms_budgets_entry *ms_budgets_entry(const struct ms_budgets *
 }
 
 static int ms_budgets_add_section(struct ms_budgets *b, yaml_document_t *doc, const char *name,
-                                  yaml_node_t *map, struct ms_err *err)
+                                  yaml_node_t *map, struct ms_error *err)
 {
     if (ms_budgets_find(b, name)) {
-        return ms_err_set(err, -EINVAL, "%s:%zu: section '%s' appears twice", b->path,
+        return ms_error_set(err, -EINVAL, "%s:%zu: section '%s' appears twice", b->path,
                           map->start_mark.line + 1, name);
     }
     struct ms_budgets_section *grown = realloc(b->sections, (b->count + 1) * sizeof *grown);
     if (!grown) {
-        return ms_err_set(err, -ENOMEM, "%s: out of memory", b->path);
+        return ms_error_set(err, -ENOMEM, "%s: out of memory", b->path);
     }
     b->sections = grown;
     struct ms_budgets_section *s = &b->sections[b->count++];
@@ -85,23 +85,23 @@ static int ms_budgets_add_section(struct ms_budgets *b, yaml_document_t *doc, co
     size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
     s->entries = calloc(n ? n : 1, sizeof *s->entries);
     if (!s->name || !s->entries) {
-        return ms_err_set(err, -ENOMEM, "%s: out of memory", b->path);
+        return ms_error_set(err, -ENOMEM, "%s: out of memory", b->path);
     }
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
         if (!k || k->type != YAML_SCALAR_NODE) {
-            return ms_err_set(err, -EINVAL, "%s:%zu: section '%s': keys must be plain names", b->path,
+            return ms_error_set(err, -EINVAL, "%s:%zu: section '%s': keys must be plain names", b->path,
                               (k ? k->start_mark.line : map->start_mark.line) + 1, name);
         }
         const char *key = (const char *)k->data.scalar.value;
         if (!v || v->type != YAML_SCALAR_NODE) {
-            return ms_err_set(err, -EINVAL, "%s:%zu: %s.%s: value must be a number or a string", b->path,
+            return ms_error_set(err, -EINVAL, "%s:%zu: %s.%s: value must be a number or a string", b->path,
                               k->start_mark.line + 1, name, key);
         }
         for (size_t i = 0; i < s->count; i++) {
             if (strcmp(s->entries[i].key, key) == 0) {
-                return ms_err_set(err, -EINVAL, "%s:%zu: %s.%s appears twice", b->path, k->start_mark.line + 1,
+                return ms_error_set(err, -EINVAL, "%s:%zu: %s.%s appears twice", b->path, k->start_mark.line + 1,
                                   name, key);
             }
         }
@@ -110,7 +110,7 @@ static int ms_budgets_add_section(struct ms_budgets *b, yaml_document_t *doc, co
         e->text = strdup((const char *)v->data.scalar.value);
         e->line = v->start_mark.line + 1;
         if (!e->key || !e->text) {
-            return ms_err_set(err, -ENOMEM, "%s: out of memory", b->path);
+            return ms_error_set(err, -ENOMEM, "%s: out of memory", b->path);
         }
         /* Quoted scalars stay strings: "100" is a description, 100 a limit. */
         if (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
@@ -121,13 +121,13 @@ static int ms_budgets_add_section(struct ms_budgets *b, yaml_document_t *doc, co
 }
 
 static int ms_budgets_add_sections(struct ms_budgets *b, yaml_document_t *doc, yaml_node_t *root,
-                                   int allow_wrapper, struct ms_err *err)
+                                   int allow_wrapper, struct ms_error *err)
 {
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
         if (!k || k->type != YAML_SCALAR_NODE || !v) {
-            return ms_err_set(err, -EINVAL, "%s:%zu: section names must be plain names", b->path,
+            return ms_error_set(err, -EINVAL, "%s:%zu: section names must be plain names", b->path,
                               (k ? k->start_mark.line : root->start_mark.line) + 1);
         }
         const char *name = (const char *)k->data.scalar.value;
@@ -135,7 +135,7 @@ static int ms_budgets_add_sections(struct ms_budgets *b, yaml_document_t *doc, y
             if (v->type == YAML_SCALAR_NODE) {
                 continue; /* top-level strings (version, description) are allowed and ignored */
             }
-            return ms_err_set(err, -EINVAL, "%s:%zu: '%s' must be a mapping of budget keys", b->path,
+            return ms_error_set(err, -EINVAL, "%s:%zu: '%s' must be a mapping of budget keys", b->path,
                               k->start_mark.line + 1, name);
         }
         if (allow_wrapper && strcmp(name, "budgets") == 0) {
@@ -153,11 +153,11 @@ static int ms_budgets_add_sections(struct ms_budgets *b, yaml_document_t *doc, y
     return 0;
 }
 
-int ms_budgets_load(const char *path, struct ms_budgets **out, struct ms_err *err)
+enum ms_status ms_budgets_load(const char *path, struct ms_budgets **out, struct ms_error *err)
 {
     *out = NULL;
     FILE *f;
-    int rc = ms_err_open(path, "budgets file", &f, err);
+    int rc = ms_input_open(path, "budgets file", &f, err);
     if (rc) {
         return rc;
     }
@@ -166,28 +166,28 @@ int ms_budgets_load(const char *path, struct ms_budgets **out, struct ms_err *er
     yaml_document_t doc;
     int have_parser = 0, have_doc = 0;
     if (!b || !(b->path = strdup(path))) {
-        rc = ms_err_set(err, -ENOMEM, "%s: out of memory", path);
+        rc = ms_error_set(err, -ENOMEM, "%s: out of memory", path);
         goto out;
     }
     if (!yaml_parser_initialize(&parser)) {
-        rc = ms_err_set(err, -ENOMEM, "%s: out of memory", path);
+        rc = ms_error_set(err, -ENOMEM, "%s: out of memory", path);
         goto out;
     }
     have_parser = 1;
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        rc = ms_err_set(err, -EINVAL, "%s:%zu:%zu: malformed YAML: %s", path, parser.problem_mark.line + 1,
+        rc = ms_error_set(err, -EINVAL, "%s:%zu:%zu: malformed YAML: %s", path, parser.problem_mark.line + 1,
                         parser.problem_mark.column + 1, parser.problem ? parser.problem : "parse error");
         goto out;
     }
     have_doc = 1;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root) {
-        rc = ms_err_set(err, -EINVAL, "%s: empty file: expected a mapping of budget sections", path);
+        rc = ms_error_set(err, -EINVAL, "%s: empty file: expected a mapping of budget sections", path);
         goto out;
     }
     if (root->type != YAML_MAPPING_NODE) {
-        rc = ms_err_set(err, -EINVAL, "%s:%zu: expected a mapping of budget sections", path,
+        rc = ms_error_set(err, -EINVAL, "%s:%zu: expected a mapping of budget sections", path,
                         root->start_mark.line + 1);
         goto out;
     }
@@ -227,19 +227,19 @@ void ms_budgets_free(struct ms_budgets *b)
     free(b);
 }
 
-int ms_budgets_get(const struct ms_budgets *b, const char *section, const char *key, double *out,
-                   struct ms_err *err)
+enum ms_status ms_budgets_get(const struct ms_budgets *b, const char *section, const char *key, double *out,
+                   struct ms_error *err)
 {
     const struct ms_budgets_section *s = ms_budgets_find(b, section);
     if (!s) {
-        return ms_err_set(err, -ENOENT, "%s: no section '%s'", b->path, section);
+        return ms_error_set(err, -ENOENT, "%s: no section '%s'", b->path, section);
     }
     const struct ms_budgets_entry *e = ms_budgets_entry(b, section, key);
     if (!e) {
-        return ms_err_set(err, -ENOENT, "%s:%zu: section '%s' has no key '%s'", b->path, s->line, section, key);
+        return ms_error_set(err, -ENOENT, "%s:%zu: section '%s' has no key '%s'", b->path, s->line, section, key);
     }
     if (!e->is_number) {
-        return ms_err_set(err, -EINVAL, "%s:%zu: %s.%s: '%s' is not a number", b->path, e->line, section, key,
+        return ms_error_set(err, -EINVAL, "%s:%zu: %s.%s: '%s' is not a number", b->path, e->line, section, key,
                           e->text);
     }
     *out = e->number;

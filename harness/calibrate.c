@@ -16,7 +16,7 @@ static double ms_calibrate_measure(ms_calibrate_round_fn round, void *ctx, uint6
     return round(ctx, loops);
 }
 
-int ms_calibrate(ms_calibrate_round_fn round, void *ctx, const struct ms_calibrate_opts *o,
+enum ms_status ms_calibrate(ms_calibrate_round_fn round, void *ctx, const struct ms_calibrate_opts *o,
                  struct ms_calibration *out)
 {
     if (o->min_time <= 0 || o->calibration_precision <= 0) {

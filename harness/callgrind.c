@@ -82,28 +82,28 @@ static void ms_callgrind_remove_dir(const char *dir)
 #endif
 #endif
 
-int ms_callgrind_rerun(int argc, char **argv, struct ms_err *err)
+enum ms_status ms_callgrind_rerun(int argc, char **argv, struct ms_error *err)
 {
 #ifdef MS_CALLGRIND_ASAN
     /* valgrind cannot run a program whose AddressSanitizer runtime reserves the shadow memory */
     (void)argc, (void)argv;
-    return ms_err_set(err, -ENOTSUP, "--benchmark-timer=instructions: valgrind cannot run a program built with "
+    return ms_error_set(err, -ENOTSUP, "--benchmark-timer=instructions: valgrind cannot run a program built with "
                                      "AddressSanitizer; use a build without -Db_sanitize");
 #endif
     char valgrind[4096], self[4096], dir[] = "/tmp/memsnap-callgrind.XXXXXX";
     if (ms_callgrind_find_valgrind(valgrind, sizeof valgrind) != 0) {
-        return ms_err_set(err, -ENOENT,
+        return ms_error_set(err, -ENOENT,
                           "--benchmark-timer=instructions needs valgrind (callgrind), and there is none in PATH "
                           "(Debian: apt-get install valgrind)");
     }
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) {
-        return ms_err_set(err, -errno, "--benchmark-timer=instructions: cannot find this program: %s",
+        return ms_error_set(err, -errno, "--benchmark-timer=instructions: cannot find this program: %s",
                           strerror(errno));
     }
     self[n] = 0;
     if (!mkdtemp(dir)) {
-        return ms_err_set(err, -errno, "%s: cannot create: %s", dir, strerror(errno));
+        return ms_error_set(err, -errno, "%s: cannot create: %s", dir, strerror(errno));
     }
     char out_file[64], log_file[64], out_opt[96], log_opt[96];
     snprintf(out_file, sizeof out_file, "%s/cg", dir);
@@ -117,7 +117,7 @@ int ms_callgrind_rerun(int argc, char **argv, struct ms_err *err)
     char **args = calloc(npre + (size_t)argc + 1, sizeof *args);
     if (!args) {
         rmdir(dir);
-        return ms_err_set(err, -ENOMEM, "out of memory");
+        return ms_error_set(err, -ENOMEM, "out of memory");
     }
     memcpy(args, pre, sizeof pre);
     for (int i = 1; i < argc; i++) {
@@ -134,7 +134,7 @@ int ms_callgrind_rerun(int argc, char **argv, struct ms_err *err)
     free(args);
     int status = 0, rc;
     if (pid < 0) {
-        rc = ms_err_set(err, -errno, "cannot start valgrind: %s", strerror(errno));
+        rc = ms_error_set(err, -errno, "cannot start valgrind: %s", strerror(errno));
     } else {
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
@@ -150,7 +150,7 @@ int ms_callgrind_rerun(int argc, char **argv, struct ms_err *err)
             if (log) {
                 fclose(log);
             }
-            rc = ms_err_set(err, -ECHILD, "the run under callgrind ended by signal %d", WTERMSIG(status));
+            rc = ms_error_set(err, -ECHILD, "the run under callgrind ended by signal %d", WTERMSIG(status));
         }
     }
     ms_callgrind_remove_dir(dir);
@@ -175,7 +175,7 @@ void ms_callgrind_toggle(void)
 
 /* One "events:"/"summary:" pair of a dump: the counts in event order, missing trailing ones zero. */
 static int ms_callgrind_parse(FILE *f, const char *path, const char *name, struct ms_callgrind_counts *out,
-                              struct ms_err *err)
+                              struct ms_error *err)
 {
     static const char *want[] = {"Ir", "Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw"};
     uint64_t *slots[] = {&out->ir, &out->dr, &out->dw, &out->i1mr, &out->d1mr, &out->d1mw, &out->ilmr, &out->dlmr,
@@ -201,7 +201,7 @@ static int ms_callgrind_parse(FILE *f, const char *path, const char *name, struc
             }
         } else if (strncmp(line, "summary:", 8) == 0) {
             if (!trigger) {
-                return ms_err_set(err, -EINVAL, "%s: not the dump for '%s'", path, name);
+                return ms_error_set(err, -EINVAL, "%s: not the dump for '%s'", path, name);
             }
             char *p = line + 8;
             for (int i = 0; i < nevents; i++) {
@@ -218,21 +218,21 @@ static int ms_callgrind_parse(FILE *f, const char *path, const char *name, struc
             return 0;
         }
     }
-    return ms_err_set(err, -EINVAL, "%s: no summary line (not a callgrind dump?)", path);
+    return ms_error_set(err, -EINVAL, "%s: no summary line (not a callgrind dump?)", path);
 }
 
-int ms_callgrind_dump(const char *name, struct ms_callgrind_counts *out, struct ms_err *err)
+enum ms_status ms_callgrind_dump(const char *name, struct ms_callgrind_counts *out, struct ms_error *err)
 {
     static int part; /* callgrind numbers a run's dumps 1, 2, ... */
     const char *base = getenv(MS_CALLGRIND_ENV);
     if (!base) {
-        return ms_err_set(err, -EINVAL, "not running under memsnap's callgrind");
+        return ms_error_set(err, -EINVAL, "not running under memsnap's callgrind");
     }
     CALLGRIND_DUMP_STATS_AT(name);
     char path[4200];
     snprintf(path, sizeof path, "%s.%d", base, ++part);
     FILE *f;
-    int rc = ms_err_open(path, "callgrind dump", &f, err);
+    int rc = ms_input_open(path, "callgrind dump", &f, err);
     if (rc) {
         return rc;
     }

@@ -29,7 +29,7 @@ uint64_t ms_clock_process_cpu(void *ctx)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int ms_clock_by_name(const char *name, memsnap_bench_clock *clock, const char **canonical)
+enum ms_status ms_clock_by_name(const char *name, memsnap_bench_clock *clock, const char **canonical)
 {
     static const struct {
         const char *names[4];

@@ -28,24 +28,24 @@ static int ms_counters_open_one(uint64_t config, int group)
     return fd < 0 ? -errno : (int)fd;
 }
 
-struct ms_counters *ms_counters_open(struct ms_err *err)
+struct ms_counters *ms_counters_open(struct ms_error *err)
 {
     int fi = ms_counters_open_one(PERF_COUNT_HW_INSTRUCTIONS, -1);
     if (fi < 0) {
-        ms_err_set(err, fi, "hardware counters unavailable: %s", strerror(-fi));
+        ms_error_set(err, fi, "hardware counters unavailable: %s", strerror(-fi));
         return NULL;
     }
     int fc = ms_counters_open_one(PERF_COUNT_HW_CPU_CYCLES, fi);
     if (fc < 0) {
         close(fi);
-        ms_err_set(err, fc, "hardware counters unavailable: %s", strerror(-fc));
+        ms_error_set(err, fc, "hardware counters unavailable: %s", strerror(-fc));
         return NULL;
     }
     struct ms_counters *c = malloc(sizeof *c);
     if (!c) {
         close(fi);
         close(fc);
-        ms_err_set(err, -ENOMEM, "hardware counters: out of memory");
+        ms_error_set(err, -ENOMEM, "hardware counters: out of memory");
         return NULL;
     }
     c->fd_instructions = fi;

@@ -9,7 +9,7 @@ struct ms_filter {
     const char *p;
     const char *name, *group, *fullname;
     const char *expr;
-    struct ms_err *err;
+    struct ms_error *err;
     const char *bad; /* where parsing first failed; the parse goes on, so f->p says nothing */
 };
 
@@ -108,7 +108,7 @@ static int ms_filter_or(struct ms_filter *f)
 }
 
 int ms_filter_match(const char *expr, const char *name, const char *group, const char *fullname,
-                    struct ms_err *err)
+                    struct ms_error *err)
 {
     struct ms_filter f = {.p = expr, .name = name, .group = group, .fullname = fullname, .expr = expr, .err = err};
     ms_filter_skip_space(&f);
@@ -122,9 +122,9 @@ int ms_filter_match(const char *expr, const char *name, const char *group, const
     }
     if (f.bad) {
         if (!*f.bad) {
-            return ms_err_set(err, -EINVAL, "-k: cannot parse expression '%s': it ends too early", expr);
+            return ms_error_set(err, -EINVAL, "-k: cannot parse expression '%s': it ends too early", expr);
         }
-        return ms_err_set(err, -EINVAL, "-k: cannot parse expression '%s' near '%s'", expr, f.bad);
+        return ms_error_set(err, -EINVAL, "-k: cannot parse expression '%s' near '%s'", expr, f.bad);
     }
     return v;
 }

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    struct ms_err err;
+    struct ms_error err;
     struct ms_run *run = NULL;
     if (ms_json_read(path, &run, &err) == 0) {
         FILE *null = fopen("/dev/null", "w");

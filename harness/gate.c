@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err)
+enum ms_status ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_error *err)
 {
     static const char *fields[] = {"min", "max", "mean", "median", "stddev", "iqr",
                                    "allocs", "bytes", "instructions", "cycles"};
@@ -21,7 +21,7 @@ int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err)
         }
     }
     if (!known) {
-        return ms_err_set(err, -EINVAL,
+        return ms_error_set(err, -EINVAL,
                           "could not parse compare-fail expression '%s': expected "
                           "(min|max|mean|median|stddev|iqr|allocs|bytes|instructions|cycles):(N%%|NUMBER)",
                           expr);
@@ -58,7 +58,7 @@ int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err)
         }
     }
     if (!digits || i != len) {
-        return ms_err_set(err, -EINVAL, "could not parse compare-fail expression '%s': '%s' is not %s", expr, num,
+        return ms_error_set(err, -EINVAL, "could not parse compare-fail expression '%s': '%s' is not %s", expr, num,
                           out->percent ? "a percentage" : "a number of seconds or N%");
     }
     out->threshold = strtod(num, NULL);

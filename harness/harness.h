@@ -1,9 +1,12 @@
 /* harness: internal interface of libmemsnap-bench (the public side is <memsnap/bench.h>).
  *
- * Error convention: functions returning int give 0 on success or a negative errno value. Functions that
- * read user input (files, expressions, flags) also take a `struct ms_err *` and leave in it one line that
- * names the file, line, key or value that is wrong (no trailing newline). The `memsnap bench` CLI maps
- * results to exit statuses: 0 ok, 1 a gate failed or a budget was exceeded, 2 bad input or usage.
+ * Error convention: the one of common/common.h, shared with the analyzer: functions that can fail return
+ * `enum ms_status`: MS_OK (0), MS_GATE (1: a gate failed or a budget was exceeded) or a negative errno
+ * value (-EINVAL, -ENOENT, -ENOMEM...). Functions that read user input (files, expressions, flags) also
+ * take a `struct ms_error *` and leave in it one line that names the file, line, key or value that is
+ * wrong (no trailing newline). The `memsnap bench` CLI maps results to exit statuses: 0 ok, 1 a gate failed
+ * or a budget was exceeded, 2 bad input or usage. The public <memsnap/bench.h> returns the same values as
+ * plain int (0 or -errno).
  */
 #ifndef MEMSNAP_HARNESS_H
 #define MEMSNAP_HARNESS_H
@@ -15,25 +18,22 @@
 #include <jansson.h>
 #include <memsnap/bench.h>
 
-struct ms_err {
-    char msg[512];
-};
+#include "common.h"
 
-/* Fill err->msg printf-style; returns `code` so that callers can `return ms_err_set(err, -EINVAL, ...)`. */
-int ms_err_set(struct ms_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Opens a file the user named, for reading; a missing file or a directory is one line in err. 0 or -errno. */
-int ms_err_open(const char *path, const char *what, FILE **out, struct ms_err *err);
+/* ---- input.c ---- */
+/* Opens a file the user named, for reading; a missing file, a directory or a FIFO is one line in err. */
+enum ms_status ms_input_open(const char *path, const char *what, FILE **out, struct ms_error *err);
 
 /* ---- budgets.c: performance_budgets.yml (libyaml) ----
  * A mapping of sections, each a mapping of keys to numbers or strings; an optional top-level `budgets:`
  * wrapper holds the sections (the seed's layout). Schema: docs/harness.md. */
 struct ms_budgets;
 
-int ms_budgets_load(const char *path, struct ms_budgets **out, struct ms_err *err);
+enum ms_status ms_budgets_load(const char *path, struct ms_budgets **out, struct ms_error *err);
 void ms_budgets_free(struct ms_budgets *b);
 /* The number at section.key; -ENOENT (section or key absent) or -EINVAL (not a number), with err set. */
-int ms_budgets_get(const struct ms_budgets *b, const char *section, const char *key, double *out,
-                   struct ms_err *err);
+enum ms_status ms_budgets_get(const struct ms_budgets *b, const char *section, const char *key, double *out,
+                   struct ms_error *err);
 /* 1 if section.key exists, else 0. */
 int ms_budgets_has(const struct ms_budgets *b, const char *section, const char *key);
 /* The string at section.key (numbers as written), or NULL. */
@@ -46,10 +46,10 @@ const char *ms_budgets_path(const struct ms_budgets *b);
 
 /* ---- stats.c: pytest-benchmark's statistics over per-call samples (seconds) ----
  * out->data points at `data` (not copied). -EINVAL for n == 0. */
-int ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct memsnap_bench_stats *out);
+enum ms_status ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct memsnap_bench_stats *out);
 /* Samples far above the median (modified z-score (x - median) / MAD > 14.826, hyperfine's rule, and over
  * twice the median): how many, and their share of the total time. Preempted rounds look like this. */
-int ms_stats_slow_outliers(const double *data, size_t n, size_t *count, double *share);
+enum ms_status ms_stats_slow_outliers(const double *data, size_t n, size_t *count, double *share);
 /* p in [0,1] over sorted data, linear between closest ranks. */
 double ms_stats_percentile_sorted(const double *sorted, size_t n, double p);
 
@@ -60,7 +60,7 @@ uint64_t ms_clock_thread_cpu(void *ctx);
 uint64_t ms_clock_process_cpu(void *ctx);
 /* --benchmark-timer names (pytest-benchmark's time.perf_counter, time.thread_time, time.process_time, with or
  * without "time."); canonical gets the "time.*" name. -EINVAL for others. */
-int ms_clock_by_name(const char *name, memsnap_bench_clock *clock, const char **canonical);
+enum ms_status ms_clock_by_name(const char *name, memsnap_bench_clock *clock, const char **canonical);
 /* Seconds: the smallest positive gap between two back-to-back reads (as pytest-benchmark, but bounded to
  * a few milliseconds of probing). */
 double ms_clock_precision(memsnap_bench_clock clock, void *ctx);
@@ -77,7 +77,7 @@ struct ms_calibration {
     double duration;     /* seconds for one round of that many calls */
     unsigned measurements;
 };
-int ms_calibrate(ms_calibrate_round_fn round, void *ctx, const struct ms_calibrate_opts *o,
+enum ms_status ms_calibrate(ms_calibrate_round_fn round, void *ctx, const struct ms_calibrate_opts *o,
                  struct ms_calibration *out);
 
 /* ---- result.c: one benchmark's outcome, measured here or read from a JSON file ---- */
@@ -107,9 +107,9 @@ void ms_result_run_free(struct ms_run *run);
 struct ms_result *ms_result_add(struct ms_run *run);
 const struct ms_result *ms_result_find(const struct ms_run *run, const char *fullname);
 /* Label every result with the file's short name, as pytest-benchmark labels compared rows. */
-int ms_result_set_source(struct ms_run *run, const char *path);
+enum ms_status ms_result_set_source(struct ms_run *run, const char *path);
 /* Copy samples into r->data and compute r->stats. */
-int ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uint64_t iterations);
+enum ms_status ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uint64_t iterations);
 /* A statistic by the names of the JSON file and the compare-fail grammar (min, mean, p95, ..., and the
  * per-call counts allocs, bytes, instructions, cycles); NAN if unknown or not measured. */
 double ms_result_field(const struct memsnap_bench_stats *s, const char *field);
@@ -120,9 +120,9 @@ double ms_result_field(const struct memsnap_bench_stats *s, const char *field);
  * are fewer), which the reader takes as the samples the gate ranks. */
 #define MS_JSON_QUANTILES 1000
 json_t *ms_json_from_run(const struct ms_run *run, int include_data);
-int ms_json_write(const struct ms_run *run, const char *path, int include_data, struct ms_err *err);
+enum ms_status ms_json_write(const struct ms_run *run, const char *path, int include_data, struct ms_error *err);
 /* Reads any file pytest-benchmark itself can compare; -EINVAL with "PATH: what is wrong" otherwise. */
-int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err);
+enum ms_status ms_json_read(const char *path, struct ms_run **out, struct ms_error *err);
 
 /* ---- machine.c: machine_info, commit_info, the storage machine id ---- */
 json_t *ms_machine_info(void);
@@ -132,11 +132,11 @@ void ms_machine_id(char *buf, size_t len);
 
 /* ---- storage.c: .benchmarks/<machine-id>/NNNN_<name>.json ---- */
 /* Writes run into the next NNNN under storage/<machine id>; the path written goes into saved (if not NULL). */
-int ms_storage_save(const char *storage, const struct ms_run *run, const char *name, int include_data, char *saved,
-                    size_t saved_len, struct ms_err *err);
+enum ms_status ms_storage_save(const char *storage, const struct ms_run *run, const char *name, int include_data, char *saved,
+                    size_t saved_len, struct ms_error *err);
 /* The file to compare against: spec NULL/"" = newest, digits = that NNNN prefix, else a path or a name
  * suffix. -ENOENT with err set when there is none. */
-int ms_storage_find(const char *storage, const char *spec, char *path, size_t len, struct ms_err *err);
+enum ms_status ms_storage_find(const char *storage, const char *spec, char *path, size_t len, struct ms_error *err);
 /* "<commit>_<UTC %Y%m%d_%H%M%S>[_uncommitted-changes]" */
 void ms_storage_autosave_name(const json_t *commit_info, char *buf, size_t len);
 
@@ -148,7 +148,7 @@ struct ms_mannwhitney {
     double z;      /* standardized (continuity-corrected for the approximation); < 0: first sample lower */
     double p;      /* two-sided */
 };
-int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out);
+enum ms_status ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out);
 
 /* ---- rank.c: mid-ranks with ties (shared by the rank tests) ---- */
 struct ms_rank_item {
@@ -166,7 +166,7 @@ struct ms_wilcoxon {
     double w_plus;    /* sum of the ranks of the positive differences (ties: average ranks) */
     double p_greater; /* P(W+ >= w_plus) under H0 (symmetric about 0): exact without ties, else normal */
 };
-int ms_wilcoxon_test(const double *d, size_t n, struct ms_wilcoxon *out);
+enum ms_status ms_wilcoxon_test(const double *d, size_t n, struct ms_wilcoxon *out);
 /* The distribution-free interval [x(k), x(n+1-k)] of the median of sorted[0..n): the narrowest with coverage
  * >= 95% (the whole range, with its lower coverage, when n < 6). */
 void ms_wilcoxon_median_ci(const double *sorted, size_t n, double *lo, double *hi, double *coverage);
@@ -178,7 +178,7 @@ struct ms_gate {
     double threshold;
 };
 #define MS_GATE_ALPHA_DEFAULT 0.01
-int ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_err *err);
+enum ms_status ms_gate_parse(const char *expr, struct ms_gate *out, struct ms_error *err);
 struct ms_gate_verdict {
     double change;   /* percent or seconds, as the threshold */
     int exceeded;    /* change > threshold (statistical gate on a time: or the median's change is) */
@@ -218,13 +218,13 @@ struct ms_ab_verdict {
     int exceeded, failed, unavailable;
 };
 void ms_ab_gate(const struct ms_gate *g, const double *ratios, size_t n, double alpha, struct ms_ab_verdict *v);
-/* Prints the table; returns the number of failed gates, or -errno with err set (a program failed, ...). */
-int ms_ab_run(const struct ms_ab_opts *o, FILE *out, struct ms_err *err);
+/* Prints the table; MS_GATE when a gate failed, or -errno with err set (a program failed, ...). */
+enum ms_status ms_ab_run(const struct ms_ab_opts *o, FILE *out, struct ms_error *err);
 
 /* ---- filter.c: -k expressions: words matched as substrings, and/or/not, parentheses ---- */
 /* 1 match, 0 no match, -EINVAL bad expression (err set). */
 int ms_filter_match(const char *expr, const char *name, const char *group, const char *fullname,
-                    struct ms_err *err);
+                    struct ms_error *err);
 
 /* ---- options.c: the --benchmark-* flags ---- */
 #define MS_OPTIONS_MAX_GATES 16
@@ -259,8 +259,9 @@ struct ms_options {
     const char *keyword;   /* -k */
 };
 void ms_options_defaults(struct ms_options *o);
-/* Strings point into argv. -EINVAL with err naming the flag; 1 for --help or --version (printed to out). */
-int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, struct ms_err *err);
+/* Strings point into argv. -EINVAL with err naming the flag; 1 for --help or --version (printed to out):
+ * not a status (the caller exits 0). */
+int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, struct ms_error *err);
 
 /* ---- table.c: pytest-benchmark's result table ---- */
 /* rows: results to show (current and compared), grouped with o->group_by and sorted with o->sort. */
@@ -276,13 +277,13 @@ size_t ms_compare_print(FILE *out, const struct ms_run *old, const struct ms_run
                         size_t ngates, double alpha);
 
 /* ---- histogram.c: one SVG box plot per group ---- */
-int ms_histogram_write(const char *prefix, struct ms_result *const *rows, size_t n, const char *group_by,
-                       FILE *log, struct ms_err *err);
+enum ms_status ms_histogram_write(const char *prefix, struct ms_result *const *rows, size_t n, const char *group_by,
+                       FILE *log, struct ms_error *err);
 
 /* ---- counters.c: hardware counters through perf_event_open ---- */
 struct ms_counters;
 /* NULL when the kernel does not allow them (the reason in err). */
-struct ms_counters *ms_counters_open(struct ms_err *err);
+struct ms_counters *ms_counters_open(struct ms_error *err);
 void ms_counters_start(struct ms_counters *c);
 /* Instructions and cycles since start. */
 void ms_counters_stop(struct ms_counters *c, uint64_t *instructions, uint64_t *cycles);
@@ -303,18 +304,18 @@ int ms_callgrind_running(void);
 int ms_callgrind_child(void);
 /* Runs this program again, with the same arguments, under callgrind (collection off until toggled) and
  * waits for it: returns its exit status, or -errno with err set (no valgrind: -ENOENT). */
-int ms_callgrind_rerun(int argc, char **argv, struct ms_err *err);
+enum ms_status ms_callgrind_rerun(int argc, char **argv, struct ms_error *err);
 void ms_callgrind_zero(void);
 void ms_callgrind_toggle(void);
 /* Dumps the counts collected since the last zero under `name` and reads them back. */
-int ms_callgrind_dump(const char *name, struct ms_callgrind_counts *out, struct ms_err *err);
+enum ms_status ms_callgrind_dump(const char *name, struct ms_callgrind_counts *out, struct ms_error *err);
 /* c -= overhead * times, per event, not below zero. */
 void ms_callgrind_subtract(struct ms_callgrind_counts *c, const struct ms_callgrind_counts *overhead, uint64_t times);
 void ms_callgrind_estimate(const struct ms_callgrind_counts *c, double calls, struct ms_callgrind_estimate *out);
 
 /* ---- report.c: the Markdown performance report ---- */
-/* Returns the number of budget checks that failed; -errno on I/O error. budgets may be NULL. */
-int ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets *budgets, struct ms_err *err);
+/* MS_GATE when a budget check failed; -errno on I/O error. budgets may be NULL. */
+enum ms_status ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets *budgets, struct ms_error *err);
 
 /* ---- bench_cli.c: `memsnap bench compare|report ...`; argv[0] is the subcommand. Returns the exit status. */
 int ms_bench_cli(int argc, char **argv);

@@ -35,7 +35,7 @@ static double ms_histogram_round(double v, double step)
 }
 
 static int ms_histogram_group(const char *prefix, const char *key, struct ms_result *const *rows, size_t n,
-                              FILE *log, struct ms_err *err)
+                              FILE *log, struct ms_error *err)
 {
     char safe[256], path[4096];
     snprintf(safe, sizeof safe, "%s", key ? key : "default");
@@ -49,7 +49,7 @@ static int ms_histogram_group(const char *prefix, const char *key, struct ms_res
     FILE *f = fopen(path, "w");
     if (!f) {
         int e = errno;
-        return ms_err_set(err, -e, "%s: cannot write: %s", path, strerror(e));
+        return ms_error_set(err, -e, "%s: cannot write: %s", path, strerror(e));
     }
     /* The axis spans the whiskers and every mean (a mean dragged by outliers can lie past the upper
      * whisker), widened to round tick values. */
@@ -120,7 +120,7 @@ static int ms_histogram_group(const char *prefix, const char *key, struct ms_res
     fprintf(f, "</svg>\n");
     if (fclose(f) != 0) {
         int e = errno;
-        return ms_err_set(err, -e, "%s: cannot write: %s", path, strerror(e));
+        return ms_error_set(err, -e, "%s: cannot write: %s", path, strerror(e));
     }
     if (log) {
         fprintf(log, "Generated histogram: %s\n", path);
@@ -128,13 +128,13 @@ static int ms_histogram_group(const char *prefix, const char *key, struct ms_res
     return 0;
 }
 
-int ms_histogram_write(const char *prefix, struct ms_result *const *rows, size_t n, const char *group_by, FILE *log,
-                       struct ms_err *err)
+enum ms_status ms_histogram_write(const char *prefix, struct ms_result *const *rows, size_t n, const char *group_by, FILE *log,
+                       struct ms_error *err)
 {
     char **keys = calloc(n ? n : 1, sizeof *keys);
     struct ms_result **members = calloc(n ? n : 1, sizeof *members);
     char *done = calloc(n ? n : 1, 1);
-    int rc = keys && members && done ? 0 : ms_err_set(err, -ENOMEM, "histogram: out of memory");
+    int rc = keys && members && done ? 0 : ms_error_set(err, -ENOMEM, "histogram: out of memory");
     for (size_t i = 0; !rc && i < n; i++) {
         keys[i] = ms_table_group_key(rows[i], group_by);
     }

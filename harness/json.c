@@ -108,7 +108,7 @@ json_t *ms_json_from_run(const struct ms_run *run, int include_data)
     return top;
 }
 
-int ms_json_write(const struct ms_run *run, const char *path, int include_data, struct ms_err *err)
+enum ms_status ms_json_write(const struct ms_run *run, const char *path, int include_data, struct ms_error *err)
 {
     json_t *top = ms_json_from_run(run, include_data);
     char tmp[4096];
@@ -118,7 +118,7 @@ int ms_json_write(const struct ms_run *run, const char *path, int include_data, 
     if (rc != 0 || rename(tmp, path) != 0) {
         int e = errno ? errno : EIO;
         remove(tmp);
-        return ms_err_set(err, -e, "%s: cannot write: %s", path, strerror(e));
+        return ms_error_set(err, -e, "%s: cannot write: %s", path, strerror(e));
     }
     return 0;
 }
@@ -138,10 +138,10 @@ static char *ms_json_dup_string(json_t *v)
     return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 }
 
-static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, struct ms_result *r, struct ms_err *err)
+static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, struct ms_result *r, struct ms_error *err)
 {
     if (!json_is_object(b) || !json_is_string(json_object_get(b, "name"))) {
-        return ms_err_set(err, -EINVAL, "%s: benchmarks[%zu]: not an object with a string \"name\"", path, index);
+        return ms_error_set(err, -EINVAL, "%s: benchmarks[%zu]: not an object with a string \"name\"", path, index);
     }
     r->name = ms_json_dup_string(json_object_get(b, "name"));
     r->fullname = ms_json_dup_string(json_object_get(b, "fullname"));
@@ -157,18 +157,18 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
     json_t *options = json_object_get(b, "options");
     r->options = json_is_object(options) ? json_incref(options) : json_object();
     if (!r->name || !r->fullname) {
-        return ms_err_set(err, -ENOMEM, "%s: out of memory", path);
+        return ms_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
     json_t *stats = json_object_get(b, "stats");
     if (!json_is_object(stats)) {
-        return ms_err_set(err, -EINVAL, "%s: benchmark '%s': no \"stats\" object", path, r->name);
+        return ms_error_set(err, -EINVAL, "%s: benchmark '%s': no \"stats\" object", path, r->name);
     }
     struct memsnap_bench_stats *s = &r->stats;
     static const char *required[] = {"min", "max", "mean", "stddev", "median", "iqr"};
     double *slots[] = {&s->min, &s->max, &s->mean, &s->stddev, &s->median, &s->iqr};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         if (ms_json_number(stats, required[i], slots[i])) {
-            return ms_err_set(err, -EINVAL, "%s: benchmark '%s': stats.%s is missing or not a number", path,
+            return ms_error_set(err, -EINVAL, "%s: benchmark '%s': stats.%s is missing or not a number", path,
                               r->name, required[i]);
         }
     }
@@ -176,7 +176,7 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
     json_t *iterations = json_object_get(stats, "iterations");
     if (!json_is_integer(rounds) || json_integer_value(rounds) < 0 || !json_is_integer(iterations) ||
         json_integer_value(iterations) < 1) {
-        return ms_err_set(err, -EINVAL, "%s: benchmark '%s': stats.rounds and stats.iterations must be counts",
+        return ms_error_set(err, -EINVAL, "%s: benchmark '%s': stats.rounds and stats.iterations must be counts",
                           path, r->name);
     }
     s->rounds = (size_t)json_integer_value(rounds);
@@ -213,12 +213,12 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
         size_t n = json_array_size(data);
         r->data = malloc(n * sizeof *r->data);
         if (!r->data) {
-            return ms_err_set(err, -ENOMEM, "%s: out of memory", path);
+            return ms_error_set(err, -ENOMEM, "%s: out of memory", path);
         }
         for (size_t i = 0; i < n; i++) {
             json_t *x = json_array_get(data, i);
             if (!json_is_number(x)) {
-                return ms_err_set(err, -EINVAL, "%s: benchmark '%s': stats.%s[%zu] is not a number", path,
+                return ms_error_set(err, -EINVAL, "%s: benchmark '%s': stats.%s[%zu] is not a number", path,
                                   r->name, compact ? "quantiles" : "data", i);
             }
             r->data[i] = json_number_value(x);
@@ -245,11 +245,11 @@ static int ms_json_read_benchmark(const char *path, size_t index, json_t *b, str
     return 0;
 }
 
-int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err)
+enum ms_status ms_json_read(const char *path, struct ms_run **out, struct ms_error *err)
 {
     *out = NULL;
     FILE *f;
-    int rc = ms_err_open(path, "benchmark file", &f, err);
+    int rc = ms_input_open(path, "benchmark file", &f, err);
     if (rc) {
         return rc;
     }
@@ -257,15 +257,15 @@ int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err)
     json_t *top = json_loadf(f, 0, &je);
     fclose(f);
     if (!top) {
-        return ms_err_set(err, -EINVAL, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
+        return ms_error_set(err, -EINVAL, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
     }
     json_t *list = json_object_get(top, "benchmarks");
     if (!json_is_object(top) || !json_is_array(list)) {
         json_decref(top);
-        return ms_err_set(err, -EINVAL, "%s: not a benchmark file: no \"benchmarks\" list", path);
+        return ms_error_set(err, -EINVAL, "%s: not a benchmark file: no \"benchmarks\" list", path);
     }
     struct ms_run *run = ms_result_run_new();
-    rc = run ? 0 : ms_err_set(err, -ENOMEM, "%s: out of memory", path);
+    rc = run ? 0 : ms_error_set(err, -ENOMEM, "%s: out of memory", path);
     if (!rc) {
         run->path = strdup(path);
         json_t *mi = json_object_get(top, "machine_info");
@@ -278,7 +278,7 @@ int ms_json_read(const char *path, struct ms_run **out, struct ms_err *err)
     for (size_t i = 0; !rc && i < json_array_size(list); i++) {
         struct ms_result *r = ms_result_add(run);
         rc = r ? ms_json_read_benchmark(path, i, json_array_get(list, i), r, err)
-               : ms_err_set(err, -ENOMEM, "%s: out of memory", path);
+               : ms_error_set(err, -ENOMEM, "%s: out of memory", path);
     }
     json_decref(top);
     if (rc) {

@@ -37,7 +37,7 @@ static int ms_mannwhitney_exact(size_t n1, size_t n, double u, double *p)
     return 0;
 }
 
-int ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out)
+enum ms_status ms_mannwhitney_test(const double *a, size_t na, const double *b, size_t nb, struct ms_mannwhitney *out)
 {
     if (na == 0 || nb == 0) {
         return -EINVAL;

@@ -58,13 +58,13 @@ void ms_options_defaults(struct ms_options *o)
     o->alpha = MS_GATE_ALPHA_DEFAULT;
 }
 
-static int ms_options_number(const char *flag, const char *v, double lo, double *out, struct ms_err *err)
+static int ms_options_number(const char *flag, const char *v, double lo, double *out, struct ms_error *err)
 {
     char *end;
     errno = 0;
     double d = strtod(v, &end);
     if (!*v || *end || errno || !isfinite(d) || d < lo) {
-        return ms_err_set(err, -EINVAL, "%s: '%s' is not a number >= %g", flag, v, lo);
+        return ms_error_set(err, -EINVAL, "%s: '%s' is not a number >= %g", flag, v, lo);
     }
     *out = d;
     return 0;
@@ -80,10 +80,10 @@ static int ms_options_list_has(const char *const *list, const char *word)
     return 0;
 }
 
-static int ms_options_check_columns(struct ms_options *o, const char *value, struct ms_err *err)
+static int ms_options_check_columns(struct ms_options *o, const char *value, struct ms_error *err)
 {
     if (strlen(value) >= sizeof o->columns_buf) {
-        return ms_err_set(err, -EINVAL, "--benchmark-columns: list too long");
+        return ms_error_set(err, -EINVAL, "--benchmark-columns: list too long");
     }
     char *list = strcpy(o->columns_buf, value);
     static const char *known[] = {"min",  "max",  "mean",   "stddev", "median",       "iqr",
@@ -92,24 +92,24 @@ static int ms_options_check_columns(struct ms_options *o, const char *value, str
     o->ncolumns = 0;
     for (char *save = NULL, *c = strtok_r(list, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
         if (!ms_options_list_has(known, c)) {
-            return ms_err_set(err, -EINVAL, "--benchmark-columns: unknown column '%s'", c);
+            return ms_error_set(err, -EINVAL, "--benchmark-columns: unknown column '%s'", c);
         }
         if (o->ncolumns == MS_OPTIONS_MAX_COLUMNS) {
-            return ms_err_set(err, -EINVAL, "--benchmark-columns: too many columns");
+            return ms_error_set(err, -EINVAL, "--benchmark-columns: too many columns");
         }
         o->columns[o->ncolumns++] = c;
     }
     return 0;
 }
 
-static int ms_options_check_group_by(const char *v, struct ms_err *err)
+static int ms_options_check_group_by(const char *v, struct ms_error *err)
 {
     static const char *known[] = {"group", "name", "func", "fullname", "fullfunc", "param", NULL};
     char buf[256];
     snprintf(buf, sizeof buf, "%s", v);
     for (char *save = NULL, *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
         if (!ms_options_list_has(known, g) && strncmp(g, "param:", 6) != 0) {
-            return ms_err_set(err, -EINVAL, "--benchmark-group-by: unknown key '%s'", g);
+            return ms_error_set(err, -EINVAL, "--benchmark-group-by: unknown key '%s'", g);
         }
     }
     return 0;
@@ -149,7 +149,7 @@ static const struct {
     {"-k", MS_ARG_REQUIRED},
 };
 
-static int ms_options_apply(struct ms_options *o, const char *flag, char *v, struct ms_err *err)
+static int ms_options_apply(struct ms_options *o, const char *flag, char *v, struct ms_error *err)
 {
     double d;
     int rc = 0;
@@ -174,7 +174,7 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
     } else if (strcmp(flag, "--benchmark-min-rounds") == 0) {
         if (!(rc = ms_options_number(flag, v, 1, &d, err))) {
             if (d != floor(d) || d > 1e9) {
-                return ms_err_set(err, -EINVAL, "%s: '%s' is not a whole number of rounds", flag, v);
+                return ms_error_set(err, -EINVAL, "%s: '%s' is not a whole number of rounds", flag, v);
             }
             o->min_rounds = (int)d;
         }
@@ -189,7 +189,7 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
                    strcmp(v, "auto") == 0) {
             o->warmup = 0; /* auto: warm up only under a JIT, as pytest-benchmark; C has none */
         } else {
-            return ms_err_set(err, -EINVAL, "%s: '%s' is not on, off or auto", flag, v);
+            return ms_error_set(err, -EINVAL, "%s: '%s' is not on, off or auto", flag, v);
         }
     } else if (strcmp(flag, "--benchmark-warmup-iterations") == 0) {
         if (!(rc = ms_options_number(flag, v, 0, &d, err))) {
@@ -201,7 +201,7 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
             o->timer = "callgrind.instructions";
             o->timer_clock = ms_clock_monotonic;
         } else if (ms_clock_by_name(v, &o->timer_clock, &o->timer) != 0) {
-            return ms_err_set(err, -EINVAL,
+            return ms_error_set(err, -EINVAL,
                               "%s: unknown timer '%s' (perf_counter, thread_time, process_time, instructions)", flag,
                               v);
         }
@@ -211,7 +211,7 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
     } else if (strcmp(flag, "--benchmark-sort") == 0) {
         static const char *sorts[] = {"min", "max", "mean", "stddev", "name", "fullname", NULL};
         if (!ms_options_list_has(sorts, v)) {
-            return ms_err_set(err, -EINVAL, "%s: unknown column '%s' (min|max|mean|stddev|name|fullname)", flag, v);
+            return ms_error_set(err, -EINVAL, "%s: unknown column '%s' (min|max|mean|stddev|name|fullname)", flag, v);
         }
         o->sort = v;
     } else if (strcmp(flag, "--benchmark-columns") == 0) {
@@ -220,7 +220,7 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
         o->json_path = v;
     } else if (strcmp(flag, "--benchmark-save") == 0) {
         if (!*v || strchr(v, '/')) {
-            return ms_err_set(err, -EINVAL, "%s: '%s' is not a plain name", flag, v);
+            return ms_error_set(err, -EINVAL, "%s: '%s' is not a plain name", flag, v);
         }
         o->save = v;
     } else if (strcmp(flag, "--benchmark-storage") == 0) {
@@ -230,13 +230,13 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
         o->compare_spec = v && *v ? v : NULL;
     } else if (strcmp(flag, "--benchmark-compare-fail") == 0) {
         if (o->ngates == MS_OPTIONS_MAX_GATES) {
-            return ms_err_set(err, -EINVAL, "%s: too many expressions", flag);
+            return ms_error_set(err, -EINVAL, "%s: too many expressions", flag);
         }
         rc = ms_gate_parse(v, &o->gates[o->ngates], err);
         o->ngates += rc == 0;
     } else if (strcmp(flag, "--benchmark-compare-alpha") == 0) {
         if (!(rc = ms_options_number(flag, v, 0, &o->alpha, err)) && (o->alpha <= 0 || o->alpha > 1)) {
-            return ms_err_set(err, -EINVAL, "%s: '%s' is not in (0, 1]", flag, v);
+            return ms_error_set(err, -EINVAL, "%s: '%s' is not in (0, 1]", flag, v);
         }
     } else if (strcmp(flag, "--benchmark-histogram") == 0) {
         o->histogram = v && *v ? v : "benchmark";
@@ -246,7 +246,7 @@ static int ms_options_apply(struct ms_options *o, const char *flag, char *v, str
     return rc;
 }
 
-int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, struct ms_err *err)
+int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, struct ms_error *err)
 {
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
@@ -271,17 +271,17 @@ int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, str
                 o->keyword = a + 2;
                 continue;
             }
-            return ms_err_set(err, -EINVAL, "unknown option '%s' (see --help)", a);
+            return ms_error_set(err, -EINVAL, "unknown option '%s' (see --help)", a);
         }
         const char *flag = ms_options_flags[f].name;
         char *v = eq ? eq + 1 : NULL;
         enum ms_options_arg kind = ms_options_flags[f].arg;
         if (kind == MS_ARG_NONE && v) {
-            return ms_err_set(err, -EINVAL, "%s takes no value", flag);
+            return ms_error_set(err, -EINVAL, "%s takes no value", flag);
         }
         if (kind == MS_ARG_REQUIRED && !v) {
             if (i + 1 >= argc) {
-                return ms_err_set(err, -EINVAL, "%s needs a value", flag);
+                return ms_error_set(err, -EINVAL, "%s needs a value", flag);
             }
             v = argv[++i];
         }
@@ -299,10 +299,10 @@ int ms_options_parse(struct ms_options *o, int argc, char **argv, FILE *out, str
         }
     }
     if (o->ngates && !o->compare) {
-        return ms_err_set(err, -EINVAL, "--benchmark-compare-fail requires valid --benchmark-compare");
+        return ms_error_set(err, -EINVAL, "--benchmark-compare-fail requires valid --benchmark-compare");
     }
     if (o->skip && o->only) {
-        return ms_err_set(err, -EINVAL, "cannot use both --benchmark-skip and --benchmark-only");
+        return ms_error_set(err, -EINVAL, "cannot use both --benchmark-skip and --benchmark-only");
     }
     return 0;
 }

@@ -60,7 +60,7 @@ static void ms_report_line(FILE *out, struct ms_report_tally *t, int pass, const
 
 /* Checks one section; returns -1 (some check failed), 1 (all passed), 0 (nothing checkable). Writes the lines. */
 static int ms_report_section(FILE *out, const struct ms_run *run, const struct ms_budgets *b, size_t si,
-                             struct ms_report_tally *t, struct ms_err *err)
+                             struct ms_report_tally *t, struct ms_error *err)
 {
     const char *sec = ms_budgets_section_name(b, si);
     const char *bench = ms_budgets_get_string(b, sec, "benchmark");
@@ -140,7 +140,7 @@ static int ms_report_section(FILE *out, const struct ms_run *run, const struct m
     return t->failed > before_failed ? -1 : 1;
 }
 
-int ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets *budgets, struct ms_err *err)
+enum ms_status ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets *budgets, struct ms_error *err)
 {
     const json_t *mi = run->machine_info, *ci = run->commit_info;
     const json_t *cpu = json_object_get(mi, "cpu");
@@ -175,7 +175,7 @@ int ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets
         if (req) {
             fclose(req);
         }
-        return ms_err_set(err, -ENOMEM, "report: out of memory");
+        return ms_error_set(err, -ENOMEM, "report: out of memory");
     }
     for (size_t si = 0; budgets && si < ms_budgets_section_count(budgets); si++) {
         int v = ms_report_section(req, run, budgets, si, &tally, err);
@@ -218,5 +218,5 @@ int ms_report_write(FILE *out, const struct ms_run *run, const struct ms_budgets
     }
     free(verdict);
     fclose(req);
-    return tally.failed;
+    return tally.failed ? MS_GATE : MS_OK;
 }

@@ -59,7 +59,7 @@ const struct ms_result *ms_result_find(const struct ms_run *run, const char *ful
     return NULL;
 }
 
-int ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uint64_t iterations)
+enum ms_status ms_result_set_samples(struct ms_result *r, const double *data, size_t n, uint64_t iterations)
 {
     double *copy = malloc((n ? n : 1) * sizeof *copy);
     if (!copy) {
@@ -119,7 +119,7 @@ double ms_result_field(const struct memsnap_bench_stats *s, const char *field)
     return NAN;
 }
 
-int ms_result_set_source(struct ms_run *run, const char *path)
+enum ms_status ms_result_set_source(struct ms_run *run, const char *path)
 {
     /* pytest-benchmark's short name: the file name without its extension, 12 characters at most */
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;

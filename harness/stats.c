@@ -51,7 +51,7 @@ double ms_stats_percentile_sorted(const double *d, size_t n, double p)
     return d[lo] + (d[lo + 1] - d[lo]) * frac;
 }
 
-int ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct memsnap_bench_stats *out)
+enum ms_status ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct memsnap_bench_stats *out)
 {
     memset(out, 0, sizeof *out);
     if (n == 0) {
@@ -115,7 +115,7 @@ int ms_stats_compute(const double *data, size_t n, uint64_t iterations, struct m
     return 0;
 }
 
-int ms_stats_slow_outliers(const double *data, size_t n, size_t *count, double *share)
+enum ms_status ms_stats_slow_outliers(const double *data, size_t n, size_t *count, double *share)
 {
     *count = 0;
     *share = 0;

@@ -41,21 +41,21 @@ static int ms_storage_number(const char *name)
     return (name[0] - '0') * 1000 + (name[1] - '0') * 100 + (name[2] - '0') * 10 + (name[3] - '0');
 }
 
-int ms_storage_save(const char *storage, const struct ms_run *run, const char *name, int include_data, char *saved,
-                    size_t saved_len, struct ms_err *err)
+enum ms_status ms_storage_save(const char *storage, const struct ms_run *run, const char *name, int include_data, char *saved,
+                    size_t saved_len, struct ms_error *err)
 {
     char id[128], dir[4096], path[8192];
     ms_machine_id(id, sizeof id);
     snprintf(dir, sizeof dir, "%s/%s", storage, id);
     int rc = ms_storage_mkdirs(dir);
     if (rc) {
-        return ms_err_set(err, rc, "%s: cannot create: %s", dir, strerror(-rc));
+        return ms_error_set(err, rc, "%s: cannot create: %s", dir, strerror(-rc));
     }
     int highest = 0;
     DIR *d = opendir(dir);
     if (!d) {
         int e = errno;
-        return ms_err_set(err, -e, "%s: cannot read: %s", dir, strerror(e));
+        return ms_error_set(err, -e, "%s: cannot read: %s", dir, strerror(e));
     }
     for (struct dirent *e; (e = readdir(d));) {
         int n = ms_storage_number(e->d_name);
@@ -65,10 +65,10 @@ int ms_storage_save(const char *storage, const struct ms_run *run, const char *n
     }
     closedir(d);
     if (highest >= 9999) {
-        return ms_err_set(err, -ENOSPC, "%s: run numbers exhausted (9999)", dir);
+        return ms_error_set(err, -ENOSPC, "%s: run numbers exhausted (9999)", dir);
     }
     if ((size_t)snprintf(path, sizeof path, "%s/%04d_%s.json", dir, highest + 1, name) >= sizeof path) {
-        return ms_err_set(err, -ENAMETOOLONG, "%s: name too long", dir);
+        return ms_error_set(err, -ENAMETOOLONG, "%s: name too long", dir);
     }
     rc = ms_json_write(run, path, include_data, err);
     if (!rc && saved) {
@@ -77,7 +77,7 @@ int ms_storage_save(const char *storage, const struct ms_run *run, const char *n
     return rc;
 }
 
-int ms_storage_find(const char *storage, const char *spec, char *path, size_t len, struct ms_err *err)
+enum ms_status ms_storage_find(const char *storage, const char *spec, char *path, size_t len, struct ms_error *err)
 {
     struct stat st;
     if (spec && *spec && stat(spec, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -89,7 +89,7 @@ int ms_storage_find(const char *storage, const char *spec, char *path, size_t le
     snprintf(dir, sizeof dir, "%s/%s", storage, id);
     DIR *d = opendir(dir);
     if (!d) {
-        return ms_err_set(err, -ENOENT, "Can't compare. No benchmark files in '%s'", dir);
+        return ms_error_set(err, -ENOENT, "Can't compare. No benchmark files in '%s'", dir);
     }
     int best = -1;
     char best_name[1024] = "";
@@ -120,7 +120,7 @@ int ms_storage_find(const char *storage, const char *spec, char *path, size_t le
     }
     closedir(d);
     if (best < 0) {
-        return ms_err_set(err, -ENOENT, "Can't compare. No benchmark files in '%s'%s%s%s", dir,
+        return ms_error_set(err, -ENOENT, "Can't compare. No benchmark files in '%s'%s%s%s", dir,
                           slen ? " match '" : "", slen ? spec : "", slen ? "'" : "");
     }
     snprintf(path, len, "%s/%s", dir, best_name);

@@ -30,7 +30,7 @@ static int ms_wilcoxon_exact(size_t n, double w, double *p)
     return 0;
 }
 
-int ms_wilcoxon_test(const double *d, size_t n, struct ms_wilcoxon *out)
+enum ms_status ms_wilcoxon_test(const double *d, size_t n, struct ms_wilcoxon *out)
 {
     struct ms_rank_item *it = malloc((n ? n : 1) * sizeof *it);
     if (!it) {

@@ -17,8 +17,9 @@
  *         return status;
  *     }
  *
- * Error convention: functions returning int give 0 or a negative errno value, except memsnap_bench_run,
- * which returns a process exit status (0 ok, 1 a compare-fail gate failed, 2 bad flags or files).
+ * Error convention: functions returning int give 0 or a negative errno value (the library's own results,
+ * passed through as plain int), except memsnap_bench_run, which returns a process exit status (0 ok, 1 a
+ * compare-fail gate failed, 2 bad flags or files).
  * Nothing here is thread-safe: one session per thread.
  */
 #ifndef MEMSNAP_BENCH_H

@@ -64,7 +64,7 @@ static void ab_gate_on_paired_ratios(void **state)
 {
     (void)state;
     struct ms_gate g;
-    struct ms_err err;
+    struct ms_error err;
     struct ms_ab_verdict v;
     assert_int_equal(ms_gate_parse("median:5%", &g, &err), 0);
     /* +25% in every round, with round-to-round noise: fails, p = 2^-10 */

@@ -39,7 +39,7 @@ static void budgets_read_seed_layout(void **state)
                                "  cache_speedup:\n"
                                "    min_ratio: 1.5e1\n");
     struct ms_budgets *b;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_budgets_load(p, &b, &err), 0);
     double v = 0;
     assert_int_equal(ms_budgets_get(b, "single_transaction", "max_mean", &v, &err), 0);
@@ -65,7 +65,7 @@ static void budgets_read_flat_layout(void **state)
     (void)state;
     const char *p = write_file("flat.yml", "version: 1\nbatch_100:\n  max_mean: 250.5\n  min_throughput: 400\n");
     struct ms_budgets *b;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_budgets_load(p, &b, &err), 0);
     double v = 0;
     assert_int_equal(ms_budgets_get(b, "batch_100", "max_mean", &v, &err), 0);
@@ -78,7 +78,7 @@ static void budgets_missing_file_names_the_file(void **state)
 {
     (void)state;
     struct ms_budgets *b = (struct ms_budgets *)1;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_budgets_load("/nonexistent/budgets.yml", &b, &err), -ENOENT);
     assert_null(b);
     assert_non_null(strstr(err.msg, "/nonexistent/budgets.yml: cannot open"));
@@ -89,7 +89,7 @@ static void budgets_malformed_yaml_names_the_line(void **state)
     (void)state;
     const char *p = write_file("bad.yml", "budgets:\n  a:\n    max_mean: 1\n  b: [1, 2\n  c: 3\n");
     struct ms_budgets *b;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_budgets_load(p, &b, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "bad.yml:"));
     assert_non_null(strstr(err.msg, "malformed YAML"));
@@ -102,7 +102,7 @@ static void budgets_missing_key_names_section_and_key(void **state)
     (void)state;
     const char *p = write_file("keys.yml", "budgets:\n  single:\n    max_mean: 1\n");
     struct ms_budgets *b;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_budgets_load(p, &b, &err), 0);
     double v;
     assert_int_equal(ms_budgets_get(b, "single", "max_stddev", &v, &err), -ENOENT);
@@ -117,7 +117,7 @@ static void budgets_non_numeric_value_is_an_error_with_line(void **state)
     (void)state;
     const char *p = write_file("nan.yml", "single:\n  max_mean: 1\n  max_stddev: ten\n  max_kb: \"5\"\n");
     struct ms_budgets *b;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_budgets_load(p, &b, &err), 0);
     double v;
     assert_int_equal(ms_budgets_get(b, "single", "max_stddev", &v, &err), -EINVAL);
@@ -131,7 +131,7 @@ static void budgets_nested_value_is_rejected_at_load(void **state)
     (void)state;
     const char *p = write_file("nested.yml", "single:\n  max_mean:\n    - 1\n");
     struct ms_budgets *b;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_budgets_load(p, &b, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "nested.yml:2: single.max_mean: value must be a number or a string"));
     p = write_file("list.yml", "- 1\n- 2\n");

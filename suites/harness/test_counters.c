@@ -7,7 +7,7 @@
 
 int main(void)
 {
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     struct ms_counters *c = ms_counters_open(&err);
     if (!c) {
         fprintf(stderr, "skip: %s\n", err.msg);

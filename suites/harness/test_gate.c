@@ -17,7 +17,7 @@ static void gate_parses_pytest_benchmark_grammar(void **state)
 {
     (void)state;
     struct ms_gate g;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_gate_parse("mean:10%", &g, &err), 0);
     assert_string_equal(g.field, "mean");
     assert_true(g.percent && g.threshold == 10);
@@ -117,7 +117,7 @@ static void gate_needs_threshold_and_significance(void **state)
     fill(&rx, outlier, 30);
     fill(&rf, faster, 30);
     struct ms_gate g;
-    struct ms_err err;
+    struct ms_error err;
     assert_int_equal(ms_gate_parse("mean:10%", &g, &err), 0);
     struct ms_gate_verdict v;
 
@@ -196,7 +196,7 @@ static void gate_sees_a_shift_behind_a_mean_dragged_by_outliers(void **state)
     fill(&ra, same, 40);
     fill(&rs, slower, 40);
     struct ms_gate g;
-    struct ms_err err;
+    struct ms_error err;
     assert_int_equal(ms_gate_parse("mean:10%", &g, &err), 0);
     struct ms_gate_verdict v;
 
@@ -236,7 +236,7 @@ static void gate_on_counts_per_call(void **state)
     fill(&old, d, 5);
     fill(&cur, d, 5);
     struct ms_gate g;
-    struct ms_err err;
+    struct ms_error err;
     struct ms_gate_verdict v;
     assert_int_equal(ms_gate_parse("allocs:0%", &g, &err), 0);
     ms_gate_check(&g, &old, &cur, 0.01, &v);
@@ -281,7 +281,7 @@ static void gate_on_counts_per_call(void **state)
 static void filter_matches_like_pytest_k(void **state)
 {
     (void)state;
-    struct ms_err err;
+    struct ms_error err;
     assert_int_equal(ms_filter_match("fnv", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 1);
     assert_int_equal(ms_filter_match("FNV", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 1);
     assert_int_equal(ms_filter_match("sort", "fnv1a[4]", "hashing", "p::fnv1a[4]", &err), 0);
@@ -299,7 +299,7 @@ static void options_parse_pytest_benchmark_flags(void **state)
 {
     (void)state;
     struct ms_options o;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     FILE *null = fopen("/dev/null", "w");
     ms_options_defaults(&o);
     char *argv[] = {"p", "--benchmark-min-time=0.001", "--benchmark-max-time", "2", "--benchmark-min-rounds=9",

@@ -69,7 +69,7 @@ static void json_round_trip_keeps_every_field(void **state)
 {
     (void)state;
     struct ms_run *run = sample_run();
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     const char *p = path_in("rt.json");
     assert_int_equal(ms_json_write(run, p, 1, &err), 0);
     struct ms_run *back;
@@ -139,7 +139,7 @@ static void json_reads_the_smallest_file_pytest_benchmark_reads(void **state)
                                "            \"median\": 6.61e-07, \"iqr\": 1.0e-08, \"outliers\": \"242;8843\",\n"
                                "            \"rounds\": 174490, \"iterations\": 1}}]}\n");
     struct ms_run *run;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_json_read(p, &run, &err), 0);
     const struct ms_result *r = &run->results[0];
     assert_string_equal(r->fullname, "test_sum");
@@ -156,7 +156,7 @@ static void json_bad_files_get_one_clear_line(void **state)
 {
     (void)state;
     struct ms_run *run;
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     assert_int_equal(ms_json_read(path_in("absent.json"), &run, &err), -ENOENT);
     assert_non_null(strstr(err.msg, "absent.json"));
     const char *p = write_text("broken.json", "{\"benchmarks\": [\n  {\"name\": }\n]}\n");
@@ -181,7 +181,7 @@ static void storage_numbers_runs_and_finds_them(void **state)
 {
     (void)state;
     struct ms_run *run = sample_run();
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     char saved[4096], found[4096], id[128];
     const char *store = path_in("store");
     ms_machine_id(id, sizeof id);
@@ -237,7 +237,7 @@ static void json_compact_quantiles_instead_of_every_sample(void **state)
     b->fullname = strdup("p::x");
     assert_int_equal(ms_result_set_samples(a, d, N, 1), 0);
     assert_int_equal(ms_result_set_samples(b, slow, N, 1), 0);
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     const char *full = path_in("full.json"), *compact = path_in("compact.json"), *compact2 = path_in("compact2.json");
     assert_int_equal(ms_json_write(run, full, 1, &err), 0);
     assert_int_equal(ms_json_write(run, compact, 0, &err), 0);
@@ -299,7 +299,7 @@ static void histogram_ticks_round_and_means_inside_the_axis(void **state)
     assert_int_equal(ms_result_set_samples(a, d, 200, 1), 0);
     assert_true(a->stats.mean > a->stats.hd15iqr * 1.5);
     struct ms_result *rows[] = {a};
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     char prefix[512];
     snprintf(prefix, sizeof prefix, "%s/h", dir);
     assert_int_equal(ms_histogram_write(prefix, rows, 1, "group", NULL, &err), 0);

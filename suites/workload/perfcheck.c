@@ -45,7 +45,7 @@ const char *perfcheck_budgets_path(int argc, char **argv)
 
 enum perfcheck_status perfcheck_load(const char *path, struct ms_budgets **out, struct perfcheck_report *r)
 {
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     *r = (struct perfcheck_report){{0}, 0};
     if (ms_budgets_load(path, out, &err) != 0) {
         snprintf(r->msg, sizeof r->msg, "%s", err.msg);
@@ -58,7 +58,7 @@ enum perfcheck_status perfcheck_load(const char *path, struct ms_budgets **out, 
 static int perfcheck_budget(const struct ms_budgets *b, const char *section, const char *key, double *v,
                             struct perfcheck_report *r)
 {
-    struct ms_err err = {{0}};
+    struct ms_error err = {{0}};
     if (ms_budgets_get(b, section, key, v, &err) != 0) {
         snprintf(r->msg, sizeof r->msg, "%s", err.msg);
         return -1;
