@@ -34,16 +34,6 @@ bool ms_grow(void *array, size_t *cap, size_t need, size_t size, size_t min);
 /* T *v; size_t cap; if (!MS_GROW(v, cap, n + 1, 16)) ... */
 #define MS_GROW(v, cap, need, min) ms_grow(&(v), &(cap), (need), sizeof *(v), (min))
 
-/* ---- file.c: input files ---------------------------------------------------------------------------- */
-
-/* Opens path read-only when it is a regular file (a FIFO, device or directory is refused without
- * blocking); *size (may be NULL) gets its size. fd, or -errno: -ENODEV for not a regular file. */
-int ms_file_open_regular(const char *path, uint64_t *size);
-/* The same as a stdio stream; NULL with errno set. */
-FILE *ms_file_fopen_regular(const char *path, uint64_t *size);
-/* strerror, with ENODEV said as "not a regular file". */
-const char *ms_file_strerror(int e);
-
 /* ---- map.c: byte-key hash map --------------------------------------------------------------------- */
 
 /* Map from byte strings to uint32 values (open addressing, keys copied). */

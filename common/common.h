@@ -12,6 +12,8 @@
 #define MS_COMMON_H
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 
 enum ms_status {
     MS_OK = 0,
@@ -31,5 +33,15 @@ enum ms_status ms_error_set(struct ms_error *err, enum ms_status r, const char *
     __attribute__((format(printf, 3, 4)));
 /* Exit status for a result (0, 1 or 2). */
 int ms_error_exit_status(enum ms_status r);
+
+/* ---- file.c: input files (both libraries open the files a user names alike) ------------------------ */
+
+/* Opens path read-only when it is a regular file (a FIFO, device or directory is refused without
+ * blocking); *size (may be NULL) gets its size. fd, or -errno: -ENODEV for not a regular file. */
+int ms_file_open_regular(const char *path, uint64_t *size);
+/* The same as a stdio stream; NULL with errno set. */
+FILE *ms_file_fopen_regular(const char *path, uint64_t *size);
+/* strerror, with ENODEV said as "not a regular file". */
+const char *ms_file_strerror(int e);
 
 #endif /* MS_COMMON_H */

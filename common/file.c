@@ -1,6 +1,6 @@
 /* Opening input files named by arguments or by snapshots: only regular files. A FIFO would block open()
  * before any check could run, and a device or /proc file has no size to trust. */
-#include "analyze.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
