@@ -342,11 +342,9 @@ MS_HIDDEN uint64_t ms_tracker_start_ns(void);
 /* The pid the tracker belongs to (updated in fork children). */
 MS_HIDDEN pid_t ms_tracker_pid(void);
 MS_HIDDEN void ms_tracker_after_fork_child(void);
-/* Have the next allocation call (outside the guard, on any thread) run ms_trigger_run_deferred first. */
+/* Have the next allocation call (outside the guard) run ms_trigger_run_deferred first. For a fork child:
+ * the sampled fast path of the calling thread only is turned off until then. */
 MS_HIDDEN void ms_tracker_defer_work(void);
-/* 1 while recording is on (no deferred work waiting) in sampled mode: the fast path (end of this header)
- * may serve calls. One flag, so that exact mode pays one test for it. */
-MS_HIDDEN extern int ms_tracker_fast;
 /* A call the sampled fast path made whose real allocation failed (the call itself is counted). */
 MS_HIDDEN void ms_tracker_fast_failed(void);
 
@@ -802,7 +800,7 @@ struct ms_thread {
     union {
         struct {
             int guard;    /* inside the profiler: allocations pass straight through */
-            int slotless; /* 1 until the thread claimed its slot, and again once it gave it back */
+            int hooked;   /* 1: all calls go to the hook (exact mode, no slot yet or any more, work deferred) */
         };
         uint64_t blocked; /* both in one word: 0 lets the sampled fast path (tracker.c) serve the thread */
     };
@@ -866,12 +864,12 @@ static inline void ms_tracker_fast_count(struct ms_thread_slot *s, int kind)
 /* 1 and *out when malloc(size) was served here (not sampled), 0: call the hook. */
 static inline int ms_tracker_fast_malloc(size_t size, int kind, void **out)
 {
-    if (!__atomic_load_n(&ms_tracker_fast, __ATOMIC_RELAXED)) {
+    struct ms_thread *t = ms_thread_self();
+    if (t->blocked != 0) {
         return 0;
     }
-    struct ms_thread *t = ms_thread_self();
     uint64_t left = (uint64_t)t->sample_left; /* 0 until the thread's first draw */
-    if (MS_LIKELY(left > size) && MS_LIKELY(t->blocked == 0)) {
+    if (MS_LIKELY(left > size)) {
         t->sample_left = (int64_t)(left - size);
         ms_tracker_fast_count(t->slot, kind);
         void *p = ms_real.malloc(size);
@@ -887,11 +885,8 @@ static inline int ms_tracker_fast_malloc(size_t size, int kind, void **out)
 /* 1 when free(p) was done here (p is no sampled block), 0: call the hook. */
 static inline int ms_tracker_fast_free(void *p, int kind)
 {
-    if (!__atomic_load_n(&ms_tracker_fast, __ATOMIC_RELAXED) || ms_heapmap_maybe_sampled(p)) {
-        return 0;
-    }
     struct ms_thread *t = ms_thread_self();
-    if (MS_LIKELY(t->blocked == 0)) {
+    if (t->blocked == 0 && MS_LIKELY(!ms_heapmap_maybe_sampled(p))) {
         ms_tracker_fast_count(t->slot, kind);
         ms_real.free(p);
         return 1;

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 
-__thread struct ms_thread ms_thread_tls __attribute__((tls_model("initial-exec"))) = {.slotless = 1};
+__thread struct ms_thread ms_thread_tls __attribute__((tls_model("initial-exec"))) = {.hooked = 1};
 
 /* Static, never freed: a thread summing over the slots never reads memory that went away with a thread. */
 static struct ms_thread_slot thread_slots[MS_THREAD_SLOTS];
@@ -41,7 +41,7 @@ static void thread_release(void *arg)
     int g = t->guard;
     t->guard = 1;
     t->slot = MS_THREAD_NO_SLOT;
-    t->slotless = 1;
+    t->hooked = 1;
     ms_sites_cache_release(&s->counts, 1);
     /* No room in the table: the block stays listed in the slot, which is then never reused. */
     __atomic_store_n(&s->taken, ms_heapmap_hold_release(&s->hold, 0) == 0 ? THREAD_FREE : THREAD_HOLDING,
@@ -94,7 +94,6 @@ __attribute__((noinline, cold)) struct ms_thread_slot *ms_thread_claim(struct ms
             ms_dwarf_memo_start(&s->memo);
             ms_kept_start(&s->kept);
             t->slot = s;
-            t->slotless = 0;
             break;
         }
     }

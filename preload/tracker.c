@@ -17,7 +17,6 @@
 enum { TRACKER_OFF = 0, TRACKER_ON = 1, TRACKER_DISABLED = 2, TRACKER_DEFERRED = 3, TRACKER_STARTING = 4 };
 
 static int tracker_state;
-int ms_tracker_fast;
 static uint64_t tracker_unknown_frees;
 static uint64_t tracker_failed;
 static uint64_t tracker_untracked;
@@ -43,22 +42,18 @@ int ms_tracker_active(void)
     return state == TRACKER_ON || state == TRACKER_DEFERRED;
 }
 
-/* ms_tracker_fast follows the state after each change of it. Whoever changed the state last also writes
- * the flag last: each writer checks after its store that the state it read is still there. */
-static void tracker_fast_follow(void)
+/* ms_thread.hooked for thread t (the caller): 0 when its calls may take the sampled fast path. */
+static int tracker_hooked(const struct ms_thread *t)
 {
-    int state;
-    do {
-        state = __atomic_load_n(&tracker_state, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&ms_tracker_fast, state == TRACKER_ON && ms_config.sample != 0, __ATOMIC_SEQ_CST);
-    } while (__atomic_load_n(&tracker_state, __ATOMIC_SEQ_CST) != state);
+    return !(ms_config.sample && (uintptr_t)t->slot > (uintptr_t)MS_THREAD_NO_SLOT &&
+             __atomic_load_n(&tracker_state, __ATOMIC_ACQUIRE) == TRACKER_ON);
 }
 
 void ms_tracker_defer_work(void)
 {
     int on = TRACKER_ON;
     __atomic_compare_exchange_n(&tracker_state, &on, TRACKER_DEFERRED, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-    tracker_fast_follow();
+    ms_thread_self()->hooked = 1;
 }
 
 __attribute__((noinline, cold)) static int tracker_run_deferred(void)
@@ -66,7 +61,8 @@ __attribute__((noinline, cold)) static int tracker_run_deferred(void)
     int deferred = TRACKER_DEFERRED;
     if (__atomic_compare_exchange_n(&tracker_state, &deferred, TRACKER_ON, 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_RELAXED)) {
-        tracker_fast_follow();
+        struct ms_thread *t = ms_thread_self();
+        t->hooked = tracker_hooked(t);
         int e = errno;
         int g = ms_tracker_enter();
         ms_trigger_run_deferred();
@@ -142,6 +138,7 @@ static int tracker_sampled(struct ms_thread *t, size_t size)
     while (t->sample_left <= 0) {
         t->sample_left += tracker_next_gap(t);
     }
+    t->hooked = tracker_hooked(t); /* and again at each sample: whatever kept it on has passed */
     return 1;
 }
 
@@ -225,7 +222,10 @@ static inline __attribute__((always_inline)) void tracker_record(struct ms_threa
     }
     if (ms_config.sample) {
         if (!tracker_sampled(t, size)) {
-            tracker_count(t, kind);
+            tracker_count(t, kind); /* claims the thread's slot on its first call */
+            if (MS_UNLIKELY(t->hooked)) {
+                t->hooked = tracker_hooked(t); /* from now on, its calls can skip the hook */
+            }
             return;
         }
         ms_heapmap_sampled_add(p); /* before the block enters the map */
@@ -291,7 +291,6 @@ static void tracker_init(void)
     }
     ms_unwind_init((enum ms_unwind_mode)ms_config.unwind);
     __atomic_store_n(&tracker_state, ms_config.enabled ? TRACKER_ON : TRACKER_DISABLED, __ATOMIC_RELEASE);
-    tracker_fast_follow();
     ms_trigger_init();
     ms_tracker_leave(g);
 }

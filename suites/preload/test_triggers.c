@@ -202,21 +202,34 @@ static void signal_wakes_the_helper_thread_to_snapshot(void **state)
     run_cleanup(&r);
 }
 
-static void fork_child_answers_the_signal_with_its_own_helper(void **state)
+/* sample: a MEMSNAP_SAMPLE setting, or NULL. Sampled, the child's allocations take the fast path before
+ * the hook, which must still start the child's helper. */
+static void fork_child_signal_run(const char *sample)
 {
-    (void)state;
     struct run r;
     char dir[256], out_env[700];
     snprintf(dir, sizeof dir, "/tmp/memsnap-forksig-XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(out_env, sizeof out_env, "MEMSNAP_OUTPUT=%s/sig.%%p.%%n.snap", dir);
-    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", out_env, NULL}, (const char *[]){"forksignal", dir, NULL});
+    run_fixture(&r, (const char *[]){"MEMSNAP_AT_EXIT=0", out_env, sample, NULL}, (const char *[]){"forksignal", dir, NULL});
     assert_true(WIFEXITED(r.status));
     assert_int_equal(WEXITSTATUS(r.status), 0);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
     run_cleanup(&r);
+}
+
+static void fork_child_answers_the_signal_with_its_own_helper(void **state)
+{
+    (void)state;
+    fork_child_signal_run(NULL);
+}
+
+static void fork_child_answers_the_signal_with_its_own_helper_when_sampled(void **state)
+{
+    (void)state;
+    fork_child_signal_run("MEMSNAP_SAMPLE=512k");
 }
 
 static void interval_writes_numbered_snapshots(void **state)
@@ -818,6 +831,7 @@ int main(void)
         cmocka_unit_test(peak_trigger_keeps_one_snapshot_within_the_fraction),
         cmocka_unit_test(bad_peak_setting_warns_and_is_off),
         cmocka_unit_test(fork_child_answers_the_signal_with_its_own_helper),
+        cmocka_unit_test(fork_child_answers_the_signal_with_its_own_helper_when_sampled),
         cmocka_unit_test(fork_child_keeps_tracking_under_its_own_pid),
         cmocka_unit_test(exec_follows_children_by_default),
         cmocka_unit_test(follow_off_leaves_children_unprofiled),
