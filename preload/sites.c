@@ -16,7 +16,13 @@ struct sites_row {
     uint64_t alloc_bytes, alloc_count, free_bytes, free_count, kept_frees;
 };
 
-static struct sites_row *sites_rows;
+/* The rows, mapped a chunk of ids at a time as stacks come (up to MS_STACKS_MAX ids, 160 MiB of rows):
+ * a process with few stacks reserves little address space. A chunk is only needed when a thread's deltas
+ * are folded (or counted with no thread cache), never on the common update. */
+#define SITES_CHUNK_BITS 16
+#define SITES_CHUNKS (MS_STACKS_MAX >> SITES_CHUNK_BITS)
+#define SITES_CHUNK_BYTES (((size_t)1 << SITES_CHUNK_BITS) * sizeof(struct sites_row))
+static struct sites_row *sites_chunks[SITES_CHUNKS];
 static int sites_mutex;
 static uint64_t sites_calls_global[MS_FMT_CALL_COUNT];
 static int sites_threads;          /* caches in use: threads that allocate */
@@ -48,10 +54,51 @@ static inline void sites_bump(uint64_t *p, uint64_t v)
     __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
+/* The chunk of ids from `first`, mapped now if it was not (two threads may race: one mapping stays). When
+ * no memory is left, its ids count in the row of MS_STACK_OVERFLOW (in chunk 0, mapped at init), as
+ * every stack does once the stack table is full. */
+__attribute__((noinline, cold)) static struct sites_row *sites_chunk_map(uint32_t id)
+{
+    struct sites_row **slot = &sites_chunks[id >> SITES_CHUNK_BITS];
+    void *p;
+    int e = errno;
+    int rc = ms_platform_map(SITES_CHUNK_BYTES, 1, &p);
+    errno = e;
+    if (rc < 0) {
+        return &sites_chunks[0][MS_STACK_OVERFLOW];
+    }
+    struct sites_row *none = NULL;
+    if (!__atomic_compare_exchange_n(slot, &none, (struct sites_row *)p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        ms_platform_unmap(p, SITES_CHUNK_BYTES);
+        p = none;
+    }
+    return &((struct sites_row *)p)[id & ((1u << SITES_CHUNK_BITS) - 1)];
+}
+
+static inline struct sites_row *sites_row_at(uint32_t id)
+{
+    struct sites_row *c = __atomic_load_n(&sites_chunks[id >> SITES_CHUNK_BITS], __ATOMIC_ACQUIRE);
+    if (MS_UNLIKELY(c == NULL)) {
+        return sites_chunk_map(id);
+    }
+    return &c[id & ((1u << SITES_CHUNK_BITS) - 1)];
+}
+
+int ms_sites_init(void)
+{
+    void *p;
+    int rc = ms_platform_map(SITES_CHUNK_BYTES, 1, &p);
+    if (rc < 0) {
+        return rc;
+    }
+    __atomic_store_n(&sites_chunks[0], (struct sites_row *)p, __ATOMIC_RELEASE);
+    return 0;
+}
+
 static void sites_fold(struct ms_sites_cache_slot *s)
 {
     if (s->id) {
-        struct sites_row *r = &sites_rows[s->id - 1];
+        struct sites_row *r = sites_row_at((uint32_t)(s->id - 1));
         __atomic_fetch_add(&r->alloc_bytes, s->d.alloc_bytes, __ATOMIC_RELAXED);
         __atomic_fetch_add(&r->alloc_count, s->d.alloc_count, __ATOMIC_RELAXED);
         __atomic_fetch_add(&r->free_bytes, s->d.free_bytes, __ATOMIC_RELAXED);
@@ -109,16 +156,6 @@ void ms_sites_cache_release(struct ms_sites_cache *c, int exiting)
     ms_sites_unlock();
 }
 
-int ms_sites_init(void)
-{
-    void *p;
-    int rc = ms_platform_map((size_t)MS_STACKS_MAX * sizeof(struct sites_row), 1, &p);
-    if (rc < 0) {
-        return rc;
-    }
-    sites_rows = p;
-    return 0;
-}
 
 /* Batches of up to this many live bytes stay with their thread: the process total is then a sum over
  * threads, and the peak, exact while one thread allocates, may be missed by at most this much per other
@@ -186,13 +223,14 @@ static inline void sites_live_add(struct ms_sites_cache *l, int64_t delta)
 /* No block for this thread (none could be made): straight to the shared rows and totals. */
 __attribute__((noinline)) static void sites_unattached(uint32_t stack, int64_t bytes, uint64_t count)
 {
+    struct sites_row *r = sites_row_at(stack);
     if (bytes >= 0) {
-        __atomic_fetch_add(&sites_rows[stack].alloc_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&sites_rows[stack].alloc_count, count, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->alloc_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->alloc_count, count, __ATOMIC_RELAXED);
         sites_raise_peak(__atomic_add_fetch(&sites_live, (uint64_t)bytes, __ATOMIC_RELAXED));
     } else {
-        __atomic_fetch_add(&sites_rows[stack].free_bytes, (uint64_t)-bytes, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&sites_rows[stack].free_count, count, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->free_bytes, (uint64_t)-bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->free_count, count, __ATOMIC_RELAXED);
         __atomic_add_fetch(&sites_live, (uint64_t)bytes, __ATOMIC_RELAXED);
     }
 }
@@ -245,7 +283,7 @@ static inline __attribute__((always_inline)) void sites_free(struct ms_thread *t
         }
         sites_unattached(stack, -(int64_t)bytes, count);
         if (kept) {
-            __atomic_fetch_add(&sites_rows[stack].kept_frees, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&sites_row_at(stack)->kept_frees, 1, __ATOMIC_RELAXED);
         }
         return;
     }
@@ -341,11 +379,18 @@ static void sites_copy(struct ms_sites_cache *l, struct ms_sites_cache_slot *cop
 void ms_sites_collect(uint32_t n, struct ms_site_counts *out)
 {
     for (uint32_t id = 0; id < n; id++) {
-        out[id].alloc_bytes = sites_get(&sites_rows[id].alloc_bytes);
-        out[id].alloc_count = sites_get(&sites_rows[id].alloc_count);
-        out[id].free_bytes = sites_get(&sites_rows[id].free_bytes);
-        out[id].free_count = sites_get(&sites_rows[id].free_count);
-        out[id].kept_frees = sites_get(&sites_rows[id].kept_frees);
+        /* A chunk not mapped yet holds no counts: read as zeros, never mapped here. */
+        const struct sites_row *c = __atomic_load_n(&sites_chunks[id >> SITES_CHUNK_BITS], __ATOMIC_ACQUIRE);
+        if (c == NULL) {
+            memset(&out[id], 0, sizeof out[id]);
+            continue;
+        }
+        const struct sites_row *r = &c[id & ((1u << SITES_CHUNK_BITS) - 1)];
+        out[id].alloc_bytes = sites_get(&r->alloc_bytes);
+        out[id].alloc_count = sites_get(&r->alloc_count);
+        out[id].free_bytes = sites_get(&r->free_bytes);
+        out[id].free_count = sites_get(&r->free_count);
+        out[id].kept_frees = sites_get(&r->kept_frees);
     }
     static struct ms_sites_cache_slot copy[SITES_SLOTS]; /* callers are serialized by ms_snapshot_lock */
     for (int t = 0, used = ms_thread_slots_used(); t < used; t++) {
