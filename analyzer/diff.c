@@ -1,5 +1,6 @@
 /* `memsnap diff`: Snapshot.compare_to() for C. Rows are matched by their symbolized key, never by address. */
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,15 @@
 static long long ms_diff_abs(long long v)
 {
     return v < 0 ? -v : v;
+}
+
+/* new - old of two u64 figures, saturated to +-LLONG_MAX: a crafted snapshot can hold values whose
+ * difference no long long holds, and a signed overflow would be undefined. */
+static long long ms_diff_sub(uint64_t new_v, uint64_t old_v)
+{
+    uint64_t d = new_v >= old_v ? new_v - old_v : old_v - new_v;
+    long long m = d > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)d;
+    return new_v >= old_v ? m : -m;
 }
 
 /* tracemalloc's order: (|size_diff|, size, |count_diff|, count, key), largest first. */
@@ -74,13 +84,13 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
             if (side == 1) {
                 dr->size = (long long)gr->size;
                 dr->count = (long long)gr->count;
-                dr->size_diff = dr->size - (orow ? (long long)orow->size : 0);
-                dr->count_diff = dr->count - (orow ? (long long)orow->count : 0);
+                dr->size_diff = ms_diff_sub(gr->size, orow ? orow->size : 0);
+                dr->count_diff = ms_diff_sub(gr->count, orow ? orow->count : 0);
                 dr->size_var = gr->size_var;
                 dr->count_var = gr->count_var;
             } else {
-                dr->size_diff = -(long long)gr->size;
-                dr->count_diff = -(long long)gr->count;
+                dr->size_diff = ms_diff_sub(0, gr->size);
+                dr->count_diff = ms_diff_sub(0, gr->count);
             }
             if (dr->size == 0 && dr->size_diff == 0 && dr->count == 0 && dr->count_diff == 0)
                 d->count--; /* freed before either snapshot: nothing to say */
@@ -90,8 +100,8 @@ enum ms_status ms_diff_compute(struct ms_symbolizer *sym, const struct ms_snap *
     d->total.label = "Total";
     d->total.size = (long long)n->size;
     d->total.count = (long long)n->count_total;
-    d->total.size_diff = (long long)n->size - (long long)o->size;
-    d->total.count_diff = (long long)n->count_total - (long long)o->count_total;
+    d->total.size_diff = ms_diff_sub(n->size, o->size);
+    d->total.count_diff = ms_diff_sub(n->count_total, o->count_total);
     d->total.estimated = est;
     d->total.size_var = n->size_var;
     d->total.count_var = n->count_var;

@@ -18,6 +18,11 @@ run dump dump --format json "$tmp/big.snap"
 run top top --format json -n 0 --by stack "$tmp/big.snap"
 run leaks leaks --format json "$tmp/big.snap"
 run diff diff --format json "$tmp/big.snap" "$tmp/big.snap"
+# Changes between a snapshot holding such figures and a small one: no long long holds them, and they
+# saturate at +-INT64_MAX with their sign (computed in signed arithmetic, they overflowed and flipped sign).
+"$snapgen" valid "$tmp/small.snap" || exit 1
+run grew diff --format json --by stack "$tmp/small.snap" "$tmp/big.snap"
+run shrank diff --format json --by stack "$tmp/big.snap" "$tmp/small.snap"
 "$memsnap" export --format json "$tmp/big.snap" -o "$tmp/export.json" 2>"$tmp/err" ||
   { echo "FAIL: export --format json: exit $?" >&2; cat "$tmp/err" >&2; fail=1; }
 python3 - "$tmp" <<'PY' || fail=1
@@ -48,6 +53,14 @@ want("leaks total.count", leaks["total"]["count"], 0x8000000000000000)
 want("diff rows[0].size", diff["rows"][0]["size"], 0x8000000000000001)
 want("diff rows[0].count", diff["rows"][0]["count"], 0x8000000000000000)
 want("diff rows[0].size_diff", diff["rows"][0]["size_diff"], 0)
+grew, shrank = load("grew"), load("shrank")
+small = shrank["total"]["size"]  # the small snapshot's live bytes: its total fits, exactly
+want("diff small->big total.size_diff", grew["total"]["size_diff"], 0x8000000000000001 - small)
+want("diff big->small total.size_diff", shrank["total"]["size_diff"], small - 0x8000000000000001)
+big_row = lambda doc, sign: max((r for r in doc["rows"]), key=lambda r: sign * r["size_diff"])
+want("diff small->big largest row size_diff", big_row(grew, 1)["size_diff"], 0x7fffffffffffffff)
+want("diff big->small smallest row size_diff", big_row(shrank, -1)["size_diff"], -0x7fffffffffffffff)
+want("diff big->small smallest row count_diff", big_row(shrank, -1)["count_diff"], -0x7fffffffffffffff)
 want("export sites[0].alloc_bytes", export["sites"][0]["alloc_bytes"], 0xfffffffffffffffe)
 want("export totals.peak_bytes", export["totals"]["peak_bytes"], 0x8000000000000001)
 sys.exit(1 if checks else 0)
