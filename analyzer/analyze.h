@@ -444,9 +444,7 @@ int ms_leaks_suppressed(const struct ms_suppressions *s, const struct ms_sym_fra
 enum ms_leaks_kind { MS_LEAKS_DEFINITE, MS_LEAKS_INDIRECT, MS_LEAKS_REACHABLE, MS_LEAKS_UNKNOWN, MS_LEAKS_KINDS };
 struct ms_leaks_sum {
     uint64_t bytes, blocks, stacks;
-};
-struct ms_leaks_hits {
-    uint64_t stacks, bytes, blocks;
+    double bytes_var, blocks_var; /* sampled: the variances of bytes and blocks (estimate.c); 0 when exact */
 };
 struct ms_leaks_entry {
     const struct ms_group_row *row; /* its stack symbolized */
@@ -469,7 +467,8 @@ struct ms_leaks {
     struct ms_leaks_sum kinds[MS_LEAKS_KINDS]; /* what no suppression matched */
     struct ms_leaks_sum lost;          /* what --fail counts: the lost kinds, or every live block unscanned */
     struct ms_leaks_sum suppressed;
-    struct ms_leaks_hits *hits;        /* per suppression, then the built-in runtime-only rule */
+    struct ms_leaks_sum *hits;         /* per suppression, then the built-in runtime-only rule */
+    struct ms_estimate_rates rates;    /* a sampled snapshot: its rate (the rows' variances are in groups_) */
     uint32_t *ranks_;
     struct ms_groups groups_[MS_LEAKS_KINDS];
     struct ms_snap views_[MS_LEAKS_KINDS];

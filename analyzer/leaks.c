@@ -428,6 +428,16 @@ static enum ms_status ms_leaks_seen(const struct ms_leaks *l, struct ms_leaks_se
     return ms_leaks_seen_mark(s, frames, n, bit, first, err);
 }
 
+/* Adds a row to a sum; its stack counts when `stack`. */
+static void ms_leaks_sum_add(struct ms_leaks_sum *sum, const struct ms_group_row *row, bool stack)
+{
+    sum->stacks += stack;
+    sum->bytes += row->size;
+    sum->blocks += row->count;
+    sum->bytes_var += row->size_var;
+    sum->blocks_var += row->count_var;
+}
+
 /* Counts a suppressed row against suppression s (sup->n: the runtime's), its stack once. */
 static enum ms_status ms_leaks_charge(struct ms_leaks *l, struct ms_leaks_seen *seen, const struct ms_sym_frame *const *st,
                                       uint32_t sn, int s, const struct ms_group_row *row, struct ms_error *err)
@@ -436,12 +446,8 @@ static enum ms_status ms_leaks_charge(struct ms_leaks *l, struct ms_leaks_seen *
     enum ms_status r = ms_leaks_seen(l, seen, st, sn, MS_LEAKS_SEEN_SUPPRESSED, &first, err);
     if (r != MS_OK)
         return r;
-    l->suppressed.stacks += first;
-    l->suppressed.bytes += row->size;
-    l->suppressed.blocks += row->count;
-    l->hits[s].stacks += first;
-    l->hits[s].bytes += row->size;
-    l->hits[s].blocks += row->count;
+    ms_leaks_sum_add(&l->suppressed, row, first);
+    ms_leaks_sum_add(&l->hits[s], row, first);
     return MS_OK;
 }
 
@@ -515,9 +521,7 @@ static enum ms_status ms_leaks_kind_rows(struct ms_leaks *l, enum ms_leaks_kind 
                 return r;
             continue;
         }
-        l->kinds[k].bytes += row->size;
-        l->kinds[k].blocks += row->count;
-        l->kinds[k].stacks++;
+        ms_leaks_sum_add(&l->kinds[k], row, true);
         if (lost_kind) {
             if ((r = ms_leaks_seen(l, seen, st, sn, MS_LEAKS_SEEN_LOST, &first, err)) != MS_OK)
                 return r;
@@ -543,6 +547,7 @@ enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap 
     struct ms_group_opts go = {MS_BY_STACK, false, o->include, o->exclude, o->all_frames};
     *l = (struct ms_leaks){.snap = snap, .sup = sup};
     l->at_exit = snap->flags & MS_FMT_FLAG_AT_EXIT;
+    ms_estimate_rates_add(&l->rates, snap);
     l->scanned = snap->has_leaks;
     /* The kinds listed: with a scan, still-reachable blocks only on request (counted for the summary even
      * when not listed). */
@@ -611,6 +616,8 @@ enum ms_status ms_leaks_compute(struct ms_symbolizer *sym, const struct ms_snap 
     if (l->scanned) {
         l->lost.bytes = l->kinds[MS_LEAKS_DEFINITE].bytes + l->kinds[MS_LEAKS_INDIRECT].bytes;
         l->lost.blocks = l->kinds[MS_LEAKS_DEFINITE].blocks + l->kinds[MS_LEAKS_INDIRECT].blocks;
+        l->lost.bytes_var = l->kinds[MS_LEAKS_DEFINITE].bytes_var + l->kinds[MS_LEAKS_INDIRECT].bytes_var;
+        l->lost.blocks_var = l->kinds[MS_LEAKS_DEFINITE].blocks_var + l->kinds[MS_LEAKS_INDIRECT].blocks_var;
     }
     l->lost.stacks = lost_stacks;
 out:
@@ -640,6 +647,32 @@ static size_t ms_leaks_shown(const struct ms_leaks *l, long limit)
     return limit < 0 || (size_t)limit > l->count ? l->count : (size_t)limit;
 }
 
+/* A sampled snapshot's sum or row gets the standard errors of its size and count. */
+static json_t *ms_leaks_json_se(const struct ms_leaks *l, json_t *o, double bytes_var, double blocks_var)
+{
+    if (l->rates.sampled) {
+        ms_estimate_json_se(o, "size_se", bytes_var);
+        ms_estimate_json_se(o, "count_se", blocks_var);
+    }
+    return o;
+}
+
+static json_t *ms_leaks_json_sum(const struct ms_leaks *l, const struct ms_leaks_sum *s)
+{
+    return ms_leaks_json_se(l, json_pack("{s:o, s:o, s:o}", "size", ms_output_json_u64(s->bytes), "count",
+                                         ms_output_json_u64(s->blocks), "stacks", ms_output_json_u64(s->stacks)),
+                            s->bytes_var, s->blocks_var);
+}
+
+static json_t *ms_leaks_json_hit(const struct ms_leaks *l, const char *pattern, bool builtin,
+                                 const struct ms_leaks_sum *h)
+{
+    return ms_leaks_json_se(l, json_pack("{s:o, s:b, s:o, s:o, s:o}", "pattern", ms_output_json_str(pattern),
+                                         "builtin", builtin, "stacks", ms_output_json_u64(h->stacks), "size",
+                                         ms_output_json_u64(h->bytes), "count", ms_output_json_u64(h->blocks)),
+                            h->bytes_var, h->blocks_var);
+}
+
 struct json_t *ms_leaks_render_json(const struct ms_leaks *l, long limit)
 {
     const struct ms_snap *snap = l->snap;
@@ -648,21 +681,19 @@ struct json_t *ms_leaks_render_json(const struct ms_leaks *l, long limit)
     json_t *arr = json_array(), *sarr = json_array();
     for (size_t i = 0; i < shown; i++) {
         const struct ms_group_row *row = l->entries[i].row;
-        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o}", "kind", ms_leaks_kind_json[l->entries[i].kind],
-                                             "size", ms_output_json_u64(row->size), "count", ms_output_json_u64(row->count), "stack",
-                                             ms_output_json_stack(row->stack, row->stack_len)));
+        json_array_append_new(
+            arr, ms_leaks_json_se(l,
+                                  json_pack("{s:s, s:o, s:o, s:o}", "kind", ms_leaks_kind_json[l->entries[i].kind],
+                                            "size", ms_output_json_u64(row->size), "count",
+                                            ms_output_json_u64(row->count), "stack",
+                                            ms_output_json_stack(row->stack, row->stack_len)),
+                                  row->size_var, row->count_var));
     }
     for (size_t k = 0; k < sup->n; k++)
         if (l->hits[k].stacks)
-            json_array_append_new(sarr, json_pack("{s:o, s:b, s:o, s:o, s:o}", "pattern",
-                                                  ms_output_json_str(sup->v[k].pattern), "builtin", sup->v[k].builtin,
-                                                  "stacks", ms_output_json_u64(l->hits[k].stacks), "size",
-                                                  ms_output_json_u64(l->hits[k].bytes), "count", ms_output_json_u64(l->hits[k].blocks)));
-    const struct ms_leaks_hits *rt = &l->hits[sup->n];
-    if (rt->stacks)
-        json_array_append_new(sarr, json_pack("{s:s, s:b, s:o, s:o, s:o}", "pattern", "<runtime-only stack>",
-                                              "builtin", 1, "stacks", ms_output_json_u64(rt->stacks), "size",
-                                              ms_output_json_u64(rt->bytes), "count", ms_output_json_u64(rt->blocks)));
+            json_array_append_new(sarr, ms_leaks_json_hit(l, sup->v[k].pattern, sup->v[k].builtin, &l->hits[k]));
+    if (l->hits[sup->n].stacks)
+        json_array_append_new(sarr, ms_leaks_json_hit(l, "<runtime-only stack>", true, &l->hits[sup->n]));
     json_t *kinds = json_null(), *scan = json_null();
     if (l->scanned) {
         scan = json_pack("{s:o, s:o, s:o, s:o}", "blocks", ms_output_json_u64(snap->leak_scanned), "skipped",
@@ -670,42 +701,51 @@ struct json_t *ms_leaks_render_json(const struct ms_leaks *l, long limit)
                          ms_output_json_u64(snap->leak_threads_unknown));
         kinds = json_object();
         for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
-            json_object_set_new(kinds, ms_leaks_kind_json[k],
-                                json_pack("{s:o, s:o, s:o}", "size", ms_output_json_u64(l->kinds[k].bytes), "count",
-                                          ms_output_json_u64(l->kinds[k].blocks), "stacks", ms_output_json_u64(l->kinds[k].stacks)));
+            json_object_set_new(kinds, ms_leaks_kind_json[k], ms_leaks_json_sum(l, &l->kinds[k]));
     }
-    return json_pack("{s:s, s:o, s:b, s:s, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:{s:o, s:o, s:o}}", "command",
-                     "leaks", "snapshot", ms_output_json_str(snap->path), "at_exit", l->at_exit, "reachability",
-                     l->scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total", "size",
-                     ms_output_json_u64(l->lost.bytes), "count", ms_output_json_u64(l->lost.blocks), "stacks",
-                     ms_output_json_u64(l->lost.stacks), "suppressions", sarr, "suppressed", "size",
-                     ms_output_json_u64(l->suppressed.bytes), "count", ms_output_json_u64(l->suppressed.blocks), "stacks",
-                     ms_output_json_u64(l->suppressed.stacks));
+    json_t *doc = json_pack("{s:s, s:o, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "command", "leaks", "snapshot",
+                            ms_output_json_str(snap->path), "at_exit", l->at_exit, "reachability",
+                            l->scanned ? "scanned" : "unknown", "scan", scan, "kinds", kinds, "leaks", arr, "total",
+                            ms_leaks_json_sum(l, &l->lost), "suppressions", sarr, "suppressed",
+                            ms_leaks_json_sum(l, &l->suppressed));
+    ms_estimate_json_rate(doc, &l->rates);
+    return doc;
 }
 
-static void ms_leaks_text_sum(char *buf, size_t len, const char *what, const struct ms_leaks_sum *s, bool exact)
+/* "240 B in 5 blocks", each figure of a sampled snapshot followed by its 95% interval; `mid` between them. */
+static void ms_leaks_text_amount(char *buf, size_t len, const struct ms_leaks *l, uint64_t bytes, double bytes_var,
+                                 const char *mid, uint64_t blocks, double blocks_var, bool exact)
 {
-    char a[64];
-    snprintf(buf, len, "%s: %s in %llu block%s from %llu stack%s", what,
-             ms_size_format(a, sizeof a, (double)s->bytes, false, exact), (unsigned long long)s->blocks,
-             s->blocks == 1 ? "" : "s", (unsigned long long)s->stacks, s->stacks == 1 ? "" : "s");
+    char a[64], pa[80] = "", pb[80] = "";
+    if (l->rates.sampled) {
+        ms_estimate_pm(pa, sizeof pa, bytes_var, true, exact);
+        ms_estimate_pm(pb, sizeof pb, blocks_var, false, exact);
+    }
+    snprintf(buf, len, "%s%s%s in %llu%s block%s", ms_size_format(a, sizeof a, (double)bytes, false, exact), pa, mid,
+             (unsigned long long)blocks, pb, blocks == 1 ? "" : "s");
+}
+
+static void ms_leaks_text_sum(char *buf, size_t len, const struct ms_leaks *l, const char *what,
+                              const char *mid, const struct ms_leaks_sum *s, bool exact)
+{
+    char a[256];
+    ms_leaks_text_amount(a, sizeof a, l, s->bytes, s->bytes_var, mid, s->blocks, s->blocks_var, exact);
+    snprintf(buf, len, "%s%s from %llu stack%s", what, a, (unsigned long long)s->stacks, s->stacks == 1 ? "" : "s");
 }
 
 void ms_leaks_render_text(FILE *out, const struct ms_leaks *l, long limit, bool exact, bool show_reachable)
 {
     const struct ms_snap *snap = l->snap;
     size_t shown = ms_leaks_shown(l, limit);
-    char a[64];
+    char a[256];
+    ms_estimate_text_note(out, &l->rates, exact);
     for (size_t i = 0; i < shown; i++) {
         const struct ms_group_row *row = l->entries[i].row;
+        ms_leaks_text_amount(a, sizeof a, l, row->size, row->size_var, "", row->count, row->count_var, exact);
         if (l->scanned)
-            fprintf(out, "%s in %llu block%s %s, allocated from:\n",
-                    ms_size_format(a, sizeof a, (double)row->size, false, exact), (unsigned long long)row->count,
-                    row->count == 1 ? "" : "s", ms_leaks_kind_text[l->entries[i].kind]);
+            fprintf(out, "%s %s, allocated from:\n", a, ms_leaks_kind_text[l->entries[i].kind]);
         else
-            fprintf(out, "%s in %llu block%s allocated from:\n",
-                    ms_size_format(a, sizeof a, (double)row->size, false, exact), (unsigned long long)row->count,
-                    row->count == 1 ? "" : "s");
+            fprintf(out, "%s allocated from:\n", a);
         ms_output_text_stack(out, row->stack, row->stack_len, "    ");
         if (row->stack_flags & MS_FMT_STACK_TRUNCATED)
             fprintf(out, "    ... (truncated at the depth limit)\n");
@@ -713,23 +753,24 @@ void ms_leaks_render_text(FILE *out, const struct ms_leaks *l, long limit, bool 
     }
     if (shown < l->count)
         fprintf(out, "... and %zu more stacks\n\n", l->count - shown);
-    char line[3][160], sup[160];
-    ms_leaks_text_sum(sup, sizeof sup, "suppressed", &l->suppressed, exact);
+    char line[3][400], sup[400];
+    ms_leaks_text_sum(sup, sizeof sup, l, "suppressed: ", "", &l->suppressed, exact);
     if (l->scanned && snap->leak_threads_unknown)
         fprintf(out, "note: %u other thread%s ran during the scan; what only %s stack%s held shows as lost\n",
                 snap->leak_threads_unknown, snap->leak_threads_unknown == 1 ? "" : "s",
                 snap->leak_threads_unknown == 1 ? "its" : "their", snap->leak_threads_unknown == 1 ? "" : "s");
     if (l->scanned) {
-        for (int k = 0; k < MS_LEAKS_UNKNOWN; k++)
-            ms_leaks_text_sum(line[k], sizeof line[k], ms_leaks_kind_text[k], &l->kinds[k], exact);
+        char what[64];
+        for (int k = 0; k < MS_LEAKS_UNKNOWN; k++) {
+            snprintf(what, sizeof what, "%s: ", ms_leaks_kind_text[k]);
+            ms_leaks_text_sum(line[k], sizeof line[k], l, what, "", &l->kinds[k], exact);
+        }
         fprintf(out, "SUMMARY: %s; %s; %s%s; %s\n", line[0], line[1], line[2],
                 show_reachable || !l->kinds[MS_LEAKS_REACHABLE].blocks ? "" : " (--show-reachable lists them)", sup);
     } else {
         fprintf(out, "note: reachability unknown (no scan in this snapshot): every block still allocated is listed\n");
-        fprintf(out, "SUMMARY: %s leaked in %llu block%s from %llu stack%s; %s\n",
-                ms_size_format(a, sizeof a, (double)l->lost.bytes, false, exact), (unsigned long long)l->lost.blocks,
-                l->lost.blocks == 1 ? "" : "s", (unsigned long long)l->lost.stacks, l->lost.stacks == 1 ? "" : "s",
-                sup);
+        ms_leaks_text_sum(line[0], sizeof line[0], l, "", " leaked", &l->lost, exact);
+        fprintf(out, "SUMMARY: %s; %s\n", line[0], sup);
     }
 }
 
@@ -737,16 +778,14 @@ enum ms_status ms_leaks_gate(const struct ms_leaks *l, bool exact, FILE *report)
 {
     if (!l->lost.blocks)
         return MS_OK;
+    char d[400], e[400];
     if (l->scanned) {
-        char d[160], e[160];
-        ms_leaks_text_sum(d, sizeof d, "definitely lost", &l->kinds[MS_LEAKS_DEFINITE], exact);
-        ms_leaks_text_sum(e, sizeof e, "indirectly lost", &l->kinds[MS_LEAKS_INDIRECT], exact);
+        ms_leaks_text_sum(d, sizeof d, l, "definitely lost: ", "", &l->kinds[MS_LEAKS_DEFINITE], exact);
+        ms_leaks_text_sum(e, sizeof e, l, "indirectly lost: ", "", &l->kinds[MS_LEAKS_INDIRECT], exact);
         fprintf(report, "memsnap: gate --fail crossed: %s; %s\n", d, e);
     } else {
-        char a[64];
-        fprintf(report, "memsnap: gate --fail crossed: %s leaked in %llu block%s from %llu stack%s\n",
-                ms_size_format(a, sizeof a, (double)l->lost.bytes, false, exact), (unsigned long long)l->lost.blocks,
-                l->lost.blocks == 1 ? "" : "s", (unsigned long long)l->lost.stacks, l->lost.stacks == 1 ? "" : "s");
+        ms_leaks_text_sum(d, sizeof d, l, "", " leaked", &l->lost, exact);
+        fprintf(report, "memsnap: gate --fail crossed: %s\n", d);
     }
     return MS_GATE;
 }

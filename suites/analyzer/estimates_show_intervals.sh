@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# top, diff, growth, lines and flamegraph on a sampled snapshot say their figures are estimates and give
+# top, diff, growth, lines, leaks and flamegraph on a sampled snapshot say their figures are estimates and give
 # each its standard error (JSON) or 95% interval (text), and the intervals are the right size: fx_sampled's
 # leak of exactly 1 MiB per round (256 blocks of 4 KiB) at 64k is within 4 standard errors of its estimate
 # in every command (a 95% interval is 1.96 of them; 4 keeps the test from failing by chance), with a
@@ -30,6 +30,10 @@ run "$tmp/growth-e.json" growth "$e"/round-*.snap --by function -n 0 --format js
 run "$tmp/lines.json" lines "$s/round-09.snap" --function leak_round --format json
 run "$tmp/lines.txt" lines "$s/round-09.snap" --function leak_round
 run "$tmp/lines-e.json" lines "$e/round-02.snap" --function leak_round --format json
+run "$tmp/leaks.json" leaks "$s/round-09.snap" --format json
+run "$tmp/leaks.txt" leaks "$s/round-09.snap"
+run "$tmp/leaks-e.json" leaks "$e/round-02.snap" --format json
+run "$tmp/leaks-e.txt" leaks "$e/round-02.snap"
 run "$tmp/fg.svg" flamegraph "$s/round-09.snap" -o "$tmp/fg.svg"
 run "$tmp/fg-e.svg" flamegraph "$e/round-02.snap" -o "$tmp/fg-e.svg"
 
@@ -99,16 +103,35 @@ covers("lines count", ln["count"], ln["count_se"], 2560)
 t = text("lines.txt")
 assert t.startswith("Estimated from a sampled snapshot") and "\u00b195%" in t, t
 
+# leaks: each listed stack, the total and the suppressed figures have their standard errors; the total is
+# the exact run's (3 rounds) with 7 more rounds of leak
+leaks, leaks_e = load("leaks.json"), load("leaks-e.json")
+assert leaks["sample_rate"] == 65536, leaks.get("sample_rate")
+assert all("size_se" in r and "count_se" in r for r in leaks["leaks"]), "a sampled leak row without them"
+assert all("size_se" in x for x in [leaks["total"], leaks["suppressed"]] + leaks["suppressions"]), leaks
+(leak,) = [r for r in leaks["leaks"] if r["stack"][0]["function"] == "leak_round"]
+covers("leaks size", leak["size"], leak["size_se"], 10 * MiB)
+covers("leaks count", leak["count"], leak["count_se"], 2560)
+truth = leaks_e["total"]["size"] + 7 * MiB
+covers("leaks total size", leaks["total"]["size"], leaks["total"]["size_se"], truth, 0.1)
+covers("leaks total count", leaks["total"]["count"], leaks["total"]["count_se"], leaks_e["total"]["count"] + 1792, 0.1)
+t = text("leaks.txt")
+assert t.startswith("Estimated from a sampled snapshot (about one allocation recorded per 64.0 KiB allocated)"), t
+row = t.splitlines()[1]
+assert row.endswith(" blocks allocated from:") and row.count(" \u00b1") == 2, row
+(summary,) = [x for x in t.splitlines() if x.startswith("SUMMARY: ")]
+assert summary.count(" \u00b1") == 4 and " leaked in " in summary, summary
+
 # flame graph: title, subtitle and every tooltip say estimated
 fg = text("fg.svg")
 assert "Heap flame graph (estimated)" in fg and "estimated from a sampled snapshot" in fg, "flame graph title"
 assert "(estimated " in fg.split("<title>")[1], "flame graph tooltip"
 
 # exact snapshots: no field, no mark
-for name in ("top-e.json", "diff-e.json", "growth-e.json", "lines-e.json"):
+for name in ("top-e.json", "diff-e.json", "growth-e.json", "lines-e.json", "leaks-e.json"):
     s = text(name)
     assert "_se" not in s and "sample_rate" not in s, (name, "exact output with estimate fields")
-for name in ("top-e.txt", "fg-e.svg"):
+for name in ("top-e.txt", "leaks-e.txt", "fg-e.svg"):
     s = text(name)
     assert "stimated" not in s and "\u00b1" not in s, (name, "exact output marked as estimated")
 PY
