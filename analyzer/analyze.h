@@ -271,7 +271,9 @@ struct ms_estimate_rates {
     size_t sampled; /* how many are sampled */
 };
 void ms_estimate_rates_add(struct ms_estimate_rates *r, const struct ms_snap *snap);
-/* That first line; nothing when no snapshot is sampled. */
+/* "estimated from a sampled snapshot (about one allocation recorded per 64.0 KiB allocated)" (r->sampled > 0). */
+const char *ms_estimate_rate_phrase(char *buf, size_t len, const struct ms_estimate_rates *r, bool exact);
+/* That phrase as a first line; nothing when no snapshot is sampled. */
 void ms_estimate_text_note(FILE *out, const struct ms_estimate_rates *r, bool exact);
 /* A sampled snapshot's row in JSON gets the standard errors of its estimates: of its live bytes and
  * blocks under the names given, alloc_bytes_se, alloc_count_se (a 95% interval is the value +- 1.96 of
@@ -702,6 +704,7 @@ struct ms_plot {
     size_t nseries, cap;
     struct ms_map *index; /* label id -> series index + 1 */
     const struct ms_strtab *strs;
+    struct ms_estimate_rates rates; /* of the sampled snapshots: their amounts are estimates */
 };
 
 /* One or more snapshots; on failure the caller still calls ms_plot_free. */

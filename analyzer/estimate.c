@@ -81,17 +81,25 @@ void ms_estimate_rates_add(struct ms_estimate_rates *r, const struct ms_snap *sn
     r->sampled++;
 }
 
+const char *ms_estimate_rate_phrase(char *buf, size_t len, const struct ms_estimate_rates *r, bool exact)
+{
+    char a[64], b[64];
+    ms_size_format(a, sizeof a, (double)r->lo, false, exact);
+    ms_size_format(b, sizeof b, (double)r->hi, false, exact);
+    snprintf(buf, len, "estimated from %s (about one allocation recorded per %s%s%s allocated)",
+             r->sampled == 1 ? "a sampled snapshot" : "sampled snapshots", a, r->lo == r->hi ? "" : " to ",
+             r->lo == r->hi ? "" : b);
+    return buf;
+}
+
 void ms_estimate_text_note(FILE *out, const struct ms_estimate_rates *r, bool exact)
 {
     if (!r->sampled)
         return;
-    char a[64], b[64];
-    ms_size_format(a, sizeof a, (double)r->lo, false, exact);
-    ms_size_format(b, sizeof b, (double)r->hi, false, exact);
-    fprintf(out, "Estimated from %s (about one allocation recorded per %s%s%s allocated): sizes and counts are "
-            "estimates, \u00b1 gives their 95%% interval\n",
-            r->sampled == 1 ? "a sampled snapshot" : "sampled snapshots", a, r->lo == r->hi ? "" : " to ",
-            r->lo == r->hi ? "" : b);
+    char phrase[256];
+    ms_estimate_rate_phrase(phrase, sizeof phrase, r, exact);
+    phrase[0] = 'E';
+    fprintf(out, "%s: sizes and counts are estimates, \u00b1 gives their 95%% interval\n", phrase);
 }
 
 void ms_estimate_json_row(struct json_t *o, const struct ms_snap *snap, const struct ms_group_row *row,

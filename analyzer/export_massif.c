@@ -110,7 +110,13 @@ enum ms_status ms_export_massif_write(FILE *out, struct ms_symbolizer *sym, stru
     }
     if (r != MS_OK)
         goto out;
-    fputs("desc: memsnap export --format massif\ncmd: ", out);
+    /* ms_print shows desc: the one place a sampled export can say its bytes are estimates. */
+    struct ms_estimate_rates rates = {0};
+    for (size_t i = 0; i < n; i++)
+        ms_estimate_rates_add(&rates, snaps[i]);
+    char phrase[256];
+    fprintf(out, "desc: memsnap export --format massif%s%s\ncmd: ", rates.sampled ? ", " : "",
+            rates.sampled ? ms_estimate_rate_phrase(phrase, sizeof phrase, &rates, cli->bytes) : "");
     ms_export_massif_text(out, snaps[0]->exe && *snaps[0]->exe ? snaps[0]->exe : snaps[0]->path);
     fprintf(out, "\ntime_unit: %s\n", by_ms ? "ms" : "B");
     for (size_t i = 0; i < n && r == MS_OK; i++) {

@@ -235,11 +235,12 @@ enum ms_status ms_flamegraph_write(FILE *out, struct ms_groups *g, const struct 
         ms_output_xml(out, o->title ? o->title : fg.estimated ? "Heap flame graph (estimated)" : "Heap flame graph");
         fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"44\" text-anchor=\"middle\">", MS_FG_WIDTH / 2);
         if (fg.estimated) {
-            char rate[64];
-            fprintf(out, "%s by call stack, estimated from a sampled snapshot (about one allocation recorded per %s "
-                    "allocated): %s in all; ", what, ms_size_format(rate, sizeof rate,
-                    (double)g->snap->info.sample_rate, false, exact), ms_fg_amount(&fg, amount, sizeof amount,
-                    root.weight));
+            struct ms_estimate_rates rates = {0};
+            char phrase[256];
+            ms_estimate_rates_add(&rates, g->snap);
+            fprintf(out, "%s by call stack, %s: %s in all; ", what,
+                    ms_estimate_rate_phrase(phrase, sizeof phrase, &rates, exact),
+                    ms_fg_amount(&fg, amount, sizeof amount, root.weight));
         } else {
             fprintf(out, "%s by call stack: %s in all; ", what, ms_fg_amount(&fg, amount, sizeof amount, root.weight));
         }

@@ -107,6 +107,10 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
                                           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
     const double pw = MS_PLOT_W - MS_PLOT_LEFT - MS_PLOT_RIGHT, ph = MS_PLOT_H - MS_PLOT_TOP - 50;
     const double bottom = MS_PLOT_TOP + ph;
+    /* Sampled snapshots: the title, subtitle, legend and tooltips say the amounts are estimates. */
+    bool est = p->rates.sampled;
+    const char *peak_word = est ? "estimated peak" : "peak";
+    char phrase[256];
     int height = MS_PLOT_H + (int)(shown + 1 + p->has_rss) * MS_PLOT_LEG + 10;
     double xmin = p->x[0], xmax = p->x[p->n - 1], ymax = 0;
     for (size_t i = 0; i < p->n; i++) {
@@ -147,11 +151,14 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
                 "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
                 "<text id=\"title\" x=\"%d\" y=\"24\" text-anchor=\"middle\">",
                 MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W, height, MS_PLOT_W / 2);
-        ms_output_xml(out, o->title ? o->title : o->allocated ? "Allocated bytes over time" : "Live heap over time");
+        const char *title = o->allocated ? est ? "Allocated bytes over time (estimated)" : "Allocated bytes over time"
+                                         : est ? "Live heap over time (estimated)" : "Live heap over time";
+        ms_output_xml(out, o->title ? o->title : title);
         fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\">%zu snapshots of ",
                 MS_PLOT_W / 2, p->n);
         ms_output_xml(out, p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path);
-        fprintf(out, ": the process total and the %zu largest sites</text>\n", shown);
+        fprintf(out, ": the process total and the %zu largest sites%s%s</text>\n", shown, est ? ", " : "",
+                est ? ms_estimate_rate_phrase(phrase, sizeof phrase, &p->rates, exact) : "");
     }
     char buf[64];
     for (int i = 0; i * ystep <= ytop * (1 + 1e-9); i++) {
@@ -185,7 +192,8 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
             fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(base[i]));
         fputs("\"><title>", out);
         ms_output_xml(out, ms_strtab_get(p->strs, s->label));
-        fprintf(out, " (peak %s)</title></polygon>\n", ms_size_format(buf, sizeof buf, (double)s->peak, false, exact));
+        fprintf(out, " (%s %s)</title></polygon>\n", peak_word,
+                ms_size_format(buf, sizeof buf, (double)s->peak, false, exact));
         for (size_t i = 0; i < p->n; i++)
             base[i] += s->v[i];
     }
@@ -230,8 +238,8 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
     for (size_t i = 0; i < p->n; i++)
         tpeak = p->total[i] > tpeak ? p->total[i] : tpeak;
     fprintf(out, "<g class=\"legend\"><line x1=\"%d\" y1=\"%.2f\" x2=\"%d\" y2=\"%.2f\" stroke=\"#111\" "
-            "stroke-width=\"2\"/><text x=\"%d\" y=\"%.2f\">process total (peak %s)</text></g>\n",
-            MS_PLOT_LEFT, ly - 4, MS_PLOT_LEFT + 14, ly - 4, MS_PLOT_LEFT + 20, ly,
+            "stroke-width=\"2\"/><text x=\"%d\" y=\"%.2f\">process total (%s %s)</text></g>\n",
+            MS_PLOT_LEFT, ly - 4, MS_PLOT_LEFT + 14, ly - 4, MS_PLOT_LEFT + 20, ly, peak_word,
             ms_size_format(buf, sizeof buf, (double)tpeak, false, exact));
     if (p->has_rss) {
         uint64_t rpeak = 0;
@@ -252,8 +260,8 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
         fprintf(out, "</title><rect x=\"%d\" y=\"%.2f\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
                 "y=\"%.2f\">", MS_PLOT_LEFT, ly - 10, palette[k % 10], MS_PLOT_LEFT + 20, ly);
         ms_output_xml(out, slash ? slash + 1 : label);
-        fprintf(out, " (peak %s)</text></g>\n", ms_size_format(buf, sizeof buf, (double)p->series[k].peak, false,
-                                                               exact));
+        fprintf(out, " (%s %s)</text></g>\n", peak_word,
+                ms_size_format(buf, sizeof buf, (double)p->series[k].peak, false, exact));
     }
     fputs("</svg>\n", out);
 #undef MS_PLOT_X
@@ -348,6 +356,7 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
         p->has_rss |= p->rss[i] != 0;
         if (p->snaps[i]->has_info && p->snaps[i]->info.trigger == MS_FMT_TRIGGER_PEAK)
             p->peak_snap = i;
+        ms_estimate_rates_add(&p->rates, p->snaps[i]);
         if (p->snaps[i]->totals.peak_bytes > p->process_peak)
             p->process_peak = p->snaps[i]->totals.peak_bytes;
         if ((r = ms_group_snap(sym, p->snaps[i], &go, &g, err)) != MS_OK)

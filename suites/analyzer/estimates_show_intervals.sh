@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # top, diff, growth, lines, leaks and flamegraph on a sampled snapshot say their figures are estimates and give
-# each its standard error (JSON) or 95% interval (text), and the intervals are the right size: fx_sampled's
+# each its standard error (JSON) or 95% interval (text); plot and the massif export say estimated and name
+# the rate; and the intervals are the right size: fx_sampled's
 # leak of exactly 1 MiB per round (256 blocks of 4 KiB) at 64k is within 4 standard errors of its estimate
 # in every command (a 95% interval is 1.96 of them; 4 keeps the test from failing by chance), with a
 # relative error near 1/sqrt(samples). An exact snapshot has neither fields nor marks.
@@ -34,6 +35,10 @@ run "$tmp/leaks.json" leaks "$s/round-09.snap" --format json
 run "$tmp/leaks.txt" leaks "$s/round-09.snap"
 run "$tmp/leaks-e.json" leaks "$e/round-02.snap" --format json
 run "$tmp/leaks-e.txt" leaks "$e/round-02.snap"
+run "$tmp/plot.svg" plot "$s"/round-*.snap --by function -o "$tmp/plot.svg"
+run "$tmp/plot-e.svg" plot "$e"/round-*.snap -o "$tmp/plot-e.svg"
+run "$tmp/massif.out" export "$s"/round-*.snap --format massif
+run "$tmp/massif-e.out" export "$e"/round-*.snap --format massif
 run "$tmp/fg.svg" flamegraph "$s/round-09.snap" -o "$tmp/fg.svg"
 run "$tmp/fg-e.svg" flamegraph "$e/round-02.snap" -o "$tmp/fg-e.svg"
 
@@ -127,11 +132,19 @@ fg = text("fg.svg")
 assert "Heap flame graph (estimated)" in fg and "estimated from a sampled snapshot" in fg, "flame graph title"
 assert "(estimated " in fg.split("<title>")[1], "flame graph tooltip"
 
+# plot: title, subtitle (the rate), the legend's and tooltips' peaks; massif's desc line
+rate = "estimated from sampled snapshots (about one allocation recorded per 64.0 KiB allocated)"
+pl = text("plot.svg")
+assert ">Live heap over time (estimated)</text>" in pl and rate + "</text>" in pl, "plot title or subtitle"
+assert "process total (estimated peak " in pl and "leak_round (estimated peak " in pl, "plot legend or tooltip"
+assert text("massif.out").splitlines()[0] == "desc: memsnap export --format massif, " + rate, "massif desc"
+assert text("massif-e.out").splitlines()[0] == "desc: memsnap export --format massif", "exact massif desc"
+
 # exact snapshots: no field, no mark
 for name in ("top-e.json", "diff-e.json", "growth-e.json", "lines-e.json", "leaks-e.json"):
     s = text(name)
     assert "_se" not in s and "sample_rate" not in s, (name, "exact output with estimate fields")
-for name in ("top-e.txt", "leaks-e.txt", "fg-e.svg"):
+for name in ("top-e.txt", "leaks-e.txt", "fg-e.svg", "plot-e.svg", "massif-e.out"):
     s = text(name)
     assert "stimated" not in s and "\u00b1" not in s, (name, "exact output marked as estimated")
 PY
