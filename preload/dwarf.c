@@ -112,7 +112,7 @@ void ms_dwarf_memo_start(struct ms_dwarf_memo *m)
 {
     m->count = 0;
     m->complete = 0;
-    m->reuse_gen = UINT64_MAX;
+    m->complete_gen = UINT64_MAX;
     m->seq = 0;
     m->pending = 0;
 }
@@ -217,7 +217,7 @@ static void dwarf_checks_arrange(uintptr_t *in, int n, uintptr_t *out, int *narr
     *wide = nw;
 }
 
-/* The pairs of dwarf_memo_reuse for the memo's walk: every return address at its place, and the bp a step
+/* The pairs a kept walk of the memo's walk checks (kept.c): every return address at its place, and the bp a step
  * computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp values
  * do not matter: code without frame pointers keeps anything in rbp, a loop counter say. */
 __attribute__((noinline)) static void dwarf_memo_checks(struct ms_dwarf_memo *m)
@@ -428,8 +428,8 @@ done:
         memo->count = k;
         memo->complete = complete && rec_cap != 0;
         memo->generation = gen;
-        memo->reuse_gen = memo->complete ? gen : UINT64_MAX;
-        memo->narrow_checks = -1; /* listed by the first dwarf_memo_reuse that needs them */
+        memo->complete_gen = memo->complete ? gen : UINT64_MAX;
+        memo->narrow_checks = -1; /* listed when the walk is kept */
         if (memo->complete) {
             dwarf_memo_pending(memo, max0, skip0);
         }
@@ -439,55 +439,10 @@ done:
     return out;
 }
 
-/* The common case of a churn loop: the stack is the one the thread's last complete walk found, from the
- * same first frame (ip, sp). Then only the words listed by dwarf_memo_checks are loaded again
- * (independent loads, no rule, no bounds: the walk checked those addresses against this thread's stack)
- * and, where they all hold what they held, the frames go out without touching the memo (it stays one real
- * walk).
- * Returns the number of frames, or -1: not that stack, or no memo to compare with (walk it). */
-MS_RAW_READ int ms_dwarf_reuse(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
-                                           int skip, unsigned *flags)
-{
-    struct ms_dwarf_memo *m = dwarf_memo_of(t);
-    if (__builtin_expect(m == NULL, 0)) {
-        return -1;
-    }
-retry:;
-    unsigned seq = m->seq;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    const uintptr_t *old = &m->ring[m->base];
-    int count = m->count, n = -1;
-    if (__builtin_expect(old[COL_IP] == ip && old[COL_SP] == sp && (seq & 1) == 0, 1) &&
-        m->reuse_gen == ms_rulecache_generation()) {
-        if (__builtin_expect(m->narrow_checks < 0, 0)) {
-            m->seq++; /* odd: the memo is being written */
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
-            dwarf_memo_checks(m);
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
-            m->seq++;
-            goto retry;
-        }
-        if (__builtin_expect(ms_dwarf_checks_hold(m->check, m->narrow_checks, m->wide_checks,
-                                                m->entry_bp ? old[COL_BP] ^ bp : 0), 1)) {
-            n = count - skip;
-            if (n < 0) {
-                n = 0;
-            } else if (n > max) {
-                n = max;
-                *flags |= MS_FMT_STACK_TRUNCATED;
-            }
-            memcpy(out, old + skip + COL_IP, (size_t)n * sizeof *out);
-            dwarf_memo_pending(m, max, skip);
-        }
-    }
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    return m->seq == seq ? n : -1;
-}
-
 int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count,
                        struct ms_dwarf_check *c)
 {
-    if (m->reuse_gen != gen || m->count <= 0) {
+    if (m->complete_gen != gen || m->count <= 0) {
         return -1;
     }
     if (m->narrow_checks < 0) {

@@ -596,10 +596,10 @@ struct ms_dwarf_memo {
     int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
     unsigned generation;
     /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
-     * it interrupted; ms_dwarf_reuse, which only reads, sees by a change that one interrupted it. */
+     * it interrupted. */
     unsigned seq;
-    uint64_t reuse_gen; /* generation when complete, else a value no generation has: one test for both */
-    /* What ms_dwarf_reuse must find again, for a complete walk (the layout of struct ms_dwarf_check):
+    uint64_t complete_gen; /* generation when complete, else a value no generation has: one test for both */
+    /* What a kept walk must find again, for a complete walk (the layout of struct ms_dwarf_check):
      * the return address of every frame and the saved rbp a step computed its CFA from; entry_bp: such a
      * step used the rbp of frame 0 itself. Last: the fields above share a cache line. */
     int narrow_checks, wide_checks, entry_bp; /* narrow_checks < 0: not listed yet */
@@ -616,10 +616,6 @@ MS_HIDDEN void ms_dwarf_memo_start(struct ms_dwarf_memo *m);
  * the first `skip` frames dropped; recorded in the thread's memo. Returns the end of the frames. */
 MS_HIDDEN void **ms_dwarf_walk(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out,
                                void **end, int skip, unsigned *flags);
-/* The memo's complete walk again, when it starts at the same (ip, sp) and every word it depended on holds:
- * its frames, no walk. The number of frames, or -1. */
-MS_HIDDEN int ms_dwarf_reuse(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max,
-                             int skip, unsigned *flags);
 /* The memo's walk, complete under generation gen and pending: its entry, frame count and check data for
  * a kept walk. 0, or -1 when there is none or it has too many words to check. */
 MS_HIDDEN int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count,

@@ -105,12 +105,8 @@ MS_RAW_READ static inline __attribute__((always_inline)) int unwind_capture(stru
         break;
     case MS_UNWIND_LIBUNWIND: n = unwind_libunwind(frame, ips, max, skip, flags); break;
     default:
-        /* A kept walk gives its id; else the memo's walk its frames; else walk. */
+        /* A kept walk gives its id (kept.c: the one place that knows which stacks were seen); else walk. */
         n = known ? ms_kept_dwarf_find(t, frame[1], (uintptr_t)(frame + 2), frame[0], max, skip, flags, known) : -1;
-        if (n < 0) {
-            *flags = 0;
-            n = ms_dwarf_reuse(t, frame[1], (uintptr_t)(frame + 2), frame[0], ips, max, skip, flags);
-        }
         if (n < 0) {
             *flags = 0;
             n = (int)(ms_dwarf_walk(t, frame[1], (uintptr_t)(frame + 2), frame[0], ips, ips + max, skip, flags) -

@@ -470,7 +470,7 @@ static void dwarf_skips_the_requested_frames(void **state)
     }
 }
 
-/* The same stack again from the same frame (the memo's fast path), each time with another limit and skip:
+/* The same stack again from the same frame (through the memo), each time with another limit and skip:
  * first a complete walk, then captures cut short by the limit, which must say so. */
 static void dwarf_cuts_a_repeated_stack_at_the_limit_and_skip(void **state)
 {
