@@ -418,7 +418,7 @@ void ms_heapmap_unlock_all(void)
     }
 }
 
-void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack), void *ctx)
+void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack, int held), void *ctx)
 {
     for (int i = 0; i < HEAPMAP_STRIPES; i++) {
         const struct heapmap_stripe *s = &heapmap_stripes[i];
@@ -427,7 +427,7 @@ void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32
                 size_t size;
                 uint32_t stack;
                 heapmap_unpack(s->tab[j].val, &size, &stack);
-                fn(ctx, (uintptr_t)s->tab[j].key, size, stack);
+                fn(ctx, (uintptr_t)s->tab[j].key, size, stack, 0);
             }
         }
     }
@@ -449,6 +449,6 @@ void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32
         size_t size;
         uint32_t stack;
         heapmap_unpack(val, &size, &stack);
-        fn(ctx, (uintptr_t)(k & ~(uint64_t)1), size, stack);
+        fn(ctx, (uintptr_t)(k & ~(uint64_t)1), size, stack, 1);
     }
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,6 +152,16 @@ long ms_platform_read(int fd, void *buf, size_t len)
             return -errno;
         }
     }
+}
+
+long ms_platform_copy_self(void *dst, uintptr_t src, size_t n)
+{
+    int saved = errno;
+    struct iovec local = {dst, n}, remote = {(void *)src, n};
+    long got = (long)syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+    long rc = got < 0 ? -errno : got;
+    errno = saved;
+    return rc;
 }
 
 long ms_platform_read_small(const char *path, char *buf, size_t size)

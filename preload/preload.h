@@ -50,6 +50,10 @@ MS_HIDDEN long ms_platform_read(int fd, void *buf, size_t len);
 MS_HIDDEN long ms_platform_dirents(int fd, void *buf, size_t len);
 /* The whole of a small file (/proc) into buf, NUL-terminated, with plain system calls: length or -errno. */
 MS_HIDDEN long ms_platform_read_small(const char *path, char *buf, size_t size);
+/* Copies n bytes of this process's memory at src without faulting (process_vm_readv): the bytes copied,
+ * fewer where src + that count is not mapped (any more), or -errno (-ENOSYS, -EPERM under a seccomp
+ * filter that refuses it). */
+MS_HIDDEN long ms_platform_copy_self(void *dst, uintptr_t src, size_t n);
 /* A futex on a word of this process: wait while *word == expected, up to timeout_ns (-1: no limit); 0
  * (woken, or the word had changed), -ETIMEDOUT or -EINTR. wake: every waiter. Async-signal-safe, errno
  * kept. */
@@ -251,7 +255,9 @@ MS_HIDDEN void ms_heapmap_lock_all(void);
 MS_HIDDEN void ms_heapmap_unlock_all(void);
 /* Every live block, in no particular order. The caller holds ms_heapmap_lock_all(); fn must not allocate
  * through the hooks (run it under the recursion guard). */
-MS_HIDDEN void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack), void *ctx);
+/* held: the block sits in its thread's slot, and that thread may free it without any lock meanwhile. */
+MS_HIDDEN void ms_heapmap_each(void (*fn)(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack, int held),
+                               void *ctx);
 
 /* ---- sites.c: counters per stack id ------------------------------------------------------------ */
 

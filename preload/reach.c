@@ -7,8 +7,10 @@
  *
  * Only memory known to be readable is read: /proc/self/maps is taken before the scan, and every root range
  * and block is clipped to its readable mappings. All working memory is mapped anonymous memory, so the scan
- * depends on no allocator. The heap map is locked for the scan: no block can be freed (or unmapped) under
- * it. Other threads (stop.c): a running thread is stopped, and its registers and its stack from where it
+ * depends on no allocator. The heap map is locked for the scan: no block in its table can be freed (or
+ * unmapped) under it. Threads that are not stopped still run, so what they can take away (a stack they
+ * unmap, a block held in their slot, which they free without a lock) is read through a copy that cannot
+ * fault (process_vm_readv): the roots and the held blocks. Other threads (stop.c): a running thread is stopped, and its registers and its stack from where it
  * was interrupted up are roots; a thread blocked in a system call shows its stack pointer in
  * /proc/self/task/TID/syscall, and its stack from there up is a root (its registers are out of reach); a
  * thread neither stopped nor blocked is unknown, and counted. /proc/self/maps is read with plain system
@@ -66,12 +68,22 @@ struct reach_work {
     uint64_t *samples;           /* every REACH_SAMPLE-th address: a first search that stays in cache */
     size_t nsamples;
     unsigned char *state;        /* REACH_* per block */
-    unsigned char *readable;     /* 1 when the block's bytes lie in readable mappings */
+    unsigned char *readable;     /* REACH_READ_* per block */
     uint32_t *stack;             /* the mark stack: each block is pushed at most once */
     uint32_t *owner;             /* an indirectly lost block's leader: the lost block whose drain reached it */
     size_t n, cap, top;
     uint64_t lo, hi;             /* lowest block start, highest block end */
 };
+
+/* Blocks in threads' slots, which a thread that is not stopped may free meanwhile. */
+static uint64_t reach_held[MS_THREAD_SLOTS];
+static size_t reach_nheld;
+
+/* How a block's bytes are read. Threads that were not stopped (asleep when the scan began, started since,
+ * or exiting) keep running: they can unmap a thread stack they free, or free a block held in their slot
+ * (no lock) and have its memory trimmed away. Roots and held blocks are read through a copy that cannot
+ * fault; table blocks cannot be freed while the map is locked and are read in place. */
+enum { REACH_READ_NOT = 0, REACH_READ_DIRECT = 1, REACH_READ_COPY = 2 };
 
 void ms_reach_init(void)
 {
@@ -406,9 +418,12 @@ static void reach_other_threads(const struct reach_work *w)
 
 /* ---- the block table ----------------------------------------------------------------------------------- */
 
-static void reach_gather(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack)
+static void reach_gather(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack, int held)
 {
     struct reach_work *w = ctx;
+    if (held && reach_nheld < MS_THREAD_SLOTS) {
+        reach_held[reach_nheld++] = addr;
+    }
     if (w->n < w->cap) {
         w->blocks[w->n++] = (struct reach_block){addr, size | (uint64_t)stack << REACH_SIZE_BITS};
     }
@@ -508,6 +523,32 @@ static void reach_scan_range(struct reach_work *w, uintptr_t lo, uintptr_t hi, u
     }
 }
 
+/* A 64 KiB window for reads that must not fault (one scan at a time). */
+static uint64_t reach_copy[8192];
+
+/* reach_scan_range over a copy: what is no longer mapped is skipped (nothing there keeps a block alive).
+ * Where the kernel refuses the copy (a seccomp filter), the range is read in place, as before. */
+static void reach_scan_copied(struct reach_work *w, uintptr_t lo, uintptr_t hi, unsigned char mark, size_t leader)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    hi &= ~(uintptr_t)7;
+    while (lo < hi) {
+        size_t n = hi - lo < sizeof reach_copy ? hi - lo : sizeof reach_copy;
+        long got = ms_platform_copy_self(reach_copy, lo, n);
+        if (got == -ENOSYS || got == -EPERM) {
+            reach_scan_range(w, lo, hi, mark, leader);
+            return;
+        }
+        if (got > 0) {
+            reach_scan_range(w, (uintptr_t)reach_copy, (uintptr_t)reach_copy + ((size_t)got & ~(size_t)7), mark,
+                             leader);
+        }
+        /* A hole (got short of n): go on at the next page. */
+        uintptr_t next = got == (long)n ? lo + n : ((lo + (got > 0 ? (uintptr_t)got : 0)) | 4095) + 1;
+        lo = next;
+    }
+}
+
 /* Scans a root range in its readable parts only. */
 static void reach_scan_root(struct reach_work *w, uintptr_t lo, uintptr_t hi)
 {
@@ -525,7 +566,7 @@ static void reach_scan_root(struct reach_work *w, uintptr_t lo, uintptr_t hi)
             continue;
         }
         uintptr_t end = r->hi < hi ? r->hi : hi;
-        reach_scan_range(w, lo, end, REACH_REACHABLE, 0);
+        reach_scan_copied(w, lo, end, REACH_REACHABLE, 0);
         lo = end;
     }
 }
@@ -534,9 +575,11 @@ static void reach_drain(struct reach_work *w, unsigned char mark, size_t leader)
 {
     while (w->top) {
         size_t i = w->stack[--w->top];
-        if (w->readable[i]) {
-            const struct reach_block *b = &w->blocks[i];
+        const struct reach_block *b = &w->blocks[i];
+        if (w->readable[i] == REACH_READ_DIRECT) {
             reach_scan_range(w, (uintptr_t)b->addr, (uintptr_t)(b->addr + reach_size(b)), mark, leader);
+        } else if (w->readable[i] == REACH_READ_COPY) {
+            reach_scan_copied(w, (uintptr_t)b->addr, (uintptr_t)(b->addr + reach_size(b)), mark, leader);
         }
     }
 }
@@ -681,6 +724,7 @@ int ms_reach_scan(uint32_t nstacks, uintptr_t caller_sp, struct ms_reach *out)
         w.owner = w.stack + w.cap;
         w.state = (unsigned char *)(w.owner + w.cap);
         w.readable = w.state + w.cap;
+        reach_nheld = 0;
         ms_heapmap_each(reach_gather, &w);
         reach_sort(w.blocks, tmp, w.n);
         /* tmp (16 bytes per block) is free again: addresses (8) and samples (1/8) fit in it. */
@@ -699,7 +743,13 @@ int ms_reach_scan(uint32_t nstacks, uintptr_t caller_sp, struct ms_reach *out)
             uint64_t size = reach_size(&w.blocks[i]);
             uint64_t end = w.blocks[i].addr + (size ? size : 1);
             w.hi = end > w.hi ? end : w.hi;
-            w.readable[i] = (unsigned char)reach_readable(&w, w.blocks[i].addr, size);
+            w.readable[i] = reach_readable(&w, w.blocks[i].addr, size) ? REACH_READ_DIRECT : REACH_READ_NOT;
+        }
+        for (size_t h = 0; h < reach_nheld; h++) {
+            ptrdiff_t j = reach_find(&w, reach_held[h]);
+            if (j >= 0 && w.blocks[j].addr == reach_held[h] && w.readable[j]) {
+                w.readable[j] = REACH_READ_COPY;
+            }
         }
         if (reach_roots_error == 0) {
             reach_mark(&w);

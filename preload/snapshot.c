@@ -596,10 +596,11 @@ static void snapshot_write_leaks(struct snapshot_out *o, const struct snapshot_p
     }
 }
 
-static void snapshot_size_class(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack)
+static void snapshot_size_class(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack, int held)
 {
     struct ms_fmt_memory *m = ctx;
     (void)addr;
+    (void)held;
     (void)stack;
     unsigned k = size ? 64u - (unsigned)__builtin_clzll(size) : 0;
     k = k < MS_FMT_SIZE_CLASSES ? k : MS_FMT_SIZE_CLASSES - 1;

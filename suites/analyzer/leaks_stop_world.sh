@@ -4,7 +4,9 @@
 # signal handler or _exit is still reachable; a thread that blocks every signal, or a program with its own
 # handler for the stop signal, falls back to "unknown" (counted, block lost) and its handler never runs;
 # threads asleep in nanosleep, sem_wait and poll are never cut short over 30 scans (a running thread is
-# stopped in each); a process full of
+# stopped in each); a sleeping thread's stack that another thread makes unreadable during the scans does
+# not crash the program (the scan reads other threads' memory through a copy that cannot fault); a
+# process full of
 # allocating, starting and ending threads exits with its own status. Every run has a 30 s limit.
 # Environment: MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB (without it: skipped).
 set -u
@@ -60,6 +62,15 @@ for s in sleepers.*.snap; do
 done
 echo "sleepers: $unknown threads unknown (a sleeper not caught asleep) over 30 scans"
 echo "sleepers: $(cat out.txt)"
+
+# Vanishing: 30 scans and the exit's while another thread toggles a sleeping thread's stack unreadable.
+rm -f ./*.snap
+timeout 60 env MEMSNAP_LEAK_SCAN=all MEMSNAP_OUTPUT="$tmp/exit.%p.snap" LD_PRELOAD="$lib" "$fx" vanishing >out.txt 2>err.txt
+rc=$?
+[ $rc -eq 0 ] || fail "vanishing: exited $rc (139: the scan read unmapped memory); $(head -3 err.txt)"
+grep -qx "snapshots 30" out.txt || fail "vanishing: $(cat out.txt)"
+ls exit.*.snap >/dev/null 2>&1 || fail "vanishing: no exit snapshot"
+echo "vanishing: exit $rc, $(cat out.txt)"
 
 # Churn: five exits while threads allocate, start and end.
 for i in 1 2 3 4 5; do

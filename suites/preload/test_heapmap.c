@@ -91,10 +91,11 @@ struct listing {
     uint64_t n, bytes;
 };
 
-static void count_block(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack)
+static void count_block(void *ctx, uintptr_t addr, uint64_t size, uint32_t stack, int held)
 {
     (void)addr;
     (void)stack;
+    (void)held;
     struct listing *l = ctx;
     l->n++;
     l->bytes += size;
