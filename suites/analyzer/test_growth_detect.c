@@ -91,14 +91,6 @@ struct detect_count {
     size_t sites, unbounded, intervals, rises;
 };
 
-/* Without libmemsnap.so (a build without the preload) there is nothing to run: the test is skipped. */
-#define DETECT_SKIP_UNLESS_BUILT()                                                                                   \
-    do {                                                                                                           \
-        const char *lib_ = getenv("MEMSNAP_PRELOAD_LIB");                                                          \
-        if (!lib_ || access(lib_, R_OK) != 0 || !getenv("MEMSNAP_FIXTURES")) {                                     \
-            skip();                                                                                                \
-        }                                                                                                          \
-    } while (0)
 
 /* fx_detect DIR rounds LEAK under the preload at 64k; with at_exit its at-exit snapshot is DIR/exit.snap. */
 static void detect_spawn(const char *dir, int rounds, bool at_exit)
@@ -188,7 +180,6 @@ static void detect_check(const char *what, size_t observed, size_t trials, doubl
 static void sampled_leaks_are_found_as_often_as_the_formula_says(void **state)
 {
     (void)state;
-    DETECT_SKIP_UNLESS_BUILT();
     struct ms_symbolizer *sym;
     struct ms_error err = {""};
     struct ms_symbolize_opts so = {.quiet = true};
@@ -216,7 +207,6 @@ static void sampled_leaks_are_found_as_often_as_the_formula_says(void **state)
 static void sampled_leaks_are_listed_as_often_as_the_formula_says(void **state)
 {
     (void)state;
-    DETECT_SKIP_UNLESS_BUILT();
     struct ms_symbolizer *sym;
     struct ms_suppressions *sup;
     struct ms_error err = {""};
@@ -262,6 +252,12 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "--table")) {
         detect_table();
         return 0;
+    }
+    const char *lib = getenv("MEMSNAP_PRELOAD_LIB");
+    if (!lib || access(lib, R_OK) != 0 || !getenv("MEMSNAP_FIXTURES")) {
+        /* A TAP "not ok # SKIP" counts as a failure to meson: the whole test is skipped instead. */
+        fprintf(stderr, "skip: no libmemsnap.so to run the fixture under (a build with -Dpreload=false)\n");
+        return 77;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sampled_leaks_are_found_as_often_as_the_formula_says),
