@@ -255,9 +255,10 @@ int main(int argc, char **argv)
     }
     const char *lib = getenv("MEMSNAP_PRELOAD_LIB");
     if (!lib || access(lib, R_OK) != 0 || !getenv("MEMSNAP_FIXTURES")) {
-        /* A TAP "not ok # SKIP" counts as a failure to meson: the whole test is skipped instead. */
-        fprintf(stderr, "skip: no libmemsnap.so to run the fixture under (a build with -Dpreload=false)\n");
-        return 77;
+        /* A TAP "not ok # SKIP" counts as a failure to meson, and a TAP test's exit 77 as an error: the
+         * whole test is skipped by TAP's empty plan. */
+        printf("1..0 # SKIP no libmemsnap.so to run the fixture under (a build with -Dpreload=false)\n");
+        return 0;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sampled_leaks_are_found_as_often_as_the_formula_says),
