@@ -3,9 +3,10 @@
  * of them the last walk is kept (MS_UNWIND_KEPT_WAYS for fp, MS_UNWIND_KEPT_DW_WAYS for dwarf, reused in
  * turn) with the data its walker needs to tell that the stack is still the same (struct ms_fp_check,
  * struct ms_dwarf_check): a batch of independent loads instead of a walk, and, once the tracker interned
- * the walk, its id instead of a lookup. The ways are part of the thread's slot (thread.c). Sixteen dwarf
- * ways: sqlite3's statement loop allocates from more entries than four, and with four ways each kept
- * walk was gone before its entry came back. */
+ * the walk, its id instead of a lookup. The ways are part of the thread's slot (thread.c). Sixteen ways
+ * for each walker: sqlite3's statement loop allocates from more entries than four, and with four ways
+ * reused in turn each kept walk was gone before its entry came back (fp on twelve call paths in turn:
+ * 2,354 instructions per malloc/free pair with four ways, 576 with sixteen). */
 #include "preload.h"
 
 #include <string.h>

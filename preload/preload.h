@@ -521,7 +521,7 @@ MS_HIDDEN void ms_trigger_peak_rearm(uint64_t current);
 
 /* The frames a walk keeps for later checks, and the kept walks per walker. */
 #define MS_UNWIND_MEMO_FRAMES 96
-#define MS_UNWIND_KEPT_WAYS 4
+#define MS_UNWIND_KEPT_WAYS 16
 #define MS_UNWIND_KEPT_DW_WAYS 16
 #define MS_UNWIND_DW_CHECKS 96
 
