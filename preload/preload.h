@@ -778,11 +778,12 @@ MS_HIDDEN struct ms_cfi_rule ms_cfi_lookup(uintptr_t pc);
 /* ---- thread.c: the calling thread's state -----------------------------------------------------------
  * Two parts. struct ms_thread is small and in TLS: it exists before anything is claimed (its recursion
  * guard protects the claim itself) and after the thread gave its slot back (destructors that run later
- * still allocate). struct ms_thread_slot holds the large per-thread state: it comes from one static pool
- * (not TLS: thread stacks of PTHREAD_STACK_MIN must stay usable, and other threads read the slots), is
- * claimed on the thread's first recorded call, given back by one pthread key destructor at thread exit,
- * and made free again in a fork child for every thread that did not survive the fork. A thread that finds
- * the pool empty records without one (slower paths, same results). */
+ * still allocate). struct ms_thread_slot holds the large per-thread state: it comes from one pool, each
+ * slot mapped when first taken (not TLS: thread stacks of PTHREAD_STACK_MIN must stay usable, and other
+ * threads read the slots), is claimed on the thread's first recorded call, given back by one pthread key
+ * destructor at thread exit, and made free again in a fork child for every thread that did not survive
+ * the fork. A thread that finds the pool empty (or no memory for its slot) records without one (slower
+ * paths, same results). */
 
 #define MS_THREAD_SLOTS 256
 

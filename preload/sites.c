@@ -19,7 +19,7 @@ struct sites_row {
 /* The rows, mapped a chunk of ids at a time as stacks come (up to MS_STACKS_MAX ids, 160 MiB of rows):
  * a process with few stacks reserves little address space. A chunk is only needed when a thread's deltas
  * are folded (or counted with no thread cache), never on the common update. */
-#define SITES_CHUNK_BITS 16
+#define SITES_CHUNK_BITS 12 /* 160 KiB of rows */
 #define SITES_CHUNKS (MS_STACKS_MAX >> SITES_CHUNK_BITS)
 #define SITES_CHUNK_BYTES (((size_t)1 << SITES_CHUNK_BITS) * sizeof(struct sites_row))
 static struct sites_row *sites_chunks[SITES_CHUNKS];

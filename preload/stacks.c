@@ -8,13 +8,18 @@
 
 #include "memsnap/format.h"
 
-/* Stack records: up to 2 GiB (offsets / 8 fit the table's 32 bits), mapped 16 MiB at a time as stacks
- * come, so that a program under an address-space limit (ulimit -v) keeps what it did not use. A record
- * never spans two chunks; an offset finds its chunk through a small directory (in cache, unlike the
- * record). Chunks are never unmapped: lock-free readers may be in any of them. */
-#define STACKS_CHUNK_BITS 24
-#define STACKS_CHUNK (UINT64_C(1) << STACKS_CHUNK_BITS)
-#define STACKS_CHUNKS 128
+/* The stack records (up to 2 GiB) and the id -> record offset table (up to MS_STACKS_MAX ids) are mapped
+ * in levels that double as they fill (a record never spans two levels), so that a program under an
+ * address-space limit (ulimit -v) keeps what it did not use: 64 KiB of records and 1,024 offsets at start.
+ * Indexes start at 2^b (arena offsets count from there; an id is biased by it), so that level l holds
+ * indexes [2^(b+l), 2^(b+l+1)), found with one bit scan; a level's base is kept less its first index, so
+ * that base + index is the element. A level is mapped under the lock before any index into it is
+ * published, and never unmapped: lock-free readers (other threads, signal handlers) may be in any. */
+#define STACKS_ARENA_BITS 16 /* level 0: 64 KiB */
+#define STACKS_ARENA_END (UINT64_C(1) << 31)
+#define STACKS_OFFSET_BITS 10 /* level 0: 1,024 ids, 8 KiB */
+#define STACKS_ID_BIAS (UINT64_C(1) << STACKS_OFFSET_BITS)
+#define STACKS_LEVELS 16
 #define STACKS_TABLE_MIN 4096
 
 struct stacks_record {
@@ -33,10 +38,9 @@ struct stacks_table {
     uint64_t slots[]; /* hash << 32 | (arena offset / 8 + 1): one load less than going through the id */
 };
 
-static unsigned char *stacks_chunk[STACKS_CHUNKS]; /* written before any offset into it is published */
-static uint32_t stacks_chunks;
-static uint64_t stacks_arena_used;
-static uint64_t *stacks_offset; /* id -> arena offset */
+static uintptr_t stacks_arena[STACKS_LEVELS];  /* level's base less its first offset */
+static uintptr_t stacks_offset[STACKS_LEVELS]; /* id -> arena offset: level's base less 8 x its first id */
+static uint64_t stacks_arena_used = UINT64_C(1) << STACKS_ARENA_BITS; /* the next record's offset */
 static uint32_t stacks_n;       /* published count */
 static struct stacks_table *stacks_table;
 static uint64_t stacks_retired_bytes; /* old tables stay mapped: a lock-free reader may still be in one */
@@ -84,14 +88,31 @@ static struct stacks_table *stacks_table_new(uint64_t slots)
     return t;
 }
 
+/* index >= 2^bits. Level l starts at 2^(bits+l) and holds as many. */
+static inline unsigned stacks_level(uint64_t index, unsigned bits)
+{
+    return 63u - (unsigned)__builtin_clzll(index >> bits);
+}
+
+static inline uint64_t stacks_level_first(unsigned level, unsigned bits)
+{
+    return UINT64_C(1) << (bits + level);
+}
+
 static inline const struct stacks_record *stacks_at(uint64_t offset)
 {
-    return (const struct stacks_record *)(stacks_chunk[offset >> STACKS_CHUNK_BITS] + (offset & (STACKS_CHUNK - 1)));
+    return (const struct stacks_record *)(stacks_arena[stacks_level(offset, STACKS_ARENA_BITS)] + offset);
+}
+
+static inline uint64_t *stacks_offset_of(uint32_t id)
+{
+    uint64_t i = id + STACKS_ID_BIAS;
+    return (uint64_t *)(stacks_offset[stacks_level(i, STACKS_OFFSET_BITS)] + (uintptr_t)i * sizeof(uint64_t));
 }
 
 static const struct stacks_record *stacks_record(uint32_t id)
 {
-    return stacks_at(stacks_offset[id]);
+    return stacks_at(*stacks_offset_of(id));
 }
 
 /* Word by word, not memcmp: the unwinder has just stored these frames 8 bytes at a time, and memcmp's wide
@@ -137,24 +158,23 @@ static void stacks_put(struct stacks_table *t, uint64_t h, uint32_t id)
     while (t->slots[i]) {
         i = (i + 1) & t->mask;
     }
-    __atomic_store_n(&t->slots[i], (h >> 32) << 32 | (stacks_offset[id] / 8 + 1), __ATOMIC_RELEASE);
+    __atomic_store_n(&t->slots[i], (h >> 32) << 32 | (*stacks_offset_of(id) / 8 + 1), __ATOMIC_RELEASE);
     t->used++;
 }
 
-/* Under the lock: the chunk that holds offset `last` mapped. 0, or -errno (none left, or no memory). */
-static int stacks_chunk_for(uint64_t last)
+/* Under the lock: the level of `dir` that holds `index` mapped (elements of `size` bytes). 0 or -errno. */
+static int stacks_level_map(uintptr_t *dir, uint64_t index, unsigned bits, size_t size)
 {
-    uint64_t c = last >> STACKS_CHUNK_BITS;
-    if (c < stacks_chunks) {
+    unsigned l = stacks_level(index, bits);
+    if (dir[l]) {
         return 0;
     }
     void *p;
-    int rc = c < STACKS_CHUNKS ? ms_platform_map(STACKS_CHUNK, 1, &p) : -ENOSPC;
+    int rc = l < STACKS_LEVELS ? ms_platform_map(stacks_level_first(l, bits) * size, 1, &p) : -ENOSPC;
     if (rc < 0) {
         return rc;
     }
-    stacks_chunk[c] = p;
-    stacks_chunks = (uint32_t)c + 1;
+    dir[l] = (uintptr_t)p - stacks_level_first(l, bits) * size;
     return 0;
 }
 
@@ -189,10 +209,14 @@ static uint32_t stacks_add_locked(uint64_t h, void *const *ips, unsigned depth, 
     uint32_t id = stacks_n;
     uint64_t size = (sizeof(struct stacks_record) + depth * sizeof(void *) + 7) & ~(uint64_t)7;
     uint64_t at = stacks_arena_used;
-    if ((at & (STACKS_CHUNK - 1)) + size > STACKS_CHUNK) {
-        at = (at + STACKS_CHUNK - 1) & ~(STACKS_CHUNK - 1); /* the rest of this chunk stays unused */
+    unsigned l = stacks_level(at, STACKS_ARENA_BITS);
+    if (at + size > stacks_level_first(l + 1, STACKS_ARENA_BITS)) {
+        at = stacks_level_first(l + 1, STACKS_ARENA_BITS); /* the rest of this level stays unused */
     }
-    if (id >= MS_STACKS_MAX || stacks_chunk_for(at + size - 1) < 0 || stacks_grow() < 0) {
+    if (id >= MS_STACKS_MAX || at + size > STACKS_ARENA_END ||
+        stacks_level_map(stacks_arena, at, STACKS_ARENA_BITS, 1) < 0 ||
+        stacks_level_map(stacks_offset, id + STACKS_ID_BIAS, STACKS_OFFSET_BITS, sizeof(uint64_t)) < 0 ||
+        stacks_grow() < 0) {
         ms_stacks_unlock();
         return MS_STACK_OVERFLOW;
     }
@@ -203,7 +227,7 @@ static uint32_t stacks_add_locked(uint64_t h, void *const *ips, unsigned depth, 
     r->flags = (uint16_t)flags;
     r->id = id;
     memcpy(r->ips, ips, depth * sizeof(void *));
-    stacks_offset[id] = stacks_arena_used;
+    *stacks_offset_of(id) = stacks_arena_used;
     stacks_arena_used += size;
     if (flags & MS_FMT_STACK_TRUNCATED) {
         __atomic_store_n(&stacks_truncated, 1, __ATOMIC_RELAXED);
@@ -233,16 +257,11 @@ uint32_t ms_stacks_intern(void *const *ips, unsigned depth, unsigned flags)
 
 int ms_stacks_init(void)
 {
-    void *offsets;
-    int rc = stacks_chunk_for(0);
-    if (rc < 0) {
+    int rc = stacks_level_map(stacks_arena, stacks_arena_used, STACKS_ARENA_BITS, 1);
+    if (rc < 0 ||
+        (rc = stacks_level_map(stacks_offset, STACKS_ID_BIAS, STACKS_OFFSET_BITS, sizeof(uint64_t))) < 0) {
         return rc;
     }
-    rc = ms_platform_map((size_t)MS_STACKS_MAX * sizeof(uint64_t), 1, &offsets);
-    if (rc < 0) {
-        return rc;
-    }
-    stacks_offset = offsets;
     stacks_table = stacks_table_new(STACKS_TABLE_MIN);
     if (!stacks_table) {
         return -ENOMEM;
@@ -273,6 +292,6 @@ int ms_stacks_any_truncated(void)
 
 uint64_t ms_stacks_overhead(void)
 {
-    return __atomic_load_n(&stacks_arena_used, __ATOMIC_RELAXED) +
+    return __atomic_load_n(&stacks_arena_used, __ATOMIC_RELAXED) - (UINT64_C(1) << STACKS_ARENA_BITS) +
            (uint64_t)ms_stacks_count() * sizeof(uint64_t) + stacks_table->bytes + stacks_retired_bytes;
 }

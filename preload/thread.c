@@ -8,8 +8,10 @@
 
 __thread struct ms_thread ms_thread_tls __attribute__((tls_model("initial-exec"))) = {.hooked = 1};
 
-/* Static, never freed: a thread summing over the slots never reads memory that went away with a thread. */
-static struct ms_thread_slot thread_slots[MS_THREAD_SLOTS];
+/* Each slot is mapped when a claim first reaches it (the pool whole is 24 MB of address space, which a
+ * program under ulimit -v should keep) and never unmapped: a thread summing over the slots never reads
+ * memory that went away with a thread. A claim maps every slot it passes, so slots [0, used) are mapped. */
+static struct ms_thread_slot *thread_slots[MS_THREAD_SLOTS];
 static int thread_slots_used; /* slots ever claimed: sums over threads stop there */
 static pthread_key_t thread_key;
 static int thread_keyed;
@@ -24,7 +26,24 @@ int ms_thread_slots_used(void)
 
 struct ms_thread_slot *ms_thread_slot_at(int i)
 {
-    return &thread_slots[i];
+    return __atomic_load_n(&thread_slots[i], __ATOMIC_ACQUIRE);
+}
+
+/* Slot i, mapped now if no claim reached it yet (two threads may race: one mapping stays). NULL when no
+ * memory is left. */
+static struct ms_thread_slot *thread_slot_map(int i)
+{
+    struct ms_thread_slot *s = __atomic_load_n(&thread_slots[i], __ATOMIC_ACQUIRE);
+    void *p;
+    if (s || ms_platform_map(sizeof *s, 1, &p) < 0) {
+        return s;
+    }
+    if (!__atomic_compare_exchange_n(&thread_slots[i], &s, (struct ms_thread_slot *)p, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        ms_platform_unmap(p, sizeof *s);
+        return s;
+    }
+    return p;
 }
 
 uint64_t ms_thread_overhead(void)
@@ -80,7 +99,10 @@ __attribute__((noinline, cold)) struct ms_thread_slot *ms_thread_claim(struct ms
     int e = errno;
     for (int i = 0; i < MS_THREAD_SLOTS; i++) {
         int expected = THREAD_FREE;
-        struct ms_thread_slot *s = &thread_slots[i];
+        struct ms_thread_slot *s = thread_slot_map(i);
+        if (!s) {
+            break;
+        }
         if (__atomic_compare_exchange_n(&s->taken, &expected, THREAD_OWNED, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
             if (pthread_setspecific(thread_key, s) != 0) {
                 __atomic_store_n(&s->taken, THREAD_FREE, __ATOMIC_RELEASE);
@@ -106,7 +128,7 @@ void ms_thread_after_fork_child(void)
     const struct ms_thread_slot *mine = ms_thread_self()->slot;
     int used = ms_thread_slots_used();
     for (int i = 0; i < used; i++) {
-        struct ms_thread_slot *s = &thread_slots[i];
+        struct ms_thread_slot *s = thread_slots[i];
         if (s == mine || s->taken == THREAD_FREE) {
             continue;
         }

@@ -32,7 +32,9 @@
  *   fixture fanout DEPTH          the 3 blocks; then through each of 2^DEPTH call paths, one function
  *                                 calls malloc from 50 call sites, site k allocating (and freeing) one
  *                                 block of 10000 + k bytes
- *   fixture vmsize                the 3 blocks; prints the VmSize line of /proc/self/status */
+ *   fixture vmsize                the 3 blocks; prints the VmSize line of /proc/self/status
+ *   fixture vmpeak N SIZE         the 3 blocks, then N blocks of SIZE bytes never freed (exits 4 when one
+ *                                 is refused); prints the VmPeak line of /proc/self/status */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -373,6 +375,19 @@ static int fixture_altcrash(void)
     return 6;
 }
 
+/* Prints the line of /proc/self/status that starts with `key`. */
+static int fixture_status_line(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, key, strlen(key))) {
+            fputs(line, stdout);
+        }
+    }
+    return f && fclose(f) == 0 ? 0 : 6;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -466,14 +481,19 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(mode, "vmsize")) {
-        FILE *f = fopen("/proc/self/status", "r");
-        char line[256];
-        while (f && fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "VmSize:", 7)) {
-                fputs(line, stdout);
+        return fixture_status_line("VmSize:");
+    }
+    if (!strcmp(mode, "vmpeak") && argc > 3) {
+        long n = atol(argv[2]);
+        size_t size = (size_t)atol(argv[3]);
+        for (long i = 0; i < n; i++) {
+            void *p = malloc(size);
+            if (!p) {
+                return 4;
             }
+            KEEP(p);
         }
-        return f && fclose(f) == 0 ? 0 : 6;
+        return fixture_status_line("VmPeak:");
     }
     if (!strcmp(mode, "altcrash")) {
         return fixture_altcrash();

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 static int setup(void **state)
@@ -99,6 +100,60 @@ static void threads_interning_the_same_stacks_agree_on_their_ids(void **state)
     }
 }
 
+/* One thread adds stacks while another reads every published one back, by id and by lookup: the records
+ * and the id table grow level by level under the readers (100,000 stacks of 40 frames: 34 MB of records). */
+enum { GROWN = 100000, GROWN_DEPTH = 40 };
+static uint32_t grown_first;
+static int grown_done;
+
+static void *read_while_growing(void *arg)
+{
+    unsigned long *checked = arg;
+    while (!__atomic_load_n(&grown_done, __ATOMIC_ACQUIRE)) {
+        uint32_t n = ms_stacks_count();
+        for (uint32_t id = n > 64 ? n - 64 : 0; id < n; id++) {
+            if (id < grown_first) {
+                continue;
+            }
+            void *ips[GROWN_DEPTH];
+            unsigned depth, flags;
+            frames(ips, GROWN_DEPTH, 10000 + id - grown_first);
+            void *const *got = ms_stacks_get(id, &depth, &flags);
+            if (depth != GROWN_DEPTH || memcmp(got, ips, sizeof ips) != 0 ||
+                ms_stacks_intern(ips, GROWN_DEPTH, 0) != id) {
+                return (void *)(uintptr_t)(id + 1);
+            }
+            ++*checked;
+        }
+    }
+    return NULL;
+}
+
+static void readers_get_whole_stacks_while_the_tables_grow(void **state)
+{
+    (void)state;
+    grown_first = ms_stacks_count();
+    unsigned long checked = 0;
+    pthread_t reader;
+    assert_int_equal(pthread_create(&reader, NULL, read_while_growing, &checked), 0);
+    for (uint32_t i = 0; i < GROWN; i++) {
+        void *ips[GROWN_DEPTH];
+        frames(ips, GROWN_DEPTH, 10000 + i);
+        assert_int_equal(ms_stacks_intern(ips, GROWN_DEPTH, 0), grown_first + i);
+    }
+    __atomic_store_n(&grown_done, 1, __ATOMIC_RELEASE);
+    void *bad;
+    assert_int_equal(pthread_join(reader, &bad), 0);
+    assert_null(bad);
+    assert_true(checked > 0);
+    for (uint32_t i = 0; i < GROWN; i++) {
+        void *ips[GROWN_DEPTH];
+        unsigned depth, flags;
+        frames(ips, GROWN_DEPTH, 10000 + i);
+        assert_memory_equal(ms_stacks_get(grown_first + i, &depth, &flags), ips, sizeof ips);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +161,7 @@ int main(void)
         cmocka_unit_test(the_same_stack_gets_the_same_id_and_its_frames_back),
         cmocka_unit_test(a_frame_more_or_another_flag_is_another_stack),
         cmocka_unit_test(threads_interning_the_same_stacks_agree_on_their_ids),
+        cmocka_unit_test(readers_get_whole_stacks_while_the_tables_grow),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
