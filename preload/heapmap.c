@@ -358,7 +358,7 @@ __attribute__((noinline)) static struct heapmap_found heapmap_remove_slow(uint64
     return f;
 }
 
-int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t *stack)
+int ms_heapmap_remove(struct ms_thread *t, const void *p, int filtered, size_t *size, uint32_t *stack)
 {
     uint64_t key = (uint64_t)(uintptr_t)p;
     struct ms_thread_slot *slot = t->slot;
@@ -371,7 +371,7 @@ int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t
     }
     /* Sampled: the count was raised before the block went in, by a thread whose malloc happened before
      * this free. */
-    if (ms_config.sample && MS_LIKELY(!ms_heapmap_maybe_sampled(p))) {
+    if (!filtered && ms_config.sample && MS_LIKELY(!ms_heapmap_maybe_sampled(p))) {
         return 0;
     }
     struct heapmap_found f = heapmap_remove_slow(key);

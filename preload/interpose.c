@@ -1,29 +1,11 @@
-/* The exported allocation functions: each forwards to its tracker entry point, nothing more (malloc and
- * free first try the sampled fast path, preload.h). Built with
- * -fno-optimize-sibling-calls so that every one of them keeps a frame of its own, which the unwinder
- * skips by count. */
+/* The exported allocation functions but malloc and free (fastpath.S): each forwards to its tracker entry
+ * point, nothing more. Built with -fno-optimize-sibling-calls so that every one of them keeps a frame of
+ * its own, which the unwinder skips by count. */
 #include "preload.h"
 
 #include <stdlib.h>
 
 #include "memsnap/format.h"
-
-MS_EXPORT void *malloc(size_t size)
-{
-    void *p;
-    if (ms_tracker_fast_malloc(size, MS_FMT_CALL_MALLOC, &p)) {
-        return p;
-    }
-    return ms_tracker_malloc(size);
-}
-
-MS_EXPORT void free(void *p)
-{
-    if (ms_tracker_fast_free(p, MS_FMT_CALL_FREE)) {
-        return;
-    }
-    ms_tracker_free(p);
-}
 
 MS_EXPORT void cfree(void *p);
 MS_EXPORT void cfree(void *p)

@@ -226,8 +226,9 @@ MS_HIDDEN int ms_heapmap_init(void);
 MS_HIDDEN int ms_heapmap_insert(struct ms_thread *t, const void *p, size_t size, uint32_t stack,
                                 size_t *old_size, uint32_t *old_stack);
 /* 1 and the block's record when p was live (it is then forgotten), 2 when it was also the calling
- * thread's newest block (a temporary allocation), 0 when unknown. */
-MS_HIDDEN int ms_heapmap_remove(struct ms_thread *t, const void *p, size_t *size, uint32_t *stack);
+ * thread's newest block (a temporary allocation), 0 when unknown. filtered: the caller found p's byte in
+ * the filter of sampled addresses raised already (else, when sampling, it is asked here). */
+MS_HIDDEN int ms_heapmap_remove(struct ms_thread *t, const void *p, int filtered, size_t *size, uint32_t *stack);
 /* MEMSNAP_SAMPLE: p's count in the filter of sampled addresses, raised before p is inserted and lowered
  * after it was removed (from then on, frees of addresses never raised skip the table). */
 MS_HIDDEN void ms_heapmap_sampled_add(const void *p);
@@ -323,9 +324,12 @@ struct ms_tracker_totals {
     uint64_t unknown_frees, failed_allocs, untracked, overhead_bytes;
 };
 
-/* Entry points for interpose.c, one per allocation function: they keep the real function's semantics. */
+/* Entry points for interpose.c and fastpath.S, one per allocation function: they keep the real function's
+ * semantics. ms_tracker_free_filtered: free(p) when p's byte in the filter of sampled addresses is known
+ * to be raised (the fast path looked). */
 MS_HIDDEN void *ms_tracker_malloc(size_t size);
 MS_HIDDEN void ms_tracker_free(void *p);
+MS_HIDDEN void ms_tracker_free_filtered(void *p);
 MS_HIDDEN void ms_tracker_cfree(void *p);
 MS_HIDDEN void *ms_tracker_calloc(size_t n, size_t size);
 MS_HIDDEN void *ms_tracker_realloc(void *p, size_t size);
@@ -351,8 +355,9 @@ MS_HIDDEN void ms_tracker_after_fork_child(void);
 /* Have the next allocation call (outside the guard) run ms_trigger_run_deferred first. For a fork child:
  * the sampled fast path of the calling thread only is turned off until then. */
 MS_HIDDEN void ms_tracker_defer_work(void);
-/* A call the sampled fast path made whose real allocation failed (the call itself is counted). */
-MS_HIDDEN void ms_tracker_fast_failed(void);
+/* A malloc of the sampled fast path (fastpath.S) whose real allocation failed (the call itself is
+ * counted there): counted as failed; returns NULL, malloc's result. */
+MS_HIDDEN void *ms_tracker_fast_failed(void);
 
 /* ---- modules.c: the loaded objects, for offsets that survive the process ------------------------ */
 
@@ -805,7 +810,7 @@ struct ms_thread {
             int guard;    /* inside the profiler: allocations pass straight through */
             int hooked;   /* 1: all calls go to the hook (exact mode, no slot yet or any more, work deferred) */
         };
-        uint64_t blocked; /* both in one word: 0 lets the sampled fast path (tracker.c) serve the thread */
+        uint64_t blocked; /* both in one word: 0 lets the sampled fast path (fastpath.S) serve the thread */
     };
     int64_t sample_left;  /* MEMSNAP_SAMPLE: bytes until the next sampled block */
     uint64_t rng;         /* xorshift state of the sampler; 0 until its first use */
@@ -850,51 +855,5 @@ static inline int ms_thread_stack(struct ms_thread *t, uintptr_t *lo, uintptr_t 
 /* In the child of fork, the table locks released: only the calling thread goes on, the others' slots are
  * free again (their held blocks and counts stay recorded). */
 MS_HIDDEN void ms_thread_after_fork_child(void);
-
-/* ---- tracker.c: the sampled fast path, inlined into the exported malloc and free -------------------
- * Under MEMSNAP_SAMPLE most calls are not sampled: they are decided here, before the hook, by the
- * thread's byte countdown (malloc) or the filter of sampled addresses (free), counted in the thread's own
- * slot, and handed to the real allocator; no guard, no shared line written, no map. Everything else
- * (exact mode, recording not on, the guard is up, no slot yet, no draw yet) goes to the hook. */
-
-/* Only the owner writes, others read with relaxed loads: one plain add (an aligned 8-byte store, atomic
- * for them on x86-64) instead of a load, an add and a store. */
-static inline void ms_tracker_fast_count(struct ms_thread_slot *s, int kind)
-{
-    __asm__("addq $1, %0" : "+m"(s->counts.calls[kind]));
-}
-
-/* 1 and *out when malloc(size) was served here (not sampled), 0: call the hook. */
-static inline int ms_tracker_fast_malloc(size_t size, int kind, void **out)
-{
-    struct ms_thread *t = ms_thread_self();
-    if (t->blocked != 0) {
-        return 0;
-    }
-    uint64_t left = (uint64_t)t->sample_left; /* 0 until the thread's first draw */
-    if (MS_LIKELY(left > size)) {
-        t->sample_left = (int64_t)(left - size);
-        ms_tracker_fast_count(t->slot, kind);
-        void *p = ms_real.malloc(size);
-        if (MS_UNLIKELY(p == NULL)) {
-            ms_tracker_fast_failed();
-        }
-        *out = p;
-        return 1;
-    }
-    return 0;
-}
-
-/* 1 when free(p) was done here (p is no sampled block), 0: call the hook. */
-static inline int ms_tracker_fast_free(void *p, int kind)
-{
-    struct ms_thread *t = ms_thread_self();
-    if (t->blocked == 0 && MS_LIKELY(!ms_heapmap_maybe_sampled(p))) {
-        ms_tracker_fast_count(t->slot, kind);
-        ms_real.free(p);
-        return 1;
-    }
-    return 0;
-}
 
 #endif /* MS_PRELOAD_H */

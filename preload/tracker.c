@@ -99,10 +99,19 @@ __attribute__((noinline, cold)) static void tracker_fail(struct ms_thread *t, in
     __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
 }
 
-void ms_tracker_fast_failed(void)
+void *ms_tracker_fast_failed(void)
 {
     __atomic_fetch_add(&tracker_failed, 1, __ATOMIC_RELAXED);
+    return NULL;
 }
+
+/* fastpath.S reads the thread's state at these offsets. */
+_Static_assert(offsetof(struct ms_thread, blocked) == 0, "fastpath.S: THREAD_BLOCKED");
+_Static_assert(offsetof(struct ms_thread, sample_left) == 8, "fastpath.S: THREAD_SAMPLE_LEFT");
+_Static_assert(offsetof(struct ms_thread, slot) == 48, "fastpath.S: THREAD_SLOT");
+_Static_assert(offsetof(struct ms_thread_slot, counts.calls[MS_FMT_CALL_MALLOC]) == 88, "fastpath.S: SLOT_CALLS_MALLOC");
+_Static_assert(offsetof(struct ms_thread_slot, counts.calls[MS_FMT_CALL_FREE]) == 120, "fastpath.S: SLOT_CALLS_FREE");
+_Static_assert(offsetof(struct ms_real, free) == 8, "fastpath.S: REAL_FREE");
 
 /* ---- sampling: a Poisson process over allocated bytes, as in tcmalloc -------------------------- */
 
@@ -252,13 +261,14 @@ static inline __attribute__((always_inline)) void tracker_record(struct ms_threa
     ms_sites_alloc(t, kind, stack, size, 1);
 }
 
-/* The block at p is going away: free (the call of `kind` is counted here). 0 when p is bootstrap memory,
- * never reused (asked only here, off the path of a recorded block's free). */
-static inline int tracker_release(struct ms_thread *t, int kind, void *p)
+/* The block at p is going away: free (the call of `kind` is counted here; filtered as for
+ * ms_heapmap_remove). 0 when p is bootstrap memory, never reused (asked only here, off the path of a
+ * recorded block's free). */
+static inline int tracker_release(struct ms_thread *t, int kind, void *p, int filtered)
 {
     size_t size;
     uint32_t stack;
-    int known = ms_heapmap_remove(t, p, &size, &stack);
+    int known = ms_heapmap_remove(t, p, filtered, &size, &stack);
     if (known) {
         tracker_forget(t, kind, p, size, stack, known == 1); /* 2: the thread's newest block, a temporary */
         return 1;
@@ -405,8 +415,8 @@ __attribute__((noinline)) static void tracker_free_untracked(void *p, int kind)
     ms_real.free(p);
 }
 
-/* kind: a constant in each entry point, so that counting the call needs no index. */
-static inline __attribute__((always_inline)) void tracker_free(void *p, int kind)
+/* kind and filtered (as for ms_heapmap_remove): constants in each entry point. */
+static inline __attribute__((always_inline)) void tracker_free(void *p, int kind, int filtered)
 {
     struct ms_thread *t = ms_thread_self();
     if (MS_UNLIKELY(p == NULL) || !tracker_begin(t)) {
@@ -415,7 +425,7 @@ static inline __attribute__((always_inline)) void tracker_free(void *p, int kind
     }
     /* Forget the block before the allocator can hand the address to another thread. The real free
      * calls no hook, so the guard can go first: nothing of the hook needs to outlive the call. */
-    int real = tracker_release(t, kind, p);
+    int real = tracker_release(t, kind, p, filtered);
     tracker_end(t);
     if (MS_LIKELY(real)) {
         ms_real.free(p);
@@ -424,12 +434,17 @@ static inline __attribute__((always_inline)) void tracker_free(void *p, int kind
 
 __attribute__((noinline, flatten)) void ms_tracker_free(void *p)
 {
-    tracker_free(p, MS_FMT_CALL_FREE);
+    tracker_free(p, MS_FMT_CALL_FREE, 0);
+}
+
+__attribute__((noinline, flatten)) void ms_tracker_free_filtered(void *p)
+{
+    tracker_free(p, MS_FMT_CALL_FREE, 1);
 }
 
 __attribute__((noinline, flatten)) void ms_tracker_cfree(void *p)
 {
-    tracker_free(p, MS_FMT_CALL_CFREE);
+    tracker_free(p, MS_FMT_CALL_CFREE, 0);
 }
 
 __attribute__((noinline)) void *ms_tracker_calloc(size_t n, size_t size)
@@ -519,7 +534,7 @@ __attribute__((noinline)) void *ms_tracker_realloc(void *p, size_t size)
     }
     size_t old_size = 0;
     uint32_t old_stack = 0;
-    int known = p ? ms_heapmap_remove(t, p, &old_size, &old_stack) : 0;
+    int known = p ? ms_heapmap_remove(t, p, 0, &old_size, &old_stack) : 0;
     void *q = ms_real.realloc(p, size);
     /* glibc: realloc(p, 0) frees p and returns NULL. */
     tracker_record_realloc(t, MS_FMT_CALL_REALLOC, p, q, size, p && size == 0, known, old_size, old_stack);
@@ -544,7 +559,7 @@ __attribute__((noinline)) void *ms_tracker_reallocarray(void *p, size_t n, size_
     size_t old_size = 0;
     uint32_t old_stack = 0;
     int overflow = __builtin_mul_overflow(n, size, &total);
-    int known = p && !overflow ? ms_heapmap_remove(t, p, &old_size, &old_stack) : 0;
+    int known = p && !overflow ? ms_heapmap_remove(t, p, 0, &old_size, &old_stack) : 0;
     void *q = ms_real.reallocarray(p, n, size);
     tracker_record_realloc(t, MS_FMT_CALL_REALLOCARRAY, p, q, total, p && total == 0 && !overflow, known, old_size, old_stack);
     tracker_end(t);

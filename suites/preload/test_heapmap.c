@@ -25,7 +25,7 @@ static void remove_expect(const void *p, size_t size, uint32_t stack)
     size_t s = 0;
     uint32_t st = 0;
     /* 2: it was this thread's newest block (a temporary allocation). */
-    assert_in_range(ms_heapmap_remove(ms_thread_self(), p, &s, &st), 1, 2);
+    assert_in_range(ms_heapmap_remove(ms_thread_self(), p, 0, &s, &st), 1, 2);
     assert_int_equal(s, size);
     assert_int_equal(st, stack);
 }
@@ -45,10 +45,10 @@ static void insert_then_remove_gives_the_record_back_once(void **state)
     assert_int_equal(ms_heapmap_count(), before + 1);
     size_t s;
     uint32_t st;
-    assert_int_equal(ms_heapmap_remove(ms_thread_self(), ADDR(1), &s, &st), 2); /* held: a temporary */
+    assert_int_equal(ms_heapmap_remove(ms_thread_self(), ADDR(1), 0, &s, &st), 2); /* held: a temporary */
     assert_int_equal(s, 24);
     assert_int_equal(st, 7);
-    assert_int_equal(ms_heapmap_remove(ms_thread_self(), ADDR(1), &s, &st), 0);
+    assert_int_equal(ms_heapmap_remove(ms_thread_self(), ADDR(1), 0, &s, &st), 0);
     assert_int_equal(ms_heapmap_count(), before);
 }
 
@@ -77,7 +77,7 @@ static void an_address_recorded_twice_reports_the_unseen_free_once(void **state)
     remove_expect(ADDR(4), 30, 5);
     remove_expect(ADDR(5), 20, 2);
     remove_expect(ADDR(6), 40, 3);
-    assert_int_equal(ms_heapmap_remove(ms_thread_self(), ADDR(4), &s, &st), 0);
+    assert_int_equal(ms_heapmap_remove(ms_thread_self(), ADDR(4), 0, &s, &st), 0);
 }
 
 static void sizes_past_the_limit_are_recorded_as_the_limit(void **state)

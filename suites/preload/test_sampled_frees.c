@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,8 +124,8 @@ static void blocks_freed_in_a_fork_child_leave_none_live_there(void **state)
     assert_int_equal(g.live_count, 0);
 }
 
-/* Calls of malloc and free counted in the snapshot at path (then removed). */
-static void calls_in(const char *path, uint64_t *mallocs, uint64_t *frees)
+/* Calls of malloc and free counted in the snapshot at path (then removed); failed allocations too. */
+static void calls_and_failures_in(const char *path, uint64_t *mallocs, uint64_t *frees, uint64_t *failed)
 {
     struct sr_snap s;
     char err[256];
@@ -132,8 +133,15 @@ static void calls_in(const char *path, uint64_t *mallocs, uint64_t *frees)
         fail_msg("%s", err);
     *mallocs = s.totals.calls[MS_FMT_CALL_MALLOC];
     *frees = s.totals.calls[MS_FMT_CALL_FREE];
+    *failed = s.totals.failed_allocs;
     sr_free(&s);
     unlink(path);
+}
+
+static void calls_in(const char *path, uint64_t *mallocs, uint64_t *frees)
+{
+    uint64_t failed;
+    calls_and_failures_in(path, mallocs, frees, &failed);
 }
 
 /* Most of these calls take the fast path before the hook (not sampled), the others the hook: each is
@@ -157,6 +165,50 @@ static void unsampled_calls_are_counted_exactly(void **state)
     assert_int_equal(f1 - f0, PAIRS);
 }
 
+/* Small blocks until the address space runs out (RLIMIT_AS a few MiB above what is mapped): most of the
+ * refused calls take the fast path (not sampled), the others the hook; each is counted as a call and as a
+ * failed allocation once. */
+static void *held[1 << 18];
+
+static void unsampled_failed_mallocs_are_counted(void **state)
+{
+    (void)state;
+    enum { SIZE = 256, TRIES = 4000 };
+    struct rlimit was;
+    assert_int_equal(getrlimit(RLIMIT_AS, &was), 0);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    assert_int_equal(memsnap_snapshot("sampled-failed-before.snap"), 0);
+    struct rlimit low = was;
+    low.rlim_cur = pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)8 << 20);
+    assert_int_equal(setrlimit(RLIMIT_AS, &low), 0);
+    size_t n = 0;
+    uint64_t refused = 0, calls = 0;
+    while (n < sizeof held / sizeof held[0] && refused < TRIES) {
+        void *p = alloc_block(SIZE);
+        calls++;
+        if (p)
+            held[n++] = p;
+        else
+            refused++;
+    }
+    assert_int_equal(setrlimit(RLIMIT_AS, &was), 0);
+    for (size_t i = 0; i < n; i++)
+        free(held[i]);
+    if (refused < TRIES)
+        fail_msg("%zu blocks of %d bytes within 8 MiB more address space", n, SIZE);
+    assert_int_equal(memsnap_snapshot("sampled-failed-after.snap"), 0);
+    uint64_t m0, f0, x0, m1, f1, x1;
+    calls_and_failures_in("sampled-failed-before.snap", &m0, &f0, &x0);
+    calls_and_failures_in("sampled-failed-after.snap", &m1, &f1, &x1);
+    assert_int_equal(m1 - m0, calls);
+    assert_int_equal(f1 - f0, n);
+    assert_int_equal(x1 - x0, refused);
+}
+
 int main(void)
 {
     if (!memsnap_active()) {
@@ -164,6 +216,8 @@ int main(void)
         return 77;
     }
     const struct CMUnitTest tests[] = {
+        /* first: the heap has no free blocks of earlier tests to hand out yet */
+        cmocka_unit_test(unsampled_failed_mallocs_are_counted),
         cmocka_unit_test(blocks_freed_by_another_thread_leave_no_sampled_block_live),
         cmocka_unit_test(blocks_freed_in_a_fork_child_leave_none_live_there),
         cmocka_unit_test(unsampled_calls_are_counted_exactly),
