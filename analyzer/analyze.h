@@ -260,11 +260,17 @@ bool ms_estimate_sampled(const struct ms_snap *snap);
 void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, const struct ms_site *site);
 /* The same for the site's live bytes and blocks alone, into two sums. */
 void ms_estimate_live_add(const struct ms_snap *snap, const struct ms_site *site, double *bytes_var, double *count_var);
+/* The variance of a snapshot's process total (TOTALS.current_bytes, or alloc_bytes with `allocated`): the
+ * totals are the sums of every site's estimates, so the sum of their variances; 0 when exact. */
+double ms_estimate_total_var(const struct ms_snap *snap, bool allocated);
 /* Text marks. Each estimated figure is followed by the half width of its 95% interval (1.96 standard
  * errors): " +-1.2 MiB" (bytes, formatted as the size beside it) or " +-300" (a count); the first line of
  * the output says which figures are estimates and at what rate. */
 #define MS_ESTIMATE_Z95 1.959963984540054
 const char *ms_estimate_pm(char *buf, size_t len, double var, bool bytes, bool exact);
+/* The half width of that interval, and the interval itself (its low end kept at 0 or above). */
+double ms_estimate_half95(double var);
+void ms_estimate_interval(double value, double var, double *lo, double *hi);
 /* The sampling rates of a command's snapshots (start from {0}; an exact snapshot adds nothing). */
 struct ms_estimate_rates {
     uint64_t lo, hi;
@@ -687,7 +693,9 @@ void ms_plot_order(struct ms_snap **snaps, size_t n);
 struct ms_plot_series {
     uint32_t label;  /* strtab id */
     uint64_t peak;
+    size_t peak_at;  /* the snapshot of the peak */
     uint64_t *v;     /* one value per snapshot */
+    double *var;     /* sampled: each value's variance (estimate.c); 0 when exact */
 };
 
 struct ms_plot {
@@ -696,6 +704,7 @@ struct ms_plot {
     double *x;       /* seconds, or the snapshot's index with by_index */
     bool by_index;
     uint64_t *total; /* process live (or allocated) bytes per snapshot */
+    double *total_var; /* sampled: each total's variance (estimate.c); 0 when exact */
     uint64_t *rss;   /* resident set per snapshot (MEMORY section), 0 when unknown */
     bool has_rss;    /* some snapshot has one (live bytes only: RSS is not cumulative) */
     size_t peak_snap;      /* the last MEMSNAP_PEAK snapshot, or n when there is none */
@@ -714,7 +723,8 @@ void ms_plot_free(struct ms_plot *p);
 /* The snapshot with the largest total. */
 size_t ms_plot_peak(const struct ms_plot *p);
 /* The process total as a line, the first `shown` series as stacked areas, the peak marked, each snapshot a
- * circle of class "moment" (data-i = its index). embed: inside a page (no prolog, style or heading). */
+ * circle of class "moment" (data-i = its index). Sampled: a polygon of class "band" around the total and
+ * each area's upper edge, the 95% interval of that series. embed: inside a page (no prolog, style or heading). */
 void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct ms_export_opts *o, bool exact,
                  bool embed);
 /* A w x h polyline of v (a table cell's series). */

@@ -58,9 +58,29 @@ void ms_estimate_row_add(struct ms_group_row *row, const struct ms_snap *snap, c
     row->alloc_count_var += c;
 }
 
+double ms_estimate_total_var(const struct ms_snap *snap, bool allocated)
+{
+    struct ms_group_row all = {0};
+    for (uint32_t i = 0; i < snap->site_count; i++)
+        ms_estimate_row_add(&all, snap, &snap->sites[i]);
+    return allocated ? all.alloc_bytes_var : all.size_var;
+}
+
+double ms_estimate_half95(double var)
+{
+    return MS_ESTIMATE_Z95 * sqrt(var);
+}
+
+void ms_estimate_interval(double value, double var, double *lo, double *hi)
+{
+    double half = ms_estimate_half95(var);
+    *lo = value > half ? value - half : 0; /* an amount is never negative */
+    *hi = value + half;
+}
+
 const char *ms_estimate_pm(char *buf, size_t len, double var, bool bytes, bool exact)
 {
-    double half = MS_ESTIMATE_Z95 * sqrt(var);
+    double half = ms_estimate_half95(var);
     char v[64];
     if (bytes)
         snprintf(buf, len, " \u00b1%s", ms_size_format(v, sizeof v, half, false, exact));

@@ -54,7 +54,8 @@ static void ms_plot_times(struct ms_plot *p)
     }
 }
 
-static enum ms_status ms_plot_add(struct ms_plot *p, size_t snap, uint32_t label, uint64_t v, struct ms_error *err)
+static enum ms_status ms_plot_add(struct ms_plot *p, size_t snap, uint32_t label, uint64_t v, double var,
+                                  struct ms_error *err)
 {
     bool created;
     uint32_t *slot = ms_map_slot(p->index, &label, sizeof label, &created);
@@ -64,16 +65,25 @@ static enum ms_status ms_plot_add(struct ms_plot *p, size_t snap, uint32_t label
         if (!MS_GROW(p->series, p->cap, p->nseries + 1, 64))
             return ms_error_set(err, MS_NOMEM, "out of memory");
         struct ms_plot_series *s = &p->series[p->nseries];
-        if (!(s->v = calloc(p->n, sizeof *s->v)))
+        s->v = calloc(p->n, sizeof *s->v);
+        s->var = calloc(p->n, sizeof *s->var);
+        if (!s->v || !s->var) {
+            free(s->v);
+            free(s->var);
             return ms_error_set(err, MS_NOMEM, "out of memory");
+        }
         s->label = label;
         s->peak = 0;
+        s->peak_at = 0;
         *slot = (uint32_t)++p->nseries;
     }
     struct ms_plot_series *s = &p->series[*slot - 1];
     s->v[snap] += v;
-    if (s->v[snap] > s->peak)
+    s->var[snap] += var;
+    if (s->v[snap] > s->peak) {
         s->peak = s->v[snap];
+        s->peak_at = snap;
+    }
     return MS_OK;
 }
 
@@ -101,23 +111,67 @@ static double ms_plot_step(double max, int ticks, bool binary)
     return nice * p * unit;
 }
 
+/* Bytes and seconds to the drawing's coordinates. */
+struct ms_plot_axes {
+    double xlo, xhi, pw, bottom, ytop, ph;
+};
+
+static double ms_plot_axes_x(const struct ms_plot_axes *a, double t)
+{
+    return MS_PLOT_LEFT + (t - a->xlo) / (a->xhi - a->xlo) * a->pw;
+}
+
+static double ms_plot_axes_y(const struct ms_plot_axes *a, double b)
+{
+    return a->bottom - b / a->ytop * a->ph;
+}
+
+/* A sampled series' 95% band: its values (on top of base, when given) +- their intervals, as a polygon, the
+ * upper edge in time order, then the lower edge back. Light and behind the points, so that the line and the
+ * snapshots' tooltips stay in front. */
+static void ms_plot_band(FILE *out, const struct ms_plot *p, const struct ms_plot_axes *a, const uint64_t *base,
+                         const uint64_t *v, const double *var, const char *style)
+{
+    double lo, hi;
+    fprintf(out, "<polygon class=\"band\" %s pointer-events=\"none\" points=\"", style);
+    for (size_t i = 0; i < p->n; i++) {
+        ms_estimate_interval((double)v[i], var[i], &lo, &hi);
+        fprintf(out, "%.2f,%.2f ", ms_plot_axes_x(a, p->x[i]), ms_plot_axes_y(a, (double)(base ? base[i] : 0) + hi));
+    }
+    for (size_t i = p->n; i-- > 0;) {
+        ms_estimate_interval((double)v[i], var[i], &lo, &hi);
+        fprintf(out, "%.2f,%.2f ", ms_plot_axes_x(a, p->x[i]), ms_plot_axes_y(a, (double)(base ? base[i] : 0) + lo));
+    }
+    fputs("\"/>\n", out);
+}
+
 void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct ms_export_opts *o, bool exact, bool embed)
 {
     static const char *const palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                                           "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
     const double pw = MS_PLOT_W - MS_PLOT_LEFT - MS_PLOT_RIGHT, ph = MS_PLOT_H - MS_PLOT_TOP - 50;
     const double bottom = MS_PLOT_TOP + ph;
-    /* Sampled snapshots: the title, subtitle, legend and tooltips say the amounts are estimates. */
+    /* Sampled snapshots: the title, subtitle, legend and tooltips say the amounts are estimates, and each
+     * series has its 95% band (a legend line more). */
     bool est = p->rates.sampled;
     const char *peak_word = est ? "estimated peak" : "peak";
-    char phrase[256];
-    int height = MS_PLOT_H + (int)(shown + 1 + p->has_rss) * MS_PLOT_LEG + 10;
-    double xmin = p->x[0], xmax = p->x[p->n - 1], ymax = 0;
+    char phrase[256] = "", pm[80] = "";
+    int height = MS_PLOT_H + (int)(shown + 1 + p->has_rss + est) * MS_PLOT_LEG + 10;
+    double xmin = p->x[0], xmax = p->x[p->n - 1], ymax = 0, lo, hi;
     for (size_t i = 0; i < p->n; i++) {
         uint64_t stack = 0;
-        for (size_t k = 0; k < shown; k++)
+        for (size_t k = 0; k < shown; k++) {
+            if (est) {
+                ms_estimate_interval((double)p->series[k].v[i], p->series[k].var[i], &lo, &hi);
+                ymax = fmax(ymax, (double)stack + hi);
+            }
             stack += p->series[k].v[i];
+        }
         ymax = fmax(ymax, fmax((double)stack, fmax((double)p->total[i], (double)p->rss[i])));
+        if (est) {
+            ms_estimate_interval((double)p->total[i], p->total_var[i], &lo, &hi);
+            ymax = fmax(ymax, hi);
+        }
     }
     /* The process peak between snapshots, when above every snapshot's total (live bytes only). */
     uint64_t ppeak = 0;
@@ -136,8 +190,9 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
     double xlo = xstep * floor(xmin / xstep), xhi = xstep * ceil(xmax / xstep);
     if (xhi <= xlo)
         xhi = xlo + xstep;
-#define MS_PLOT_X(t) (MS_PLOT_LEFT + ((t) - xlo) / (xhi - xlo) * pw)
-#define MS_PLOT_Y(b) (bottom - (double)(b) / ytop * ph)
+    const struct ms_plot_axes axes = {xlo, xhi, pw, bottom, ytop, ph};
+#define MS_PLOT_X(t) ms_plot_axes_x(&axes, (t))
+#define MS_PLOT_Y(b) ms_plot_axes_y(&axes, (double)(b))
     if (embed) {
         fprintf(out, "<svg class=\"plot\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                 "xmlns=\"http://www.w3.org/2000/svg\">\n", MS_PLOT_W, height, MS_PLOT_W, height);
@@ -154,11 +209,19 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
         const char *title = o->allocated ? est ? "Allocated bytes over time (estimated)" : "Allocated bytes over time"
                                          : est ? "Live heap over time (estimated)" : "Live heap over time";
         ms_output_xml(out, o->title ? o->title : title);
-        fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\">%zu snapshots of ",
-                MS_PLOT_W / 2, p->n);
-        ms_output_xml(out, p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path);
+        const char *exe = p->snaps[0]->exe && *p->snaps[0]->exe ? p->snaps[0]->exe : p->snaps[0]->path;
+        if (est)
+            ms_estimate_rate_phrase(phrase, sizeof phrase, &p->rates, exact);
+        fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%d\" y=\"42\" text-anchor=\"middle\"", MS_PLOT_W / 2);
+        /* The rate makes the line longer than the picture is wide: squeezed to fit (about 7 px a character). */
+        int chars = snprintf(NULL, 0, "%zu snapshots of %s: the process total and the %zu largest sites, %s", p->n,
+                             exe, shown, phrase);
+        if (est && chars * 7 > MS_PLOT_W - 20)
+            fprintf(out, " textLength=\"%d\" lengthAdjust=\"spacingAndGlyphs\"", MS_PLOT_W - 20);
+        fprintf(out, ">%zu snapshots of ", p->n);
+        ms_output_xml(out, exe);
         fprintf(out, ": the process total and the %zu largest sites%s%s</text>\n", shown, est ? ", " : "",
-                est ? ms_estimate_rate_phrase(phrase, sizeof phrase, &p->rates, exact) : "");
+                est ? phrase : "");
     }
     char buf[64];
     for (int i = 0; i * ystep <= ytop * (1 + 1e-9); i++) {
@@ -192,10 +255,22 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
             fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(base[i]));
         fputs("\"><title>", out);
         ms_output_xml(out, ms_strtab_get(p->strs, s->label));
-        fprintf(out, " (%s %s)</title></polygon>\n", peak_word,
-                ms_size_format(buf, sizeof buf, (double)s->peak, false, exact));
+        fprintf(out, " (%s %s%s)</title></polygon>\n", peak_word,
+                ms_size_format(buf, sizeof buf, (double)s->peak, false, exact),
+                est ? ms_estimate_pm(pm, sizeof pm, s->var[s->peak_at], true, exact) : "");
         for (size_t i = 0; i < p->n; i++)
             base[i] += s->v[i];
+    }
+    /* The sites' bands over all the areas, each on its area's upper edge: an area's thickness is the estimate. */
+    if (base && est)
+        memset(base, 0, p->n * sizeof *base);
+    for (size_t k = 0; base && est && k < shown; k++) {
+        char style[128]; /* a lighter stripe over the areas, edged in the site's colour */
+        snprintf(style, sizeof style, "fill=\"#fff\" fill-opacity=\"0.4\" stroke=\"%s\" stroke-width=\"1\"",
+                 palette[k % 10]);
+        ms_plot_band(out, p, &axes, base, p->series[k].v, p->series[k].var, style);
+        for (size_t i = 0; i < p->n; i++)
+            base[i] += p->series[k].v[i];
     }
     free(base);
     if (p->has_rss) { /* the gap between RSS and the heap: allocator overhead, fragmentation, stacks, code */
@@ -206,6 +281,8 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
                 fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->rss[i]));
         fputs("\"/>\n", out);
     }
+    if (est)
+        ms_plot_band(out, p, &axes, NULL, p->total, p->total_var, "fill=\"#111\" fill-opacity=\"0.15\"");
     fputs("<polyline id=\"total\" fill=\"none\" stroke=\"#111\" stroke-width=\"2\" points=\"", out);
     for (size_t i = 0; i < p->n; i++)
         fprintf(out, "%.2f,%.2f ", MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]));
@@ -213,34 +290,47 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
     if (ppeak) {
         fprintf(out, "<line class=\"ppeak\" x1=\"%d\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#d62728\" "
                 "stroke-dasharray=\"4 3\"/><text class=\"ppeak\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" "
-                "fill=\"#d62728\">process peak %s (between snapshots)</text>\n",
+                "fill=\"#d62728\">process %s %s (between snapshots)</text>\n",
                 MS_PLOT_LEFT, MS_PLOT_Y(ppeak), MS_PLOT_LEFT + pw, MS_PLOT_Y(ppeak), MS_PLOT_LEFT + pw - 4,
-                MS_PLOT_Y(ppeak) - 4, ms_size_format(buf, sizeof buf, (double)ppeak, false, exact));
+                MS_PLOT_Y(ppeak) - 4, peak_word, ms_size_format(buf, sizeof buf, (double)ppeak, false, exact));
     }
     /* The snapshots ("moments": the report opens one on a click) and the largest of them, marked. */
     for (size_t i = 0; i < p->n; i++)
         fprintf(out, "<circle class=\"moment\" data-i=\"%zu\" cx=\"%.2f\" cy=\"%.2f\" r=\"%d\" fill=\"#111\">"
-                "<title>%s%g%s: %s</title></circle>\n", i, MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]), embed ? 5 : 3,
-                p->by_index ? "#" : "", p->x[i], p->by_index ? "" : " s",
-                ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact));
+                "<title>%s%g%s: %s%s</title></circle>\n", i, MS_PLOT_X(p->x[i]), MS_PLOT_Y(p->total[i]),
+                embed ? 5 : 3, p->by_index ? "#" : "", p->x[i], p->by_index ? "" : " s",
+                ms_size_format(buf, sizeof buf, (double)p->total[i], false, exact),
+                est ? ms_estimate_pm(pm, sizeof pm, p->total_var[i], true, exact) : "");
+    char peak_label[256];
+    int at = snprintf(peak_label, sizeof peak_label, "%s %s%s", peak_word,
+                      ms_size_format(buf, sizeof buf, (double)p->total[peak], false, exact),
+                      est ? ms_estimate_pm(pm, sizeof pm, p->total_var[peak], true, exact) : "");
+    if (peak == p->peak_snap && p->process_peak && at > 0 && (size_t)at < sizeof peak_label) /* MEMSNAP_PEAK's */
+        snprintf(peak_label + at, sizeof peak_label - (size_t)at, " (peak snapshot, %.1f%% of the process peak)",
+                 100.0 * (double)p->total[peak] / (double)p->process_peak);
+    /* A sampled peak's longer label, centred on a peak near the right edge, would be cut: it ends there. */
+    double lx = MS_PLOT_X(p->x[peak]);
+    bool right = est && lx + 3.5 * (double)strlen(peak_label) > MS_PLOT_W - 4;
     fprintf(out, "<circle class=\"peak\" cx=\"%.2f\" cy=\"%.2f\" r=\"8\" fill=\"none\" stroke=\"#d62728\" "
             "stroke-width=\"2\" pointer-events=\"none\"/><text class=\"peak\" x=\"%.2f\" y=\"%.2f\" "
-            "text-anchor=\"middle\" fill=\"#d62728\">peak %s",
-            MS_PLOT_X(p->x[peak]), MS_PLOT_Y(p->total[peak]), MS_PLOT_X(p->x[peak]), MS_PLOT_Y(p->total[peak]) - 12,
-            ms_size_format(buf, sizeof buf, (double)p->total[peak], false, exact));
-    if (peak == p->peak_snap && p->process_peak) /* MEMSNAP_PEAK's snapshot: how close it came */
-        fprintf(out, " (peak snapshot, %.1f%% of the process peak)",
-                100.0 * (double)p->total[peak] / (double)p->process_peak);
-    fputs("</text>\n", out);
-    /* The legend: total first, then the sites; labels lose their directories (the full key is the title). */
+            "text-anchor=\"%s\" fill=\"#d62728\">%s</text>\n",
+            lx, MS_PLOT_Y(p->total[peak]), right ? MS_PLOT_W - 4.0 : lx, MS_PLOT_Y(p->total[peak]) - 12,
+            right ? "end" : "middle", peak_label);
+    /* The legend: total first (and the bands), then the sites; labels lose their directories (the full key
+     * is the title). */
     double ly = MS_PLOT_H + 4;
-    uint64_t tpeak = 0;
-    for (size_t i = 0; i < p->n; i++)
-        tpeak = p->total[i] > tpeak ? p->total[i] : tpeak;
     fprintf(out, "<g class=\"legend\"><line x1=\"%d\" y1=\"%.2f\" x2=\"%d\" y2=\"%.2f\" stroke=\"#111\" "
-            "stroke-width=\"2\"/><text x=\"%d\" y=\"%.2f\">process total (%s %s)</text></g>\n",
+            "stroke-width=\"2\"/><text x=\"%d\" y=\"%.2f\">process total (%s %s%s)</text></g>\n",
             MS_PLOT_LEFT, ly - 4, MS_PLOT_LEFT + 14, ly - 4, MS_PLOT_LEFT + 20, ly, peak_word,
-            ms_size_format(buf, sizeof buf, (double)tpeak, false, exact));
+            ms_size_format(buf, sizeof buf, (double)p->total[peak], false, exact),
+            est ? ms_estimate_pm(pm, sizeof pm, p->total_var[peak], true, exact) : "");
+    if (est) {
+        ly += MS_PLOT_LEG;
+        fprintf(out, "<g class=\"legend\"><rect x=\"%d\" y=\"%.2f\" width=\"14\" height=\"10\" fill=\"#111\" "
+                "fill-opacity=\"0.15\"/><text x=\"%d\" y=\"%.2f\">95%% interval (estimate \u00b1 1.96 standard errors; "
+                "each site's: a light stripe edged in its colour at its area's top)</text></g>\n",
+                MS_PLOT_LEFT, ly - 10, MS_PLOT_LEFT + 20, ly);
+    }
     if (p->has_rss) {
         uint64_t rpeak = 0;
         for (size_t i = 0; i < p->n; i++)
@@ -260,8 +350,9 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
         fprintf(out, "</title><rect x=\"%d\" y=\"%.2f\" width=\"14\" height=\"10\" fill=\"%s\"/><text x=\"%d\" "
                 "y=\"%.2f\">", MS_PLOT_LEFT, ly - 10, palette[k % 10], MS_PLOT_LEFT + 20, ly);
         ms_output_xml(out, slash ? slash + 1 : label);
-        fprintf(out, " (%s %s)</text></g>\n", peak_word,
-                ms_size_format(buf, sizeof buf, (double)p->series[k].peak, false, exact));
+        fprintf(out, " (%s %s%s)</text></g>\n", peak_word,
+                ms_size_format(buf, sizeof buf, (double)p->series[k].peak, false, exact),
+                est ? ms_estimate_pm(pm, sizeof pm, p->series[k].var[p->series[k].peak_at], true, exact) : "");
     }
     fputs("</svg>\n", out);
 #undef MS_PLOT_X
@@ -342,9 +433,10 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
     p->peak_snap = n;
     p->x = calloc(p->n, sizeof *p->x);
     p->total = calloc(p->n, sizeof *p->total);
+    p->total_var = calloc(p->n, sizeof *p->total_var);
     p->rss = calloc(p->n, sizeof *p->rss);
     p->index = ms_map_new();
-    if (!p->x || !p->total || !p->rss || !p->index)
+    if (!p->x || !p->total || !p->total_var || !p->rss || !p->index)
         return ms_error_set(err, MS_NOMEM, "out of memory");
     p->strs = ms_symbolize_strtab(sym);
     ms_plot_times(p);
@@ -352,6 +444,7 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
     for (size_t i = 0; i < p->n; i++) {
         struct ms_groups g;
         p->total[i] = allocated ? p->snaps[i]->totals.alloc_bytes : p->snaps[i]->totals.current_bytes;
+        p->total_var[i] = ms_estimate_total_var(p->snaps[i], allocated);
         p->rss[i] = p->snaps[i]->has_memory && !allocated ? p->snaps[i]->memory.rss_bytes : 0;
         p->has_rss |= p->rss[i] != 0;
         if (p->snaps[i]->has_info && p->snaps[i]->info.trigger == MS_FMT_TRIGGER_PEAK)
@@ -362,9 +455,10 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
         if ((r = ms_group_snap(sym, p->snaps[i], &go, &g, err)) != MS_OK)
             return r;
         for (size_t j = 0; j < g.count && r == MS_OK; j++) {
-            uint64_t v = allocated ? g.rows[j].alloc_bytes : g.rows[j].size;
+            const struct ms_group_row *row = &g.rows[j];
+            uint64_t v = allocated ? row->alloc_bytes : row->size;
             if (v)
-                r = ms_plot_add(p, i, g.rows[j].label, v, err);
+                r = ms_plot_add(p, i, row->label, v, allocated ? row->alloc_bytes_var : row->size_var, err);
         }
         ms_group_free(&g);
         if (r != MS_OK)
@@ -378,11 +472,14 @@ enum ms_status ms_plot_build(struct ms_symbolizer *sym, struct ms_snap **snaps, 
 
 void ms_plot_free(struct ms_plot *p)
 {
-    for (size_t i = 0; i < p->nseries; i++)
+    for (size_t i = 0; i < p->nseries; i++) {
         free(p->series[i].v);
+        free(p->series[i].var);
+    }
     free(p->series);
     free(p->x);
     free(p->total);
+    free(p->total_var);
     free(p->rss);
     ms_map_free(p->index);
 }

@@ -141,8 +141,9 @@ static void ms_report_timeline(struct ms_report *rp)
     FILE *out = rp->out;
     struct ms_export_opts xo = {0};
     size_t shown = rp->plot.nseries < MS_REPORT_SERIES ? rp->plot.nseries : MS_REPORT_SERIES;
-    fputs("<section id=\"timeline\"><h2>Heap over time</h2>\n<p class=\"hint\">The process's live heap (line) and "
-          "its largest sites (areas). Click a moment to see its flame graph and its sites below.</p>\n", out);
+    fprintf(out, "<section id=\"timeline\"><h2>Heap over time</h2>\n<p class=\"hint\">The process's live heap (line) "
+            "and its largest sites (areas)%s. Click a moment to see its flame graph and its sites below.</p>\n",
+            rp->plot.rates.sampled ? ", estimated: the shaded bands are their 95% intervals" : "");
     ms_plot_svg(out, &rp->plot, shown, &xo, rp->cli->bytes, true);
     fputs("</section>\n", out);
 }
