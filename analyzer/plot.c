@@ -290,9 +290,9 @@ void ms_plot_svg(FILE *out, const struct ms_plot *p, size_t shown, const struct 
     if (ppeak) {
         fprintf(out, "<line class=\"ppeak\" x1=\"%d\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#d62728\" "
                 "stroke-dasharray=\"4 3\"/><text class=\"ppeak\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" "
-                "fill=\"#d62728\">process %s %s (between snapshots)</text>\n",
+                "fill=\"#d62728\">%sprocess peak %s (between snapshots)</text>\n",
                 MS_PLOT_LEFT, MS_PLOT_Y(ppeak), MS_PLOT_LEFT + pw, MS_PLOT_Y(ppeak), MS_PLOT_LEFT + pw - 4,
-                MS_PLOT_Y(ppeak) - 4, peak_word, ms_size_format(buf, sizeof buf, (double)ppeak, false, exact));
+                MS_PLOT_Y(ppeak) - 4, est ? "estimated " : "", ms_size_format(buf, sizeof buf, (double)ppeak, false, exact));
     }
     /* The snapshots ("moments": the report opens one on a click) and the largest of them, marked. */
     for (size_t i = 0; i < p->n; i++)

@@ -163,6 +163,12 @@ static void sg_compress(struct snapgen_buf *out)
     out->len = out->cap = sizeof(struct ms_fmt_header) + n;
 }
 
+void snapgen_sampled(struct snapgen *g, uint64_t rate)
+{
+    g->flags |= MS_FMT_FLAG_SAMPLED;
+    g->info.sample_rate = rate;
+}
+
 void snapgen_info(struct snapgen *g, uint32_t pid, uint32_t trigger, const char *exe, const char *label)
 {
     g->info.pid = pid;

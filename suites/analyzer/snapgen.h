@@ -14,6 +14,8 @@ struct snapgen;
 struct snapgen *snapgen_new(void);
 void snapgen_free(struct snapgen *g);
 void snapgen_flags(struct snapgen *g, uint32_t flags);
+/* A sampled snapshot: MS_FMT_FLAG_SAMPLED and INFO.sample_rate (mean bytes between samples). */
+void snapgen_sampled(struct snapgen *g, uint64_t rate);
 /* Build as format 1.2 writes: STACK_TREE, SITES_PACKED, everything after the header zstd-compressed. */
 void snapgen_compact(struct snapgen *g, int on);
 void snapgen_info(struct snapgen *g, uint32_t pid, uint32_t trigger, const char *exe, const char *label);

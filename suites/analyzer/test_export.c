@@ -4,6 +4,7 @@
  * with zlib and a protobuf decoder written for this test. */
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -615,6 +616,127 @@ static void plot_puts_snapshots_in_time_order_with_proportional_axes(void **stat
     free(svg);
 }
 
+/* The n y coordinates of the points="x,y ..." of the `nth` element (0 = first) whose text starts with `tag`. */
+static void svg_points_y(const char *svg, const char *tag, int nth, double *y, int n)
+{
+    const char *p = svg;
+    for (int k = 0; k <= nth; k++) {
+        p = strstr(p, tag);
+        assert_non_null(p);
+        p += strlen(tag);
+    }
+    p = strstr(p, "points=\"");
+    assert_non_null(p);
+    p += 8;
+    for (int i = 0; i < n; i++) {
+        char *end;
+        strtod(p, &end);
+        assert_true(*end == ',');
+        y[i] = strtod(end + 1, &end);
+        p = end;
+    }
+}
+
+/* The y of `bytes` on the plot's axis, read from its first and last tick ("N B" with --bytes). */
+static double svg_y_of(const char *svg, double bytes)
+{
+    double v[2] = {0, 0}, y[2] = {0, 0};
+    int k = 0;
+    for (const char *p = strstr(svg, "class=\"ytick\""); p; p = strstr(p + 1, "class=\"ytick\""), k = 1) {
+        const char *q = strstr(p, "y=\"");
+        assert_non_null(q);
+        y[k] = strtod(q + 3, NULL) - 4; /* the label sits 4 px under its line */
+        q = strchr(q, '>');
+        assert_non_null(q);
+        v[k] = strtod(q + 1, NULL);
+    }
+    assert_true(v[0] == 0 && v[1] > 0);
+    return y[0] + (y[1] - y[0]) * bytes / v[1];
+}
+
+/* Two sampled snapshots (one allocation per 64 KiB) of one process: app+0x100 keeps 100, then 200 blocks of
+ * 4 KiB, app+0x200 10 blocks of 1000 B, and the process peaked at 10 MB between them. Each series' band is
+ * its estimate +- 1.96 standard errors, the variance of N blocks of s bytes being N s^2 (1-p)/p with
+ * p = 1 - exp(-s/rate) (docs/cli.md), the total's the two sites' summed; the labels give the same half
+ * widths. The same snapshots unsampled are drawn without a band or a mark. */
+static void plot_draws_sampled_series_with_their_95_percent_bands(void **state)
+{
+    (void)state;
+    static const uint64_t n_a[2] = {100, 200}, s_a = 4096, n_b = 10, s_b = 1000, rate = 65536;
+    for (int sampled = 1; sampled >= 0; sampled--) {
+        char paths[2][PATH_MAX], out_path[PATH_MAX];
+        char *inputs[2] = {paths[0], paths[1]};
+        for (int i = 0; i < 2; i++) {
+            struct snapgen *g = snapgen_new();
+            if (sampled)
+                snapgen_sampled(g, rate);
+            snapgen_time(g, 1700000000000000000ull + (i + 1) * 1000000000ull, (i + 1) * 1000000000ull, (uint32_t)i);
+            snapgen_module(g, "/nonexistent/app", 0x400000, 0x10000, NULL, 0);
+            struct ms_fmt_frame a = {0, 0, 0x100}, b = {0, 0, 0x200};
+            snapgen_site(g, snapgen_stack(g, &a, 1, 0), n_a[i] * s_a, n_a[i], n_a[i] * s_a, n_a[i]);
+            snapgen_site(g, snapgen_stack(g, &b, 1, 0), n_b * s_b, n_b, n_b * s_b, n_b);
+            struct ms_fmt_totals t = {.current_bytes = n_a[i] * s_a + n_b * s_b, .peak_bytes = 10000000,
+                                      .live_count = n_a[i] + n_b, .alloc_bytes = n_a[i] * s_a + n_b * s_b,
+                                      .alloc_count = n_a[i] + n_b};
+            snapgen_totals(g, &t);
+            snprintf(paths[i], sizeof paths[i], "%s/band%d-%d.snap", dir, sampled, i);
+            assert_int_equal(snapgen_write(g, paths[i]), 0);
+            snapgen_free(g);
+        }
+        snprintf(out_path, sizeof out_path, "%s/band%d.svg", dir, sampled);
+        struct ms_cli cli = {.by = MS_BY_LINE, .limit = -1, .bytes = true, .sym = {.quiet = true}, .inputs = inputs,
+                             .input_count = 2};
+        struct ms_export_opts o = {.output = out_path};
+        struct ms_error err;
+        if (ms_plot_main(&cli, &o, &err) != MS_OK)
+            fail_msg("%s", err.msg);
+        assert_well_formed(out_path);
+        char *svg = slurp(out_path), want[160];
+        if (!sampled) {
+            assert_null(strstr(svg, "class=\"band\""));
+            assert_null(strstr(svg, "\u00b1"));
+            assert_null(strstr(svg, "95% interval"));
+            assert_non_null(strstr(svg, ">process peak 10000000 B (between snapshots)<"));
+            assert_non_null(strstr(svg, "app+0x100 (peak 819200 B)"));
+            free(svg);
+            continue;
+        }
+        double p_a = -expm1(-(double)s_a / rate), p_b = -expm1(-(double)s_b / rate);
+        double var_b = (double)n_b * s_b * s_b * (1 - p_b) / p_b, half[3][2];
+        for (int i = 0; i < 2; i++) {
+            double var_a = (double)n_a[i] * s_a * s_a * (1 - p_a) / p_a;
+            half[0][i] = 1.959963984540054 * sqrt(var_a);
+            half[1][i] = 1.959963984540054 * sqrt(var_b);
+            half[2][i] = 1.959963984540054 * sqrt(var_a + var_b);
+        }
+        /* Bands in drawing order: the sites', largest first, then the total's; upper edge, then lower back. */
+        const double value[3][2] = {{(double)(n_a[0] * s_a), (double)(n_a[1] * s_a)},
+                                    {(double)(n_b * s_b), (double)(n_b * s_b)},
+                                    {(double)(n_a[0] * s_a + n_b * s_b), (double)(n_a[1] * s_a + n_b * s_b)}};
+        for (int k = 0; k < 3; k++) {
+            double y[4], base = k == 1 ? value[0][0] : 0, base1 = k == 1 ? value[0][1] : 0;
+            svg_points_y(svg, "<polygon class=\"band\"", k, y, 4);
+            double lo0 = value[k][0] > half[k][0] ? value[k][0] - half[k][0] : 0;
+            double lo1 = value[k][1] > half[k][1] ? value[k][1] - half[k][1] : 0;
+            assert_float_equal(y[0], svg_y_of(svg, base + value[k][0] + half[k][0]), 0.006);
+            assert_float_equal(y[1], svg_y_of(svg, base1 + value[k][1] + half[k][1]), 0.006);
+            assert_float_equal(y[2], svg_y_of(svg, base1 + lo1), 0.006);
+            assert_float_equal(y[3], svg_y_of(svg, base + lo0), 0.006);
+        }
+        assert_null(strstr(strstr(svg, "<polygon class=\"band\"") + 1, "<polygon class=\"site\""));
+        snprintf(want, sizeof want, ">estimated peak %llu B \u00b1%.0f B<", (unsigned long long)value[2][1], half[2][1]);
+        assert_non_null(strstr(svg, want));
+        snprintf(want, sizeof want, ">process total (estimated peak %llu B \u00b1%.0f B)<",
+                 (unsigned long long)value[2][1], half[2][1]);
+        assert_non_null(strstr(svg, want));
+        snprintf(want, sizeof want, "app+0x100 (estimated peak 819200 B \u00b1%.0f B)<", half[0][1]);
+        assert_non_null(strstr(svg, want));
+        assert_non_null(strstr(svg, ">95% interval (estimate \u00b1 1.96 standard errors"));
+        assert_non_null(strstr(svg, ">estimated process peak 10000000 B (between snapshots)<"));
+        free(svg);
+    }
+}
+
 /* Two snapshots of one process given newest first: massif's file lists them in time order, folds the 1-byte
  * branch (under 1% of 101 B) into an "in 1 place" line, and marks the larger one as the peak. */
 static void massif_lists_snapshots_in_time_order_with_trees_and_folded_small_branches(void **state)
@@ -674,6 +796,7 @@ int main(void)
         cmocka_unit_test(json_lists_every_stack_with_counters_and_symbolized_frames),
         cmocka_unit_test(flamegraph_widths_follow_bytes_and_the_file_is_well_formed),
         cmocka_unit_test(plot_puts_snapshots_in_time_order_with_proportional_axes),
+        cmocka_unit_test(plot_draws_sampled_series_with_their_95_percent_bands),
         cmocka_unit_test(massif_lists_snapshots_in_time_order_with_trees_and_folded_small_branches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
