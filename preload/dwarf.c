@@ -162,42 +162,33 @@ static int dwarf_memo_join(struct ms_dwarf_memo *m, int k, int from, int n)
     return k + n;
 }
 
-/* A list of (address, value) pairs to verify, arranged for speed into out: `*narrow` pairs as they are,
- * then `*wide` entries {address, 0, value at address, value at address + 8} for pairs of adjacent words
- * (a frame's saved rbp and return address), each compared with one 16-byte load. The first NARROW_FIRST
- * pairs stay narrow: they are the innermost frames, pushed moments before a capture, and a wide load of
- * two stores still on their way to the cache waits for them. in and out must not overlap. */
+/* A list of n (address, value) pairs to verify, in address order, arranged for speed into out: `*narrow`
+ * pairs as they are, then `*wide` entries {address, 0, value at address, value at address + 8} for pairs
+ * of adjacent words (a frame's saved rbp and return address), each compared with one 16-byte load. The
+ * first NARROW_FIRST pairs stay narrow: they are the innermost frames, pushed moments before a capture,
+ * and a wide load of two stores still on their way to the cache waits for them. adjacent: about how many
+ * pairs of adjacent words the list has (a wide list does not pay for fewer than WIDE_MIN). in and out
+ * must not overlap. */
 #define NARROW_FIRST 4
 #define WIDE_MIN 4
 
-static void dwarf_checks_arrange(uintptr_t *in, int n, uintptr_t *out, int *narrow, int *wide)
+static void dwarf_checks_arrange(const uintptr_t *in, int n, int adjacent, uintptr_t *out, int *narrow, int *wide)
 {
     int keep = n < NARROW_FIRST ? n : NARROW_FIRST;
-    /* Insertion sort of the rest by address: a few dozen pairs, once per walk. */
-    for (int i = keep + 1; i < n; i++) {
-        uintptr_t a = in[2 * i], v = in[2 * i + 1];
-        int j = i;
-        for (; j > keep && in[2 * (j - 1)] > a; j--) {
-            in[2 * j] = in[2 * (j - 1)];
-            in[2 * j + 1] = in[2 * (j - 1) + 1];
-        }
-        in[2 * j] = a;
-        in[2 * j + 1] = v;
-    }
     int nn = 0, nw = 0;
-    for (int i = 0; i < n; i++) {
-        if (i >= keep && i + 1 < n && in[2 * (i + 1)] == in[2 * i] + 8) {
+    for (int i = keep; adjacent >= WIDE_MIN && i + 1 < n; i++) {
+        if (in[2 * (i + 1)] == in[2 * i] + 8) {
             nw++;
             i++;
-        } else {
-            nn++;
         }
     }
     if (nw < WIDE_MIN) {
-        keep = n; /* a second loop does not pay for a few */
-        nn = n;
-        nw = 0;
+        memcpy(out, in, (size_t)n * 2 * sizeof *out);
+        *narrow = n;
+        *wide = 0;
+        return;
     }
+    nn = n - 2 * nw;
     uintptr_t *o_narrow = out, *o_wide = out + 2 * nn;
     for (int i = 0; i < n; i++) {
         if (i >= keep && i + 1 < n && in[2 * (i + 1)] == in[2 * i] + 8) {
@@ -217,34 +208,36 @@ static void dwarf_checks_arrange(uintptr_t *in, int n, uintptr_t *out, int *narr
     *wide = nw;
 }
 
-/* The pairs a kept walk of the memo's walk checks (kept.c): every return address at its place, and the bp a step
- * computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp values
- * do not matter: code without frame pointers keeps anything in rbp, a loop counter say. */
+/* The pairs a kept walk of the memo's walk checks (kept.c): every return address at its place, and the bp a
+ * step computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp
+ * values do not matter: code without frame pointers keeps anything in rbp, a loop counter say.
+ * Listed from the outermost frame in, so that the list comes out in address order without a sort (a
+ * sort cost more than the rest of a kept walk: g++ keeps a walk on most of its captures): frame x's
+ * return address lies at sp_x - 8, the bp it read at its link, in [sp_{x-1}, sp_x - 8), and a frame's bp
+ * is checked when a step further out computed its CFA from it before another frame read a new one. */
 __attribute__((noinline)) static void dwarf_memo_checks(struct ms_dwarf_memo *m)
 {
     const uintptr_t *f = &m->ring[m->base];
-    uintptr_t *c = m->scratch; /* free once a walk is done; the list is arranged from there */
-    int src = 0, src_checked = 0; /* the frame whose bp the walk carries (0: the entry's) */
-    m->entry_bp = 0;
-    for (int i = 1; i < m->count; i++) {
-        uintptr_t link = f[i + COL_LINK];
-        if ((link & 1) && !src_checked) {
-            if (src == 0) {
-                m->entry_bp = 1;
-            } else {
-                *c++ = f[src + COL_LINK] & ~(uintptr_t)1;
-                *c++ = f[src + COL_BP];
+    uintptr_t *end = m->scratch + COLS * MEMO_SPAN, *c = end; /* free once a walk is done */
+    int used = 0, adjacent = 0; /* used: a step further out computed its CFA from the bp this frame has */
+    for (int x = m->count - 1; x > 0; x--) {
+        uintptr_t link = f[x + COL_LINK], at = f[x + COL_SP] - 8;
+        c -= 2;
+        c[0] = at;
+        c[1] = f[x + COL_IP];
+        if (link > 1) { /* this frame read its bp at link & ~1 */
+            if (used) {
+                c -= 2;
+                c[0] = link & ~(uintptr_t)1;
+                c[1] = f[x + COL_BP];
+                adjacent += c[0] + 8 == at; /* pushed by the function's first instruction */
             }
-            src_checked = 1;
+            used = 0;
         }
-        *c++ = f[i + COL_SP] - 8;
-        *c++ = f[i + COL_IP];
-        if ((link & ~(uintptr_t)1) != 0) {
-            src = i;
-            src_checked = 0;
-        }
+        used |= (int)(link & 1);
     }
-    dwarf_checks_arrange(m->scratch, (int)(c - m->scratch) / 2, m->check, &m->narrow_checks, &m->wide_checks);
+    m->entry_bp = used;
+    dwarf_checks_arrange(c, (int)(end - c) / 2, adjacent, m->check, &m->narrow_checks, &m->wide_checks);
 }
 
 /* The memo now holds the walk the current capture made (with this max and skip): ms_unwind_remember may

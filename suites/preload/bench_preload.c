@@ -4,6 +4,8 @@
  *   deep N         N pairs, each made 40 calls deep
  *   sites N        N pairs, rotating over four call paths of 1 to 4 frames (consecutive stacks differ)
  *   sites12 N      the same over twelve call paths of 1 to 12 frames (more than a few kept walks)
+ *   recurse N      N pairs at the bottom of a 32-deep recursion whose path changes at one level from one
+ *                  pair to the next (a compiler's recursive descent: one entry, many stacks)
  *   threads N      2 threads, N/2 pairs each
  *   live N         N live 32-byte blocks; extra = resident bytes added (VmRSS)
  *   stacks N PATH  N distinct call stacks with one live block each, then one snapshot to PATH;
@@ -62,6 +64,39 @@ NOINLINE static void bench_sites12(long n)
 {
     for (long i = 0; i < n; i++) {
         bench_site(1 + (int)(i % 12), i);
+    }
+}
+
+/* Level `level` calls the next one from one of two places (bit `level` of path): the stacks of
+ * consecutive pairs share the frames below and above the level where their paths differ. */
+NOINLINE static void bench_descend(int level, unsigned path, long i)
+{
+    volatile char pad[16];
+    pad[0] = (char)level;
+    if (level == 0) {
+        void *p = malloc(16 + (size_t)(i & 127));
+        KEEP(p);
+        free(p);
+    } else if (path >> level & 1) {
+        bench_descend(level - 1, path, i);
+        __asm__ volatile("# one" ::: "memory"); /* two call sites, not merged into one */
+    } else {
+        bench_descend(level - 1, path, i);
+        __asm__ volatile("# other" ::: "memory");
+    }
+    KEEP(pad[0]);
+}
+
+/* Paths in Gray code order over eight of the levels (256 stacks): each pair's path differs from the
+ * previous one's at one level, most often the lowest. */
+NOINLINE static void bench_recurse(long n)
+{
+    for (long i = 0; i < n; i++) {
+        unsigned gray = (unsigned)(i ^ (i >> 1)) & 255, path = 0;
+        for (int b = 0; b < 8; b++) {
+            path |= (gray >> b & 1) << (4 * b + 2);
+        }
+        bench_descend(32, path, i);
     }
 }
 
@@ -128,7 +163,7 @@ NOINLINE static void bench_tree(int levels, long *budget, void **out)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_preload churn|deep|sites|sites12|threads|live|stacks N [PATH]\n");
+        fprintf(stderr, "usage: bench_preload churn|deep|sites|sites12|recurse|threads|live|stacks N [PATH]\n");
         return 2;
     }
     const char *what = argv[1];
@@ -144,6 +179,8 @@ int main(int argc, char **argv)
         bench_sites(n);
     } else if (!strcmp(what, "sites12")) {
         bench_sites12(n);
+    } else if (!strcmp(what, "recurse")) {
+        bench_recurse(n);
     } else if (!strcmp(what, "threads")) {
         pthread_t t[2];
         for (int i = 0; i < 2; i++) {

@@ -34,9 +34,9 @@ while read -r unwinder workload reference; do
   case $unwinder in '' | '#'*) continue ;; esac
   [[ $reference =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "$data: reference of '$unwinder $workload' is not a number"
   case $workload in
-    deep) n1=1000 n2=3000 ;;
+    deep | recurse) n1=1000 n2=3000 ;;
     churn | sites | sites12) n1=5000 n2=15000 ;;
-    *) fail "$data: unknown workload '$workload' (churn, deep, sites, sites12)" ;;
+    *) fail "$data: unknown workload '$workload' (churn, deep, sites, sites12, recurse)" ;;
   esac
   # A sampled run's count depends on how many blocks its random draws pick: enough pairs to average that.
   case $unwinder in *:*) n1=$((n1 * 40)) n2=$((n2 * 40)) ;; esac
