@@ -18,6 +18,7 @@
 
 #include "analyze.h"
 #include "snapgen.h"
+#include "tap.h"
 
 static volatile int sink;
 
@@ -378,7 +379,7 @@ static void pprof_decodes_to_the_snapshot_totals_functions_and_build_id(void **s
 {
     (void)state;
     if (me.build_id_len == 0)
-        skip(); /* linked without --build-id */
+        ms_tap_skip("this test program was linked without --build-id");
     struct fixture f;
     open_fixture(&f, snap_self());
     char *buf = NULL;
@@ -799,5 +800,5 @@ int main(void)
         cmocka_unit_test(plot_draws_sampled_series_with_their_95_percent_bands),
         cmocka_unit_test(massif_lists_snapshots_in_time_order_with_trees_and_folded_small_branches),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return ms_tap_run_group(tests, setup, teardown);
 }

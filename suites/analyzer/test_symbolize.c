@@ -11,6 +11,7 @@
 
 #include "analyze.h"
 #include "snapgen.h"
+#include "tap.h"
 
 static uintptr_t captured;
 static volatile int sink;
@@ -241,7 +242,7 @@ static void demangler_turns_cxx_names_readable(void **state)
     (void)state;
     char *s = ms_symbolize_demangle("_ZN3foo3barEi");
     if (!s)
-        skip(); /* no libstdc++ to borrow __cxa_demangle from */
+        ms_tap_skip("no libstdc++ to borrow __cxa_demangle from");
     assert_string_equal(s, "foo::bar(int)");
     free(s);
     assert_null(ms_symbolize_demangle("main"));
@@ -260,5 +261,5 @@ int main(void)
         cmocka_unit_test(diff_matches_rows_across_different_load_addresses),
         cmocka_unit_test(demangler_turns_cxx_names_readable),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return ms_tap_run_group(tests, setup, NULL);
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "snapread.h"
+#include "tap.h"
 
 #define BLOCKS 20000
 
@@ -212,8 +213,7 @@ static void unsampled_failed_mallocs_are_counted(void **state)
 int main(void)
 {
     if (!memsnap_active()) {
-        printf("1..0 # SKIP not running under libmemsnap.so\n");
-        return 77;
+        return ms_tap_skip_all("not running under libmemsnap.so");
     }
     const struct CMUnitTest tests[] = {
         /* first: the heap has no free blocks of earlier tests to hand out yet */

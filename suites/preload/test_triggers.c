@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "snapread.h"
+#include "tap.h"
 
 static const char *preload_lib;
 static const char *fixture;
@@ -828,7 +829,7 @@ static void setuid_program_ignores_the_settings_and_writes_nothing(void **state)
 {
     (void)state;
     if (geteuid() != 0) {
-        skip(); /* making a setuid program of another user needs root */
+        ms_tap_skip("making a setuid program of another user needs root");
     }
     char dir[] = "/tmp/memsnap-suid-XXXXXX", copy[300], out[400], cmd[2048];
     assert_non_null(mkdtemp(dir));
@@ -863,8 +864,7 @@ int main(void)
     plugin = getenv("MEMSNAP_PLUGIN");
     bigalloc = getenv("MEMSNAP_BIGALLOC");
     if (!preload_lib || access(preload_lib, R_OK) != 0 || !fixture || !plugin || !bigalloc) {
-        fprintf(stderr, "MEMSNAP_PRELOAD_LIB / MEMSNAP_FIXTURE / MEMSNAP_PLUGIN not set: preload not built\n");
-        return 77;
+        return ms_tap_skip_all("MEMSNAP_PRELOAD_LIB / MEMSNAP_FIXTURE / MEMSNAP_PLUGIN not set: preload not built");
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exit_snapshot_reports_the_leaks),
@@ -901,5 +901,5 @@ int main(void)
         cmocka_unit_test(address_space_reserved_at_start_stays_small),
         cmocka_unit_test(program_under_an_address_space_limit_allocates_as_much_with_the_preload),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ms_tap_run_group(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include "fixtures.h"
 #include "harness.h"
+#include "tap.h"
 
 static const char *budgets_path;
 
@@ -63,8 +64,7 @@ int main(int argc, char **argv)
     budgets_path = perfcheck_budgets_path(argc, argv);
     if (memory) {
         if (!memtrack_active()) {
-            fprintf(stderr, "skip: the memory requirements need LD_PRELOAD=libmemsnap.so\n");
-            return 77;
+            return ms_tap_skip_all("the memory requirements need LD_PRELOAD=libmemsnap.so");
         }
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(memory_single_within_budget),
@@ -72,7 +72,8 @@ int main(int argc, char **argv)
             cmocka_unit_test(memory_cache_1000_within_budget),
             cmocka_unit_test(memory_batch_1000_within_10mb),
         };
-        return cmocka_run_group_tests_name("memory requirements", tests, budgets_setup, budgets_teardown);
+        return ms_tap_run("memory requirements", tests, sizeof tests / sizeof tests[0], budgets_setup,
+                          budgets_teardown);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(single_transaction_within_budget),
@@ -80,5 +81,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(cache_speedup_meets_budget),
         cmocka_unit_test(optimization_speedup_meets_budget),
     };
-    return cmocka_run_group_tests_name("performance requirements", tests, budgets_setup, budgets_teardown);
+    return ms_tap_run("performance requirements", tests, sizeof tests / sizeof tests[0], budgets_setup,
+                      budgets_teardown);
 }

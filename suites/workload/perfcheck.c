@@ -14,6 +14,7 @@
 
 #include "fixtures.h"
 #include "harness.h"
+#include "tap.h"
 
 /* Enough rounds for a stable mean, short enough that the whole perf suite stays well under a minute. */
 #define PERFCHECK_MAX_TIME "--benchmark-max-time=0.3"
@@ -391,8 +392,7 @@ void perfcheck_assert(enum perfcheck_status st, const struct perfcheck_report *r
         printf("# %s\n", r->msg);
         return;
     case PERFCHECK_SKIP:
-        fprintf(stderr, "skip: %s\n", r->msg);
-        skip();
+        ms_tap_skip("%s", r->msg);
         return;
     case PERFCHECK_FAIL:
     case PERFCHECK_ERROR:

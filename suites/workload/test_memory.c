@@ -13,6 +13,7 @@
 
 #include "analyze.h"
 #include "fixtures.h"
+#include "tap.h"
 
 /* The seed's test_with_memory_tracking: the fixture prints the total and the top 5 sites. The body stops
  * the tracker itself to assert on the figure; the teardown then prints the same result. */
@@ -145,8 +146,7 @@ static void repeated_batches_expose_a_per_call_leak(void **state)
 int main(void)
 {
     if (!memsnap_active()) {
-        fprintf(stderr, "skip: the memory suite needs LD_PRELOAD=libmemsnap.so\n");
-        return 77;
+        return ms_tap_skip_all("the memory suite needs LD_PRELOAD=libmemsnap.so");
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tracker_reports_what_a_batch_keeps, fixtures_tracked_setup,

@@ -15,6 +15,7 @@
 
 #include "fixtures.h"
 #include "harness.h"
+#include "tap.h"
 
 static const char *impossible_path;
 
@@ -185,8 +186,7 @@ int main(int argc, char **argv)
     impossible_path = argv[1];
     if (argc > 2 && strcmp(argv[2], "--memory") == 0) {
         if (!memtrack_active()) {
-            fprintf(stderr, "skip: the memory gate needs LD_PRELOAD=libmemsnap.so\n");
-            return 77;
+            return ms_tap_skip_all("the memory gate needs LD_PRELOAD=libmemsnap.so");
         }
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(impossible_memory_single_fails),

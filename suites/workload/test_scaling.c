@@ -19,6 +19,7 @@
 #include <memsnap/bench.h>
 
 #include "fixtures.h"
+#include "tap.h"
 
 static const size_t scaling_sizes[] = {10, 100, 1000, 10000};
 enum { SCALING_N = sizeof scaling_sizes / sizeof scaling_sizes[0] };
@@ -134,8 +135,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--memory") == 0) {
         if (!memtrack_active()) {
-            fprintf(stderr, "skip: per-item memory needs LD_PRELOAD=libmemsnap.so\n");
-            return 77;
+            return ms_tap_skip_all("per-item memory needs LD_PRELOAD=libmemsnap.so");
         }
         const struct CMUnitTest tests[] = {cmocka_unit_test(per_item_memory_is_flat_across_batch_sizes)};
         return cmocka_run_group_tests_name("scaling memory", tests, NULL, NULL);
