@@ -73,6 +73,7 @@ struct reach_work {
     uint32_t *owner;             /* an indirectly lost block's leader: the lost block whose drain reached it */
     size_t n, cap, top;
     uint64_t lo, hi;             /* lowest block start, highest block end */
+    int copy_refused;            /* the kernel refused a copy (seccomp): it refuses all, read in place */
 };
 
 /* Blocks in threads' slots, which a thread that is not stopped may free meanwhile. */
@@ -527,15 +528,17 @@ static void reach_scan_range(struct reach_work *w, uintptr_t lo, uintptr_t hi, u
 static uint64_t reach_copy[8192];
 
 /* reach_scan_range over a copy: what is no longer mapped is skipped (nothing there keeps a block alive).
- * Where the kernel refuses the copy (a seccomp filter), the range is read in place, as before. */
+ * Where the kernel refuses the copy (a seccomp filter), the range is read in place, as before, and so is
+ * every later one of the scan without asking again. */
 static void reach_scan_copied(struct reach_work *w, uintptr_t lo, uintptr_t hi, unsigned char mark, size_t leader)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     hi &= ~(uintptr_t)7;
     while (lo < hi) {
         size_t n = hi - lo < sizeof reach_copy ? hi - lo : sizeof reach_copy;
-        long got = ms_platform_copy_self(reach_copy, lo, n);
+        long got = w->copy_refused ? -ENOSYS : ms_platform_copy_self(reach_copy, lo, n);
         if (got == -ENOSYS || got == -EPERM) {
+            w->copy_refused = 1;
             reach_scan_range(w, lo, hi, mark, leader);
             return;
         }
