@@ -79,29 +79,25 @@ __attribute__((noinline, cold)) static void **dwarf_libunwind_from(struct ms_thr
  * from rbp sees another rbp now: re-reading them is a batch of independent loads instead of a chain of
  * dependent ones, so the shared part of a stack costs about a ns per frame. (rbp itself may differ:
  * code without frame pointers keeps anything in it, a loop counter say.)
- * The last walk lies in ring[base, base + count), innermost first, with room on both sides: a walk that
- * meets it writes only its own new inner frames in front of the shared part, whatever the depth.
+ * Where the shared frames end (another caller at the same depth), the walk goes on by the rules and
+ * meets the last walk again further out: a recursive descent (a compiler's parser and template
+ * instantiation) calls the same function at the same depth from different places, and the frames
+ * between that call and main are the same again (g++: a third of its walks left the last walk's frames
+ * and met them again, 17 frames on). So a walk records its frames into a buffer of its own, copying the
+ * shared runs from the last walk's, and the two buffers swap at the end: the last walk stays intact
+ * while the walk reads it.
  * Frames are stored by column (all ips, then all sps, ...): the shared frames' return addresses then go
  * out with one memcpy. The memo is part of the thread's slot (thread.c); a thread without one walks
  * without. */
 #define MEMO_FRAMES MS_UNWIND_MEMO_FRAMES
-#define MEMO_SPAN (2 * MEMO_FRAMES) /* slots per column */
 #define DW_CHECKS MS_UNWIND_DW_CHECKS
 
 /* Columns of a frame x in a buffer b: b[x + COL_IP] and so on. COL_LINK holds where the walk read bp
  * from (0: carried over from the frame below; 8-aligned), | 1 when the step to this frame computed the
  * CFA from the frame below's bp. */
-enum { COL_IP = 0, COL_SP = MEMO_SPAN, COL_BP = 2 * MEMO_SPAN, COL_LINK = 3 * MEMO_SPAN, COLS = 4 };
+enum { COL_IP = 0, COL_SP = MEMO_FRAMES, COL_BP = 2 * MEMO_FRAMES, COL_LINK = 3 * MEMO_FRAMES, COLS = 4 };
 
-
-/* The thread's memo when it has one, for the captures that only read it. */
-static inline struct ms_dwarf_memo *dwarf_memo_of(const struct ms_thread *t)
-{
-    struct ms_thread_slot *slot = t->slot;
-    return (uintptr_t)slot > (uintptr_t)MS_THREAD_NO_SLOT ? &slot->memo : NULL;
-}
-
-/* The same, claimed on first use: for the walks that write it. */
+/* The thread's memo, claimed on first use. */
 static inline struct ms_dwarf_memo *dwarf_memo_claim(struct ms_thread *t)
 {
     struct ms_thread_slot *slot = ms_thread_slot(t);
@@ -110,6 +106,7 @@ static inline struct ms_dwarf_memo *dwarf_memo_claim(struct ms_thread *t)
 
 void ms_dwarf_memo_start(struct ms_dwarf_memo *m)
 {
+    m->last = 0;
     m->count = 0;
     m->complete = 0;
     m->complete_gen = UINT64_MAX;
@@ -117,7 +114,7 @@ void ms_dwarf_memo_start(struct ms_dwarf_memo *m)
     m->pending = 0;
 }
 
-/* A few words without a call: walks that differ from the last one by a few inner frames are the rule. */
+/* A few words without a call: most shared runs are short. */
 static inline void dwarf_copy_words(uintptr_t *dst, const uintptr_t *src, int n)
 {
     if (n > 4) {
@@ -138,106 +135,12 @@ static inline void dwarf_copy_words(uintptr_t *dst, const uintptr_t *src, int n)
     }
 }
 
-/* Puts this walk's first k frames (in scratch) in front of the last walk's frames [from, from + n) of the
- * ring, so that the memo becomes scratch[0, k) + those. Returns the new count. */
-static int dwarf_memo_join(struct ms_dwarf_memo *m, int k, int from, int n)
+/* n frames from src[x] on to dst[y] on, every column. */
+static inline void dwarf_copy_frames(uintptr_t *dst, int y, const uintptr_t *src, int x, int n)
 {
-    if (k + n > MEMO_FRAMES) {
-        n = MEMO_FRAMES - k;
+    for (int c = 0; c < COLS * MEMO_FRAMES; c += MEMO_FRAMES) {
+        dwarf_copy_words(dst + c + y, src + c + x, n);
     }
-    int start = from - k;
-    for (int c = 0; c < COLS * MEMO_SPAN; c += MEMO_SPAN) {
-        uintptr_t *ring = m->ring + c;
-        const uintptr_t *scratch = m->scratch + c;
-        if (start < 0) {
-            int centred = (MEMO_SPAN - (k + n)) / 2;
-            memmove(ring + centred + k, ring + from, (size_t)n * sizeof *ring);
-            ring += centred;
-        } else {
-            ring += start;
-        }
-        dwarf_copy_words(ring, scratch, k);
-    }
-    m->base = start < 0 ? (MEMO_SPAN - (k + n)) / 2 : start;
-    return k + n;
-}
-
-/* A list of n (address, value) pairs to verify, in address order, arranged for speed into out: `*narrow`
- * pairs as they are, then `*wide` entries {address, 0, value at address, value at address + 8} for pairs
- * of adjacent words (a frame's saved rbp and return address), each compared with one 16-byte load. The
- * first NARROW_FIRST pairs stay narrow: they are the innermost frames, pushed moments before a capture,
- * and a wide load of two stores still on their way to the cache waits for them. adjacent: about how many
- * pairs of adjacent words the list has (a wide list does not pay for fewer than WIDE_MIN). in and out
- * must not overlap. */
-#define NARROW_FIRST 4
-#define WIDE_MIN 4
-
-static void dwarf_checks_arrange(const uintptr_t *in, int n, int adjacent, uintptr_t *out, int *narrow, int *wide)
-{
-    int keep = n < NARROW_FIRST ? n : NARROW_FIRST;
-    int nn = 0, nw = 0;
-    for (int i = keep; adjacent >= WIDE_MIN && i + 1 < n; i++) {
-        if (in[2 * (i + 1)] == in[2 * i] + 8) {
-            nw++;
-            i++;
-        }
-    }
-    if (nw < WIDE_MIN) {
-        memcpy(out, in, (size_t)n * 2 * sizeof *out);
-        *narrow = n;
-        *wide = 0;
-        return;
-    }
-    nn = n - 2 * nw;
-    uintptr_t *o_narrow = out, *o_wide = out + 2 * nn;
-    for (int i = 0; i < n; i++) {
-        if (i >= keep && i + 1 < n && in[2 * (i + 1)] == in[2 * i] + 8) {
-            o_wide[0] = in[2 * i];
-            o_wide[1] = 0;
-            o_wide[2] = in[2 * i + 1];
-            o_wide[3] = in[2 * i + 3];
-            o_wide += 4;
-            i++;
-        } else {
-            o_narrow[0] = in[2 * i];
-            o_narrow[1] = in[2 * i + 1];
-            o_narrow += 2;
-        }
-    }
-    *narrow = nn;
-    *wide = nw;
-}
-
-/* The pairs a kept walk of the memo's walk checks (kept.c): every return address at its place, and the bp a
- * step computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp
- * values do not matter: code without frame pointers keeps anything in rbp, a loop counter say.
- * Listed from the outermost frame in, so that the list comes out in address order without a sort (a
- * sort cost more than the rest of a kept walk: g++ keeps a walk on most of its captures): frame x's
- * return address lies at sp_x - 8, the bp it read at its link, in [sp_{x-1}, sp_x - 8), and a frame's bp
- * is checked when a step further out computed its CFA from it before another frame read a new one. */
-__attribute__((noinline)) static void dwarf_memo_checks(struct ms_dwarf_memo *m)
-{
-    const uintptr_t *f = &m->ring[m->base];
-    uintptr_t *end = m->scratch + COLS * MEMO_SPAN, *c = end; /* free once a walk is done */
-    int used = 0, adjacent = 0; /* used: a step further out computed its CFA from the bp this frame has */
-    for (int x = m->count - 1; x > 0; x--) {
-        uintptr_t link = f[x + COL_LINK], at = f[x + COL_SP] - 8;
-        c -= 2;
-        c[0] = at;
-        c[1] = f[x + COL_IP];
-        if (link > 1) { /* this frame read its bp at link & ~1 */
-            if (used) {
-                c -= 2;
-                c[0] = link & ~(uintptr_t)1;
-                c[1] = f[x + COL_BP];
-                adjacent += c[0] + 8 == at; /* pushed by the function's first instruction */
-            }
-            used = 0;
-        }
-        used |= (int)(link & 1);
-    }
-    m->entry_bp = used;
-    dwarf_checks_arrange(c, (int)(end - c) / 2, adjacent, m->check, &m->narrow_checks, &m->wide_checks);
 }
 
 /* The memo now holds the walk the current capture made (with this max and skip): ms_unwind_remember may
@@ -266,8 +169,8 @@ MS_RAW_READ __attribute__((noinline)) void **ms_dwarf_walk(struct ms_thread *t, 
 
     struct ms_dwarf_memo *memo = dwarf_memo_claim(t);
     unsigned gen = ms_rulecache_generation();
-    const uintptr_t *old = NULL;
-    uintptr_t *rec = NULL; /* where this walk's frames are recorded (by column); NULL: not recorded */
+    const uintptr_t *old = NULL; /* the last walk's frames (by column) */
+    uintptr_t *rec = NULL;       /* where this walk's frames are recorded; NULL: not recorded */
     int old_n = 0, j = 0, k = 0, rec_cap = 0, old_complete = 0, complete = 0;
     if (memo != NULL && (memo->seq & 1) == 0) {
         memo->seq++;
@@ -275,11 +178,11 @@ MS_RAW_READ __attribute__((noinline)) void **ms_dwarf_walk(struct ms_thread *t, 
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         memo->pending = 0;
         if (memo->generation == gen) {
-            old = &memo->ring[memo->base];
+            old = memo->frames[memo->last];
             old_n = memo->count;
             old_complete = memo->complete;
         }
-        rec = memo->scratch;
+        rec = memo->frames[memo->last ^ 1];
         rec_cap = MEMO_FRAMES;
     }
     uintptr_t link = 0;
@@ -329,37 +232,39 @@ MS_RAW_READ __attribute__((noinline)) void **ms_dwarf_walk(struct ms_thread *t, 
             }
             memcpy(out, old + from + COL_IP, (size_t)count * sizeof *out);
             out += count;
-            /* Go on from the last frame still known, as if the walk had just reached it (bp is its). */
-            ip = old[i - 1 + COL_IP];
-            sp = old[i - 1 + COL_SP];
-            int inner = k, shared = i - j - 1;
-            k = dwarf_memo_join(memo, inner, memo->base + j + 1, shared);
-            rec = &memo->ring[memo->base];
+            /* The shared frames join this walk's record. */
+            int shared = i - j - 1, first = k;
+            if (shared > rec_cap - k) {
+                shared = rec_cap - k;
+                rec_cap = 0; /* cut: what follows would not join them */
+            }
+            dwarf_copy_frames(rec, k, old, j + 1, shared);
+            k += shared;
             /* The frames recorded after the shared ones are computed from this walk's rbp: when it is not
              * the recorded one (bp_same is about the last shared frame), the shared frames take this
              * walk's values, so that a later walk is compared with what this one used. */
-            for (int x = inner; !bp_same && x < k; x++) {
+            for (int x = first; !bp_same && x < k; x++) {
                 uintptr_t at = rec[x + COL_LINK] & ~(uintptr_t)1;
                 if (at != 0) {
                     bp_j = *(const uintptr_t *)at;
                 }
                 rec[x + COL_BP] = bp_j;
             }
-            rec_cap = MEMO_SPAN - memo->base;
-            if (rec_cap > MEMO_FRAMES) {
-                rec_cap = MEMO_FRAMES;
-            }
-            if (k < inner + shared) {
-                rec_cap = 0; /* shared frames were cut: what follows would not join them */
-            }
             if (truncated) {
                 goto done;
             }
-            if (i == old_n && old_complete && rec_cap != 0) {
-                complete = 1; /* the last walk ended right there: this one does too */
-                goto done;
+            if (i == old_n) {
+                if (old_complete && rec_cap != 0) {
+                    complete = 1; /* the last walk ended right there: this one does too */
+                    goto done;
+                }
+                old_n = 0; /* walked on from where the last walk stopped */
             }
-            old_n = 0;
+            /* Go on from the last frame still shared, as if the walk had just reached it (bp is its), and
+             * look for the last walk's frames again further out. */
+            ip = old[i - 1 + COL_IP];
+            sp = old[i - 1 + COL_SP];
+            j = i;
         }
 
         uint64_t word = ms_rulecache_get(ip);
@@ -415,14 +320,11 @@ MS_RAW_READ __attribute__((noinline)) void **ms_dwarf_walk(struct ms_thread *t, 
     }
 done:
     if (rec != NULL) {
-        if (rec == memo->scratch) {
-            k = dwarf_memo_join(memo, k, MEMO_SPAN / 2 + k / 2, 0); /* centred */
-        }
+        memo->last ^= 1;
         memo->count = k;
         memo->complete = complete && rec_cap != 0;
         memo->generation = gen;
         memo->complete_gen = memo->complete ? gen : UINT64_MAX;
-        memo->narrow_checks = -1; /* listed when the walk is kept */
         if (memo->complete) {
             dwarf_memo_pending(memo, max0, skip0);
         }
@@ -432,32 +334,81 @@ done:
     return out;
 }
 
-int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count,
-                       struct ms_dwarf_check *c)
+/* The words a kept walk of the memo's walk checks (kept.c): every return address at its place, and the bp a
+ * step computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp
+ * values do not matter: code without frame pointers keeps anything in rbp, a loop counter say.
+ * One pass from the outermost frame in (a frame's bp is checked when a step further out computed its CFA
+ * from it before another frame read a new one), into the buffer the next walk records into, free until
+ * then: (address, value) pairs down from its end, and, where a frame's saved rbp lies just below its
+ * return address (pushed by its first instruction), one entry {address, 0, rbp, return address} for
+ * both, compared with one 16-byte load, up from its start. Except in the two innermost frames, pushed
+ * moments before a capture: a wide load of two stores still on their way to the cache waits for them. */
+int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count)
 {
     if (m->complete_gen != gen || m->count <= 0) {
         return -1;
     }
-    if (m->narrow_checks < 0) {
-        m->seq++;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        dwarf_memo_checks(m);
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        m->seq++;
+    const uintptr_t *f = m->frames[m->last];
+    uintptr_t *buf = m->frames[m->last ^ 1], *end = buf + COLS * MEMO_FRAMES, *c = end, *w = buf;
+    int used = 0; /* a step further out computed its CFA from the bp this frame has */
+    for (int x = m->count - 1; x > 0; x--) {
+        uintptr_t link = f[x + COL_LINK], at = f[x + COL_SP] - 8;
+        if (link > 1 && used) { /* this frame read its bp at link & ~1, and it was used */
+            uintptr_t bp_at = link & ~(uintptr_t)1;
+            if (bp_at + 8 == at && x > 2) {
+                w[0] = bp_at;
+                w[1] = 0;
+                w[2] = f[x + COL_BP];
+                w[3] = f[x + COL_IP];
+                w += 4;
+            } else {
+                c -= 4;
+                c[0] = bp_at;
+                c[1] = f[x + COL_BP];
+                c[2] = at;
+                c[3] = f[x + COL_IP];
+            }
+        } else {
+            c -= 2;
+            c[0] = at;
+            c[1] = f[x + COL_IP];
+        }
+        used = link > 1 ? (int)(link & 1) : used | (int)(link & 1);
     }
-    if (m->narrow_checks + 2 * m->wide_checks > DW_CHECKS) {
+    m->entry_bp = used;
+    m->narrow = (int)(end - c) / 2;
+    m->wide = (int)(w - buf) / 4;
+    if (m->narrow + 2 * m->wide > DW_CHECKS) {
         return -1;
     }
-    const uintptr_t *f = &m->ring[m->base];
     *ip = f[COL_IP];
     *sp = f[COL_SP];
     *count = m->count;
-    if (c) {
-        c->bp = f[COL_BP];
-        c->entry_bp = m->entry_bp;
-        c->narrow = m->narrow_checks;
-        c->wide = m->wide_checks;
-        memcpy(c->pairs, m->check, (size_t)(m->narrow_checks + 2 * m->wide_checks) * 2 * sizeof *c->pairs);
-    }
     return 0;
+}
+
+/* Wide entries pay for their second loop from this many on. */
+#define WIDE_MIN 4
+
+void ms_dwarf_memo_checks(const struct ms_dwarf_memo *m, struct ms_dwarf_check *c)
+{
+    const uintptr_t *buf = m->frames[m->last ^ 1], *list = buf + COLS * MEMO_FRAMES - 2 * m->narrow;
+    c->bp = m->frames[m->last][COL_BP];
+    c->entry_bp = m->entry_bp;
+    memcpy(c->pairs, list, (size_t)m->narrow * 2 * sizeof *list);
+    if (m->wide >= WIDE_MIN) {
+        memcpy(c->pairs + 2 * m->narrow, buf, (size_t)m->wide * 4 * sizeof *buf);
+        c->narrow = m->narrow;
+        c->wide = m->wide;
+        return;
+    }
+    uintptr_t *p = c->pairs + 2 * m->narrow;
+    for (int i = 0; i < m->wide; i++, buf += 4, p += 4) {
+        p[0] = buf[0];
+        p[1] = buf[2];
+        p[2] = buf[0] + 8;
+        p[3] = buf[3];
+    }
+    c->narrow = m->narrow + 2 * m->wide;
+    c->wide = 0;
 }

@@ -136,23 +136,29 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
     unsigned gen = ms_rulecache_generation();
     uintptr_t ip, sp;
     int count;
-    if (ms_dwarf_memo_kept(m, gen, &ip, &sp, &count, NULL) < 0) {
-        return;
-    }
-    unsigned w = kept_dwarf_way(k, ip, sp);
-    if (w == DW_WAYS) {
-        w = k->dw_victim++ % DW_WAYS;
-    }
-    struct ms_kept_dwarf *way = &k->dw[w];
-    way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
+    m->seq++; /* a signal handler's walk meanwhile leaves the memo (and the list in it) alone */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    (void)ms_dwarf_memo_kept(m, gen, &way->ip, &way->sp, &way->count, &way->check);
-    k->dw_sp[w] = way->sp;
-    k->dw_hint[kept_dwarf_hint(sp)] = (unsigned char)w;
-    way->limits = m->pending_limits;
-    way->stack = stack;
+    if (ms_dwarf_memo_kept(m, gen, &ip, &sp, &count) == 0) {
+        unsigned w = kept_dwarf_way(k, ip, sp);
+        if (w == DW_WAYS) {
+            w = k->dw_victim++ % DW_WAYS;
+        }
+        struct ms_kept_dwarf *way = &k->dw[w];
+        way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        way->ip = ip;
+        way->sp = sp;
+        way->count = count;
+        ms_dwarf_memo_checks(m, &way->check);
+        k->dw_sp[w] = sp;
+        k->dw_hint[kept_dwarf_hint(sp)] = (unsigned char)w;
+        way->limits = m->pending_limits;
+        way->stack = stack;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        way->gen = gen;
+    }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    way->gen = gen;
+    m->seq++;
 }
 
 MS_RAW_READ int ms_kept_dwarf_find(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, int max, int skip,

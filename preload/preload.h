@@ -600,21 +600,16 @@ struct ms_dwarf_check {
 
 /* The thread's last walk (part of struct ms_thread_slot); dwarf.c says how it is used. */
 struct ms_dwarf_memo {
-    uintptr_t ring[4 * 2 * MS_UNWIND_MEMO_FRAMES]; /* columns ip, sp, bp, link */
-    /* This walk's frames until it meets the last one (first half). */
-    uintptr_t scratch[4 * 2 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
-    int base, count;
+    /* The last walk's frames, and the record of the next walk (columns ip, sp, bp, link). */
+    uintptr_t frames[2][4 * MS_UNWIND_MEMO_FRAMES];
+    int last, count; /* frames[last] holds the last walk, count frames */
     int complete; /* the last walk ended at a frame whose CFI says outermost, and all its frames are here */
     unsigned generation;
     /* Odd while a walk changes the memo: a signal handler's capture must not use the memo of the walk
      * it interrupted. */
     unsigned seq;
     uint64_t complete_gen; /* generation when complete, else a value no generation has: one test for both */
-    /* What a kept walk must find again, for a complete walk (the layout of struct ms_dwarf_check):
-     * the return address of every frame and the saved rbp a step computed its CFA from; entry_bp: such a
-     * step used the rbp of frame 0 itself. Last: the fields above share a cache line. */
-    int narrow_checks, wide_checks, entry_bp; /* narrow_checks < 0: not listed yet */
-    uintptr_t check[4 * MS_UNWIND_MEMO_FRAMES] __attribute__((aligned(16)));
+    int narrow, wide, entry_bp; /* the words ms_dwarf_memo_kept listed (struct ms_dwarf_check) */
     /* pending: the last capture was the walk held here, made with pending_limits, waiting for
      * ms_unwind_remember to keep it (kept.c) with the id the tracker interns for it. */
     int pending;
@@ -627,10 +622,12 @@ MS_HIDDEN void ms_dwarf_memo_start(struct ms_dwarf_memo *m);
  * the first `skip` frames dropped; recorded in the thread's memo. Returns the end of the frames. */
 MS_HIDDEN void **ms_dwarf_walk(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out,
                                void **end, int skip, unsigned *flags);
-/* The memo's walk, complete under generation gen and pending: its entry, frame count and check data for
- * a kept walk. 0, or -1 when there is none or it has too many words to check. */
-MS_HIDDEN int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count,
-                                 struct ms_dwarf_check *c);
+/* The memo's walk, complete under generation gen and pending: its entry and frame count for a kept walk,
+ * and the words it must find again listed for ms_dwarf_memo_checks, which must follow before the thread's
+ * next walk. 0, or -1 when there is none or it has too many words to check. */
+MS_HIDDEN int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count);
+/* Those words, arranged for ms_dwarf_checks_hold, into c. */
+MS_HIDDEN void ms_dwarf_memo_checks(const struct ms_dwarf_memo *m, struct ms_dwarf_check *c);
 
 /* Whether every word of c still holds (and, with entry_bp, bp is the entry's). Independent loads; no early
  * exit, a stack that passed the first frame's test rarely differs further out. */

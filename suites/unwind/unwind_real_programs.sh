@@ -23,21 +23,36 @@ check() { # name command...
     fi
     ran=$((ran + 1))
     # Every process of the command (children too) appended its line.
-    read -r captures mismatches fallbacks < <(awk '{c+=$2; m+=$4; f+=$6} END {print c+0, m+0, f+0}' report 2>/dev/null)
+    read -r captures mismatches fallbacks kept < <(awk '{c+=$2; m+=$4; f+=$6; k+=$8} END {print c+0, m+0, f+0, k+0}' report 2>/dev/null)
     if [ "${captures:-0}" -eq 0 ]; then
         echo "not ok - $name: no capture was made (the shim did not run)"; failed=$((failed + 1))
     elif [ "$mismatches" -ne 0 ]; then
         echo "not ok - $name: $mismatches of $captures stacks differ from unw_backtrace"; failed=$((failed + 1))
+    elif [ "$kept" -eq 0 ]; then
+        echo "not ok - $name: no capture was answered by a kept walk (the hooks' path went untested)"; failed=$((failed + 1))
     else
-        echo "ok - $name: $captures stacks equal to unw_backtrace ($fallbacks needed libunwind)"
+        echo "ok - $name: $captures stacks equal to unw_backtrace, $kept of them kept walks ($fallbacks needed libunwind)"
     fi
 }
 
 printf 'int main(void) { return 0; }\n' > prog.c
+# A compiler's recursive descent: the same functions called at the same depth from different places.
+cat > tmpl.cpp <<'EOF'
+#include <map>
+#include <string>
+#include <vector>
+template <int N> struct Node {
+    std::map<std::string, std::vector<int>> m;
+    int get() { return Node<N - 1>().get() + static_cast<int>(m.size()) + N; }
+};
+template <> struct Node<0> { int get() { return 0; } };
+int use() { return Node<12>().get(); }
+EOF
 seq 1 100000 > numbers
 check python3 python3 -c 'import json; print(len(json.dumps([{"a": i} for i in range(50000)])))'
 check perl perl -e 'my %h; $h{$_} = $_ for 1 .. 50000; print scalar(keys %h), "\n"'
 check gcc gcc -O2 -c prog.c -o prog.o
+check g++ g++ -std=c++17 -O1 -c tmpl.cpp -o tmpl.o
 check sort sort --parallel=2 -S 1M -R numbers
 check xz xz -T2 -c numbers
 check git git init -q repo
