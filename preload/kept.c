@@ -20,17 +20,14 @@ static inline struct ms_kept *kept_of(const struct ms_thread *t)
     return (uintptr_t)slot > (uintptr_t)MS_THREAD_NO_SLOT ? &slot->kept : NULL;
 }
 
+/* Only the keys: a way is found by its key first, so the ways themselves (a page or more apart) are left
+ * untouched until used. */
 void ms_kept_start(struct ms_kept *k)
 {
     k->seq = 0;
     k->fp_pending = 0;
-    for (unsigned w = 0; w < WAYS; w++) {
-        k->fp[w].entry = 0;
-    }
-    for (unsigned w = 0; w < DW_WAYS; w++) {
-        k->dw_sp[w] = 0;
-        k->dw[w].gen = UINT64_MAX;
-    }
+    memset(k->fp_entry, 0, sizeof k->fp_entry);
+    memset(k->dw_sp, 0, sizeof k->dw_sp);
     memset(k->dw_hint, 0, sizeof k->dw_hint);
 }
 
@@ -48,7 +45,7 @@ MS_RAW_READ __attribute__((noinline)) int ms_kept_fp_walk(struct ms_thread *t, c
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     k->fp_pending = 0;
     unsigned w = 0;
-    while (w < WAYS && k->fp[w].entry != (uintptr_t)frame) {
+    while (w < WAYS && k->fp_entry[w] != (uintptr_t)frame) {
         w++;
     }
     if (w == WAYS) {
@@ -57,14 +54,14 @@ MS_RAW_READ __attribute__((noinline)) int ms_kept_fp_walk(struct ms_thread *t, c
     struct ms_kept_fp *way = &k->fp[w];
     int n = (int)(ms_fpwalk(t, frame, out, out + max, skip, flags, &way->check) - out);
     if (way->check.visited <= MS_UNWIND_MEMO_FRAMES) {
-        way->entry = (uintptr_t)frame;
+        k->fp_entry[w] = (uintptr_t)frame;
         way->n = n;
         way->flags = *flags;
         way->limits = ms_unwind_limits(max, skip);
         way->stack = MS_STACK_UNKNOWN;
         k->fp_pending = 1 + (int)w;
     } else {
-        way->entry = 0;
+        k->fp_entry[w] = 0;
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     k->seq++;
@@ -81,7 +78,7 @@ MS_RAW_READ int ms_kept_fp_find(struct ms_thread *t, const uintptr_t *frame, voi
     unsigned seq = k->seq;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned w = 0;
-    while (k->fp[w].entry != (uintptr_t)frame) {
+    while (k->fp_entry[w] != (uintptr_t)frame) {
         if (++w == WAYS) {
             return -1;
         }
