@@ -22,7 +22,7 @@
 #define STOP_SLICE_NS 5000000
 #define STOP_WATCH_NS 2000000
 #define STOP_NAP_NS 200000
-#define STOP_CLASSIFY_NS 100000000u
+#define STOP_CLASSIFY_NS 500000000u
 
 enum { STOP_UNDECIDED = MS_STOP_UNKNOWN + 1, STOP_ASKED, STOP_GONE };
 
@@ -186,7 +186,10 @@ static void stop_nap(int64_t ns)
 /* How each listed thread's stack is read. One that went to sleep within the last STOP_WATCH_NS is never
  * signalled: the signal could land as it enters its next sleep, and a handler cuts nanosleep, poll or
  * sem_wait short with EINTR. It is caught asleep instead, its stack read from where it is blocked. A thread
- * that ran that long without sleeping gets the signal. Undecided after STOP_CLASSIFY_NS: unknown. */
+ * that ran that long without sleeping gets the signal. One that cannot get it (no stop signal, or blocked)
+ * is watched until STOP_CLASSIFY_NS, not STOP_WATCH_NS: on a busy machine a thread on its way to a sleep
+ * (a main thread about to wait in pthread_join) can stay runnable for milliseconds, and caught asleep
+ * its stack is read after all. Undecided after STOP_CLASSIFY_NS: unknown. */
 static uint32_t stop_classify(uint32_t n, int signo)
 {
     uint64_t now = ms_platform_monotonic_ns(), until = now + STOP_CLASSIFY_NS;
@@ -213,13 +216,9 @@ static uint32_t stop_classify(uint32_t n, int signo)
             } else if (seen.switches != stop_switches[i]) {
                 stop_switches[i] = seen.switches;
                 stop_since[i] = now;
-            } else if (now - stop_since[i] >= STOP_WATCH_NS) {
-                if (signo && !(seen.blocked >> (signo - 1) & 1)) {
-                    t->how = ms_platform_signal_thread(t->tid, signo) == 0 ? STOP_ASKED : STOP_GONE;
-                    asked += t->how == STOP_ASKED;
-                } else {
-                    t->how = MS_STOP_UNKNOWN; /* runs on with the signal blocked (or not ours) */
-                }
+            } else if (now - stop_since[i] >= STOP_WATCH_NS && signo && !(seen.blocked >> (signo - 1) & 1)) {
+                t->how = ms_platform_signal_thread(t->tid, signo) == 0 ? STOP_ASKED : STOP_GONE;
+                asked += t->how == STOP_ASKED;
             }
             undecided += t->how == STOP_UNDECIDED;
         }
