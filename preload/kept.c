@@ -126,6 +126,12 @@ static inline unsigned kept_dwarf_way(const struct ms_kept *k, uintptr_t ip, uin
     return w;
 }
 
+/* An entry whose kept walk failed its check this many times in a row is kept again only one time in
+ * KEEP_EVERY: where the path under an entry changes on every capture (g++'s recursive descent) keeping
+ * costs more than the rare find saves; a walk that holds again resets the count. */
+#define KEEP_FAILS 2
+#define KEEP_EVERY 8
+
 /* The memo's complete walk, whose id the tracker just interned, into a way (the one of its entry, or the
  * next in turn): a capture from there finds the id again while other walks pass through the memo. */
 __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct ms_dwarf_memo *m, uint32_t stack)
@@ -137,10 +143,17 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (ms_dwarf_memo_kept(m, gen, &ip, &sp, &count) == 0) {
         unsigned w = kept_dwarf_way(k, ip, sp);
+        uint32_t fails = 0;
         if (w == DW_WAYS) {
             w = k->dw_victim++ % DW_WAYS;
+        } else {
+            fails = k->dw[w].fails;
+            if (fails >= KEEP_FAILS && fails % KEEP_EVERY != 0) {
+                goto out;
+            }
         }
         struct ms_kept_dwarf *way = &k->dw[w];
+        way->fails = fails;
         way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         way->ip = ip;
@@ -154,6 +167,7 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         way->gen = gen;
     }
+out:
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     m->seq++;
 }
@@ -169,14 +183,16 @@ MS_RAW_READ int ms_kept_dwarf_find(struct ms_thread *t, uintptr_t ip, uintptr_t 
     if (w == DW_WAYS) {
         return -1;
     }
-    const struct ms_kept_dwarf *way = &k->dw[w];
+    struct ms_kept_dwarf *way = &k->dw[w];
     if (way->gen != ms_rulecache_generation() || way->limits != ms_unwind_limits(max, skip)) {
         return -1;
     }
     const struct ms_dwarf_check *c = &way->check;
     if (!ms_dwarf_checks_hold(c->pairs, c->narrow, c->wide, c->entry_bp ? c->bp ^ bp : 0)) {
+        way->fails++;
         return -1;
     }
+    way->fails = 0;
     int n = way->count - skip;
     if (n < 0) {
         n = 0;

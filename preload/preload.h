@@ -710,6 +710,7 @@ struct ms_kept_dwarf {
     uint64_t limits;
     int count; /* frames from frame 0 */
     uint32_t stack;
+    uint32_t fails; /* finds in a row whose words did not hold */
     struct ms_dwarf_check check;
 };
 
