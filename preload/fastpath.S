@@ -15,6 +15,18 @@
 #define REAL_FREE 8            /* struct ms_real.free */
 
 /* Calls the hook from a frame of its own (entered with the CFA at %rsp + 8), returns its result. */
+/* An exported entry: %rax = the thread's state; a thread the fast path may not serve goes to \hook. */
+.macro FAST_ENTRY name, hook
+    .globl \name
+    .type \name, @function
+    .p2align 4
+\name:
+    .cfi_startproc
+    movq ms_thread_tls@gottpoff(%rip), %rax
+    cmpq $0, %fs:THREAD_BLOCKED(%rax)
+    jne \hook
+.endm
+
 .macro HOOK fn
     pushq %rbp
     .cfi_def_cfa_offset 16
@@ -29,14 +41,7 @@
 .endm
 
     .text
-    .globl malloc
-    .type malloc, @function
-    .p2align 4
-malloc:
-    .cfi_startproc
-    movq ms_thread_tls@gottpoff(%rip), %rax
-    cmpq $0, %fs:THREAD_BLOCKED(%rax)
-    jne .Lmalloc_hook
+    FAST_ENTRY malloc, .Lmalloc_hook
     /* Not sampled while the countdown stays above 0 (0 until the thread's first draw). */
     movq %fs:THREAD_SAMPLE_LEFT(%rax), %rdx
     subq %rdi, %rdx
@@ -60,14 +65,7 @@ malloc:
     .cfi_endproc
     .size malloc, .-malloc
 
-    .globl free
-    .type free, @function
-    .p2align 4
-free:
-    .cfi_startproc
-    movq ms_thread_tls@gottpoff(%rip), %rax
-    cmpq $0, %fs:THREAD_BLOCKED(%rax)
-    jne .Lfree_hook
+    FAST_ENTRY free, .Lfree_hook
     /* ms_heapmap_filter_of(p): the byte of address bits 4..19. */
     movl %edi, %edx
     shrl $4, %edx
