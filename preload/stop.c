@@ -4,7 +4,8 @@
  * waits until the scan releases it. Only running threads are signalled: one asleep in a system call is
  * left alone (a handler would make its sleep, poll or sem_wait return early with EINTR) and is listed with
  * the stack pointer /proc shows for it. A thread that blocks the signal, exits, or does not answer within
- * STOP_TIMEOUT_NS is listed as unknown, as is every running thread when the signal is not ours.
+ * STOP_TIMEOUT_NS (once it has had the CPU to) is listed as unknown, as is every running thread when the
+ * signal is not ours.
  *
  * The handler is installed by the first stop, and only while the signal's disposition is the default: a
  * program with its own handler for it (or ignoring it) keeps it, and its running threads stay unknown. Once
@@ -22,7 +23,10 @@
 #define STOP_SLICE_NS 5000000
 #define STOP_WATCH_NS 2000000
 #define STOP_NAP_NS 200000
-#define STOP_CLASSIFY_NS 500000000u
+#define STOP_INSIDE_NS 500000000u
+#define STOP_BUSY_NS 100000000u    /* a thread that ran this long without sleeping is busy, not on its way to sleep */
+#define STOP_BUSY_WALL_NS 500000000u /* ... when its run time cannot be read */
+#define STOP_GIVEUP_NS 10000000000u
 
 enum { STOP_UNDECIDED = MS_STOP_UNKNOWN + 1, STOP_ASKED, STOP_GONE };
 
@@ -39,6 +43,7 @@ static struct stop_slot stop_slots[STOP_MAX];
 static struct ms_stop_thread stop_list[STOP_MAX];
 static uint64_t stop_switches[STOP_MAX]; /* each thread's voluntary context switches, last seen */
 static uint64_t stop_since[STOP_MAX];    /* ... unchanged since then */
+static uint64_t stop_ran[STOP_MAX];      /* its run time then (schedstat), or UINT64_MAX if unreadable */
 static uint32_t stop_nslots;   /* slots whose tid is written, this generation */
 static uint32_t stop_gen;      /* odd while a stop is under way */
 static uint32_t stop_released; /* the last generation released (futex) */
@@ -119,6 +124,19 @@ static int stop_status(pid_t tid, struct stop_seen *seen)
     return 0;
 }
 
+/* The CPU time the thread has run, in ns, from /proc/self/task/TID/schedstat; UINT64_MAX when there is none
+ * (a kernel without scheduler statistics). */
+static uint64_t stop_runtime(pid_t tid)
+{
+    char path[64] = "/proc/self/task/", text[128];
+    size_t nl = ms_text_u64(path + 16, (uint64_t)tid);
+    memcpy(path + 16 + nl, "/schedstat", 11);
+    if (ms_platform_read_small(path, text, sizeof text) <= 0 || text[0] < '0' || text[0] > '9') {
+        return UINT64_MAX;
+    }
+    return stop_field(text, "", 10);
+}
+
 static int stop_gone(pid_t tid, struct stop_seen *seen)
 {
     /* a zombie (a main thread that called pthread_exit) has no stack left */
@@ -166,15 +184,22 @@ static void stop_blocked_or_unknown(struct ms_stop_thread *t)
     t->how = t->sp ? MS_STOP_BLOCKED : MS_STOP_UNKNOWN;
 }
 
-/* Asked threads that are gone, or zombies, or that blocked the signal meanwhile are not waited for. */
-static int stop_still_coming(struct ms_stop_thread *t, int signo)
+/* Asked threads that are gone, or zombies, or that blocked the signal meanwhile are not waited for (0); 2 for
+ * one that has not run STOP_WATCH_NS since it was asked (no CPU yet, on a busy machine: worth waiting for
+ * past STOP_TIMEOUT_NS), 1 for the others. */
+static int stop_still_coming(uint32_t i, int signo)
 {
+    struct ms_stop_thread *t = &stop_list[i];
     struct stop_seen seen;
     if (stop_gone(t->tid, &seen)) {
         t->how = STOP_GONE;
         return 0;
     }
-    return !(seen.blocked >> (signo - 1) & 1);
+    if (seen.blocked >> (signo - 1) & 1) {
+        return 0;
+    }
+    uint64_t ran = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
+    return ran != UINT64_MAX && ran - stop_ran[i] < STOP_WATCH_NS ? 2 : 1;
 }
 
 static void stop_nap(int64_t ns)
@@ -183,19 +208,32 @@ static void stop_nap(int64_t ns)
     (void)ms_platform_futex_wait(&word, 0, ns);
 }
 
+/* Whether a running thread that cannot be signalled has run long enough without sleeping to be judged busy
+ * (unknown). Counted in its own run time, not the clock's: on a busy machine a thread on its way to a sleep
+ * (a main thread about to wait in pthread_join) can wait for a CPU for a long time, and it must not be
+ * judged by how long others ran meanwhile. */
+static int stop_busy(uint32_t i, pid_t tid, uint64_t now)
+{
+    uint64_t ran = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(tid);
+    if (ran == UINT64_MAX) {
+        return now - stop_since[i] >= STOP_BUSY_WALL_NS;
+    }
+    return ran - stop_ran[i] >= STOP_BUSY_NS;
+}
+
 /* How each listed thread's stack is read. One that went to sleep within the last STOP_WATCH_NS is never
  * signalled: the signal could land as it enters its next sleep, and a handler cuts nanosleep, poll or
  * sem_wait short with EINTR. It is caught asleep instead, its stack read from where it is blocked. A thread
  * that ran that long without sleeping gets the signal. One that cannot get it (no stop signal, or blocked)
- * is watched until STOP_CLASSIFY_NS, not STOP_WATCH_NS: on a busy machine a thread on its way to a sleep
- * (a main thread about to wait in pthread_join) can stay runnable for milliseconds, and caught asleep
- * its stack is read after all. Undecided after STOP_CLASSIFY_NS: unknown. */
+ * is watched until it has run STOP_BUSY_NS of its own time without sleeping: caught asleep before that, its
+ * stack is read after all. Undecided after STOP_GIVEUP_NS (a thread that gets no CPU at all): unknown. */
 static uint32_t stop_classify(uint32_t n, int signo)
 {
-    uint64_t now = ms_platform_monotonic_ns(), until = now + STOP_CLASSIFY_NS;
+    uint64_t now = ms_platform_monotonic_ns(), until = now + STOP_GIVEUP_NS;
     for (uint32_t i = 0; i < n; i++) {
         stop_list[i].how = STOP_UNDECIDED;
         stop_since[i] = now;
+        stop_ran[i] = stop_runtime(stop_list[i].tid);
     }
     uint32_t asked = 0, undecided = n;
     while (undecided && now < until) {
@@ -210,15 +248,20 @@ static uint32_t stop_classify(uint32_t n, int signo)
                 t->how = STOP_GONE;
                 continue;
             }
+            int can_signal = signo && !(seen.blocked >> (signo - 1) & 1);
             if (seen.state != 'R') {
                 stop_blocked_or_unknown(t);
                 t->how = t->how == MS_STOP_BLOCKED ? MS_STOP_BLOCKED : STOP_UNDECIDED;
             } else if (seen.switches != stop_switches[i]) {
                 stop_switches[i] = seen.switches;
                 stop_since[i] = now;
-            } else if (now - stop_since[i] >= STOP_WATCH_NS && signo && !(seen.blocked >> (signo - 1) & 1)) {
+                stop_ran[i] = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
+            } else if (can_signal && now - stop_since[i] >= STOP_WATCH_NS) {
+                stop_ran[i] = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
                 t->how = ms_platform_signal_thread(t->tid, signo) == 0 ? STOP_ASKED : STOP_GONE;
                 asked += t->how == STOP_ASKED;
+            } else if (!can_signal && stop_busy(i, t->tid, now)) {
+                t->how = MS_STOP_UNKNOWN;
             }
             undecided += t->how == STOP_UNDECIDED;
         }
@@ -244,7 +287,7 @@ uint32_t ms_stop_world(pid_t skip, const struct ms_stop_thread **list, uint32_t 
         signo = 0;
     }
     /* The last stop's threads on their way out of the handler block the signal until they are out. */
-    uint64_t until = ms_platform_monotonic_ns() + STOP_CLASSIFY_NS;
+    uint64_t until = ms_platform_monotonic_ns() + STOP_INSIDE_NS;
     while (__atomic_load_n(&stop_inside, __ATOMIC_ACQUIRE) && ms_platform_monotonic_ns() < until) {
         stop_nap(STOP_NAP_NS);
     }
@@ -288,20 +331,22 @@ uint32_t ms_stop_world(pid_t skip, const struct ms_stop_thread **list, uint32_t 
     __atomic_store_n(&stop_nslots, n, __ATOMIC_RELEASE);
     asked = stop_classify(n, signo);
 
-    uint64_t deadline = ms_platform_monotonic_ns() + STOP_TIMEOUT_NS;
+    uint64_t deadline = ms_platform_monotonic_ns() + STOP_TIMEOUT_NS, giveup = deadline + STOP_GIVEUP_NS;
     while (asked) {
         uint32_t seen = __atomic_load_n(&stop_acks, __ATOMIC_ACQUIRE);
-        uint32_t waiting = 0;
+        uint32_t waiting = 0, starved = 0;
         for (uint32_t i = 0; i < n; i++) {
             if (stop_list[i].how == STOP_ASKED && __atomic_load_n(&stop_slots[i].acked, __ATOMIC_ACQUIRE) != g) {
-                waiting += (uint32_t)stop_still_coming(&stop_list[i], signo);
+                int coming = stop_still_coming(i, signo);
+                waiting += coming != 0;
+                starved += coming == 2;
             }
         }
         uint64_t now = ms_platform_monotonic_ns();
-        if (!waiting || now >= deadline) {
+        if (!waiting || (now >= deadline && !starved) || now >= giveup) {
             break;
         }
-        uint64_t left = deadline - now;
+        uint64_t left = (now < deadline ? deadline : giveup) - now;
         (void)ms_platform_futex_wait(&stop_acks, seen, (int64_t)(left < STOP_SLICE_NS ? left : STOP_SLICE_NS));
     }
 

@@ -3,7 +3,8 @@
 # (fixtures/fx_stop.c): a block held by a thread spinning while the process exits from another thread, a
 # signal handler or _exit is still reachable; a thread that blocks every signal, or a program with its own
 # handler for the stop signal, falls back to "unknown" (counted, block lost) and its handler never runs;
-# without a stop signal, a thread that runs on for 20 ms after exit() and then sleeps is read asleep;
+# without a stop signal, a thread that runs on for 20 ms after exit() and then sleeps is read asleep, and so
+# is one that gets no CPU for 1 s before it sleeps;
 # threads asleep in nanosleep, sem_wait and poll are never cut short over 30 scans (a running thread is
 # stopped in each); a sleeping thread's stack that another thread makes unreadable during the scans does
 # not crash the program (the scan reads other threads' memory through a copy that cannot fault); a
@@ -48,6 +49,9 @@ check own-handler 4900 definitely_lost 1
 check thread-exit 5000 definitely_lost 1 MEMSNAP_STOP_SIGNAL=0
 # No stop signal: a thread still running when the scan starts is watched until it sleeps, not given up on.
 check late-sleeper 5300 still_reachable 0 MEMSNAP_STOP_SIGNAL=0
+# ... judged by its own run time, not the clock's: one that gets no CPU for 1 s (a busy machine) is still read
+# asleep; the thread that kept it off the CPU is unknown.
+check starved-sleeper 5400 still_reachable 1 MEMSNAP_STOP_SIGNAL=0
 
 # Sleepers: no wait cut short, every scan complete.
 rm -f ./*.snap
