@@ -43,7 +43,8 @@ static struct stop_slot stop_slots[STOP_MAX];
 static struct ms_stop_thread stop_list[STOP_MAX];
 static uint64_t stop_switches[STOP_MAX]; /* each thread's voluntary context switches, last seen */
 static uint64_t stop_since[STOP_MAX];    /* ... unchanged since then */
-static uint64_t stop_ran[STOP_MAX];      /* its run time then (schedstat), or UINT64_MAX if unreadable */
+static uint64_t stop_ran0[STOP_MAX];     /* its run time when the scan began (schedstat), or UINT64_MAX */
+static uint64_t stop_ran[STOP_MAX];      /* ... when it was signalled */
 static uint32_t stop_nslots;   /* slots whose tid is written, this generation */
 static uint32_t stop_gen;      /* odd while a stop is under way */
 static uint32_t stop_released; /* the last generation released (futex) */
@@ -208,32 +209,33 @@ static void stop_nap(int64_t ns)
     (void)ms_platform_futex_wait(&word, 0, ns);
 }
 
-/* Whether a running thread that cannot be signalled has run long enough without sleeping to be judged busy
- * (unknown). Counted in its own run time, not the clock's: on a busy machine a thread on its way to a sleep
- * (a main thread about to wait in pthread_join) can wait for a CPU for a long time, and it must not be
- * judged by how long others ran meanwhile. */
-static int stop_busy(uint32_t i, pid_t tid, uint64_t now)
+/* Whether a running thread that is not to be signalled has run long enough without being caught asleep to
+ * be judged busy (unknown). Counted in its own run time since the scan began, not the clock's: on a busy
+ * machine a thread on its way to a sleep (a main thread about to wait in pthread_join) can wait for a CPU
+ * for a long time, and must not be judged by how long others ran meanwhile. */
+static int stop_busy(uint32_t i, pid_t tid, uint64_t now, uint64_t start)
 {
-    uint64_t ran = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(tid);
+    uint64_t ran = stop_ran0[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(tid);
     if (ran == UINT64_MAX) {
-        return now - stop_since[i] >= STOP_BUSY_WALL_NS;
+        return now - start >= STOP_BUSY_WALL_NS;
     }
-    return ran - stop_ran[i] >= STOP_BUSY_NS;
+    return ran - stop_ran0[i] >= STOP_BUSY_NS;
 }
 
 /* How each listed thread's stack is read. One that went to sleep within the last STOP_WATCH_NS is never
  * signalled: the signal could land as it enters its next sleep, and a handler cuts nanosleep, poll or
  * sem_wait short with EINTR. It is caught asleep instead, its stack read from where it is blocked. A thread
- * that ran that long without sleeping gets the signal. One that cannot get it (no stop signal, or blocked)
- * is watched until it has run STOP_BUSY_NS of its own time without sleeping: caught asleep before that, its
- * stack is read after all. Undecided after STOP_GIVEUP_NS (a thread that gets no CPU at all): unknown. */
+ * that ran that long without sleeping gets the signal. One that cannot get it (no stop signal, or blocked),
+ * or that keeps going to sleep for moments, is watched until it has run STOP_BUSY_NS of its own time since
+ * the scan began: caught asleep before that, its stack is read after all. Undecided after STOP_GIVEUP_NS
+ * (a thread that gets no CPU at all): unknown. */
 static uint32_t stop_classify(uint32_t n, int signo)
 {
-    uint64_t now = ms_platform_monotonic_ns(), until = now + STOP_GIVEUP_NS;
+    uint64_t start = ms_platform_monotonic_ns(), now = start, until = start + STOP_GIVEUP_NS;
     for (uint32_t i = 0; i < n; i++) {
         stop_list[i].how = STOP_UNDECIDED;
         stop_since[i] = now;
-        stop_ran[i] = stop_runtime(stop_list[i].tid);
+        stop_ran0[i] = stop_runtime(stop_list[i].tid);
     }
     uint32_t asked = 0, undecided = n;
     while (undecided && now < until) {
@@ -255,12 +257,12 @@ static uint32_t stop_classify(uint32_t n, int signo)
             } else if (seen.switches != stop_switches[i]) {
                 stop_switches[i] = seen.switches;
                 stop_since[i] = now;
-                stop_ran[i] = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
             } else if (can_signal && now - stop_since[i] >= STOP_WATCH_NS) {
-                stop_ran[i] = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
+                stop_ran[i] = stop_ran0[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
                 t->how = ms_platform_signal_thread(t->tid, signo) == 0 ? STOP_ASKED : STOP_GONE;
                 asked += t->how == STOP_ASKED;
-            } else if (!can_signal && stop_busy(i, t->tid, now)) {
+            }
+            if (t->how == STOP_UNDECIDED && seen.state == 'R' && stop_busy(i, t->tid, now, start)) {
                 t->how = MS_STOP_UNKNOWN;
             }
             undecided += t->how == STOP_UNDECIDED;
