@@ -21,10 +21,10 @@
 #define STOP_MAX 1024
 #define STOP_TIMEOUT_NS 2000000000u
 #define STOP_SLICE_NS 5000000
-#define STOP_WATCH_NS 2000000
+#define STOP_WATCH_NS 10000000 /* run this long without sleeping: signalled (a host may hold a virtual CPU for ms) */
 #define STOP_NAP_NS 200000
 #define STOP_INSIDE_NS 500000000u
-#define STOP_BUSY_NS 100000000u    /* a thread that ran this long without sleeping is busy, not on its way to sleep */
+#define STOP_BUSY_NS 100000000u    /* run this long in a scan without being caught asleep: busy */
 #define STOP_BUSY_WALL_NS 500000000u /* ... when its run time cannot be read */
 #define STOP_GIVEUP_NS 10000000000u
 
@@ -44,6 +44,7 @@ static struct ms_stop_thread stop_list[STOP_MAX];
 static uint64_t stop_switches[STOP_MAX]; /* each thread's voluntary context switches, last seen */
 static uint64_t stop_since[STOP_MAX];    /* ... unchanged since then */
 static uint64_t stop_ran0[STOP_MAX];     /* its run time when the scan began (schedstat), or UINT64_MAX */
+static uint64_t stop_ran_since[STOP_MAX]; /* ... when its switches were last seen to change */
 static uint64_t stop_ran[STOP_MAX];      /* ... when it was signalled */
 static uint32_t stop_nslots;   /* slots whose tid is written, this generation */
 static uint32_t stop_gen;      /* odd while a stop is under way */
@@ -222,20 +223,32 @@ static int stop_busy(uint32_t i, pid_t tid, uint64_t now, uint64_t start)
     return ran - stop_ran0[i] >= STOP_BUSY_NS;
 }
 
+/* Whether a running thread has run STOP_WATCH_NS of its own time since it was last seen to go to sleep: then
+ * it is busy in its own code, and the signal stops it there. A thread that is runnable but gets no CPU is
+ * not: it may be waiting inside a system call on its way to a sleep, where a signal would cut the sleep
+ * short (EINTR). Without a run time, the clock's STOP_WATCH_NS. Notes the run time read, for the wait for
+ * the answer. */
+static int stop_ran_on(uint32_t i, pid_t tid, uint64_t now)
+{
+    uint64_t ran = stop_ran_since[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(tid);
+    stop_ran[i] = ran;
+    return ran == UINT64_MAX ? now - stop_since[i] >= STOP_WATCH_NS : ran - stop_ran_since[i] >= STOP_WATCH_NS;
+}
+
 /* How each listed thread's stack is read. One that went to sleep within the last STOP_WATCH_NS is never
  * signalled: the signal could land as it enters its next sleep, and a handler cuts nanosleep, poll or
  * sem_wait short with EINTR. It is caught asleep instead, its stack read from where it is blocked. A thread
- * that ran that long without sleeping gets the signal. One that cannot get it (no stop signal, or blocked),
- * or that keeps going to sleep for moments, is watched until it has run STOP_BUSY_NS of its own time since
- * the scan began: caught asleep before that, its stack is read after all. Undecided after STOP_GIVEUP_NS
- * (a thread that gets no CPU at all): unknown. */
+ * that ran that long without sleeping (its own run time: stop_ran_on) gets the signal. One that cannot get
+ * it (no stop signal, or blocked), or that keeps going to sleep for moments, is watched until it has run
+ * STOP_BUSY_NS of its own time since the scan began: caught asleep before that, its stack is read after
+ * all. Undecided after STOP_GIVEUP_NS (a thread that gets no CPU at all): unknown. */
 static uint32_t stop_classify(uint32_t n, int signo)
 {
     uint64_t start = ms_platform_monotonic_ns(), now = start, until = start + STOP_GIVEUP_NS;
     for (uint32_t i = 0; i < n; i++) {
         stop_list[i].how = STOP_UNDECIDED;
         stop_since[i] = now;
-        stop_ran0[i] = stop_runtime(stop_list[i].tid);
+        stop_ran0[i] = stop_ran_since[i] = stop_runtime(stop_list[i].tid);
     }
     uint32_t asked = 0, undecided = n;
     while (undecided && now < until) {
@@ -257,8 +270,8 @@ static uint32_t stop_classify(uint32_t n, int signo)
             } else if (seen.switches != stop_switches[i]) {
                 stop_switches[i] = seen.switches;
                 stop_since[i] = now;
-            } else if (can_signal && now - stop_since[i] >= STOP_WATCH_NS) {
-                stop_ran[i] = stop_ran0[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
+                stop_ran_since[i] = stop_ran0[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
+            } else if (can_signal && stop_ran_on(i, t->tid, now)) {
                 t->how = ms_platform_signal_thread(t->tid, signo) == 0 ? STOP_ASKED : STOP_GONE;
                 asked += t->how == STOP_ASKED;
             }

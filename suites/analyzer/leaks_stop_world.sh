@@ -6,10 +6,10 @@
 # without a stop signal, a thread that runs on for 20 ms after exit() and then sleeps is read asleep, and so
 # is one that gets no CPU for 1 s before it sleeps;
 # threads asleep in nanosleep, sem_wait and poll are never cut short over 30 scans (a running thread is
-# stopped in each); a sleeping thread's stack that another thread makes unreadable during the scans does
-# not crash the program (the scan reads other threads' memory through a copy that cannot fault); a
-# process full of
-# allocating, starting and ending threads exits with its own status. Every run has a 30 s limit.
+# stopped in each), nor is one that sleeps every 200 us while starved of CPU; a sleeping thread's stack
+# that another thread makes unreadable during the scans does not crash the program (the scan reads other
+# threads' memory through a copy that cannot fault); a process full of allocating, starting and ending
+# threads exits with its own status. Every run has a 30 s limit.
 # Environment: MEMSNAP_BIN, MEMSNAP_FIXTURES, MEMSNAP_PRELOAD_LIB (without it: skipped).
 set -u
 . "$(dirname "$0")/fixture_common.sh"
@@ -53,22 +53,24 @@ check late-sleeper 5300 still_reachable 0 MEMSNAP_STOP_SIGNAL=0
 # asleep; the thread that kept it off the CPU is unknown.
 check starved-sleeper 5400 still_reachable 1 MEMSNAP_STOP_SIGNAL=0
 
-# Sleepers: no wait cut short, every scan complete.
-rm -f ./*.snap
-timeout 60 env MEMSNAP_LEAK_SCAN=all MEMSNAP_AT_EXIT=0 LD_PRELOAD="$lib" "$fx" sleepers >out.txt 2>err.txt
-rc=$?
-[ $rc -eq 0 ] || fail "sleepers: exited $rc; $(head -3 err.txt)"
-grep -q EINTR out.txt && fail "sleepers: $(grep EINTR out.txt | head -3 | tr '\n' ' ')"
-grep -qx "snapshots 30" out.txt || fail "sleepers: $(cat out.txt)"
-unknown=0
-for s in sleepers.*.snap; do
-  "$memsnap" dump "$s" >d.txt 2>/dev/null
-  grep -q "lost 0 B in 0, indirect 0 B in 0, reachable 4000 B in 1" d.txt ||
-    { fail "sleepers: $s: the spinning thread's block is not reachable: $(grep -m1 '^leaks' d.txt)"; break; }
-  unknown=$((unknown + $(sed -nE 's/^leaks .* threads_unknown ([0-9]+) .*/\1/p' d.txt)))
+# Sleepers: no wait cut short, every scan complete; again with the 200 us sleeper starved on one CPU.
+for mode in sleepers sleepers-one-cpu; do
+  rm -f ./*.snap
+  timeout 60 env MEMSNAP_LEAK_SCAN=all MEMSNAP_AT_EXIT=0 LD_PRELOAD="$lib" "$fx" $mode >out.txt 2>err.txt
+  rc=$?
+  [ $rc -eq 0 ] || fail "$mode: exited $rc; $(head -3 err.txt)"
+  grep -q EINTR out.txt && fail "$mode: $(grep EINTR out.txt | head -3 | tr '\n' ' ')"
+  grep -qx "snapshots 30" out.txt || fail "$mode: $(cat out.txt)"
+  unknown=0
+  for s in sleepers.*.snap; do
+    "$memsnap" dump "$s" >d.txt 2>/dev/null
+    grep -q "lost 0 B in 0, indirect 0 B in 0, reachable 4000 B in 1" d.txt ||
+      { fail "$mode: $s: the spinning thread's block is not reachable: $(grep -m1 '^leaks' d.txt)"; break; }
+    unknown=$((unknown + $(sed -nE 's/^leaks .* threads_unknown ([0-9]+) .*/\1/p' d.txt)))
+  done
+  echo "$mode: $unknown threads unknown (a sleeper not caught asleep) over 30 scans"
+  echo "$mode: $(cat out.txt)"
 done
-echo "sleepers: $unknown threads unknown (a sleeper not caught asleep) over 30 scans"
-echo "sleepers: $(cat out.txt)"
 
 # Vanishing: 30 scans and the exit's while another thread toggles a sleeping thread's stack unreadable.
 rm -f ./*.snap
