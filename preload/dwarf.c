@@ -334,6 +334,16 @@ done:
     return out;
 }
 
+int ms_dwarf_memo_entry(const struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp)
+{
+    if (m->complete_gen != gen || m->count <= 0) {
+        return -1;
+    }
+    *ip = m->frames[m->last][COL_IP];
+    *sp = m->frames[m->last][COL_SP];
+    return 0;
+}
+
 /* The words a kept walk of the memo's walk checks (kept.c): every return address at its place, and the bp a
  * step computed its CFA from, where it was read (or, from frame 0, the entry's rbp). Other saved rbp
  * values do not matter: code without frame pointers keeps anything in rbp, a loop counter say.
@@ -343,11 +353,8 @@ done:
  * return address (pushed by its first instruction), one entry {address, 0, rbp, return address} for
  * both, compared with one 16-byte load, up from its start. Except in the two innermost frames, pushed
  * moments before a capture: a wide load of two stores still on their way to the cache waits for them. */
-int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count)
+int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, int *count)
 {
-    if (m->complete_gen != gen || m->count <= 0) {
-        return -1;
-    }
     const uintptr_t *f = m->frames[m->last];
     uintptr_t *buf = m->frames[m->last ^ 1], *end = buf + COLS * MEMO_FRAMES, *c = end, *w = buf;
     int used = 0; /* a step further out computed its CFA from the bp this frame has */
@@ -381,8 +388,6 @@ int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uin
     if (m->narrow + 2 * m->wide > DW_CHECKS) {
         return -1;
     }
-    *ip = f[COL_IP];
-    *sp = f[COL_SP];
     *count = m->count;
     return 0;
 }

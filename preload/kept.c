@@ -29,6 +29,8 @@ void ms_kept_start(struct ms_kept *k)
     memset(k->fp_entry, 0, sizeof k->fp_entry);
     memset(k->dw_sp, 0, sizeof k->dw_sp);
     memset(k->dw_hint, 0, sizeof k->dw_hint);
+    memset(k->dw_seen, 0, sizeof k->dw_seen);
+    k->dw_clock = 0;
 }
 
 /* ---- MS_UNWIND_FP ----------------------------------------------------------------------------------- */
@@ -132,8 +134,39 @@ static inline unsigned kept_dwarf_way(const struct ms_kept *k, uintptr_t ip, uin
 #define KEEP_FAILS 2
 #define KEEP_EVERY 8
 
+/* Whether the entry (ip, sp) was walked within the last SEEN_WITHIN walks of entries without a way; notes
+ * it. Hash tags, each with the clock (those walks, counted) when last seen, in sets of SEEN_SET: a new one
+ * replaces the set's oldest; a collision costs one keep more or less (in a direct-mapped table two entries
+ * of a loop that met in one place were never kept, and where that happened depended on the stack's
+ * address). Most of g++'s entries are walked once, or again only much later: keeping those walks cost
+ * more than the few finds saved; sqlite3's statement loop comes back to its entries within a few walks. */
+#define SEEN_WITHIN 16
+#define SEEN_SET 4
+#define SEEN_CLOCK 0xfffu
+static inline int kept_dwarf_seen(struct ms_kept *k, uintptr_t ip, uintptr_t sp)
+{
+    uint64_t h = (ip ^ sp * 0x9e3779b97f4a7c15u) * 0xff51afd7ed558ccdu;
+    uint32_t *set = k->dw_seen + (unsigned)(h >> 56) % (MS_UNWIND_KEPT_DW_SEEN / SEEN_SET) * SEEN_SET;
+    uint32_t tag = ((uint32_t)h | (SEEN_CLOCK + 1)) & ~SEEN_CLOCK, now = ++k->dw_clock;
+    unsigned oldest = 0, age = 0;
+    for (unsigned i = 0; i < SEEN_SET; i++) {
+        unsigned a = (now - set[i]) & SEEN_CLOCK;
+        if ((set[i] & ~SEEN_CLOCK) == tag) {
+            set[i] = tag | (now & SEEN_CLOCK);
+            return a <= SEEN_WITHIN;
+        }
+        if (set[i] == 0 || a > age) {
+            oldest = i;
+            age = set[i] == 0 ? SEEN_CLOCK + 1 : a;
+        }
+    }
+    set[oldest] = tag | (now & SEEN_CLOCK);
+    return 0;
+}
+
 /* The memo's complete walk, whose id the tracker just interned, into a way (the one of its entry, or the
- * next in turn): a capture from there finds the id again while other walks pass through the memo. */
+ * next in turn): a capture from there finds the id again while other walks pass through the memo. An
+ * entry with no way is kept only on a walk soon after another (kept_dwarf_seen). */
 __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct ms_dwarf_memo *m, uint32_t stack)
 {
     unsigned gen = ms_rulecache_generation();
@@ -141,14 +174,17 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
     int count;
     m->seq++; /* a signal handler's walk meanwhile leaves the memo (and the list in it) alone */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (ms_dwarf_memo_kept(m, gen, &ip, &sp, &count) == 0) {
+    if (ms_dwarf_memo_entry(m, gen, &ip, &sp) == 0) {
         unsigned w = kept_dwarf_way(k, ip, sp);
         uint32_t fails = 0;
         if (w == DW_WAYS) {
+            if (!kept_dwarf_seen(k, ip, sp) || ms_dwarf_memo_kept(m, &count) != 0) {
+                goto out;
+            }
             w = k->dw_victim++ % DW_WAYS;
         } else {
             fails = k->dw[w].fails;
-            if (fails >= KEEP_FAILS && fails % KEEP_EVERY != 0) {
+            if ((fails >= KEEP_FAILS && fails % KEEP_EVERY != 0) || ms_dwarf_memo_kept(m, &count) != 0) {
                 goto out;
             }
         }

@@ -528,6 +528,7 @@ MS_HIDDEN void ms_trigger_peak_rearm(uint64_t current);
 #define MS_UNWIND_MEMO_FRAMES 96
 #define MS_UNWIND_KEPT_WAYS 16
 #define MS_UNWIND_KEPT_DW_WAYS 16
+#define MS_UNWIND_KEPT_DW_SEEN 256
 #define MS_UNWIND_DW_CHECKS 96
 
 /* A capture's max and skip as one word: a kept walk serves only captures made with the same. */
@@ -622,10 +623,12 @@ MS_HIDDEN void ms_dwarf_memo_start(struct ms_dwarf_memo *m);
  * the first `skip` frames dropped; recorded in the thread's memo. Returns the end of the frames. */
 MS_HIDDEN void **ms_dwarf_walk(struct ms_thread *t, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out,
                                void **end, int skip, unsigned *flags);
-/* The memo's walk, complete under generation gen and pending: its entry and frame count for a kept walk,
- * and the words it must find again listed for ms_dwarf_memo_checks, which must follow before the thread's
- * next walk. 0, or -1 when there is none or it has too many words to check. */
-MS_HIDDEN int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp, int *count);
+/* The entry (ip, sp) of the memo's walk when it is complete under generation gen: 0, else -1. */
+MS_HIDDEN int ms_dwarf_memo_entry(const struct ms_dwarf_memo *m, unsigned gen, uintptr_t *ip, uintptr_t *sp);
+/* That walk (ms_dwarf_memo_entry said 0), pending: its frame count for a kept walk, and the words it must
+ * find again listed for ms_dwarf_memo_checks, which must follow before the thread's next walk. 0, or -1
+ * when it has too many words to check. */
+MS_HIDDEN int ms_dwarf_memo_kept(struct ms_dwarf_memo *m, int *count);
 /* Those words, arranged for ms_dwarf_checks_hold, into c. */
 MS_HIDDEN void ms_dwarf_memo_checks(const struct ms_dwarf_memo *m, struct ms_dwarf_check *c);
 
@@ -724,6 +727,8 @@ struct ms_kept {
     uintptr_t fp_entry[MS_UNWIND_KEPT_WAYS];
     uintptr_t dw_sp[MS_UNWIND_KEPT_DW_WAYS];
     unsigned char dw_hint[64]; /* kept.c: the way an entry went to last, by its sp */
+    uint32_t dw_clock;                        /* kept.c: walks of dwarf entries without a way */
+    uint32_t dw_seen[MS_UNWIND_KEPT_DW_SEEN]; /* kept.c: those entries, by a hash, with the clock */
     struct ms_kept_fp fp[MS_UNWIND_KEPT_WAYS];
     struct ms_kept_dwarf dw[MS_UNWIND_KEPT_DW_WAYS];
 };
