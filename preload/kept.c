@@ -131,8 +131,8 @@ static inline unsigned kept_dwarf_way(const struct ms_kept *k, uintptr_t ip, uin
 /* An entry whose kept walk failed its check this many times in a row is kept again only one time in
  * KEEP_EVERY: where the path under an entry changes on every capture (g++'s recursive descent) keeping
  * costs more than the rare find saves; a walk that holds again resets the count. */
-#define KEEP_FAILS 2
-#define KEEP_EVERY 8
+#define KEEP_FAILS 1
+#define KEEP_EVERY 16
 
 /* Whether the entry (ip, sp) was walked within the last SEEN_WITHIN walks of entries without a way; notes
  * it. Hash tags, each with the clock (those walks, counted) when last seen, in sets of SEEN_SET: a new one
