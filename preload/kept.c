@@ -31,6 +31,7 @@ void ms_kept_start(struct ms_kept *k)
     memset(k->dw_hint, 0, sizeof k->dw_hint);
     memset(k->dw_seen, 0, sizeof k->dw_seen);
     k->dw_clock = 0;
+    k->dw_asked_sp = 0;
 }
 
 /* ---- MS_UNWIND_FP ----------------------------------------------------------------------------------- */
@@ -175,7 +176,7 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
     m->seq++; /* a signal handler's walk meanwhile leaves the memo (and the list in it) alone */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (ms_dwarf_memo_entry(m, gen, &ip, &sp) == 0) {
-        unsigned w = kept_dwarf_way(k, ip, sp);
+        unsigned w = k->dw_asked_sp == sp && k->dw_asked_ip == ip ? DW_WAYS : kept_dwarf_way(k, ip, sp);
         uint32_t fails = 0;
         if (w == DW_WAYS) {
             if (!kept_dwarf_seen(k, ip, sp) || ms_dwarf_memo_kept(m, &count) != 0) {
@@ -204,6 +205,7 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
         way->gen = gen;
     }
 out:
+    k->dw_asked_sp = 0;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     m->seq++;
 }
@@ -217,6 +219,10 @@ MS_RAW_READ int ms_kept_dwarf_find(struct ms_thread *t, uintptr_t ip, uintptr_t 
     }
     unsigned w = kept_dwarf_way(k, ip, sp); /* one way per entry */
     if (w == DW_WAYS) {
+        /* The keep after this walk need not look again (a scan of sixteen ways on most of g++'s captures).
+         * A keep clears it: a signal handler's capture in between leaves it cleared or not matching. */
+        k->dw_asked_ip = ip;
+        k->dw_asked_sp = sp;
         return -1;
     }
     struct ms_kept_dwarf *way = &k->dw[w];

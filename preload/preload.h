@@ -727,6 +727,7 @@ struct ms_kept {
     uintptr_t fp_entry[MS_UNWIND_KEPT_WAYS];
     uintptr_t dw_sp[MS_UNWIND_KEPT_DW_WAYS];
     unsigned char dw_hint[64]; /* kept.c: the way an entry went to last, by its sp */
+    uintptr_t dw_asked_ip, dw_asked_sp; /* kept.c: the last find's entry, which had no way (sp 0: none) */
     uint32_t dw_clock;                        /* kept.c: walks of dwarf entries without a way */
     uint32_t dw_seen[MS_UNWIND_KEPT_DW_SEEN]; /* kept.c: those entries, by a hash, with the clock */
     struct ms_kept_fp fp[MS_UNWIND_KEPT_WAYS];
