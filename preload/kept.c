@@ -177,20 +177,19 @@ __attribute__((noinline)) static void kept_dwarf_keep(struct ms_kept *k, struct 
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (ms_dwarf_memo_entry(m, gen, &ip, &sp) == 0) {
         unsigned w = k->dw_asked_sp == sp && k->dw_asked_ip == ip ? DW_WAYS : kept_dwarf_way(k, ip, sp);
-        uint32_t fails = 0;
         if (w == DW_WAYS) {
             if (!kept_dwarf_seen(k, ip, sp) || ms_dwarf_memo_kept(m, &count) != 0) {
                 goto out;
             }
             w = k->dw_victim++ % DW_WAYS;
+            k->dw[w].fails = 0; /* a new entry: the old one's failed checks are not its own */
         } else {
-            fails = k->dw[w].fails;
+            uint32_t fails = k->dw[w].fails;
             if ((fails >= KEEP_FAILS && fails % KEEP_EVERY != 0) || ms_dwarf_memo_kept(m, &count) != 0) {
                 goto out;
             }
         }
         struct ms_kept_dwarf *way = &k->dw[w];
-        way->fails = fails;
         way->gen = UINT64_MAX; /* a signal handler's capture meanwhile sees no half-written way */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         way->ip = ip;

@@ -41,11 +41,15 @@ struct stop_slot {
 /* Static: a handler running late must still find its slot (mapped memory could be gone by then). */
 static struct stop_slot stop_slots[STOP_MAX];
 static struct ms_stop_thread stop_list[STOP_MAX];
-static uint64_t stop_switches[STOP_MAX]; /* each thread's voluntary context switches, last seen */
-static uint64_t stop_since[STOP_MAX];    /* ... unchanged since then */
-static uint64_t stop_ran0[STOP_MAX];     /* its run time when the scan began (schedstat), or UINT64_MAX */
-static uint64_t stop_ran_since[STOP_MAX]; /* ... when its switches were last seen to change */
-static uint64_t stop_ran[STOP_MAX];      /* ... when it was signalled */
+/* How the scan watches a thread. Run times are from schedstat, UINT64_MAX all through when there is none. */
+struct stop_watch {
+    uint64_t switches;  /* voluntary context switches, last seen */
+    uint64_t since;     /* the clock when they were last seen to change */
+    uint64_t ran0;      /* its run time when the scan began */
+    uint64_t ran_since; /* ... when its switches were last seen to change */
+    uint64_t ran_asked; /* ... when it was signalled */
+};
+static struct stop_watch stop_watches[STOP_MAX];
 static uint32_t stop_nslots;   /* slots whose tid is written, this generation */
 static uint32_t stop_gen;      /* odd while a stop is under way */
 static uint32_t stop_released; /* the last generation released (futex) */
@@ -200,8 +204,9 @@ static int stop_still_coming(uint32_t i, int signo)
     if (seen.blocked >> (signo - 1) & 1) {
         return 0;
     }
-    uint64_t ran = stop_ran[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
-    return ran != UINT64_MAX && ran - stop_ran[i] < STOP_WATCH_NS ? 2 : 1;
+    uint64_t asked = stop_watches[i].ran_asked;
+    uint64_t ran = asked == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
+    return ran != UINT64_MAX && ran - asked < STOP_WATCH_NS ? 2 : 1;
 }
 
 static void stop_nap(int64_t ns)
@@ -214,25 +219,18 @@ static void stop_nap(int64_t ns)
  * be judged busy (unknown). Counted in its own run time since the scan began, not the clock's: on a busy
  * machine a thread on its way to a sleep (a main thread about to wait in pthread_join) can wait for a CPU
  * for a long time, and must not be judged by how long others ran meanwhile. */
-static int stop_busy(uint32_t i, pid_t tid, uint64_t now, uint64_t start)
+static int stop_busy(const struct stop_watch *w, uint64_t ran, uint64_t now, uint64_t start)
 {
-    uint64_t ran = stop_ran0[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(tid);
-    if (ran == UINT64_MAX) {
-        return now - start >= STOP_BUSY_WALL_NS;
-    }
-    return ran - stop_ran0[i] >= STOP_BUSY_NS;
+    return ran == UINT64_MAX ? now - start >= STOP_BUSY_WALL_NS : ran - w->ran0 >= STOP_BUSY_NS;
 }
 
 /* Whether a running thread has run STOP_WATCH_NS of its own time since it was last seen to go to sleep: then
  * it is busy in its own code, and the signal stops it there. A thread that is runnable but gets no CPU is
  * not: it may be waiting inside a system call on its way to a sleep, where a signal would cut the sleep
- * short (EINTR). Without a run time, the clock's STOP_WATCH_NS. Notes the run time read, for the wait for
- * the answer. */
-static int stop_ran_on(uint32_t i, pid_t tid, uint64_t now)
+ * short (EINTR). Without a run time, the clock's STOP_WATCH_NS. */
+static int stop_ran_on(const struct stop_watch *w, uint64_t ran, uint64_t now)
 {
-    uint64_t ran = stop_ran_since[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(tid);
-    stop_ran[i] = ran;
-    return ran == UINT64_MAX ? now - stop_since[i] >= STOP_WATCH_NS : ran - stop_ran_since[i] >= STOP_WATCH_NS;
+    return ran == UINT64_MAX ? now - w->since >= STOP_WATCH_NS : ran - w->ran_since >= STOP_WATCH_NS;
 }
 
 /* How each listed thread's stack is read. One that went to sleep within the last STOP_WATCH_NS is never
@@ -247,14 +245,16 @@ static uint32_t stop_classify(uint32_t n, int signo)
     uint64_t start = ms_platform_monotonic_ns(), now = start, until = start + STOP_GIVEUP_NS;
     for (uint32_t i = 0; i < n; i++) {
         stop_list[i].how = STOP_UNDECIDED;
-        stop_since[i] = now;
-        stop_ran0[i] = stop_ran_since[i] = stop_runtime(stop_list[i].tid);
+        struct stop_watch *w = &stop_watches[i];
+        w->since = now;
+        w->ran0 = w->ran_since = stop_runtime(stop_list[i].tid);
     }
     uint32_t asked = 0, undecided = n;
     while (undecided && now < until) {
         undecided = 0;
         for (uint32_t i = 0; i < n; i++) {
             struct ms_stop_thread *t = &stop_list[i];
+            struct stop_watch *w = &stop_watches[i];
             struct stop_seen seen;
             if (t->how != STOP_UNDECIDED) {
                 continue;
@@ -263,19 +263,24 @@ static uint32_t stop_classify(uint32_t n, int signo)
                 t->how = STOP_GONE;
                 continue;
             }
-            int can_signal = signo && !(seen.blocked >> (signo - 1) & 1);
             if (seen.state != 'R') {
                 stop_blocked_or_unknown(t);
                 t->how = t->how == MS_STOP_BLOCKED ? MS_STOP_BLOCKED : STOP_UNDECIDED;
-            } else if (seen.switches != stop_switches[i]) {
-                stop_switches[i] = seen.switches;
-                stop_since[i] = now;
-                stop_ran_since[i] = stop_ran0[i] == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
-            } else if (can_signal && stop_ran_on(i, t->tid, now)) {
+                undecided += t->how == STOP_UNDECIDED;
+                continue;
+            }
+            int can_signal = signo && !(seen.blocked >> (signo - 1) & 1);
+            uint64_t ran = w->ran0 == UINT64_MAX ? UINT64_MAX : stop_runtime(t->tid);
+            if (seen.switches != w->switches) {
+                w->switches = seen.switches;
+                w->since = now;
+                w->ran_since = ran;
+            } else if (can_signal && stop_ran_on(w, ran, now)) {
+                w->ran_asked = ran;
                 t->how = ms_platform_signal_thread(t->tid, signo) == 0 ? STOP_ASKED : STOP_GONE;
                 asked += t->how == STOP_ASKED;
             }
-            if (t->how == STOP_UNDECIDED && seen.state == 'R' && stop_busy(i, t->tid, now, start)) {
+            if (t->how == STOP_UNDECIDED && stop_busy(w, ran, now, start)) {
                 t->how = MS_STOP_UNKNOWN;
             }
             undecided += t->how == STOP_UNDECIDED;
@@ -338,7 +343,7 @@ uint32_t ms_stop_world(pid_t skip, const struct ms_stop_thread **list, uint32_t 
             if (!stop_gone(tid, &seen)) {
                 stop_list[n].tid = tid;
                 stop_slots[n].tid = tid;
-                stop_switches[n++] = seen.switches;
+                stop_watches[n++].switches = seen.switches;
             }
         }
     }
